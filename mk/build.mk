@@ -1,0 +1,51 @@
+# build.mk - libraries and programs, out of tree in $(O)/, header dependencies via -MMD -MP,
+# and a rebuild of everything when the compile flags change (like git's GIT-CFLAGS).
+
+CACHE_SRC   := $(wildcard cache/*.c)
+COMMON_SRC  := $(wildcard stages/common/*.c)
+KERNEL_SRC  := $(wildcard kernels/*.c kernels/cpu/*.c)
+STAGE_SRC   := $(wildcard stages/*.c)
+TOOL_SRC    := $(wildcard tools/*.c)
+
+obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
+
+LIB_CACHE   := $(O)/lib/libawqcache.a
+LIB_COMMON  := $(O)/lib/libawqcommon.a
+LIB_KERNELS := $(O)/lib/libawqkernels.a
+# Link order: users before what they use.
+LIBS        := $(LIB_COMMON) $(LIB_KERNELS) $(LIB_CACHE)
+
+PROGRAMS := $(patsubst stages/%.c,$(O)/bin/awq-%,$(STAGE_SRC)) \
+            $(patsubst tools/%.c,$(O)/bin/awq-%,$(TOOL_SRC))
+
+# Flag file: its content changes when the flags do, and every object depends on it.
+FLAGS_FILE := $(O)/FLAGS
+flags_now  := $(CC) $(CPPFLAGS) $(CFLAGS) | $(use_cuda) $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
+$(shell mkdir -p $(O) && { [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(flags_now)' ] || echo '$(flags_now)' > $(FLAGS_FILE); })
+
+# Missing Debian packages are installed once per build directory (tools/install-deps.sh).
+DEPS_STAMP := $(O)/.deps-ok
+$(DEPS_STAMP): tools/install-deps.sh
+	$(Q)tools/install-deps.sh
+	$(Q)mkdir -p $(@D) && touch $@
+
+$(O)/obj/%.o: %.c $(FLAGS_FILE) | $(DEPS_STAMP)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB_CACHE): $(call obj,$(CACHE_SRC))
+$(LIB_COMMON): $(call obj,$(COMMON_SRC))
+$(LIB_KERNELS): $(call obj,$(KERNEL_SRC)) $(CUDA_OBJ)
+$(O)/lib/%.a:
+	$(call say,AR,$@)
+	$(Q)mkdir -p $(@D) && rm -f $@ && ar rcs $@ $^
+
+$(O)/bin/awq-%: $(O)/obj/stages/%.o $(LIBS)
+	$(call say,LINK,$@)
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $< $(LIBS) $(LDLIBS) -o $@
+
+$(O)/bin/awq-%: $(O)/obj/tools/%.o $(LIBS)
+	$(call say,LINK,$@)
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $< $(LIBS) $(LDLIBS) -o $@
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,28 @@
+# fuzz.mk - libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang.
+#   make test   runs each for FUZZ_TIME_TEST seconds (bounded, part of the suite)
+#   make fuzz   runs each for FUZZ_TIME seconds (longer, by hand)
+# Without a clang that has the libFuzzer runtime the targets are skipped, and the runner
+# reports them as skipped (never as passed).
+
+FUZZ_TIME      ?= 300
+FUZZ_TIME_TEST ?= 8
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz_ok   := $(shell printf 'int LLVMFuzzerTestOneInput(const char*d,long n){return 0;}' | \
+               $(FUZZ_CC) -x c -fsanitize=fuzzer - -o /dev/null 2>/dev/null && echo 1)
+ifeq ($(fuzz_ok),1)
+  FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
+else
+  FUZZ_BINS :=
+endif
+# The fuzzed code is compiled again, instrumented, from the same sources the programs use.
+FUZZ_LIB_SRC := $(CACHE_SRC) $(COMMON_SRC)
+FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. -DAWQ_CUDA=0
+
+$(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(FLAGS_FILE) | $(DEPS_STAMP)
+	$(call say,FUZZCC,$<)
+	$(Q)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_LIB_SRC) -lzstd -lxxhash -ljansson -lm -lpthread -o $@
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS) ## run every libFuzzer target for FUZZ_TIME seconds
+	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(O)/fuzz/corpus-$$n; \
+	  echo "fuzz $$n for $(FUZZ_TIME)s"; $$f -max_total_time=$(FUZZ_TIME) $(O)/fuzz/corpus-$$n tests/fuzz/seeds/$${n#fuzz_} || exit 1; done

@@ -1,0 +1,51 @@
+/* config.h - the parts of an HF config.json that define a Llama-family decoder (spec §1.1).
+ * Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM.
+ * Anything else (architecture, rope type, activation, active sliding window < 2048) is refused
+ * with a message naming the key and the file. */
+#ifndef AWQ_CONFIG_H
+#define AWQ_CONFIG_H
+
+#include <stddef.h>
+
+#include "../../cache/dtype.h"
+#include "../../cache/error.h"
+
+typedef enum awq_arch { AWQ_ARCH_LLAMA = 1, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3 } awq_arch;
+
+typedef enum awq_rope_type { AWQ_ROPE_DEFAULT = 0, AWQ_ROPE_LLAMA3 = 1 } awq_rope_type;
+
+typedef struct awq_config {
+    awq_arch arch;
+    char architecture[64];      /* architectures[0], e.g. "LlamaForCausalLM" */
+    char model_type[32];        /* "llama", "mistral", "qwen2", "qwen3" */
+    int hidden_size;            /* C */
+    int intermediate_size;      /* F */
+    int num_hidden_layers;      /* L */
+    int num_attention_heads;    /* H */
+    int num_key_value_heads;    /* Hkv (default H) */
+    int head_dim;               /* D (default C/H) */
+    int vocab_size;             /* V */
+    int max_position_embeddings;/* 0 when absent */
+    double rms_norm_eps;        /* default 1e-6 (class default), always read */
+    double rope_theta;          /* default 10000 */
+    awq_rope_type rope_type;
+    double rope_factor, rope_low_freq_factor, rope_high_freq_factor; /* llama3 only */
+    int rope_original_max_position_embeddings;                      /* llama3 only */
+    int tie_word_embeddings;    /* default 0 for this family */
+    int qkv_bias;               /* q,k,v have bias (Qwen2 always; Llama/Qwen3 attention_bias) */
+    int o_bias;                 /* o_proj has bias (Llama/Qwen3 attention_bias) */
+    int mlp_bias;               /* Llama mlp_bias */
+    int qk_norm;                /* Qwen3: per-head q_norm/k_norm */
+    int sliding_window;         /* active window (0 = none) */
+    awq_dtype torch_dtype;      /* F16/BF16/F32; AWQ_DT_INVALID when absent */
+    int bos_token_id, eos_token_id; /* -1 when absent (eos: first of a list) */
+} awq_config;
+
+/* Read and validate `path` (a config.json, or a directory containing one). */
+awq_err awq_config_load(awq_config *cfg, const char *path);
+/* Same from bytes in memory; `name` is used in messages (exposed for the fuzzer). */
+awq_err awq_config_parse(awq_config *cfg, const char *json, size_t len, const char *name);
+
+const char *awq_arch_name(awq_arch a); /* "llama", ... */
+
+#endif

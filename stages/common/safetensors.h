@@ -1,0 +1,68 @@
+/* safetensors.h - read (mmap) and write HF safetensors checkpoints, single-file or sharded.
+ *
+ * Reader: st_open() takes a model directory (model.safetensors, or model.safetensors.index.json
+ * and its shards) or a single .safetensors file. Every header is validated (spec §1.3): header
+ * length <= 100 MiB and inside the file, JSON object, known dtype, shape/size agreement, offsets
+ * inside the data buffer, no overlaps, no holes. F16/BF16/F32 are the dtypes a model may use;
+ * other valid dtypes are listed but st_model_check_dtypes() refuses them with a clear error.
+ * Tensor data points into the read-only mapping; it stays valid until st_close().
+ *
+ * Writer: st_write() writes one file atomically (header padded to a multiple of 8 with spaces,
+ * tensors contiguous in the order given); st_write_sharded() splits tensors over
+ * model-0000i-of-0000K.safetensors files of at most max_shard_bytes each plus the index.
+ */
+#ifndef AWQ_SAFETENSORS_H
+#define AWQ_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../cache/dtype.h"
+#include "../../cache/error.h"
+
+#define ST_MAX_DIMS 8
+
+typedef struct st_tensor {
+    const char *name;              /* owned by the model/file */
+    awq_dtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    const void *data;              /* into the mapping (reader) / caller's buffer (writer) */
+    size_t nbytes;
+    int file;                      /* index of the shard holding it (reader) */
+} st_tensor;
+
+typedef struct st_model st_model;
+
+/* Open a directory or a single file. On error *out is NULL and the message names the file. */
+awq_err st_open(st_model **out, const char *path);
+void st_close(st_model *m);                           /* NULL is a no-op */
+
+int st_count(const st_model *m);
+const st_tensor *st_at(const st_model *m, int i);     /* in file order, shard by shard */
+const st_tensor *st_find(const st_model *m, const char *name); /* NULL when absent */
+/* Like st_find but a missing tensor is an error naming the tensor and the checkpoint. */
+awq_err st_get(const st_model *m, const char *name, const st_tensor **out);
+/* Path of shard i (for messages). */
+const char *st_file_path(const st_model *m, int file);
+/* Refuse any tensor whose dtype is not F16/BF16/F32 (the ones a model may hold). */
+awq_err st_model_check_dtypes(const st_model *m);
+
+/* Parse and validate one safetensors header held in memory: `buf` = the first `len` bytes of a
+ * file of `file_size` bytes. `name` is used in messages. On success returns the tensors
+ * (malloc'ed array, names malloc'ed inside; data = offset from the buffer start cast to a
+ * pointer, i.e. NOT dereferenceable) - exposed for the fuzzer and tests. */
+awq_err st_parse_header(const uint8_t *buf, size_t len, uint64_t file_size, const char *name,
+                        st_tensor **out_tensors, int *out_count, uint64_t *out_data_start);
+void st_free_tensors(st_tensor *t, int count);
+
+/* Write tensors to one file, atomically (temp + fsync + rename). metadata may be NULL
+ * (then {"format":"pt"} is written). */
+awq_err st_write(const char *path, const st_tensor *tensors, int count);
+
+/* Write tensors to `dir` as shards of at most max_shard_bytes (a tensor larger than that gets a
+ * shard of its own) + model.safetensors.index.json. When everything fits in one shard the
+ * output is a plain model.safetensors with no index. */
+awq_err st_write_sharded(const char *dir, const st_tensor *tensors, int count, uint64_t max_shard_bytes);
+
+#endif
