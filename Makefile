@@ -5,14 +5,14 @@
 
 include mk/quiet.mk
 include mk/config.mk
-include mk/build.mk
 include mk/cuda.mk
+include mk/build.mk
 include mk/tests.mk
 include mk/fuzz.mk
 
 .PHONY: all help config demo clean deps
 
-all: $(PROGRAMS) ## build every program into $(O)/bin/
+all: $(LIBS) $(PROGRAMS) ## build every program into $(O)/bin/
 
 deps: ## install missing Debian packages (apt-get), then exit
 	$(Q)tools/install-deps.sh

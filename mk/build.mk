@@ -18,17 +18,6 @@ LIBS        := $(LIB_COMMON) $(LIB_KERNELS) $(LIB_CACHE)
 PROGRAMS := $(patsubst stages/%.c,$(O)/bin/awq-%,$(STAGE_SRC)) \
             $(patsubst tools/%.c,$(O)/bin/awq-%,$(TOOL_SRC))
 
-# Flag file: its content changes when the flags do, and every object depends on it.
-FLAGS_FILE := $(O)/FLAGS
-flags_now  := $(CC) $(CPPFLAGS) $(CFLAGS) | $(use_cuda) $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
-$(shell mkdir -p $(O) && { [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(flags_now)' ] || echo '$(flags_now)' > $(FLAGS_FILE); })
-
-# Missing Debian packages are installed once per build directory (tools/install-deps.sh).
-DEPS_STAMP := $(O)/.deps-ok
-$(DEPS_STAMP): tools/install-deps.sh
-	$(Q)tools/install-deps.sh
-	$(Q)mkdir -p $(@D) && touch $@
-
 $(O)/obj/%.o: %.c $(FLAGS_FILE) | $(DEPS_STAMP)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@

@@ -4,7 +4,9 @@
 #   O=build            out-of-tree build directory
 #   V=1                show commands
 
-CC      ?= gcc
+ifeq ($(origin CC),default)
+  CC := gcc
+endif
 NVCC    ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc),nvcc)
 FUZZ_CC ?= clang
 CUDA    ?= auto
@@ -28,7 +30,7 @@ endif
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell readlink -f $$(command -v $(NVCC)) 2>/dev/null))
 
 # No -ffast-math: the quantizer needs IEEE subnormals and exact rounding (spec §5 pitfall 3).
-WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wno-format-truncation
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) -MMD -MP
 CPPFLAGS += -I. -DAWQ_CUDA=$(use_cuda)
@@ -39,6 +41,17 @@ ifeq ($(use_cuda),1)
 endif
 NVCCFLAGS ?= -O2 -g -lineinfo
 NVCCFLAGS += -std=c++17 -arch=sm_$(CUDA_ARCH) -MMD -MP -I. -DAWQ_CUDA=1 -Xcompiler -fPIC
+
+# Flag file: its content changes when the flags do, and every object depends on it.
+FLAGS_FILE := $(O)/FLAGS
+flags_now  := $(CC) $(CPPFLAGS) $(CFLAGS) | $(use_cuda) $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
+$(shell mkdir -p $(O) && { [ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(flags_now)' ] || echo '$(flags_now)' > $(FLAGS_FILE); })
+
+# Missing Debian packages are installed once per build directory (tools/install-deps.sh).
+DEPS_STAMP := $(O)/.deps-ok
+$(DEPS_STAMP): tools/install-deps.sh
+	$(Q)tools/install-deps.sh
+	$(Q)mkdir -p $(@D) && touch $@
 
 .PHONY: config
 config: ## show the build configuration
