@@ -1,0 +1,36 @@
+# lib.sh - helpers for the shell tests tests/t_*.sh (sourced). Each check prints one line
+# "PASS t_x:name" / "FAIL t_x:name: why" / "SKIP t_x:name: why" that tests/run.sh counts.
+#   . tests/lib.sh
+#   ok "name" test -f x         # runs the command; PASS when it exits 0
+#   fails "name" cmd ...         # PASS when the command exits non-zero
+#   check "name" "$cond_cmd"     # same as ok, for a shell snippet (eval)
+#   skip "name" "why"
+# $BIN is the program directory, $TMP a fresh directory removed at exit, $ASSETS the shared
+# assets directory when present (else empty).
+set -u
+O=${O:-build}
+BIN=$(cd "$O/bin" 2>/dev/null && pwd)
+T_NAME=$(basename "$0" .sh)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/awq-$T_NAME-XXXXXX")
+T_FAILED=0
+trap 'if [ $T_FAILED -eq 0 ]; then rm -rf "$TMP"; else echo "# files kept in $TMP" >&2; fi' EXIT
+ASSETS=""
+for d in "${AWQ_ASSETS:-}" ../shared/assets; do
+    if [ -n "$d" ] && [ -f "$d/README.md" ]; then ASSETS=$(cd "$d" && pwd); break; fi
+done
+
+pass() { echo "PASS $T_NAME:$1"; }
+fail() { echo "FAIL $T_NAME:$1: $2"; T_FAILED=1; }
+skip() { echo "SKIP $T_NAME:$1: $2"; }
+ok() {
+    n=$1; shift
+    if "$@" >"$TMP/.out" 2>&1; then pass "$n"; else fail "$n" "command failed: $*"; sed 's/^/    /' "$TMP/.out" | tail -n 20 >&2; fi
+}
+fails() {
+    n=$1; shift
+    if "$@" >"$TMP/.out" 2>&1; then fail "$n" "command succeeded but should fail: $*"; else pass "$n"; fi
+}
+check() {
+    n=$1; shift
+    if eval "$1" >"$TMP/.out" 2>&1; then pass "$n"; else fail "$n" "$1"; sed 's/^/    /' "$TMP/.out" | tail -n 20 >&2; fi
+}
