@@ -14,13 +14,24 @@ ifeq ($(fuzz_ok),1)
 else
   FUZZ_BINS :=
 endif
-# The fuzzed code is compiled again, instrumented, from the same sources the programs use.
-FUZZ_LIB_SRC := $(CACHE_SRC) $(COMMON_SRC)
-FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. -DAWQ_CUDA=0
+# The fuzzed code is compiled again, instrumented, from the same sources the programs use, into
+# an archive so that each target links only the members it needs.
+FUZZ_LIB_SRC := $(CACHE_SRC) $(COMMON_SRC) kernels/cpu/half.c
+FUZZ_LIB     := $(O)/fuzz/libfuzzed.a
+FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined -I. -DAWQ_CUDA=0 -MMD -MP
 
-$(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(FLAGS_FILE) | $(DEPS_STAMP)
+$(O)/fuzz/obj/%.o: %.c $(FLAGS_FILE) | $(DEPS_STAMP)
 	$(call say,FUZZCC,$<)
-	$(Q)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_LIB_SRC) -lzstd -lxxhash -ljansson -lm -lpthread -o $@
+	$(Q)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_LIB): $(patsubst %.c,$(O)/fuzz/obj/%.o,$(FUZZ_LIB_SRC))
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(FLAGS_FILE) | $(DEPS_STAMP)
+	$(call say,FUZZLD,$<)
+	$(Q)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) -lzstd -lxxhash -ljansson -lm -lpthread -o $@
 
 .PHONY: fuzz
 fuzz: $(FUZZ_BINS) ## run every libFuzzer target for FUZZ_TIME seconds
