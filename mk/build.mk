@@ -37,4 +37,4 @@ $(O)/bin/awq-%: $(O)/obj/tools/%.o $(LIBS)
 	$(call say,LINK,$@)
 	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $< $(LIBS) $(LDLIBS) -o $@
 
--include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(O)/obj $(O)/fuzz/obj -name '*.d' 2>/dev/null)
