@@ -1,7 +1,17 @@
 /* config.h - the parts of an HF config.json that define a Llama-family decoder (spec §1.1).
  * Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM.
  * Anything else (architecture, rope type, activation, active sliding window < 2048) is refused
- * with a message naming the key and the file. */
+ * with a message naming the key and the file.
+ *
+ * Rules beyond the plain keys: architectures[0] picks the class, model_type (when present) must
+ * match it, and model_type alone is used when architectures is absent. A JSON null counts as
+ * absent. Integers must be JSON integers (4096.0 is refused), booleans JSON booleans. Both rope
+ * forms are read: rope_parameters (transformers v5, may carry rope_theta) wins over
+ * rope_theta + rope_scaling; the type is "rope_type" or the older "type"; only default and llama3
+ * are accepted, and partial_rotary_factor must be 1. Sliding window: Mistral's non-null
+ * sliding_window is active; Qwen2/Qwen3 use one only when use_sliding_window is true, and only
+ * on layers >= max_window_layers (class defaults: window 4096, max_window_layers 28); Llama has
+ * none. "dtype" (v5) wins over "torch_dtype". */
 #ifndef AWQ_CONFIG_H
 #define AWQ_CONFIG_H
 
@@ -38,14 +48,18 @@ typedef struct awq_config {
     int qk_norm;                /* Qwen3: per-head q_norm/k_norm */
     int sliding_window;         /* active window (0 = none) */
     awq_dtype torch_dtype;      /* F16/BF16/F32; AWQ_DT_INVALID when absent */
-    int bos_token_id, eos_token_id; /* -1 when absent (eos: first of a list) */
+    int bos_token_id, eos_token_id; /* -1 when absent or negative (eos: first of a list) */
 } awq_config;
 
-/* Read and validate `path` (a config.json, or a directory containing one). */
+/* Read and validate `path` (a config.json, or a directory containing one). Errors:
+ * AWQ_ERR_NOTFOUND/IO (cannot read), AWQ_ERR_FORMAT (bad JSON, missing/mistyped/out-of-range
+ * key), AWQ_ERR_UNSUPPORTED (valid config of something we do not handle); the message names
+ * the file and key. *cfg is fully written either way (zeroed/defaults on error). */
 awq_err awq_config_load(awq_config *cfg, const char *path);
-/* Same from bytes in memory; `name` is used in messages (exposed for the fuzzer). */
+/* Same from `len` bytes in memory (need not be NUL-terminated); `name` is used in messages
+ * (exposed for the fuzzer). */
 awq_err awq_config_parse(awq_config *cfg, const char *json, size_t len, const char *name);
 
-const char *awq_arch_name(awq_arch a); /* "llama", ... */
+const char *awq_arch_name(awq_arch a); /* its model_type: "llama", ...; "?" when unknown */
 
 #endif

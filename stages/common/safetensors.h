@@ -3,9 +3,16 @@
  * Reader: st_open() takes a model directory (model.safetensors, or model.safetensors.index.json
  * and its shards) or a single .safetensors file. Every header is validated (spec §1.3): header
  * length <= 100 MiB and inside the file, JSON object, known dtype, shape/size agreement, offsets
- * inside the data buffer, no overlaps, no holes. F16/BF16/F32 are the dtypes a model may use;
- * other valid dtypes are listed but st_model_check_dtypes() refuses them with a clear error.
- * Tensor data points into the read-only mapping; it stays valid until st_close().
+ * inside the data buffer, no overlaps, no holes, and no trailing bytes after the last tensor
+ * (the official reader refuses those too). F16/BF16/F32 are the dtypes a model may use; other
+ * valid dtypes are listed but st_model_check_dtypes() refuses them with a clear error; F8_* are
+ * refused at open (AWQ_ERR_UNSUPPORTED, naming the tensor). Tensor names are unique across all
+ * shards. Tensor data points into the read-only mapping and stays valid until st_close(); it is
+ * always aligned to its element size (a file whose header length breaks that - legal, never
+ * written by HF - has its data buffer copied to aligned memory instead).
+ * Sharded: every shard the index names is opened once; a tensor the weight_map lists must be in
+ * the shard it names; tensors a shard holds that the map does not list are kept (transformers
+ * loads them too); metadata of the index is ignored.
  *
  * Writer: st_write() writes one file atomically (header padded to a multiple of 8 with spaces,
  * tensors contiguous in the order given); st_write_sharded() splits tensors over
@@ -34,27 +41,36 @@ typedef struct st_tensor {
 
 typedef struct st_model st_model;
 
-/* Open a directory or a single file. On error *out is NULL and the message names the file. */
+/* Open a single .safetensors file, or a directory holding model.safetensors (preferred, as in
+ * transformers) or model.safetensors.index.json + shards. On error *out is NULL and the message
+ * names the file (and the tensor): AWQ_ERR_NOTFOUND/IO for missing or unreadable files,
+ * AWQ_ERR_FORMAT for malformed ones, AWQ_ERR_UNSUPPORTED for F8 dtypes. The model owns
+ * everything it hands out; free it with st_close(). */
 awq_err st_open(st_model **out, const char *path);
 void st_close(st_model *m);                           /* NULL is a no-op */
 
 int st_count(const st_model *m);
-const st_tensor *st_at(const st_model *m, int i);     /* in file order, shard by shard */
-const st_tensor *st_find(const st_model *m, const char *name); /* NULL when absent */
+/* Tensor i (NULL when out of range): shard by shard (shards in file-name order), and within a
+ * shard in data-offset order. */
+const st_tensor *st_at(const st_model *m, int i);
+const st_tensor *st_find(const st_model *m, const char *name); /* O(log n); NULL when absent */
 /* Like st_find but a missing tensor is an error naming the tensor and the checkpoint. */
 awq_err st_get(const st_model *m, const char *name, const st_tensor **out);
-/* Path of shard i (for messages). */
+/* Path of shard i (for messages; "?" when out of range). */
 const char *st_file_path(const st_model *m, int file);
-/* Refuse any tensor whose dtype is not F16/BF16/F32 (the ones a model may hold). */
+/* Refuse (AWQ_ERR_UNSUPPORTED, naming tensor and shard) any tensor whose dtype is not
+ * F16/BF16/F32 (the ones a model may hold). */
 awq_err st_model_check_dtypes(const st_model *m);
 
 /* Parse and validate one safetensors header held in memory: `buf` = the first `len` bytes of a
- * file of `file_size` bytes. `name` is used in messages. On success returns the tensors
- * (malloc'ed array, names malloc'ed inside; data = offset from the buffer start cast to a
- * pointer, i.e. NOT dereferenceable) - exposed for the fuzzer and tests. */
+ * file of `file_size` bytes (8-byte length + header must lie within `len`). `name` is used in
+ * messages. On success returns the tensors sorted by data offset (malloc'ed array, names
+ * malloc'ed inside, free with st_free_tensors; data = offset from the buffer start cast to a
+ * pointer, i.e. NOT dereferenceable) and *out_data_start = 8 + header length. On error nothing
+ * is returned (*out_tensors NULL, *out_count 0). Exposed for the fuzzer and tests. */
 awq_err st_parse_header(const uint8_t *buf, size_t len, uint64_t file_size, const char *name,
                         st_tensor **out_tensors, int *out_count, uint64_t *out_data_start);
-void st_free_tensors(st_tensor *t, int count);
+void st_free_tensors(st_tensor *t, int count); /* NULL is a no-op */
 
 /* Write tensors to one file, atomically (temp + fsync + rename). metadata may be NULL
  * (then {"format":"pt"} is written). */

@@ -1,0 +1,401 @@
+/* config.c - read an HF config.json into awq_config (spec §1.1): the class defaults of each
+ * supported architecture, both rope forms (rope_theta + rope_scaling, and transformers v5
+ * rope_parameters), and every refusal (architecture, activation, rope type, sliding window). */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_CONFIG_BYTES ((size_t)16 << 20)
+/* Sliding windows at least this long change nothing at our sequence lengths (512 calibration,
+ * 2048 evaluation), so only shorter active windows are refused. */
+#define MIN_WINDOW 2048
+
+static const struct {
+    const char *architecture, *model_type;
+    awq_arch arch;
+} g_archs[] = {
+    {"LlamaForCausalLM", "llama", AWQ_ARCH_LLAMA},
+    {"MistralForCausalLM", "mistral", AWQ_ARCH_MISTRAL},
+    {"Qwen2ForCausalLM", "qwen2", AWQ_ARCH_QWEN2},
+    {"Qwen3ForCausalLM", "qwen3", AWQ_ARCH_QWEN3},
+};
+#define N_ARCHS (sizeof g_archs / sizeof g_archs[0])
+#define SUPPORTED_HINT "supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM"
+
+const char *awq_arch_name(awq_arch a)
+{
+    for (size_t i = 0; i < N_ARCHS; i++)
+        if (g_archs[i].arch == a) return g_archs[i].model_type;
+    return "?";
+}
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a real number";
+    case JSON_TRUE: case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+/* The reader's context: the file name for messages. Keys in messages are written as paths
+ * ("rope_scaling.factor") so the user finds them in the file. */
+typedef struct rd { const char *file; } rd;
+
+static awq_err bad_type(const rd *r, const char *prefix, const char *key, const json_t *v, const char *want)
+{
+    return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s%s' is %s, expected %s", r->file, prefix, key, json_kind(v), want);
+}
+
+/* An integer key: absent or null leaves *out at the default and *present 0. */
+static awq_err get_int(const rd *r, json_t *obj, const char *prefix, const char *key, long long lo, long long hi,
+                       int *out, int *present)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present) *present = 0;
+    if (!v || json_is_null(v)) return AWQ_OK;
+    if (!json_is_integer(v)) return bad_type(r, prefix, key, v, "an integer");
+    long long x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s%s' = %lld is out of range [%lld, %lld]", r->file, prefix, key, x, lo, hi);
+    *out = (int)x;
+    if (present) *present = 1;
+    return AWQ_OK;
+}
+
+static awq_err get_required_int(const rd *r, json_t *obj, const char *key, long long hi, int *out)
+{
+    int present;
+    awq_err e = get_int(r, obj, "", key, 1, hi, out, &present);
+    if (e == AWQ_OK && !present) return awq_fail(AWQ_ERR_FORMAT, "'%s': required key '%s' is missing", r->file, key);
+    return e;
+}
+
+/* A number key (integer or real), finite, lo < x <= hi. */
+static awq_err get_number(const rd *r, json_t *obj, const char *prefix, const char *key, double lo, double hi,
+                          double *out, int *present)
+{
+    json_t *v = json_object_get(obj, key);
+    if (present) *present = 0;
+    if (!v || json_is_null(v)) return AWQ_OK;
+    if (!json_is_number(v)) return bad_type(r, prefix, key, v, "a number");
+    double x = json_number_value(v);
+    if (!isfinite(x) || !(x > lo) || x > hi)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s%s' = %g is out of range (%g, %g]", r->file, prefix, key, x, lo, hi);
+    *out = x;
+    if (present) *present = 1;
+    return AWQ_OK;
+}
+
+static awq_err get_bool(const rd *r, json_t *obj, const char *key, int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) return AWQ_OK;
+    if (!json_is_boolean(v)) return bad_type(r, "", key, v, "true or false");
+    *out = json_is_true(v);
+    return AWQ_OK;
+}
+
+/* A string key: NULL when absent or null. */
+static awq_err get_string(const rd *r, json_t *obj, const char *prefix, const char *key, const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) return AWQ_OK;
+    if (!json_is_string(v)) return bad_type(r, prefix, key, v, "a string");
+    *out = json_string_value(v);
+    return AWQ_OK;
+}
+
+/* architectures[0] decides; model_type, when present, must agree with it (the class defaults
+ * below depend on both, so a mix is not a model we know). */
+static awq_err read_arch(const rd *r, json_t *root, awq_config *cfg)
+{
+    json_t *archs = json_object_get(root, "architectures");
+    const char *mt;
+    awq_err e = get_string(r, root, "", "model_type", &mt);
+    if (e) return e;
+    const char *name = NULL;
+    if (archs && !json_is_null(archs)) {
+        if (!json_is_array(archs) || json_array_size(archs) == 0 || !json_is_string(json_array_get(archs, 0)))
+            return awq_fail(AWQ_ERR_FORMAT, "'%s': key 'architectures' must be a non-empty array of strings", r->file);
+        name = json_string_value(json_array_get(archs, 0));
+    }
+    int found = -1;
+    for (size_t i = 0; i < N_ARCHS; i++)
+        if (name ? strcmp(name, g_archs[i].architecture) == 0 : mt && strcmp(mt, g_archs[i].model_type) == 0)
+            found = (int)i;
+    if (found < 0) {
+        if (name)
+            awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': unsupported architecture '%.100s'", r->file, name);
+        else if (mt)
+            awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': unsupported model_type '%.100s' (and no 'architectures')", r->file, mt);
+        else
+            awq_fail(AWQ_ERR_FORMAT, "'%s': neither 'architectures' nor 'model_type' says which model this is", r->file);
+        awq_hint(SUPPORTED_HINT);
+        return awq_errcode();
+    }
+    if (mt && strcmp(mt, g_archs[found].model_type) != 0)
+        return awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': architecture '%s' with model_type '%.100s' (expected '%s')", r->file,
+                        g_archs[found].architecture, mt, g_archs[found].model_type);
+    cfg->arch = g_archs[found].arch;
+    snprintf(cfg->architecture, sizeof cfg->architecture, "%s", g_archs[found].architecture);
+    snprintf(cfg->model_type, sizeof cfg->model_type, "%s", g_archs[found].model_type);
+    return AWQ_OK;
+}
+
+static awq_err read_dims(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    if ((e = get_required_int(r, root, "hidden_size", 1 << 17, &cfg->hidden_size)) ||
+        (e = get_required_int(r, root, "intermediate_size", 1 << 20, &cfg->intermediate_size)) ||
+        (e = get_required_int(r, root, "num_hidden_layers", 1024, &cfg->num_hidden_layers)) ||
+        (e = get_required_int(r, root, "num_attention_heads", 1024, &cfg->num_attention_heads)) ||
+        (e = get_required_int(r, root, "vocab_size", 1 << 22, &cfg->vocab_size)))
+        return e;
+    int H = cfg->num_attention_heads, C = cfg->hidden_size;
+    cfg->num_key_value_heads = H;
+    if ((e = get_int(r, root, "", "num_key_value_heads", 1, 1024, &cfg->num_key_value_heads, NULL)))
+        return e;
+    if (H % cfg->num_key_value_heads != 0)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': num_attention_heads %d is not a multiple of num_key_value_heads %d", r->file,
+                        H, cfg->num_key_value_heads);
+    int has_d;
+    if ((e = get_int(r, root, "", "head_dim", 1, 1024, &cfg->head_dim, &has_d))) return e;
+    if (!has_d) {
+        if (C % H != 0)
+            return awq_fail(AWQ_ERR_FORMAT, "'%s': hidden_size %d is not a multiple of num_attention_heads %d (and no head_dim)",
+                            r->file, C, H);
+        cfg->head_dim = C / H;
+    }
+    if (cfg->head_dim % 2 != 0)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': head_dim %d is odd; RoPE rotates the two halves of a head", r->file, cfg->head_dim);
+    if ((long long)H * cfg->head_dim > (1 << 20))
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': num_attention_heads * head_dim = %lld is implausibly large", r->file,
+                        (long long)H * cfg->head_dim);
+    if ((e = get_int(r, root, "", "max_position_embeddings", 1, 1 << 30, &cfg->max_position_embeddings, NULL))) return e;
+    return get_number(r, root, "", "rms_norm_eps", 0, 1, &cfg->rms_norm_eps, NULL);
+}
+
+/* rope_parameters (transformers v5) or rope_theta + rope_scaling (older). Both may carry the
+ * type under "rope_type" or, in old files, "type". */
+static awq_err read_rope(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    if ((e = get_number(r, root, "", "rope_theta", 0, 1e12, &cfg->rope_theta, NULL))) return e;
+    json_t *rp = json_object_get(root, "rope_parameters");
+    const char *key = "rope_parameters";
+    if (!rp || json_is_null(rp)) {
+        rp = json_object_get(root, "rope_scaling");
+        key = "rope_scaling";
+    }
+    double partial = 1.0;
+    if ((e = get_number(r, root, "", "partial_rotary_factor", 0, 1, &partial, NULL))) return e;
+    if (!rp || json_is_null(rp)) goto check_partial;
+    if (!json_is_object(rp)) return bad_type(r, "", key, rp, "an object or null");
+
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%s.", key);
+    if ((e = get_number(r, rp, prefix, "rope_theta", 0, 1e12, &cfg->rope_theta, NULL))) return e;
+    if ((e = get_number(r, rp, prefix, "partial_rotary_factor", 0, 1, &partial, NULL))) return e;
+    const char *type, *type_key = "rope_type";
+    if ((e = get_string(r, rp, prefix, "rope_type", &type))) return e;
+    if (!type) {
+        type_key = "type";
+        if ((e = get_string(r, rp, prefix, "type", &type))) return e;
+    }
+    if (!type || strcmp(type, "default") == 0) goto check_partial;
+    if (strcmp(type, "llama3") != 0) {
+        awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': %s%s '%.40s' is not supported (only default and llama3 RoPE)", r->file, prefix,
+                 type_key, type);
+        awq_hint("linear, dynamic, yarn and longrope scaling change the model at long context; they are out of scope");
+        return AWQ_ERR_UNSUPPORTED;
+    }
+    static const char *const need[] = {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"};
+    for (size_t i = 0; i < 4; i++)
+        if (!json_object_get(rp, need[i]))
+            return awq_fail(AWQ_ERR_FORMAT, "'%s': llama3 RoPE needs key '%s%s'", r->file, prefix, need[i]);
+    cfg->rope_type = AWQ_ROPE_LLAMA3;
+    if ((e = get_number(r, rp, prefix, "factor", 0, 1e6, &cfg->rope_factor, NULL)) ||
+        (e = get_number(r, rp, prefix, "low_freq_factor", 0, 1e6, &cfg->rope_low_freq_factor, NULL)) ||
+        (e = get_number(r, rp, prefix, "high_freq_factor", 0, 1e6, &cfg->rope_high_freq_factor, NULL)) ||
+        (e = get_int(r, rp, prefix, "original_max_position_embeddings", 1, 1 << 30,
+                     &cfg->rope_original_max_position_embeddings, NULL)))
+        return e;
+    if (cfg->rope_factor < 1)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': %sfactor %g must be >= 1", r->file, prefix, cfg->rope_factor);
+    /* the smooth interpolation divides by high - low */
+    if (!(cfg->rope_high_freq_factor > cfg->rope_low_freq_factor))
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': %shigh_freq_factor %g must be greater than low_freq_factor %g", r->file,
+                        prefix, cfg->rope_high_freq_factor, cfg->rope_low_freq_factor);
+check_partial:
+    if (partial != 1.0)
+        return awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': partial_rotary_factor %g is not supported (RoPE over the whole head only)",
+                        r->file, partial);
+    return AWQ_OK;
+}
+
+/* Mistral: a non-null sliding_window is active. Qwen2/Qwen3: only with use_sliding_window, and
+ * then only on layers >= max_window_layers (class defaults 4096 and 28). Llama has none. */
+static awq_err read_window(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    int window = 0, has_window = 0;
+    if (cfg->arch == AWQ_ARCH_LLAMA) return AWQ_OK;
+    if ((e = get_int(r, root, "", "sliding_window", 1, INT_MAX, &window, &has_window))) return e;
+    int active = 0;
+    if (cfg->arch == AWQ_ARCH_MISTRAL) {
+        active = has_window;
+    } else {
+        int use = 0, max_window_layers = 28;
+        if ((e = get_bool(r, root, "use_sliding_window", &use)) ||
+            (e = get_int(r, root, "", "max_window_layers", 0, INT_MAX, &max_window_layers, NULL)))
+            return e;
+        if (!has_window && !json_is_null(json_object_get(root, "sliding_window"))) window = 4096;
+        active = use && window > 0 && max_window_layers < cfg->num_hidden_layers;
+    }
+    if (!active) return AWQ_OK;
+    if (window < MIN_WINDOW) {
+        awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': active sliding_window %d is shorter than %d tokens", r->file, window, MIN_WINDOW);
+        awq_hint("awqmake computes full causal attention, which equals windowed attention only for windows >= %d", MIN_WINDOW);
+        return AWQ_ERR_UNSUPPORTED;
+    }
+    cfg->sliding_window = window;
+    return AWQ_OK;
+}
+
+static awq_err read_flags(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    int attn_bias = 0;
+    if ((e = get_bool(r, root, "tie_word_embeddings", &cfg->tie_word_embeddings))) return e;
+    switch (cfg->arch) {
+    case AWQ_ARCH_LLAMA:
+        if ((e = get_bool(r, root, "attention_bias", &attn_bias)) || (e = get_bool(r, root, "mlp_bias", &cfg->mlp_bias)))
+            return e;
+        cfg->qkv_bias = cfg->o_bias = attn_bias;
+        break;
+    case AWQ_ARCH_QWEN3:
+        if ((e = get_bool(r, root, "attention_bias", &attn_bias))) return e;
+        cfg->qkv_bias = cfg->o_bias = attn_bias;
+        cfg->qk_norm = 1;
+        break;
+    case AWQ_ARCH_QWEN2: /* fixed by the model class, whatever the file says */
+        cfg->qkv_bias = 1;
+        break;
+    case AWQ_ARCH_MISTRAL:
+        break;
+    }
+    const char *act;
+    if ((e = get_string(r, root, "", "hidden_act", &act))) return e;
+    if (act && strcmp(act, "silu") != 0) {
+        awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': hidden_act '%.40s' is not supported (this model family uses silu)", r->file, act);
+        return AWQ_ERR_UNSUPPORTED;
+    }
+    return AWQ_OK;
+}
+
+/* "dtype" (transformers v5) wins over "torch_dtype"; "torch.float16" spellings are accepted. */
+static awq_err read_dtype(const rd *r, json_t *root, awq_config *cfg)
+{
+    const char *s, *key = "dtype";
+    awq_err e;
+    if ((e = get_string(r, root, "", "dtype", &s))) return e;
+    if (!s) {
+        key = "torch_dtype";
+        if ((e = get_string(r, root, "", "torch_dtype", &s))) return e;
+    }
+    cfg->torch_dtype = AWQ_DT_INVALID;
+    if (!s || strcmp(s, "auto") == 0) return AWQ_OK;
+    const char *v = strncmp(s, "torch.", 6) == 0 ? s + 6 : s;
+    if (strcmp(v, "float16") == 0 || strcmp(v, "half") == 0) cfg->torch_dtype = AWQ_DT_F16;
+    else if (strcmp(v, "bfloat16") == 0) cfg->torch_dtype = AWQ_DT_BF16;
+    else if (strcmp(v, "float32") == 0 || strcmp(v, "float") == 0) cfg->torch_dtype = AWQ_DT_F32;
+    else
+        return awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': %s '%.40s' is not supported (float16, bfloat16 or float32)", r->file, key, s);
+    return AWQ_OK;
+}
+
+/* bos/eos only matter to the tokenizer side: a negative id means "none" (old Llama files). */
+static awq_err read_tokens(const rd *r, json_t *root, awq_config *cfg)
+{
+    static const char *const keys[2] = {"bos_token_id", "eos_token_id"};
+    int *dst[2] = {&cfg->bos_token_id, &cfg->eos_token_id};
+    for (int k = 0; k < 2; k++) {
+        json_t *v = json_object_get(root, keys[k]);
+        *dst[k] = -1;
+        if (k == 1 && json_is_array(v)) {
+            for (size_t i = 0; i < json_array_size(v); i++)
+                if (!json_is_integer(json_array_get(v, i)))
+                    return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s[%zu]' is %s, expected an integer", r->file, keys[k], i,
+                                    json_kind(json_array_get(v, i)));
+            v = json_array_get(v, 0); /* NULL for [] */
+        }
+        if (!v || json_is_null(v)) continue;
+        if (!json_is_integer(v)) return bad_type(r, "", keys[k], v, k ? "an integer or a list of integers" : "an integer");
+        long long x = json_integer_value(v);
+        if (x > INT_MAX) return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s' = %lld is too large", r->file, keys[k], x);
+        *dst[k] = x < 0 ? -1 : (int)x;
+    }
+    return AWQ_OK;
+}
+
+awq_err awq_config_parse(awq_config *cfg, const char *json, size_t len, const char *name)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->rms_norm_eps = 1e-6;
+    cfg->rope_theta = 10000.0;
+    cfg->bos_token_id = cfg->eos_token_id = -1;
+    rd r = {name};
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
+    if (!root)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s' is not valid JSON: %s (line %d, column %d)", name, jerr.text, jerr.line,
+                        jerr.column);
+    awq_err e = json_is_object(root) ? read_arch(&r, root, cfg)
+              : awq_fail(AWQ_ERR_FORMAT, "'%s' is %s, expected a JSON object", name, json_kind(root));
+    if (e == AWQ_OK) e = read_dims(&r, root, cfg);
+    if (e == AWQ_OK) e = read_rope(&r, root, cfg);
+    if (e == AWQ_OK) e = read_flags(&r, root, cfg);
+    if (e == AWQ_OK) e = read_window(&r, root, cfg);
+    if (e == AWQ_OK) e = read_dtype(&r, root, cfg);
+    if (e == AWQ_OK) e = read_tokens(&r, root, cfg);
+    json_decref(root);
+    return e;
+}
+
+awq_err awq_config_load(awq_config *cfg, const char *path)
+{
+    struct stat sb;
+    char file[4096];
+    memset(cfg, 0, sizeof *cfg);
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(file, sizeof file, "%s/config.json", path);
+    else snprintf(file, sizeof file, "%s", path);
+    FILE *fp = fopen(file, "rb");
+    if (!fp) return awq_fail_errno(errno, "cannot open '%s'", file);
+    char *buf = malloc(MAX_CONFIG_BYTES + 1);
+    if (!buf) {
+        fclose(fp);
+        return awq_fail(AWQ_ERR_NOMEM, "out of memory reading '%s'", file);
+    }
+    size_t n = fread(buf, 1, MAX_CONFIG_BYTES + 1, fp);
+    int err = ferror(fp) ? errno : 0;
+    fclose(fp);
+    awq_err e;
+    if (err) e = awq_fail_errno(err, "cannot read '%s'", file);
+    else if (n > MAX_CONFIG_BYTES) e = awq_fail(AWQ_ERR_FORMAT, "'%s' is larger than 16 MiB; not a config.json?", file);
+    else e = awq_config_parse(cfg, buf, n, file);
+    free(buf);
+    return e;
+}

@@ -1,0 +1,291 @@
+/* test_config.c - config.json reading (spec §1.1): class defaults and explicit values of the
+ * four supported architectures, both rope forms, and every refusal with its message. The
+ * configs are written here, modelled on the published ones (Llama-2/3.1, Mistral v0.1,
+ * Qwen2.5, Qwen3-0.6B). */
+#include "test.h"
+#include "../stages/common/config.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define NAME "models/x/config.json"
+/* The required keys of a Llama-2-7B-shaped model. */
+#define DIMS "\"hidden_size\":4096,\"intermediate_size\":11008,\"num_hidden_layers\":32,\"num_attention_heads\":32,\"vocab_size\":32000"
+#define LLAMA "\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\""
+
+static awq_err parse(awq_config *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static awq_err parse(awq_config *c, const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    awq_clear_error();
+    return awq_config_parse(c, buf, strlen(buf), NAME);
+}
+
+static void expect_fail_(const char *file, int line, awq_err code, const char *json, const char *const *subs)
+{
+    awq_config c;
+    awq_err e = parse(&c, "%s", json);
+    fprintf(stderr, "  expected error: %s\n", awq_errmsg()); /* shown when the case fails */
+    if (e == AWQ_OK) { t_failf(file, line, "parse fails", "accepted: %s", json); return; }
+    if (e != code) t_failf(file, line, "error code", "got %s want %s: %s", awq_strerror(e), awq_strerror(code), awq_errmsg());
+    if (!strstr(awq_errmsg(), "'" NAME "'")) t_failf(file, line, "message names the file", "%s", awq_errmsg());
+    for (; *subs; subs++)
+        if (!strstr(awq_errmsg(), *subs)) t_failf(file, line, "message", "'%s' lacks '%s'", awq_errmsg(), *subs);
+}
+#define EXPECT_FAIL(code, json, ...) expect_fail_(__FILE__, __LINE__, code, json, (const char *const[]){__VA_ARGS__, NULL})
+
+static void t_llama_defaults(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS "}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_LLAMA && !strcmp(c.architecture, "LlamaForCausalLM") && !strcmp(c.model_type, "llama"), "arch");
+    CHECK(!strcmp(awq_arch_name(c.arch), "llama"), "%s", awq_arch_name(c.arch));
+    CHECK(c.hidden_size == 4096 && c.intermediate_size == 11008 && c.num_hidden_layers == 32 && c.num_attention_heads == 32 &&
+          c.vocab_size == 32000, "dims");
+    CHECK(c.num_key_value_heads == 32, "Hkv defaults to H: %d", c.num_key_value_heads);
+    CHECK(c.head_dim == 128, "D defaults to C/H: %d", c.head_dim);
+    CHECK(c.rms_norm_eps == 1e-6 && c.rope_theta == 10000.0 && c.rope_type == AWQ_ROPE_DEFAULT, "eps %g theta %g",
+          c.rms_norm_eps, c.rope_theta);
+    CHECK(c.tie_word_embeddings == 0 && c.qkv_bias == 0 && c.o_bias == 0 && c.mlp_bias == 0 && c.qk_norm == 0, "flags");
+    CHECK(c.sliding_window == 0 && c.max_position_embeddings == 0 && c.torch_dtype == AWQ_DT_INVALID, "absent keys");
+    CHECK(c.bos_token_id == -1 && c.eos_token_id == -1, "tokens %d %d", c.bos_token_id, c.eos_token_id);
+    /* nulls are "absent" (HF writes "rope_scaling": null, Mistral "head_dim": null) */
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS ",\"rope_scaling\":null,\"head_dim\":null,\"num_key_value_heads\":null,"
+                      "\"torch_dtype\":null,\"eos_token_id\":null,\"sliding_window\":null}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.head_dim == 128 && c.num_key_value_heads == 32 && c.rope_type == AWQ_ROPE_DEFAULT && c.eos_token_id == -1, "nulls");
+    /* no architectures: model_type decides */
+    REQUIRE(parse(&c, "{\"model_type\":\"qwen2\"," DIMS "}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_QWEN2 && !strcmp(c.architecture, "Qwen2ForCausalLM"), "model_type only");
+}
+
+/* Llama-3.1-8B-Instruct's config (values as published), with biases switched on. */
+static void t_llama31_explicit(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{" LLAMA ",\"attention_bias\":true,\"mlp_bias\":true,\"bos_token_id\":128000,"
+                      "\"eos_token_id\":[128001,128008,128009],\"head_dim\":128,\"hidden_act\":\"silu\",\"hidden_size\":4096,"
+                      "\"intermediate_size\":14336,\"max_position_embeddings\":131072,\"num_attention_heads\":32,"
+                      "\"num_hidden_layers\":32,\"num_key_value_heads\":8,\"rms_norm_eps\":1e-05,"
+                      "\"rope_scaling\":{\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+                      "\"original_max_position_embeddings\":8192,\"rope_type\":\"llama3\"},\"rope_theta\":500000.0,"
+                      "\"tie_word_embeddings\":true,\"torch_dtype\":\"bfloat16\",\"vocab_size\":128256,"
+                      "\"unknown_key\":{\"x\":[1,2]}}") == AWQ_OK,
+            "%s", awq_errmsg());
+    CHECK(c.num_key_value_heads == 8 && c.head_dim == 128 && c.intermediate_size == 14336 && c.vocab_size == 128256, "dims");
+    CHECK(c.max_position_embeddings == 131072 && c.rms_norm_eps == 1e-5 && c.rope_theta == 500000.0, "numbers");
+    CHECK(c.rope_type == AWQ_ROPE_LLAMA3 && c.rope_factor == 8.0 && c.rope_low_freq_factor == 1.0 &&
+          c.rope_high_freq_factor == 4.0 && c.rope_original_max_position_embeddings == 8192, "llama3 rope");
+    CHECK(c.qkv_bias == 1 && c.o_bias == 1 && c.mlp_bias == 1 && c.tie_word_embeddings == 1, "flags");
+    CHECK(c.torch_dtype == AWQ_DT_BF16 && c.bos_token_id == 128000 && c.eos_token_id == 128001, "dtype/tokens");
+
+    /* legacy spelling "type" */
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS ",\"rope_scaling\":{\"type\":\"llama3\",\"factor\":32,\"low_freq_factor\":1,"
+                      "\"high_freq_factor\":4,\"original_max_position_embeddings\":8192}}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.rope_type == AWQ_ROPE_LLAMA3 && c.rope_factor == 32.0, "legacy type");
+    /* "default" rope_type is plain RoPE */
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS ",\"rope_scaling\":{\"rope_type\":\"default\"}}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.rope_type == AWQ_ROPE_DEFAULT, "default type");
+}
+
+/* transformers v5 writes rope_parameters (with rope_theta inside) and "dtype". */
+static void t_rope_parameters_form(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS ",\"rope_parameters\":{\"rope_type\":\"llama3\",\"rope_theta\":500000.0,"
+                      "\"factor\":32.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"original_max_position_embeddings\":8192},"
+                      "\"dtype\":\"float16\",\"torch_dtype\":\"float32\"}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.rope_type == AWQ_ROPE_LLAMA3 && c.rope_theta == 500000.0 && c.rope_factor == 32.0, "theta %g", c.rope_theta);
+    CHECK(c.torch_dtype == AWQ_DT_F16, "dtype wins over torch_dtype: %s", awq_dtype_name(c.torch_dtype));
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS ",\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":1000000.0}}") == AWQ_OK,
+            "%s", awq_errmsg());
+    CHECK(c.rope_type == AWQ_ROPE_DEFAULT && c.rope_theta == 1e6, "theta %g", c.rope_theta);
+    /* without rope_theta inside, the top-level value is kept */
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS ",\"rope_theta\":250000,\"rope_parameters\":{\"rope_type\":\"default\"}}") == AWQ_OK,
+            "%s", awq_errmsg());
+    CHECK(c.rope_theta == 250000.0, "theta %g", c.rope_theta);
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS ",\"torch_dtype\":\"float32\"}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.torch_dtype == AWQ_DT_F32, "torch_dtype");
+}
+
+/* Mistral-7B-v0.1: sliding_window 4096 is active but changes nothing at <= 2048 tokens. */
+static void t_mistral(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{\"architectures\":[\"MistralForCausalLM\"],\"model_type\":\"mistral\",\"hidden_size\":4096,"
+                      "\"intermediate_size\":14336,\"num_hidden_layers\":32,\"num_attention_heads\":32,\"num_key_value_heads\":8,"
+                      "\"vocab_size\":32000,\"rms_norm_eps\":1e-05,\"rope_theta\":10000.0,\"sliding_window\":4096,"
+                      "\"attention_bias\":true,\"mlp_bias\":true,\"hidden_act\":\"silu\",\"torch_dtype\":\"bfloat16\","
+                      "\"bos_token_id\":1,\"eos_token_id\":2,\"tie_word_embeddings\":false}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_MISTRAL && !strcmp(c.model_type, "mistral") && !strcmp(awq_arch_name(c.arch), "mistral"), "arch");
+    CHECK(c.sliding_window == 4096, "window %d", c.sliding_window);
+    CHECK(c.qkv_bias == 0 && c.o_bias == 0 && c.mlp_bias == 0 && c.qk_norm == 0, "Mistral has no biases whatever the file says");
+    CHECK(c.head_dim == 128 && c.num_key_value_heads == 8 && c.bos_token_id == 1 && c.eos_token_id == 2, "dims");
+    REQUIRE(parse(&c, "{\"architectures\":[\"MistralForCausalLM\"]," DIMS ",\"sliding_window\":null}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.sliding_window == 0, "null window");
+    /* Mistral-Nemo: head_dim 128 != 5120/32 */
+    REQUIRE(parse(&c, "{\"architectures\":[\"MistralForCausalLM\"],\"hidden_size\":5120,\"intermediate_size\":14336,"
+                      "\"num_hidden_layers\":40,\"num_attention_heads\":32,\"num_key_value_heads\":8,\"head_dim\":128,"
+                      "\"vocab_size\":131072,\"rope_theta\":1000000.0}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.head_dim == 128 && c.hidden_size == 5120, "nemo");
+}
+
+/* Qwen2.5-7B: q/k/v always biased, o never; the window is configured but not used. */
+static void t_qwen2(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\",\"hidden_size\":3584,"
+                      "\"intermediate_size\":18944,\"num_hidden_layers\":28,\"num_attention_heads\":28,\"num_key_value_heads\":4,"
+                      "\"vocab_size\":152064,\"max_position_embeddings\":131072,\"max_window_layers\":28,\"rms_norm_eps\":1e-06,"
+                      "\"rope_theta\":1000000.0,\"sliding_window\":131072,\"use_sliding_window\":false,\"tie_word_embeddings\":false,"
+                      "\"torch_dtype\":\"bfloat16\",\"bos_token_id\":151643,\"eos_token_id\":151643,\"hidden_act\":\"silu\","
+                      "\"rope_scaling\":null}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_QWEN2 && c.qkv_bias == 1 && c.o_bias == 0 && c.mlp_bias == 0 && c.qk_norm == 0, "biases");
+    CHECK(c.head_dim == 128 && c.num_key_value_heads == 4 && c.rope_theta == 1e6 && c.rms_norm_eps == 1e-6, "dims");
+    CHECK(c.sliding_window == 0 && c.eos_token_id == 151643, "window %d", c.sliding_window);
+    /* attention_bias false does not remove Qwen2's q/k/v bias */
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen2ForCausalLM\"]," DIMS ",\"attention_bias\":false}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.qkv_bias == 1 && c.o_bias == 0, "fixed biases");
+    /* an active window of 32768 is accepted and reported */
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen2ForCausalLM\"]," DIMS ",\"use_sliding_window\":true,\"sliding_window\":32768,"
+                      "\"max_window_layers\":21}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.sliding_window == 32768, "window %d", c.sliding_window);
+    /* a short window that no layer uses (max_window_layers >= L) is harmless */
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen2ForCausalLM\"]," DIMS ",\"use_sliding_window\":true,\"sliding_window\":1024,"
+                      "\"max_window_layers\":32}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.sliding_window == 0, "window %d", c.sliding_window);
+    /* and so is a short window with use_sliding_window false */
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen2ForCausalLM\"]," DIMS ",\"sliding_window\":1024}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.sliding_window == 0, "window %d", c.sliding_window);
+}
+
+/* Qwen3-0.6B: head_dim 128 != 1024/16, q_norm/k_norm, tied. */
+static void t_qwen3(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen3ForCausalLM\"],\"model_type\":\"qwen3\",\"attention_bias\":false,"
+                      "\"bos_token_id\":151643,\"eos_token_id\":151645,\"head_dim\":128,\"hidden_act\":\"silu\",\"hidden_size\":1024,"
+                      "\"intermediate_size\":3072,\"max_position_embeddings\":40960,\"max_window_layers\":28,"
+                      "\"num_attention_heads\":16,\"num_hidden_layers\":28,\"num_key_value_heads\":8,\"rms_norm_eps\":1e-06,"
+                      "\"rope_scaling\":null,\"rope_theta\":1000000,\"sliding_window\":null,\"tie_word_embeddings\":true,"
+                      "\"torch_dtype\":\"bfloat16\",\"use_sliding_window\":false,\"vocab_size\":151936}") == AWQ_OK,
+            "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_QWEN3 && !strcmp(c.model_type, "qwen3"), "arch");
+    CHECK(c.head_dim == 128 && c.hidden_size == 1024 && c.num_attention_heads == 16 && c.num_key_value_heads == 8, "D %d", c.head_dim);
+    CHECK(c.qk_norm == 1 && c.qkv_bias == 0 && c.o_bias == 0 && c.tie_word_embeddings == 1, "flags");
+    CHECK(c.rope_theta == 1e6 && c.eos_token_id == 151645 && c.sliding_window == 0, "rest");
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen3ForCausalLM\"]," DIMS ",\"attention_bias\":true}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.qkv_bias == 1 && c.o_bias == 1 && c.qk_norm == 1 && c.mlp_bias == 0, "attention_bias");
+}
+
+static void t_load_file_and_dir(void)
+{
+    const char *json = "{" LLAMA "," DIMS ",\"eos_token_id\":[7,8],\"eos_extra\":[]}";
+    mkdir(t_path("m"), 0777);
+    REQUIRE(t_write_file(t_path("m/config.json"), json, strlen(json)) == 0, "write");
+    awq_config c;
+    REQUIRE(awq_config_load(&c, t_path("m")) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.hidden_size == 4096 && c.eos_token_id == 7, "dir");
+    REQUIRE(awq_config_load(&c, t_path("m/config.json")) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.num_hidden_layers == 32, "file");
+    CHECK(awq_config_load(&c, t_path("none")) == AWQ_ERR_NOTFOUND, "missing dir");
+    CHECK(strstr(awq_errmsg(), "cannot open") && strstr(awq_errmsg(), "none"), "%s", awq_errmsg());
+    t_write_file(t_path("m/config.json"), "{\"architectures\":[\"LlamaForCausalLM\"]", 37);
+    CHECK(awq_config_load(&c, t_path("m")) == AWQ_ERR_FORMAT && strstr(awq_errmsg(), "m/config.json") &&
+          strstr(awq_errmsg(), "not valid JSON"), "%s", awq_errmsg());
+    /* an empty eos list means "none" */
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS ",\"eos_token_id\":[],\"bos_token_id\":-1}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.eos_token_id == -1 && c.bos_token_id == -1, "empty eos list");
+}
+
+static void t_rejects(void)
+{
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"n_embd\":768}",
+                "unsupported architecture 'GPT2LMHeadModel'");
+    CHECK(strstr(awq_errhint(), "LlamaForCausalLM") && strstr(awq_errhint(), "Qwen3ForCausalLM"), "hint: %s", awq_errhint());
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"OPTForCausalLM\"]," DIMS "}", "'OPTForCausalLM'");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"model_type\":\"gpt2\"," DIMS "}", "model_type 'gpt2'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DIMS "}", "architectures", "model_type");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"qwen2\"," DIMS "}",
+                "'LlamaForCausalLM'", "'qwen2'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{\"architectures\":\"LlamaForCausalLM\"," DIMS "}", "architectures");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{\"architectures\":[]," DIMS "}", "architectures");
+
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" LLAMA "," DIMS ",\"hidden_act\":\"gelu\"}", "hidden_act 'gelu'");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" LLAMA "," DIMS ",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4.0}}",
+                "rope_scaling.rope_type 'yarn'");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" LLAMA "," DIMS ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0}}",
+                "rope_scaling.type 'linear'");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" LLAMA "," DIMS ",\"rope_parameters\":{\"rope_type\":\"dynamic\",\"factor\":2.0}}",
+                "rope_parameters.rope_type 'dynamic'");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" LLAMA "," DIMS ",\"rope_scaling\":{\"rope_type\":\"longrope\"}}", "'longrope'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"low_freq_factor\":1,"
+                                "\"high_freq_factor\":4,\"original_max_position_embeddings\":8192}}", "rope_scaling.factor");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":4,"
+                                "\"high_freq_factor\":4,\"original_max_position_embeddings\":8192}}", "high_freq_factor");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"rope_scaling\":\"llama3\"}", "rope_scaling", "a string");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" LLAMA "," DIMS ",\"partial_rotary_factor\":0.5}", "partial_rotary_factor");
+
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"MistralForCausalLM\"]," DIMS ",\"sliding_window\":1024}",
+                "sliding_window 1024");
+    CHECK(strstr(awq_errhint(), "2048") != NULL, "hint: %s", awq_errhint());
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"Qwen2ForCausalLM\"]," DIMS ",\"use_sliding_window\":true,"
+                                     "\"sliding_window\":1024,\"max_window_layers\":0}", "sliding_window 1024");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"Qwen3ForCausalLM\"]," DIMS ",\"use_sliding_window\":true,"
+                                     "\"sliding_window\":512,\"max_window_layers\":4}", "sliding_window 512");
+
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"num_key_value_heads\":5}", "num_attention_heads 32", "num_key_value_heads 5");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA ",\"hidden_size\":4100,\"intermediate_size\":1,\"num_hidden_layers\":1,"
+                                "\"num_attention_heads\":32,\"vocab_size\":10}", "hidden_size 4100", "num_attention_heads 32");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"head_dim\":7}", "head_dim 7");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA ",\"intermediate_size\":11008,\"num_hidden_layers\":32,\"num_attention_heads\":32,"
+                                "\"vocab_size\":32000}", "required key 'hidden_size' is missing");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA ",\"hidden_size\":4096,\"intermediate_size\":11008,\"num_hidden_layers\":32,"
+                                "\"num_attention_heads\":32}", "'vocab_size'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"num_hidden_layers\":0}", "'num_hidden_layers'", "out of range");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"vocab_size\":1000000000}", "'vocab_size'", "out of range");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"rms_norm_eps\":0}", "'rms_norm_eps'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"rope_theta\":-1}", "'rope_theta'");
+
+    /* wrong JSON types */
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA ",\"hidden_size\":\"4096\",\"intermediate_size\":11008,\"num_hidden_layers\":32,"
+                                "\"num_attention_heads\":32,\"vocab_size\":32000}", "'hidden_size' is a string, expected an integer");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA ",\"hidden_size\":4096.0,\"intermediate_size\":11008,\"num_hidden_layers\":32,"
+                                "\"num_attention_heads\":32,\"vocab_size\":32000}", "'hidden_size' is a real number");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"tie_word_embeddings\":\"true\"}", "'tie_word_embeddings'", "true or false");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"attention_bias\":1}", "'attention_bias'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"rms_norm_eps\":\"1e-5\"}", "'rms_norm_eps' is a string");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"eos_token_id\":\"2\"}", "'eos_token_id'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"eos_token_id\":[2,\"x\"]}", "'eos_token_id[1]'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" LLAMA "," DIMS ",\"hidden_act\":[\"silu\"]}", "'hidden_act'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{\"architectures\":[\"Qwen2ForCausalLM\"]," DIMS ",\"use_sliding_window\":\"yes\"}",
+                "'use_sliding_window'");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" LLAMA "," DIMS ",\"torch_dtype\":\"float64\"}", "torch_dtype 'float64'");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" LLAMA "," DIMS ",\"dtype\":\"int8\"}", "dtype 'int8'");
+
+    /* malformed JSON */
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{\"architectures\":[\"LlamaForCausalLM\"],", "not valid JSON", "line 1");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "", "not valid JSON");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{\"hidden_size\":NaN}", "not valid JSON");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "[1,2]", "is an array, expected a JSON object");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "42", "expected a JSON object");
+}
+
+int main(int argc, char **argv)
+{
+    static const t_case cases[] = {
+        {"llama_defaults", t_llama_defaults},
+        {"llama31_explicit", t_llama31_explicit},
+        {"rope_parameters_form", t_rope_parameters_form},
+        {"mistral", t_mistral},
+        {"qwen2", t_qwen2},
+        {"qwen3", t_qwen3},
+        {"load_file_and_dir", t_load_file_and_dir},
+        {"rejects", t_rejects},
+    };
+    return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
+}
