@@ -14,9 +14,11 @@
  * the shard it names; tensors a shard holds that the map does not list are kept (transformers
  * loads them too); metadata of the index is ignored.
  *
- * Writer: st_write() writes one file atomically (header padded to a multiple of 8 with spaces,
- * tensors contiguous in the order given); st_write_sharded() splits tensors over
- * model-0000i-of-0000K.safetensors files of at most max_shard_bytes each plus the index.
+ * Writer (safetensors_write.c): st_write() writes one file atomically (header padded to a
+ * multiple of 8 with spaces, tensors contiguous in the order given); st_write_sharded() splits
+ * tensors over model-0000i-of-0000K.safetensors files of at most max_shard_bytes each plus the
+ * index; st_write_sharded_fill() does the same with the bytes produced chunk by chunk by a
+ * callback, for checkpoints that do not fit in memory.
  */
 #ifndef AWQ_SAFETENSORS_H
 #define AWQ_SAFETENSORS_H
@@ -72,13 +74,37 @@ awq_err st_parse_header(const uint8_t *buf, size_t len, uint64_t file_size, cons
                         st_tensor **out_tensors, int *out_count, uint64_t *out_data_start);
 void st_free_tensors(st_tensor *t, int count); /* NULL is a no-op */
 
-/* Write tensors to one file, atomically (temp + fsync + rename). metadata may be NULL
- * (then {"format":"pt"} is written). */
+/* Write tensors to one file, atomically (temp + fsync + rename): an 8-byte header length, the
+ * JSON header ("__metadata__": {"format": "pt"} first, then the tensors in the order given),
+ * padded with spaces to a multiple of 8, then the tensors' bytes back to back in that order.
+ * The caller keeps ownership of the tensors and their data; data is read, never freed, and is
+ * streamed to the file (no copy of the whole file is made). Errors: AWQ_ERR_ARG for a bad
+ * table (missing, empty, "__metadata__" or duplicate name, ndim > ST_MAX_DIMS, negative dim,
+ * unknown dtype, nbytes != numel * dtype size, NULL data with nbytes > 0), AWQ_ERR_IO /
+ * NOTFOUND / NOSPACE from the file system; on any error no file appears under `path`. */
 awq_err st_write(const char *path, const st_tensor *tensors, int count);
 
-/* Write tensors to `dir` as shards of at most max_shard_bytes (a tensor larger than that gets a
- * shard of its own) + model.safetensors.index.json. When everything fits in one shard the
- * output is a plain model.safetensors with no index. */
+/* Write tensors to `dir` (created if missing) as shards model-0000i-of-0000K.safetensors of at
+ * most max_shard_bytes of tensor data each (the header comes on top, as in HF), filled in the
+ * order given; a tensor larger than max_shard_bytes gets a shard of its own. Then
+ * model.safetensors.index.json ({"metadata": {"total_size": <sum of nbytes>}, "weight_map":
+ * {name: shard file}}) is written LAST, so an index never names a missing shard.
+ * When everything fits in one shard (or max_shard_bytes is 0 = no limit) the output is a plain
+ * model.safetensors with no index. Whichever form is written, a stale entry file of the other
+ * form (an old index, or an old model.safetensors) is removed afterwards so readers see only the
+ * new checkpoint. Every file is atomic; errors as st_write. */
 awq_err st_write_sharded(const char *dir, const st_tensor *tensors, int count, uint64_t max_shard_bytes);
+
+/* Streaming writer for checkpoints larger than memory: fill() produces bytes
+ * [offset, offset + len) of tensors[index] into buf. Chunks of one tensor come in increasing
+ * offset order, each at most ST_FILL_CHUNK bytes, offset and len multiples of the element size;
+ * calls come from the writer's thread, one at a time. fill() returns AWQ_OK, or an error it has
+ * recorded with awq_fail() - the write is then abandoned (no file appears). */
+#define ST_FILL_CHUNK ((size_t)16 << 20)
+typedef awq_err (*st_fill_fn)(void *ctx, int index, uint64_t offset, void *buf, size_t len);
+
+/* st_write_sharded, but tensors[i].data is ignored: the bytes come from fill(ctx, i, ...). */
+awq_err st_write_sharded_fill(const char *dir, const st_tensor *tensors, int count,
+                              uint64_t max_shard_bytes, st_fill_fn fill, void *ctx);
 
 #endif

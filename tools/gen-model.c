@@ -1,0 +1,472 @@
+/* gen-model.c - awq-gen-model: write a synthetic HF model directory (config.json + safetensors,
+ * spec §1.1-1.3, + awqmake_synthetic.json with the generator's arguments and outlier channels)
+ * for tests, the demo and benchmarks. Tensor values are described in synth.h.
+ * The directory appears whole or not at all: everything is written into <parent>/.tmp-<name>-XXXXXX
+ * (each file atomically), which is renamed to the output path at the end. Tensors are streamed
+ * one 16 MiB chunk at a time, so the 13.5 GB w7 preset needs little memory. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "../cache/atomic.h"
+#include "../cache/error.h"
+#include "../stages/common/log.h"
+#include "../stages/common/opts.h"
+#include "../stages/common/safetensors.h"
+#include "cli.h"
+#include "synth.h"
+
+#define PROG "awq-gen-model"
+
+/* Options whose defaults depend on the preset or the architecture are strings: NULL = not given. */
+typedef struct gen_args {
+    const char *out, *preset, *arch, *dtype, *hidden, *ffn, *layers, *heads, *kv_heads, *head_dim, *vocab;
+    const char *seed, *outliers, *outlier_scale, *embed_outlier_scale, *rope_theta, *rope_scaling, *rms_eps;
+    const char *max_pos, *bos, *eos, *shard_size;
+    int tie, attention_bias, mlp_bias;
+} gen_args;
+
+static gen_args g_args;
+
+static const awq_opt g_opts[] = {
+    {"out", 'o', AWQ_OPT_STRING, &g_args.out, "DIR", "output model directory (must not exist, or be empty)", 1},
+    {"preset", 0, AWQ_OPT_STRING, &g_args.preset, "NAME", "tiny (default: llama C=128 F=256 L=2 H=4 Hkv=2 V=512) or w7 (Llama-2-7B shape)", 0},
+    {"arch", 0, AWQ_OPT_STRING, &g_args.arch, "ARCH", "llama | mistral | qwen2 | qwen3 (default: the preset's, llama)", 0},
+    {"dtype", 0, AWQ_OPT_STRING, &g_args.dtype, "T", "f16 | bf16 | f32 (default f16)", 0},
+    {"hidden", 0, AWQ_OPT_STRING, &g_args.hidden, "C", "hidden_size (default: the preset's)", 0},
+    {"ffn", 0, AWQ_OPT_STRING, &g_args.ffn, "F", "intermediate_size", 0},
+    {"layers", 0, AWQ_OPT_STRING, &g_args.layers, "L", "num_hidden_layers", 0},
+    {"heads", 0, AWQ_OPT_STRING, &g_args.heads, "H", "num_attention_heads", 0},
+    {"kv-heads", 0, AWQ_OPT_STRING, &g_args.kv_heads, "HKV", "num_key_value_heads, GQA when < heads (default: heads when --heads is given)", 0},
+    {"head-dim", 0, AWQ_OPT_STRING, &g_args.head_dim, "D", "head_dim (default hidden/heads; may differ, as in Qwen3)", 0},
+    {"vocab", 0, AWQ_OPT_STRING, &g_args.vocab, "V", "vocab_size", 0},
+    {"tie", 0, AWQ_OPT_FLAG, &g_args.tie, NULL, "tie_word_embeddings: no lm_head.weight", 0},
+    {"attention-bias", 0, AWQ_OPT_FLAG, &g_args.attention_bias, NULL, "llama/qwen3: bias on q,k,v,o (qwen2 always has q,k,v bias)", 0},
+    {"mlp-bias", 0, AWQ_OPT_FLAG, &g_args.mlp_bias, NULL, "llama: bias on gate,up,down", 0},
+    {"seed", 0, AWQ_OPT_STRING, &g_args.seed, "S", "random seed in [0, 2^63) (default 0); same arguments -> identical bytes", 0},
+    {"outliers", 0, AWQ_OPT_STRING, &g_args.outliers, "K", "outlier channels planted in the layer norms (default 4)", 0},
+    {"outlier-scale", 0, AWQ_OPT_STRING, &g_args.outlier_scale, "X", "factor on those norm channels (default 20)", 0},
+    {"embed-outlier-scale", 0, AWQ_OPT_STRING, &g_args.embed_outlier_scale, "X", "factor on the same embedding columns (default 1: off)", 0},
+    {"rope-theta", 0, AWQ_OPT_STRING, &g_args.rope_theta, "T", "rope_theta (default 1e4 llama, 5e5 llama with llama3 rope, 1e6 others)", 0},
+    {"rope-scaling", 0, AWQ_OPT_STRING, &g_args.rope_scaling, "TYPE", "none (default) or llama3 (factor 8, low 1, high 4, original 8192)", 0},
+    {"rms-eps", 0, AWQ_OPT_STRING, &g_args.rms_eps, "E", "rms_norm_eps (default 1e-5 llama/mistral, 1e-6 qwen)", 0},
+    {"max-pos", 0, AWQ_OPT_STRING, &g_args.max_pos, "N", "max_position_embeddings (default 4096; 131072 with llama3 rope)", 0},
+    {"bos", 0, AWQ_OPT_STRING, &g_args.bos, "ID", "bos_token_id (default 1)", 0},
+    {"eos", 0, AWQ_OPT_STRING, &g_args.eos, "ID", "eos_token_id (default 2)", 0},
+    {"shard-size", 0, AWQ_OPT_STRING, &g_args.shard_size, "BYTES", "max tensor bytes per shard, e.g. 5GB, 200MiB (default: one file)", 0},
+    {0},
+};
+
+typedef struct preset {
+    const char *name;
+    awq_arch arch;
+    int hidden, ffn, layers, heads, kv_heads, vocab;
+} preset;
+
+static const preset g_presets[] = {
+    {"tiny", AWQ_ARCH_LLAMA, 128, 256, 2, 4, 2, 512},
+    {"w7", AWQ_ARCH_LLAMA, 4096, 11008, 32, 32, 32, 32000}, /* Llama-2-7B */
+};
+
+typedef struct gen_opts {
+    syn_model m;
+    const char *out, *preset;
+    int rope_llama3, max_pos, bos, eos;
+    double rope_theta, rms_eps;
+    uint64_t shard_size;
+} gen_opts;
+
+static const char *arch_class(awq_arch a)
+{
+    switch (a) {
+    case AWQ_ARCH_MISTRAL: return "MistralForCausalLM";
+    case AWQ_ARCH_QWEN2: return "Qwen2ForCausalLM";
+    case AWQ_ARCH_QWEN3: return "Qwen3ForCausalLM";
+    default: return "LlamaForCausalLM";
+    }
+}
+
+static const char *arch_type(awq_arch a)
+{
+    switch (a) {
+    case AWQ_ARCH_MISTRAL: return "mistral";
+    case AWQ_ARCH_QWEN2: return "qwen2";
+    case AWQ_ARCH_QWEN3: return "qwen3";
+    default: return "llama";
+    }
+}
+
+static const char *torch_dtype(awq_dtype t) { return t == AWQ_DT_BF16 ? "bfloat16" : t == AWQ_DT_F32 ? "float32" : "float16"; }
+
+static awq_err parse_arch(const char *a, awq_arch *out)
+{
+    static const awq_arch all[] = {AWQ_ARCH_LLAMA, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(a, arch_type(all[i])) == 0) { *out = all[i]; return AWQ_OK; }
+    awq_fail(AWQ_ERR_ARG, "--arch '%s' is not supported", a);
+    awq_hint("use llama, mistral, qwen2 or qwen3");
+    return AWQ_ERR_ARG;
+}
+
+static awq_err parse_dtype(const char *a, awq_dtype *out)
+{
+    if (strcmp(a, "f16") == 0 || strcmp(a, "float16") == 0) *out = AWQ_DT_F16;
+    else if (strcmp(a, "bf16") == 0 || strcmp(a, "bfloat16") == 0) *out = AWQ_DT_BF16;
+    else if (strcmp(a, "f32") == 0 || strcmp(a, "float32") == 0) *out = AWQ_DT_F32;
+    else {
+        awq_fail(AWQ_ERR_ARG, "--dtype '%s' is not supported", a);
+        awq_hint("use f16, bf16 or f32");
+        return AWQ_ERR_ARG;
+    }
+    return AWQ_OK;
+}
+
+/* Turn the arguments into a model: the preset and the architecture give what the options leave
+ * open; then check that the shapes make a model the pipeline can run. */
+static awq_err resolve(const gen_args *a, gen_opts *o)
+{
+    syn_model *m = &o->m;
+    awq_err e;
+    const preset *p = NULL;
+    o->out = a->out;
+    o->preset = a->preset ? a->preset : "tiny";
+    for (size_t i = 0; i < sizeof g_presets / sizeof g_presets[0]; i++)
+        if (strcmp(o->preset, g_presets[i].name) == 0) p = &g_presets[i];
+    if (!p) {
+        awq_fail(AWQ_ERR_ARG, "--preset '%s' is unknown", o->preset);
+        awq_hint("use tiny or w7");
+        return AWQ_ERR_ARG;
+    }
+    if (!o->out || !o->out[0]) return awq_fail(AWQ_ERR_ARG, "--out is empty");
+    m->arch = p->arch;
+    m->dtype = AWQ_DT_F16;
+    if (a->arch && (e = parse_arch(a->arch, &m->arch)) != AWQ_OK) return e;
+    if (a->dtype && (e = parse_dtype(a->dtype, &m->dtype)) != AWQ_OK) return e;
+    if (a->rope_scaling) {
+        if (strcmp(a->rope_scaling, "llama3") == 0) o->rope_llama3 = 1;
+        else if (strcmp(a->rope_scaling, "none") != 0) {
+            awq_fail(AWQ_ERR_ARG, "--rope-scaling '%s' is not supported", a->rope_scaling);
+            awq_hint("use llama3 or none (other rope types are out of scope, spec §1.1)");
+            return AWQ_ERR_ARG;
+        }
+    }
+    int llama = m->arch == AWQ_ARCH_LLAMA, qwen = m->arch == AWQ_ARCH_QWEN2 || m->arch == AWQ_ARCH_QWEN3;
+    int64_t seed = 0;
+    double d;
+    /* value given ? parse it : default */
+#define INT_ARG(str, name, lo, hi, field, dflt) \
+    if (!(str)) field = (dflt); else if ((e = cli_int(name, str, lo, hi, &field)) != AWQ_OK) return e
+#define DBL_ARG(str, name, lo, hi, field, dflt) \
+    if (!(str)) d = (dflt); else if ((e = cli_double(name, str, lo, hi, &d)) != AWQ_OK) return e; field = d
+    INT_ARG(a->hidden, "hidden", 1, 1 << 16, m->hidden, p->hidden);
+    INT_ARG(a->ffn, "ffn", 1, 1 << 18, m->ffn, p->ffn);
+    INT_ARG(a->layers, "layers", 1, 1024, m->layers, p->layers);
+    INT_ARG(a->heads, "heads", 1, 4096, m->heads, p->heads);
+    /* the preset's kv-heads only go with its own heads: --heads alone means MHA */
+    INT_ARG(a->kv_heads, "kv-heads", 1, 4096, m->kv_heads, a->heads ? m->heads : p->kv_heads);
+    INT_ARG(a->vocab, "vocab", 2, 1 << 22, m->vocab, p->vocab);
+    INT_ARG(a->outliers, "outliers", 0, 1 << 16, m->n_outliers, m->hidden < 4 ? m->hidden : 4);
+    DBL_ARG(a->outlier_scale, "outlier-scale", 1e-3, 1e3, m->outlier_scale, 20.0);
+    DBL_ARG(a->embed_outlier_scale, "embed-outlier-scale", 1e-3, 1e3, m->embed_outlier_scale, 1.0);
+    DBL_ARG(a->rms_eps, "rms-eps", 1e-12, 1.0, o->rms_eps, qwen ? 1e-6 : 1e-5);
+    DBL_ARG(a->rope_theta, "rope-theta", 1.0, 1e12, o->rope_theta, llama ? (o->rope_llama3 ? 500000.0 : 10000.0) : 1000000.0);
+    INT_ARG(a->max_pos, "max-pos", 1, 1 << 24, o->max_pos, o->rope_llama3 ? 131072 : 4096);
+    INT_ARG(a->bos, "bos", 0, 1 << 22, o->bos, 1);
+    INT_ARG(a->eos, "eos", 0, 1 << 22, o->eos, 2);
+#undef INT_ARG
+#undef DBL_ARG
+    if (a->seed && (e = cli_int64("seed", a->seed, 0, INT64_MAX, &seed)) != AWQ_OK) return e;
+    m->seed = (uint64_t)seed;
+    if (a->shard_size && (e = cli_bytes("shard-size", a->shard_size, &o->shard_size)) != AWQ_OK) return e;
+    m->tie = a->tie;
+    m->attention_bias = a->attention_bias;
+    m->mlp_bias = a->mlp_bias;
+
+    if (a->head_dim) {
+        if ((e = cli_int("head-dim", a->head_dim, 2, 4096, &m->head_dim)) != AWQ_OK) return e;
+    } else if (m->hidden % m->heads) {
+        awq_fail(AWQ_ERR_ARG, "--hidden %d is not divisible by --heads %d", m->hidden, m->heads);
+        awq_hint("choose heads that divide hidden, or give --head-dim explicitly (as Qwen3 does)");
+        return AWQ_ERR_ARG;
+    } else {
+        m->head_dim = m->hidden / m->heads;
+    }
+    if (m->head_dim % 2) {
+        awq_fail(AWQ_ERR_ARG, "head_dim %d is odd", m->head_dim);
+        awq_hint("RoPE rotates pairs of dimensions: use an even --head-dim (or heads dividing hidden into even parts)");
+        return AWQ_ERR_ARG;
+    }
+    if (m->kv_heads > m->heads || m->heads % m->kv_heads) {
+        awq_fail(AWQ_ERR_ARG, "--heads %d is not a multiple of --kv-heads %d", m->heads, m->kv_heads);
+        awq_hint("GQA shares each KV head among heads/kv-heads query heads: pick kv-heads dividing heads");
+        return AWQ_ERR_ARG;
+    }
+    if (m->n_outliers > m->hidden)
+        return awq_fail(AWQ_ERR_ARG, "--outliers %d exceeds --hidden %d", m->n_outliers, m->hidden);
+    if (o->bos >= m->vocab || o->eos >= m->vocab) {
+        awq_fail(AWQ_ERR_ARG, "bos/eos token ids %d/%d must be below --vocab %d", o->bos, o->eos, m->vocab);
+        awq_hint("pass --bos/--eos below the vocabulary size");
+        return AWQ_ERR_ARG;
+    }
+    if (m->attention_bias && !(llama || m->arch == AWQ_ARCH_QWEN3)) {
+        awq_fail(AWQ_ERR_ARG, "--attention-bias is a llama/qwen3 option, not %s", arch_type(m->arch));
+        awq_hint(m->arch == AWQ_ARCH_QWEN2 ? "qwen2 always has q,k,v biases" : "drop --attention-bias");
+        return AWQ_ERR_ARG;
+    }
+    if (m->mlp_bias && !llama)
+        return awq_fail(AWQ_ERR_ARG, "--mlp-bias is a llama option, not %s", arch_type(m->arch));
+    if (o->rope_llama3 && !llama)
+        return awq_fail(AWQ_ERR_ARG, "--rope-scaling llama3 is a llama option, not %s", arch_type(m->arch));
+    return AWQ_OK;
+}
+
+/* Write JSON (consumed) to dir/name atomically: indent 2, trailing newline, as HF does. */
+static awq_err write_json(const char *dir, const char *name, json_t *j)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(j);
+    if (!text) return awq_fail(AWQ_ERR_NOMEM, "out of memory building '%s'", path);
+    awq_atomic f;
+    awq_err e = awq_atomic_open(&f, path);
+    if (e == AWQ_OK) e = awq_atomic_write(&f, text, strlen(text));
+    if (e == AWQ_OK) e = awq_atomic_write(&f, "\n", 1);
+    if (e == AWQ_OK) e = awq_atomic_commit(&f, AWQ_ATOMIC_REPLACE);
+    else if (f.final_path) awq_atomic_abort(&f);
+    free(text);
+    return e;
+}
+
+/* config.json: the keys of spec §1.1 that the family's real configs carry. */
+static json_t *config_json(const gen_opts *o)
+{
+    const syn_model *m = &o->m;
+    json_t *j = json_object();
+    json_object_set_new(j, "architectures", json_pack("[s]", arch_class(m->arch)));
+    json_object_set_new(j, "model_type", json_string(arch_type(m->arch)));
+    json_object_set_new(j, "hidden_size", json_integer(m->hidden));
+    json_object_set_new(j, "intermediate_size", json_integer(m->ffn));
+    json_object_set_new(j, "num_hidden_layers", json_integer(m->layers));
+    json_object_set_new(j, "num_attention_heads", json_integer(m->heads));
+    json_object_set_new(j, "num_key_value_heads", json_integer(m->kv_heads));
+    json_object_set_new(j, "head_dim", json_integer(m->head_dim));
+    json_object_set_new(j, "vocab_size", json_integer(m->vocab));
+    json_object_set_new(j, "max_position_embeddings", json_integer(o->max_pos));
+    json_object_set_new(j, "hidden_act", json_string("silu"));
+    json_object_set_new(j, "rms_norm_eps", json_real(o->rms_eps));
+    json_object_set_new(j, "rope_theta", json_real(o->rope_theta));
+    json_object_set_new(j, "rope_scaling", o->rope_llama3
+        ? json_pack("{s:f, s:f, s:f, s:i, s:s}", "factor", 8.0, "low_freq_factor", 1.0, "high_freq_factor", 4.0,
+                    "original_max_position_embeddings", 8192, "rope_type", "llama3")
+        : json_null());
+    json_object_set_new(j, "tie_word_embeddings", json_boolean(m->tie));
+    if (m->arch == AWQ_ARCH_LLAMA || m->arch == AWQ_ARCH_QWEN3)
+        json_object_set_new(j, "attention_bias", json_boolean(m->attention_bias));
+    if (m->arch == AWQ_ARCH_LLAMA) json_object_set_new(j, "mlp_bias", json_boolean(m->mlp_bias));
+    if (m->arch == AWQ_ARCH_MISTRAL) json_object_set_new(j, "sliding_window", json_null());
+    if (m->arch == AWQ_ARCH_QWEN2 || m->arch == AWQ_ARCH_QWEN3) {
+        /* as Qwen releases ship it: a window that is configured but switched off */
+        json_object_set_new(j, "use_sliding_window", json_false());
+        json_object_set_new(j, "sliding_window", m->arch == AWQ_ARCH_QWEN2 ? json_integer(o->max_pos) : json_null());
+        json_object_set_new(j, "max_window_layers", json_integer(m->layers));
+    }
+    json_object_set_new(j, "initializer_range", json_real(0.02));
+    json_object_set_new(j, "use_cache", json_true());
+    json_object_set_new(j, "torch_dtype", json_string(torch_dtype(m->dtype)));
+    json_object_set_new(j, "bos_token_id", json_integer(o->bos));
+    json_object_set_new(j, "eos_token_id", json_integer(o->eos));
+    return j;
+}
+
+/* awqmake_synthetic.json: how to regenerate the model, and where the outliers are. */
+static json_t *sidecar_json(const gen_opts *o)
+{
+    const syn_model *m = &o->m;
+    json_t *ch = json_array();
+    for (int i = 0; i < m->n_outliers; i++) json_array_append_new(ch, json_integer(m->outliers[i]));
+    json_t *j = json_object();
+    json_object_set_new(j, "generator", json_string(PROG));
+    json_object_set_new(j, "format_version", json_integer(1));
+    json_object_set_new(j, "preset", json_string(o->preset));
+    json_object_set_new(j, "arch", json_string(arch_type(m->arch)));
+    json_object_set_new(j, "dtype", json_string(awq_dtype_name(m->dtype)));
+    json_object_set_new(j, "seed", json_integer((json_int_t)m->seed));
+    json_object_set_new(j, "hidden", json_integer(m->hidden));
+    json_object_set_new(j, "ffn", json_integer(m->ffn));
+    json_object_set_new(j, "layers", json_integer(m->layers));
+    json_object_set_new(j, "heads", json_integer(m->heads));
+    json_object_set_new(j, "kv_heads", json_integer(m->kv_heads));
+    json_object_set_new(j, "head_dim", json_integer(m->head_dim));
+    json_object_set_new(j, "vocab", json_integer(m->vocab));
+    json_object_set_new(j, "tie", json_boolean(m->tie));
+    json_object_set_new(j, "attention_bias", json_boolean(m->attention_bias));
+    json_object_set_new(j, "mlp_bias", json_boolean(m->mlp_bias));
+    json_object_set_new(j, "shard_size", json_integer((json_int_t)o->shard_size));
+    json_object_set_new(j, "outlier_scale", json_real(m->outlier_scale));
+    json_object_set_new(j, "embed_outlier_scale", json_real(m->embed_outlier_scale));
+    json_object_set_new(j, "outlier_channels", ch);
+    json_object_set_new(j, "values", json_string(
+        "z = Irwin-Hall(4) (sum of the four 16-bit fields of splitmix64(XXH3_64(name, seed) + (i+1)*0x9e3779b97f4a7c15), "
+        "unit variance); linear weights z/sqrt(in), embed/lm_head z/sqrt(hidden), biases 0.05z, norms 1+0.1z; "
+        "outlier channels of input/post_attention layernorms x outlier_scale, embed columns x embed_outlier_scale"));
+    return j;
+}
+
+typedef struct fill_ctx {
+    const syn_model *m;
+    const syn_tensor *t;
+    uint64_t done, total;
+} fill_ctx;
+
+static awq_err fill(void *ctx, int index, uint64_t offset, void *buf, size_t len)
+{
+    fill_ctx *c = ctx;
+    size_t es = awq_dtype_size(c->m->dtype);
+    syn_fill(c->m, &c->t[index], offset / es, len / es, buf);
+    c->done += len;
+    awq_progress("MB written", (long)(c->done >> 20), (long)(c->total >> 20));
+    return AWQ_OK;
+}
+
+/* Remove our temporary directory (flat: only files we wrote, plus atomic temp files). */
+static void remove_flat_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int is_empty_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *de;
+    int empty = 1;
+    while (empty && (de = readdir(d))) empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+    closedir(d);
+    return empty;
+}
+
+static awq_err generate(gen_opts *o, uint64_t *out_bytes, int *out_files)
+{
+    syn_model *m = &o->m;
+    /* "<parent>/<base>" without trailing slashes */
+    char out[4096], parent[4096], tmp[4200];
+    snprintf(out, sizeof out, "%s", o->out);
+    for (size_t n = strlen(out); n > 1 && out[n - 1] == '/'; n--) out[n - 1] = 0;
+    const char *slash = strrchr(out, '/');
+    const char *base = slash ? slash + 1 : out;
+    snprintf(parent, sizeof parent, "%.*s", slash ? (slash == out ? 1 : (int)(slash - out)) : 1, slash ? out : ".");
+    struct stat st;
+    if (stat(out, &st) == 0 && !(S_ISDIR(st.st_mode) && is_empty_dir(out))) {
+        awq_fail(AWQ_ERR_EXISTS, "'%s' already exists", out);
+        awq_hint("remove it or choose another --out");
+        return AWQ_ERR_EXISTS;
+    }
+    awq_err e = awq_mkdirs(parent);
+    if (e != AWQ_OK) return e;
+
+    int count = 0;
+    syn_tensor *ts = syn_plan(m, &count);
+    st_tensor *st_t = ts ? calloc((size_t)count, sizeof *st_t) : NULL;
+    if (!st_t) { free(ts); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+    uint64_t total = 0;
+    for (int i = 0; i < count; i++) {
+        st_t[i].name = ts[i].name;
+        st_t[i].dtype = m->dtype;
+        st_t[i].ndim = ts[i].ndim;
+        st_t[i].shape[0] = ts[i].shape[0];
+        st_t[i].shape[1] = ts[i].shape[1];
+        st_t[i].nbytes = (size_t)(syn_numel(&ts[i]) * awq_dtype_size(m->dtype));
+        total += st_t[i].nbytes;
+    }
+    /* Refuse early rather than fail 13 GB in: the data plus a little for headers and JSON. */
+    struct statvfs vfs;
+    if (statvfs(parent, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < total + (1u << 20)) {
+        e = awq_fail(AWQ_ERR_NOSPACE, "not enough space for '%s': the model needs %.2f GB, %.2f GB are free", out,
+                     total / 1e9, (double)vfs.f_bavail * vfs.f_frsize / 1e9);
+        awq_hint("free some space, choose another --out or a smaller model");
+        goto done;
+    }
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%s-XXXXXX", parent, base);
+    if (!mkdtemp(tmp)) {
+        e = awq_fail_errno(errno, "cannot create '%s' (temporary directory in '%s')", out, parent);
+        goto done;
+    }
+    chmod(tmp, 0755);
+    fill_ctx ctx = {m, ts, 0, total};
+    e = st_write_sharded_fill(tmp, st_t, count, o->shard_size, fill, &ctx);
+    if (e == AWQ_OK) e = write_json(tmp, "awqmake_synthetic.json", sidecar_json(o));
+    if (e == AWQ_OK) e = write_json(tmp, "config.json", config_json(o));
+    /* rename() replaces an empty directory, never a non-empty one: a racing writer loses cleanly */
+    if (e == AWQ_OK && rename(tmp, out) != 0) {
+        int err = errno;
+        e = awq_fail_errno(err, "cannot move the finished model into '%s'", out);
+        if (err == ENOTEMPTY || err == EEXIST) awq_hint("'%s' appeared meanwhile: remove it or choose another --out", out);
+    }
+    if (e != AWQ_OK) {
+        if (!strstr(awq_errmsg(), out)) e = awq_context(e, "writing '%s'", out); /* temp paths alone confuse */
+        remove_flat_dir(tmp);
+    } else {
+        int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) { (void)fsync(fd); close(fd); }
+        *out_bytes = total;
+        uint64_t used = 0;
+        int files = 1;
+        for (int i = 0; i < count; i++) { /* same greedy rule as the writer, for the summary */
+            if (o->shard_size && used > 0 && used + st_t[i].nbytes > o->shard_size) { files++; used = 0; }
+            used += st_t[i].nbytes;
+        }
+        *out_files = files;
+    }
+done:
+    free(st_t);
+    free(ts);
+    return e;
+}
+
+int main(int argc, char **argv)
+{
+    awq_log_init(PROG, argc, argv);
+    awq_cli cli = {PROG, "write a synthetic HF-format Llama-family model (config.json, safetensors, "
+                         "awqmake_synthetic.json) with outlier channels planted in the layer norms; prints the directory",
+                   NULL, "Tensor values: see tools/synth.h (counter-based: same arguments, same bytes).", 0, NULL};
+    int rc = awq_opts_parse(&cli, g_opts, argc, argv);
+    if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
+    gen_opts o;
+    memset(&o, 0, sizeof o);
+    awq_err e = cli.n_positional ? awq_fail(AWQ_ERR_ARG, "unexpected argument '%s'", cli.positional[0]) : resolve(&g_args, &o);
+    if (e != AWQ_OK) { awq_report(PROG); return 2; }
+    if (syn_init(&o.m) != 0) { awq_fail(AWQ_ERR_NOMEM, "out of memory"); awq_report(PROG); return 1; }
+
+    double t0 = awq_now();
+    uint64_t bytes = 0;
+    int files = 0;
+    e = generate(&o, &bytes, &files);
+    double secs = awq_now() - t0;
+    if (e != AWQ_OK) { awq_report(PROG); syn_free(&o.m); return 1; }
+    const syn_model *m = &o.m;
+    char ch[160] = "";
+    for (int i = 0, n = 0; i < m->n_outliers && n < (int)sizeof ch - 16; i++)
+        n += snprintf(ch + n, sizeof ch - (size_t)n, "%s%d", i ? "," : "", m->outliers[i]);
+    awq_info("%s C=%d F=%d L=%d H=%d Hkv=%d D=%d V=%d %s%s: %.1f MB in %d file%s, %.2f s (%.0f MB/s); outlier channels %s",
+             arch_type(m->arch), m->hidden, m->ffn, m->layers, m->heads, m->kv_heads, m->head_dim, m->vocab,
+             awq_dtype_name(m->dtype), m->tie ? " tied" : "", bytes / 1e6, files, files == 1 ? "" : "s", secs,
+             secs > 0 ? bytes / 1e6 / secs : 0.0, m->n_outliers ? ch : "none");
+    printf("%s\n", o.out);
+    syn_free(&o.m);
+    return 0;
+}
