@@ -1,0 +1,117 @@
+/* attention.c - causal self-attention with grouped KV heads (spec §1.4): per sequence and query
+ * head, scores q·k * d^-0.5 over m <= p, fp32 softmax, weighted sum of v.
+ * _ref: one dot product at a time. Fast: the (sequence, head) pairs in parallel, each as two
+ * single-threaded cblas_sgemm calls on strided views (no copies): S = Q·K^T, then O = P·V. */
+#include "cpu.h"
+#include "ref.h"
+#include "../half.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+
+/* HF: self.scaling = head_dim ** -0.5 (a Python double), applied to fp32/fp16 scores as fp32 */
+static float attn_scale(size_t d) { return (float)(1.0 / sqrt((double)d)); }
+
+kern_status kern_attention_ref(float *out, const float *q, const float *k, const float *v,
+                               size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16)
+{
+    if (hkv == 0 ? h != 0 : h % hkv) return KERN_ERR_ARG;
+    if (b == 0 || t == 0 || h == 0) return KERN_OK;
+    size_t group = h / hkv, qw = h * d, kw = hkv * d;
+    float scale = attn_scale(d);
+    float *sc = malloc(t * sizeof *sc);
+    if (!sc) return KERN_ERR_NOMEM;
+    for (size_t s = 0; s < b; s++)
+        for (size_t hq = 0; hq < h; hq++) {
+            size_t j = hq / group;
+            for (size_t p = 0; p < t; p++) {
+                const float *qp = q + (s * t + p) * qw + hq * d;
+                float mx = -INFINITY;
+                for (size_t m = 0; m <= p; m++) {
+                    const float *km = k + (s * t + m) * kw + j * d;
+                    float dot = 0.0f;
+                    for (size_t e = 0; e < d; e++) dot += qp[e] * km[e];
+                    sc[m] = round_f16 ? awq_round_f16(awq_round_f16(dot) * scale) : dot * scale;
+                    if (sc[m] > mx) mx = sc[m];
+                }
+                float sum = 0.0f;
+                for (size_t m = 0; m <= p; m++) sum += sc[m] = expf(sc[m] - mx);
+                for (size_t m = 0; m <= p; m++) {
+                    sc[m] = sc[m] / sum;
+                    if (round_f16) sc[m] = awq_round_f16(sc[m]);
+                }
+                float *op = out + (s * t + p) * qw + hq * d;
+                for (size_t e = 0; e < d; e++) {
+                    float acc = 0.0f;
+                    for (size_t m = 0; m <= p; m++) acc += sc[m] * v[(s * t + m) * kw + j * d + e];
+                    op[e] = round_f16 ? awq_round_f16(acc) : acc;
+                }
+            }
+        }
+    free(sc);
+    return KERN_OK;
+}
+
+/* Row p of S (scores of query p against keys 0..t): scale, causal mask, softmax in place. */
+static void softmax_row(float *row, size_t p, size_t t, float scale, int round_f16)
+{
+    float mx = -INFINITY;
+    for (size_t m = 0; m <= p; m++) {
+        float sv = round_f16 ? kern_round_f16_fast(kern_round_f16_fast(row[m]) * scale) : row[m] * scale;
+        row[m] = sv;
+        if (sv > mx) mx = sv;
+    }
+    float sum = 0.0f;
+    for (size_t m = 0; m <= p; m++) sum += row[m] = expf(row[m] - mx);
+    for (size_t m = 0; m <= p; m++) {
+        float pr = row[m] / sum;
+        row[m] = round_f16 ? kern_round_f16_fast(pr) : pr;
+    }
+    for (size_t m = p + 1; m < t; m++) row[m] = 0.0f; /* masked: contributes exactly nothing */
+}
+
+/* One (sequence, query head) pair: S = Q·K^T, masked softmax, O = P·V; S is [t, t] scratch. */
+static void attention_pair(float *O, const float *Q, const float *K, const float *V, float *S, size_t t,
+                           size_t d, size_t qw, size_t kw, float scale, int round_f16)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t, (int)t, (int)d, 1.0f, Q, (int)qw, K, (int)kw,
+                0.0f, S, (int)t);
+    for (size_t p = 0; p < t; p++) softmax_row(S + p * t, p, t, scale, round_f16);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)t, 1.0f, S, (int)t, V, (int)kw,
+                0.0f, O, (int)qw);
+    if (round_f16)
+        for (size_t p = 0; p < t; p++)
+            for (size_t e = 0; e < d; e++) O[p * qw + e] = kern_round_f16_fast(O[p * qw + e]);
+}
+
+kern_status kern_attention_cpu(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
+                               size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16)
+{
+    (void)ctx;
+    if (hkv == 0 ? h != 0 : h % hkv) return KERN_ERR_ARG;
+    if (b == 0 || t == 0 || h == 0 || d == 0) return KERN_OK;
+    size_t group = h / hkv, qw = h * d, kw = hkv * d;
+    if (!kern_fits_blas(t) || !kern_fits_blas(qw)) return KERN_ERR_UNSUPPORTED;
+    float scale = attn_scale(d);
+    kern_blas_serial();
+    int nomem = 0;
+    #pragma omp parallel
+    {
+        float *S = malloc(t * t * sizeof *S);
+        if (!S) {
+            #pragma omp atomic write
+            nomem = 1;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (size_t pair = 0; pair < b * h; pair++) {
+            if (!S) continue;
+            size_t s = pair / h, hq = pair % h, j = hq / group;
+            /* strided views: rows of one head, row stride qw (queries/outputs) or kw (keys/values) */
+            attention_pair(out + s * t * qw + hq * d, q + s * t * qw + hq * d, k + s * t * kw + j * d,
+                           v + s * t * kw + j * d, S, t, d, qw, kw, scale, round_f16);
+        }
+        free(S);
+    }
+    return nomem ? KERN_ERR_NOMEM : KERN_OK;
+}

@@ -1,0 +1,33 @@
+/* ref.h - the plain scalar references of every kernel (one per kernels/cpu/<op>.c): the math
+ * written to be read, one element at a time, in the order of spec §1.4/§1.5. The fast CPU ops
+ * and the CUDA ops are tested against these. Semantics, shapes and aliasing rules are those of
+ * the op of the same name in kernels.h (host memory; no context argument). */
+#ifndef AWQ_KERNELS_CPU_REF_H
+#define AWQ_KERNELS_CPU_REF_H
+
+#include "../kernels.h"
+
+/* Element idx of a weight tensor as fp32 (exact for F32/F16/BF16). */
+float kern_weight_at(kern_weight w, size_t idx);
+
+kern_status kern_matmul_ref(float *y /*[n,o]*/, const float *x /*[n,i]*/, kern_weight w /*[o,i]*/,
+                            kern_weight bias /*[o] or none*/, size_t n, size_t o, size_t i, int round_f16);
+kern_status kern_rmsnorm_ref(float *y /*[n,c]*/, const float *x /*[n,c]*/, kern_weight w /*[c]*/,
+                             size_t n, size_t c, float eps, int round_f16);
+kern_status kern_rope_ref(float *x /*[n, heads*d]*/, const int32_t *pos /*[n]*/, size_t n, size_t heads,
+                          size_t d, const kern_rope *rope, int round_f16);
+kern_status kern_attention_ref(float *out /*[b*t, h*d]*/, const float *q /*[b*t, h*d]*/,
+                               const float *k /*[b*t, hkv*d]*/, const float *v /*[b*t, hkv*d]*/,
+                               size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16);
+kern_status kern_silu_mul_ref(float *out /*[n]*/, const float *g /*[n]*/, const float *u /*[n]*/,
+                              size_t n, int round_f16);
+kern_status kern_add_ref(float *y /*[n]*/, const float *a /*[n]*/, const float *b /*[n]*/, size_t n,
+                         int round_f16);
+kern_status kern_embed_ref(float *y /*[n,c]*/, const int32_t *ids /*[n]*/, kern_weight table /*[vocab,c]*/,
+                           size_t n, size_t c, size_t vocab);
+kern_status kern_mean_abs_ref(float *mean /*[c]*/, const float *x /*[n,c]*/, size_t n, size_t c,
+                              int round_f16);
+kern_status kern_round_f16_ref(float *x /*[n]*/, size_t n);
+kern_status kern_check_f16_ref(const float *x /*[n]*/, size_t n, size_t *first_bad);
+
+#endif

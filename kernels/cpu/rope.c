@@ -1,0 +1,91 @@
+/* rope.c - rotary position embedding, rotate_half convention (spec §1.5, pitfall 15):
+ * the first and second halves of each head are the two coordinates of d/2 rotations.
+ * _ref: cos/sin recomputed for every element. Fast: cos/sin once per row for all heads,
+ * rows in parallel. */
+#include "cpu.h"
+#include "ref.h"
+#include "../half.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+kern_status kern_rope_ref(float *x, const int32_t *pos, size_t n, size_t heads, size_t d,
+                          const kern_rope *rope, int round_f16)
+{
+    if (d % 2) return KERN_ERR_ARG;
+    size_t half = d / 2;
+    float *f = malloc((half ? half : 1) * sizeof *f);
+    if (!f) return KERN_ERR_NOMEM;
+    kern_rope_freqs(f, d, rope);
+    for (size_t r = 0; r < n; r++)
+        for (size_t hd = 0; hd < heads; hd++) {
+            float *x1 = x + r * heads * d + hd * d, *x2 = x1 + half;
+            for (size_t j = 0; j < half; j++) {
+                float ang = (float)pos[r] * f[j];
+                float c = cosf(ang), s = sinf(ang);
+                float a = x1[j], b = x2[j];
+                if (round_f16) {
+                    c = awq_round_f16(c), s = awq_round_f16(s);
+                    /* h( h(x*cos) + h(rotate_half(x)*sin) ), rotate_half(x) = [-x2, x1] */
+                    x1[j] = awq_round_f16(awq_round_f16(a * c) + awq_round_f16(-b * s));
+                    x2[j] = awq_round_f16(awq_round_f16(b * c) + awq_round_f16(a * s));
+                } else {
+                    x1[j] = a * c - b * s;
+                    x2[j] = b * c + a * s;
+                }
+            }
+        }
+    free(f);
+    return KERN_OK;
+}
+
+kern_status kern_rope_cpu(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t n, size_t heads, size_t d,
+                          const kern_rope *rope, int round_f16)
+{
+    (void)ctx;
+    if (d % 2) return KERN_ERR_ARG;
+    size_t half = d / 2;
+    if (n == 0 || heads == 0 || half == 0) return KERN_OK;
+    /* f, then one cos/sin table per thread */
+    float *f = malloc(half * sizeof *f);
+    if (!f) return KERN_ERR_NOMEM;
+    kern_rope_freqs(f, d, rope);
+    int nomem = 0;
+    #pragma omp parallel
+    {
+        float *cs = malloc(2 * half * sizeof *cs);
+        if (!cs) {
+            #pragma omp atomic write
+            nomem = 1;
+        }
+        #pragma omp for schedule(static)
+        for (size_t r = 0; r < n; r++) {
+            if (!cs) continue;
+            float *c = cs, *s = cs + half;
+            for (size_t j = 0; j < half; j++) {
+                float ang = (float)pos[r] * f[j];
+                c[j] = cosf(ang), s[j] = sinf(ang);
+                if (round_f16) c[j] = awq_round_f16(c[j]), s[j] = awq_round_f16(s[j]);
+            }
+            for (size_t hd = 0; hd < heads; hd++) {
+                float *x1 = x + r * heads * d + hd * d, *x2 = x1 + half;
+                if (round_f16) {
+                    for (size_t j = 0; j < half; j++) {
+                        float a = x1[j], b = x2[j];
+                        x1[j] = kern_round_f16_fast(kern_round_f16_fast(a * c[j]) - kern_round_f16_fast(b * s[j]));
+                        x2[j] = kern_round_f16_fast(kern_round_f16_fast(b * c[j]) + kern_round_f16_fast(a * s[j]));
+                    }
+                } else {
+                    for (size_t j = 0; j < half; j++) {
+                        float a = x1[j], b = x2[j];
+                        x1[j] = a * c[j] - b * s[j];
+                        x2[j] = b * c[j] + a * s[j];
+                    }
+                }
+            }
+        }
+        free(cs);
+    }
+    free(f);
+    return nomem ? KERN_ERR_NOMEM : KERN_OK;
+}

@@ -1,0 +1,34 @@
+/* silu_mul.c - the gated MLP activation silu(g) * u (Llama/Qwen MLP, spec §1.4), with silu
+ * computed as torch does on half tensors: g / (1 + exp(-g)) in fp32, then rounded.
+ * _ref: scalar loop. Fast: the same loop split over threads. */
+#include "cpu.h"
+#include "ref.h"
+#include "../half.h"
+
+#include <math.h>
+
+kern_status kern_silu_mul_ref(float *out, const float *g, const float *u, size_t n, int round_f16)
+{
+    for (size_t e = 0; e < n; e++) {
+        float a = g[e] / (1.0f + expf(-g[e]));
+        out[e] = round_f16 ? awq_round_f16(awq_round_f16(a) * u[e]) : a * u[e];
+    }
+    return KERN_OK;
+}
+
+kern_status kern_silu_mul_cpu(awq_backend_ctx *ctx, float *out, const float *g, const float *u, size_t n,
+                              int round_f16)
+{
+    (void)ctx;
+    if (round_f16) {
+        #pragma omp parallel for schedule(static)
+        for (size_t e = 0; e < n; e++) {
+            float a = g[e] / (1.0f + expf(-g[e]));
+            out[e] = kern_round_f16_fast(kern_round_f16_fast(a) * u[e]);
+        }
+    } else {
+        #pragma omp parallel for schedule(static)
+        for (size_t e = 0; e < n; e++) out[e] = g[e] / (1.0f + expf(-g[e])) * u[e];
+    }
+    return KERN_OK;
+}

@@ -1,0 +1,165 @@
+/* kernels.h - the math of awqmake behind one backend table (ggml style): a struct of function
+ * pointers with a CPU instance (kernels/cpu/: OpenBLAS + OpenMP, each op beside its scalar `_ref`)
+ * and, later, a CUDA one (kernels/cuda/). Kernels do arithmetic on memory they are handed:
+ * no files, no store, no model formats, no messages (they return a kern_status).
+ *
+ * Conventions for every op below
+ * - Tensors are row-major and contiguous; the shape is in the comment beside each argument.
+ * - Activations are fp32 on every backend. Tensor pointers (activations, weights, token ids,
+ *   positions) are backend memory: from be->alloc and filled with be->upload. On the CPU backend
+ *   that is ordinary host memory, so any host pointer works there.
+ * - Weights (linear weights, biases, norm weights, the embedding table) keep their stored dtype
+ *   (kern_weight) and are converted to fp32 inside the op; they are never written.
+ * - round_f16 = 1 is the fp16-faithful mode of the spec (§1.4, §5): every value the PyTorch fp16
+ *   reference would store as half is rounded with h() = awq_round_f16 (RNE) at the same point,
+ *   while arithmetic and accumulation stay fp32. round_f16 = 0 is the pure fp32 reference mode.
+ * - Outputs are caller-owned; an op writes all of its output and nothing else. An output may
+ *   alias an input only where the op says so. After an error the outputs are unspecified.
+ * - CPU results do not depend on the number of threads: no sum is split across threads, and
+ *   OpenBLAS runs single-threaded on fixed tiles (its own threading changes the last bits).
+ * - Ops may run asynchronously on a device backend: download and sync wait for queued work, and
+ *   a device error may be reported by a later call. The CPU backend is synchronous.
+ */
+#ifndef AWQ_KERNELS_H
+#define AWQ_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Status of a kernel call. Append-only. Stages map them to awq_err (cache/error.h) and name
+ * the tensor in the message; kernels themselves have no message channel. */
+typedef enum kern_status {
+    KERN_OK = 0,
+    KERN_ERR_NOMEM = 1,       /* host or device allocation failed */
+    KERN_ERR_DEVICE = 2,      /* the device runtime failed (CUDA/cuBLAS error, lost device) */
+    KERN_ERR_UNSUPPORTED = 3, /* valid request this backend does not do (a dimension beyond BLAS int) */
+    KERN_ERR_ARG = 4,         /* invalid arguments: H not a multiple of Hkv, odd head_dim, token id out of range */
+} kern_status;
+
+/* Stable short name of a status ("out of memory", ...). Never NULL. */
+const char *kern_strerror(kern_status s);
+
+/* Storage dtype of a weight tensor. */
+typedef enum kern_dtype { KERN_F32 = 0, KERN_F16 = 1, KERN_BF16 = 2 } kern_dtype;
+
+/* Bytes per element of t (4 or 2); 0 for a value outside the enum. */
+size_t kern_dtype_size(kern_dtype t);
+
+/* A read-only stored tensor: backend memory plus its dtype. data == NULL means "absent" (an
+ * optional bias). The op converts elements to fp32 exactly (fp16 and bf16 are subsets of fp32). */
+typedef struct kern_weight { const void *data; kern_dtype dtype; } kern_weight;
+#define KERN_NO_WEIGHT ((kern_weight){NULL, KERN_F32})
+
+/* RoPE parameters from config.json (spec §1.5). Only the default and "llama3" rope types exist;
+ * refusing other types is the caller's job. */
+typedef struct kern_rope {
+    float theta;            /* rope_theta (10000, 500000, 1e6, ...) */
+    int llama3;             /* 1: rope_scaling.rope_type == "llama3", then the four below apply */
+    float factor;           /* 8 (Llama-3.1), 32 (Llama-3.2) */
+    float low_freq_factor;  /* 1 */
+    float high_freq_factor; /* 4 */
+    float original_max_pos; /* original_max_position_embeddings, 8192 */
+} kern_rope;
+
+/* The rotary frequencies f[j], j < d/2, on the host, exactly as HF computes them in fp32:
+ * inv_freq[j] = 1 / theta^(float(2j)/d) and, when p->llama3, the llama3 remap of §1.5 in the
+ * same fp32 operation order. d must be even. Every backend's rope uses this function. */
+void kern_rope_freqs(float *f /*[d/2]*/, size_t d, const kern_rope *p);
+
+/* Opaque per-instance state of a backend (device, stream, BLAS handle; NULL for the CPU). */
+typedef struct awq_backend_ctx awq_backend_ctx;
+
+typedef struct awq_backend awq_backend;
+struct awq_backend {
+    const char *name;     /* "cpu", "cuda" */
+    awq_backend_ctx *ctx; /* pass as the first argument of every function below */
+
+    /* ---- memory ---------------------------------------------------------------------------- */
+
+    /* *ptr = `bytes` of backend memory (64-byte aligned on the CPU), uninitialised; bytes = 0
+     * gives a valid unique pointer. KERN_ERR_NOMEM when it cannot be had (*ptr = NULL). */
+    kern_status (*alloc)(awq_backend_ctx *ctx, void **ptr, size_t bytes);
+    /* Free memory from alloc; NULL is a no-op. */
+    void (*free)(awq_backend_ctx *ctx, void *ptr);
+    /* Copy host -> backend, backend -> host, backend -> backend. The regions must not overlap.
+     * download returns after the bytes are on the host. */
+    kern_status (*upload)(awq_backend_ctx *ctx, void *dst, const void *src_host, size_t bytes);
+    kern_status (*download)(awq_backend_ctx *ctx, void *dst_host, const void *src, size_t bytes);
+    kern_status (*copy)(awq_backend_ctx *ctx, void *dst, const void *src, size_t bytes);
+    /* Wait for every queued op; reports a device error from any of them. */
+    kern_status (*sync)(awq_backend_ctx *ctx);
+    /* Release the instance and its context (the CPU instance is static: a no-op). */
+    void (*close)(const awq_backend *be);
+
+    /* ---- ops -------------------------------------------------------------------------------- */
+
+    /* Linear layer: y[r][o] = sum_k x[r][k] * w[o][k] + bias[o], fp32 accumulation; then y = h(y)
+     * when round_f16. bias.data may be NULL. y must not alias x. */
+    kern_status (*matmul)(awq_backend_ctx *ctx, float *y /*[n,o]*/, const float *x /*[n,i]*/,
+                          kern_weight w /*[o,i]*/, kern_weight bias /*[o] or none*/,
+                          size_t n, size_t o, size_t i, int round_f16);
+
+    /* RMSNorm over each row of c elements (spec §1.4, pitfall 16):
+     *   var = mean(t*t) (the squares in fp32), r = 1/sqrt(var + eps), n = t*r;
+     *   round_f16: y = h(w * h(n))   (n is cast to fp16 BEFORE the weight multiply)
+     *   else:      y = w * n.
+     * Qwen3's per-head q_norm/k_norm is this op on the [N*heads, D] view of q or k.
+     * y may equal x (in place). */
+    kern_status (*rmsnorm)(awq_backend_ctx *ctx, float *y /*[n,c]*/, const float *x /*[n,c]*/,
+                           kern_weight w /*[c]*/, size_t n, size_t c, float eps, int round_f16);
+
+    /* RoPE in place, rotate_half convention (not interleaved; spec §1.5, pitfall 15), on every
+     * head of every row: with f = kern_rope_freqs(d, rope), ang[j] = (float)pos[r] * f[j],
+     * c = cos(ang), s = sin(ang) in fp32, x1 = x[0..d/2), x2 = x[d/2..d):
+     *   out[j]       = x1[j]*c[j] - x2[j]*s[j],   out[j+d/2] = x2[j]*c[j] + x1[j]*s[j].
+     * round_f16: c and s are rounded to fp16 and out = h( h(x*c) + h(rotate_half(x)*s) ).
+     * pos gives each row its position, so every sequence of a batch restarts at 0.
+     * d must be even (KERN_ERR_ARG). */
+    kern_status (*rope)(awq_backend_ctx *ctx, float *x /*[n, heads*d]*/, const int32_t *pos /*[n]*/,
+                        size_t n, size_t heads, size_t d, const kern_rope *rope /*host*/, int round_f16);
+
+    /* Causal self-attention with grouped KV heads for b sequences of t tokens (row = s*t + token).
+     * Query head hq reads kv head hq / (h/hkv). For each sequence, head and query row p:
+     *   s[m] = (q[p]·k[m]) * d^-0.5 for m <= p; prob = softmax over m <= p in fp32 (later tokens
+     *   get exactly 0); out[p] = sum_m prob[m] * v[m], written to columns hq*d .. hq*d+d.
+     * round_f16 (eager HF fp16): s = h(h(q·k) * scale), prob = h(softmax), out = h(sum).
+     * h must be a multiple of hkv (KERN_ERR_ARG). out must not alias q, k or v. */
+    kern_status (*attention)(awq_backend_ctx *ctx, float *out /*[b*t, h*d]*/,
+                             const float *q /*[b*t, h*d]*/, const float *k /*[b*t, hkv*d]*/,
+                             const float *v /*[b*t, hkv*d]*/, size_t b, size_t t, size_t h,
+                             size_t hkv, size_t d, int round_f16);
+
+    /* Gated MLP activation: out = silu(g) * u, silu(g) = g / (1 + exp(-g)) in fp32;
+     * round_f16: out = h( h(silu(g)) * u ). out may equal g or u. */
+    kern_status (*silu_mul)(awq_backend_ctx *ctx, float *out /*[n]*/, const float *g /*[n]*/,
+                            const float *u /*[n]*/, size_t n, int round_f16);
+
+    /* Residual add: y = a + b, h(a + b) when round_f16. y may equal a or b. */
+    kern_status (*add)(awq_backend_ctx *ctx, float *y /*[n]*/, const float *a /*[n]*/,
+                       const float *b /*[n]*/, size_t n, int round_f16);
+
+    /* Embedding lookup: y[r] = table[ids[r]] converted to fp32 (no scaling). An id outside
+     * [0, vocab) gives KERN_ERR_ARG (y is then unspecified). */
+    kern_status (*embed)(awq_backend_ctx *ctx, float *y /*[n,c]*/, const int32_t *ids /*[n]*/,
+                         kern_weight table /*[vocab,c]*/, size_t n, size_t c, size_t vocab);
+
+    /* Per-channel mean of |x| over the n rows (spec §5 pitfall 6: the mean, not the max),
+     * accumulated in fp64, stored as fp32; h(mean) when round_f16. n = 0 gives zeros. */
+    kern_status (*mean_abs)(awq_backend_ctx *ctx, float *mean /*[c]*/, const float *x /*[n,c]*/,
+                            size_t n, size_t c, int round_f16);
+
+    /* x = h(x) elementwise, in place (NaN stays NaN, overflow becomes +-Inf). */
+    kern_status (*round_f16)(awq_backend_ctx *ctx, float *x /*[n]*/, size_t n);
+
+    /* Overflow check before storing as fp16: *first_bad (host) = the lowest index whose value
+     * is NaN/Inf or does not fit fp16 (h(x) would be +-Inf, i.e. |x| >= 65520; values that
+     * round to 65504 fit), or n when every value fits. */
+    kern_status (*check_f16)(awq_backend_ctx *ctx, const float *x /*[n]*/, size_t n, size_t *first_bad);
+};
+
+/* The CPU backend: a static instance (ctx NULL), always available; close is a no-op.
+ * Threads: OpenMP (OMP_NUM_THREADS) for everything; it sets OpenBLAS to one thread per call
+ * (openblas_set_num_threads(1)) and runs its sgemm calls from the OpenMP threads. */
+const awq_backend *awq_backend_cpu(void);
+
+#endif
