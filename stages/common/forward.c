@@ -1,0 +1,197 @@
+/* forward.c - decoder block forward built from the kernels (spec §1.4), a chunk of sequences at
+ * a time. Shapes: N = n_seq*seqlen rows, C hidden, F ffn, H heads, Hkv kv heads, D head_dim. */
+#include "forward.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+awq_err awq_kern_fail(kern_status s, const char *what)
+{
+    awq_err e = s == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : s == KERN_ERR_DEVICE ? AWQ_ERR_DEVICE
+              : s == KERN_ERR_UNSUPPORTED ? AWQ_ERR_UNSUPPORTED : AWQ_ERR_ARG;
+    awq_fail(e, "%s: %s", what, kern_strerror(s));
+    if (e == AWQ_ERR_NOMEM) awq_hint("lower the memory use (fewer calibration samples, or --device cpu)");
+    return e;
+}
+
+#define KCHECK(expr, what) do { kern_status ks_ = (expr); if (ks_ != KERN_OK) return awq_kern_fail(ks_, what); } while (0)
+
+kern_dtype awq_kern_dtype(awq_dtype t) { return t == AWQ_DT_F16 ? KERN_F16 : t == AWQ_DT_BF16 ? KERN_BF16 : KERN_F32; }
+
+static kern_weight kw(const st_tensor *t) { return t ? (kern_weight){t->data, awq_kern_dtype(t->dtype)} : KERN_NO_WEIGHT; }
+
+awq_err awq_block_w_host(const awq_model *m, int layer, awq_block_w *out)
+{
+    awq_block b;
+    awq_err e = awq_model_block(m, layer, &b);
+    if (e) return e;
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) out->w[s] = kw(b.t[s]);
+    return AWQ_OK;
+}
+
+/* Scratch buffers, each [chunk rows, width]: 0 q [H*D], 1 k [Hkv*D], 2 v [Hkv*D], 3 attention
+ * output [H*D], 4 gate [F], 5 up [F], 6 normalized input [C], 7 sub-module output [C]. */
+static size_t scratch_width(const awq_config *c, int i)
+{
+    size_t hd = (size_t)c->num_attention_heads * c->head_dim, kvd = (size_t)c->num_key_value_heads * c->head_dim;
+    size_t F = (size_t)c->intermediate_size, C = (size_t)c->hidden_size;
+    const size_t w[AWQ_FWD_NBUF] = {hd, kvd, kvd, hd, F, F, C, C};
+    return w[i];
+}
+
+awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, int n_seq, int seqlen,
+                     int round_f16, int chunk_seqs)
+{
+    memset(f, 0, sizeof *f);
+    f->be = be;
+    f->cfg = cfg;
+    f->n_seq = n_seq;
+    f->seqlen = seqlen;
+    f->round_f16 = round_f16;
+    f->rope = (kern_rope){(float)cfg->rope_theta, cfg->rope_type == AWQ_ROPE_LLAMA3, (float)cfg->rope_factor,
+                          (float)cfg->rope_low_freq_factor, (float)cfg->rope_high_freq_factor,
+                          (float)cfg->rope_original_max_position_embeddings};
+    size_t row_bytes = 0;
+    for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
+    if (chunk_seqs <= 0) {
+        size_t budget = (size_t)1 << 30;
+        chunk_seqs = (int)(budget / (row_bytes * (size_t)seqlen));
+        if (chunk_seqs < 1) chunk_seqs = 1;
+    }
+    if (chunk_seqs > n_seq) chunk_seqs = n_seq;
+    f->chunk_seqs = chunk_seqs;
+    size_t rows = (size_t)chunk_seqs * (size_t)seqlen;
+    for (int i = 0; i < AWQ_FWD_NBUF; i++)
+        if (be->alloc(be->ctx, (void **)&f->buf[i], rows * scratch_width(cfg, i) * sizeof(float)) != KERN_OK) {
+            awq_fwd_free(f);
+            return awq_kern_fail(KERN_ERR_NOMEM, "cannot allocate the forward scratch");
+        }
+    int32_t *pos = malloc(rows * sizeof *pos);
+    kern_status ks = pos ? be->alloc(be->ctx, (void **)&f->pos, rows * sizeof *pos) : KERN_ERR_NOMEM;
+    if (ks == KERN_OK) {
+        for (size_t r = 0; r < rows; r++) pos[r] = (int32_t)(r % (size_t)seqlen); /* restart per sequence */
+        ks = be->upload(be->ctx, f->pos, pos, rows * sizeof *pos);
+    }
+    free(pos);
+    if (ks != KERN_OK) { awq_fwd_free(f); return awq_kern_fail(ks, "cannot set up positions"); }
+    return AWQ_OK;
+}
+
+void awq_fwd_free(awq_fwd *f)
+{
+    if (!f->be) return;
+    for (int i = 0; i < AWQ_FWD_NBUF; i++) f->be->free(f->be->ctx, f->buf[i]);
+    f->be->free(f->be->ctx, f->pos);
+    memset(f, 0, sizeof *f);
+}
+
+/* Attention on `rows` rows (= ns sequences): a [rows, C] normalized input -> out [rows, C].
+ * When o_in != NULL the attention output (input of o_proj) is also copied there. */
+static awq_err attn_chunk(awq_fwd *f, const awq_block_w *w, const float *a, float *out, float *o_in, size_t ns)
+{
+    const awq_backend *be = f->be;
+    const awq_config *c = f->cfg;
+    const size_t rows = ns * (size_t)f->seqlen, C = (size_t)c->hidden_size, D = (size_t)c->head_dim;
+    const size_t H = (size_t)c->num_attention_heads, Hkv = (size_t)c->num_key_value_heads;
+    float *q = f->buf[0], *k = f->buf[1], *v = f->buf[2], *att = f->buf[3];
+    const int r16 = f->round_f16;
+    KCHECK(be->matmul(be->ctx, q, a, w->w[AWQ_W_Q], w->w[AWQ_B_Q], rows, H * D, C, r16), "q_proj");
+    KCHECK(be->matmul(be->ctx, k, a, w->w[AWQ_W_K], w->w[AWQ_B_K], rows, Hkv * D, C, r16), "k_proj");
+    KCHECK(be->matmul(be->ctx, v, a, w->w[AWQ_W_V], w->w[AWQ_B_V], rows, Hkv * D, C, r16), "v_proj");
+    if (c->qk_norm) { /* Qwen3: per-head RMSNorm over D, before RoPE */
+        KCHECK(be->rmsnorm(be->ctx, q, q, w->w[AWQ_W_Q_NORM], rows * H, D, (float)c->rms_norm_eps, r16), "q_norm");
+        KCHECK(be->rmsnorm(be->ctx, k, k, w->w[AWQ_W_K_NORM], rows * Hkv, D, (float)c->rms_norm_eps, r16), "k_norm");
+    }
+    KCHECK(be->rope(be->ctx, q, f->pos, rows, H, D, &f->rope, r16), "rope(q)");
+    KCHECK(be->rope(be->ctx, k, f->pos, rows, Hkv, D, &f->rope, r16), "rope(k)");
+    KCHECK(be->attention(be->ctx, att, q, k, v, ns, (size_t)f->seqlen, H, Hkv, D, r16), "attention");
+    if (o_in) KCHECK(be->copy(be->ctx, o_in, att, rows * H * D * sizeof(float)), "copy o_proj input");
+    KCHECK(be->matmul(be->ctx, out, att, w->w[AWQ_W_O], w->w[AWQ_B_O], rows, C, H * D, r16), "o_proj");
+    return AWQ_OK;
+}
+
+/* MLP on `rows` rows: m [rows, C] -> out [rows, C]; down_in receives silu(g)*u when not NULL. */
+static awq_err mlp_chunk(awq_fwd *f, const awq_block_w *w, const float *m, float *out, float *down_in, size_t rows)
+{
+    const awq_backend *be = f->be;
+    const size_t C = (size_t)f->cfg->hidden_size, F = (size_t)f->cfg->intermediate_size;
+    float *g = f->buf[4], *u = f->buf[5];
+    const int r16 = f->round_f16;
+    KCHECK(be->matmul(be->ctx, g, m, w->w[AWQ_W_GATE], w->w[AWQ_B_GATE], rows, F, C, r16), "gate_proj");
+    KCHECK(be->matmul(be->ctx, u, m, w->w[AWQ_W_UP], w->w[AWQ_B_UP], rows, F, C, r16), "up_proj");
+    KCHECK(be->silu_mul(be->ctx, g, g, u, rows * F, r16), "silu_mul");
+    if (down_in) KCHECK(be->copy(be->ctx, down_in, g, rows * F * sizeof(float)), "copy down_proj input");
+    KCHECK(be->matmul(be->ctx, out, g, w->w[AWQ_W_DOWN], w->w[AWQ_B_DOWN], rows, C, F, r16), "down_proj");
+    return AWQ_OK;
+}
+
+/* Sequences [s0, s0+ns) of the whole batch. */
+static awq_err block_chunk(awq_fwd *f, const awq_block_w *w, const float *x, float *y, const awq_feats *ft,
+                           size_t s0, size_t ns)
+{
+    const awq_backend *be = f->be;
+    const awq_config *c = f->cfg;
+    const size_t T = (size_t)f->seqlen, C = (size_t)c->hidden_size, rows = ns * T, r0 = s0 * T;
+    const size_t HD = (size_t)c->num_attention_heads * c->head_dim, F = (size_t)c->intermediate_size;
+    const float eps = (float)c->rms_norm_eps;
+    const int r16 = f->round_f16;
+    /* The residual stream moves into y after the attention half, so y == x works. */
+    float *normed = f->buf[6], *sub_out = f->buf[7];
+    x += r0 * C;
+    y += r0 * C;
+    KCHECK(be->rmsnorm(be->ctx, normed, x, w->w[AWQ_W_INPUT_NORM], rows, C, eps, r16), "input_layernorm");
+    if (ft && ft->attn_in) KCHECK(be->copy(be->ctx, ft->attn_in + r0 * C, normed, rows * C * sizeof(float)), "copy q/k/v input");
+    awq_err e = attn_chunk(f, w, normed, sub_out, ft && ft->o_in ? ft->o_in + r0 * HD : NULL, ns);
+    if (e) return e;
+    KCHECK(be->add(be->ctx, y, x, sub_out, rows * C, r16), "residual add (attention)");
+    KCHECK(be->rmsnorm(be->ctx, normed, y, w->w[AWQ_W_POST_NORM], rows, C, eps, r16), "post_attention_layernorm");
+    if (ft && ft->mlp_in) KCHECK(be->copy(be->ctx, ft->mlp_in + r0 * C, normed, rows * C * sizeof(float)), "copy gate/up input");
+    e = mlp_chunk(f, w, normed, sub_out, ft && ft->down_in ? ft->down_in + r0 * F : NULL, rows);
+    if (e) return e;
+    KCHECK(be->add(be->ctx, y, y, sub_out, rows * C, r16), "residual add (mlp)");
+    return AWQ_OK;
+}
+
+awq_err awq_block_forward(awq_fwd *f, const awq_block_w *w, const float *x, float *y, const awq_feats *feats)
+{
+    for (size_t s0 = 0; s0 < (size_t)f->n_seq; s0 += (size_t)f->chunk_seqs) {
+        size_t ns = (size_t)f->n_seq - s0 < (size_t)f->chunk_seqs ? (size_t)f->n_seq - s0 : (size_t)f->chunk_seqs;
+        awq_err e = block_chunk(f, w, x, y, feats, s0, ns);
+        if (e) return e;
+    }
+    return AWQ_OK;
+}
+
+awq_err awq_attn_forward(awq_fwd *f, const awq_block_w *w, const float *a, float *out)
+{
+    const size_t T = (size_t)f->seqlen, C = (size_t)f->cfg->hidden_size;
+    for (size_t s0 = 0; s0 < (size_t)f->n_seq; s0 += (size_t)f->chunk_seqs) {
+        size_t ns = (size_t)f->n_seq - s0 < (size_t)f->chunk_seqs ? (size_t)f->n_seq - s0 : (size_t)f->chunk_seqs;
+        awq_err e = attn_chunk(f, w, a + s0 * T * C, out + s0 * T * C, NULL, ns);
+        if (e) return e;
+    }
+    return AWQ_OK;
+}
+
+awq_err awq_mlp_forward(awq_fwd *f, const awq_block_w *w, const float *m, float *out)
+{
+    const size_t T = (size_t)f->seqlen, C = (size_t)f->cfg->hidden_size;
+    for (size_t s0 = 0; s0 < (size_t)f->n_seq; s0 += (size_t)f->chunk_seqs) {
+        size_t ns = (size_t)f->n_seq - s0 < (size_t)f->chunk_seqs ? (size_t)f->n_seq - s0 : (size_t)f->chunk_seqs;
+        awq_err e = mlp_chunk(f, w, m + s0 * T * C, out + s0 * T * C, NULL, ns * T);
+        if (e) return e;
+    }
+    return AWQ_OK;
+}
+
+awq_err awq_logits(const awq_backend *be, const awq_model *m, const float *x, size_t n, int round_f16, float *logits)
+{
+    const size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    float *xn = NULL;
+    if (be->alloc(be->ctx, (void **)&xn, n * C * sizeof(float)) != KERN_OK)
+        return awq_kern_fail(KERN_ERR_NOMEM, "cannot allocate the final norm output");
+    kern_status ks = be->rmsnorm(be->ctx, xn, x, kw(m->final_norm), n, C, (float)m->cfg.rms_norm_eps, round_f16);
+    if (ks == KERN_OK) ks = be->matmul(be->ctx, logits, xn, kw(m->lm_head), KERN_NO_WEIGHT, n, V, C, round_f16);
+    be->free(be->ctx, xn);
+    return ks == KERN_OK ? AWQ_OK : awq_kern_fail(ks, "final norm / lm_head");
+}

@@ -1,0 +1,69 @@
+/* forward.h - the Llama-family decoder block forward (spec §1.4) on any kernels backend, with
+ * the inputs of every linear ("feats", spec §2.3) and the two sub-modules AWQ inspects
+ * (self_attn and mlp without their residuals, spec §2.4), plus final norm + lm_head logits.
+ *
+ * Activations are fp32 backend memory laid out [n_seq * seqlen, width]; every sequence has its
+ * own positions 0..seqlen-1 and attends only to itself. The work is done a few sequences at a
+ * time (chunk_seqs) so the scratch memory does not grow with the calibration set. */
+#ifndef AWQ_FORWARD_H
+#define AWQ_FORWARD_H
+
+#include "../../kernels/kernels.h"
+#include "model.h"
+
+/* A block's weights as the kernels see them (backend memory; absent slots have data NULL). */
+typedef struct awq_block_w {
+    kern_weight w[AWQ_SLOT__COUNT];
+} awq_block_w;
+
+/* Point the weights of block `layer` straight at the model's mapping (CPU backend only). */
+awq_err awq_block_w_host(const awq_model *m, int layer, awq_block_w *out);
+/* Kernel dtype of a stored tensor (F32/F16/BF16). */
+kern_dtype awq_kern_dtype(awq_dtype t);
+
+/* Inputs of the block's linears, fp32 [N, in_features] each (caller-owned backend memory);
+ * NULL members are not captured. q/k/v share attn_in and gate/up share mlp_in. */
+typedef struct awq_feats {
+    float *attn_in; /* input_layernorm(x)        [N, C]    -> q_proj, k_proj, v_proj */
+    float *o_in;    /* attention output           [N, H*D]  -> o_proj */
+    float *mlp_in;  /* post_attention_layernorm   [N, C]    -> gate_proj, up_proj */
+    float *down_in; /* silu(gate) * up            [N, F]    -> down_proj */
+} awq_feats;
+
+enum { AWQ_FWD_NBUF = 8 };
+
+/* Shapes, numerics and scratch of a forward. */
+typedef struct awq_fwd {
+    const awq_backend *be;
+    const awq_config *cfg;
+    int n_seq, seqlen;
+    int round_f16;        /* 1: emulate fp16 storage of activations (spec §1.4); 0: pure fp32 */
+    int chunk_seqs;       /* sequences per pass (memory bound), >= 1 */
+    kern_rope rope;
+    int32_t *pos;         /* [chunk_seqs * seqlen] positions (backend memory) */
+    float *buf[AWQ_FWD_NBUF]; /* scratch, chunk-sized (see forward.c) */
+} awq_fwd;
+
+/* Set up for n_seq sequences of seqlen tokens; chunk_seqs <= 0 picks a size that keeps the
+ * scratch under ~1 GiB. AWQ_ERR_NOMEM / AWQ_ERR_DEVICE when the backend cannot allocate. */
+awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, int n_seq, int seqlen,
+                     int round_f16, int chunk_seqs);
+void awq_fwd_free(awq_fwd *f);
+
+/* y = Block(x). y may equal x. feats may be NULL. */
+awq_err awq_block_forward(awq_fwd *f, const awq_block_w *w, const float *x /*[N,C]*/, float *y /*[N,C]*/,
+                          const awq_feats *feats);
+/* self_attn module alone on its (already normalized) input: q/k/v (+bias), q/k norm, RoPE,
+ * causal GQA attention, o_proj (+bias); no residual. out must not alias a. */
+awq_err awq_attn_forward(awq_fwd *f, const awq_block_w *w, const float *a /*[N,C]*/, float *out /*[N,C]*/);
+/* mlp module alone: down(silu(gate(m)) * up(m)); no residual. out must not alias m. */
+awq_err awq_mlp_forward(awq_fwd *f, const awq_block_w *w, const float *m /*[N,C]*/, float *out /*[N,C]*/);
+
+/* logits = lm_head(RMSNorm(x; model.norm)) for n rows (host pointers on the CPU backend). */
+awq_err awq_logits(const awq_backend *be, const awq_model *m, const float *x /*[n,C]*/, size_t n,
+                   int round_f16, float *logits /*[n,V]*/);
+
+/* Map a kernel status to an awq_err with a message naming `what`. */
+awq_err awq_kern_fail(kern_status s, const char *what);
+
+#endif

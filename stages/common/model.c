@@ -1,0 +1,173 @@
+/* model.c - open an HF model directory and check it against its config (spec §1.1, §1.2). */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const g_suffix[AWQ_SLOT__COUNT] = {
+    [AWQ_W_INPUT_NORM] = "input_layernorm.weight",
+    [AWQ_W_Q] = "self_attn.q_proj.weight", [AWQ_W_K] = "self_attn.k_proj.weight",
+    [AWQ_W_V] = "self_attn.v_proj.weight", [AWQ_W_O] = "self_attn.o_proj.weight",
+    [AWQ_W_Q_NORM] = "self_attn.q_norm.weight", [AWQ_W_K_NORM] = "self_attn.k_norm.weight",
+    [AWQ_W_POST_NORM] = "post_attention_layernorm.weight",
+    [AWQ_W_GATE] = "mlp.gate_proj.weight", [AWQ_W_UP] = "mlp.up_proj.weight",
+    [AWQ_W_DOWN] = "mlp.down_proj.weight",
+    [AWQ_B_Q] = "self_attn.q_proj.bias", [AWQ_B_K] = "self_attn.k_proj.bias",
+    [AWQ_B_V] = "self_attn.v_proj.bias", [AWQ_B_O] = "self_attn.o_proj.bias",
+    [AWQ_B_GATE] = "mlp.gate_proj.bias", [AWQ_B_UP] = "mlp.up_proj.bias",
+    [AWQ_B_DOWN] = "mlp.down_proj.bias",
+};
+
+const char *awq_slot_suffix(awq_slot s) { return (unsigned)s < AWQ_SLOT__COUNT ? g_suffix[s] : "?"; }
+
+/* Expected shape of a slot, or ndim 0 when the architecture has no such tensor. */
+static int slot_shape(const awq_config *c, awq_slot s, int64_t shape[2])
+{
+    const int64_t C = c->hidden_size, F = c->intermediate_size, D = c->head_dim;
+    const int64_t Q = (int64_t)c->num_attention_heads * D, KV = (int64_t)c->num_key_value_heads * D;
+    switch (s) {
+    case AWQ_W_INPUT_NORM: case AWQ_W_POST_NORM: shape[0] = C; return 1;
+    case AWQ_W_Q: shape[0] = Q; shape[1] = C; return 2;
+    case AWQ_W_K: case AWQ_W_V: shape[0] = KV; shape[1] = C; return 2;
+    case AWQ_W_O: shape[0] = C; shape[1] = Q; return 2;
+    case AWQ_W_Q_NORM: case AWQ_W_K_NORM: if (!c->qk_norm) return 0; shape[0] = D; return 1;
+    case AWQ_W_GATE: case AWQ_W_UP: shape[0] = F; shape[1] = C; return 2;
+    case AWQ_W_DOWN: shape[0] = C; shape[1] = F; return 2;
+    case AWQ_B_Q: if (!c->qkv_bias) return 0; shape[0] = Q; return 1;
+    case AWQ_B_K: case AWQ_B_V: if (!c->qkv_bias) return 0; shape[0] = KV; return 1;
+    case AWQ_B_O: if (!c->o_bias) return 0; shape[0] = C; return 1;
+    case AWQ_B_GATE: case AWQ_B_UP: if (!c->mlp_bias) return 0; shape[0] = F; return 1;
+    case AWQ_B_DOWN: if (!c->mlp_bias) return 0; shape[0] = C; return 1;
+    default: return 0;
+    }
+}
+
+static awq_err check_tensor(const awq_model *m, const char *name, const st_tensor *t, int ndim, const int64_t *shape)
+{
+    int ok = t->ndim == ndim;
+    for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == shape[d];
+    if (!ok) {
+        char want[64], got[96];
+        int n = snprintf(want, sizeof want, "[%lld", (long long)shape[0]);
+        if (ndim == 2) snprintf(want + n, sizeof want - (size_t)n, ", %lld]", (long long)shape[1]);
+        else snprintf(want + n, sizeof want - (size_t)n, "]");
+        n = snprintf(got, sizeof got, "[");
+        for (int d = 0; d < t->ndim; d++)
+            n += snprintf(got + n, sizeof got - (size_t)n, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        snprintf(got + n, sizeof got - (size_t)n, "]");
+        awq_fail(AWQ_ERR_FORMAT, "'%s': tensor '%s' has shape %s but config.json implies %s", m->dir, name, got, want);
+        awq_hint("the weights and config.json do not belong together");
+        return AWQ_ERR_FORMAT;
+    }
+    if (t->dtype != AWQ_DT_F16 && t->dtype != AWQ_DT_BF16 && t->dtype != AWQ_DT_F32)
+        return awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': tensor '%s' has dtype %s; only F16, BF16 and F32 are supported",
+                        m->dir, name, awq_dtype_name(t->dtype));
+    return AWQ_OK;
+}
+
+awq_err awq_model_block(const awq_model *m, int layer, awq_block *out)
+{
+    memset(out, 0, sizeof *out);
+    out->layer = layer;
+    if (layer < 0 || layer >= m->cfg.num_hidden_layers)
+        return awq_fail(AWQ_ERR_ARG, "block %d does not exist: '%s' has %d decoder blocks", layer, m->dir, m->cfg.num_hidden_layers);
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
+        int64_t shape[2];
+        int ndim = slot_shape(&m->cfg, (awq_slot)s, shape);
+        char name[160];
+        snprintf(name, sizeof name, "model.layers.%d.%s", layer, g_suffix[s]);
+        const st_tensor *t = st_find(m->st, name);
+        if (!ndim) {
+            if (t) return awq_fail(AWQ_ERR_FORMAT, "'%s': unexpected tensor '%s' for %s with this config.json", m->dir, name, m->cfg.architecture);
+            continue;
+        }
+        if (!t) {
+            awq_fail(AWQ_ERR_NOTFOUND, "'%s': tensor '%s' is missing", m->dir, name);
+            awq_hint("is the checkpoint complete (all shards present)?");
+            return AWQ_ERR_NOTFOUND;
+        }
+        awq_err e = check_tensor(m, name, t, ndim, shape);
+        if (e) return e;
+        out->t[s] = t;
+    }
+    return AWQ_OK;
+}
+
+awq_err awq_model_open(awq_model **out, const char *dir)
+{
+    *out = NULL;
+    awq_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->dir = strdup(dir))) { free(m); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+    awq_err e = awq_config_load(&m->cfg, dir);
+    if (!e) e = st_open(&m->st, dir);
+    if (!e) e = st_get(m->st, "model.embed_tokens.weight", &m->embed);
+    int64_t vc[2] = {m->cfg.vocab_size, m->cfg.hidden_size};
+    if (!e) e = check_tensor(m, "model.embed_tokens.weight", m->embed, 2, vc);
+    if (!e) e = st_get(m->st, "model.norm.weight", &m->final_norm);
+    if (!e) e = check_tensor(m, "model.norm.weight", m->final_norm, 1, vc + 1);
+    if (!e) {
+        m->lm_head = st_find(m->st, "lm_head.weight");
+        if (!m->lm_head && m->cfg.tie_word_embeddings) m->lm_head = m->embed;
+        else if (!m->lm_head) {
+            e = awq_fail(AWQ_ERR_NOTFOUND, "'%s': tensor 'lm_head.weight' is missing and tie_word_embeddings is false", dir);
+        } else e = check_tensor(m, "lm_head.weight", m->lm_head, 2, vc);
+    }
+    for (int i = 0; !e && i < m->cfg.num_hidden_layers; i++) {
+        awq_block b;
+        e = awq_model_block(m, i, &b);
+    }
+    if (e) { awq_model_close(m); return e; }
+    *out = m;
+    return AWQ_OK;
+}
+
+void awq_model_close(awq_model *m)
+{
+    if (!m) return;
+    st_close(m->st);
+    free(m->dir);
+    free(m);
+}
+
+static void hash_tensor(awq_hasher *h, const char *slot, const st_tensor *t)
+{
+    char meta[256];
+    int n = snprintf(meta, sizeof meta, "%s %s %d", slot, awq_dtype_name(t->dtype), t->ndim);
+    for (int d = 0; d < t->ndim; d++) n += snprintf(meta + n, sizeof meta - (size_t)n, " %lld", (long long)t->shape[d]);
+    awq_hasher_update(h, meta, (size_t)n + 1);
+    awq_hasher_update(h, t->data, t->nbytes);
+}
+
+awq_err awq_block_key(const awq_model *m, int layer, awq_key *out)
+{
+    awq_block b;
+    awq_err e = awq_model_block(m, layer, &b);
+    if (e) return e;
+    awq_hasher *h = awq_hasher_new();
+    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    /* The block's function also depends on these config values (not on the layer index). */
+    const awq_config *c = &m->cfg;
+    char cfgtext[512];
+    int n = snprintf(cfgtext, sizeof cfgtext,
+                     "block arch=%s H=%d Hkv=%d D=%d eps=%.17g theta=%.17g rope=%d f=%.17g lo=%.17g hi=%.17g orig=%d qkn=%d",
+                     awq_arch_name(c->arch), c->num_attention_heads, c->num_key_value_heads, c->head_dim,
+                     c->rms_norm_eps, c->rope_theta, (int)c->rope_type, c->rope_factor, c->rope_low_freq_factor,
+                     c->rope_high_freq_factor, c->rope_original_max_position_embeddings, c->qk_norm);
+    awq_hasher_update(h, cfgtext, (size_t)n + 1);
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++)
+        if (b.t[s]) hash_tensor(h, g_suffix[s], b.t[s]);
+    *out = awq_hasher_final(h);
+    awq_hasher_free(h);
+    return AWQ_OK;
+}
+
+awq_err awq_embed_key(const awq_model *m, awq_key *out)
+{
+    awq_hasher *h = awq_hasher_new();
+    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    hash_tensor(h, "embed_tokens", m->embed);
+    *out = awq_hasher_final(h);
+    awq_hasher_free(h);
+    return AWQ_OK;
+}

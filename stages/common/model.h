@@ -1,0 +1,50 @@
+/* model.h - an HF model directory opened for awqmake: config.json + safetensors, with every
+ * tensor a Llama-family decoder needs (spec §1.2) checked for presence, dtype and shape, and
+ * the decoder blocks addressed by slot (q_proj, k_proj, ...) instead of by name. */
+#ifndef AWQ_MODEL_H
+#define AWQ_MODEL_H
+
+#include "../../cache/key.h"
+#include "config.h"
+#include "safetensors.h"
+
+/* The tensors of one decoder block, in a fixed order (also the hashing order of the block key). */
+typedef enum awq_slot {
+    AWQ_W_INPUT_NORM, AWQ_W_Q, AWQ_W_K, AWQ_W_V, AWQ_W_O, AWQ_W_Q_NORM, AWQ_W_K_NORM,
+    AWQ_W_POST_NORM, AWQ_W_GATE, AWQ_W_UP, AWQ_W_DOWN,
+    AWQ_B_Q, AWQ_B_K, AWQ_B_V, AWQ_B_O, AWQ_B_GATE, AWQ_B_UP, AWQ_B_DOWN,
+    AWQ_SLOT__COUNT
+} awq_slot;
+
+/* "self_attn.q_proj.weight" etc. (the part after "model.layers.<i>."). */
+const char *awq_slot_suffix(awq_slot s);
+
+typedef struct awq_block {
+    int layer;
+    const st_tensor *t[AWQ_SLOT__COUNT]; /* NULL for slots this architecture does not have */
+} awq_block;
+
+typedef struct awq_model {
+    awq_config cfg;
+    st_model *st;
+    char *dir;                           /* owned */
+    const st_tensor *embed;              /* [V, C] */
+    const st_tensor *final_norm;         /* [C] */
+    const st_tensor *lm_head;            /* [V, C]; == embed when tied */
+} awq_model;
+
+/* Open `dir`: config.json, safetensors, and check every tensor of spec §1.2 (presence, dtype
+ * F16/BF16/F32, shape) with a message naming the tensor and the expected shape. */
+awq_err awq_model_open(awq_model **out, const char *dir);
+void awq_model_close(awq_model *m);      /* NULL is a no-op */
+
+/* The tensors of block `layer` (0 <= layer < L). */
+awq_err awq_model_block(const awq_model *m, int layer, awq_block *out);
+
+/* Source key of a block: XXH3-128 over (slot name, dtype, shape, bytes) of its tensors plus the
+ * config values the block forward depends on. Two models sharing a block share its key. */
+awq_err awq_block_key(const awq_model *m, int layer, awq_key *out);
+/* Key of the non-block tensors used by the embedding (embed_tokens) - for the block-0 input. */
+awq_err awq_embed_key(const awq_model *m, awq_key *out);
+
+#endif
