@@ -1,0 +1,41 @@
+/* act.h - block-input activations ("act" objects) and the capture step that makes them.
+ *
+ * act.0 is the embedding of a tokens object; act.(i+1) is the output of ORIGINAL block i on
+ * act.i (spec §2.1, pitfall 9). An act object holds one tensor "x" [n_seq, seqlen, C] in the
+ * model's dtype (F16/BF16; F32 for F32 checkpoints). Keys are recipe keys (DESIGN.md):
+ *   act.0:     stage=embed,   the tokens key, the embedding's key, numerics, dtype
+ *   act.(i+1): stage=capture, the key of block i's tensors (not its index: identical blocks of
+ *              two models share objects), the key of act.i, numerics, dtype
+ * Nothing else (threads, device, chunk size) is in a key. */
+#ifndef AWQ_ACT_H
+#define AWQ_ACT_H
+
+#include "../../cache/store.h"
+#include "forward.h"
+
+#define AWQ_CAPTURE_VERSION 1
+
+/* Recipe keys (no data is read beyond the model's tensors for hashing). *recipe, when not NULL,
+ * receives the recipe text (malloc'ed). */
+awq_err awq_act0_key(const awq_model *m, const awq_key *tokens, int round_f16, awq_key *out, char **recipe);
+awq_err awq_act_next_key(const awq_model *m, int layer, const awq_key *in, int round_f16, awq_key *out, char **recipe);
+
+/* Storage dtype of activations for this model (the embedding's dtype). */
+awq_dtype awq_act_dtype(const awq_model *m);
+
+/* Read an act object into fp32 host memory (*x malloc'ed, [n_seq*seqlen, C]). Checks the kind
+ * and that C matches the model. */
+awq_err awq_act_load(awq_store *s, const awq_key *key, const awq_model *m, float **x, int *n_seq, int *seqlen);
+
+/* Convert x to the model's dtype and store it under `key` with `recipe`. A value that is not
+ * finite or overflows the dtype is an error naming `what` (e.g. "output of block 3") and the
+ * sequence, token and channel. */
+awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, const awq_model *m,
+                      const float *x, int n_seq, int seqlen, const char *what);
+
+/* The computations (host memory in and out, any backend that accepts host pointers). */
+awq_err awq_embed_compute(const awq_backend *be, const awq_model *m, const int32_t *ids, size_t n, float *x /*[n,C]*/);
+awq_err awq_capture_compute(const awq_backend *be, const awq_model *m, int layer, int n_seq, int seqlen,
+                            int round_f16, const float *x /*[N,C]*/, float *y /*[N,C]*/);
+
+#endif

@@ -1,0 +1,13 @@
+/* device.h - the --device option: which kernels backend a stage runs on. */
+#ifndef AWQ_STAGE_DEVICE_H
+#define AWQ_STAGE_DEVICE_H
+
+#include "../../cache/error.h"
+#include "../../kernels/kernels.h"
+
+/* device: "cpu", "cuda" or "auto" (CUDA when this build has the CUDA backend and a GPU is
+ * present, else CPU). AWQ_ERR_ARG for other names, AWQ_ERR_UNSUPPORTED/AWQ_ERR_DEVICE when
+ * CUDA is asked for and cannot be had. Close the result with be->close(be). */
+awq_err awq_backend_open(const char *device, const awq_backend **out);
+
+#endif
