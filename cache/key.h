@@ -36,13 +36,16 @@ awq_err awq_key_of_file(awq_key *k, const char *path);
 /* A recipe: "name=value" lines, sorted and newline-terminated, hashed as text.
  * The text is kept so it can be stored in the object header for people to read. */
 typedef struct awq_recipe awq_recipe;
-awq_recipe *awq_recipe_new(const char *stage, int algo_version); /* NULL on allocation failure */
+/* A recipe holding "stage=<stage>" and "algo_version=<n>". NULL on allocation failure. */
+awq_recipe *awq_recipe_new(const char *stage, int algo_version);
 /* Add one parameter; values are canonical text (use %.9g for floats). Names must not contain
  * '=' or '\n' and values must not contain '\n' (AWQ_ERR_ARG otherwise). Duplicate name: AWQ_ERR_ARG. */
-awq_err awq_recipe_add(awq_recipe *r, const char *name, const char *value);
+awq_err awq_recipe_add(awq_recipe *r, const char *name, const char *value); /* r NULL: AWQ_ERR_NOMEM */
 awq_err awq_recipe_addf(awq_recipe *r, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 awq_err awq_recipe_add_key(awq_recipe *r, const char *input_name, const awq_key *k); /* "input.<name>=<hex>" */
-/* Sorted canonical text (owned by the recipe, valid until the next add or free) and its key. */
+/* Sorted canonical text (owned by the recipe, valid until the next add or free) and its key.
+ * Neither can fail: the text is rebuilt by each add (which reports allocation failure). r must
+ * come from a successful awq_recipe_new; awq_recipe_text(NULL) is NULL. */
 const char *awq_recipe_text(awq_recipe *r);
 awq_key awq_recipe_key(awq_recipe *r);
 void awq_recipe_free(awq_recipe *r);

@@ -1,0 +1,91 @@
+#!/bin/sh
+# t_obj.sh - the awq-obj command line: put/info/cat round trip, hash against xxh128sum, ls, path,
+# verify of a damaged object (exit 1, one line naming it), the TTY refusal of cat, rm, gc by age
+# and keep-list, usage errors (exit 2) and --help of every command.
+. tests/lib.sh
+
+OBJ="$BIN/awq-obj"
+S="$TMP/store"
+export AWQ_CACHE="$TMP/default-store" # --store must win over it
+rc() { "$@" >/dev/null 2>&1; echo $?; }
+
+# inputs: 6 MB of halves (two chunks), three int32 ids, a recipe
+head -c 6000000 /dev/urandom > "$TMP/w.bin"
+printf '\001\000\000\000\002\000\000\000\003\000\000\000' > "$TMP/ids.bin"
+printf 'stage=test\nalgo_version=1\n' > "$TMP/recipe"
+
+K=$("$OBJ" --store "$S" put --kind act --recipe-file "$TMP/recipe" w="$TMP/w.bin:F16:3000,1000" ids="$TMP/ids.bin:I32:3" 2>"$TMP/err")
+check "put prints a key" "printf '%s' '$K' | grep -Eq '^[0-9a-f]{32}$'"
+check "put key is the recipe hash" "[ '$K' = \"\$('$OBJ' hash '$TMP/recipe')\" ]"
+check "--store wins over AWQ_CACHE" "[ ! -d '$AWQ_CACHE/objects' ] || [ -z \"\$(ls '$AWQ_CACHE/objects')\" ]"
+"$OBJ" --store "$S" info "$K" > "$TMP/info"
+check "info kind/key/recipe" "grep -qx 'kind	act' '$TMP/info' && grep -qx 'key	$K' '$TMP/info' && grep -qx 'recipe	stage=test' '$TMP/info'"
+check "info tensors" "grep -q '^tensor	w	F16	\[3000,1000\]	6000000	' '$TMP/info' && grep -q '^tensor	ids	I32	\[3\]	12	' '$TMP/info'"
+P=$("$OBJ" --store "$S" path "$K")
+check "path is objects/ab/rest" "[ '$P' = '$S/objects/$(echo "$K" | cut -c1-2)/$(echo "$K" | cut -c3-)' ] && [ -f '$P' ]"
+check "info by path" "'$OBJ' info '$P' | grep -qx 'key	$K'"
+check "cat round trip" "'$OBJ' --store '$S' cat '$K' w > '$TMP/w.out' && cmp '$TMP/w.bin' '$TMP/w.out'"
+check "cat ids" "'$OBJ' --store '$S' cat '$K' ids | cmp - '$TMP/ids.bin'"
+check "cat needs a tensor name for several" "[ \$(rc '$OBJ' --store '$S' cat '$K') = 1 ]"
+check "cat unknown tensor" "! '$OBJ' --store '$S' cat '$K' nope >/dev/null 2>'$TMP/err' && grep -q \"no tensor 'nope'\" '$TMP/err'"
+if command -v script >/dev/null 2>&1; then
+    check "cat refuses a terminal" "! script -qec \"'$OBJ' --store '$S' cat '$K' w\" /dev/null > '$TMP/tty' 2>&1; grep -q 'refusing to write binary' '$TMP/tty'"
+else
+    skip "cat refuses a terminal" "script(1) not installed"
+fi
+
+if command -v xxh128sum >/dev/null 2>&1; then
+    check "hash = xxh128sum" "[ \"\$('$OBJ' hash '$TMP/w.bin')\" = \"\$(xxh128sum '$TMP/w.bin' 2>/dev/null | cut -d' ' -f1)\" ]"
+else
+    skip "hash = xxh128sum" "xxh128sum not installed (apt-get install xxhash)"
+fi
+check "hash of a missing file" "! '$OBJ' hash '$TMP/none' 2>'$TMP/err' && grep -q \"cannot open '$TMP/none'\" '$TMP/err'"
+
+K2=$("$OBJ" --store "$S" put --kind tokens ids="$TMP/ids.bin:I32:3")
+K3=$("$OBJ" --store "$S" put --kind scales s="$TMP/ids.bin:F32:" 2>/dev/null)
+check "scalar shape needs 4 bytes" "[ -z '$K3' ]"
+printf '\001\000\000\000' > "$TMP/one.bin"
+K3=$("$OBJ" --store "$S" put --kind scales s="$TMP/one.bin:F32:")
+check "ls lists the objects" "[ \"\$('$OBJ' --store '$S' ls)\" = \"\$(printf '%s\n' $K $K2 $K3 | sort)\" ]"
+check "ls -l shows kinds" "'$OBJ' --store '$S' ls -l | grep -q '^$K2	tokens	'"
+ok "verify all good" "$OBJ" --store "$S" verify
+
+# damage one byte in the middle of the object: verify names it and fails, the others pass
+cp "$P" "$TMP/good"
+chmod u+w "$P"
+printf 'X' | dd of="$P" bs=1 seek=3000000 conv=notrunc 2>/dev/null
+"$OBJ" --store "$S" verify > "$TMP/bad" 2>"$TMP/err"; st=$?
+check "verify exits 1 on damage" "[ $st = 1 ]"
+check "verify prints one line for the bad object" "[ \$(wc -l < '$TMP/bad') = 1 ] && grep -q '^$K	object .* is damaged: chunk 0 of tensor .w.: ' '$TMP/bad'"
+check "verify of named keys" "[ \$(rc '$OBJ' --store '$S' verify $K2 $K3) = 0 ] && [ \$(rc '$OBJ' --store '$S' verify $K2 $K) = 1 ]"
+check "cat never returns damaged data" "! '$OBJ' --store '$S' cat '$K' w > '$TMP/w.bad' 2>'$TMP/err' && [ ! -s '$TMP/w.bad' ] && grep -q 'hint: remove it (awq-obj rm $K)' '$TMP/err'"
+check "put rebuilds the damaged object" "'$OBJ' --store '$S' put --kind act --recipe-file '$TMP/recipe' w='$TMP/w.bin:F16:3000,1000' ids='$TMP/ids.bin:I32:3' >/dev/null && '$OBJ' --store '$S' verify '$K' && cmp '$P' '$TMP/good'"
+echo hello > "$S/objects/notes.txt"
+check "verify warns about foreign files but passes" "'$OBJ' --store '$S' verify 2>'$TMP/err' && grep -q \"notes.txt' is not an object\" '$TMP/err'"
+
+# gc: keep-list of paths and keys, age
+printf '# keep these\n%s\n%s\n' "$P" "$K3" > "$TMP/keep"
+"$OBJ" --store "$S" gc --keep "$TMP/keep" --dry-run > "$TMP/gc" 2>/dev/null
+check "gc --dry-run lists and keeps" "[ \"\$(cat '$TMP/gc')\" = \"\$('$OBJ' --store '$S' path $K2)\" ] && [ \$('$OBJ' --store '$S' ls | wc -l) = 3 ]"
+check "gc --keep removes the rest" "'$OBJ' --store '$S' gc --keep '$TMP/keep' >/dev/null 2>&1 && [ \"\$('$OBJ' --store '$S' ls | sort)\" = \"\$(printf '%s\n' $K $K3 | sort)\" ]"
+touch -d '10 days ago' "$("$OBJ" --store "$S" path "$K3")"
+check "gc --older-than removes unused objects" "'$OBJ' --store '$S' gc --older-than 5 >/dev/null 2>&1 && [ \"\$('$OBJ' --store '$S' ls)\" = '$K' ]"
+check "gc keeps foreign files" "[ -f '$S/objects/notes.txt' ]"
+printf 'not-a-key\n' > "$TMP/badkeep"
+check "gc rejects a bad keep-list" "! '$OBJ' --store '$S' gc --keep '$TMP/badkeep' 2>'$TMP/err' && grep -q 'badkeep:1:' '$TMP/err' && [ \$('$OBJ' --store '$S' ls | wc -l) = 1 ]"
+
+ok "rm" "$OBJ" --store "$S" rm "$K"
+check "rm of a missing object fails" "! '$OBJ' --store '$S' rm '$K' 2>'$TMP/err' && grep -q 'not in the store' '$TMP/err'"
+check "ls of an empty store" "[ -z \"\$('$OBJ' --store '$S' ls 2>/dev/null)\" ]"
+
+# usage errors: exit 2; every command has --help
+check "no command: 2" "[ \$(rc '$OBJ') = 2 ]"
+check "unknown command: 2" "[ \$(rc '$OBJ' frobnicate) = 2 ]"
+check "put without --kind: 2" "[ \$(rc '$OBJ' --store '$S' put x='$TMP/ids.bin:I32:3') = 2 ]"
+check "cat without key: 2" "[ \$(rc '$OBJ' --store '$S' cat) = 2 ]"
+check "bad key: 1 with a message" "! '$OBJ' --store '$S' path 1234 2>'$TMP/err' && grep -q 'not an object key' '$TMP/err'"
+check "bad tensor spec" "! '$OBJ' --store '$S' put --kind act 'x=$TMP/ids.bin:Q7:3' 2>'$TMP/err' && grep -q \"unknown dtype 'Q7'\" '$TMP/err'"
+check "--help lists commands" "'$OBJ' --help | grep -q '^  gc '"
+for c in info cat verify gc rm path hash put ls; do
+    check "$c --help" "'$OBJ' $c --help | grep -q '^usage: awq-obj $c'"
+done
