@@ -53,7 +53,7 @@ awq_err awq_fail_errno(int errno_value, const char *fmt, ...)
     if ((size_t)n < sizeof g_msg)
         snprintf(g_msg + n, sizeof g_msg - (size_t)n, ": %s", strerror(errno_value));
     g_hint[0] = 0;
-    g_code = (errno_value == ENOSPC || errno_value == EDQUOT) ? AWQ_ERR_NOSPACE
+    g_code = (errno_value == ENOSPC || errno_value == EDQUOT || errno_value == EFBIG) ? AWQ_ERR_NOSPACE
            : (errno_value == ENOMEM) ? AWQ_ERR_NOMEM
            : (errno_value == ENOENT) ? AWQ_ERR_NOTFOUND
            : AWQ_ERR_IO;

@@ -1,0 +1,124 @@
+/* eval.c - perplexity, KL and top-1 agreement over non-overlapping windows (spec §4.1). */
+#include "eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+double awq_row_nll(const float *logits, size_t v, int32_t target)
+{
+    double mx = -INFINITY;
+    for (size_t i = 0; i < v; i++) if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (size_t i = 0; i < v; i++) sum += exp((double)logits[i] - mx);
+    return log(sum) + mx - (double)logits[target];
+}
+
+double awq_ppl_from_losses(const double *window_loss, size_t n, int seqlen)
+{
+    double nll = 0;
+    for (size_t i = 0; i < n; i++) nll += window_loss[i] * (double)seqlen;
+    return exp(nll / ((double)n * (double)seqlen));
+}
+
+/* log-softmax of a row into out (double) */
+static void log_softmax(double *out, const float *logits, size_t v)
+{
+    double mx = -INFINITY;
+    for (size_t i = 0; i < v; i++) if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (size_t i = 0; i < v; i++) sum += exp((double)logits[i] - mx);
+    double lse = log(sum) + mx;
+    for (size_t i = 0; i < v; i++) out[i] = (double)logits[i] - lse;
+}
+
+static size_t argmax(const float *x, size_t v)
+{
+    size_t b = 0;
+    for (size_t i = 1; i < v; i++) if (x[i] > x[b]) b = i;
+    return b;
+}
+
+/* Run one window through every block of a variant and produce logits [T, V]. */
+static awq_err window_logits(awq_fwd *f, const awq_model *m, const awq_variant *var, const int32_t *ids,
+                             float *x, float *logits)
+{
+    const awq_backend *be = f->be;
+    const size_t T = (size_t)f->seqlen, C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    kern_weight table = {m->embed->data, awq_kern_dtype(m->embed->dtype)};
+    kern_status ks = be->embed(be->ctx, x, ids, table, T, C, V);
+    if (ks != KERN_OK) return awq_kern_fail(ks, "embedding lookup (is a token id outside the vocabulary?)");
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
+        awq_block_w w;
+        awq_err e = var->weights ? var->weights(var->ctx, l, &w) : awq_block_w_host(m, l, &w);
+        if (!e) e = awq_block_forward(f, &w, x, x, NULL);
+        if (e) return awq_context(e, "%s: block %d", var->name, l);
+    }
+    return awq_logits(be, m, x, T, f->round_f16, logits);
+}
+
+awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_variant *variants, int n_variants,
+                     const int32_t *ids, size_t n, int seqlen, int max_windows, int round_f16,
+                     awq_eval_result *results)
+{
+    const size_t T = (size_t)seqlen, C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
+    if (seqlen < 2) return awq_fail(AWQ_ERR_ARG, "eval seqlen must be at least 2 (got %d)", seqlen);
+    size_t n_win = n / T;
+    if (max_windows > 0 && n_win > (size_t)max_windows) n_win = (size_t)max_windows;
+    if (n_win == 0) {
+        awq_fail(AWQ_ERR_ARG, "%zu evaluation tokens do not fill one window of %d", n, seqlen);
+        awq_hint("use a longer evaluation text or a smaller --seqlen");
+        return AWQ_ERR_ARG;
+    }
+    for (size_t i = 0; i < n_win * T; i++)
+        if (ids[i] < 0 || (size_t)ids[i] >= V)
+            return awq_fail(AWQ_ERR_ARG, "evaluation token %zu has id %d, outside the vocabulary [0, %zu)", i, ids[i], V);
+    awq_fwd f;
+    awq_err e = awq_fwd_init(&f, be, &m->cfg, 1, seqlen, round_f16, 1);
+    if (e) return e;
+    float *x = malloc(T * C * sizeof *x);
+    float *lg = malloc((size_t)n_variants * T * V * sizeof *lg);
+    double *lp0 = malloc(V * sizeof *lp0), *lpv = malloc(V * sizeof *lpv);
+    double *loss_sum = calloc((size_t)n_variants * n_win, sizeof *loss_sum), *kl_sum = calloc((size_t)n_variants, sizeof *kl_sum);
+    size_t *agree = calloc((size_t)n_variants, sizeof *agree);
+    if (!x || !lg || !lp0 || !lpv || !loss_sum || !kl_sum || !agree) e = awq_fail(AWQ_ERR_NOMEM, "out of memory for evaluation");
+    for (size_t w = 0; !e && w < n_win; w++) {
+        const int32_t *wid = ids + w * T;
+        for (int v = 0; !e && v < n_variants; v++) e = window_logits(&f, m, &variants[v], wid, x, lg + (size_t)v * T * V);
+        for (size_t t = 0; !e && t + 1 < T; t++) {
+            const float *l0 = lg + t * V;
+            log_softmax(lp0, l0, V);
+            size_t a0 = argmax(l0, V);
+            for (int v = 0; v < n_variants; v++) {
+                const float *lv = lg + (size_t)v * T * V + t * V;
+                if (v > 0) log_softmax(lpv, lv, V);
+                const double *lpt = v ? lpv : lp0;
+                double win_nll = -lpt[wid[t + 1]];
+                loss_sum[(size_t)v * n_win + w] += win_nll / (double)(T - 1); /* Loss_i: mean over the window */
+                if (v > 0) {
+                    double kl = 0;
+                    for (size_t i = 0; i < V; i++) kl += exp(lp0[i]) * (lp0[i] - lpv[i]);
+                    kl_sum[v] += kl;
+                    agree[v] += argmax(lv, V) == a0;
+                } else agree[0]++;
+            }
+        }
+        awq_progress("windows", (long)w + 1, (long)n_win);
+    }
+    for (int v = 0; !e && v < n_variants; v++) {
+        awq_eval_result *r = &results[v];
+        r->n_windows = (int)n_win;
+        r->seqlen = seqlen;
+        const double *wl = loss_sum + (size_t)v * n_win;
+        r->mean_loss = 0;
+        for (size_t w = 0; w < n_win; w++) r->mean_loss += wl[w] / (double)n_win;
+        r->ppl = awq_ppl_from_losses(wl, n_win, seqlen);
+        r->kl = kl_sum[v] / ((double)n_win * (double)(T - 1));
+        r->top1 = (double)agree[v] / ((double)n_win * (double)(T - 1));
+    }
+    free(x); free(lg); free(lp0); free(lpv); free(loss_sum); free(kl_sum); free(agree);
+    awq_fwd_free(&f);
+    return e;
+}
