@@ -1,0 +1,507 @@
+/* awq.c - the per-block AWQ algorithm (spec §2.3-§2.11) on fp32 host copies of the block.
+ * Shapes: N = n_seq * seqlen tokens, C hidden, F ffn, H*D attention width; W is [out, in]. */
+#include "awq.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../kernels/half.h"
+#include "../../kernels/quant.h"
+#include "log.h"
+
+const awq_slot AWQ_LINEARS[7] = {AWQ_W_Q, AWQ_W_K, AWQ_W_V, AWQ_W_O, AWQ_W_GATE, AWQ_W_UP, AWQ_W_DOWN};
+
+int awq_slot_is_linear(awq_slot s)
+{
+    for (int i = 0; i < 7; i++) if (AWQ_LINEARS[i] == s) return 1;
+    return 0;
+}
+
+/* The bias slot of a linear, or AWQ_SLOT__COUNT. */
+static awq_slot bias_of(awq_slot s)
+{
+    switch (s) {
+    case AWQ_W_Q: return AWQ_B_Q; case AWQ_W_K: return AWQ_B_K; case AWQ_W_V: return AWQ_B_V;
+    case AWQ_W_O: return AWQ_B_O; case AWQ_W_GATE: return AWQ_B_GATE; case AWQ_W_UP: return AWQ_B_UP;
+    case AWQ_W_DOWN: return AWQ_B_DOWN; default: return AWQ_SLOT__COUNT;
+    }
+}
+
+#define KCHECK(expr, what) do { kern_status ks_ = (expr); if (ks_ != KERN_OK) return awq_kern_fail(ks_, what); } while (0)
+
+void awq_params_default(awq_params *p)
+{
+    *p = (awq_params){.w_bit = 4, .group = 128, .n_grid = 20, .duo = 0, .autoawq = 0, .round_f16 = 1,
+                      .clip_grid = 20, .max_shrink = 0.5, .n_sample_token = 512};
+}
+
+awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack)
+{
+    if (p->w_bit < 2 || p->w_bit > 8)
+        return awq_fail(AWQ_ERR_ARG, "w_bit %d is outside 2..8", p->w_bit);
+    if (need_pack && p->w_bit != 4) {
+        awq_fail(AWQ_ERR_ARG, "the AutoAWQ GEMM format holds 4-bit weights only (w_bit %d)", p->w_bit);
+        awq_hint("use W_BIT=4, or evaluate other widths as fake quantization");
+        return AWQ_ERR_ARG;
+    }
+    if (p->n_grid < 1 || p->clip_grid < 1) return awq_fail(AWQ_ERR_ARG, "grid sizes must be >= 1");
+    if (kern_clip_candidates(p->clip_grid, p->max_shrink) == 0)
+        return awq_fail(AWQ_ERR_ARG, "max_shrink %g with clip grid %d gives no clip candidates", p->max_shrink, p->clip_grid);
+    if (p->n_sample_token < 1) return awq_fail(AWQ_ERR_ARG, "n_sample_token must be >= 1");
+    const struct { const char *name; int in, out; } lin[] = {
+        {"q/k/v_proj", c->hidden_size, c->num_attention_heads * c->head_dim},
+        {"o_proj", c->num_attention_heads * c->head_dim, c->hidden_size},
+        {"gate/up_proj", c->hidden_size, c->intermediate_size},
+        {"down_proj", c->intermediate_size, c->hidden_size},
+        {"k/v_proj", c->hidden_size, c->num_key_value_heads * c->head_dim},
+    };
+    for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) {
+        size_t g;
+        if (kern_quant_group(&g, (size_t)lin[i].in, p->group) != KERN_OK) {
+            awq_fail(AWQ_ERR_ARG, "group size %lld does not divide in_features %d of %s", (long long)p->group, lin[i].in, lin[i].name);
+            int cand[] = {128, 64, 32};
+            for (int k = 0; k < 3; k++)
+                if (lin[i].in % cand[k] == 0 && c->hidden_size % cand[k] == 0 && c->intermediate_size % cand[k] == 0 &&
+                    (c->num_attention_heads * c->head_dim) % cand[k] == 0) {
+                    awq_hint("try GROUP=%d (or GROUP=-1 for one group per output channel)", cand[k]);
+                    return AWQ_ERR_ARG;
+                }
+            awq_hint("use GROUP=-1 (one group per output channel), or pad the model");
+            return AWQ_ERR_ARG;
+        }
+        if (need_pack && lin[i].out % 8 != 0) {
+            awq_fail(AWQ_ERR_ARG, "out_features %d of %s is not a multiple of 8, as the AutoAWQ GEMM format needs (out_features %% 8)",
+                     lin[i].out, lin[i].name);
+            awq_hint("this model cannot be packed for AutoAWQ/vLLM; evaluate it as fake quantization instead");
+            return AWQ_ERR_ARG;
+        }
+    }
+    return AWQ_OK;
+}
+
+/* ---- block copies ------------------------------------------------------------------------- */
+
+size_t awq_block_f32_numel(const awq_block_f32 *b, awq_slot s)
+{
+    if (!b->t[s]) return 0;
+    return b->ndim[s] == 2 ? (size_t)b->shape[s][0] * (size_t)b->shape[s][1] : (size_t)b->shape[s][0];
+}
+
+void awq_block_f32_free(awq_block_f32 *b)
+{
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) free(b->t[s]);
+    memset(b, 0, sizeof *b);
+}
+
+awq_err awq_block_f32_from_model(const awq_model *m, int layer, int round_f16, awq_block_f32 *out)
+{
+    memset(out, 0, sizeof *out);
+    awq_block blk;
+    awq_err e = awq_model_block(m, layer, &blk);
+    if (e) return e;
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
+        const st_tensor *t = blk.t[s];
+        if (!t) continue;
+        size_t n = t->nbytes / awq_dtype_size(t->dtype);
+        float *buf = malloc(n * sizeof *buf);
+        if (!buf) { awq_block_f32_free(out); return awq_fail(AWQ_ERR_NOMEM, "out of memory copying block %d", layer); }
+        if (t->dtype == AWQ_DT_F16) awq_f16_to_f32_n(buf, t->data, n);
+        else if (t->dtype == AWQ_DT_BF16) awq_bf16_to_f32_n(buf, t->data, n);
+        else memcpy(buf, t->data, n * sizeof *buf);
+        if (round_f16 && t->dtype != AWQ_DT_F16)
+            for (size_t k = 0; k < n; k++) {
+                if (!awq_f32_fits_f16(buf[k])) {
+                    free(buf);
+                    awq_block_f32_free(out);
+                    awq_fail(AWQ_ERR_NUMERIC, "tensor 'model.layers.%d.%s' element %zu = %g does not fit fp16", layer,
+                             awq_slot_suffix((awq_slot)s), k, (double)buf[k]);
+                    awq_hint("AWQ computes in fp16 (spec §1.1); use --numerics fp32 for this model");
+                    return AWQ_ERR_NUMERIC;
+                }
+                buf[k] = awq_round_f16(buf[k]);
+            }
+        out->t[s] = buf;
+        out->ndim[s] = t->ndim;
+        out->shape[s][0] = t->shape[0];
+        out->shape[s][1] = t->ndim == 2 ? t->shape[1] : 1;
+    }
+    return AWQ_OK;
+}
+
+awq_err awq_block_f32_copy(const awq_block_f32 *src, awq_block_f32 *dst)
+{
+    memset(dst, 0, sizeof *dst);
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
+        if (!src->t[s]) continue;
+        size_t n = awq_block_f32_numel(src, (awq_slot)s);
+        if (!(dst->t[s] = malloc(n * sizeof(float)))) { awq_block_f32_free(dst); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+        memcpy(dst->t[s], src->t[s], n * sizeof(float));
+        dst->ndim[s] = src->ndim[s];
+        memcpy(dst->shape[s], src->shape[s], sizeof dst->shape[s]);
+    }
+    return AWQ_OK;
+}
+
+void awq_block_f32_view(const awq_block_f32 *b, awq_block_w *w)
+{
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) w->w[s] = b->t[s] ? (kern_weight){b->t[s], KERN_F32} : KERN_NO_WEIGHT;
+}
+
+/* ---- scale groups --------------------------------------------------------------------------- */
+
+int awq_scale_groups(const awq_config *c, awq_sgroup out[4])
+{
+    static const awq_sgroup all[4] = {
+        {"input_layernorm", AWQ_W_INPUT_NORM, {AWQ_W_Q, AWQ_W_K, AWQ_W_V}, 3, AWQ_INSPECT_ATTN, AWQ_FEAT_ATTN_IN},
+        {"v_proj", AWQ_W_V, {AWQ_W_O}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_O_IN},
+        {"post_attention_layernorm", AWQ_W_POST_NORM, {AWQ_W_GATE, AWQ_W_UP}, 2, AWQ_INSPECT_MLP, AWQ_FEAT_MLP_IN},
+        {"up_proj", AWQ_W_UP, {AWQ_W_DOWN}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_DOWN_IN},
+    };
+    /* v_proj [Hkv*D, C] vs o_proj [C, H*D]: equal only for MHA with H*D == C */
+    int v_o = c->num_key_value_heads * c->head_dim == c->hidden_size && c->hidden_size == c->num_attention_heads * c->head_dim;
+    int n = 0;
+    for (int i = 0; i < 4; i++)
+        if (i != 1 || v_o) out[n++] = all[i];
+    return n;
+}
+
+awq_feat awq_linear_feat(awq_slot s)
+{
+    switch (s) {
+    case AWQ_W_O: return AWQ_FEAT_O_IN;
+    case AWQ_W_GATE: case AWQ_W_UP: return AWQ_FEAT_MLP_IN;
+    case AWQ_W_DOWN: return AWQ_FEAT_DOWN_IN;
+    default: return AWQ_FEAT_ATTN_IN;
+    }
+}
+
+static size_t feat_width(const awq_config *c, awq_feat f)
+{
+    switch (f) {
+    case AWQ_FEAT_O_IN: return (size_t)c->num_attention_heads * c->head_dim;
+    case AWQ_FEAT_DOWN_IN: return (size_t)c->intermediate_size;
+    default: return (size_t)c->hidden_size;
+    }
+}
+
+/* Inputs of every linear of block b on x (fp32 host, each [N, width]). */
+typedef struct feats_buf { float *f[4]; } feats_buf;
+
+static void feats_free(feats_buf *fb) { for (int i = 0; i < 4; i++) free(fb->f[i]); }
+
+static awq_err compute_feats(awq_fwd *f, const awq_config *c, const awq_block_f32 *b, const float *x, feats_buf *fb)
+{
+    const size_t N = (size_t)f->n_seq * (size_t)f->seqlen;
+    memset(fb, 0, sizeof *fb);
+    for (int i = 0; i < 4; i++)
+        if (!(fb->f[i] = malloc(N * feat_width(c, (awq_feat)i) * sizeof(float)))) {
+            feats_free(fb);
+            return awq_fail(AWQ_ERR_NOMEM, "out of memory for the block's linear inputs");
+        }
+    float *y = malloc(N * (size_t)c->hidden_size * sizeof *y);
+    if (!y) { feats_free(fb); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+    awq_block_w w;
+    awq_block_f32_view(b, &w);
+    awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3]};
+    awq_err e = awq_block_forward(f, &w, x, y, &ft);
+    free(y);
+    if (e) feats_free(fb);
+    return e;
+}
+
+/* out = the group's module2inspect on its input, with weights w. */
+static awq_err run_inspect(awq_fwd *f, const awq_sgroup *g, const awq_block_w *w, const float *in, float *out, size_t N)
+{
+    const awq_backend *be = f->be;
+    switch (g->inspect) {
+    case AWQ_INSPECT_ATTN: return awq_attn_forward(f, w, in, out);
+    case AWQ_INSPECT_MLP: return awq_mlp_forward(f, w, in, out);
+    case AWQ_INSPECT_LINEAR: {
+        /* out [N, O] = in [N, I] W^T + b; the layer's shape from the config */
+        awq_slot L = g->layers[0];
+        const awq_config *c = f->cfg;
+        size_t I = feat_width(c, g->feat), O = (size_t)c->hidden_size;
+        KCHECK(be->matmul(be->ctx, out, in, w->w[L], w->w[bias_of(L)], N, O, I, f->round_f16), "inspect linear");
+        return AWQ_OK;
+    }
+    }
+    return awq_fail(AWQ_ERR_ARG, "internal: bad inspect kind");
+}
+
+static size_t inspect_width(const awq_config *c, const awq_sgroup *g)
+{
+    (void)g; /* every module2inspect of the Llama family outputs [N, C] */
+    return (size_t)c->hidden_size;
+}
+
+/* One group's grid search (spec §2.6). */
+static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p, const awq_block_f32 *orig,
+                            const awq_sgroup *g, const float *x, awq_scale_result *r)
+{
+    const awq_backend *be = f->be;
+    const size_t N = (size_t)f->n_seq * (size_t)f->seqlen, I = feat_width(c, g->feat), OW = inspect_width(c, g);
+    const int r16 = p->round_f16;
+    memset(r, 0, sizeof *r);
+    r->group = *g;
+    r->n = I;
+    r->n_grid = p->n_grid;
+    r->best = -1;
+    awq_err e = AWQ_OK;
+    float *ref = malloc(N * OW * sizeof *ref), *out = malloc(N * OW * sizeof *out);
+    float *xs = malloc(I * sizeof *xs), *wm = NULL, *s = malloc(I * sizeof *s);
+    float *wq[3] = {0};
+    r->s = calloc(I, sizeof *r->s);
+    r->losses = malloc((size_t)p->n_grid * sizeof *r->losses);
+    if (!ref || !out || !xs || !s || !r->s || !r->losses) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search"); goto done; }
+    for (int l = 0; l < g->n_layers; l++)
+        if (!(wq[l] = malloc(awq_block_f32_numel(orig, g->layers[l]) * sizeof(float)))) {
+            e = awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search");
+            goto done;
+        }
+    awq_block_w w;
+    awq_block_f32_view(orig, &w);
+    /* ref = M(x) with the original weights; xs = mean |x| per input channel */
+    if ((e = run_inspect(f, g, &w, x, ref, N))) goto done;
+    kern_status ks = be->mean_abs(be->ctx, xs, x, N, I, r16);
+    if (ks) { e = awq_kern_fail(ks, "mean |x|"); goto done; }
+    if (p->duo) {
+        const float *mats[3];
+        size_t rows[3];
+        for (int l = 0; l < g->n_layers; l++) { mats[l] = orig->t[g->layers[l]]; rows[l] = (size_t)orig->shape[g->layers[l]][0]; }
+        if (!(wm = malloc(I * sizeof *wm))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); goto done; }
+        ks = be->w_mean(be->ctx, wm, mats, rows, (size_t)g->n_layers, I, p->group, r16);
+        if (ks) { e = awq_kern_fail(ks, "weight statistic (duo scaling)"); goto done; }
+    }
+    double best_err = INFINITY;
+    for (int k = 0; k < p->n_grid; k++) {
+        double ratio = (double)k / (double)p->n_grid;
+        ks = kern_scale_formula(s, xs, wm, I, ratio, r16, p->autoawq);
+        if (ks) { e = awq_kern_fail(ks, "scale formula"); goto done; }
+        /* W'_L = h(Q(h(W_L * s)) / s) for the group's layers only; every other weight original */
+        awq_block_w wk = w;
+        for (int l = 0; l < g->n_layers; l++) {
+            awq_slot L = g->layers[l];
+            ks = be->quantize(be->ctx, wq[l], NULL, NULL, NULL, orig->t[L], s, (size_t)orig->shape[L][0],
+                              (size_t)orig->shape[L][1], p->group, p->w_bit, r16);
+            if (ks) { e = awq_kern_fail(ks, "pseudo-quantize"); goto done; }
+            wk.w[L] = (kern_weight){wq[l], KERN_F32};
+        }
+        if ((e = run_inspect(f, g, &wk, x, out, N))) goto done;
+        /* err = mean over all elements of fp32(h(ref - out))^2 (spec §2.6, pitfall 8) */
+        double acc = 0;
+        for (size_t i = 0; i < N * OW; i++) {
+            float a = ref[i], b = out[i];
+            if (p->autoawq) { /* AutoAWQ clamps both outputs to the fp16 range (NaN stays NaN) */
+                a = a > 65504.0f ? 65504.0f : a < -65504.0f ? -65504.0f : a;
+                b = b > 65504.0f ? 65504.0f : b < -65504.0f ? -65504.0f : b;
+            }
+            float d = a - b;
+            if (r16) d = awq_round_f16(d);
+            acc += (double)d * (double)d;
+        }
+        double err = acc / (double)(N * OW);
+        r->losses[k] = (float)err;
+        if (err < best_err) { /* strict <: ties keep the smaller ratio; NaN never wins */
+            best_err = err;
+            r->best = k;
+            memcpy(r->s, s, I * sizeof *s);
+        }
+    }
+    if (r->best < 0) {
+        e = awq_fail(AWQ_ERR_NUMERIC, "scale search of group '%s': no grid point has a finite loss", g->prev_name);
+        awq_hint("the block's outputs overflow or are NaN; check the activations (awq-obj info) or use --numerics fp32");
+    }
+done:
+    for (int l = 0; l < 3; l++) free(wq[l]);
+    free(ref); free(out); free(xs); free(wm); free(s);
+    if (e) { free(r->s); free(r->losses); r->s = NULL; r->losses = NULL; }
+    return e;
+}
+
+awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                          const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
+                          awq_scale_result res[4], int *n_res)
+{
+    *n_res = 0;
+    awq_sgroup groups[4];
+    int ng = awq_scale_groups(cfg, groups);
+    awq_fwd f;
+    awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    if (e) return e;
+    feats_buf fb;
+    e = compute_feats(&f, cfg, orig, x, &fb);
+    for (int i = 0; !e && i < ng; i++) {
+        double t0 = awq_now();
+        e = search_group(&f, cfg, p, orig, &groups[i], fb.f[groups[i].feat], &res[i]);
+        if (!e) {
+            *n_res = i + 1;
+            awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", groups[i].prev_name, res[i].best, p->n_grid,
+                        (double)res[i].losses[res[i].best], awq_now() - t0);
+        }
+    }
+    if (!e) feats_free(&fb);
+    awq_fwd_free(&f);
+    if (e) { awq_scale_results_free(res, *n_res); *n_res = 0; }
+    return e;
+}
+
+void awq_scale_results_free(awq_scale_result *res, int n)
+{
+    for (int i = 0; i < n; i++) { free(res[i].s); free(res[i].losses); res[i].s = NULL; res[i].losses = NULL; }
+}
+
+/* ---- applying scales (spec §2.7) ----------------------------------------------------------- */
+
+static float maybe_h(float v, int r16) { return r16 ? awq_round_f16(v) : v; }
+
+awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_res, int round_f16)
+{
+    for (int gi = 0; gi < n_res; gi++) {
+        const awq_scale_result *r = &res[gi];
+        const float *s = r->s;
+        const size_t n = r->n;
+        awq_slot prev = r->group.prev;
+        float *pw = b->t[prev];
+        if (!pw) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': the block has no such tensor", r->group.prev_name);
+        if (b->ndim[prev] == 1) { /* (a) a norm: weight[c] /= s[c] */
+            if ((size_t)b->shape[prev][0] != n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for %lld channels", r->group.prev_name, n, (long long)b->shape[prev][0]);
+            for (size_t c = 0; c < n; c++) pw[c] = maybe_h(pw[c] / s[c], round_f16);
+        } else { /* (b) a linear: its last n output rows (and bias entries) /= s[row] */
+            size_t rows = (size_t)b->shape[prev][0], cols = (size_t)b->shape[prev][1];
+            if (rows < n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for %zu rows", r->group.prev_name, n, rows);
+            float *bias = b->t[bias_of(prev)];
+            for (size_t k = 0; k < n; k++) {
+                size_t row = rows - n + k;
+                for (size_t c = 0; c < cols; c++) pw[row * cols + c] = maybe_h(pw[row * cols + c] / s[k], round_f16);
+                if (bias) bias[row] = maybe_h(bias[row] / s[k], round_f16);
+            }
+        }
+        for (int l = 0; l < r->group.n_layers; l++) { /* next linears: W[o][c] *= s[c] */
+            awq_slot L = r->group.layers[l];
+            size_t rows = (size_t)b->shape[L][0], cols = (size_t)b->shape[L][1];
+            if (cols != n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for in_features %zu", r->group.prev_name, n, cols);
+            float *w = b->t[L];
+            for (size_t o = 0; o < rows; o++)
+                for (size_t c = 0; c < cols; c++) w[o * cols + c] = maybe_h(w[o * cols + c] * s[c], round_f16);
+        }
+    }
+    return AWQ_OK;
+}
+
+/* ---- clip search (spec §2.8) ---------------------------------------------------------------- */
+
+int awq_clip_linears(awq_slot out[7])
+{
+    int n = 0;
+    for (int i = 0; i < 7; i++) {
+        const char *name = awq_slot_suffix(AWQ_LINEARS[i]); /* block-relative, e.g. "self_attn.q_proj.weight" */
+        static const char *const skip[] = {"q_", "k_", "query", "key", "Wqkv"};
+        int skipped = 0;
+        for (int k = 0; k < 5; k++) if (strstr(name, skip[k])) skipped = 1;
+        if (!skipped) out[n++] = AWQ_LINEARS[i];
+    }
+    return n;
+}
+
+awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                         const awq_block_f32 *scaled, const float *x, int n_seq, int seqlen,
+                         awq_clip_result res[7], int *n_res)
+{
+    *n_res = 0;
+    awq_fwd f;
+    awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    if (e) return e;
+    feats_buf fb;
+    e = compute_feats(&f, cfg, scaled, x, &fb);
+    awq_fwd_free(&f);
+    if (e) return e;
+    const size_t N = (size_t)n_seq * (size_t)seqlen;
+    /* token subsample: rows 0, step, 2*step, ... with step = max(1, N / n_sample_token) */
+    size_t step = N / (size_t)p->n_sample_token;
+    if (step < 1) step = 1;
+    const size_t T = (N + step - 1) / step;
+    const size_t n_cand = kern_clip_candidates(p->clip_grid, p->max_shrink);
+    awq_slot lin[7];
+    int nl = awq_clip_linears(lin);
+    float *xs = NULL;
+    for (int li = 0; !e && li < nl; li++) {
+        awq_slot L = lin[li];
+        size_t O = (size_t)scaled->shape[L][0], I = (size_t)scaled->shape[L][1], g;
+        if (kern_quant_group(&g, I, p->group) != KERN_OK) { e = awq_fail(AWQ_ERR_ARG, "group %lld does not divide %zu", (long long)p->group, I); break; }
+        size_t G = I / g;
+        const float *feat = fb.f[awq_linear_feat(L)];
+        free(xs);
+        if (!(xs = malloc(T * I * sizeof *xs))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        for (size_t t = 0; t < T; t++) memcpy(xs + t * I, feat + t * step * I, I * sizeof *xs);
+        awq_clip_result *r = &res[li];
+        *r = (awq_clip_result){.linear = L, .o = O, .g_count = G, .n_cand = n_cand};
+        r->max_val = malloc(O * G * sizeof *r->max_val);
+        r->best = malloc(O * G * sizeof *r->best);
+        r->loss = malloc(O * G * n_cand * sizeof *r->loss);
+        *n_res = li + 1;
+        if (!r->max_val || !r->best || !r->loss) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        double t0 = awq_now();
+        kern_status ks = be->clip_search(be->ctx, r->max_val, r->best, r->loss, scaled->t[L], xs, O, I, T, p->group,
+                                         p->w_bit, p->clip_grid, p->max_shrink, p->round_f16);
+        if (ks) { e = awq_kern_fail(ks, "clip search"); break; }
+        awq_verbose("clip %-24s %zu x %zu, %zu tokens (%.2f s)", awq_slot_suffix(L), O, I, T, awq_now() - t0);
+    }
+    free(xs);
+    feats_free(&fb);
+    if (e) { awq_clip_results_free(res, *n_res); *n_res = 0; }
+    return e;
+}
+
+void awq_clip_results_free(awq_clip_result *res, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(res[i].max_val); free(res[i].best); free(res[i].loss);
+        res[i].max_val = NULL; res[i].best = NULL; res[i].loss = NULL;
+    }
+}
+
+/* ---- quantize + pack ------------------------------------------------------------------------ */
+
+awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const float *w, size_t o, size_t i,
+                            const float *max_val, int pack, awq_packed_linear *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t g;
+    if (kern_quant_group(&g, i, p->group) != KERN_OK)
+        return awq_fail(AWQ_ERR_ARG, "group size %lld does not divide in_features %zu", (long long)p->group, i);
+    const size_t G = i / g;
+    out->o = o; out->i = i; out->g_count = G;
+    float *wc = malloc(o * i * sizeof *wc), *scales = malloc(o * G * sizeof *scales);
+    uint8_t *codes = malloc(o * i), *zeros = malloc(o * G);
+    out->deq = malloc(o * i * sizeof *out->deq);
+    awq_err e = AWQ_OK;
+    if (!wc || !scales || !codes || !zeros || !out->deq) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory quantizing"); goto done; }
+    memcpy(wc, w, o * i * sizeof *wc);
+    kern_status ks;
+    if (max_val && (ks = be->clip_apply(be->ctx, wc, max_val, o, i, p->group))) { e = awq_kern_fail(ks, "apply clip"); goto done; }
+    if ((ks = be->quantize(be->ctx, out->deq, codes, scales, zeros, wc, NULL, o, i, p->group, p->w_bit, p->round_f16))) {
+        e = awq_kern_fail(ks, "quantize");
+        goto done;
+    }
+    if (pack) {
+        out->qweight = malloc(i * (o / 8) * sizeof *out->qweight);
+        out->qzeros = malloc(G * (o / 8) * sizeof *out->qzeros);
+        out->scales16 = malloc(G * o * sizeof *out->scales16);
+        if (!out->qweight || !out->qzeros || !out->scales16) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory packing"); goto done; }
+        if ((ks = kern_pack_gemm(out->qweight, out->qzeros, out->scales16, codes, zeros, scales, o, i, p->group))) {
+            e = awq_kern_fail(ks, "pack (GEMM layout needs w_bit 4, out_features % 8 == 0 and fp16 scales)");
+            goto done;
+        }
+    }
+done:
+    free(wc); free(scales); free(codes); free(zeros);
+    if (e) awq_packed_linear_free(out);
+    return e;
+}
+
+void awq_packed_linear_free(awq_packed_linear *pl)
+{
+    free(pl->qweight); free(pl->qzeros); free(pl->scales16); free(pl->deq);
+    memset(pl, 0, sizeof *pl);
+}

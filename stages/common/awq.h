@@ -1,0 +1,128 @@
+/* awq.h - the AWQ algorithm for one decoder block (spec §2.3-§2.11), on fp32 copies of the
+ * block's tensors, with the kernels backend doing the arithmetic:
+ *   awq_search_scales  - every scale group (§2.5), grid search on the ORIGINAL weights (§2.6)
+ *   awq_apply_scales   - fold the scales into prev ops and next linears, in table order (§2.7)
+ *   awq_search_clips   - clip search of every linear but q/k on the scaled block (§2.8)
+ *   awq_quantize_linear- clip + Q + GEMM packing of one linear (§2.9-§2.11, §3.1)
+ * The stage programs (stages/scale-search.c, ...) read and write the objects around these. */
+#ifndef AWQ_AWQ_H
+#define AWQ_AWQ_H
+
+#include "forward.h"
+
+/* Parameters; the ones that can change a result are in the recipes of the objects. */
+typedef struct awq_params {
+    int w_bit;           /* 4 (2..8 for fake quantization; the GEMM format needs 4) */
+    int64_t group;       /* q_group_size: 128, 64, 32; 0 or -1: one group per row (per channel) */
+    int n_grid;          /* scale grid: ratios k/n_grid, k < n_grid (20) */
+    int duo;             /* AutoAWQ duo scaling (§2.12) */
+    int autoawq;         /* AutoAWQ semantics: +eps in duo, inf/NaN -> 1, output clamp */
+    int round_f16;       /* numerics fp16: fp16-faithful quantizer and fp16 activations (default) */
+    int clip_grid;       /* clip grid n_grid (20) */
+    double max_shrink;   /* 0.5: candidates int(max_shrink * clip_grid) */
+    int n_sample_token;  /* 512: clip search token subsample */
+} awq_params;
+
+void awq_params_default(awq_params *p);
+/* Check the parameters against a model: group divides every linear's in_features, w_bit range,
+ * grids. The message names the parameter and the linear and gives a hint. */
+awq_err awq_params_check(const awq_params *p, const awq_config *cfg, int need_pack);
+
+/* fp32 host copies of a block's tensors (rounded to fp16 values in fp16 numerics). */
+typedef struct awq_block_f32 {
+    float *t[AWQ_SLOT__COUNT];        /* NULL for absent slots; owned */
+    int64_t shape[AWQ_SLOT__COUNT][2];
+    int ndim[AWQ_SLOT__COUNT];
+} awq_block_f32;
+
+/* From the model's (original) tensors. With round_f16, BF16/F32 values are rounded to fp16
+ * (RNE) and a value beyond fp16 range is an error naming the tensor (spec pitfall 21). */
+awq_err awq_block_f32_from_model(const awq_model *m, int layer, int round_f16, awq_block_f32 *out);
+awq_err awq_block_f32_copy(const awq_block_f32 *src, awq_block_f32 *dst);
+void awq_block_f32_free(awq_block_f32 *b);
+/* The kernel view (F32 weights pointing into b). */
+void awq_block_f32_view(const awq_block_f32 *b, awq_block_w *w);
+size_t awq_block_f32_numel(const awq_block_f32 *b, awq_slot s);
+
+/* ---- scale groups (spec §2.5) ------------------------------------------------------------- */
+
+typedef enum { AWQ_INSPECT_ATTN, AWQ_INSPECT_MLP, AWQ_INSPECT_LINEAR } awq_inspect;
+typedef enum { AWQ_FEAT_ATTN_IN, AWQ_FEAT_O_IN, AWQ_FEAT_MLP_IN, AWQ_FEAT_DOWN_IN } awq_feat;
+
+typedef struct awq_sgroup {
+    const char *prev_name;   /* "input_layernorm", "v_proj", ... (also the object tensor prefix) */
+    awq_slot prev;           /* the norm weight or the previous linear */
+    awq_slot layers[3];
+    int n_layers;
+    awq_inspect inspect;
+    awq_feat feat;           /* the group's input */
+} awq_sgroup;
+
+/* The groups of this architecture in table order; v->o only when v_proj and o_proj have the
+ * same shape (MHA with H*D == C, spec §2.5 / pitfall 12). Returns the count (3 or 4). */
+int awq_scale_groups(const awq_config *cfg, awq_sgroup out[4]);
+
+/* Result of the search for one group. */
+typedef struct awq_scale_result {
+    awq_sgroup group;
+    size_t n;                /* in_features of the group's layers */
+    float *s;                /* [n] the chosen scales (fp16 values in fp16 numerics); owned */
+    float *losses;           /* [n_grid] loss of every grid point; owned */
+    int n_grid;
+    int best;                /* chosen grid index k (ratio k / n_grid) */
+} awq_scale_result;
+
+/* Search every group of the block. x: the block input [n_seq*seqlen, C] (fp32 host).
+ * res receives awq_scale_groups() entries; free with awq_scale_results_free. */
+awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                          const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
+                          awq_scale_result res[4], int *n_res);
+void awq_scale_results_free(awq_scale_result *res, int n);
+
+/* Fold scales into b in place, groups in the order given (spec §2.7). */
+awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_res, int round_f16);
+
+/* ---- clip (spec §2.8-§2.9) ------------------------------------------------------------------ */
+
+/* The linears clip search visits (all but those whose name contains "q_" or "k_", spec §2.8). */
+int awq_clip_linears(awq_slot out[7]);
+/* In (feature) index of a linear's input. */
+awq_feat awq_linear_feat(awq_slot linear);
+
+typedef struct awq_clip_result {
+    awq_slot linear;
+    size_t o, g_count, n_cand;
+    float *max_val;          /* [o, G]; owned */
+    int32_t *best;           /* [o, G]; owned */
+    float *loss;             /* [o, G, n_cand]; owned */
+} awq_clip_result;
+
+/* Clip search on the scaled block: the inputs of its linears are recomputed from the block input
+ * x with the scaled weights (so they are the captured inputs divided by s). */
+awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                         const awq_block_f32 *scaled, const float *x, int n_seq, int seqlen,
+                         awq_clip_result res[7], int *n_res);
+void awq_clip_results_free(awq_clip_result *res, int n);
+
+/* ---- quantize + pack (spec §2.10-§2.11, §3.1) -------------------------------------------- */
+
+typedef struct awq_packed_linear {
+    size_t o, i, g_count;
+    int32_t *qweight;        /* [i, o/8] */
+    int32_t *qzeros;         /* [G, o/8] */
+    uint16_t *scales16;      /* [G, o] fp16 bits */
+    float *deq;              /* [o, i] the fake-quantized weight (what the checkpoint stands for) */
+} awq_packed_linear;
+
+/* Clip (max_val may be NULL: no clipping) and quantize w [o, i]; pack when w_bit == 4 and
+ * pack != 0 (o % 8 == 0 required), else only deq is filled. */
+awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const float *w, size_t o, size_t i,
+                            const float *max_val, int pack, awq_packed_linear *out);
+void awq_packed_linear_free(awq_packed_linear *pl);
+
+/* The 7 quantized linears in module order (q, k, v, o, gate, up, down). */
+extern const awq_slot AWQ_LINEARS[7];
+/* Is slot a linear weight (one of AWQ_LINEARS)? */
+int awq_slot_is_linear(awq_slot s);
+
+#endif

@@ -1,0 +1,352 @@
+/* awqobj.c - recipes, object layouts and object I/O of the scale/clip/pack stages. */
+#include "awqobj.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../kernels/half.h"
+
+const char *awq_linear_name(awq_slot s, char *buf, size_t cap)
+{
+    const char *suf = awq_slot_suffix(s);
+    size_t n = strlen(suf);
+    if (n > 7 && strcmp(suf + n - 7, ".weight") == 0) n -= 7;
+    snprintf(buf, cap, "%.*s", (int)n, suf);
+    return buf;
+}
+
+static awq_err recipe_done(awq_recipe *r, awq_err e, awq_key *out, char **recipe)
+{
+    if (!e) {
+        *out = awq_recipe_key(r);
+        if (recipe && !(*recipe = strdup(awq_recipe_text(r)))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    }
+    awq_recipe_free(r);
+    return e;
+}
+
+static awq_err add_quant_params(awq_recipe *r, const awq_params *p)
+{
+    awq_err e = awq_recipe_addf(r, "w_bit", "%d", p->w_bit);
+    if (!e) e = awq_recipe_addf(r, "group", "%lld", (long long)(p->group <= 0 ? -1 : p->group));
+    if (!e) e = awq_recipe_add(r, "numerics", p->round_f16 ? "fp16" : "fp32");
+    return e;
+}
+
+awq_err awq_scales_key(const awq_model *m, int layer, const awq_key *act, const awq_params *p, awq_key *out, char **recipe)
+{
+    awq_key bk;
+    awq_err e = awq_block_key(m, layer, &bk);
+    if (e) return e;
+    awq_recipe *r = awq_recipe_new("scale-search", AWQ_SEARCH_VERSION);
+    if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    e = awq_recipe_add_key(r, "block", &bk);
+    if (!e) e = awq_recipe_add_key(r, "act", act);
+    if (!e) e = add_quant_params(r, p);
+    if (!e) e = awq_recipe_addf(r, "n_grid", "%d", p->n_grid);
+    if (!e) e = awq_recipe_addf(r, "duo_scaling", "%d", p->duo);
+    if (!e) e = awq_recipe_add(r, "semantics", p->autoawq ? "autoawq" : "llm-awq");
+    return recipe_done(r, e, out, recipe);
+}
+
+awq_err awq_scaled_key(const awq_model *m, int layer, const awq_key *scales, const awq_params *p, awq_key *out, char **recipe)
+{
+    awq_key bk;
+    awq_err e = awq_block_key(m, layer, &bk);
+    if (e) return e;
+    awq_recipe *r = awq_recipe_new("apply-scale", AWQ_SEARCH_VERSION);
+    if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    e = awq_recipe_add_key(r, "block", &bk);
+    if (!e) e = awq_recipe_add_key(r, "scales", scales);
+    if (!e) e = awq_recipe_add(r, "numerics", p->round_f16 ? "fp16" : "fp32");
+    return recipe_done(r, e, out, recipe);
+}
+
+awq_err awq_clip_key(const awq_key *scaled, const awq_key *act, const awq_params *p, awq_key *out, char **recipe)
+{
+    awq_recipe *r = awq_recipe_new("clip-search", AWQ_SEARCH_VERSION);
+    if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    awq_err e = awq_recipe_add_key(r, "scaled", scaled);
+    if (!e) e = awq_recipe_add_key(r, "act", act);
+    if (!e) e = add_quant_params(r, p);
+    if (!e) e = awq_recipe_addf(r, "clip_grid", "%d", p->clip_grid);
+    if (!e) e = awq_recipe_addf(r, "max_shrink", "%.9g", p->max_shrink);
+    if (!e) e = awq_recipe_addf(r, "n_sample_token", "%d", p->n_sample_token);
+    return recipe_done(r, e, out, recipe);
+}
+
+awq_err awq_packed_key(const awq_model *m, int layer, const awq_key *scaled, const awq_key *clip, const awq_params *p,
+                       awq_key *out, char **recipe)
+{
+    awq_recipe *r = awq_recipe_new("pack", AWQ_SEARCH_VERSION);
+    if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    awq_err e = AWQ_OK;
+    if (scaled) e = awq_recipe_add_key(r, "scaled", scaled);
+    else {
+        awq_key bk;
+        e = awq_block_key(m, layer, &bk);
+        if (!e) e = awq_recipe_add_key(r, "block", &bk); /* RTN: the original block */
+    }
+    if (!e && clip) e = awq_recipe_add_key(r, "clip", clip);
+    if (!e) e = add_quant_params(r, p);
+    return recipe_done(r, e, out, recipe);
+}
+
+/* ---- scales ------------------------------------------------------------------------------- */
+
+awq_err awq_scales_put(awq_store *s, const awq_key *key, const char *recipe, const awq_scale_result *r, int n)
+{
+    awq_tensor t[12];
+    char names[12][64];
+    int32_t best[4];
+    int nt = 0;
+    for (int i = 0; i < n; i++) {
+        best[i] = r[i].best;
+        snprintf(names[nt], 64, "%s.scales", r[i].group.prev_name);
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 1, {(int64_t)r[i].n}, r[i].s, r[i].n * 4};
+        nt++;
+        snprintf(names[nt], 64, "%s.losses", r[i].group.prev_name);
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 1, {r[i].n_grid}, r[i].losses, (size_t)r[i].n_grid * 4};
+        nt++;
+        snprintf(names[nt], 64, "%s.best", r[i].group.prev_name);
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 1, {1}, &best[i], 4};
+        nt++;
+    }
+    return awq_store_put(s, key, "scales", recipe, t, nt);
+}
+
+static awq_err bad_object(const awq_key *key, const char *kind, const char *what)
+{
+    char hex[AWQ_KEY_HEX + 1];
+    awq_key_hex(key, hex);
+    return awq_fail(AWQ_ERR_FORMAT, "object %s is not a valid '%s' object: %s", hex, kind, what);
+}
+
+static awq_err get_kind(awq_store *s, const awq_key *key, const char *kind, awq_object **o)
+{
+    awq_err e = awq_store_get(s, key, o);
+    if (e) return e;
+    if (strcmp((*o)->kind, kind) != 0) {
+        awq_object_free(*o);
+        *o = NULL;
+        return bad_object(key, kind, "wrong kind");
+    }
+    return AWQ_OK;
+}
+
+awq_err awq_scales_get(awq_store *s, const awq_key *key, const awq_config *cfg, awq_scale_result res[4], int *n)
+{
+    *n = 0;
+    awq_object *o = NULL;
+    awq_err e = get_kind(s, key, "scales", &o);
+    if (e) return e;
+    awq_sgroup groups[4];
+    int ng = awq_scale_groups(cfg, groups);
+    for (int i = 0; i < ng; i++) {
+        char nm[3][64];
+        snprintf(nm[0], 64, "%s.scales", groups[i].prev_name);
+        snprintf(nm[1], 64, "%s.losses", groups[i].prev_name);
+        snprintf(nm[2], 64, "%s.best", groups[i].prev_name);
+        const awq_tensor *ts = awq_object_tensor(o, nm[0]), *tl = awq_object_tensor(o, nm[1]), *tb = awq_object_tensor(o, nm[2]);
+        if (!ts || !tl || !tb || ts->dtype != AWQ_DT_F32 || tl->dtype != AWQ_DT_F32 || tb->dtype != AWQ_DT_I32 ||
+            ts->ndim != 1 || tl->ndim != 1 || tb->nbytes != 4) {
+            e = bad_object(key, "scales", nm[0]);
+            break;
+        }
+        awq_scale_result *r = &res[i];
+        *r = (awq_scale_result){.group = groups[i], .n = (size_t)ts->shape[0], .n_grid = (int)tl->shape[0],
+                                .best = *(const int32_t *)tb->data};
+        r->s = malloc(ts->nbytes);
+        r->losses = malloc(tl->nbytes ? tl->nbytes : 1);
+        *n = i + 1;
+        if (!r->s || !r->losses) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        memcpy(r->s, ts->data, ts->nbytes);
+        memcpy(r->losses, tl->data, tl->nbytes);
+    }
+    awq_object_free(o);
+    if (e) { awq_scale_results_free(res, *n); *n = 0; }
+    return e;
+}
+
+/* ---- whole blocks ------------------------------------------------------------------------- */
+
+awq_err awq_block_put(awq_store *s, const awq_key *key, const char *kind, const char *recipe, const awq_block_f32 *b,
+                      int as_f16)
+{
+    awq_tensor t[AWQ_SLOT__COUNT];
+    void *conv[AWQ_SLOT__COUNT] = {0};
+    int nt = 0;
+    awq_err e = AWQ_OK;
+    for (int sl = 0; sl < AWQ_SLOT__COUNT && !e; sl++) {
+        if (!b->t[sl]) continue;
+        size_t n = awq_block_f32_numel(b, (awq_slot)sl);
+        void *data = b->t[sl];
+        if (as_f16) {
+            uint16_t *h = malloc(n * 2 + 1);
+            if (!h) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+            for (size_t k = 0; k < n; k++) {
+                if (!awq_f32_fits_f16(b->t[sl][k])) {
+                    e = awq_fail(AWQ_ERR_NUMERIC, "'%s' element %zu = %g does not fit fp16 after scaling",
+                                 awq_slot_suffix((awq_slot)sl), k, (double)b->t[sl][k]);
+                    break;
+                }
+                h[k] = awq_f32_to_f16(b->t[sl][k]);
+            }
+            conv[sl] = data = h;
+        }
+        t[nt] = (awq_tensor){(char *)awq_slot_suffix((awq_slot)sl), as_f16 ? AWQ_DT_F16 : AWQ_DT_F32, b->ndim[sl],
+                             {b->shape[sl][0], b->shape[sl][1]}, data, n * (as_f16 ? 2 : 4)};
+        nt++;
+    }
+    if (!e) e = awq_store_put(s, key, kind, recipe, t, nt);
+    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) free(conv[sl]);
+    return e;
+}
+
+awq_err awq_block_get(awq_store *s, const awq_key *key, const char *kind, awq_block_f32 *b)
+{
+    memset(b, 0, sizeof *b);
+    awq_object *o = NULL;
+    awq_err e = get_kind(s, key, kind, &o);
+    if (e) return e;
+    for (int sl = 0; sl < AWQ_SLOT__COUNT && !e; sl++) {
+        const awq_tensor *t = awq_object_tensor(o, awq_slot_suffix((awq_slot)sl));
+        if (!t) continue;
+        if ((t->dtype != AWQ_DT_F16 && t->dtype != AWQ_DT_F32) || t->ndim < 1 || t->ndim > 2) {
+            e = bad_object(key, kind, awq_slot_suffix((awq_slot)sl));
+            break;
+        }
+        size_t n = t->nbytes / awq_dtype_size(t->dtype);
+        if (!(b->t[sl] = malloc(n * sizeof(float) + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        if (t->dtype == AWQ_DT_F16) awq_f16_to_f32_n(b->t[sl], t->data, n);
+        else memcpy(b->t[sl], t->data, n * sizeof(float));
+        b->ndim[sl] = t->ndim;
+        b->shape[sl][0] = t->shape[0];
+        b->shape[sl][1] = t->ndim == 2 ? t->shape[1] : 1;
+    }
+    awq_object_free(o);
+    if (e) awq_block_f32_free(b);
+    return e;
+}
+
+/* ---- clips -------------------------------------------------------------------------------- */
+
+awq_err awq_clips_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_result *r, int n)
+{
+    awq_tensor t[21];
+    char names[21][80];
+    int nt = 0;
+    for (int i = 0; i < n; i++) {
+        char lin[64];
+        awq_linear_name(r[i].linear, lin, sizeof lin);
+        int64_t O = (int64_t)r[i].o, G = (int64_t)r[i].g_count, K = (int64_t)r[i].n_cand;
+        snprintf(names[nt], 80, "%s.max_val", lin);
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 2, {O, G}, r[i].max_val, (size_t)(O * G) * 4};
+        nt++;
+        snprintf(names[nt], 80, "%s.best", lin);
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {O, G}, r[i].best, (size_t)(O * G) * 4};
+        nt++;
+        snprintf(names[nt], 80, "%s.loss", lin);
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 3, {O, G, K}, r[i].loss, (size_t)(O * G * K) * 4};
+        nt++;
+    }
+    return awq_store_put(s, key, "clip", recipe, t, nt);
+}
+
+awq_err awq_clips_get(awq_store *s, const awq_key *key, float *max_val[AWQ_SLOT__COUNT])
+{
+    memset(max_val, 0, sizeof(float *) * AWQ_SLOT__COUNT);
+    awq_object *o = NULL;
+    awq_err e = get_kind(s, key, "clip", &o);
+    if (e) return e;
+    for (int i = 0; i < 7 && !e; i++) {
+        char lin[64], nm[80];
+        awq_linear_name(AWQ_LINEARS[i], lin, sizeof lin);
+        snprintf(nm, sizeof nm, "%s.max_val", lin);
+        const awq_tensor *t = awq_object_tensor(o, nm);
+        if (!t) continue;
+        if (t->dtype != AWQ_DT_F32 || t->ndim != 2) { e = bad_object(key, "clip", nm); break; }
+        if (!(max_val[AWQ_LINEARS[i]] = malloc(t->nbytes + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        memcpy(max_val[AWQ_LINEARS[i]], t->data, t->nbytes);
+    }
+    awq_object_free(o);
+    if (e) for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) { free(max_val[sl]); max_val[sl] = NULL; }
+    return e;
+}
+
+/* ---- packing ------------------------------------------------------------------------------ */
+
+enum { PACK_MAX_TENSORS = 4 * 7 + AWQ_SLOT__COUNT };
+
+awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, const awq_backend *be,
+                       const awq_params *p, const awq_block_f32 *b, float *const max_val[AWQ_SLOT__COUNT],
+                       awq_block_f32 *fq)
+{
+    const int pack = p->w_bit == 4;
+    awq_packed_linear pl[7] = {0};
+    awq_tensor t[PACK_MAX_TENSORS];
+    char names[PACK_MAX_TENSORS][80];
+    uint16_t *h16[AWQ_SLOT__COUNT] = {0};
+    int nt = 0;
+    awq_err e = AWQ_OK;
+    if (fq) memset(fq, 0, sizeof *fq);
+    for (int li = 0; li < 7 && !e; li++) {
+        awq_slot L = AWQ_LINEARS[li];
+        size_t O = (size_t)b->shape[L][0], I = (size_t)b->shape[L][1];
+        e = awq_quantize_linear(be, p, b->t[L], O, I, max_val ? max_val[L] : NULL, pack, &pl[li]);
+        if (e) { char lin[64]; e = awq_context(e, "%s", awq_linear_name(L, lin, sizeof lin)); break; }
+        char lin[64];
+        awq_linear_name(L, lin, sizeof lin);
+        size_t G = pl[li].g_count;
+        if (pack) {
+            snprintf(names[nt], 80, "%s.qweight", lin);
+            t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {(int64_t)I, (int64_t)(O / 8)}, pl[li].qweight, I * (O / 8) * 4};
+            nt++;
+            snprintf(names[nt], 80, "%s.qzeros", lin);
+            t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {(int64_t)G, (int64_t)(O / 8)}, pl[li].qzeros, G * (O / 8) * 4};
+            nt++;
+            snprintf(names[nt], 80, "%s.scales", lin);
+            t[nt] = (awq_tensor){names[nt], AWQ_DT_F16, 2, {(int64_t)G, (int64_t)O}, pl[li].scales16, G * O * 2};
+            nt++;
+        } else { /* fake quantization only: the dequantized weight in fp16 */
+            if (!(h16[L] = malloc(O * I * 2))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+            awq_f32_to_f16_n(h16[L], pl[li].deq, O * I);
+            t[nt] = (awq_tensor){(char *)awq_slot_suffix(L), AWQ_DT_F16, 2, {(int64_t)O, (int64_t)I}, h16[L], O * I * 2};
+            nt++;
+        }
+        if (fq) {
+            fq->t[L] = pl[li].deq;
+            pl[li].deq = NULL;
+            fq->ndim[L] = 2;
+            fq->shape[L][0] = (int64_t)O;
+            fq->shape[L][1] = (int64_t)I;
+        }
+    }
+    /* every other tensor of the block (norms, q/k norm, biases) in fp16; a linear's bias is
+     * stored as "<linear>.bias", which is its slot name already */
+    for (int sl = 0; sl < AWQ_SLOT__COUNT && !e; sl++) {
+        if (!b->t[sl] || awq_slot_is_linear((awq_slot)sl)) continue;
+        size_t n = awq_block_f32_numel(b, (awq_slot)sl);
+        if (!(h16[sl] = malloc(n * 2 + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        for (size_t k = 0; k < n && !e; k++)
+            if (!awq_f32_fits_f16(b->t[sl][k]))
+                e = awq_fail(AWQ_ERR_NUMERIC, "'%s' element %zu = %g does not fit fp16", awq_slot_suffix((awq_slot)sl), k, (double)b->t[sl][k]);
+        if (e) break;
+        awq_f32_to_f16_n(h16[sl], b->t[sl], n);
+        t[nt] = (awq_tensor){(char *)awq_slot_suffix((awq_slot)sl), AWQ_DT_F16, b->ndim[sl], {b->shape[sl][0], b->shape[sl][1]},
+                             h16[sl], n * 2};
+        nt++;
+        if (fq) {
+            if (!(fq->t[sl] = malloc(n * sizeof(float) + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+            awq_f16_to_f32_n(fq->t[sl], h16[sl], n); /* what the checkpoint holds */
+            fq->ndim[sl] = b->ndim[sl];
+            memcpy(fq->shape[sl], b->shape[sl], sizeof fq->shape[sl]);
+        }
+    }
+    if (!e) e = awq_store_put(s, key, "packed", recipe, t, nt);
+    for (int li = 0; li < 7; li++) awq_packed_linear_free(&pl[li]);
+    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) free(h16[sl]);
+    if (e && fq) awq_block_f32_free(fq);
+    return e;
+}
