@@ -1,0 +1,78 @@
+/* assemble.c - awq-assemble: write the quantized model directory (AutoAWQ GEMM checkpoint that
+ * vLLM and transformers load) from every block's packed object; see stages/common/assemble.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assemble.h"
+#include "common/log.h"
+#include "common/stage.h"
+
+/* "k0,k1,..." -> keys[L] */
+static awq_err parse_keys(const char *opt, const char *list, int L, awq_key **out)
+{
+    *out = calloc((size_t)L, sizeof **out);
+    if (!*out) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    const char *p = list;
+    for (int i = 0; i < L; i++) {
+        char hex[AWQ_KEY_HEX + 2] = {0};
+        size_t len = strcspn(p, ",");
+        if (len != AWQ_KEY_HEX) {
+            awq_fail(AWQ_ERR_ARG, "--%s: entry %d is not a 32-digit key", opt, i);
+            awq_hint("give one key per decoder block (%d), separated by commas", L);
+            return AWQ_ERR_ARG;
+        }
+        memcpy(hex, p, len);
+        awq_err e = awq_parse_key_opt(&(*out)[i], opt, hex);
+        if (e) return e;
+        p += len;
+        if (*p == ',') p++;
+    }
+    if (*p) return awq_fail(AWQ_ERR_ARG, "--%s: more keys than the model's %d blocks", opt, L);
+    return AWQ_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const char *model = NULL, *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *store_dir = NULL;
+    double shard_gb = 5;
+    awq_stage_opts so;
+    awq_stage_opts_default(&so);
+    awq_opt opts[16] = {
+        {"model", 'm', AWQ_OPT_STRING, &model, "DIR", "the original HF model directory", 1},
+        {"packed", 0, AWQ_OPT_STRING, &packed, "K0,K1,...", "packed object of every block, in order", 1},
+        {"scales", 0, AWQ_OPT_STRING, &scales, "K0,K1,...", "scales objects (for awq_search_results.safetensors)", 0},
+        {"clips", 0, AWQ_OPT_STRING, &clips, "K0,K1,...", "clip objects (for awq_search_results.safetensors)", 0},
+        {"out", 'o', AWQ_OPT_STRING, &out, "DIR", "output model directory (replaced atomically)", 1},
+        {"shard-gb", 0, AWQ_OPT_DOUBLE, &shard_gb, "GB", "largest shard (0 = one file)", 0},
+        {"store", 0, AWQ_OPT_STRING, &store_dir, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
+    };
+    awq_stage_param_opts(opts + 7, &so, "w-bit group");
+    awq_cli cli = {"awq-assemble", "write the quantized model directory (AutoAWQ GEMM) from packed blocks; prints it", NULL, NULL, 0, 0};
+    int rc = awq_opts_parse(&cli, opts, argc, argv);
+    if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
+    awq_log_init(cli.prog, argc, argv);
+    awq_params p;
+    if (awq_stage_params(cli.prog, &so, &p)) return 2;
+
+    awq_model *m = NULL;
+    awq_store *s = NULL;
+    awq_key *pk = NULL, *sk = NULL, *ck = NULL;
+    awq_err e = awq_model_open(&m, model);
+    if (!e) e = awq_params_check(&p, &m->cfg, 1);
+    if (!e) e = parse_keys("packed", packed, m->cfg.num_hidden_layers, &pk);
+    if (!e && scales) e = parse_keys("scales", scales, m->cfg.num_hidden_layers, &sk);
+    if (!e && clips) e = parse_keys("clips", clips, m->cfg.num_hidden_layers, &ck);
+    if (!e) e = awq_store_open(&s, store_dir, 0);
+    if (!e) {
+        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9)};
+        double t0 = awq_now();
+        e = awq_assemble(s, &in, out);
+        if (!e) { awq_verbose("wrote '%s' in %.2f s", out, awq_now() - t0); printf("%s\n", out); }
+    }
+    free(pk); free(sk); free(ck);
+    awq_store_close(s);
+    awq_model_close(m);
+    if (e) { awq_report(cli.prog); return 1; }
+    return 0;
+}
