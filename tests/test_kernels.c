@@ -4,6 +4,7 @@
 #include "test.h"
 #include "../kernels/kernels.h"
 #include "../kernels/cpu/ref.h"
+#include "../kernels/cpu/cpu.h"
 #include "../kernels/half.h"
 
 #include <cblas.h>
@@ -865,9 +866,36 @@ static void t_cpu_thread_count(void)
 #endif
 }
 
+/* The inlined h() of the hot loops equals awq_round_f16 on a dense sweep of all float bit
+ * patterns (every 23rd, plus every 13th pattern below 2^-14 and around the overflow edge). */
+static void t_round_f16_fast_sweep(void)
+{
+    long bad = 0;
+    for (uint64_t v = 0; v < 0x100000000ull; v += 23) {
+        uint32_t u = (uint32_t)v;
+        if ((u & 0x7fffffffu) < 0x38800000u) continue; /* covered exactly below */
+        float f, a, b;
+        memcpy(&f, &u, 4);
+        a = kern_round_f16_fast(f);
+        b = awq_round_f16(f);
+        if (memcmp(&a, &b, 4) != 0 && !(isnan(a) && isnan(b)) && bad++ < 5) CHECK(0, "x=0x%08x fast %a ref %a", u, a, b);
+    }
+    for (uint32_t u = 0; u < 0x38800000u; u += 13) /* all subnormal-range magnitudes, both signs */
+        for (int sgn = 0; sgn < 2; sgn++) {
+            uint32_t w = u | (sgn ? 0x80000000u : 0);
+            float f, a, b;
+            memcpy(&f, &w, 4);
+            a = kern_round_f16_fast(f);
+            b = awq_round_f16(f);
+            if (memcmp(&a, &b, 4) != 0 && bad++ < 5) CHECK(0, "x=0x%08x fast %a ref %a", w, a, b);
+        }
+    CHECK(bad == 0, "%ld mismatches", bad);
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
+        {"round_f16_fast_sweep", t_round_f16_fast_sweep},
         {"matmul_vs_ref", t_matmul_vs_ref},
         {"matmul_ref_by_hand", t_matmul_ref_by_hand},
         {"rmsnorm_vs_ref", t_rmsnorm_vs_ref},

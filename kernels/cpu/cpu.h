@@ -4,6 +4,11 @@
 #define AWQ_KERNELS_CPU_H
 
 #include "../kernels.h"
+#include "../half.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 /* dst[0..n) = elements off .. off+n of w as fp32 (exact). */
 void kern_weight_to_f32(float *dst, kern_weight w, size_t off, size_t n);
@@ -34,9 +39,40 @@ kern_status kern_mean_abs_cpu(awq_backend_ctx *ctx, float *mean, const float *x,
                               int round_f16);
 kern_status kern_round_f16_cpu(awq_backend_ctx *ctx, float *x, size_t n);
 kern_status kern_check_f16_cpu(awq_backend_ctx *ctx, const float *x, size_t n, size_t *first_bad);
+kern_status kern_quantize_cpu(awq_backend_ctx *ctx, float *deq, uint8_t *codes, float *scales, uint8_t *zeros,
+                              const float *w, const float *col_scale, size_t o, size_t i, int64_t group,
+                              int w_bit, int round_f16);
+kern_status kern_w_mean_cpu(awq_backend_ctx *ctx, float *wm, const float *const *w, const size_t *rows, size_t n_w,
+                            size_t i, int64_t group, int round_f16);
+kern_status kern_clip_search_cpu(awq_backend_ctx *ctx, float *max_val, int32_t *best, float *loss, const float *w,
+                                 const float *x, size_t o, size_t i, size_t t, int64_t group, int w_bit,
+                                 int n_grid, double max_shrink, int round_f16);
+kern_status kern_clip_apply_cpu(awq_backend_ctx *ctx, float *w, const float *max_val, size_t o, size_t i,
+                                int64_t group);
 
-/* h(x) without the library call for the common case (normal fp16 range); exact RNE like
- * awq_round_f16, which it falls back to for subnormals, overflow and NaN. */
-float kern_round_f16_fast(float x);
+/* h(x) without the library call, inlined into the hot loops; exact RNE like awq_round_f16,
+ * which it falls back to only for overflow, Inf and NaN. */
+static inline float kern_round_f16_fast(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t a = u & 0x7fffffffu;
+    /* [2^-14, 65520): the result is a normal half, i.e. x rounded to 11 significant bits.
+     * Adding 0xfff plus the lowest kept bit and truncating is round-half-even on bit 13;
+     * a carry into the exponent gives the next binade, which is right. */
+    if (a >= 0x38800000u && a < 0x477ff000u) {
+        u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
+        memcpy(&x, &u, 4);
+        return x;
+    }
+    /* below 2^-14: a multiple of the half subnormal step 2^-24. Floats in [0.5, 1) have exactly
+     * that ulp, so |x| + 0.5 rounds |x| half-to-even to it (the FPU's default rounding) and
+     * subtracting 0.5 is exact. Zero keeps its sign through copysign. */
+    if (a < 0x38800000u) {
+        volatile float t = fabsf(x) + 0.5f; /* volatile: keep the rounding step as written */
+        return copysignf(t - 0.5f, x);
+    }
+    return awq_round_f16(x); /* overflow, Inf, NaN */
+}
 
 #endif

@@ -8,22 +8,6 @@
 
 #include <string.h>
 
-float kern_round_f16_fast(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    uint32_t a = u & 0x7fffffffu;
-    /* [2^-14, 65520): the result is a normal half, i.e. x rounded to 11 significant bits.
-     * Adding 0xfff plus the lowest kept bit and truncating is round-half-even on bit 13;
-     * a carry into the exponent gives the next binade, which is right. */
-    if (a >= 0x38800000u && a < 0x477ff000u) {
-        u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
-        memcpy(&x, &u, 4);
-        return x;
-    }
-    return awq_round_f16(x); /* subnormal, zero, overflow, Inf, NaN */
-}
-
 kern_status kern_round_f16_ref(float *x, size_t n)
 {
     for (size_t e = 0; e < n; e++) x[e] = awq_round_f16(x[e]);
