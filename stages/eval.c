@@ -11,6 +11,8 @@
 #include "common/eval.h"
 #include "common/log.h"
 #include "common/opts.h"
+#include "common/stage.h"
+#include "common/variants.h"
 #include "common/tokens.h"
 
 static awq_err write_json(const char *path, const char *model, const char *tokens, const awq_variant *v,
@@ -52,8 +54,8 @@ static awq_err write_json(const char *path, const char *model, const char *token
 
 int main(int argc, char **argv)
 {
-    const char *model_dir = NULL, *tokens = NULL, *json_path = NULL, *device = "auto", *numerics = "fp32";
-    int seqlen = 2048, max_windows = 0;
+    const char *model_dir = NULL, *tokens = NULL, *json_path = NULL, *device = "auto", *numerics = "fp32", *quant = NULL;
+    int seqlen = 2048, max_windows = 0, rtn = 0, rtn_bits = 4, rtn_group = 128;
     const awq_opt opts[] = {
         {"model", 'm', AWQ_OPT_STRING, &model_dir, "DIR", "HF model directory", 1},
         {"tokens", 't', AWQ_OPT_STRING, &tokens, "FILE", "evaluation ids: raw little-endian int32 (whole text tokenized once)", 1},
@@ -62,10 +64,15 @@ int main(int argc, char **argv)
         {"numerics", 0, AWQ_OPT_STRING, &numerics, "fp32|fp16", "fp32 compute, or emulate fp16 activations", 0},
         {"device", 0, AWQ_OPT_STRING, &device, "cpu|cuda|auto", "where to compute", 0},
         {"json", 'o', AWQ_OPT_STRING, &json_path, "FILE", "write the result as JSON here (default: stdout)", 0},
+        {"quant", 0, AWQ_OPT_STRING, &quant, "DIR[,DIR..]", "also evaluate these AWQ GEMM checkpoints (dequantized) of the model", 0},
+        {"rtn", 0, AWQ_OPT_FLAG, &rtn, NULL, "also evaluate round-to-nearest fake quantization (fp16-faithful)", 0},
+        {"rtn-w-bit", 0, AWQ_OPT_INT, &rtn_bits, "B", "bits of the RTN variant", 0},
+        {"rtn-group", 0, AWQ_OPT_INT, &rtn_group, "G", "group of the RTN variant (-1: per output channel)", 0},
         {0},
     };
     awq_cli cli = {"awq-eval", "perplexity of a model on evaluation ids (WikiText-2 protocol, spec §4.1)", NULL,
-                   "Windows of --seqlen tokens from position 0, each scored alone; the tail is dropped.", 0, 0};
+                   "Windows of --seqlen tokens from position 0, each scored alone; the tail is dropped. With --quant/--rtn\n"
+                   "the variants are compared with the model itself: mean KL(P_model || P_variant) and top-1 agreement.", 0, 0};
     int rc = awq_opts_parse(&cli, opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
     awq_log_init(cli.prog, argc, argv);
@@ -77,19 +84,49 @@ int main(int argc, char **argv)
     int32_t *ids = NULL;
     size_t n = 0;
     const awq_backend *be = NULL;
-    awq_variant var = {"model", NULL, NULL};
-    awq_eval_result res;
+    enum { MAX_VARIANTS = 10 };
+    awq_variant var[MAX_VARIANTS] = {{"model", NULL, NULL}};
+    awq_variant_ctx vctx[MAX_VARIANTS];
+    char names[MAX_VARIANTS][64];
+    int nv = 1, nctx = 0;
+    awq_eval_result res[MAX_VARIANTS];
     double t0 = awq_now();
     awq_err e = awq_model_open(&m, model_dir);
     if (!e) e = awq_ids_load(tokens, &ids, &n);
     if (!e) e = awq_backend_open(device, &be);
-    if (!e) e = awq_eval_ppl(be, m, &var, 1, ids, n, seqlen, max_windows, strcmp(numerics, "fp16") == 0, &res);
-    if (!e) {
-        awq_info("%d windows of %d tokens in %.1f s", res.n_windows, res.seqlen, awq_now() - t0);
-        awq_info("%-10s %10s %10s", "model", "ppl", "mean loss");
-        awq_info("%-10s %10.4f %10.5f", var.name, res.ppl, res.mean_loss);
-        e = write_json(json_path, model_dir, tokens, &var, &res, 1);
+    if (!e && rtn) {
+        awq_params p;
+        awq_params_default(&p);
+        p.w_bit = rtn_bits;
+        p.group = rtn_group <= 0 ? -1 : rtn_group;
+        e = awq_params_check(&p, &m->cfg, 0);
+        if (!e) {
+            awq_variant_rtn_init(&vctx[nctx], m, be, &p);
+            snprintf(names[nv], sizeof names[nv], "rtn-w%d-g%d", rtn_bits, rtn_group <= 0 ? -1 : rtn_group);
+            var[nv++] = (awq_variant){names[nv - 1], awq_variant_rtn_weights, &vctx[nctx++]};
+        }
     }
+    for (const char *q = quant; !e && q && *q;) {
+        size_t len = strcspn(q, ",");
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)len, q);
+        q += len + (q[len] == ',');
+        if (nv == MAX_VARIANTS) { e = awq_fail(AWQ_ERR_ARG, "at most %d variants", MAX_VARIANTS - 1); break; }
+        e = awq_variant_packed_open(&vctx[nctx], m, be, dir);
+        if (e) { awq_variant_free(&vctx[nctx]); break; }
+        const char *base = strrchr(dir, '/') && strrchr(dir, '/')[1] ? strrchr(dir, '/') + 1 : dir;
+        snprintf(names[nv], sizeof names[nv], "%s", base);
+        var[nv++] = (awq_variant){names[nv - 1], awq_variant_packed_weights, &vctx[nctx++]};
+    }
+    if (!e) e = awq_eval_ppl(be, m, var, nv, ids, n, seqlen, max_windows, strcmp(numerics, "fp16") == 0, res);
+    if (!e) {
+        awq_info("%d windows of %d tokens in %.1f s", res[0].n_windows, res[0].seqlen, awq_now() - t0);
+        awq_info("%-24s %10s %10s %12s %8s", "variant", "ppl", "mean loss", "KL vs model", "top-1");
+        for (int i = 0; i < nv; i++)
+            awq_info("%-24s %10.4f %10.5f %12.6f %8.4f", var[i].name, res[i].ppl, res[i].mean_loss, res[i].kl, res[i].top1);
+        e = write_json(json_path, model_dir, tokens, var, res, nv);
+    }
+    for (int i = 0; i < nctx; i++) awq_variant_free(&vctx[i]);
     if (be) be->close(be);
     free(ids);
     awq_model_close(m);

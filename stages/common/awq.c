@@ -319,6 +319,17 @@ done:
     return e;
 }
 
+awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq_params *p, const awq_block_f32 *orig,
+                         const awq_sgroup *g, const float *x, int n_seq, int seqlen, awq_scale_result *r)
+{
+    awq_fwd f;
+    awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    if (e) return e;
+    e = search_group(&f, cfg, p, orig, g, x, r);
+    awq_fwd_free(&f);
+    return e;
+}
+
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                           const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
                           awq_scale_result res[4], int *n_res)

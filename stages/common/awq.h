@@ -79,6 +79,12 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
                           awq_scale_result res[4], int *n_res);
 void awq_scale_results_free(awq_scale_result *res, int n);
 
+/* The grid search of one group on its input x [n_seq*seqlen, in] (the group's feature), for
+ * callers that already have the inputs (tests, spec §6 T5: a single linear as the up_proj ->
+ * down_proj group of a one-linear "block"). */
+awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq_params *p, const awq_block_f32 *orig,
+                         const awq_sgroup *g, const float *x, int n_seq, int seqlen, awq_scale_result *r);
+
 /* Fold scales into b in place, groups in the order given (spec §2.7). */
 awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_res, int round_f16);
 

@@ -60,6 +60,10 @@ int awq_opts_parse(awq_cli *cli, const awq_opt *opts, int argc, char **argv)
     int n = 0, seen[MAX_OPTS] = {0};
     for (const awq_opt *o = opts; o->name; o++, n++) {
         if (n >= MAX_OPTS) { fprintf(stderr, "%s: too many options (internal)\n", cli->prog); return AWQ_OPTS_USAGE; }
+        if (o->short_name && strchr("qvh", o->short_name)) { /* taken by --quiet/--verbose/--help */
+            fprintf(stderr, "%s: option --%s reuses -%c (internal)\n", cli->prog, o->name, o->short_name);
+            return AWQ_OPTS_USAGE;
+        }
         lo[n] = (struct option){o->name, o->type == AWQ_OPT_FLAG ? no_argument : required_argument, NULL, OPT_BASE + n};
         if (o->short_name) {
             size_t l = strlen(shorts);
