@@ -155,6 +155,64 @@ struct awq_backend {
      * is NaN/Inf or does not fit fp16 (h(x) would be +-Inf, i.e. |x| >= 65520; values that
      * round to 65504 fit), or n when every value fits. */
     kern_status (*check_f16)(awq_backend_ctx *ctx, const float *x /*[n]*/, size_t n, size_t *first_bad);
+
+    /* ---- AWQ quantization (spec §2.6-§2.12; host helpers in kernels/quant.h) ----------------- *
+     * Groups: g consecutive input channels of each row, g from kern_quant_group(i, group) (the
+     * whole row when group is 0 or -1); G = i / g. w_bit is 2..8, maxq = 2^w_bit - 1. */
+
+    /* Pseudo-quantizer Q (spec §2.10), zero point, per group, optionally on a column-scaled
+     * weight as in the scale search (§2.6):
+     *   v     = col_scale ? h(w[o][c] * col_scale[c]) : w[o][c]
+     *   mx, mn = signed max and min of v over the group
+     *   scale = h( h(max(h(mx - mn), 1e-5)) / maxq )        1e-5 as its fp16 value 0x00a8
+     *   zero  = clamp( -rint(h(mn / scale)), 0, maxq )      rint: half to even
+     *   q     = clamp( h(rint(h(v / scale)) + zero), 0, maxq )
+     *   deq   = h( (q - zero) * scale ),  then h(deq / col_scale[c]) when col_scale is given.
+     * round_f16 = 0 (fp32 reference mode) drops every h() and uses 1e-5f. In faithful mode w and
+     * col_scale should hold fp16 values, as the reference's tensors do. Constant and one-signed
+     * groups collapse or saturate exactly as the spec says (§2.10, T1-B/D/F); nothing is fixed.
+     * Outputs, each optional (NULL): deq; codes q; scales (an fp16 value held in fp32 when
+     * faithful); zeros (integers 0..maxq). deq may equal w (in place). Codes and zeros are in
+     * 0..maxq even for non-finite input (NaN is skipped by max/min and gets code 0), but the
+     * other outputs are then meaningless: check weights with check_f16 first.
+     * KERN_ERR_ARG: w_bit outside 2..8, or the group is invalid for i (kern_quant_group). */
+    kern_status (*quantize)(awq_backend_ctx *ctx, float *deq /*[o,i] or NULL*/, uint8_t *codes /*[o,i] or NULL*/,
+                            float *scales /*[o,G] or NULL*/, uint8_t *zeros /*[o,G] or NULL*/,
+                            const float *w /*[o,i]*/, const float *col_scale /*[i] or NULL*/,
+                            size_t o, size_t i, int64_t group, int w_bit, int round_f16);
+
+    /* AutoAWQ's weight statistic for duo scaling (spec §2.12). W = the n_w matrices stacked
+     * along rows (the group's linears, all with i columns; rows[m] rows each; w is a host array
+     * of backend pointers). Per row and group: a = h(|w| / h(max|w| + 1e-6)) (1e-6 as fp16,
+     * 0x0011); wm[c] = h(mean over all rows of a[.][c]), the sum in fp64. round_f16 = 0: no h(),
+     * fp32 constant. The whole-row group (group 0/-1) is allowed (AutoAWQ crashes on it).
+     * KERN_ERR_ARG: n_w = 0, no rows at all, or an invalid group. */
+    kern_status (*w_mean)(awq_backend_ctx *ctx, float *wm /*[i]*/, const float *const *w /*n_w x [rows[m], i]*/,
+                          const size_t *rows /*[n_w], host*/, size_t n_w, size_t i, int64_t group, int round_f16);
+
+    /* Clip search for one linear (spec §2.8), each (row o, group j) on its own:
+     *   m0 = max |w| over the group; for cand k < n_cand = kern_clip_candidates(n_grid, max_shrink):
+     *     mv_k  = h(m0 * (float)(1 - k/n_grid))
+     *     wq    = Q(clamp(w, -mv_k, mv_k))                    (the group as one Q group)
+     *     err_k = mean over the t rows of x of ( sum_c x[.][c] * (wq[c] - w[c]) )^2
+     *   best = the first k with the smallest err (strict <: ties keep less clipping; NaN never
+     *   wins; 0 when no err is finite); max_val[o][j] = mv_best.
+     * w is the scaled weight, x the already subsampled inputs (rows 0, step, 2*step, ... of the
+     * layer input, divided by the scales). round_f16 selects fp16 mv_k and Q (faithful) or fp32.
+     * err is computed in fp32 arithmetic on the differences wq - w (one GEMM), NOT in fp16 tensors
+     * as the reference does: near-ties may pick a neighbouring candidate (spec §5 pitfall 8).
+     * Outputs: max_val; optionally best [o,G] (the index k) and loss [o,G,n_cand] (err_k).
+     * KERN_ERR_ARG: bad w_bit or group, t = 0, or no candidates (n_grid < 1, max_shrink not in
+     * (0, 1]). */
+    kern_status (*clip_search)(awq_backend_ctx *ctx, float *max_val /*[o,G]*/, int32_t *best /*[o,G] or NULL*/,
+                               float *loss /*[o,G,n_cand] or NULL*/, const float *w /*[o,i]*/,
+                               const float *x /*[t,i]*/, size_t o, size_t i, size_t t, int64_t group,
+                               int w_bit, int n_grid, double max_shrink, int round_f16);
+
+    /* Apply clips in place (spec §2.9): w[o][c] = clamp(w[o][c], -max_val[o][c/g], max_val[o][c/g]).
+     * Exact (no rounding). KERN_ERR_ARG: invalid group. */
+    kern_status (*clip_apply)(awq_backend_ctx *ctx, float *w /*[o,i]*/, const float *max_val /*[o,G]*/,
+                              size_t o, size_t i, int64_t group);
 };
 
 /* The CPU backend: a static instance (ctx NULL), always available; close is a no-op.

@@ -47,6 +47,10 @@ static const awq_backend cpu_backend = {
     .mean_abs = kern_mean_abs_cpu,
     .round_f16 = kern_round_f16_cpu,
     .check_f16 = kern_check_f16_cpu,
+    .quantize = kern_quantize_cpu,
+    .w_mean = kern_w_mean_cpu,
+    .clip_search = kern_clip_search_cpu,
+    .clip_apply = kern_clip_apply_cpu,
 };
 
 const awq_backend *awq_backend_cpu(void) { return &cpu_backend; }

@@ -29,5 +29,17 @@ kern_status kern_mean_abs_ref(float *mean /*[c]*/, const float *x /*[n,c]*/, siz
                               int round_f16);
 kern_status kern_round_f16_ref(float *x /*[n]*/, size_t n);
 kern_status kern_check_f16_ref(const float *x /*[n]*/, size_t n, size_t *first_bad);
+kern_status kern_quantize_ref(float *deq /*[o,i] or NULL*/, uint8_t *codes /*[o,i] or NULL*/,
+                              float *scales /*[o,G] or NULL*/, uint8_t *zeros /*[o,G] or NULL*/,
+                              const float *w /*[o,i]*/, const float *col_scale /*[i] or NULL*/, size_t o,
+                              size_t i, int64_t group, int w_bit, int round_f16);
+kern_status kern_w_mean_ref(float *wm /*[i]*/, const float *const *w /*n_w x [rows[m], i]*/,
+                            const size_t *rows /*[n_w]*/, size_t n_w, size_t i, int64_t group, int round_f16);
+kern_status kern_clip_search_ref(float *max_val /*[o,G]*/, int32_t *best /*[o,G] or NULL*/,
+                                 float *loss /*[o,G,n_cand] or NULL*/, const float *w /*[o,i]*/,
+                                 const float *x /*[t,i]*/, size_t o, size_t i, size_t t, int64_t group,
+                                 int w_bit, int n_grid, double max_shrink, int round_f16);
+kern_status kern_clip_apply_ref(float *w /*[o,i]*/, const float *max_val /*[o,G]*/, size_t o, size_t i,
+                                int64_t group);
 
 #endif
