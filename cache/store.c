@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -151,6 +152,22 @@ awq_err awq_store_get(awq_store *s, const awq_key *key, awq_object **out)
     char *path = awq_store_path(s, key);
     if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     awq_err e = load(s, key, path, 1, out);
+    if (e == AWQ_ERR_FORMAT || e == AWQ_ERR_CHECKSUM) {
+        /* A damaged object is never used: move it aside (as a temp file, which gc removes) so the
+         * file is missing for make, and the next run rebuilds it. */
+        char *bad = malloc(strlen(path) + 64);
+        const char *slash = strrchr(path, '/');
+        if (bad && slash) {
+            sprintf(bad, "%.*s/.tmp-damaged-%s-%ld", (int)(slash - path), path, slash + 1, (long)getpid());
+            if (rename(path, bad) == 0) {
+                char msg[1100];
+                snprintf(msg, sizeof msg, "%s", awq_errmsg());
+                awq_fail(e, "%s", msg);
+                awq_hint("it was moved aside; re-run and it will be rebuilt");
+            }
+        }
+        free(bad);
+    }
     /* Mark it used, so gc --older-than means "not used for". A read-only shared store
      * cannot be marked; that only makes gc there less precise. */
     if (e == AWQ_OK) (void)utimensat(AT_FDCWD, path, NULL, 0);
