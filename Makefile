@@ -9,6 +9,7 @@ include mk/cuda.mk
 include mk/build.mk
 include mk/tests.mk
 include mk/fuzz.mk
+include mk/pipeline.mk
 
 .PHONY: all help config demo clean deps
 

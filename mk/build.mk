@@ -16,7 +16,7 @@ LIB_KERNELS := $(O)/lib/libawqkernels.a
 LIBS        := $(LIB_COMMON) $(LIB_KERNELS) $(LIB_CACHE)
 
 PROGRAMS := $(patsubst stages/%.c,$(O)/bin/awq-%,$(STAGE_SRC)) \
-            $(patsubst tools/%.c,$(O)/bin/awq-%,$(TOOL_SRC))
+            $(patsubst tools/%.c,$(O)/bin/awq-%,$(TOOL_SRC)) $(O)/bin/awq-step
 
 $(O)/obj/%.o: %.c $(FLAGS_FILE) | $(DEPS_STAMP)
 	$(call say,CC,$<)
@@ -36,5 +36,9 @@ $(O)/bin/awq-%: $(O)/obj/stages/%.o $(LIBS)
 $(O)/bin/awq-%: $(O)/obj/tools/%.o $(LIBS)
 	$(call say,LINK,$@)
 	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $< $(LIBS) $(LDLIBS) -o $@
+
+# Scripts the pipeline runs, installed beside the programs.
+$(O)/bin/awq-step: tools/step.sh
+	$(Q)mkdir -p $(@D) && cp $< $@ && chmod +x $@
 
 -include $(shell find $(O)/obj $(O)/fuzz/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,351 @@
+/* plan.c - awq-plan: compute the key of every object of an experiment before anything runs and
+ * write an ordinary makefile whose targets are those objects' paths in the store (DESIGN.md
+ * "Objects and keys"): tokens -> capture chain -> per block scale-search -> apply-scale ->
+ * clip-search -> pack -> assemble. Make then builds exactly the missing objects, `make -j` runs
+ * the capture chain ahead of the searches, and a crash costs a re-run.
+ * Writes into --work DIR: plan.mk, manifest.tsv (block, stage, key) and out.keys (what the
+ * output depends on); each only when its content changed, so make's timestamps stay meaningful.
+ * Block hashes are remembered by (file path, size, mtime) so re-planning a large model is quick. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../cache/atomic.h"
+#include "common/act.h"
+#include "common/awqobj.h"
+#include "common/log.h"
+#include "common/stage.h"
+
+typedef struct plan_args {
+    const char *model, *calib, *out, *work, *store, *bin, *device;
+    int seqlen, n_samples, dry;
+    double shard_gb;
+} plan_args;
+
+/* A growing text buffer. */
+typedef struct buf { char *p; size_t n, cap; int oom; } buf;
+static void bput(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bput(buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int need = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (need < 0) { b->oom = 1; return; }
+        if (b->p && b->n + (size_t)need < b->cap) { b->n += (size_t)need; return; }
+        size_t cap = (b->cap + (size_t)need + 1) * 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = 1; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* Write `text` to path atomically, but only when it differs from what is there. */
+static awq_err write_if_changed(const char *path, const char *text, size_t len)
+{
+    size_t old_len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        char *old = malloc(len + 2);
+        if (old) {
+            old_len = fread(old, 1, len + 1, f);
+            int same = old_len == len && memcmp(old, text, len) == 0;
+            free(old);
+            fclose(f);
+            if (same) return AWQ_OK;
+        } else fclose(f);
+    }
+    awq_atomic a;
+    awq_err e = awq_atomic_open(&a, path);
+    if (!e) e = awq_atomic_write(&a, text, len);
+    if (!e) e = awq_atomic_commit(&a, AWQ_ATOMIC_REPLACE);
+    else awq_atomic_abort(&a);
+    return e;
+}
+
+static char *hexs(const awq_key *k, char out[AWQ_KEY_HEX + 1]) { awq_key_hex(k, out); return out; }
+
+/* The object path of a key, as make sees it: $(S)/ab/cdef... */
+static const char *obj(const awq_key *k, char out[64])
+{
+    char h[AWQ_KEY_HEX + 1];
+    awq_key_hex(k, h);
+    snprintf(out, 64, "$(S)/%.2s/%s", h, h + 2);
+    return out;
+}
+
+/* Shell-quote a string for a makefile recipe (single quotes; $ doubled for make). */
+static const char *q(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[n++] = '\'';
+    for (; *s && n + 6 < cap; s++) {
+        if (*s == '\'') { memcpy(out + n, "'\\''", 4); n += 4; }
+        else if (*s == '$') { out[n++] = '$'; out[n++] = '$'; }
+        else out[n++] = *s;
+    }
+    out[n++] = '\'';
+    out[n] = 0;
+    return out;
+}
+
+/* The block keys of a model, remembered in <store>/memo/<hash of the file list>. */
+static awq_err block_keys(const awq_model *m, const char *store_root, awq_key *keys, awq_key *embed)
+{
+    const int L = m->cfg.num_hidden_layers;
+    /* identity of the inputs: config.json bytes + every shard's path, size, mtime, inode */
+    awq_hasher *h = awq_hasher_new();
+    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/config.json", m->dir);
+    awq_key ck;
+    awq_err e = awq_key_of_file(&ck, path);
+    if (e) { awq_hasher_free(h); return e; }
+    awq_hasher_update(h, &ck, sizeof ck);
+    for (int f = 0; strcmp(st_file_path(m->st, f), "?") != 0; f++) {
+        struct stat st;
+        char real[PATH_MAX];
+        const char *p = realpath(st_file_path(m->st, f), real) ? real : st_file_path(m->st, f);
+        if (stat(p, &st) != 0) { awq_hasher_free(h); return awq_fail_errno(errno, "cannot stat '%s'", p); }
+        char id[PATH_MAX + 128];
+        int n = snprintf(id, sizeof id, "%s %lld %lld.%09ld %llu", p, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                         st.st_mtim.tv_nsec, (unsigned long long)st.st_ino);
+        awq_hasher_update(h, id, (size_t)n + 1);
+    }
+    awq_key memo_key = awq_hasher_final(h);
+    awq_hasher_free(h);
+    char hex[AWQ_KEY_HEX + 1];
+    snprintf(path, sizeof path, "%s/memo/%s", store_root, hexs(&memo_key, hex));
+    size_t want = (size_t)(L + 1) * sizeof(awq_key);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        int ok = fread(keys, sizeof(awq_key), (size_t)L, f) == (size_t)L && fread(embed, sizeof *embed, 1, f) == 1 && fgetc(f) == EOF;
+        fclose(f);
+        if (ok) { awq_verbose("block hashes remembered in '%s'", path); return AWQ_OK; }
+    }
+    double t0 = awq_now();
+    for (int l = 0; l < L && !e; l++) {
+        e = awq_block_key(m, l, &keys[l]);
+        awq_progress("hashing blocks", l + 1, L);
+    }
+    if (!e) e = awq_embed_key(m, embed);
+    if (e) return e;
+    awq_verbose("hashed %d blocks in %.2f s", L, awq_now() - t0);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/memo", store_root);
+    if (awq_mkdirs(dir) == AWQ_OK) {
+        char *blob = malloc(want);
+        if (blob) {
+            memcpy(blob, keys, (size_t)L * sizeof(awq_key));
+            memcpy(blob + (size_t)L * sizeof(awq_key), embed, sizeof *embed);
+            if (write_if_changed(path, blob, want) != AWQ_OK) awq_clear_error(); /* a memo is only a cache */
+            free(blob);
+        }
+    }
+    return AWQ_OK;
+}
+
+/* Run awq-tokenize to store the tokens object now (cheap) and get its key. */
+static awq_err plan_tokens(const plan_args *a, awq_key *key)
+{
+    char cmd[16384], qb[4096], qc[4096], qs[4096];
+    snprintf(cmd, sizeof cmd, "%s/awq-tokenize --ids %s --seqlen %d%s%.0d --store %s", q(a->bin, qb, sizeof qb), q(a->calib, qc, sizeof qc),
+             a->seqlen, a->n_samples > 0 ? " --max-blocks " : "", a->n_samples > 0 ? a->n_samples : 0, q(a->store, qs, sizeof qs));
+    /* $$ in the quoted strings is for make; the shell here needs single $ */
+    for (char *p = cmd; (p = strstr(p, "$$")); ) memmove(p, p + 1, strlen(p));
+    FILE *p = popen(cmd, "r");
+    if (!p) return awq_fail_errno(errno, "cannot run awq-tokenize");
+    char line[128] = "";
+    if (!fgets(line, sizeof line, p)) line[0] = 0;
+    int st = pclose(p);
+    line[strcspn(line, "\n")] = 0;
+    if (st != 0) return awq_fail(AWQ_ERR_ARG, "calibration data '%s' could not be tokenized (see the message above)", a->calib);
+    return awq_key_parse(key, line);
+}
+
+static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opts *so, const char *store_root)
+{
+    awq_model *m = NULL;
+    awq_err e = awq_model_open(&m, a->model);
+    if (!e) e = awq_params_check(p, &m->cfg, 1);
+    if (e) { awq_model_close(m); return e; }
+    const int L = m->cfg.num_hidden_layers;
+    awq_key *bk = calloc((size_t)L, sizeof *bk), ek, tok;
+    awq_key *act = calloc((size_t)L + 1, sizeof *act), *sc = calloc((size_t)L, sizeof *sc), *sd = calloc((size_t)L, sizeof *sd);
+    awq_key *cl = calloc((size_t)L, sizeof *cl), *pk = calloc((size_t)L, sizeof *pk);
+    if (!bk || !act || !sc || !sd || !cl || !pk) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    if (!e) e = block_keys(m, store_root, bk, &ek);
+    if (!e) e = plan_tokens(a, &tok);
+    /* Every key, with the same functions the stages use. */
+    if (!e) e = awq_act0_key(m, &tok, p->round_f16, &act[0], NULL);
+    for (int l = 0; !e && l < L; l++) {
+        e = awq_act_next_key(m, l, &act[l], p->round_f16, &act[l + 1], NULL);
+        if (!e) e = awq_scales_key(m, l, &act[l], p, &sc[l], NULL);
+        if (!e) e = awq_scaled_key(m, l, &sc[l], p, &sd[l], NULL);
+        if (!e) e = awq_clip_key(&sd[l], &act[l], p, &cl[l], NULL);
+        if (!e) e = awq_packed_key(m, l, &sd[l], &cl[l], p, &pk[l], NULL);
+    }
+    if (e) goto done;
+
+    char qm[4096], qo[4096], qstore[4096], qbin[4096], o1[64], o2[64], o3[64], h1[AWQ_KEY_HEX + 1], h2[AWQ_KEY_HEX + 1];
+    char params[512], cparams[512], aparams[128];
+    snprintf(aparams, sizeof aparams, "--w-bit %d --group %d", so->w_bit, so->group);
+    snprintf(params, sizeof params, "--w-bit %d --group %d --numerics %s", so->w_bit, so->group, so->numerics);
+    snprintf(cparams, sizeof cparams, "%s --clip-grid %d --max-shrink %.9g --n-sample-token %d", params, so->clip_grid,
+             so->max_shrink, so->n_sample_token);
+    buf mk = {0}, man = {0}, keys = {0};
+    bput(&mk, "# plan.mk - written by awq-plan; targets are object files named by their keys.\n"
+              "# Re-run `make quantize` (which re-plans) rather than editing this file.\n\n");
+    bput(&mk, "S := %s/objects\nBIN := %s\nMODEL := %s\nOUT := %s\nWORK := %s\nSTORE := %s\nDEVICE := %s\n",
+         store_root, a->bin, a->model, a->out, a->work, store_root, a->device);
+    bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK) $(BIN)/awq-step\n.SUFFIXES:\n# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n.PRECIOUS: $(OUT)/config.json $(ACTS) $(PACKED) $(SEARCH) $(SCALED)\n\n");
+    bput(&mk, ".PHONY: all\nall: $(OUT)/config.json\n\n");
+    q(a->model, qm, sizeof qm);
+    q(a->out, qo, sizeof qo);
+    q(store_root, qstore, sizeof qstore);
+    q(a->bin, qbin, sizeof qbin);
+    (void)qstore; (void)qbin;
+    /* act.0: the embedding of the tokens (the tokens object was stored by the plan itself) */
+    bput(&mk, "%s:\n\t@$(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s --numerics %s --device $(DEVICE)\n\n",
+         obj(&act[0], o1), obj(&act[0], o2) + 0, qm, hexs(&tok, h1), so->numerics);
+    bput(&man, "block\tstage\tkey\n-\ttokens\t%s\n", hexs(&tok, h1));
+    for (int l = 0; l < L; l++) {
+        /* capture: the next block's input, from the ORIGINAL block: never waits on a search */
+        bput(&mk, "%s: | %s\n\t@$(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s --numerics %s --device $(DEVICE)\n\n",
+             obj(&act[l + 1], o1), obj(&act[l], o2), obj(&act[l + 1], o3), l, qm, l, hexs(&act[l], h1), so->numerics);
+        bput(&mk, "%s: | %s\n\t@$(RUN) %s %d scale-search -- $(BIN)/awq-scale-search -m %s -b %d -i %s %s --n-grid %d%s --semantics %s --device $(DEVICE)\n\n",
+             obj(&sc[l], o1), obj(&act[l], o2), obj(&sc[l], o3), l, qm, l, hexs(&act[l], h1), params, so->n_grid,
+             so->duo ? " --duo-scaling" : "", so->semantics);
+        bput(&mk, "%s: | %s\n\t@$(RUN) %s %d apply-scale -- $(BIN)/awq-apply-scale -m %s -b %d --scales %s --numerics %s\n\n",
+             obj(&sd[l], o1), obj(&sc[l], o2), obj(&sd[l], o3), l, qm, l, hexs(&sc[l], h1), so->numerics);
+        bput(&mk, "%s: | %s %s\n\t@$(RUN) %s %d clip-search -- $(BIN)/awq-clip-search -m %s -b %d --scaled %s -i %s %s --device $(DEVICE)\n\n",
+             obj(&cl[l], o1), obj(&sd[l], o2), obj(&act[l], o3), obj(&cl[l], o1) + 0, l, qm, l, hexs(&sd[l], h1),
+             hexs(&act[l], h2), cparams);
+        bput(&mk, "%s: | %s %s\n\t@$(RUN) %s %d pack -- $(BIN)/awq-pack -m %s -b %d --scaled %s --clip %s %s --device $(DEVICE)\n\n",
+             obj(&pk[l], o1), obj(&sd[l], o2), obj(&cl[l], o3), obj(&pk[l], o1) + 0, l, qm, l, hexs(&sd[l], h1),
+             hexs(&cl[l], h2), params);
+        const struct { const char *stage; const awq_key *k; } rows[] = {
+            {"input", &act[l]}, {"scale-search", &sc[l]}, {"apply-scale", &sd[l]}, {"clip-search", &cl[l]}, {"pack", &pk[l]}};
+        for (int r = 0; r < 5; r++) bput(&man, "%d\t%s\t%s\n", l, rows[r].stage, hexs(rows[r].k, h1));
+    }
+    /* the output directory: rebuilt when out.keys changes, objects as order-only prerequisites
+     * (their mtimes track use for gc, not content) */
+    bput(&mk, "PACKED :=");
+    for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&pk[l], o1));
+    bput(&mk, "\nACTS :=");
+    for (int l = 0; l <= L; l++) bput(&mk, " %s", obj(&act[l], o1));
+    bput(&mk, "\nSCALED :=");
+    for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&sd[l], o1));
+    bput(&mk, "\nSEARCH :=");
+    for (int l = 0; l < L; l++) bput(&mk, " %s %s", obj(&sc[l], o1), obj(&cl[l], o2));
+    bput(&mk, "\n\n$(OUT)/config.json: $(WORK)/out.keys | $(PACKED) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s %s --shard-gb %.9g \\\n\t\t--packed ",
+         "$(OUT)", qm, qo, aparams, a->shard_gb);
+    for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&pk[l], h1));
+    bput(&mk, " \\\n\t\t--scales ");
+    for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&sc[l], h1));
+    bput(&mk, " \\\n\t\t--clips ");
+    for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&cl[l], h1));
+    bput(&mk, "\n\t@cp $(WORK)/manifest.tsv $(OUT)/.awqmake-manifest.tsv 2>/dev/null || true\n");
+    bput(&keys, "%s\n", params);
+    for (int l = 0; l < L; l++) bput(&keys, "%s\n", hexs(&pk[l], h1));
+    if (mk.oom || man.oom || keys.oom) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory writing the plan"); goto freebufs; }
+
+    /* How much is there already. */
+    int total = 0, have = 0;
+    const awq_key *all[] = {act, sc, sd, cl, pk};
+    const int counts[] = {L, L, L, L, L}; /* act.L feeds nothing */
+    awq_store *s = NULL;
+    if (!(e = awq_store_open(&s, store_root, 1))) {
+        for (int k = 0; k < 5; k++)
+            for (int i = 0; i < counts[k]; i++) { total++; have += awq_store_has(s, &all[k][i]); }
+        awq_store_close(s);
+    }
+    if (!e) {
+        awq_info("plan: %d blocks, %d objects: %d in the store, %d to compute", L, total, have, total - have);
+        if (!a->dry) {
+            char path[PATH_MAX];
+            e = awq_mkdirs(a->work);
+            snprintf(path, sizeof path, "%s/plan.mk", a->work);
+            if (!e) e = write_if_changed(path, mk.p, mk.n);
+            snprintf(path, sizeof path, "%s/manifest.tsv", a->work);
+            if (!e) e = write_if_changed(path, man.p, man.n);
+            snprintf(path, sizeof path, "%s/out.keys", a->work);
+            if (!e) e = write_if_changed(path, keys.p, keys.n);
+        }
+    }
+freebufs:
+    free(mk.p); free(man.p); free(keys.p);
+done:
+    free(bk); free(act); free(sc); free(sd); free(cl); free(pk);
+    awq_model_close(m);
+    return e;
+}
+
+int main(int argc, char **argv)
+{
+    plan_args a = {.seqlen = 512, .n_samples = 0, .shard_gb = 5, .device = "auto"};
+    awq_stage_opts so;
+    awq_stage_opts_default(&so);
+    awq_opt opts[32] = {
+        {"model", 'm', AWQ_OPT_STRING, &a.model, "DIR", "HF model directory", 1},
+        {"calib", 'c', AWQ_OPT_STRING, &a.calib, "FILE", "calibration ids (int32 LE, documents concatenated)", 1},
+        {"out", 'o', AWQ_OPT_STRING, &a.out, "DIR", "output model directory", 1},
+        {"work", 0, AWQ_OPT_STRING, &a.work, "DIR", "where plan.mk and the manifest go", 1},
+        {"store", 0, AWQ_OPT_STRING, &a.store, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
+        {"bin", 0, AWQ_OPT_STRING, &a.bin, "DIR", "directory of the awq-* programs", 1},
+        {"seqlen", 0, AWQ_OPT_INT, &a.seqlen, "N", "calibration sequence length", 0},
+        {"n-samples", 0, AWQ_OPT_INT, &a.n_samples, "N", "calibration sequences to use (0 = all that fit)", 0},
+        {"device", 0, AWQ_OPT_STRING, &a.device, "cpu|cuda|auto", "where the stages compute", 0},
+        {"shard-gb", 0, AWQ_OPT_DOUBLE, &a.shard_gb, "GB", "largest output shard", 0},
+        {"dry-run", 'n', AWQ_OPT_FLAG, &a.dry, NULL, "print the summary, write nothing", 0},
+    };
+    awq_stage_param_opts(opts + 11, &so, "w-bit group n-grid duo-scaling semantics numerics clip-grid max-shrink n-sample-token");
+    awq_cli cli = {"awq-plan", "plan an AWQ experiment: write the makefile of every object by key", NULL, NULL, 0, 0};
+    int rc = awq_opts_parse(&cli, opts, argc, argv);
+    if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
+    awq_log_init(cli.prog, argc, argv);
+    awq_params p;
+    if (awq_stage_params(cli.prog, &so, &p)) return 2;
+    /* absolute paths: plan.mk runs from anywhere */
+    char model[PATH_MAX], bin[PATH_MAX], store[PATH_MAX], calib[PATH_MAX], out[PATH_MAX + 2], work[PATH_MAX + 2];
+    awq_store *s = NULL;
+    awq_err e = AWQ_OK;
+    if (!realpath(a.model, model)) e = awq_fail_errno(errno, "cannot open model directory '%s'", a.model);
+    if (!e && !realpath(a.calib, calib)) e = awq_fail_errno(errno, "cannot open calibration data '%s'", a.calib);
+    if (!e && !realpath(a.bin, bin)) e = awq_fail_errno(errno, "cannot find the programs in '%s'", a.bin);
+    if (!e) e = awq_store_open(&s, a.store, 1);
+    if (!e && !realpath(awq_store_root(s), store)) e = awq_fail_errno(errno, "cannot open the store");
+    awq_store_close(s);
+    if (!e) {
+        /* OUT and WORK may not exist yet: resolve their parent directories */
+        const char *names[2] = {a.out, a.work};
+        char *dst[2] = {out, work};
+        for (int i = 0; i < 2 && !e; i++) {
+            char parent[PATH_MAX], rp[PATH_MAX];
+            snprintf(parent, sizeof parent, "%s", names[i]);
+            char *slash = strrchr(parent, '/');
+            const char *base = slash ? slash + 1 : parent;
+            if (slash == parent) snprintf(parent, sizeof parent, "/");
+            else if (slash) *slash = 0;
+            else snprintf(parent, sizeof parent, ".");
+            if (!*base) { e = awq_fail(AWQ_ERR_ARG, "'%s' must name a directory, without a trailing slash", names[i]); break; }
+            char basebuf[PATH_MAX];
+            snprintf(basebuf, sizeof basebuf, "%s", strrchr(names[i], '/') ? strrchr(names[i], '/') + 1 : names[i]);
+            if (awq_mkdirs(parent) || !realpath(parent, rp)) { e = awq_fail_errno(errno, "cannot create '%s'", parent); break; }
+            snprintf(dst[i], PATH_MAX + 2, "%s/%s", strcmp(rp, "/") ? rp : "", basebuf);
+        }
+    }
+    if (!e) {
+        a.model = model; a.calib = calib; a.bin = bin; a.store = store; a.out = out; a.work = work;
+        e = plan(&a, &p, &so, store);
+    }
+    if (e) { awq_report(cli.prog); return 1; }
+    return 0;
+}

@@ -1,0 +1,35 @@
+#!/bin/sh
+# step.sh (installed as build/bin/awq-step) - run one pipeline step for make and report it.
+#   awq-step TARGET BLOCK STAGE -- PROGRAM ARGS...
+# Prints one line per finished step: "awqmake: block 3 clip-search  2.41 s", checks that the key
+# the program printed names TARGET (plan and stage must agree), keeps the program's messages in
+# $AWQ_WORK/logs/ and shows them when it fails, and marks the step as running meanwhile
+# ($AWQ_WORK/running/, read by `make status`).
+set -u
+target=$1; block=$2; stage=$3; shift 3
+[ "$1" = "--" ] && shift
+work=${AWQ_WORK:-.}
+name="$stage"; [ "$block" != "-" ] && name="$stage.block$block"
+mkdir -p "$work/logs" "$work/running"
+log="$work/logs/$name.log"
+echo $$ >"$work/running/$name"
+start=$(date +%s.%N)
+out=$("$@" 2>"$log")
+rc=$?
+rm -f "$work/running/$name"
+secs=$(echo "$start $(date +%s.%N)" | awk '{printf "%.2f", $2 - $1}')
+label="block $block"; [ "$block" = "-" ] && label="model"
+if [ $rc -ne 0 ]; then
+    echo "awqmake: $label $stage FAILED after $secs s (log: $log)" >&2
+    sed 's/^/  /' "$log" >&2
+    exit $rc
+fi
+if [ "$stage" != "assemble" ]; then
+    key=$(basename "$(dirname "$target")")$(basename "$target")
+    if [ "$out" != "$key" ]; then
+        echo "awqmake: $label $stage: the program made object $out, the plan expected $key" >&2
+        echo "hint: this is a bug (plan and stage disagree on a recipe); please report it" >&2
+        exit 1
+    fi
+fi
+printf 'awqmake: %-9s %-13s %7s s\n' "$label" "$stage" "$secs" >&2
