@@ -29,10 +29,12 @@ size_t kern_clip_candidates(int n_grid, double max_shrink);
  *   duo (wm given):      s = h(max(h(h(xs^r) / d), 1e-4)), d = h(h(wm^(1-r)) + 1e-4) with
  *                        autoawq, d = h(wm^(1-r)) without (llm-awq's first formula, no eps)
  *   then s = h(s / h(sqrt(h(max(s) * min(s)))))  and, with autoawq, inf/NaN entries -> 1.
- * The exponents are the fp32 values of r and 1 - r (as torch's pow takes a Python float); an
- * exponent of exactly 0.5 uses sqrt like torch. round_f16 = 1: every h() above with the
- * constants as fp16 values (1e-4 = 0x068e, spec pitfall 3); round_f16 = 0: no h(), fp32
- * constants. xs is the mean |x| per channel (mean_abs), wm the statistic of w_mean.
+ * torch's pow(tensor, Python float) converts the exponent to the tensor's dtype, so in faithful
+ * mode the exponents are h(r) and h(1 - r) (not in spec §2.6; AutoAWQ's fp16 results in
+ * tests/golden/awq agree only this way), fp32 values otherwise; an exponent of exactly 0.5 uses
+ * sqrt like torch. round_f16 = 1: every h() above with the constants as fp16 values
+ * (1e-4 = 0x068e, spec pitfall 3); round_f16 = 0: no h(), fp32 constants. xs is the mean |x|
+ * per channel (mean_abs), wm the statistic of w_mean.
  * KERN_ERR_ARG when n = 0 or r is outside [0, 1]. */
 kern_status kern_scale_formula(float *s /*[n]*/, const float *xs /*[n]*/, const float *wm /*[n] or NULL*/,
                                size_t n, double r, int round_f16, int autoawq);

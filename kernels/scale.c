@@ -23,7 +23,9 @@ kern_status kern_scale_formula(float *s, const float *xs, const float *wm, size_
     int f16 = round_f16 != 0;
     /* clamp(min=1e-4) and "+ 1e-4" with the constant in the weight dtype (0x068e, pitfall 3) */
     float eps = f16 ? awq_f16_to_f32(0x068e) : 1e-4f;
-    float ex = (float)r, ew = (float)(1.0 - r);
+    /* torch's pow(tensor, Python float) converts the exponent to the tensor's dtype first
+     * (exp_scalar.to<scalar_t>()), so in fp16 the exponents are h(r) and h(1 - r) */
+    float ex = h_if((float)r, f16), ew = h_if((float)(1.0 - r), f16);
     for (size_t c = 0; c < n; c++) {
         float v = h_if(pow_torch(xs[c], ex), f16);
         if (wm) {

@@ -8,10 +8,16 @@
 #include "../kernels/quant.h"
 #include "../kernels/cpu/ref.h"
 #include "../kernels/half.h"
+#include "../stages/common/safetensors.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#undef I /* OpenBLAS's cblas.h pulls in <complex.h>; I is a dimension name here */
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -753,6 +759,152 @@ static void t_quantize_nonfinite(void)
         }
 }
 
+/* The CPU ops give the same bits with 1 and 3 threads (fixed tiles, no sum split across
+ * threads; OpenBLAS single-threaded per call). */
+static void t_cpu_thread_count(void)
+{
+#ifdef _OPENMP
+    const awq_backend *be = awq_backend_cpu();
+    enum { O = 200, I = 384, T = 100 };
+    float *w = awkward_weights(O, I, 128, 1), *x = rand_floats(T * I, -2, 2, 1), *r[2][4];
+    int32_t *best[2];
+    int saved = omp_get_max_threads();
+    const float *ws[1] = {w};
+    const size_t rows[1] = {O};
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(1 + 2 * k), openblas_set_num_threads(1 + 2 * k);
+        r[k][0] = xmalloc(O * I * 4), r[k][1] = xmalloc(O * 3 * 4), r[k][2] = xmalloc(O * 3 * 10 * 4), r[k][3] = xmalloc(I * 4);
+        best[k] = xmalloc(O * 3 * 4);
+        be->quantize(be->ctx, r[k][0], NULL, NULL, NULL, w, NULL, O, I, 128, 4, 1);
+        be->clip_search(be->ctx, r[k][1], best[k], r[k][2], w, x, O, I, T, 128, 4, 20, 0.5, 0);
+        be->w_mean(be->ctx, r[k][3], ws, rows, 1, I, 64, 0);
+    }
+    omp_set_num_threads(saved), openblas_set_num_threads(saved);
+    const size_t len[4] = {O * I, O * 3, O * 3 * 10, I};
+    const char *what[4] = {"quantize", "clip max_val", "clip loss", "w_mean"};
+    for (int op = 0; op < 4; op++) {
+        size_t at = first_diff(r[0][op], r[1][op], len[op]);
+        CHECK(at == len[op], "%s: 1 vs 3 threads differ at %zu", what[op], at);
+        free(r[0][op]), free(r[1][op]);
+    }
+    CHECK(!memcmp(best[0], best[1], O * 3 * 4), "clip index: 1 vs 3 threads differ");
+    free(best[0]), free(best[1]), free(w), free(x);
+#else
+    t_skip("built without OpenMP");
+#endif
+}
+
+/* ---- AutoAWQ's own results (tests/golden/awq, made by tools/golden/gen_awq_golden.py) --------- */
+
+/* Tensor `name` of m as fp32 (F16/BF16/F32 converted exactly); NULL when absent. Caller frees. */
+static float *golden_f32(const st_model *m, const char *name, size_t *n)
+{
+    const st_tensor *t = st_find(m, name);
+    if (!t) return NULL;
+    size_t cnt = 1;
+    for (int d = 0; d < t->ndim; d++) cnt *= (size_t)t->shape[d];
+    float *v = xmalloc(cnt * 4);
+    for (size_t e = 0; e < cnt; e++) {
+        if (t->dtype == AWQ_DT_F16) v[e] = awq_f16_to_f32(((const uint16_t *)t->data)[e]);
+        else if (t->dtype == AWQ_DT_BF16) v[e] = awq_bf16_to_f32(((const uint16_t *)t->data)[e]);
+        else v[e] = ((const float *)t->data)[e];
+    }
+    if (n) *n = cnt;
+    return v;
+}
+
+/* For every scale group AutoAWQ searched (fp16, g = 32, both duo modes): the w statistic of the
+ * group's original linears equals AutoAWQ's w_mean bitwise (faithful w_mean), and the scale
+ * formula at the picked ratio gives AutoAWQ's chosen scales bitwise from its x_mean / w_mean.
+ * Every packed linear of its checkpoint unpacks and repacks to the same words. */
+static void t_autoawq_golden(void)
+{
+    static const char *models[] = {"llama_gqa_llama3rope_tied", "llama2_mha", "mistral", "qwen2_bias", "qwen3_qknorm"};
+    static const struct { const char *prev; const char *layers[3]; } grp[] = {
+        {"input_layernorm", {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"}},
+        {"self_attn.v_proj", {"self_attn.o_proj"}},
+        {"post_attention_layernorm", {"mlp.gate_proj", "mlp.up_proj"}},
+        {"mlp.up_proj", {"mlp.down_proj"}},
+    };
+    static const char *linears[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                    "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    const awq_backend *be = awq_backend_cpu();
+    int groups = 0, packed = 0;
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+        char path[256], name[256];
+        snprintf(path, sizeof path, "tests/golden/%s/model.safetensors", models[mi]);
+        st_model *model = NULL;
+        if (st_open(&model, path) != AWQ_OK) { t_skip("%s not found (run from the repository root)", path); return; }
+        for (int duo = 0; duo < 2; duo++) {
+            snprintf(path, sizeof path, "tests/golden/awq/%s/duo_%s.safetensors", models[mi], duo ? "true" : "false");
+            st_model *gold = NULL;
+            REQUIRE(st_open(&gold, path) == AWQ_OK, "cannot open %s", path);
+            for (int b = 0; b < 2; b++) {
+                for (size_t gi = 0; gi < sizeof grp / sizeof grp[0]; gi++) {
+                    size_t n = 0;
+                    snprintf(name, sizeof name, "block.%d.scale.%s.scales", b, grp[gi].prev);
+                    float *want = golden_f32(gold, name, &n);
+                    if (!want) continue; /* v_proj -> o_proj only for MHA */
+                    snprintf(name, sizeof name, "block.%d.scale.%s.x_mean", b, grp[gi].prev);
+                    float *xm = golden_f32(gold, name, NULL);
+                    snprintf(name, sizeof name, "block.%d.scale.%s.w_mean", b, grp[gi].prev);
+                    float *wm = golden_f32(gold, name, NULL);
+                    snprintf(name, sizeof name, "block.%d.scale.%s.best_ratio_idx", b, grp[gi].prev);
+                    const st_tensor *bt = st_find(gold, name);
+                    REQUIRE(xm && wm && bt, "%s: group %s incomplete", path, grp[gi].prev);
+                    int k = ((const int32_t *)bt->data)[0];
+                    /* w statistic from the original weights of the group's linears */
+                    float *mats[3] = {0}, *got = xmalloc(n * 4);
+                    size_t rows[3], nw = 0;
+                    for (; nw < 3 && grp[gi].layers[nw]; nw++) {
+                        size_t cnt;
+                        snprintf(name, sizeof name, "model.layers.%d.%s.weight", b, grp[gi].layers[nw]);
+                        mats[nw] = golden_f32(model, name, &cnt);
+                        REQUIRE(mats[nw], "%s missing", name);
+                        rows[nw] = cnt / n;
+                    }
+                    REQUIRE(be->w_mean(be->ctx, got, (const float *const *)mats, rows, nw, n, 32, 1) == KERN_OK, "w_mean");
+                    size_t at = first_diff(got, wm, n);
+                    CHECK(at == n, "%s block %d %s: w_mean[%zu] %a vs AutoAWQ %a", models[mi], b, grp[gi].prev, at,
+                          at < n ? got[at] : 0, at < n ? wm[at] : 0);
+                    REQUIRE(kern_scale_formula(got, xm, duo ? wm : NULL, n, k / 20.0, 1, 1) == KERN_OK, "formula");
+                    at = first_diff(got, want, n);
+                    CHECK(at == n, "%s duo=%d block %d %s k=%d: scale[%zu] %a vs AutoAWQ %a", models[mi], duo, b,
+                          grp[gi].prev, k, at, at < n ? got[at] : 0, at < n ? want[at] : 0);
+                    groups++;
+                    for (size_t m = 0; m < nw; m++) free(mats[m]);
+                    free(want), free(xm), free(wm), free(got);
+                }
+                for (size_t li = 0; li < sizeof linears / sizeof linears[0]; li++) {
+                    const st_tensor *qw, *qz, *sc;
+                    snprintf(name, sizeof name, "ckpt.model.layers.%d.%s.qweight", b, linears[li]);
+                    qw = st_find(gold, name);
+                    snprintf(name, sizeof name, "ckpt.model.layers.%d.%s.qzeros", b, linears[li]);
+                    qz = st_find(gold, name);
+                    snprintf(name, sizeof name, "ckpt.model.layers.%d.%s.scales", b, linears[li]);
+                    sc = st_find(gold, name);
+                    REQUIRE(qw && qz && sc, "%s: %s not packed", path, linears[li]);
+                    size_t i = (size_t)qw->shape[0], o = (size_t)sc->shape[1], ng = (size_t)sc->shape[0];
+                    uint8_t *codes = xmalloc(o * i), *zeros = xmalloc(o * ng);
+                    float *scales = xmalloc(o * ng * 4);
+                    int32_t *qw2 = xmalloc(qw->nbytes), *qz2 = xmalloc(qz->nbytes);
+                    uint16_t *sc2 = xmalloc(sc->nbytes);
+                    CHECK(kern_unpack_gemm(codes, zeros, scales, qw->data, qz->data, sc->data, o, i, (int64_t)(i / ng)) == KERN_OK &&
+                          kern_pack_gemm(qw2, qz2, sc2, codes, zeros, scales, o, i, (int64_t)(i / ng)) == KERN_OK, "%s repack", name);
+                    CHECK(!memcmp(qw2, qw->data, qw->nbytes) && !memcmp(qz2, qz->data, qz->nbytes) && !memcmp(sc2, sc->data, sc->nbytes),
+                          "%s block %d %s: repacked words differ from AutoAWQ's", models[mi], b, linears[li]);
+                    packed++;
+                    free(codes), free(zeros), free(scales), free(qw2), free(qz2), free(sc2);
+                }
+            }
+            st_close(gold);
+        }
+        st_close(model);
+    }
+    if (getenv("AWQ_TEST_VERBOSE")) fprintf(stderr, "  AutoAWQ: %d scale groups, %d packed linears\n", groups, packed);
+    CHECK(groups >= 60 && packed == 140, "fixtures: %d groups, %d packed linears", groups, packed);
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
@@ -770,6 +922,8 @@ int main(int argc, char **argv)
         {"clip_vs_ref", t_clip_vs_ref},
         {"clip_apply", t_clip_apply},
         {"bad_arguments", t_bad_arguments},
+        {"autoawq_golden", t_autoawq_golden},
+        {"cpu_thread_count", t_cpu_thread_count},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

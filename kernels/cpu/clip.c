@@ -32,7 +32,7 @@ static kern_status clip_check(size_t *g, size_t *n_cand, size_t i, size_t t, int
 static float shrink(float m0, size_t k, int n_grid) { return m0 * (float)(1.0 - (double)k / (double)n_grid); }
 
 /* torch.clamp(w, -mv, mv) */
-static float clampv(float v, float mv) { return v < -mv ? -mv : v > mv ? mv : v; }
+static float clampv(float v, float mv) { return quant_clamp_abs(v, mv); }
 
 kern_status kern_clip_search_ref(float *max_val, int32_t *best, float *loss, const float *w, const float *x,
                                  size_t o, size_t i, size_t t, int64_t group, int w_bit, int n_grid,
@@ -86,6 +86,28 @@ typedef struct clip_job {
     float maxq;
 } clip_job;
 
+/* The n_cand rows of D for one weight group wg [g]: d[k][c] = Q(clamp(wg, -mv_k, mv_k))[c] - wg[c].
+ * The extremes of a clamped group are the clamped extremes (clamp is monotonic), so one scan of
+ * wg serves every candidate. f16 is a constant at each call site. */
+__attribute__((always_inline)) static inline void clip_candidates(float *d, float *mv, const float *wg, size_t g, size_t nc, int n_grid,
+                                   float maxq, int f16)
+{
+    float m0 = 0.0f, wmax, wmin;
+    #pragma omp simd reduction(max : m0)
+    for (size_t c = 0; c < g; c++) m0 = fabsf(wg[c]) > m0 ? fabsf(wg[c]) : m0;
+    quant_extremes(&wmax, &wmin, wg, g);
+    for (size_t k = 0; k < nc; k++) {
+        float v = quant_h(shrink(m0, k, n_grid), f16), scale, zero, *dk = d + k * g;
+        quant_params(&scale, &zero, quant_clamp_abs(wmax, v), quant_clamp_abs(wmin, v), maxq, f16);
+        mv[k] = v;
+        #pragma omp simd
+        for (size_t c = 0; c < g; c++) {
+            float q = quant_code(quant_clamp_abs(wg[c], v), scale, zero, maxq, f16);
+            dk[c] = quant_h((q - zero) * scale, f16) - wg[c];
+        }
+    }
+}
+
 /* One tile: rows r0..r0+nr of group j. d: [nr*n_cand, g], e: [nr*n_cand, TOK_BLOCK],
  * mv: [nr*n_cand], err: [nr*n_cand] fp64. */
 static void clip_tile(const clip_job *jb, size_t r0, size_t nr, size_t j, float *d, float *e, float *mv,
@@ -94,15 +116,8 @@ static void clip_tile(const clip_job *jb, size_t r0, size_t nr, size_t j, float 
     size_t g = jb->g, nc = jb->n_cand, m = nr * nc;
     for (size_t r = 0; r < nr; r++) {
         const float *wg = jb->w + (r0 + r) * jb->i + j * g;
-        float m0 = 0.0f;
-        for (size_t c = 0; c < g; c++) m0 = fmaxf(m0, fabsf(wg[c]));
-        for (size_t k = 0; k < nc; k++) {
-            float *dk = d + (r * nc + k) * g, v = quant_h(shrink(m0, k, jb->n_grid), jb->f16);
-            mv[r * nc + k] = v;
-            for (size_t c = 0; c < g; c++) dk[c] = clampv(wg[c], v);
-            quant_group(dk, NULL, NULL, NULL, dk, g, jb->maxq, jb->f16);
-            for (size_t c = 0; c < g; c++) dk[c] -= wg[c];
-        }
+        if (jb->f16) clip_candidates(d + r * nc * g, mv + r * nc, wg, g, nc, jb->n_grid, jb->maxq, 1);
+        else clip_candidates(d + r * nc * g, mv + r * nc, wg, g, nc, jb->n_grid, jb->maxq, 0);
     }
     for (size_t q = 0; q < m; q++) err[q] = 0.0;
     for (size_t t0 = 0; t0 < jb->t; t0 += TOK_BLOCK) {
@@ -111,7 +126,8 @@ static void clip_tile(const clip_job *jb, size_t r0, size_t nr, size_t j, float 
                     jb->x + t0 * jb->i + j * g, (int)jb->i, 0.0f, e, (int)nt);
         for (size_t q = 0; q < m; q++) {
             const float *eq = e + q * nt;
-            double s = 0.0;
+            double s = 0.0; /* the squares are exact in fp64; the lanes' order is fixed per build */
+            #pragma omp simd reduction(+ : s)
             for (size_t tt = 0; tt < nt; tt++) s += (double)eq[tt] * (double)eq[tt];
             err[q] += s;
         }

@@ -56,6 +56,37 @@ kern_status kern_quantize_ref(float *deq, uint8_t *codes, float *scales, uint8_t
     return KERN_OK;
 }
 
+/* One group for the fast op: src [g] (already column-scaled when cs != NULL), outputs at their
+ * offsets. qb, db: scratch [g] (codes as floats; deq when the caller wants none). f16 is a
+ * constant at each call site, so the loops come out without the select. */
+__attribute__((always_inline)) static inline void quantize_group(float *deq, uint8_t *codes, float *scale_out, uint8_t *zero_out, const float *src,
+                                  const float *cs, size_t g, float maxq, int f16, float *qb, float *db)
+{
+    float mx, mn, scale, zero;
+    quant_extremes(&mx, &mn, src, g);
+    quant_params(&scale, &zero, mx, mn, maxq, f16);
+    float *dq = deq ? deq : db;
+    if (cs) {
+        #pragma omp simd
+        for (size_t c = 0; c < g; c++) {
+            float q = quant_code(src[c], scale, zero, maxq, f16);
+            qb[c] = q;
+            dq[c] = quant_h(quant_h((q - zero) * scale, f16) / cs[c], f16);
+        }
+    } else {
+        #pragma omp simd
+        for (size_t c = 0; c < g; c++) {
+            float q = quant_code(src[c], scale, zero, maxq, f16);
+            qb[c] = q;
+            dq[c] = quant_h((q - zero) * scale, f16);
+        }
+    }
+    if (codes)
+        for (size_t c = 0; c < g; c++) codes[c] = (uint8_t)qb[c];
+    if (scale_out) *scale_out = scale;
+    if (zero_out) *zero_out = (uint8_t)zero;
+}
+
 kern_status kern_quantize_cpu(awq_backend_ctx *ctx, float *deq, uint8_t *codes, float *scales, uint8_t *zeros,
                               const float *w, const float *col_scale, size_t o, size_t i, int64_t group,
                               int w_bit, int round_f16)
@@ -68,23 +99,28 @@ kern_status kern_quantize_cpu(awq_backend_ctx *ctx, float *deq, uint8_t *codes, 
     int f16 = round_f16 != 0, nomem = 0;
     #pragma omp parallel reduction(| : nomem)
     {
-        float *v = col_scale ? malloc(g * sizeof *v) : NULL; /* the scaled group */
-        nomem = col_scale && !v;
+        float *buf = malloc(3 * g * sizeof *buf); /* the scaled group, codes, deq scratch */
+        nomem = !buf;
         #pragma omp for schedule(static)
         for (size_t e = 0; e < total; e++) {
             if (nomem) continue;
             size_t r = e / n_groups, c0 = e % n_groups * g, at = r * i + c0;
-            const float *src = w + at;
-            if (col_scale) {
-                for (size_t c = 0; c < g; c++) v[c] = quant_h(src[c] * col_scale[c0 + c], f16);
-                src = v;
+            const float *src = w + at, *cs = col_scale ? col_scale + c0 : NULL;
+            if (cs) {
+                if (f16) {
+                    #pragma omp simd
+                    for (size_t c = 0; c < g; c++) buf[c] = quant_h16(src[c] * cs[c]);
+                } else {
+                    for (size_t c = 0; c < g; c++) buf[c] = src[c] * cs[c];
+                }
+                src = buf;
             }
-            quant_group(deq ? deq + at : NULL, codes ? codes + at : NULL, scales ? scales + e : NULL,
-                        zeros ? zeros + e : NULL, src, g, maxq, f16);
-            if (deq && col_scale)
-                for (size_t c = 0; c < g; c++) deq[at + c] = quant_h(deq[at + c] / col_scale[c0 + c], f16);
+            float *dq = deq ? deq + at : NULL, *sc = scales ? scales + e : NULL;
+            uint8_t *cd = codes ? codes + at : NULL, *zr = zeros ? zeros + e : NULL;
+            if (f16) quantize_group(dq, cd, sc, zr, src, cs, g, maxq, 1, buf + g, buf + 2 * g);
+            else quantize_group(dq, cd, sc, zr, src, cs, g, maxq, 0, buf + g, buf + 2 * g);
         }
-        free(v);
+        free(buf);
     }
     return nomem ? KERN_ERR_NOMEM : KERN_OK;
 }
