@@ -34,7 +34,7 @@ WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wn
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -fopenmp $(WARN) -MMD -MP
 CPPFLAGS += -I. -DAWQ_CUDA=$(use_cuda)
-LDLIBS   := -lzstd -lxxhash -ljansson -lopenblas -lm -lpthread
+LDLIBS   := -lzstd -lxxhash -ljansson -lpcre2-8 -lutf8proc -lopenblas -lm -lpthread
 ifeq ($(use_cuda),1)
   LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/targets/x86_64-linux/lib -lcublas -lcudart -lstdc++ \
             -Wl,-rpath,$(CUDA_HOME)/lib64

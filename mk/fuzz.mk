@@ -31,7 +31,7 @@ $(FUZZ_LIB): $(patsubst %.c,$(O)/fuzz/obj/%.o,$(FUZZ_LIB_SRC))
 
 $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(FLAGS_FILE) | $(DEPS_STAMP)
 	$(call say,FUZZLD,$<)
-	$(Q)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) -lzstd -lxxhash -ljansson -lm -lpthread -o $@
+	$(Q)mkdir -p $(@D) && $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) -lzstd -lxxhash -ljansson -lpcre2-8 -lutf8proc -lm -lpthread -o $@
 
 .PHONY: fuzz
 fuzz: $(FUZZ_BINS) ## run every libFuzzer target for FUZZ_TIME seconds

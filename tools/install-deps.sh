@@ -11,6 +11,8 @@ libzstd-dev:object store compression
 libxxhash-dev:object keys (XXH3-128) and checksums
 libjansson-dev:JSON (config.json, safetensors headers, object headers)
 libopenblas-dev:CPU matrix multiply
+libpcre2-dev:tokenizer pre-tokenizer regexes (Unicode, JIT)
+libutf8proc-dev:tokenizer Unicode normalization (NFC/NFKC) and character classes
 pkg-config:library probes
 clang:libFuzzer targets (make fuzz, bounded runs in make test)
 libclang-rt-dev:libFuzzer runtime for clang

@@ -1,0 +1,204 @@
+/* tokenizer.c - encoding: the pipeline of the Rust library's Tokenizer::encode for one sequence.
+ * Added tokens are cut out of the raw text first (those with normalized=false), each remaining
+ * stretch is normalized, cut again at normalized added tokens, pre-tokenized into pieces, and
+ * each piece goes through the BPE model; the post-processor adds BOS/EOS around the result. */
+#include "tokenizer_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+awq_err awq_idvec_reserve(awq_idvec *v, size_t extra)
+{
+    if (v->cap - v->n >= extra) return AWQ_OK;
+    size_t cap = v->cap ? v->cap : 1024;
+    while (cap - v->n < extra) {
+        if (cap > SIZE_MAX / 8) return awq_fail(AWQ_ERR_NOMEM, "out of memory (token ids)");
+        cap *= 2;
+    }
+    int32_t *p = realloc(v->ids, cap * sizeof *p);
+    if (!p) return awq_fail(AWQ_ERR_NOMEM, "out of memory (%zu token ids)", cap);
+    v->ids = p;
+    v->cap = cap;
+    return AWQ_OK;
+}
+
+awq_err awq_idvec_push(awq_idvec *v, int32_t id)
+{
+    if (v->n == v->cap) {
+        awq_err e = awq_idvec_reserve(v, 1);
+        if (e) return e;
+    }
+    v->ids[v->n++] = id;
+    return AWQ_OK;
+}
+
+void awq_idvec_free(awq_idvec *v)
+{
+    if (!v) return;
+    free(v->ids);
+    memset(v, 0, sizeof *v);
+}
+
+int32_t awq_tokenizer_n_ids(const awq_tokenizer *t) { return t->n_ids; }
+
+int32_t awq_tokenizer_token_id(const awq_tokenizer *t, const char *token)
+{
+    size_t len = strlen(token);
+    for (size_t i = 0; i < t->n_added; i++)
+        if (t->added[i].len == len && memcmp(t->added[i].content, token, len) == 0) return t->added[i].id;
+    return tk_strmap_get(&t->vocab, token, len);
+}
+
+/* ---- added tokens: leftmost-longest search with lstrip / rstrip / single_word ---- */
+
+static int last_char_is_word(const char *s, size_t n)
+{
+    if (n == 0) return 0;
+    size_t k = n - 1;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    int32_t cp;
+    tk_utf8_decode((const unsigned char *)s + k, n - k, &cp);
+    return tk_is_alnum(cp);
+}
+
+static int first_char_is_word(const char *s, size_t n)
+{
+    if (n == 0) return 0;
+    int32_t cp;
+    tk_utf8_decode((const unsigned char *)s, n, &cp);
+    return tk_is_alnum(cp);
+}
+
+/* Find the next added token in s[from..n). On success [*ms, *me) is the stretch it takes
+ * (including stripped whitespace, never before `floor`) and the token index is returned; -1 if none. */
+static long next_added(const awq_tokenizer *t, const tk_addset *set, const char *s, size_t n, size_t from,
+                       size_t floor, size_t *ms, size_t *me)
+{
+    if (set->n == 0) return -1;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = from; i < n; i++) {
+        size_t a = set->first[p[i]], b = set->first[p[i] + 1];
+        long best = -1;
+        for (size_t k = a; k < b; k++) { /* longest first */
+            const tk_added *tok = &t->added[set->idx[k]];
+            if (tok->match_len <= n - i && memcmp(s + i, tok->match, tok->match_len) == 0) {
+                best = set->idx[k];
+                break;
+            }
+        }
+        if (best < 0) continue;
+        const tk_added *tok = &t->added[best];
+        size_t start = i, stop = i + tok->match_len;
+        if (tok->single_word && (last_char_is_word(s, start) || first_char_is_word(s + stop, n - stop))) {
+            i = stop - 1; /* the search goes on after the rejected match, as aho-corasick's does */
+            continue;
+        }
+        if (tok->lstrip) {
+            while (start > floor) {
+                size_t k = start - 1;
+                while (k > floor && (p[k] & 0xC0) == 0x80) k--;
+                int32_t cp;
+                tk_utf8_decode(p + k, start - k, &cp);
+                if (!tk_is_white_space(cp)) break;
+                start = k;
+            }
+        }
+        if (tok->rstrip) {
+            while (stop < n) {
+                int32_t cp;
+                int k = tk_utf8_decode(p + stop, n - stop, &cp);
+                if (!tk_is_white_space(cp)) break;
+                stop += (size_t)k;
+            }
+        }
+        *ms = start;
+        *me = stop;
+        return best;
+    }
+    return -1;
+}
+
+static awq_err encode_pieces(awq_tokenizer *t, const char *s, size_t n, int at_start, awq_idvec *out)
+{
+    tk_pieces *pieces;
+    awq_err e = tk_pretokenize(t, s, n, at_start, &pieces);
+    for (size_t i = 0; !e && i < pieces->n; i++)
+        e = tk_bpe_encode(t, pieces->text.p + pieces->v[i].off, pieces->v[i].len, out);
+    return e;
+}
+
+/* One stretch of raw text between added tokens: normalize, split at normalized added tokens. */
+static awq_err encode_stretch(awq_tokenizer *t, const char *s, size_t n, int at_start, awq_idvec *out)
+{
+    const char *ns;
+    size_t nn;
+    awq_err e = tk_normalize(t, s, n, &ns, &nn, &at_start);
+    size_t prev = 0, ms, me;
+    long tok;
+    while (!e && (tok = next_added(t, &t->norm_set, ns, nn, prev, prev, &ms, &me)) >= 0) {
+        if (ms > prev) e = encode_pieces(t, ns + prev, ms - prev, at_start && prev == 0, out);
+        if (!e) e = awq_idvec_push(out, t->added[tok].id);
+        prev = me;
+    }
+    if (!e && prev < nn) e = encode_pieces(t, ns + prev, nn - prev, at_start && prev == 0, out);
+    return e;
+}
+
+awq_err awq_tokenizer_encode(awq_tokenizer *t, const char *text, size_t len, int add_special, awq_idvec *out)
+{
+    size_t bad, before = out->n;
+    if (!awq_utf8_valid(text, len, &bad)) {
+        awq_fail(AWQ_ERR_FORMAT, "invalid UTF-8 at byte %zu", bad);
+        awq_hint("tokenizers take UTF-8 text; convert it first (e.g. iconv -f latin1 -t utf-8)");
+        return AWQ_ERR_FORMAT;
+    }
+    awq_err e = AWQ_OK;
+    if (add_special)
+        for (size_t i = 0; !e && i < t->n_prefix; i++) e = awq_idvec_push(out, t->prefix[i]);
+    size_t prev = 0, ms, me;
+    long tok;
+    while (!e && (tok = next_added(t, &t->raw_set, text, len, prev, prev, &ms, &me)) >= 0) {
+        if (ms > prev) e = encode_stretch(t, text + prev, ms - prev, prev == 0, out);
+        if (!e) e = awq_idvec_push(out, t->added[tok].id);
+        prev = me;
+    }
+    if (!e && prev < len) e = encode_stretch(t, text + prev, len - prev, prev == 0, out);
+    if (add_special)
+        for (size_t i = 0; !e && i < t->n_suffix; i++) e = awq_idvec_push(out, t->suffix[i]);
+    if (e) out->n = before;
+    return e;
+}
+
+void awq_tokenizer_free(awq_tokenizer *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->n_norm; i++) tk_norm_free(&t->norm[i]);
+    for (size_t i = 0; i < t->n_pre; i++) tk_pre_free(&t->pre[i]);
+    for (size_t i = 0; i < t->n_added; i++) {
+        if (t->added[i].match != t->added[i].content) free(t->added[i].match);
+        free(t->added[i].content);
+    }
+    free(t->norm);
+    free(t->pre);
+    free(t->added);
+    free(t->raw_set.idx);
+    free(t->norm_set.idx);
+    free(t->prefix);
+    free(t->suffix);
+    tk_strmap_free(&t->vocab);
+    tk_strmap_free(&t->raw_vocab);
+    tk_pairmap_free(&t->merges);
+    tk_pairmap_free(&t->bigrams);
+    tk_matcher_free(&t->mt);
+    tk_bytes_free(&t->norm_a);
+    tk_bytes_free(&t->norm_b);
+    tk_bytes_free(&t->tmp);
+    free(t->pa.v);
+    tk_bytes_free(&t->pa.text);
+    free(t->pb.v);
+    tk_bytes_free(&t->pb.text);
+    free(t->rng);
+    tk_bpe_scratch_free(t);
+    free(t->name);
+    free(t);
+}
