@@ -2,6 +2,7 @@
 #include "assemble.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,7 +179,14 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
     char tmp[4096], old[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out_dir, (long)getpid());
     snprintf(old, sizeof old, "%s.old-%ld", out_dir, (long)getpid());
-    remove_tree(tmp);
+    /* leftovers of an assemble that was killed (one assemble per OUT runs at a time) */
+    char pattern[4200];
+    snprintf(pattern, sizeof pattern, "%s.tmp-*", out_dir);
+    glob_t g;
+    if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) remove_tree(g.gl_pathv[i]);
+        globfree(&g);
+    }
     awq_err e = awq_mkdirs(tmp);
     if (e) return e;
 
