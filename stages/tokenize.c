@@ -49,6 +49,77 @@ static awq_err store_tokens(const char *store_dir, const int32_t *ids, size_t n,
     return e;
 }
 
+typedef struct text_job {
+    const char *input;
+    awq_docs_format fmt;
+    const char *field, *tokenizer, *model, *out, *store;
+    awq_calib_opts calib;
+    int seqlen, max_blocks;
+} text_job;
+
+/* Load the tokenizer (--tokenizer or --model DIR/tokenizer.json) and open the documents. */
+static awq_err open_text(const text_job *j, awq_tokenizer **tok, awq_docs **docs)
+{
+    char *path = NULL;
+    if (j->model) {
+        size_t len = strlen(j->model) + sizeof "/tokenizer.json";
+        if (!(path = malloc(len))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        snprintf(path, len, "%s/tokenizer.json", j->model);
+    }
+    double t0 = awq_now();
+    awq_err e = awq_tokenizer_load(path ? path : j->tokenizer, tok);
+    free(path);
+    if (!e) e = awq_docs_open(j->input, j->fmt, j->field, docs);
+    if (!e) awq_verbose("tokenizer loaded in %.2f s; %zu documents", awq_now() - t0, awq_docs_count(*docs));
+    return e;
+}
+
+static awq_err run_eval(const text_job *j)
+{
+    awq_tokenizer *tok = NULL;
+    awq_docs *docs = NULL;
+    awq_idvec ids = {0};
+    size_t bytes = 0;
+    awq_err e = open_text(j, &tok, &docs);
+    double t0 = awq_now();
+    if (!e) e = awq_eval_tokens(tok, docs, j->calib.add_special, &ids, &bytes);
+    if (!e) {
+        double dt = awq_now() - t0;
+        awq_verbose("encoded %zu bytes into %zu ids in %.3f s (%.1f MB/s)", bytes, ids.n, dt,
+                    (double)bytes / 1e6 / (dt > 0 ? dt : 1e-9));
+        e = write_ids(j->out, &ids);
+    }
+    if (!e) printf("%zu\n", ids.n);
+    awq_idvec_free(&ids);
+    awq_docs_free(docs);
+    awq_tokenizer_free(tok);
+    return e;
+}
+
+static awq_err run_calib(const text_job *j)
+{
+    awq_tokenizer *tok = NULL;
+    awq_docs *docs = NULL;
+    awq_idvec ids = {0};
+    awq_calib_stats st;
+    awq_err e = open_text(j, &tok, &docs);
+    double t0 = awq_now();
+    if (!e) e = awq_calib_tokens(tok, docs, &j->calib, &ids, &st);
+    if (!e) {
+        awq_verbose("%zu documents read: %zu accepted, %zu empty and %zu longer than %d tokens skipped; %zu ids in %.2f s",
+                    st.visited, st.accepted, st.skipped_empty, st.skipped_long, j->calib.max_doc_tokens, ids.n,
+                    awq_now() - t0);
+        if (st.accepted < (size_t)j->calib.n_samples)
+            awq_warn("only %zu of %d calibration documents accepted ('%s' has %zu documents)", st.accepted,
+                     j->calib.n_samples, j->input, awq_docs_count(docs));
+        e = store_tokens(j->store, ids.ids, ids.n, j->seqlen, j->max_blocks);
+    }
+    awq_idvec_free(&ids);
+    awq_docs_free(docs);
+    awq_tokenizer_free(tok);
+    return e;
+}
+
 int main(int argc, char **argv)
 {
     const char *ids_path = NULL, *text = NULL, *jsonl = NULL, *field = "text", *docs_name = NULL;
@@ -97,65 +168,25 @@ int main(int argc, char **argv)
     if (!eval && out) return usage(cli.prog, "--out is for --eval (calibration goes to the store)");
     if (!ids_path && !tok_path && !model) return usage(cli.prog, "text needs --tokenizer FILE or --model DIR");
     if (tok_path && model) return usage(cli.prog, "give --tokenizer or --model, not both");
+    if (n_samples <= 0 || seqlen <= 0) return usage(cli.prog, "--n-samples and --seqlen must be positive");
     int fmt = jsonl ? AWQ_DOCS_JSONL : eval ? AWQ_DOCS_WIKITEXT : AWQ_DOCS_LINE;
     if (docs_name) {
         if (jsonl) return usage(cli.prog, "--docs is for --text (a --jsonl document is one line)");
         if ((fmt = awq_docs_format_parse(docs_name)) < 0) return usage(cli.prog, "--docs must be line, wikitext or file");
     }
 
-    awq_err e = AWQ_OK;
+    awq_err e;
     if (ids_path) {
         int32_t *ids = NULL;
         size_t n = 0;
         e = awq_ids_load(ids_path, &ids, &n);
         if (!e) e = store_tokens(store_dir, ids, n, seqlen, max_blocks);
         free(ids);
-        if (e) { awq_report(cli.prog); return 1; }
-        return 0;
+    } else {
+        text_job job = {text ? text : jsonl, (awq_docs_format)fmt, field, tok_path, model, out, store_dir,
+                        {n_samples, max_doc_tokens, !no_special, shuffle_seed}, seqlen, max_blocks};
+        e = eval ? run_eval(&job) : run_calib(&job);
     }
-
-    char *tok_file = NULL;
-    awq_tokenizer *tok = NULL;
-    awq_docs *docs = NULL;
-    awq_idvec ids = {0};
-    if (model) {
-        size_t len = strlen(model) + sizeof "/tokenizer.json";
-        if ((tok_file = malloc(len))) snprintf(tok_file, len, "%s/tokenizer.json", model);
-        else e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    }
-    double t0 = awq_now();
-    if (!e) e = awq_tokenizer_load(tok_file ? tok_file : tok_path, &tok);
-    if (!e) e = awq_docs_open(text ? text : jsonl, (awq_docs_format)fmt, field, &docs);
-    double t1 = awq_now();
-    if (!e) awq_verbose("tokenizer loaded in %.2f s; %zu documents", t1 - t0, awq_docs_count(docs));
-    if (!e && eval) {
-        size_t bytes = 0;
-        e = awq_eval_tokens(tok, docs, !no_special, &ids, &bytes);
-        double t2 = awq_now();
-        if (!e) {
-            awq_verbose("encoded %zu bytes into %zu ids in %.3f s (%.1f MB/s)", bytes, ids.n, t2 - t1,
-                        (double)bytes / 1e6 / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
-            e = write_ids(out, &ids);
-        }
-        if (!e) printf("%zu\n", ids.n);
-    } else if (!e) {
-        awq_calib_opts o = {n_samples, max_doc_tokens, !no_special, shuffle_seed};
-        awq_calib_stats st;
-        e = awq_calib_tokens(tok, docs, &o, &ids, &st);
-        if (!e) {
-            awq_verbose("%zu documents read: %zu accepted, %zu empty and %zu over %d tokens skipped; %zu ids in %.2f s",
-                        st.visited, st.accepted, st.skipped_empty, st.skipped_long, max_doc_tokens, ids.n,
-                        awq_now() - t1);
-            if (st.accepted < (size_t)n_samples)
-                awq_warn("only %zu of %d calibration documents accepted ('%s' has %zu)", st.accepted, n_samples,
-                         text ? text : jsonl, awq_docs_count(docs));
-            e = store_tokens(store_dir, ids.ids, ids.n, seqlen, max_blocks);
-        }
-    }
-    awq_idvec_free(&ids);
-    awq_docs_free(docs);
-    awq_tokenizer_free(tok);
-    free(tok_file);
     if (e) { awq_report(cli.prog); return 1; }
     return 0;
 }

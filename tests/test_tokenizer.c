@@ -107,6 +107,54 @@ static void t_vectors(void)
     fprintf(stderr, "  %zu strings x 2 reproduced\n", total);
 }
 
+/* Third-party published vectors (llama2.c test.c, llama/llama3/mistral-tokenizer-js): ours must
+ * equal what HF tokenizers gives, and agree with the published ids exactly where HF does. */
+static void t_published_vectors(void)
+{
+    if (!t_assets()) { t_skip("no ../shared/assets"); return; }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizers/testvectors/published_vectors_checked.json", t_assets());
+    json_error_t err;
+    json_t *all = json_load_file(path, 0, &err);
+    REQUIRE(all, "%s: %s", path, err.text);
+    static const struct { const char *set, *tok; } sets[] = {
+        {"llama2.c test.c", "llama2"}, {"llama-tokenizer-js", "llama2"},
+        {"mistral-tokenizer-js", "mistral"}, {"llama3-tokenizer-js", "llama3"}};
+    size_t n = 0;
+    for (int s = 0; s < 4; s++) {
+        awq_tokenizer *t = tok(tok_index(sets[s].tok));
+        REQUIRE(t, "%s", sets[s].tok);
+        const json_t *list = json_object_get(all, sets[s].set);
+        CHECK(json_array_size(list) > 0, "no vectors for %s", sets[s].set);
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            const json_t *v = json_array_get(list, i), *text = json_object_get(v, "text");
+            const json_t *opt = json_object_get(v, "options");
+            awq_idvec ids = {0};
+            if (opt) { /* llama3-tokenizer-js: bos/eos options around the plain encoding */
+                if (json_is_true(json_object_get(opt, "bos")))
+                    awq_idvec_push(&ids, awq_tokenizer_token_id(t, "<|begin_of_text|>"));
+                CHECK(awq_tokenizer_encode(t, json_string_value(text), json_string_length(text), 0, &ids) == AWQ_OK, "%s",
+                      awq_errmsg());
+                if (json_is_true(json_object_get(opt, "eos")))
+                    awq_idvec_push(&ids, awq_tokenizer_token_id(t, "<|end_of_text|>"));
+            } else {
+                int special = json_is_true(json_object_get(v, "add_special_tokens"));
+                CHECK(awq_tokenizer_encode(t, json_string_value(text), json_string_length(text), special, &ids) == AWQ_OK,
+                      "%s", awq_errmsg());
+            }
+            CHECK(ids_equal(&ids, json_object_get(v, "hf_tokenizers_ids")), "%s #%zu '%.40s' differs from HF", sets[s].set,
+                  i, json_string_value(text));
+            CHECK(ids_equal(&ids, json_object_get(v, "expected_ids")) == json_is_true(json_object_get(v, "match")),
+                  "%s #%zu: agreement with the published ids should be %d", sets[s].set, i,
+                  json_is_true(json_object_get(v, "match")));
+            awq_idvec_free(&ids);
+            n++;
+        }
+    }
+    CHECK(n == 49, "%zu published vectors", n);
+    json_decref(all);
+}
+
 /* sha256 of the ids as int32 LE, by the system's sha256sum (no hash code of our own) */
 static int sha256_ids(const awq_idvec *v, char out[65])
 {
@@ -549,6 +597,7 @@ int main(int argc, char **argv)
 {
     static const t_case cases[] = {
         {"vectors", t_vectors},
+        {"published_vectors", t_published_vectors},
         {"corpus_stats", t_corpus_stats},
         {"merge_order", t_merge_order},
         {"byte_fallback_and_unk", t_byte_fallback_and_unk},
