@@ -54,7 +54,7 @@ static awq_err write_json(const char *path, const char *model, const char *token
 
 int main(int argc, char **argv)
 {
-    const char *model_dir = NULL, *tokens = NULL, *json_path = NULL, *device = "auto", *numerics = "fp32", *quant = NULL;
+    const char *model_dir = NULL, *tokens = NULL, *json_path = NULL, *device = "auto", *numerics = "fp32", *quant = NULL, *works = NULL, *store_dir = NULL;
     int seqlen = 2048, max_windows = 0, rtn = 0, rtn_bits = 4, rtn_group = 128;
     const awq_opt opts[] = {
         {"model", 'm', AWQ_OPT_STRING, &model_dir, "DIR", "HF model directory", 1},
@@ -65,6 +65,8 @@ int main(int argc, char **argv)
         {"device", 0, AWQ_OPT_STRING, &device, "cpu|cuda|auto", "where to compute", 0},
         {"json", 'o', AWQ_OPT_STRING, &json_path, "FILE", "write the result as JSON here (default: stdout)", 0},
         {"quant", 0, AWQ_OPT_STRING, &quant, "DIR[,DIR..]", "also evaluate these AWQ GEMM checkpoints (dequantized) of the model", 0},
+        {"work", 0, AWQ_OPT_STRING, &works, "DIR[,DIR..]", "also evaluate the AWQ fake-quant of these experiments (OUT.awq: any W_BIT)", 0},
+        {"store", 0, AWQ_OPT_STRING, &store_dir, "DIR", "object store of --work (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
         {"rtn", 0, AWQ_OPT_FLAG, &rtn, NULL, "also evaluate round-to-nearest fake quantization (fp16-faithful)", 0},
         {"rtn-w-bit", 0, AWQ_OPT_INT, &rtn_bits, "B", "bits of the RTN variant", 0},
         {"rtn-group", 0, AWQ_OPT_INT, &rtn_group, "G", "group of the RTN variant (-1: per output channel)", 0},
@@ -118,6 +120,20 @@ int main(int argc, char **argv)
         snprintf(names[nv], sizeof names[nv], "%s", base);
         var[nv++] = (awq_variant){names[nv - 1], awq_variant_packed_weights, &vctx[nctx++]};
     }
+    awq_store *store = NULL;
+    for (const char *q = works; !e && q && *q;) {
+        size_t len = strcspn(q, ",");
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)len, q);
+        q += len + (q[len] == ',');
+        if (nv == MAX_VARIANTS) { e = awq_fail(AWQ_ERR_ARG, "at most %d variants", MAX_VARIANTS - 1); break; }
+        if (!store && (e = awq_store_open(&store, store_dir, 0))) break;
+        e = awq_variant_plan_open(&vctx[nctx], m, be, store, dir);
+        if (e) { awq_variant_free(&vctx[nctx]); break; }
+        const char *base = strrchr(dir, '/') && strrchr(dir, '/')[1] ? strrchr(dir, '/') + 1 : dir;
+        snprintf(names[nv], sizeof names[nv], "%s (fake-quant)", base);
+        var[nv++] = (awq_variant){names[nv - 1], awq_variant_plan_weights, &vctx[nctx++]};
+    }
     if (!e) e = awq_eval_ppl(be, m, var, nv, ids, n, seqlen, max_windows, strcmp(numerics, "fp16") == 0, res);
     if (!e) {
         awq_info("%d windows of %d tokens in %.1f s", res[0].n_windows, res[0].seqlen, awq_now() - t0);
@@ -127,6 +143,7 @@ int main(int argc, char **argv)
         e = write_json(json_path, model_dir, tokens, var, res, nv);
     }
     for (int i = 0; i < nctx; i++) awq_variant_free(&vctx[i]);
+    awq_store_close(store);
     if (be) be->close(be);
     free(ids);
     awq_model_close(m);

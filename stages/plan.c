@@ -174,7 +174,8 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
 {
     awq_model *m = NULL;
     awq_err e = awq_model_open(&m, a->model);
-    if (!e) e = awq_params_check(p, &m->cfg, 1);
+    const int pack = p->w_bit == 4; /* the GEMM checkpoint holds 4-bit weights; other widths stay fake-quant objects */
+    if (!e) e = awq_params_check(p, &m->cfg, pack);
     if (e) { awq_model_close(m); return e; }
     const int L = m->cfg.num_hidden_layers;
     awq_key *bk = calloc((size_t)L, sizeof *bk), ek, tok;
@@ -206,7 +207,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
     bput(&mk, "S := %s/objects\nBIN := %s\nMODEL := %s\nOUT := %s\nWORK := %s\nSTORE := %s\nDEVICE := %s\n",
          store_root, a->bin, a->model, a->out, a->work, store_root, a->device);
     bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK) $(BIN)/awq-step\n.SUFFIXES:\n# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n.PRECIOUS: $(OUT)/config.json $(ACTS) $(PACKED) $(SEARCH) $(SCALED)\n\n");
-    bput(&mk, ".PHONY: all\nall: $(OUT)/config.json\n\n");
+    bput(&mk, ".DEFAULT_GOAL := all\n\n");
     q(a->model, qm, sizeof qm);
     q(a->out, qo, sizeof qo);
     q(store_root, qstore, sizeof qstore);
@@ -253,6 +254,9 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
     bput(&mk, " \\\n\t\t--clips ");
     for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&cl[l], h1));
     bput(&mk, "\n\t@cp $(WORK)/manifest.tsv $(OUT)/.awqmake-manifest.tsv 2>/dev/null || true\n");
+    bput(&mk, "\n");
+    if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json\n\n");
+    else bput(&mk, ".PHONY: all\nall: $(PACKED) $(SEARCH)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
     bput(&keys, "%s\n", params);
     for (int l = 0; l < L; l++) bput(&keys, "%s\n", hexs(&pk[l], h1));
     if (mk.oom || man.oom || keys.oom) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory writing the plan"); goto freebufs; }

@@ -1,6 +1,7 @@
 /* variants.c - quantized model variants for evaluation: packed checkpoints and RTN. */
 #include "variants.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@ void awq_variant_rtn_init(awq_variant_ctx *v, const awq_model *m, const awq_back
 void awq_variant_free(awq_variant_ctx *v)
 {
     awq_block_f32_free(&v->cur);
+    free(v->packed_keys);
+    v->packed_keys = NULL;
     st_close(v->packed);
     v->packed = NULL;
 }
@@ -144,6 +147,92 @@ awq_err awq_variant_rtn_weights(void *ctx, int layer, awq_block_w *w)
             if (!e) { free(v->cur.t[L]); v->cur.t[L] = pl.deq; pl.deq = NULL; }
             awq_packed_linear_free(&pl);
         }
+        if (e) { awq_block_f32_free(&v->cur); return e; }
+        v->cur_layer = layer;
+    }
+    awq_block_f32_view(&v->cur, w);
+    return AWQ_OK;
+}
+
+awq_err awq_variant_plan_open(awq_variant_ctx *v, const awq_model *m, const awq_backend *be, awq_store *store,
+                              const char *work)
+{
+    memset(v, 0, sizeof *v);
+    v->m = m;
+    v->be = be;
+    v->store = store;
+    v->cur_layer = -1;
+    const int L = m->cfg.num_hidden_layers;
+    char path[4096], line[256];
+    snprintf(path, sizeof path, "%s/manifest.tsv", work);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        awq_fail_errno(errno, "cannot open '%s'", path);
+        awq_hint("run make quantize for this experiment first (its plan lives in OUT.awq)");
+        return AWQ_ERR_NOTFOUND;
+    }
+    v->packed_keys = calloc((size_t)L, sizeof *v->packed_keys);
+    int *seen = calloc((size_t)L, sizeof *seen);
+    awq_err e = v->packed_keys && seen ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    while (!e && fgets(line, sizeof line, f)) {
+        int block;
+        char stage[64], hex[64];
+        if (sscanf(line, "%d\t%63s\t%63s", &block, stage, hex) != 3 || strcmp(stage, "pack") != 0) continue;
+        if (block < 0 || block >= L) { e = awq_fail(AWQ_ERR_FORMAT, "'%s': block %d but the model has %d", path, block, L); break; }
+        e = awq_key_parse(&v->packed_keys[block], hex);
+        seen[block] = 1;
+    }
+    fclose(f);
+    for (int l = 0; !e && l < L; l++)
+        if (!seen[l]) e = awq_fail(AWQ_ERR_FORMAT, "'%s' has no pack object for block %d (a plan of another model?)", path, l);
+    free(seen);
+    return e;
+}
+
+awq_err awq_variant_plan_weights(void *ctx, int layer, awq_block_w *w)
+{
+    awq_variant_ctx *v = ctx;
+    if (v->cur_layer != layer) {
+        awq_block_f32_free(&v->cur);
+        v->cur_layer = -1;
+        awq_object *o = NULL;
+        awq_err e = awq_store_get(v->store, &v->packed_keys[layer], &o);
+        if (e) return awq_context(e, "packed object of block %d", layer);
+        awq_block blk;
+        e = awq_model_block(v->m, layer, &blk);
+        awq_block_f32 *b = &v->cur;
+        for (int s = 0; s < AWQ_SLOT__COUNT && !e; s++) {
+            const st_tensor *ot = blk.t[s];
+            if (!ot) continue;
+            size_t rows = (size_t)ot->shape[0], cols = ot->ndim == 2 ? (size_t)ot->shape[1] : 1;
+            b->ndim[s] = ot->ndim;
+            b->shape[s][0] = (int64_t)rows;
+            b->shape[s][1] = (int64_t)cols;
+            if (!(b->t[s] = malloc(rows * cols * sizeof(float)))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+            char lin[64], name[96];
+            const awq_tensor *t = awq_object_tensor(o, awq_slot_suffix((awq_slot)s));
+            if (t) { /* stored as fp16: norms, biases, and fake-quant linears (w_bit != 4) */
+                if (t->dtype != AWQ_DT_F16 || t->nbytes != rows * cols * 2) { e = awq_fail(AWQ_ERR_FORMAT, "packed object: '%s' is not F16 of the block's shape", t->name); break; }
+                awq_f16_to_f32_n(b->t[s], t->data, rows * cols);
+                continue;
+            }
+            if (!awq_slot_is_linear((awq_slot)s)) { e = awq_fail(AWQ_ERR_FORMAT, "packed object of block %d lacks '%s'", layer, awq_slot_suffix((awq_slot)s)); break; }
+            awq_linear_name((awq_slot)s, lin, sizeof lin);
+            snprintf(name, sizeof name, "%s.qweight", lin);
+            const awq_tensor *qw = awq_object_tensor(o, name);
+            snprintf(name, sizeof name, "%s.qzeros", lin);
+            const awq_tensor *qz = awq_object_tensor(o, name);
+            snprintf(name, sizeof name, "%s.scales", lin);
+            const awq_tensor *sc = awq_object_tensor(o, name);
+            if (!qw || !qz || !sc || qz->ndim != 2 || qz->shape[0] < 1 || cols % (size_t)qz->shape[0]) {
+                e = awq_fail(AWQ_ERR_FORMAT, "packed object of block %d lacks the GEMM tensors of %s", layer, lin);
+                break;
+            }
+            int64_t group = (int64_t)(cols / (size_t)qz->shape[0]);
+            kern_status ks = kern_dequant_gemm(b->t[s], qw->data, qz->data, sc->data, rows, cols, group);
+            if (ks) e = awq_kern_fail(ks, "dequantize");
+        }
+        awq_object_free(o);
         if (e) { awq_block_f32_free(&v->cur); return e; }
         v->cur_layer = layer;
     }
