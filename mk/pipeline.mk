@@ -42,3 +42,36 @@ status: $(PROGRAMS) ## make status OUT=dir: done / missing / running per block a
 
 gc: $(PROGRAMS) ## remove store objects not used for GC_DAYS days (and stale temp files)
 	$(Q)$(O)/bin/awq-obj gc --older-than $(GC_DAYS)
+
+# ---- evaluation and report (issue 6) -------------------------------------------------------
+#   make eval MODEL=dir EVAL=ids.i32|text [OUT=dir] [EVAL_SEQLEN=2048]   FP (+ OUT) perplexity
+#   make compare MODEL=dir OUT=dir EVAL=...                             FP / RTN / AWQ side by side
+#   make report OUT=dir                                                 HTML + PNG plots of the search
+EVAL        ?=
+EVAL_SEQLEN ?= 2048
+EVAL_WINDOWS ?= 0
+eval_json    = $(if $(OUT),$(WORK)/eval.json,eval.json)
+# text is tokenized once per (model, file) into the work directory (spec §4.1: joined, one BOS)
+eval_ids     = $(if $(filter %.i32,$(EVAL)),$(EVAL),$(if $(OUT),$(WORK),.)/eval-$(notdir $(EVAL)).i32)
+# the AWQ variant: the GEMM checkpoint when there is one, else the fake-quant objects (W_BIT != 4)
+awq_variant  = $(if $(OUT),$(if $(wildcard $(OUT)/config.json),--quant '$(OUT)',--work '$(WORK)'))
+
+.PHONY: eval compare report
+eval: $(PROGRAMS) ## make eval MODEL=dir EVAL=ids.i32|text [OUT=dir]: perplexity (spec §4.1), cached
+	@test -n '$(MODEL)' && test -n '$(EVAL)' || { echo "usage: make eval MODEL=<hf dir> EVAL=<ids.i32 or text> [OUT=<dir>]" >&2; exit 2; }
+	$(Q)$(call eval_tokens)
+	$(Q)$(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) --device $(DEVICE) \
+	  $(awq_variant) -o '$(eval_json)'
+
+compare: $(PROGRAMS) ## make compare MODEL=dir OUT=dir EVAL=...: FP / RTN / AWQ in one table
+	@test -n '$(MODEL)' && test -n '$(OUT)' && test -n '$(EVAL)' || { echo "usage: make compare MODEL=<hf dir> OUT=<dir> EVAL=<ids.i32 or text>" >&2; exit 2; }
+	$(Q)$(call eval_tokens)
+	$(Q)$(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) --device $(DEVICE) \
+	  --rtn --rtn-w-bit $(W_BIT) --rtn-group $(GROUP) $(awq_variant) -o '$(eval_json)'
+
+report: $(PROGRAMS) ## make report OUT=dir: HTML page with PNG plots (scale losses, ratio heat map, clip shrinks, ppl)
+	@test -n '$(OUT)' || { echo "usage: make report OUT=<dir>" >&2; exit 2; }
+	$(Q)$(O)/bin/awq-report --work '$(WORK)' $(if $(wildcard $(WORK)/eval.json),--eval '$(WORK)/eval.json')
+
+eval_tokens = $(if $(filter %.i32,$(EVAL)),true,mkdir -p $(dir $(eval_ids)) && \
+	{ test -s '$(eval_ids)' || $(O)/bin/awq-tokenize --eval --text '$(EVAL)' --model '$(MODEL)' -o '$(eval_ids)' >/dev/null; })

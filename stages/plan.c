@@ -155,9 +155,16 @@ static awq_err block_keys(const awq_model *m, const char *store_root, awq_key *k
 /* Run awq-tokenize to store the tokens object now (cheap) and get its key. */
 static awq_err plan_tokens(const plan_args *a, awq_key *key)
 {
-    char cmd[16384], qb[4096], qc[4096], qs[4096];
-    snprintf(cmd, sizeof cmd, "%s/awq-tokenize --ids %s --seqlen %d%s%.0d --store %s", q(a->bin, qb, sizeof qb), q(a->calib, qc, sizeof qc),
-             a->seqlen, a->n_samples > 0 ? " --max-blocks " : "", a->n_samples > 0 ? a->n_samples : 0, q(a->store, qs, sizeof qs));
+    char cmd[16384], qb[4096], qc[4096], qs[4096], qm[4096], sel[64 + 4096];
+    size_t n = strlen(a->calib);
+    int ids = n > 4 && strcmp(a->calib + n - 4, ".i32") == 0, jsonl = n > 6 && strcmp(a->calib + n - 6, ".jsonl") == 0;
+    /* pre-tokenized ids: N_SAMPLES caps the sequences; text: N_SAMPLES counts documents (spec §2.2) */
+    if (ids) snprintf(sel, sizeof sel, "--ids %s%s%.0d", q(a->calib, qc, sizeof qc), a->n_samples > 0 ? " --max-blocks " : "",
+                      a->n_samples > 0 ? a->n_samples : 0);
+    else snprintf(sel, sizeof sel, "%s %s --model %s%s%.0d", jsonl ? "--jsonl" : "--text", q(a->calib, qc, sizeof qc),
+                  q(a->model, qm, sizeof qm), a->n_samples > 0 ? " --n-samples " : "", a->n_samples > 0 ? a->n_samples : 0);
+    snprintf(cmd, sizeof cmd, "%s/awq-tokenize %s --seqlen %d --store %s", q(a->bin, qb, sizeof qb), sel, a->seqlen,
+             q(a->store, qs, sizeof qs));
     /* $$ in the quoted strings is for make; the shell here needs single $ */
     for (char *p = cmd; (p = strstr(p, "$$")); ) memmove(p, p + 1, strlen(p));
     FILE *p = popen(cmd, "r");
@@ -299,13 +306,13 @@ int main(int argc, char **argv)
     awq_stage_opts_default(&so);
     awq_opt opts[32] = {
         {"model", 'm', AWQ_OPT_STRING, &a.model, "DIR", "HF model directory", 1},
-        {"calib", 'c', AWQ_OPT_STRING, &a.calib, "FILE", "calibration ids (int32 LE, documents concatenated)", 1},
+        {"calib", 'c', AWQ_OPT_STRING, &a.calib, "FILE", "calibration: ids (*.i32, int32 LE), *.jsonl or text (one document per line)", 1},
         {"out", 'o', AWQ_OPT_STRING, &a.out, "DIR", "output model directory", 1},
         {"work", 0, AWQ_OPT_STRING, &a.work, "DIR", "where plan.mk and the manifest go", 1},
         {"store", 0, AWQ_OPT_STRING, &a.store, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
         {"bin", 0, AWQ_OPT_STRING, &a.bin, "DIR", "directory of the awq-* programs", 1},
         {"seqlen", 0, AWQ_OPT_INT, &a.seqlen, "N", "calibration sequence length", 0},
-        {"n-samples", 0, AWQ_OPT_INT, &a.n_samples, "N", "calibration sequences to use (0 = all that fit)", 0},
+        {"n-samples", 0, AWQ_OPT_INT, &a.n_samples, "N", "text: documents (spec §2.2, default 128); ids: sequences (0 = all)", 0},
         {"device", 0, AWQ_OPT_STRING, &a.device, "cpu|cuda|auto", "where the stages compute", 0},
         {"shard-gb", 0, AWQ_OPT_DOUBLE, &a.shard_gb, "GB", "largest output shard", 0},
         {"dry-run", 'n', AWQ_OPT_FLAG, &a.dry, NULL, "print the summary, write nothing", 0},

@@ -17,6 +17,7 @@ pkg-config:library probes
 clang:libFuzzer targets (make fuzz, bounded runs in make test)
 libclang-rt-dev:libFuzzer runtime for clang
 python3:test scripts
+gnuplot-nox:plots of make report
 "
 
 missing=""
