@@ -106,7 +106,7 @@ static awq_err run_calib(const text_job *j)
     double t0 = awq_now();
     if (!e) e = awq_calib_tokens(tok, docs, &j->calib, &ids, &st);
     if (!e) {
-        awq_verbose("%zu documents read: %zu accepted, %zu empty and %zu longer than %d tokens skipped; %zu ids in %.2f s",
+        awq_verbose("%zu documents read: %zu accepted, %zu empty and %zu longer than %d tokens skipped; %zu ids in %.3f s",
                     st.visited, st.accepted, st.skipped_empty, st.skipped_long, j->calib.max_doc_tokens, ids.n,
                     awq_now() - t0);
         if (st.accepted < (size_t)j->calib.n_samples)
