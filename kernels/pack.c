@@ -104,17 +104,28 @@ kern_status kern_dequant_gemm(float *w, const int32_t *qweight, const int32_t *q
 {
     size_t g;
     if (shape_ok(&g, o, i, group) != KERN_OK) return KERN_ERR_ARG;
-    size_t oc = o / 8, ncb = (oc + C_BLOCK - 1) / C_BLOCK;
+    size_t oc = o / 8, ncb = (oc + C_BLOCK - 1) / C_BLOCK, n_groups = i / g;
+    /* Within one (row, group) a weight takes one of 16 values h((q - z) * s), q = 0..15: a
+     * table per row of the block, rebuilt per group, replaces the arithmetic per weight. */
     #pragma omp parallel for schedule(static)
     for (size_t cb = 0; cb < ncb; cb++) {
-        size_t c1 = (cb + 1) * C_BLOCK < oc ? (cb + 1) * C_BLOCK : oc;
-        for (size_t k = 0; k < i; k++) {
-            size_t j = k / g;
-            for (size_t c = cb * C_BLOCK; c < c1; c++)
+        float lut[C_BLOCK * 8][16];
+        size_t c0 = cb * C_BLOCK, c1 = c0 + C_BLOCK < oc ? c0 + C_BLOCK : oc;
+        for (size_t j = 0; j < n_groups; j++) {
+            for (size_t c = c0; c < c1; c++)
                 for (int m = 0; m < 8; m++) {
                     size_t r = 8 * c + (size_t)m;
-                    float q = unpack1(qweight[k * oc + c], m), z = unpack1(qzeros[j * oc + c], m);
-                    w[r * i + k] = awq_round_f16((q - z) * awq_f16_to_f32(scales16[j * o + r]));
+                    float z = unpack1(qzeros[j * oc + c], m), sc = awq_f16_to_f32(scales16[j * o + r]);
+                    for (int q = 0; q < 16; q++) lut[r - 8 * c0][q] = awq_round_f16(((float)q - z) * sc);
+                }
+            for (size_t k = j * g; k < (j + 1) * g; k++)
+                for (size_t c = c0; c < c1; c++) {
+                    uint32_t word;
+                    memcpy(&word, &qweight[k * oc + c], 4);
+                    for (int m = 0; m < 8; m++) {
+                        size_t r = 8 * c + (size_t)m;
+                        w[r * i + k] = lut[r - 8 * c0][(word >> (4 * KERN_AWQ_REVERSE[m])) & 0xFu];
+                    }
                 }
         }
     }

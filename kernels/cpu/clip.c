@@ -32,7 +32,7 @@ static kern_status clip_check(size_t *g, size_t *n_cand, size_t i, size_t t, int
 static float shrink(float m0, size_t k, int n_grid) { return m0 * (float)(1.0 - (double)k / (double)n_grid); }
 
 /* torch.clamp(w, -mv, mv) */
-static float clampv(float v, float mv) { return quant_clamp_abs(v, mv); }
+static float clampv(float v, float mv) { return v < -mv ? -mv : v > mv ? mv : v; }
 
 kern_status kern_clip_search_ref(float *max_val, int32_t *best, float *loss, const float *w, const float *x,
                                  size_t o, size_t i, size_t t, int64_t group, int w_bit, int n_grid,
