@@ -172,9 +172,9 @@ struct awq_backend {
      * col_scale should hold fp16 values, as the reference's tensors do. Constant and one-signed
      * groups collapse or saturate exactly as the spec says (§2.10, T1-B/D/F); nothing is fixed.
      * Outputs, each optional (NULL): deq; codes q; scales (an fp16 value held in fp32 when
-     * faithful); zeros (integers 0..maxq). deq may equal w (in place). Codes and zeros are in
-     * 0..maxq even for non-finite input (NaN is skipped by max/min and gets code 0), but the
-     * other outputs are then meaningless: check weights with check_f16 first.
+     * faithful); zeros (integers 0..maxq). deq may equal w (in place). Codes and zeros stay in
+     * 0..maxq even for non-finite input (NaN is skipped by max/min and gets code 0 or maxq),
+     * but the other outputs are then meaningless: check weights with check_f16 first.
      * KERN_ERR_ARG: w_bit outside 2..8, or the group is invalid for i (kern_quant_group). */
     kern_status (*quantize)(awq_backend_ctx *ctx, float *deq /*[o,i] or NULL*/, uint8_t *codes /*[o,i] or NULL*/,
                             float *scales /*[o,G] or NULL*/, uint8_t *zeros /*[o,G] or NULL*/,
