@@ -49,75 +49,6 @@ int32_t awq_tokenizer_token_id(const awq_tokenizer *t, const char *token)
     return tk_strmap_get(&t->vocab, token, len);
 }
 
-/* ---- added tokens: leftmost-longest search with lstrip / rstrip / single_word ---- */
-
-static int last_char_is_word(const char *s, size_t n)
-{
-    if (n == 0) return 0;
-    size_t k = n - 1;
-    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
-    int32_t cp;
-    tk_utf8_decode((const unsigned char *)s + k, n - k, &cp);
-    return tk_is_alnum(cp);
-}
-
-static int first_char_is_word(const char *s, size_t n)
-{
-    if (n == 0) return 0;
-    int32_t cp;
-    tk_utf8_decode((const unsigned char *)s, n, &cp);
-    return tk_is_alnum(cp);
-}
-
-/* Find the next added token in s[from..n). On success [*ms, *me) is the stretch it takes
- * (including stripped whitespace, never before `floor`) and the token index is returned; -1 if none. */
-static long next_added(const awq_tokenizer *t, const tk_addset *set, const char *s, size_t n, size_t from,
-                       size_t floor, size_t *ms, size_t *me)
-{
-    if (set->n == 0) return -1;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = from; i < n; i++) {
-        size_t a = set->first[p[i]], b = set->first[p[i] + 1];
-        long best = -1;
-        for (size_t k = a; k < b; k++) { /* longest first */
-            const tk_added *tok = &t->added[set->idx[k]];
-            if (tok->match_len <= n - i && memcmp(s + i, tok->match, tok->match_len) == 0) {
-                best = set->idx[k];
-                break;
-            }
-        }
-        if (best < 0) continue;
-        const tk_added *tok = &t->added[best];
-        size_t start = i, stop = i + tok->match_len;
-        if (tok->single_word && (last_char_is_word(s, start) || first_char_is_word(s + stop, n - stop))) {
-            i = stop - 1; /* the search goes on after the rejected match, as aho-corasick's does */
-            continue;
-        }
-        if (tok->lstrip) {
-            while (start > floor) {
-                size_t k = start - 1;
-                while (k > floor && (p[k] & 0xC0) == 0x80) k--;
-                int32_t cp;
-                tk_utf8_decode(p + k, start - k, &cp);
-                if (!tk_is_white_space(cp)) break;
-                start = k;
-            }
-        }
-        if (tok->rstrip) {
-            while (stop < n) {
-                int32_t cp;
-                int k = tk_utf8_decode(p + stop, n - stop, &cp);
-                if (!tk_is_white_space(cp)) break;
-                stop += (size_t)k;
-            }
-        }
-        *ms = start;
-        *me = stop;
-        return best;
-    }
-    return -1;
-}
-
 static awq_err encode_pieces(awq_tokenizer *t, const char *s, size_t n, int at_start, awq_idvec *out)
 {
     tk_pieces *pieces;
@@ -135,7 +66,7 @@ static awq_err encode_stretch(awq_tokenizer *t, const char *s, size_t n, int at_
     awq_err e = tk_normalize(t, s, n, &ns, &nn, &at_start);
     size_t prev = 0, ms, me;
     long tok;
-    while (!e && (tok = next_added(t, &t->norm_set, ns, nn, prev, prev, &ms, &me)) >= 0) {
+    while (!e && (tok = tk_next_added(t, &t->norm_set, ns, nn, prev, prev, &ms, &me)) >= 0) {
         if (ms > prev) e = encode_pieces(t, ns + prev, ms - prev, at_start && prev == 0, out);
         if (!e) e = awq_idvec_push(out, t->added[tok].id);
         prev = me;
@@ -157,7 +88,7 @@ awq_err awq_tokenizer_encode(awq_tokenizer *t, const char *text, size_t len, int
         for (size_t i = 0; !e && i < t->n_prefix; i++) e = awq_idvec_push(out, t->prefix[i]);
     size_t prev = 0, ms, me;
     long tok;
-    while (!e && (tok = next_added(t, &t->raw_set, text, len, prev, prev, &ms, &me)) >= 0) {
+    while (!e && (tok = tk_next_added(t, &t->raw_set, text, len, prev, prev, &ms, &me)) >= 0) {
         if (ms > prev) e = encode_stretch(t, text + prev, ms - prev, prev == 0, out);
         if (!e) e = awq_idvec_push(out, t->added[tok].id);
         prev = me;

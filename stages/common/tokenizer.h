@@ -10,7 +10,9 @@
  *                    Sequence
  *   pre_tokenizer    Split (string or regex, every behavior, invert), ByteLevel, Metaspace,
  *                    Digits, Whitespace, WhitespaceSplit, Sequence
- *   added_tokens     special and not, with lstrip / rstrip / single_word / normalized
+ *   added_tokens     special and not, with lstrip / rstrip / single_word / normalized; each
+ *                    keeps the id written in the file (the Rust library renumbers a token whose id
+ *                    disagrees with the vocabulary, with a warning: such files are broken anyway)
  *   post_processor   TemplateProcessing (single), ByteLevel, BertProcessing, RobertaProcessing,
  *                    Sequence
  * "truncation", "padding" and "decoder" are ignored: callers do their own length handling.

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -203,6 +204,23 @@ struct awq_tokenizer {
 int32_t tk_byte_to_char(unsigned char b);
 /* The byte of a mapped character, or -1. */
 int tk_char_to_byte(int32_t cp);
+
+/* Loading (tokenizer_load.c): errors "'<file>': <what>" (AWQ_ERR_FORMAT, AWQ_ERR_UNSUPPORTED with a
+ * hint), JSON members with defaults, a NUL-terminated copy of bytes. */
+awq_err tk_bad(const awq_tokenizer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+awq_err tk_unsupported(const awq_tokenizer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int tk_jbool(const json_t *o, const char *key, int dflt);
+const char *tk_jstr(const json_t *o, const char *key, size_t *len); /* NULL when absent / not a string */
+char *tk_dup(const char *s, size_t n);
+
+/* Added tokens and post-processor (tokenizer_special.c). tk_parse_added needs the normalizer
+ * already loaded (normalized tokens are matched in normalized form). */
+awq_err tk_parse_added(awq_tokenizer *t, const json_t *list);
+awq_err tk_parse_post(awq_tokenizer *t, const json_t *n, int depth);
+/* The next added token of `set` in s[from..n): its index in t->added, and in [*ms, *me) the
+ * stretch it takes (with stripped whitespace, never before `floor`); -1 when none. */
+long tk_next_added(const awq_tokenizer *t, const tk_addset *set, const char *s, size_t n, size_t from, size_t floor,
+                   size_t *ms, size_t *me);
 
 /* Steps of the pipeline (tokenizer_norm.c, tokenizer_pre.c, tokenizer_bpe.c). */
 /* *at_start: in, whether s begins the input; out, whether the normalized text still begins with

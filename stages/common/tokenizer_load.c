@@ -1,6 +1,7 @@
 /* tokenizer_load.c - tokenizer.json (the Rust library's serialization) into an awq_tokenizer:
- * normalizer, pre-tokenizer, BPE model (vocabulary, merges resolved to id pairs), added tokens
- * and post-processor. What cannot be reproduced exactly is refused here, naming the feature. */
+ * the file, normalizer, pre-tokenizer and BPE model (vocabulary, merges resolved to id pairs);
+ * added tokens and post-processor are read by tokenizer_special.c. What cannot be reproduced
+ * exactly is refused here, naming the feature. */
 #include "tokenizer_int.h"
 
 #include <errno.h>
@@ -9,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
-/* ---- errors: "'<file>': <what>" ---- */
+/* ---- helpers shared with tokenizer_special.c: errors "'<file>': <what>", JSON members ---- */
 
 static awq_err failv(awq_err code, const awq_tokenizer *t, const char *fmt, va_list ap)
 {
@@ -20,7 +19,7 @@ static awq_err failv(awq_err code, const awq_tokenizer *t, const char *fmt, va_l
     return awq_fail(code, "'%s': %s", t->name, msg);
 }
 
-__attribute__((format(printf, 2, 3))) static awq_err bad(const awq_tokenizer *t, const char *fmt, ...)
+awq_err tk_bad(const awq_tokenizer *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -29,7 +28,7 @@ __attribute__((format(printf, 2, 3))) static awq_err bad(const awq_tokenizer *t,
     return e;
 }
 
-__attribute__((format(printf, 2, 3))) static awq_err unsupported(const awq_tokenizer *t, const char *fmt, ...)
+awq_err tk_unsupported(const awq_tokenizer *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -39,14 +38,14 @@ __attribute__((format(printf, 2, 3))) static awq_err unsupported(const awq_token
     return e;
 }
 
-static int jbool(const json_t *o, const char *key, int dflt)
+int tk_jbool(const json_t *o, const char *key, int dflt)
 {
     const json_t *v = json_object_get(o, key);
     return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
 /* A string member as (pointer, length); NULL when absent or not a string. */
-static const char *jstr(const json_t *o, const char *key, size_t *len)
+const char *tk_jstr(const json_t *o, const char *key, size_t *len)
 {
     const json_t *v = json_object_get(o, key);
     if (!json_is_string(v)) return NULL;
@@ -54,7 +53,7 @@ static const char *jstr(const json_t *o, const char *key, size_t *len)
     return json_string_value(v);
 }
 
-static char *dup_bytes(const char *s, size_t n)
+char *tk_dup(const char *s, size_t n)
 {
     char *p = malloc(n + 1);
     if (p) {
@@ -70,18 +69,18 @@ static awq_err parse_pattern(awq_tokenizer *t, const json_t *pat, const char *wh
 {
     size_t n;
     const char *s;
-    if ((s = jstr(pat, "String", &n))) {
-        if (n == 0) return bad(t, "%s: empty string pattern", what);
-        if (!(*lit = dup_bytes(s, n))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    if ((s = tk_jstr(pat, "String", &n))) {
+        if (n == 0) return tk_bad(t, "%s: empty string pattern", what);
+        if (!(*lit = tk_dup(s, n))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
         *lit_len = n;
         return AWQ_OK;
     }
-    if ((s = jstr(pat, "Regex", &n))) {
+    if ((s = tk_jstr(pat, "Regex", &n))) {
         char where[128];
         snprintf(where, sizeof where, "'%s': %s", t->name, what);
         return tk_regex_compile(re, s, n, where);
     }
-    return bad(t, "%s: pattern is neither {\"String\": ...} nor {\"Regex\": ...}", what);
+    return tk_bad(t, "%s: pattern is neither {\"String\": ...} nor {\"Regex\": ...}", what);
 }
 
 /* ---- normalizer ---- */
@@ -98,12 +97,12 @@ static awq_err add_norm(awq_tokenizer *t, tk_norm **out)
 static awq_err parse_normalizer(awq_tokenizer *t, const json_t *n, int depth)
 {
     if (!n || json_is_null(n)) return AWQ_OK;
-    const char *type = jstr(n, "type", NULL);
-    if (!json_is_object(n) || !type) return bad(t, "normalizer has no \"type\"");
-    if (depth > 8) return unsupported(t, "normalizer Sequences nested more than 8 deep");
+    const char *type = tk_jstr(n, "type", NULL);
+    if (!json_is_object(n) || !type) return tk_bad(t, "normalizer has no \"type\"");
+    if (depth > 8) return tk_unsupported(t, "normalizer Sequences nested more than 8 deep");
     if (!strcmp(type, "Sequence")) {
         const json_t *list = json_object_get(n, "normalizers");
-        if (!json_is_array(list)) return bad(t, "normalizer Sequence without a \"normalizers\" list");
+        if (!json_is_array(list)) return tk_bad(t, "normalizer Sequence without a \"normalizers\" list");
         for (size_t i = 0; i < json_array_size(list); i++) {
             awq_err e = parse_normalizer(t, json_array_get(list, i), depth + 1);
             if (e) return e;
@@ -123,28 +122,28 @@ static awq_err parse_normalizer(awq_tokenizer *t, const json_t *n, int depth)
     size_t len;
     const char *s;
     if (!strcmp(type, "Prepend")) {
-        if (!(s = jstr(n, "prepend", &len))) return bad(t, "Prepend normalizer without \"prepend\"");
+        if (!(s = tk_jstr(n, "prepend", &len))) return tk_bad(t, "Prepend normalizer without \"prepend\"");
         if ((e = add_norm(t, &r))) return e;
         r->kind = TK_N_PREPEND;
         r->a_len = len;
-        return (r->a = dup_bytes(s, len)) ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        return (r->a = tk_dup(s, len)) ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory");
     }
     if (!strcmp(type, "Replace")) {
-        if (!(s = jstr(n, "content", &len))) return bad(t, "Replace normalizer without \"content\"");
+        if (!(s = tk_jstr(n, "content", &len))) return tk_bad(t, "Replace normalizer without \"content\"");
         if ((e = add_norm(t, &r))) return e;
         r->kind = TK_N_REPLACE;
         r->b_len = len;
-        if (!(r->b = dup_bytes(s, len))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        if (!(r->b = tk_dup(s, len))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
         return parse_pattern(t, json_object_get(n, "pattern"), "Replace normalizer", &r->a, &r->a_len, &r->re);
     }
     if (!strcmp(type, "Strip")) {
         if ((e = add_norm(t, &r))) return e;
         r->kind = TK_N_STRIP;
-        r->left = jbool(n, "strip_left", 1);
-        r->right = jbool(n, "strip_right", 1);
+        r->left = tk_jbool(n, "strip_left", 1);
+        r->right = tk_jbool(n, "strip_right", 1);
         return AWQ_OK;
     }
-    return unsupported(t, "normalizer '%s' is not supported", type);
+    return tk_unsupported(t, "normalizer '%s' is not supported", type);
 }
 
 /* ---- pre-tokenizer ---- */
@@ -169,63 +168,63 @@ static awq_err add_pre(awq_tokenizer *t, int kind, tk_pre **out)
 static awq_err parse_pre(awq_tokenizer *t, const json_t *n, int depth)
 {
     if (!n || json_is_null(n)) return AWQ_OK;
-    const char *type = jstr(n, "type", NULL);
-    if (!json_is_object(n) || !type) return bad(t, "pre_tokenizer has no \"type\"");
-    if (depth > 8) return unsupported(t, "pre_tokenizer Sequences nested more than 8 deep");
+    const char *type = tk_jstr(n, "type", NULL);
+    if (!json_is_object(n) || !type) return tk_bad(t, "pre_tokenizer has no \"type\"");
+    if (depth > 8) return tk_unsupported(t, "pre_tokenizer Sequences nested more than 8 deep");
     char where[160];
     snprintf(where, sizeof where, "'%s': pre_tokenizer %s", t->name, type);
     tk_pre *p;
     awq_err e;
     if (!strcmp(type, "Sequence")) {
         const json_t *list = json_object_get(n, "pretokenizers");
-        if (!json_is_array(list)) return bad(t, "pre_tokenizer Sequence without a \"pretokenizers\" list");
+        if (!json_is_array(list)) return tk_bad(t, "pre_tokenizer Sequence without a \"pretokenizers\" list");
         for (size_t i = 0; i < json_array_size(list); i++)
             if ((e = parse_pre(t, json_array_get(list, i), depth + 1))) return e;
         return AWQ_OK;
     }
     if (!strcmp(type, "Split")) {
         static const char *names[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
-        const char *b = jstr(n, "behavior", NULL);
+        const char *b = tk_jstr(n, "behavior", NULL);
         int behavior = -1;
         for (int i = 0; b && i < 5; i++)
             if (!strcmp(b, names[i])) behavior = i;
-        if (behavior < 0) return unsupported(t, "Split behavior '%s' is not supported", b ? b : "(missing)");
+        if (behavior < 0) return tk_unsupported(t, "Split behavior '%s' is not supported", b ? b : "(missing)");
         if ((e = add_pre(t, TK_P_SPLIT, &p))) return e;
         p->behavior = behavior;
-        p->invert = jbool(n, "invert", 0);
+        p->invert = tk_jbool(n, "invert", 0);
         return parse_pattern(t, json_object_get(n, "pattern"), "Split pre_tokenizer", &p->lit, &p->lit_len, &p->re);
     }
     if (!strcmp(type, "ByteLevel")) {
         if ((e = add_pre(t, TK_P_BYTELEVEL, &p))) return e;
-        p->add_prefix_space = jbool(n, "add_prefix_space", 1);
-        p->use_regex = jbool(n, "use_regex", 1);
+        p->add_prefix_space = tk_jbool(n, "add_prefix_space", 1);
+        p->use_regex = tk_jbool(n, "use_regex", 1);
         return p->use_regex ? tk_regex_compile(&p->re, GPT2_PATTERN, sizeof GPT2_PATTERN - 1, where) : AWQ_OK;
     }
     if (!strcmp(type, "Metaspace")) {
         size_t len;
-        const char *r = jstr(n, "replacement", &len);
+        const char *r = tk_jstr(n, "replacement", &len);
         int32_t cp;
         if (!r || len == 0 || len > 4 || (size_t)tk_utf8_decode((const unsigned char *)r, len, &cp) != len)
-            return bad(t, "Metaspace replacement must be one character");
+            return tk_bad(t, "Metaspace replacement must be one character");
         if ((e = add_pre(t, TK_P_METASPACE, &p))) return e;
         memcpy(p->repl, r, len);
         p->repl_len = (int)len;
-        p->split = jbool(n, "split", 1);
+        p->split = tk_jbool(n, "split", 1);
         p->prepend_scheme = TK_PREPEND_ALWAYS;
-        const char *scheme = jstr(n, "prepend_scheme", NULL);
+        const char *scheme = tk_jstr(n, "prepend_scheme", NULL);
         if (scheme) {
             if (!strcmp(scheme, "always")) p->prepend_scheme = TK_PREPEND_ALWAYS;
             else if (!strcmp(scheme, "first")) p->prepend_scheme = TK_PREPEND_FIRST;
             else if (!strcmp(scheme, "never")) p->prepend_scheme = TK_PREPEND_NEVER;
-            else return unsupported(t, "Metaspace prepend_scheme '%s' is not supported", scheme);
-        } else if (!jbool(n, "add_prefix_space", 1)) {
+            else return tk_unsupported(t, "Metaspace prepend_scheme '%s' is not supported", scheme);
+        } else if (!tk_jbool(n, "add_prefix_space", 1)) {
             p->prepend_scheme = TK_PREPEND_NEVER; /* the older form of the same setting */
         }
         return AWQ_OK;
     }
     if (!strcmp(type, "Digits")) {
         if ((e = add_pre(t, TK_P_DIGITS, &p))) return e;
-        p->individual = jbool(n, "individual_digits", 0);
+        p->individual = tk_jbool(n, "individual_digits", 0);
         return AWQ_OK;
     }
     if (!strcmp(type, "Whitespace")) {
@@ -233,7 +232,7 @@ static awq_err parse_pre(awq_tokenizer *t, const json_t *n, int depth)
         return tk_regex_compile(&p->re, WHITESPACE_PATTERN, sizeof WHITESPACE_PATTERN - 1, where);
     }
     if (!strcmp(type, "WhitespaceSplit")) return add_pre(t, TK_P_WSPLIT, &p);
-    return unsupported(t, "pre_tokenizer '%s' is not supported", type);
+    return tk_unsupported(t, "pre_tokenizer '%s' is not supported", type);
 }
 
 /* ---- model ---- */
@@ -241,7 +240,7 @@ static awq_err parse_pre(awq_tokenizer *t, const json_t *n, int depth)
 static awq_err vocab_id(awq_tokenizer *t, const char *s, size_t n, const char *what, size_t rank, int32_t *id)
 {
     *id = tk_strmap_get(&t->vocab, s, n);
-    if (*id < 0) return bad(t, "merge %zu: %s '%.*s' is not in the vocabulary", rank, what, (int)(n > 80 ? 80 : n), s);
+    if (*id < 0) return tk_bad(t, "merge %zu: %s '%.*s' is not in the vocabulary", rank, what, (int)(n > 80 ? 80 : n), s);
     return AWQ_OK;
 }
 
@@ -275,7 +274,7 @@ static awq_err parse_merges(awq_tokenizer *t, const json_t *merges)
         if (json_is_string(m)) { /* "a b" */
             a = json_string_value(m);
             const char *sp = memchr(a, ' ', json_string_length(m));
-            if (!sp) { e = bad(t, "merge %zu (\"%.80s\") is not two tokens separated by a space", i, a); break; }
+            if (!sp) { e = tk_bad(t, "merge %zu (\"%.80s\") is not two tokens separated by a space", i, a); break; }
             an = (size_t)(sp - a);
             b = sp + 1;
             bn = json_string_length(m) - an - 1;
@@ -286,7 +285,7 @@ static awq_err parse_merges(awq_tokenizer *t, const json_t *merges)
             b = json_string_value(json_array_get(m, 1));
             bn = json_string_length(json_array_get(m, 1));
         } else {
-            e = bad(t, "merge %zu is neither \"a b\" nor [\"a\", \"b\"]", i);
+            e = tk_bad(t, "merge %zu is neither \"a b\" nor [\"a\", \"b\"]", i);
             break;
         }
         if (an + bn > cap) {
@@ -301,7 +300,7 @@ static awq_err parse_merges(awq_tokenizer *t, const json_t *merges)
         if ((e = vocab_id(t, a, an, "left part", i, &ia)) || (e = vocab_id(t, b, bn, "right part", i, &ib)) ||
             (e = vocab_id(t, buf, an + bn, "merged token", i, &inew)))
             break;
-        if (i > INT32_MAX) { e = unsupported(t, "more than 2^31 merges"); break; }
+        if (i > INT32_MAX) { e = tk_unsupported(t, "more than 2^31 merges"); break; }
         e = tk_pairmap_set(&t->merges, ia, ib, (int32_t)i, inew);
         if (!e && t->use_bigrams) e = add_bigrams(t, buf, an + bn);
     }
@@ -347,25 +346,25 @@ static awq_err byte_level_tables(awq_tokenizer *t)
 
 static awq_err parse_model(awq_tokenizer *t, const json_t *m)
 {
-    if (!json_is_object(m)) return bad(t, "no \"model\" object");
-    const char *type = jstr(m, "type", NULL);
-    if (!type && !json_object_get(m, "merges")) return unsupported(t, "model without \"type\" or \"merges\"");
-    if (type && strcmp(type, "BPE")) return unsupported(t, "model type '%s' is not supported (only BPE)", type);
+    if (!json_is_object(m)) return tk_bad(t, "no \"model\" object");
+    const char *type = tk_jstr(m, "type", NULL);
+    if (!type && !json_object_get(m, "merges")) return tk_unsupported(t, "model without \"type\" or \"merges\"");
+    if (type && strcmp(type, "BPE")) return tk_unsupported(t, "model type '%s' is not supported (only BPE)", type);
     const json_t *dropout = json_object_get(m, "dropout");
     if (json_is_number(dropout) && json_number_value(dropout) > 0)
-        return unsupported(t, "BPE dropout (%g) is not supported: it makes tokenization random", json_number_value(dropout));
+        return tk_unsupported(t, "BPE dropout (%g) is not supported: it makes tokenization random", json_number_value(dropout));
     static const char *affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         size_t len = 0;
-        if (jstr(m, affixes[i], &len) && len)
-            return unsupported(t, "BPE %s \"%s\" is not supported", affixes[i], jstr(m, affixes[i], NULL));
+        if (tk_jstr(m, affixes[i], &len) && len)
+            return tk_unsupported(t, "BPE %s \"%s\" is not supported", affixes[i], tk_jstr(m, affixes[i], NULL));
     }
     const json_t *vocab = json_object_get(m, "vocab"), *merges = json_object_get(m, "merges");
-    if (!json_is_object(vocab)) return bad(t, "model has no \"vocab\" object");
-    if (!json_is_array(merges)) return bad(t, "model has no \"merges\" list");
-    t->byte_fallback = jbool(m, "byte_fallback", 0);
-    t->fuse_unk = jbool(m, "fuse_unk", 0);
-    t->ignore_merges = jbool(m, "ignore_merges", 0);
+    if (!json_is_object(vocab)) return tk_bad(t, "model has no \"vocab\" object");
+    if (!json_is_array(merges)) return tk_bad(t, "model has no \"merges\" list");
+    t->byte_fallback = tk_jbool(m, "byte_fallback", 0);
+    t->fuse_unk = tk_jbool(m, "fuse_unk", 0);
+    t->ignore_merges = tk_jbool(m, "ignore_merges", 0);
 
     awq_err e = tk_strmap_init(&t->vocab, json_object_size(vocab));
     const char *key;
@@ -375,7 +374,7 @@ static awq_err parse_model(awq_tokenizer *t, const json_t *m)
     {
         if (e) break;
         if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) >= INT32_MAX - 1) {
-            e = bad(t, "vocab entry '%.80s' does not have a valid id", key);
+            e = tk_bad(t, "vocab entry '%.80s' does not have a valid id", key);
             break;
         }
         int32_t id = (int32_t)json_integer_value(val);
@@ -386,9 +385,9 @@ static awq_err parse_model(awq_tokenizer *t, const json_t *m)
     if (e) return e;
 
     size_t len;
-    const char *unk = jstr(m, "unk_token", &len);
+    const char *unk = tk_jstr(m, "unk_token", &len);
     t->unk_id = unk ? tk_strmap_get(&t->vocab, unk, len) : -1;
-    if (unk && t->unk_id < 0) return bad(t, "unk_token '%.80s' is not in the vocabulary", unk);
+    if (unk && t->unk_id < 0) return tk_bad(t, "unk_token '%.80s' is not in the vocabulary", unk);
     for (int c = 0; c < 128; c++) {
         char ch = (char)c;
         t->ascii_id[c] = tk_strmap_get(&t->vocab, &ch, 1);
@@ -401,168 +400,11 @@ static awq_err parse_model(awq_tokenizer *t, const json_t *m)
     return t->byte_level ? byte_level_tables(t) : AWQ_OK;
 }
 
-/* ---- added tokens ---- */
-
-static int cmp_len_desc(const void *a, const void *b, void *ctx)
-{
-    const tk_added *v = ctx;
-    size_t la = v[*(const int32_t *)a].match_len, lb = v[*(const int32_t *)b].match_len;
-    if (la != lb) return la < lb ? 1 : -1;
-    return *(const int32_t *)a - *(const int32_t *)b;
-}
-
-static awq_err build_set(awq_tokenizer *t, tk_addset *set, int normalized)
-{
-    set->idx = malloc((t->n_added + 1) * sizeof *set->idx);
-    if (!set->idx) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    size_t count[257] = {0};
-    for (size_t i = 0; i < t->n_added; i++)
-        if (t->added[i].normalized == normalized && t->added[i].match_len) count[(unsigned char)t->added[i].match[0]]++;
-    set->first[0] = 0;
-    for (int c = 0; c < 256; c++) set->first[c + 1] = set->first[c] + count[c];
-    size_t fill[256];
-    memcpy(fill, set->first, sizeof fill);
-    for (size_t i = 0; i < t->n_added; i++)
-        if (t->added[i].normalized == normalized && t->added[i].match_len)
-            set->idx[fill[(unsigned char)t->added[i].match[0]]++] = (int32_t)i;
-    set->n = set->first[256];
-    for (int c = 0; c < 256; c++)
-        qsort_r(set->idx + set->first[c], set->first[c + 1] - set->first[c], sizeof *set->idx, cmp_len_desc, t->added);
-    return AWQ_OK;
-}
-
-static awq_err parse_added(awq_tokenizer *t, const json_t *list)
-{
-    if (!list || json_is_null(list)) list = NULL;
-    else if (!json_is_array(list)) return bad(t, "\"added_tokens\" is not a list");
-    size_t n = list ? json_array_size(list) : 0;
-    t->added = calloc(n + 1, sizeof *t->added);
-    if (!t->added) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const json_t *a = json_array_get(list, i), *id = json_object_get(a, "id");
-        size_t len;
-        const char *content = jstr(a, "content", &len);
-        if (!content || !json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= INT32_MAX - 1)
-            return bad(t, "added token %zu needs a \"content\" string and a valid \"id\"", i);
-        tk_added *tok = &t->added[t->n_added++];
-        tok->id = (int32_t)json_integer_value(id);
-        tok->len = len;
-        if (!(tok->content = dup_bytes(content, len))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-        tok->special = jbool(a, "special", 0);
-        tok->normalized = jbool(a, "normalized", !tok->special);
-        tok->lstrip = jbool(a, "lstrip", 0);
-        tok->rstrip = jbool(a, "rstrip", 0);
-        tok->single_word = jbool(a, "single_word", 0);
-        if (tok->id >= t->n_ids) t->n_ids = tok->id + 1;
-        tok->match = tok->content;
-        tok->match_len = len;
-        if (tok->normalized && t->n_norm) { /* matched against normalized text, so normalize it too */
-            const char *ns;
-            size_t nn;
-            int at_start = 1;
-            awq_err e = tk_normalize(t, content, len, &ns, &nn, &at_start);
-            if (e) return e;
-            if (!(tok->match = dup_bytes(ns, nn))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-            tok->match_len = nn;
-        }
-    }
-    awq_err e = build_set(t, &t->raw_set, 0);
-    return e ? e : build_set(t, &t->norm_set, 1);
-}
-
-/* ---- post-processor ---- */
-
-static awq_err append_ids(int32_t **v, size_t *n, const int32_t *ids, size_t count, int at_front)
-{
-    int32_t *p = realloc(*v, (*n + count + 1) * sizeof *p);
-    if (!p) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    if (at_front) {
-        memmove(p + count, p, *n * sizeof *p);
-        memcpy(p, ids, count * sizeof *p);
-    } else {
-        memcpy(p + *n, ids, count * sizeof *p);
-    }
-    *v = p;
-    *n += count;
-    return AWQ_OK;
-}
-
-/* [string, id] of Bert/RobertaProcessing */
-static int pair_id(const json_t *pair, int32_t *id)
-{
-    const json_t *v = json_array_get(pair, 1);
-    if (!json_is_array(pair) || !json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= INT32_MAX)
-        return 0;
-    *id = (int32_t)json_integer_value(v);
-    return 1;
-}
-
-static awq_err parse_post(awq_tokenizer *t, const json_t *n, int depth)
-{
-    if (!n || json_is_null(n)) return AWQ_OK;
-    const char *type = jstr(n, "type", NULL);
-    if (!json_is_object(n) || !type) return bad(t, "post_processor has no \"type\"");
-    if (depth > 8) return unsupported(t, "post_processor Sequences nested more than 8 deep");
-    awq_err e = AWQ_OK;
-    if (!strcmp(type, "ByteLevel")) return AWQ_OK; /* changes offsets only */
-    if (!strcmp(type, "Sequence")) {
-        const json_t *list = json_object_get(n, "processors");
-        if (!json_is_array(list)) return bad(t, "post_processor Sequence without a \"processors\" list");
-        for (size_t i = 0; !e && i < json_array_size(list); i++) e = parse_post(t, json_array_get(list, i), depth + 1);
-        return e;
-    }
-    if (!strcmp(type, "BertProcessing") || !strcmp(type, "RobertaProcessing")) {
-        int32_t cls, sep;
-        if (!pair_id(json_object_get(n, "cls"), &cls) || !pair_id(json_object_get(n, "sep"), &sep))
-            return bad(t, "%s needs \"cls\" and \"sep\" as [token, id]", type);
-        e = append_ids(&t->prefix, &t->n_prefix, &cls, 1, 1);
-        return e ? e : append_ids(&t->suffix, &t->n_suffix, &sep, 1, 0);
-    }
-    if (strcmp(type, "TemplateProcessing")) return unsupported(t, "post_processor '%s' is not supported", type);
-    const json_t *single = json_object_get(n, "single"), *specials = json_object_get(n, "special_tokens");
-    if (!json_is_array(single)) return bad(t, "TemplateProcessing without a \"single\" template");
-    /* the items of this template, wrapped around what earlier processors produced */
-    int32_t *pre = NULL, *post = NULL;
-    size_t n_pre = 0, n_post = 0;
-    int seen_sequence = 0;
-    for (size_t i = 0; !e && i < json_array_size(single); i++) {
-        const json_t *item = json_array_get(single, i), *sp = json_object_get(item, "SpecialToken");
-        if (json_object_get(item, "Sequence")) {
-            const char *which = jstr(json_object_get(item, "Sequence"), "id", NULL);
-            if (!which || strcmp(which, "A") || seen_sequence)
-                e = bad(t, "TemplateProcessing \"single\" must hold sequence A once");
-            seen_sequence = 1;
-            continue;
-        }
-        const char *name = sp ? jstr(sp, "id", NULL) : NULL;
-        const json_t *st = name ? json_object_get(json_object_get(specials, name), "ids") : NULL;
-        if (!json_is_array(st)) {
-            e = bad(t, "TemplateProcessing item %zu is not a special token listed in \"special_tokens\"", i);
-            break;
-        }
-        for (size_t k = 0; !e && k < json_array_size(st); k++) {
-            const json_t *v = json_array_get(st, k);
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= INT32_MAX) {
-                e = bad(t, "special token '%s' has a bad id", name);
-                break;
-            }
-            int32_t id = (int32_t)json_integer_value(v);
-            e = seen_sequence ? append_ids(&post, &n_post, &id, 1, 0) : append_ids(&pre, &n_pre, &id, 1, 0);
-        }
-    }
-    if (!e && !seen_sequence) e = bad(t, "TemplateProcessing \"single\" has no sequence A");
-    if (!e && n_pre) e = append_ids(&t->prefix, &t->n_prefix, pre, n_pre, 1);
-    if (!e && n_post) e = append_ids(&t->suffix, &t->n_suffix, post, n_post, 0);
-    free(pre);
-    free(post);
-    return e;
-}
-
 /* ---- the whole file ---- */
 
 static awq_err build(const json_t *root, awq_tokenizer *t)
 {
-    if (!json_is_object(root)) return bad(t, "not a tokenizer.json (the top level is not an object)");
+    if (!json_is_object(root)) return tk_bad(t, "not a tokenizer.json (the top level is not an object)");
     awq_err e = tk_matcher_init(&t->mt);
     if (!e) e = tk_strmap_init(&t->cache, 1024);
     if (!e) e = parse_normalizer(t, json_object_get(root, "normalizer"), 0);
@@ -571,12 +413,12 @@ static awq_err build(const json_t *root, awq_tokenizer *t)
     for (size_t i = 0; i < t->n_pre; i++)
         if (t->pre[i].kind == TK_P_BYTELEVEL) {
             if (i + 1 != t->n_pre)
-                return unsupported(t, "pre_tokenizer steps after ByteLevel are not supported");
+                return tk_unsupported(t, "pre_tokenizer steps after ByteLevel are not supported");
             t->byte_level = 1;
         }
     if ((e = parse_model(t, json_object_get(root, "model")))) return e;
-    if ((e = parse_added(t, json_object_get(root, "added_tokens")))) return e;
-    if ((e = parse_post(t, json_object_get(root, "post_processor"), 0))) return e;
+    if ((e = tk_parse_added(t, json_object_get(root, "added_tokens")))) return e;
+    if ((e = tk_parse_post(t, json_object_get(root, "post_processor"), 0))) return e;
     for (size_t i = 0; i < t->n_prefix; i++)
         if (t->prefix[i] >= t->n_ids) t->n_ids = t->prefix[i] + 1;
     for (size_t i = 0; i < t->n_suffix; i++)
