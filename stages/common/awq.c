@@ -56,7 +56,13 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
         {"down_proj", c->intermediate_size, c->hidden_size},
         {"k/v_proj", c->hidden_size, c->num_key_value_heads * c->head_dim},
     };
-    for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) {
+    /* The group first, for every linear (a group that does not divide is the first thing to fix,
+     * also when packing), then the GEMM format's out_features % 8. */
+    const int n_lin = (int)(sizeof lin / sizeof lin[0]);
+    int unpackable = -1; /* a linear whose out_features the GEMM format cannot hold */
+    for (int i = 0; i < n_lin; i++)
+        if (unpackable < 0 && lin[i].out % 8 != 0) unpackable = i;
+    for (int i = 0; i < n_lin; i++) {
         size_t g;
         if (kern_quant_group(&g, (size_t)lin[i].in, p->group) != KERN_OK) {
             awq_fail(AWQ_ERR_ARG, "group size %lld does not divide in_features %d of %s", (long long)p->group, lin[i].in, lin[i].name);
@@ -67,15 +73,19 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
                     awq_hint("try GROUP=%d (or GROUP=-1 for one group per output channel)", cand[k]);
                     return AWQ_ERR_ARG;
                 }
-            awq_hint("use GROUP=-1 (one group per output channel), or pad the model");
+            if (need_pack && unpackable >= 0)
+                awq_hint("pad the model (out_features %d of %s is not a multiple of 8 either, so GROUP=-1 cannot be packed), "
+                         "or evaluate GROUP=-1 as fake quantization", lin[unpackable].out, lin[unpackable].name);
+            else
+                awq_hint("use GROUP=-1 (one group per output channel), or pad the model");
             return AWQ_ERR_ARG;
         }
-        if (need_pack && lin[i].out % 8 != 0) {
-            awq_fail(AWQ_ERR_ARG, "out_features %d of %s is not a multiple of 8, as the AutoAWQ GEMM format needs (out_features %% 8)",
-                     lin[i].out, lin[i].name);
-            awq_hint("this model cannot be packed for AutoAWQ/vLLM; evaluate it as fake quantization instead");
-            return AWQ_ERR_ARG;
-        }
+    }
+    if (need_pack && unpackable >= 0) {
+        awq_fail(AWQ_ERR_ARG, "out_features %d of %s is not a multiple of 8, as the AutoAWQ GEMM format needs (out_features %% 8)",
+                 lin[unpackable].out, lin[unpackable].name);
+        awq_hint("this model cannot be packed for AutoAWQ/vLLM; evaluate it as fake quantization instead");
+        return AWQ_ERR_ARG;
     }
     return AWQ_OK;
 }
@@ -342,6 +352,7 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     if (e) return e;
     feats_buf fb;
     e = compute_feats(&f, cfg, orig, x, &fb);
+    const int have_feats = !e; /* compute_feats frees its buffers itself when it fails */
     for (int i = 0; !e && i < ng; i++) {
         double t0 = awq_now();
         e = search_group(&f, cfg, p, orig, &groups[i], fb.f[groups[i].feat], &res[i]);
@@ -351,7 +362,7 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
                         (double)res[i].losses[res[i].best], awq_now() - t0);
         }
     }
-    if (!e) feats_free(&fb);
+    if (have_feats) feats_free(&fb);
     awq_fwd_free(&f);
     if (e) { awq_scale_results_free(res, *n_res); *n_res = 0; }
     return e;
