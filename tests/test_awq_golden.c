@@ -35,6 +35,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static const char *const MODELS[] = {"llama_gqa_llama3rope_tied", "llama2_mha", "mistral", "qwen2_bias", "qwen3_qknorm"};
 static const char *const MODES[] = {"duo_false", "duo_true"};
@@ -558,6 +561,11 @@ static void t_sdpa_numerics(void)
 
 int main(int argc, char **argv)
 {
+#ifdef _OPENMP
+    /* The tiny models give each op a few thousand values: thread start-up costs more than it saves
+     * (and spins badly on a busy machine). Results do not depend on the thread count (kernels.h). */
+    omp_set_num_threads(1);
+#endif
     static const t_case cases[] = {
         {"autoawq_golden", t_autoawq_golden},
         {"sdpa_numerics", t_sdpa_numerics},
