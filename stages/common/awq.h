@@ -21,6 +21,7 @@ typedef struct awq_params {
     int clip_grid;       /* clip grid n_grid (20) */
     double max_shrink;   /* 0.5: candidates int(max_shrink * clip_grid) */
     int n_sample_token;  /* 512: clip search token subsample */
+    int fake_quant;      /* pack: store the fake-quantized fp16 weights instead of the GEMM layout */
 } awq_params;
 
 void awq_params_default(awq_params *p);

@@ -90,6 +90,7 @@ awq_err awq_packed_key(const awq_model *m, int layer, const awq_key *scaled, con
     }
     if (!e && clip) e = awq_recipe_add_key(r, "clip", clip);
     if (!e) e = add_quant_params(r, p);
+    if (!e && p->fake_quant) e = awq_recipe_add(r, "format", "fake-quant");
     return recipe_done(r, e, out, recipe);
 }
 
@@ -283,7 +284,7 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
                        const awq_params *p, const awq_block_f32 *b, float *const max_val[AWQ_SLOT__COUNT],
                        awq_block_f32 *fq)
 {
-    const int pack = p->w_bit == 4;
+    const int pack = p->w_bit == 4 && !p->fake_quant;
     awq_packed_linear pl[7] = {0};
     awq_tensor t[PACK_MAX_TENSORS];
     char names[PACK_MAX_TENSORS][80];

@@ -1,0 +1,44 @@
+#!/bin/sh
+# t_pack.sh - the packed checkpoint read back by an independent plain-Python dequantizer
+# (tests/dequant_check.py: the safetensors format and spec §3.1 only) equals the C fake-quant
+# weights bit for bit, for every linear of every block; plus the output directory's shape
+# (config.json quantization_config, no lm_head when tied, tokenizer files, search results).
+. tests/lib.sh
+for p in awq-plan awq-pack awq-obj awq-gen-model; do [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }; done
+command -v python3 >/dev/null || { skip all "python3 missing"; exit 0; }
+ROOT=$(pwd)
+export AWQ_CACHE="$TMP/store"
+M="$TMP/model"
+"$BIN/awq-gen-model" -q --out "$M" --arch qwen2 --layers 2 --hidden 64 --ffn 128 --heads 4 --kv-heads 2 --vocab 256 --tie --seed 31 >/dev/null
+printf '{"model_max_length": 4096}\n' >"$M/tokenizer_config.json"
+"$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 6 --out "$TMP/calib.i32" >/dev/null 2>&1
+make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$M" OUT="$TMP/out" CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=32 N_GRID=4 \
+    SHARD_GB=0.00005 >"$TMP/log" 2>&1
+check quantize_ok '[ -f "$TMP/out/config.json" ]' || exit 0
+man="$TMP/out.awq/manifest.tsv"
+ok_all=1
+for b in 0 1; do
+    sd=$(awk -F'\t' -v b=$b '$1 == b && $2 == "apply-scale" {print $3}' "$man")
+    cl=$(awk -F'\t' -v b=$b '$1 == b && $2 == "clip-search" {print $3}' "$man")
+    fq=$("$BIN/awq-pack" -m "$M" -b $b --scaled "$sd" --clip "$cl" --group 32 --fake-quant 2>>"$TMP/err") || ok_all=0
+    args=""
+    for l in self_attn.q_proj self_attn.k_proj self_attn.v_proj self_attn.o_proj mlp.gate_proj mlp.up_proj mlp.down_proj; do
+        "$BIN/awq-obj" cat "$fq" "$l.weight" >"$TMP/b$b.$l.f16" || ok_all=0
+        args="$args $l=$TMP/b$b.$l.f16"
+    done
+    python3 tests/dequant_check.py "$TMP/out" $b $args >>"$TMP/pycheck" 2>&1 || ok_all=0
+done
+check python_dequant_equals_c_fake_quant '[ $ok_all -eq 1 ] && [ $(grep -c "identical" "$TMP/pycheck") -eq 14 ]' || cat "$TMP/pycheck" >&2
+check output_is_sharded_with_index '[ -f "$TMP/out/model.safetensors.index.json" ] && ls "$TMP/out"/model-0000*-of-0000*.safetensors >/dev/null'
+check config_has_quantization_config 'python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))
+q = c[\"quantization_config\"]
+assert q == {\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": 32, \"zero_point\": True, \"version\": \"gemm\", \"modules_to_not_convert\": None}, q
+assert c[\"torch_dtype\"] == \"float16\" and c[\"architectures\"] == [\"Qwen2ForCausalLM\"]
+w = json.load(open(sys.argv[2]))[\"weight_map\"]
+assert \"lm_head.weight\" not in w and \"model.embed_tokens.weight\" in w and \"model.norm.weight\" in w
+assert not any(k.endswith(\"_proj.weight\") for k in w), \"unquantized linears left\"
+assert \"model.layers.0.self_attn.q_proj.bias\" in w and \"model.layers.1.mlp.down_proj.qweight\" in w
+" "$TMP/out/config.json" "$TMP/out/model.safetensors.index.json"'
+check side_files_and_search_results '[ -f "$TMP/out/tokenizer_config.json" ] && [ -s "$TMP/out/awq_search_results.safetensors" ]'
