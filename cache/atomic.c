@@ -104,6 +104,15 @@ void awq_atomic_abort(awq_atomic *f)
     f->final_path = NULL;
 }
 
+awq_err awq_write_file_atomic(const char *path, const void *data, size_t len)
+{
+    awq_atomic f;
+    awq_err e = awq_atomic_open(&f, path);
+    if (e) return e;
+    if ((e = awq_atomic_write(&f, data, len))) { awq_atomic_abort(&f); return e; }
+    return awq_atomic_commit(&f, AWQ_ATOMIC_REPLACE);
+}
+
 awq_err awq_mkdirs(const char *path)
 {
     char *p = strdup(path);

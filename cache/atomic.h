@@ -37,6 +37,9 @@ awq_err awq_atomic_commit(awq_atomic *f, awq_atomic_mode mode);
 /* Remove the temp file and free f's resources. Safe to call twice and after commit. */
 void awq_atomic_abort(awq_atomic *f);
 
+/* Write a whole file atomically (open, write, commit with AWQ_ATOMIC_REPLACE; abort on error). */
+awq_err awq_write_file_atomic(const char *path, const void *data, size_t len);
+
 /* mkdir -p; AWQ_OK if it exists already. */
 awq_err awq_mkdirs(const char *path);
 

@@ -100,12 +100,13 @@ static void print_table(const char *text)
 static awq_err write_text(const char *path, const char *text)
 {
     if (!path || strcmp(path, "-") == 0) { printf("%s\n", text); return AWQ_OK; }
-    awq_atomic f;
-    awq_err e = awq_atomic_open(&f, path);
-    if (!e) e = awq_atomic_write(&f, text, strlen(text));
-    if (!e) e = awq_atomic_write(&f, "\n", 1);
-    if (!e) e = awq_atomic_commit(&f, AWQ_ATOMIC_REPLACE);
-    else awq_atomic_abort(&f);
+    size_t len = strlen(text);
+    char *line = malloc(len + 2);
+    if (!line) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    memcpy(line, text, len);
+    line[len] = '\n';
+    awq_err e = awq_write_file_atomic(path, line, len + 1);
+    free(line);
     return e;
 }
 

@@ -62,12 +62,7 @@ static awq_err write_if_changed(const char *path, const char *text, size_t len)
             if (same) return AWQ_OK;
         } else fclose(f);
     }
-    awq_atomic a;
-    awq_err e = awq_atomic_open(&a, path);
-    if (!e) e = awq_atomic_write(&a, text, len);
-    if (!e) e = awq_atomic_commit(&a, AWQ_ATOMIC_REPLACE);
-    else awq_atomic_abort(&a);
-    return e;
+    return awq_write_file_atomic(path, text, len);
 }
 
 static char *hexs(const awq_key *k, char out[AWQ_KEY_HEX + 1]) { awq_key_hex(k, out); return out; }

@@ -86,12 +86,8 @@ static awq_err write_config(const awq_model *m, const awq_params *p, const char 
     json_decref(cfg);
     if (!text) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     snprintf(path, sizeof path, "%s/config.json", dir);
-    awq_atomic f;
-    awq_err e = awq_atomic_open(&f, path);
-    if (!e) e = awq_atomic_write(&f, text, strlen(text));
-    if (!e) e = awq_atomic_write(&f, "\n", 1);
-    if (!e) e = awq_atomic_commit(&f, AWQ_ATOMIC_REPLACE);
-    else awq_atomic_abort(&f);
+    size_t len = strlen(text);
+    awq_err e = awq_write_file_atomic(path, text, len);
     free(text);
     return e;
 }
