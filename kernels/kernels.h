@@ -1,7 +1,7 @@
 /* kernels.h - the math of awqmake behind one backend table (ggml style): a struct of function
  * pointers with a CPU instance (kernels/cpu/: OpenBLAS + OpenMP, each op beside its scalar `_ref`)
- * and, later, a CUDA one (kernels/cuda/). Kernels do arithmetic on memory they are handed:
- * no files, no store, no model formats, no messages (they return a kern_status).
+ * and a CUDA one (kernels/cuda/: cuBLAS and one .cu per op). Kernels do arithmetic on memory they
+ * are handed: no files, no store, no model formats, no messages (they return a kern_status).
  *
  * Conventions for every op below
  * - Tensors are row-major and contiguous; the shape is in the comment beside each argument.
@@ -219,5 +219,26 @@ struct awq_backend {
  * Threads: OpenMP (OMP_NUM_THREADS) for everything; it sets OpenBLAS to one thread per call
  * (openblas_set_num_threads(1)) and runs its sgemm calls from the OpenMP threads. */
 const awq_backend *awq_backend_cpu(void);
+
+/* The CUDA backend on device `device_ordinal` (0 = the first visible GPU; CUDA_VISIBLE_DEVICES
+ * picks which): a new instance with its own stream, cuBLAS handle and scratch memory, released
+ * by be->close(be). Its memory is device memory (cudaMalloc, never managed memory); ops are
+ * queued on the stream in call order and may report a device error at a later call. Use an
+ * instance from one thread at a time; the calling thread's current device is set to the ordinal.
+ * NULL with *err (when err != NULL) set on failure: KERN_ERR_UNSUPPORTED in a build without
+ * CUDA, KERN_ERR_ARG for an ordinal the machine does not have, KERN_ERR_DEVICE when there is no
+ * usable driver or GPU or the runtime fails, KERN_ERR_NOMEM when memory runs out.
+ * Precision, beside the rules above: matmul in the faithful mode with F16 weights rounds x to
+ * fp16 (exact, since in that mode x holds fp16 values) and multiplies on the tensor cores with
+ * fp32 accumulation, and so does attention with q, k, v and the probabilities; every other
+ * product is an fp32 GEMM without TF32. Sums are in another order than on the CPU (the tolerances
+ * are in tests/test_backends.c); quantize, w_mean (faithful), round_f16, check_f16, add, embed
+ * and clip_apply give the CPU's bits. */
+const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *err);
+
+/* The CUDA or cuBLAS call behind this thread's last KERN_ERR_DEVICE/KERN_ERR_NOMEM from the
+ * CUDA backend, e.g. "cudaMalloc(1152921504606846976 bytes): out of memory (backend.cu:57)", for
+ * a message; "" when there was none (and always in a build without CUDA). */
+const char *awq_cuda_last_error(void);
 
 #endif

@@ -40,7 +40,10 @@ ifeq ($(use_cuda),1)
             -Wl,-rpath,$(CUDA_HOME)/lib64
 endif
 NVCCFLAGS ?= -O2 -g -lineinfo
-NVCCFLAGS += -std=c++17 -arch=sm_$(CUDA_ARCH) -MMD -MP -I. -DAWQ_CUDA=1 -Xcompiler -fPIC
+# IEEE division/sqrt and subnormals kept (the defaults without --use_fast_math, stated here so
+# that they stay): the CUDA quantizer must match the CPU's bit for bit.
+NVCCFLAGS += -std=c++17 -arch=sm_$(CUDA_ARCH) -MMD -MP -I. -DAWQ_CUDA=1 -Xcompiler -fPIC \
+             -ftz=false -prec-div=true -prec-sqrt=true
 
 # Flag file: its content changes when the flags do, and every object depends on it.
 FLAGS_FILE := $(O)/FLAGS

@@ -5,24 +5,45 @@
 
 #include "../../kernels/device.h"
 
+/* The CUDA backend on the first visible GPU, or the reason there is none (recorded). */
+static awq_err open_cuda(const awq_backend **out)
+{
+    if (!awq_built_with_cuda()) {
+        awq_fail(AWQ_ERR_UNSUPPORTED, "--device cuda: this build has no CUDA backend");
+        awq_hint("rebuild with CUDA=1 (needs nvcc), or use --device cpu");
+        return AWQ_ERR_UNSUPPORTED;
+    }
+    if (awq_cuda_device_count(NULL, 0) < 1) {
+        awq_fail(AWQ_ERR_DEVICE, "--device cuda: no CUDA device found");
+        awq_hint("check nvidia-smi and CUDA_VISIBLE_DEVICES, or use --device cpu");
+        return AWQ_ERR_DEVICE;
+    }
+    kern_status st = KERN_OK;
+    *out = awq_backend_cuda(0, &st);
+    if (*out) return AWQ_OK;
+    const char *detail = awq_cuda_last_error();
+    awq_fail(st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE, "--device cuda: cannot start the CUDA backend: %s%s%s",
+             kern_strerror(st), *detail ? ": " : "", detail);
+    awq_hint("use --device cpu");
+    return st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE;
+}
+
 awq_err awq_backend_open(const char *device, const awq_backend **out)
 {
     *out = NULL;
-    if (!device || strcmp(device, "auto") == 0 || strcmp(device, "cpu") == 0) {
-        /* auto: the CUDA backend table does not exist yet (issue 7), so auto means CPU. */
+    if (device && strcmp(device, "cpu") == 0) {
         *out = awq_backend_cpu();
         return AWQ_OK;
     }
-    if (strcmp(device, "cuda") == 0) {
-        if (!awq_built_with_cuda()) {
-            awq_fail(AWQ_ERR_UNSUPPORTED, "--device cuda: this build has no CUDA backend");
-            awq_hint("rebuild with CUDA=1 (needs nvcc), or use --device cpu");
-            return AWQ_ERR_UNSUPPORTED;
-        }
-        awq_fail(AWQ_ERR_UNSUPPORTED, "--device cuda: the CUDA stage kernels are not implemented yet");
-        awq_hint("use --device cpu (or auto)");
-        return AWQ_ERR_UNSUPPORTED;
+    if (!device || strcmp(device, "auto") == 0) {
+        /* the GPU when this build has CUDA and a device answers, else the CPU (also when the
+         * GPU is there but its backend cannot start: auto never fails) */
+        if (awq_built_with_cuda() && awq_cuda_device_count(NULL, 0) > 0 && open_cuda(out) == AWQ_OK) return AWQ_OK;
+        awq_clear_error();
+        *out = awq_backend_cpu();
+        return AWQ_OK;
     }
+    if (strcmp(device, "cuda") == 0) return open_cuda(out);
     awq_fail(AWQ_ERR_ARG, "--device '%s' is not one of cpu, cuda, auto", device);
     return AWQ_ERR_ARG;
 }

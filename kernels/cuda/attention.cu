@@ -1,0 +1,121 @@
+// attention.cu - causal GQA attention as two batched GEMMs per chunk of (sequence, head) pairs:
+// S = K_j Q^T (all t x t scores, one matrix per pair), a warp per query row for the scaled,
+// masked softmax (fp32; exp in fp64 rounded once; the sum in fp64), then O = P V written straight
+// into the head's columns of out. The pairs' operand pointers are built on the device for
+// cublasGemmBatchedEx, since a GQA head's K/V are not at a fixed stride from its Q.
+// Faithful mode: q, k, v hold fp16 values, so they are converted to fp16 exactly and both GEMMs
+// run on the tensor cores with fp32 accumulation; P = h(softmax) is stored as fp16; out = h(sum).
+// fp32 mode: fp32 GEMMs (CUBLAS_COMPUTE_32F_PEDANTIC), P in place of S. Masked entries of P are
+// exact zeros, so the full-width P V adds nothing for them, as on the CPU.
+#include "cuda.cuh"
+
+#include <math.h>
+
+#define ATTN_BUDGET ((size_t)256 << 20) // bytes of fp32 scores per chunk
+
+struct attn_ptrs {
+    const void **a_qk, **b_qk, **a_pv, **b_pv;
+    void **c_qk, **c_pv;
+};
+
+__global__ void attn_ptrs_kernel(attn_ptrs pt, const char *q, const char *k, const char *v, char *S, char *P, float *out,
+                                 size_t p0, size_t np, size_t s_lo, size_t t, size_t h, size_t hkv, size_t d,
+                                 size_t esz, size_t psz)
+{
+    size_t group = h / hkv;
+    for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < np; idx += (size_t)gridDim.x * blockDim.x) {
+        size_t pair = p0 + idx, s = pair / h, hq = pair % h, j = hq / group, sl = s - s_lo;
+        pt.a_qk[idx] = k + (sl * t * hkv * d + j * d) * esz;
+        pt.b_qk[idx] = q + (sl * t * h * d + hq * d) * esz;
+        pt.c_qk[idx] = S + idx * t * t * sizeof(float);
+        pt.a_pv[idx] = v + (sl * t * hkv * d + j * d) * esz;
+        pt.b_pv[idx] = P + idx * t * t * psz;
+        pt.c_pv[idx] = out + s * t * h * d + hq * d;
+    }
+}
+
+__global__ void attn_softmax_kernel(float *S, __half *P16, size_t rows, size_t t, float scale, int f16)
+{
+    size_t warp = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
+    size_t warps = (size_t)gridDim.x * blockDim.x / 32;
+    for (size_t row = warp; row < rows; row += warps) {
+        size_t p = row % t;
+        float *s = S + row * t;
+        float mx = -INFINITY;
+        for (size_t m = lane; m <= p; m += 32) {
+            float sv = f16 ? h16(__fmul_rn(h16(s[m]), scale)) : __fmul_rn(s[m], scale);
+            s[m] = sv;
+            mx = sv > mx ? sv : mx;
+        }
+        mx = warp_max(mx);
+        double sum = 0.0;
+        for (size_t m = lane; m <= p; m += 32) {
+            float e = (float)exp((double)__fsub_rn(s[m], mx));
+            s[m] = e;
+            sum += e;
+        }
+        float fs = (float)warp_sum(sum);
+        for (size_t m = lane; m < t; m += 32) {
+            float pr = m <= p ? __fdiv_rn(s[m], fs) : 0.0f;
+            if (f16) P16[row * t + m] = __float2half_rn(pr);
+            else s[m] = pr;
+        }
+    }
+}
+
+kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
+                           size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16)
+{
+    if (hkv == 0 ? h != 0 : h % hkv) return KERN_ERR_ARG;
+    if (b == 0 || t == 0 || h == 0 || d == 0) return KERN_OK;
+    if (!fits_int(t) || !fits_int(h * d) || !fits_int(t * t)) return KERN_ERR_UNSUPPORTED;
+    int f16 = round_f16 != 0;
+    size_t pairs = b * h, np = ATTN_BUDGET / (t * t * sizeof(float));
+    if (np < 1) np = 1;
+    if (np > pairs) np = pairs;
+    size_t esz = f16 ? sizeof(__half) : sizeof(float), seqs = np / h + 2; // sequences one chunk can touch
+    if (seqs > b) seqs = b;
+    carve cv = {0, NULL};
+    size_t at_s = carve_add(&cv, np * t * t * sizeof(float)), at_p = carve_add(&cv, f16 ? np * t * t * sizeof(__half) : 0);
+    size_t at_q = carve_add(&cv, f16 ? seqs * t * h * d * esz : 0), at_k = carve_add(&cv, f16 ? seqs * t * hkv * d * esz : 0);
+    size_t at_v = carve_add(&cv, f16 ? seqs * t * hkv * d * esz : 0), at_ptr = carve_add(&cv, 6 * np * sizeof(void *));
+    KERN_TRY(cuda_scratch(ctx, cv.bytes, (void **)&cv.base));
+    float *S = (float *)(cv.base + at_s);
+    __half *P16 = f16 ? (__half *)(cv.base + at_p) : NULL;
+    void **ptr = (void **)(cv.base + at_ptr);
+    attn_ptrs pt = {(const void **)ptr, (const void **)ptr + np, (const void **)ptr + 2 * np, (const void **)ptr + 3 * np,
+                    ptr + 4 * np, ptr + 5 * np};
+    cudaDataType ty = f16 ? CUDA_R_16F : CUDA_R_32F;
+    cublasComputeType_t ct = f16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_PEDANTIC;
+    const float one = 1.0f, zero = 0.0f, scale = (float)(1.0 / sqrt((double)d));
+    for (size_t p0 = 0; p0 < pairs; p0 += np) {
+        size_t n = pairs - p0 < np ? pairs - p0 : np, s_lo = p0 / h, s_hi = (p0 + n - 1) / h;
+        const char *qb = (const char *)q, *kb = (const char *)k, *vb = (const char *)v;
+        if (f16) { // this chunk's sequences as fp16 (exact)
+            size_t ns = s_hi - s_lo + 1;
+            __half *q16 = (__half *)(cv.base + at_q), *k16 = (__half *)(cv.base + at_k), *v16 = (__half *)(cv.base + at_v);
+            KERN_TRY(cuda_to_f16(ctx, q16, q + s_lo * t * h * d, ns * t * h * d));
+            KERN_TRY(cuda_to_f16(ctx, k16, k + s_lo * t * hkv * d, ns * t * hkv * d));
+            KERN_TRY(cuda_to_f16(ctx, v16, v + s_lo * t * hkv * d, ns * t * hkv * d));
+            qb = (const char *)q16, kb = (const char *)k16, vb = (const char *)v16;
+        } else {
+            s_lo = 0; // the arrays themselves
+        }
+        attn_ptrs_kernel<<<grid_for(ctx, n, 128), 128, 0, ctx->stream>>>(pt, qb, kb, vb, (char *)S,
+                                                                         f16 ? (char *)P16 : (char *)S, out, p0, n,
+                                                                         s_lo, t, h, hkv, d, esz, f16 ? 2 : 4);
+        LAUNCH_CHECK();
+        CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)t, (int)t, (int)d, &one, pt.a_qk, ty,
+                                         (int)(hkv * d), pt.b_qk, ty, (int)(h * d), &zero, pt.c_qk, CUDA_R_32F, (int)t,
+                                         (int)n, ct, CUBLAS_GEMM_DEFAULT));
+        attn_softmax_kernel<<<grid_for(ctx, n * t * 32, 256), 256, 0, ctx->stream>>>(S, P16, n * t, t, scale, f16);
+        LAUNCH_CHECK();
+        CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)d, (int)t, (int)t, &one, pt.a_pv, ty,
+                                         (int)(hkv * d), pt.b_pv, ty, (int)t, &zero, pt.c_pv, CUDA_R_32F, (int)(h * d),
+                                         (int)n, ct, CUBLAS_GEMM_DEFAULT));
+    }
+    if (f16) {
+        KERN_TRY(cuda_round_f16(ctx, out, b * t * h * d));
+    }
+    return KERN_OK;
+}

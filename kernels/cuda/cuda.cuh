@@ -1,0 +1,152 @@
+// cuda.cuh - what the CUDA ops share: the backend context, checked CUDA/cuBLAS calls mapped to
+// kern_status, the context's scratch memory, fp16 rounding on the device and the per-op entry
+// points that backend.cu puts in the table. The math of every op is its CPU _ref's
+// (kernels/cpu/<op>.c); the .cu files only say how it maps onto the GPU.
+#ifndef AWQ_KERNELS_CUDA_CUH
+#define AWQ_KERNELS_CUDA_CUH
+
+extern "C" {
+#include "../kernels.h"
+#include "../quant.h"
+}
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+struct awq_backend_ctx {
+    int device;            // CUDA ordinal
+    int sm_count;          // multiprocessors, for grid sizes
+    cudaStream_t stream;   // every op and copy runs on it, in call order
+    cublasHandle_t blas;   // bound to stream
+    void *scratch;         // temporaries of one op (grown on demand, never shrunk)
+    size_t scratch_bytes;
+    void *result;          // 64 bytes for small results read back by the host (flags, indices)
+    awq_backend table;     // the instance handed out; table.ctx points back here
+};
+
+// Record "expr: what (file:line)" for awq_cuda_last_error() and map the error: allocation
+// failures are KERN_ERR_NOMEM, everything else KERN_ERR_DEVICE. Non-sticky errors are cleared
+// so that the next op does not report them again.
+kern_status cuda_fail(cudaError_t e, const char *expr, const char *file, int line);
+kern_status cublas_fail(cublasStatus_t s, const char *expr, const char *file, int line);
+
+#define CUDA_CHECK(expr)                                                                   \
+    do {                                                                                   \
+        cudaError_t e_ = (expr);                                                           \
+        if (e_ != cudaSuccess) return cuda_fail(e_, #expr, __FILE__, __LINE__);            \
+    } while (0)
+#define CUBLAS_CHECK(expr)                                                                 \
+    do {                                                                                   \
+        cublasStatus_t s_ = (expr);                                                        \
+        if (s_ != CUBLAS_STATUS_SUCCESS) return cublas_fail(s_, #expr, __FILE__, __LINE__);\
+    } while (0)
+// after every kernel launch
+#define LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+// a kern_status from a helper
+#define KERN_TRY(expr)                                                                     \
+    do {                                                                                   \
+        kern_status k_ = (expr);                                                           \
+        if (k_ != KERN_OK) return k_;                                                      \
+    } while (0)
+
+// *p = at least `bytes` of device scratch, valid until the next op of this context (ops run in
+// stream order, so reuse by the next op is safe). Growing frees the old buffer (cudaFree waits
+// for the device). KERN_ERR_NOMEM when it cannot be had.
+kern_status cuda_scratch(awq_backend_ctx *ctx, size_t bytes, void **p);
+
+// Carving one scratch allocation into aligned pieces: size with carve_add, then carve_take.
+struct carve {
+    size_t bytes;
+    char *base;
+};
+static inline size_t carve_add(carve *c, size_t bytes)
+{
+    size_t at = c->bytes;
+    c->bytes += (bytes + 255) / 256 * 256;
+    return at;
+}
+
+// Blocks for a grid-stride loop over n items with `threads` per block: enough to fill the GPU,
+// never more than the work.
+static inline unsigned grid_for(const awq_backend_ctx *ctx, size_t n, unsigned threads)
+{
+    size_t want = (n + threads - 1) / threads, cap = (size_t)ctx->sm_count * 32;
+    if (want > cap) want = cap;
+    return want ? (unsigned)want : 1u;
+}
+
+static inline int fits_int(size_t v) { return v <= 0x7fffffff; }
+static inline int dtype_ok(kern_dtype t) { return t == KERN_F32 || t == KERN_F16 || t == KERN_BF16; }
+
+// h(x): round to the nearest fp16 (RNE, subnormals kept, overflow to Inf, NaN stays NaN) and
+// back; exact like awq_round_f16.
+__device__ __forceinline__ float h16(float x) { return __half2float(__float2half_rn(x)); }
+__device__ __forceinline__ float hif(float x, int f16) { return f16 ? h16(x) : x; }
+
+// element idx of a stored weight as fp32 (exact)
+__device__ __forceinline__ float weight_at(const void *p, kern_dtype t, size_t idx)
+{
+    if (t == KERN_F16) return __half2float(__ushort_as_half(((const unsigned short *)p)[idx]));
+    if (t == KERN_BF16) return __uint_as_float((unsigned)((const unsigned short *)p)[idx] << 16);
+    return ((const float *)p)[idx];
+}
+
+// warp-wide reductions (all 32 lanes take part)
+__device__ __forceinline__ float warp_max(float v)
+{
+    for (int o = 16; o; o >>= 1) {
+        float u = __shfl_xor_sync(0xffffffffu, v, o);
+        v = u > v ? u : v;
+    }
+    return v;
+}
+__device__ __forceinline__ float warp_min(float v)
+{
+    for (int o = 16; o; o >>= 1) {
+        float u = __shfl_xor_sync(0xffffffffu, v, o);
+        v = u < v ? u : v;
+    }
+    return v;
+}
+__device__ __forceinline__ double warp_sum(double v)
+{
+    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// fp32 -> fp16 copy of n values (rounded; exact for fp16 values); in convert.cu
+kern_status cuda_to_f16(awq_backend_ctx *ctx, __half *dst, const float *src, size_t n);
+// stored weight -> fp32 (exact)
+kern_status cuda_weight_to_f32(awq_backend_ctx *ctx, float *dst, kern_weight w, size_t n);
+
+// ---- the ops (semantics in kernels.h) --------------------------------------------------------
+kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, kern_weight bias, size_t n,
+                        size_t o, size_t i, int round_f16);
+kern_status cuda_rmsnorm(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, size_t n, size_t c,
+                         float eps, int round_f16);
+kern_status cuda_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t n, size_t heads, size_t d,
+                      const kern_rope *rope, int round_f16);
+kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
+                           size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16);
+kern_status cuda_silu_mul(awq_backend_ctx *ctx, float *out, const float *g, const float *u, size_t n,
+                          int round_f16);
+kern_status cuda_add(awq_backend_ctx *ctx, float *y, const float *a, const float *b, size_t n, int round_f16);
+kern_status cuda_embed(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_weight table, size_t n, size_t c,
+                       size_t vocab);
+kern_status cuda_mean_abs(awq_backend_ctx *ctx, float *mean, const float *x, size_t n, size_t c, int round_f16);
+kern_status cuda_round_f16(awq_backend_ctx *ctx, float *x, size_t n);
+kern_status cuda_check_f16(awq_backend_ctx *ctx, const float *x, size_t n, size_t *first_bad);
+kern_status cuda_quantize(awq_backend_ctx *ctx, float *deq, uint8_t *codes, float *scales, uint8_t *zeros,
+                          const float *w, const float *col_scale, size_t o, size_t i, int64_t group, int w_bit,
+                          int round_f16);
+kern_status cuda_w_mean(awq_backend_ctx *ctx, float *wm, const float *const *w, const size_t *rows, size_t n_w,
+                        size_t i, int64_t group, int round_f16);
+kern_status cuda_clip_search(awq_backend_ctx *ctx, float *max_val, int32_t *best, float *loss, const float *w,
+                             const float *x, size_t o, size_t i, size_t t, int64_t group, int w_bit, int n_grid,
+                             double max_shrink, int round_f16);
+kern_status cuda_clip_apply(awq_backend_ctx *ctx, float *w, const float *max_val, size_t o, size_t i,
+                            int64_t group);
+
+#endif

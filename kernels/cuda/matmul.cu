@@ -1,0 +1,65 @@
+// matmul.cu - y[n,o] = x[n,i] · w[o,i]^T + b with cuBLAS (row-major y^T = W x^T, so W is the
+// transposed operand). Two paths, both with exact products and fp32 accumulation:
+// - faithful mode with F16 weights: x is converted to fp16 (exact: in this mode it holds fp16
+//   values) and cublasGemmEx runs on the tensor cores with fp32 accumulation;
+// - everything else (fp32 mode, F32 or BF16 weights): the weights are converted to fp32 (exact)
+//   and the product is an fp32 GEMM (CUBLAS_COMPUTE_32F_PEDANTIC: no TF32).
+// Then one pass adds the bias and rounds (h) where asked.
+#include "cuda.cuh"
+
+__global__ void bias_round_kernel(float *y, const void *bias, kern_dtype bt, size_t n, size_t o, int f16)
+{
+    size_t total = n * o;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x) {
+        float v = y[e];
+        if (bias) v = __fadd_rn(v, weight_at(bias, bt, e % o));
+        y[e] = hif(v, f16);
+    }
+}
+
+// y = bias (i = 0: empty sums)
+__global__ void bias_only_kernel(float *y, const void *bias, kern_dtype bt, size_t n, size_t o, int f16)
+{
+    size_t total = n * o;
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x)
+        y[e] = bias ? hif(weight_at(bias, bt, e % o), f16) : 0.0f;
+}
+
+kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, kern_weight bias, size_t n,
+                        size_t o, size_t i, int round_f16)
+{
+    if (!dtype_ok(w.dtype) || (bias.data && !dtype_ok(bias.dtype))) return KERN_ERR_ARG;
+    if (!fits_int(n) || !fits_int(o) || !fits_int(i)) return KERN_ERR_UNSUPPORTED;
+    if (n == 0 || o == 0) return KERN_OK;
+    int f16 = round_f16 != 0;
+    if (i == 0) {
+        bias_only_kernel<<<grid_for(ctx, n * o, 256), 256, 0, ctx->stream>>>(y, bias.data, bias.dtype, n, o, f16);
+        LAUNCH_CHECK();
+        return KERN_OK;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    if (f16 && w.dtype == KERN_F16) {
+        __half *x16 = NULL;
+        KERN_TRY(cuda_scratch(ctx, n * i * sizeof *x16, (void **)&x16));
+        KERN_TRY(cuda_to_f16(ctx, x16, x, n * i));
+        CUBLAS_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)o, (int)n, (int)i, &one, w.data, CUDA_R_16F,
+                                  (int)i, x16, CUDA_R_16F, (int)i, &zero, y, CUDA_R_32F, (int)o, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
+    } else {
+        const void *wf = w.data;
+        if (w.dtype != KERN_F32) {
+            float *conv = NULL;
+            KERN_TRY(cuda_scratch(ctx, o * i * sizeof *conv, (void **)&conv));
+            KERN_TRY(cuda_weight_to_f32(ctx, conv, w, o * i));
+            wf = conv;
+        }
+        CUBLAS_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)o, (int)n, (int)i, &one, wf, CUDA_R_32F,
+                                  (int)i, x, CUDA_R_32F, (int)i, &zero, y, CUDA_R_32F, (int)o,
+                                  CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT));
+    }
+    if (bias.data || f16) {
+        bias_round_kernel<<<grid_for(ctx, n * o, 256), 256, 0, ctx->stream>>>(y, bias.data, bias.dtype, n, o, f16);
+        LAUNCH_CHECK();
+    }
+    return KERN_OK;
+}

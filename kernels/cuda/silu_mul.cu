@@ -1,0 +1,23 @@
+// silu_mul.cu - out = silu(g) * u, silu(g) = g / (1 + exp(-g)) in fp32; h(h(silu) * u) when
+// faithful. exp is taken in fp64 and rounded once, which is what glibc's expf gives on the CPU
+// in all but rare cases (CUDA's expf is within 2 ulp). out may equal g or u.
+#include "cuda.cuh"
+
+__global__ void silu_mul_kernel(float *out, const float *g, const float *u, size_t n, int f16)
+{
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
+        float gv = g[e], uv = u[e];
+        float ex = (float)exp(-(double)gv);
+        float a = __fdiv_rn(gv, __fadd_rn(1.0f, ex));
+        out[e] = f16 ? h16(__fmul_rn(h16(a), uv)) : __fmul_rn(a, uv);
+    }
+}
+
+kern_status cuda_silu_mul(awq_backend_ctx *ctx, float *out, const float *g, const float *u, size_t n,
+                          int round_f16)
+{
+    if (!n) return KERN_OK;
+    silu_mul_kernel<<<grid_for(ctx, n, 256), 256, 0, ctx->stream>>>(out, g, u, n, round_f16 != 0);
+    LAUNCH_CHECK();
+    return KERN_OK;
+}

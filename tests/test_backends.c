@@ -1,0 +1,805 @@
+/* test_backends.c - one comparison test over every backend this build and machine have: the CPU
+ * always, CUDA when built with it and a GPU is present. Each op runs on random inputs (seed
+ * printed; AWQ_TEST_SEED replays) over several shapes, its outputs are downloaded and held to the
+ * CPU _ref (or, for the shapes too big for the scalar _ref, to the CPU fast op, itself held to the
+ * _ref in test_kernels/test_quant) under the tolerance stated at each op; a case id and the first
+ * mismatches are printed on failure. Cases are "<op>/<backend>"; the CUDA ones SKIP, saying why,
+ * where the build has no CUDA or the machine no GPU (never counted as passed). Outputs are
+ * poisoned before each run, so an element the op did not write fails. */
+#include "test.h"
+#include "../kernels/kernels.h"
+#include "../kernels/quant.h"
+#include "../kernels/device.h"
+#include "../kernels/cpu/ref.h"
+#include "../kernels/half.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- backends ------------------------------------------------------------------------------ */
+
+enum { BE_CPU, BE_CUDA };
+
+static const awq_backend *g_cuda;
+static int g_cuda_tried, g_cuda_broken;
+static char g_cuda_why[400];
+
+/* The backend of a slot, or NULL with the reason in g_cuda_why (a GPU whose backend does not
+ * start is a failure, not a skip: g_cuda_broken). */
+static const awq_backend *backend_for(int slot)
+{
+    if (slot == BE_CPU) return awq_backend_cpu();
+    if (!g_cuda_tried) {
+        g_cuda_tried = 1;
+        char name[160] = "";
+        if (!awq_built_with_cuda())
+            snprintf(g_cuda_why, sizeof g_cuda_why, "this build has no CUDA backend (CUDA=0, or no nvcc)");
+        else if (awq_cuda_device_count(name, sizeof name) < 1)
+            snprintf(g_cuda_why, sizeof g_cuda_why, "no CUDA device on this machine");
+        else {
+            kern_status st = KERN_OK;
+            g_cuda = awq_backend_cuda(0, &st);
+            if (!g_cuda) {
+                g_cuda_broken = 1;
+                snprintf(g_cuda_why, sizeof g_cuda_why, "CUDA device %s present but the backend did not start: %s (%s)",
+                         name, kern_strerror(st), awq_cuda_last_error());
+            } else {
+                fprintf(stderr, "# test_backends: cuda device 0: %s\n", name);
+            }
+        }
+    }
+    return g_cuda;
+}
+
+typedef void (*op_test)(const awq_backend *be);
+
+static void run_on(int slot, op_test fn)
+{
+    const awq_backend *be = backend_for(slot);
+    if (!be) {
+        if (g_cuda_broken) CHECK(0, "%s", g_cuda_why);
+        else t_skip("%s", g_cuda_why);
+        return;
+    }
+    fn(be);
+    kern_status st = be->sync(be->ctx);
+    CHECK(st == KERN_OK, "%s: sync after the case: %s %s", be->name, kern_strerror(st),
+          slot == BE_CUDA ? awq_cuda_last_error() : "");
+}
+
+static int is_cpu(const awq_backend *be) { return be == awq_backend_cpu(); }
+
+/* ---- helpers --------------------------------------------------------------------------------- */
+
+static const char *dt_name(kern_dtype t) { return t == KERN_F16 ? "F16" : t == KERN_BF16 ? "BF16" : "F32"; }
+
+static void *xmalloc(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) { fprintf(stderr, "test: out of memory\n"); exit(1); }
+    return p;
+}
+
+static float *rand_floats(size_t n, float lo, float hi, int f16)
+{
+    float *x = xmalloc(n * sizeof *x);
+    for (size_t e = 0; e < n; e++) x[e] = f16 ? awq_round_f16(t_randf(lo, hi)) : t_randf(lo, hi);
+    return x;
+}
+
+static kern_weight rand_weight(kern_dtype dt, size_t n, float lo, float hi)
+{
+    void *p = xmalloc(n * kern_dtype_size(dt));
+    for (size_t e = 0; e < n; e++) {
+        float f = t_randf(lo, hi);
+        if (dt == KERN_F16) ((uint16_t *)p)[e] = awq_f32_to_f16(f);
+        else if (dt == KERN_BF16) ((uint16_t *)p)[e] = awq_f32_to_bf16(f);
+        else ((float *)p)[e] = f;
+    }
+    return (kern_weight){p, dt};
+}
+
+/* backend copies of host data; dev_out: an output buffer filled with 0xff bytes (NaN floats,
+ * out-of-range codes), so that anything left unwritten shows */
+static void *dev_put(const awq_backend *be, const void *host, size_t bytes)
+{
+    void *d = NULL;
+    kern_status st = be->alloc(be->ctx, &d, bytes);
+    if (st != KERN_OK) { fprintf(stderr, "test: %s alloc of %zu bytes: %s\n", be->name, bytes, kern_strerror(st)); exit(1); }
+    if (host && bytes && be->upload(be->ctx, d, host, bytes) != KERN_OK) { fprintf(stderr, "test: upload failed\n"); exit(1); }
+    return d;
+}
+static void *dev_out(const awq_backend *be, size_t bytes)
+{
+    void *poison = xmalloc(bytes);
+    memset(poison, 0xff, bytes);
+    void *d = dev_put(be, poison, bytes);
+    free(poison);
+    return d;
+}
+static kern_weight dev_weight(const awq_backend *be, kern_weight w, size_t n)
+{
+    return w.data ? (kern_weight){dev_put(be, w.data, n * kern_dtype_size(w.dtype)), w.dtype} : w;
+}
+static void dev_get(const awq_backend *be, void *host, const void *dev, size_t bytes)
+{
+    kern_status st = be->download(be->ctx, host, dev, bytes);
+    if (st != KERN_OK) { fprintf(stderr, "test: %s download: %s\n", be->name, kern_strerror(st)); exit(1); }
+}
+static void dev_free(const awq_backend *be, const void *p) { be->free(be->ctx, (void *)p); }
+
+/* one fp16 ulp at |v| */
+static double ulp16(double v)
+{
+    v = fabs(v);
+    if (v < 0x1p-14) return 0x1p-24;
+    return ldexp(1.0, (int)floor(log2(v)) - 10);
+}
+
+
+/* Tolerance of one float comparison: element e passes when |got-want| <= each[e] (each != NULL)
+ * or atol + rtol*|want| (NaN matches NaN, Inf the same Inf); NMSE = sum (got-want)^2 / sum want^2
+ * over the output must be <= nmse. f16: every output must be an fp16 value and at most a fraction
+ * `flips` (plus one) may differ at all (two correct results differ only where an fp32 value sits on
+ * an fp16 rounding boundary, which is rare; a wrong rounding order moves many). exact: bits. */
+typedef struct tolerance { const double *each; double atol, rtol, nmse; int f16; double flips; int exact; } tolerance;
+
+static int compare(const char *id, const float *got, const float *want, size_t n, tolerance t)
+{
+    size_t bad = 0, not16 = 0, differ = 0;
+    double se = 0, sw = 0, mx = 0;
+    for (size_t e = 0; e < n; e++) {
+        double g = got[e], w = want[e], lim = t.each ? t.each[e] : t.atol + t.rtol * fabs(w);
+        int ok, same = !memcmp(&got[e], &want[e], 4) || (isnan(g) && isnan(w));
+        if (t.exact) ok = same;
+        else if (isnan(w) || isnan(g)) ok = isnan(w) && isnan(g);
+        else if (isinf(w) || isinf(g)) ok = g == w;
+        else {
+            ok = fabs(g - w) <= lim;
+            se += (g - w) * (g - w), sw += w * w;
+            if (fabs(g - w) > mx) mx = fabs(g - w);
+        }
+        differ += !same;
+        if (!ok && bad++ < 5)
+            fprintf(stderr, "  %s: [%zu] got %.9g (%a) want %.9g (%a), diff %.3g, allowed %.3g\n", id, e, g, got[e], w,
+                    want[e], g - w, t.exact ? 0.0 : lim);
+        if (t.f16 && !isnan(g) && awq_round_f16(got[e]) != got[e] && not16++ < 3)
+            fprintf(stderr, "  %s: [%zu] = %.9g is not an fp16 value\n", id, e, g);
+    }
+    double r = sw > 0 ? se / sw : se;
+    size_t max_differ = t.exact ? 0 : t.f16 ? (size_t)(t.flips * (double)n) + 1 : n;
+    if (getenv("AWQ_TEST_VERBOSE"))
+        fprintf(stderr, "  %s: max |diff| %.3g, nmse %.3g (limit %.3g), %zu of %zu differ\n", id, mx, r, t.nmse, differ, n);
+    CHECK(bad == 0, "%s: %zu of %zu elements out of tolerance", id, bad, n);
+    CHECK(t.exact || r <= t.nmse, "%s: nmse %.3g > %.3g", id, r, t.nmse);
+    CHECK(not16 == 0, "%s: %zu outputs not rounded to fp16", id, not16);
+    CHECK(differ <= max_differ, "%s: %zu of %zu outputs differ (at most %zu may sit on a rounding boundary)", id, differ,
+          n, max_differ);
+    return bad == 0 && (t.exact || r <= t.nmse) && not16 == 0 && differ <= max_differ;
+}
+
+#define F16_FLIPS_NMSE 0x1p-22 /* every element one fp16 ulp off would be up to 2^-20 */
+
+/* ---- matmul ---------------------------------------------------------------------------------- */
+
+/* Tolerance: each fp32 dot product of length i, in any order (the CPU's sgemm tiles, cuBLAS's
+ * blocking, the tensor cores' fp32 accumulation of exact fp16 products), is within (i+1)*2^-24 *
+ * (sum|x w| + |b|) of the exact value; two of them differ by twice that; the faithful rounding may
+ * then land on the neighbouring half: + one fp16 ulp. NMSE 2^-46*(i+1) (random-walk errors sit
+ * far below the worst case), + F16_FLIPS_NMSE when faithful; at most 1% + sqrt(i)*2^-11 of the
+ * faithful outputs may differ. Reference: the _ref, or the CPU op for the big shape. */
+static void op_matmul(const awq_backend *be)
+{
+    static const struct { size_t n, o, i; int big; const char *what; } sh[] = {
+        {1, 1, 1, 0, "scalar"}, {3, 5, 7, 0, "odd"}, {37, 129, 300, 0, "odd, larger"},
+        {9, 256, 128, 0, "q_proj of a small model"}, {40, 200, 1031, 0, "long odd sums"}, {3, 4, 0, 0, "i = 0: bias only"},
+        {512, 1024, 4096, 1, "W7 rows, 512 tokens (vs the CPU op)"},
+    };
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        if (sh[s].big && is_cpu(be)) continue;
+        for (int dt = 0; dt < 3; dt++)
+            for (int f16 = 0; f16 < 2; f16++) {
+                size_t n = sh[s].n, o = sh[s].o, i = sh[s].i;
+                int with_bias = (int)((s + (size_t)dt) % 2);
+                float *x = rand_floats(n * i, -1, 1, f16);
+                kern_weight w = rand_weight((kern_dtype)dt, o * i, -1, 1);
+                kern_weight b = with_bias ? rand_weight((kern_dtype)dt, o, -2, 2) : KERN_NO_WEIGHT;
+                float *want = xmalloc(n * o * 4), *got = xmalloc(n * o * 4), *ax = xmalloc(n * i * 4 + 4);
+                float *aw = xmalloc(o * i * 4 + 4), *sa = xmalloc(n * o * 4);
+                double *tol = xmalloc(n * o * sizeof *tol);
+                kern_status st = sh[s].big ? awq_backend_cpu()->matmul(NULL, want, x, w, b, n, o, i, f16)
+                                           : kern_matmul_ref(want, x, w, b, n, o, i, f16);
+                CHECK(st == KERN_OK, "reference");
+                /* sum |x w| per output (fp32 sgemm of the magnitudes, 1% headroom for its own rounding) */
+                for (size_t e = 0; e < n * i; e++) ax[e] = fabsf(x[e]);
+                for (size_t e = 0; e < o * i; e++) aw[e] = fabsf(kern_weight_at(w, e));
+                if (i) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)o, (int)i, 1.0f, ax, (int)i, aw,
+                                   (int)i, 0.0f, sa, (int)o);
+                else memset(sa, 0, n * o * 4);
+                for (size_t r = 0; r < n; r++)
+                    for (size_t c = 0; c < o; c++) {
+                        double mag = 1.01 * sa[r * o + c] + (with_bias ? fabs(kern_weight_at(b, c)) : 0);
+                        tol[r * o + c] = 2.0 * (double)(i + 1) * 0x1p-24 * mag * (sh[s].big ? 2 : 1) +
+                                         (f16 ? ulp16(want[r * o + c]) : 0);
+                    }
+                char id[200];
+                snprintf(id, sizeof id, "matmul[%s n=%zu o=%zu i=%zu w=%s bias=%d f16=%d (%s)]", be->name, n, o, i,
+                         dt_name((kern_dtype)dt), with_bias, f16, sh[s].what);
+                float *dx = dev_put(be, x, n * i * 4), *dy = dev_out(be, n * o * 4);
+                kern_weight dw = dev_weight(be, w, o * i), db = dev_weight(be, b, o);
+                st = be->matmul(be->ctx, dy, dx, dw, db, n, o, i, f16);
+                CHECK(st == KERN_OK, "%s: %s", id, kern_strerror(st));
+                dev_get(be, got, dy, n * o * 4);
+                compare(id, got, want, n * o,
+                        (tolerance){.each = tol, .nmse = 0x1p-46 * (double)(i + 1) + (f16 ? F16_FLIPS_NMSE : 0), .f16 = f16,
+                                    .flips = 0.01 + sqrt((double)i) * 0x1p-11});
+                dev_free(be, dx), dev_free(be, dy), dev_free(be, dw.data), dev_free(be, db.data);
+                free(x), free((void *)w.data), free((void *)b.data), free(want), free(got), free(tol), free(ax), free(aw);
+                free(sa);
+            }
+    }
+}
+
+/* ---- rmsnorm, rope ------------------------------------------------------------------------- */
+
+/* Both sides sum the squares in fp64 and do the rest in single IEEE ops in the same order, so
+ * they differ only when the fp64 sum, cast to fp32, sits on a boundary: fp32 mode within 1e-6
+ * relative (NMSE 1e-12), faithful within one fp16 ulp (1% may differ). In place gives the same bits. */
+static void op_rmsnorm(const awq_backend *be)
+{
+    static const struct { size_t n, c; } sh[] = {{1, 1}, {7, 33}, {33, 1000}, {80, 128}, {3, 4099}, {5, 11008}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (int dt = 0; dt < 3; dt++)
+            for (int f16 = 0; f16 < 2; f16++) {
+                size_t n = sh[s].n, c = sh[s].c;
+                float eps = s % 2 ? 1e-6f : 1e-5f;
+                float *x = rand_floats(n * c, -3, 3, f16), *want = xmalloc(n * c * 4), *got = xmalloc(n * c * 4);
+                kern_weight w = rand_weight((kern_dtype)dt, c, -2, 2);
+                double *tol = xmalloc(n * c * sizeof *tol);
+                CHECK(kern_rmsnorm_ref(want, x, w, n, c, eps, f16) == KERN_OK, "ref");
+                for (size_t e = 0; e < n * c; e++) tol[e] = f16 ? ulp16(want[e]) : 1e-6 * fabs(want[e]) + 1e-30;
+                char id[160];
+                snprintf(id, sizeof id, "rmsnorm[%s n=%zu c=%zu w=%s f16=%d]", be->name, n, c, dt_name((kern_dtype)dt), f16);
+                float *dx = dev_put(be, x, n * c * 4), *dy = dev_out(be, n * c * 4);
+                kern_weight dw = dev_weight(be, w, c);
+                CHECK(be->rmsnorm(be->ctx, dy, dx, dw, n, c, eps, f16) == KERN_OK, "%s", id);
+                dev_get(be, got, dy, n * c * 4);
+                compare(id, got, want, n * c,
+                        (tolerance){.each = tol, .nmse = f16 ? F16_FLIPS_NMSE : 1e-12, .f16 = f16, .flips = 0.01});
+                CHECK(be->rmsnorm(be->ctx, dx, dx, dw, n, c, eps, f16) == KERN_OK, "%s in place", id);
+                dev_get(be, want, dx, n * c * 4);
+                CHECK(!memcmp(want, got, n * c * 4), "%s: in place differs", id);
+                dev_free(be, dx), dev_free(be, dy), dev_free(be, dw.data);
+                free(x), free((void *)w.data), free(want), free(got), free(tol);
+            }
+}
+
+static const kern_rope rope_default = {10000.0f, 0, 0, 0, 0, 0};
+static const kern_rope rope_qwen = {1000000.0f, 0, 0, 0, 0, 0};
+static const kern_rope rope_llama31 = {500000.0f, 1, 8.0f, 1.0f, 4.0f, 8192.0f};
+
+/* cos/sin may differ by an fp32 ulp between libm and the device (the rest is the same IEEE ops),
+ * so fp32 within 1e-6 absolute + 1e-6 relative (NMSE 1e-12); faithful within one fp16 ulp, 1%
+ * may differ. Positions restart per sequence or reach 8191. */
+static void op_rope(const awq_backend *be)
+{
+    static const struct { size_t n, heads, d, t; const kern_rope *rope; const char *what; } sh[] = {
+        {1, 1, 2, 1, &rope_default, "d=2"}, {9, 3, 64, 4, &rope_default, "3 sequences of 4, last partial"},
+        {37, 8, 128, 37, &rope_qwen, "theta 1e6"}, {20, 5, 96, 10, &rope_llama31, "llama3, d=96"},
+        {6, 2, 128, 0, &rope_llama31, "large positions"}, {512, 32, 128, 512, &rope_default, "W7 q, 512 tokens"},
+    };
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (int f16 = 0; f16 < 2; f16++) {
+            size_t n = sh[s].n, len = n * sh[s].heads * sh[s].d;
+            float *x = rand_floats(len, -3, 3, f16), *want = xmalloc(len * 4), *got = xmalloc(len * 4);
+            int32_t *pos = xmalloc(n * sizeof *pos);
+            for (size_t r = 0; r < n; r++) pos[r] = sh[s].t ? (int32_t)(r % sh[s].t) : (int32_t)(8191 - 1000 * r);
+            memcpy(want, x, len * 4);
+            CHECK(kern_rope_ref(want, pos, n, sh[s].heads, sh[s].d, sh[s].rope, f16) == KERN_OK, "ref");
+            double *tol = xmalloc(len * sizeof *tol);
+            for (size_t e = 0; e < len; e++) tol[e] = f16 ? ulp16(want[e]) : 1e-6 + 1e-6 * fabs(want[e]);
+            char id[160];
+            snprintf(id, sizeof id, "rope[%s n=%zu heads=%zu d=%zu f16=%d (%s)]", be->name, n, sh[s].heads, sh[s].d, f16,
+                     sh[s].what);
+            float *dx = dev_put(be, x, len * 4);
+            int32_t *dp = dev_put(be, pos, n * sizeof *pos);
+            CHECK(be->rope(be->ctx, dx, dp, n, sh[s].heads, sh[s].d, sh[s].rope, f16) == KERN_OK, "%s", id);
+            dev_get(be, got, dx, len * 4);
+            compare(id, got, want, len, (tolerance){.each = tol, .nmse = f16 ? F16_FLIPS_NMSE : 1e-12, .f16 = f16, .flips = 0.01});
+            dev_free(be, dx), dev_free(be, dp);
+            free(x), free(want), free(got), free(pos), free(tol);
+        }
+}
+
+/* ---- attention ------------------------------------------------------------------------------- */
+
+/* fp32: scores differ by the dot-product order only (~1e-6 relative), so out within 1e-5 absolute
+ * + 1e-4 relative, NMSE 1e-10. Faithful: a score on an fp16 rounding boundary can move by one ulp
+ * (<= 2^-8 for |s| < 8), which moves its probability by <= 0.4%; out within 8e-3 absolute (|v| < 1),
+ * NMSE 1e-8, at most 5% of the outputs differ. GQA ratios 1, 2, 4, 8, head_dim != hidden/heads, and
+ * (not on the CPU) a long case against the CPU op whose (sequence, head) pairs span two chunks of
+ * the CUDA op, the boundary inside a sequence. */
+static void op_attention(const awq_backend *be)
+{
+    static const struct { size_t b, t, h, hkv, d; int big; const char *what; } sh[] = {
+        {1, 1, 1, 1, 8, 0, "one token"}, {2, 17, 4, 4, 16, 0, "MHA (ratio 1)"}, {3, 33, 8, 4, 64, 0, "GQA ratio 2"},
+        {2, 50, 8, 2, 128, 0, "GQA ratio 4"}, {1, 70, 8, 1, 40, 0, "MQA ratio 8, d=40"},
+        {2, 23, 6, 2, 128, 0, "d=128 with H*D=768, odd t"}, {3, 2048, 6, 2, 64, 1, "t=2048, 18 pairs (vs the CPU op)"},
+    };
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        if (sh[s].big && is_cpu(be)) continue;
+        for (int f16 = 0; f16 < 2; f16++) {
+            size_t b = sh[s].b, t = sh[s].t, h = sh[s].h, hkv = sh[s].hkv, d = sh[s].d;
+            size_t nq = b * t * h * d, nk = b * t * hkv * d;
+            float *q = rand_floats(nq, -2, 2, f16), *k = rand_floats(nk, -2, 2, f16), *v = rand_floats(nk, -1, 1, f16);
+            float *want = xmalloc(nq * 4), *got = xmalloc(nq * 4);
+            kern_status st = sh[s].big ? awq_backend_cpu()->attention(NULL, want, q, k, v, b, t, h, hkv, d, f16)
+                                       : kern_attention_ref(want, q, k, v, b, t, h, hkv, d, f16);
+            CHECK(st == KERN_OK, "reference");
+            char id[200];
+            snprintf(id, sizeof id, "attention[%s b=%zu t=%zu h=%zu hkv=%zu d=%zu f16=%d (%s)]", be->name, b, t, h, hkv, d,
+                     f16, sh[s].what);
+            float *dq = dev_put(be, q, nq * 4), *dk = dev_put(be, k, nk * 4), *dv = dev_put(be, v, nk * 4);
+            float *dout = dev_out(be, nq * 4);
+            st = be->attention(be->ctx, dout, dq, dk, dv, b, t, h, hkv, d, f16);
+            CHECK(st == KERN_OK, "%s: %s", id, kern_strerror(st));
+            dev_get(be, got, dout, nq * 4);
+            if (f16) compare(id, got, want, nq, (tolerance){.atol = 8e-3, .nmse = 1e-8, .f16 = 1, .flips = 0.05});
+            else compare(id, got, want, nq, (tolerance){.atol = 1e-5, .rtol = 1e-4, .nmse = 1e-10});
+            dev_free(be, dq), dev_free(be, dk), dev_free(be, dv), dev_free(be, dout);
+            free(q), free(k), free(v), free(want), free(got);
+        }
+    }
+}
+
+/* ---- elementwise ops ------------------------------------------------------------------------- */
+
+/* silu_mul: exp may differ by an fp32 ulp between libm and the device: 1e-6 relative, faithful one
+ * fp16 ulp (1% may differ). add is one IEEE add: bit-exact. Both also in place (out = g / a). */
+static void op_silu_add(const awq_backend *be)
+{
+    static const size_t ns[] = {1, 7, 1000, 100003};
+    for (size_t s = 0; s < sizeof ns / sizeof ns[0]; s++)
+        for (int op = 0; op < 2; op++)
+            for (int f16 = 0; f16 < 2; f16++) {
+                size_t n = ns[s];
+                float *g = rand_floats(n, -12, 12, f16), *u = rand_floats(n, -3, 3, f16);
+                float *want = xmalloc(n * 4), *got = xmalloc(n * 4);
+                double *tol = xmalloc(n * sizeof *tol);
+                if (op == 0) kern_silu_mul_ref(want, g, u, n, f16);
+                else kern_add_ref(want, g, u, n, f16);
+                for (size_t e = 0; e < n; e++) tol[e] = f16 ? ulp16(want[e]) : 1e-6 * fabs(want[e]) + 1e-30;
+                char id[120];
+                snprintf(id, sizeof id, "%s[%s n=%zu f16=%d]", op ? "add" : "silu_mul", be->name, n, f16);
+                float *dg = dev_put(be, g, n * 4), *du = dev_put(be, u, n * 4), *dy = dev_out(be, n * 4);
+                kern_status st = op ? be->add(be->ctx, dy, dg, du, n, f16) : be->silu_mul(be->ctx, dy, dg, du, n, f16);
+                CHECK(st == KERN_OK, "%s", id);
+                dev_get(be, got, dy, n * 4);
+                if (op) compare(id, got, want, n, (tolerance){.exact = 1});
+                else compare(id, got, want, n, (tolerance){.each = tol, .nmse = f16 ? F16_FLIPS_NMSE : 1e-12, .f16 = f16, .flips = 0.01});
+                st = op ? be->add(be->ctx, dg, dg, du, n, f16) : be->silu_mul(be->ctx, dg, dg, du, n, f16);
+                dev_get(be, want, dg, n * 4);
+                CHECK(st == KERN_OK && !memcmp(want, got, n * 4), "%s: in place differs", id);
+                dev_free(be, dg), dev_free(be, du), dev_free(be, dy);
+                free(g), free(u), free(want), free(got), free(tol);
+            }
+}
+
+/* embed: exact row copies in every dtype; ids -1 and vocab refused with KERN_ERR_ARG. */
+static void op_embed(const awq_backend *be)
+{
+    static const struct { size_t vocab, c, n; } sh[] = {{101, 37, 64}, {1000, 4096, 70}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (int dt = 0; dt < 3; dt++) {
+            size_t vocab = sh[s].vocab, c = sh[s].c, n = sh[s].n;
+            int32_t *ids = xmalloc(n * sizeof *ids);
+            for (size_t r = 0; r < n; r++) ids[r] = (int32_t)(t_rand() % vocab);
+            ids[0] = 0, ids[1] = (int32_t)vocab - 1;
+            kern_weight tab = rand_weight((kern_dtype)dt, vocab * c, -1, 1);
+            float *want = xmalloc(n * c * 4), *got = xmalloc(n * c * 4);
+            CHECK(kern_embed_ref(want, ids, tab, n, c, vocab) == KERN_OK, "ref");
+            char id[100];
+            snprintf(id, sizeof id, "embed[%s vocab=%zu c=%zu %s]", be->name, vocab, c, dt_name((kern_dtype)dt));
+            int32_t *di = dev_put(be, ids, n * sizeof *ids);
+            float *dy = dev_out(be, n * c * 4);
+            kern_weight dtab = dev_weight(be, tab, vocab * c);
+            CHECK(be->embed(be->ctx, dy, di, dtab, n, c, vocab) == KERN_OK, "%s", id);
+            dev_get(be, got, dy, n * c * 4);
+            compare(id, got, want, n * c, (tolerance){.exact = 1});
+            const int32_t bad[2] = {-1, (int32_t)vocab};
+            for (int e = 0; e < 2; e++) {
+                int32_t *dbad = dev_put(be, &bad[e], sizeof bad[e]);
+                CHECK(be->embed(be->ctx, dy, dbad, dtab, 1, c, vocab) == KERN_ERR_ARG, "%s: id %d accepted", id, bad[e]);
+                dev_free(be, dbad);
+            }
+            dev_free(be, di), dev_free(be, dy), dev_free(be, dtab.data);
+            free(ids), free((void *)tab.data), free(want), free(got);
+        }
+}
+
+/* mean |x|: both sides sum in fp64, so 1e-6 relative (NMSE 1e-12), faithful one fp16 ulp. */
+static void op_mean_abs(const awq_backend *be)
+{
+    static const struct { size_t n, c; } sh[] = {{1, 1}, {3, 2}, {0, 5}, {777, 300}, {20000, 37}, {5, 1031}, {4096, 512}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (int f16 = 0; f16 < 2; f16++) {
+            size_t n = sh[s].n, c = sh[s].c;
+            float *in = rand_floats(n * c, -5, 5, 0), *want = xmalloc(c * 4), *got = xmalloc(c * 4);
+            kern_mean_abs_ref(want, in, n, c, f16);
+            double *tol = xmalloc(c * sizeof *tol);
+            for (size_t j = 0; j < c; j++) tol[j] = f16 ? ulp16(want[j]) : 1e-6 * want[j];
+            char id[100];
+            snprintf(id, sizeof id, "mean_abs[%s n=%zu c=%zu f16=%d]", be->name, n, c, f16);
+            float *dx = dev_put(be, in, n * c * 4), *dm = dev_out(be, c * 4);
+            CHECK(be->mean_abs(be->ctx, dm, dx, n, c, f16) == KERN_OK, "%s", id);
+            dev_get(be, got, dm, c * 4);
+            compare(id, got, want, c, (tolerance){.each = tol, .nmse = f16 ? F16_FLIPS_NMSE : 1e-12, .f16 = f16, .flips = 0.01});
+            dev_free(be, dx), dev_free(be, dm);
+            free(in), free(want), free(got), free(tol);
+        }
+}
+
+/* random bit patterns of every exponent, exact ties at the fp16 rounding bit, and the edges */
+static float edge_float(size_t e)
+{
+    static const float edges[] = {0.0f, -0.0f, 65504.0f, 65519.99f, 65520.0f, -65520.0f, 0x1p-14f, 0x1.ffcp-15f,
+                                  0x1p-24f, 0x1p-25f, 0x1.8p-25f, 0x1.002p+0f, 0x1.006p+0f, 1e-5f, INFINITY, -INFINITY, NAN};
+    if (e < sizeof edges / sizeof edges[0]) return edges[e];
+    uint32_t u = (uint32_t)t_rand();
+    u = (u & 0x807fffffu) | ((uint32_t)(90 + t_rand() % 60) << 23);
+    if (e % 3 == 0) u = (u & ~0x1fffu) | 0x1000u;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* round_f16 bit-exact with awq_round_f16 (NaN as NaN); check_f16 the same first index as the
+ * _ref (edges, then planted bad values with a later one that must not win). */
+static void op_round_check(const awq_backend *be)
+{
+    size_t n = 300000;
+    float *x = xmalloc(n * 4), *want = xmalloc(n * 4), *got = xmalloc(n * 4);
+    for (size_t e = 0; e < n; e++) x[e] = edge_float(e);
+    memcpy(want, x, n * 4);
+    kern_round_f16_ref(want, n);
+    float *dx = dev_put(be, x, n * 4);
+    char id[60];
+    snprintf(id, sizeof id, "round_f16[%s]", be->name);
+    CHECK(be->round_f16(be->ctx, dx, n) == KERN_OK, "%s", id);
+    dev_get(be, got, dx, n * 4);
+    compare(id, got, want, n, (tolerance){.exact = 1});
+    dev_free(be, dx);
+    const float bad_vals[3] = {65520.0f, -INFINITY, NAN};
+    for (size_t e = 0; e < n; e++) x[e] = t_randf(-65000, 65000);
+    for (int round = 0; round < 5; round++) {
+        size_t first = round == 4 ? n : round == 3 ? 0 : (size_t)(t_rand() % n), want_at = 0, got_at = 7;
+        if (round < 4) {
+            size_t later = first + (n - first) / 2 + 1; /* a later bad value must not win */
+            x[first] = bad_vals[round % 3];
+            if (later < n) x[later] = NAN;
+        }
+        kern_check_f16_ref(x, n, &want_at);
+        dx = dev_put(be, x, n * 4);
+        CHECK(be->check_f16(be->ctx, dx, n, &got_at) == KERN_OK, "%s", be->name);
+        CHECK(got_at == want_at && (round == 4 || want_at == first), "check_f16[%s]: got %zu want %zu (planted at %zu)",
+              be->name, got_at, want_at, first);
+        CHECK(be->check_f16(be->ctx, dx, 0, &got_at) == KERN_OK && got_at == 0, "check_f16[%s]: n = 0 gives %zu", be->name, got_at);
+        dev_free(be, dx);
+        for (size_t e = 0; e < n; e++) if (!awq_f32_fits_f16(x[e])) x[e] = 1.0f;
+    }
+    free(x), free(want), free(got);
+}
+
+/* ---- quantization ---------------------------------------------------------------------------- */
+
+/* random weights with the awkward groups mixed in: constant, all-positive, all-zero, and values
+ * on exact .5 ties of w/scale */
+static float *awkward_weights(size_t o, size_t i, size_t g, int f16)
+{
+    float *w = rand_floats(o * i, -1, 1, f16);
+    for (size_t r = 0; r < o; r += 3) {
+        float *grp = w + r * i + (r / 3 % (i / g)) * g;
+        for (size_t c = 0; c < g; c++)
+            switch (r / 3 % 4) {
+            case 0: grp[c] = 0.5f; break;
+            case 1: grp[c] = fabsf(grp[c]) + 0.25f; break;
+            case 2: grp[c] = 0.0f; break;
+            default: grp[c] = (float)((int)(c % 16) - 8) / 16.0f; break;
+            }
+    }
+    return w;
+}
+
+/* quantize: codes, zeros, scales and deq bit-identical to the _ref (exact IEEE ops in the same
+ * order on both sides), over groups 32/64/128/whole row, w_bit 2/3/4/8, both modes, with and
+ * without a column scale, and in place (deq = w). */
+static void op_quantize(const awq_backend *be)
+{
+    static const struct { size_t o, i; int64_t group; } sh[] = {
+        {7, 256, 32}, {16, 384, 64}, {33, 512, 128}, {5, 300, -1}, {3, 64, 0}, {300, 4096, 128},
+    };
+    static const int bits[] = {2, 3, 4, 8};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (size_t wb = 0; wb < 4; wb++)
+            for (int f16 = 0; f16 < 2; f16++)
+                for (int with_s = 0; with_s < 2; with_s++) {
+                    size_t o = sh[s].o, i = sh[s].i, g = sh[s].group > 0 ? (size_t)sh[s].group : i, ng = i / g;
+                    int w_bit = bits[wb];
+                    float *w = awkward_weights(o, i, g, f16), *cs = with_s ? rand_floats(i, 0.1f, 4.0f, f16) : NULL;
+                    float *deq0 = xmalloc(o * i * 4), *sc0 = xmalloc(o * ng * 4), *deq1 = xmalloc(o * i * 4), *sc1 = xmalloc(o * ng * 4);
+                    uint8_t *cd0 = xmalloc(o * i), *z0 = xmalloc(o * ng), *cd1 = xmalloc(o * i), *z1 = xmalloc(o * ng);
+                    REQUIRE(kern_quantize_ref(deq0, cd0, sc0, z0, w, cs, o, i, sh[s].group, w_bit, f16) == KERN_OK, "ref");
+                    char id[160];
+                    snprintf(id, sizeof id, "quantize[%s o=%zu i=%zu g=%lld w_bit=%d f16=%d col_scale=%d]", be->name, o, i,
+                             (long long)sh[s].group, w_bit, f16, with_s);
+                    float *dw = dev_put(be, w, o * i * 4), *dcs = cs ? dev_put(be, cs, i * 4) : NULL;
+                    float *ddeq = dev_out(be, o * i * 4), *dsc = dev_out(be, o * ng * 4);
+                    uint8_t *dcd = dev_out(be, o * i), *dz = dev_out(be, o * ng);
+                    REQUIRE(be->quantize(be->ctx, ddeq, dcd, dsc, dz, dw, dcs, o, i, sh[s].group, w_bit, f16) == KERN_OK, "%s", id);
+                    dev_get(be, deq1, ddeq, o * i * 4), dev_get(be, sc1, dsc, o * ng * 4);
+                    dev_get(be, cd1, dcd, o * i), dev_get(be, z1, dz, o * ng);
+                    size_t at = 0;
+                    while (at < o * i && cd0[at] == cd1[at]) at++;
+                    CHECK(at == o * i, "%s: code [%zu] %d, ref %d", id, at, at < o * i ? cd1[at] : 0, at < o * i ? cd0[at] : 0);
+                    for (at = 0; at < o * ng && z0[at] == z1[at]; at++) {}
+                    CHECK(at == o * ng, "%s: zero [%zu] %d, ref %d", id, at, at < o * ng ? z1[at] : 0, at < o * ng ? z0[at] : 0);
+                    compare(id, sc1, sc0, o * ng, (tolerance){.exact = 1});
+                    compare(id, deq1, deq0, o * i, (tolerance){.exact = 1});
+                    /* in place, deq only */
+                    REQUIRE(be->quantize(be->ctx, dw, NULL, NULL, NULL, dw, dcs, o, i, sh[s].group, w_bit, f16) == KERN_OK, "%s in place", id);
+                    dev_get(be, deq1, dw, o * i * 4);
+                    CHECK(!memcmp(deq1, deq0, o * i * 4), "%s: in place differs", id);
+                    dev_free(be, dw), dev_free(be, dcs), dev_free(be, ddeq), dev_free(be, dsc), dev_free(be, dcd), dev_free(be, dz);
+                    free(w), free(cs), free(deq0), free(sc0), free(deq1), free(sc1), free(cd0), free(z0), free(cd1), free(z1);
+                }
+}
+
+/* w_mean: faithful, every term is an fp16 value and the fp64 sums are exact whatever their
+ * order: bit-exact; fp32 mode: the fp64 sums may round differently once cast: one fp32 ulp. */
+static void op_w_mean(const awq_backend *be)
+{
+    static const struct { size_t n_w, rows[3], i; int64_t group; } sh[] = {
+        {1, {5}, 256, 32}, {2, {7, 300}, 256, 64}, {3, {600, 600, 11}, 384, 128}, {2, {9, 4}, 96, -1}, {2, {1100, 1100}, 512, 128},
+    };
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (int f16 = 0; f16 < 2; f16++) {
+            size_t n_w = sh[s].n_w, i = sh[s].i;
+            float *w[3] = {0};
+            void *dw[3] = {0};
+            for (size_t m = 0; m < n_w; m++) {
+                w[m] = rand_floats(sh[s].rows[m] * i, -2, 2, f16);
+                dw[m] = dev_put(be, w[m], sh[s].rows[m] * i * 4);
+            }
+            float *want = xmalloc(i * 4), *got = xmalloc(i * 4);
+            REQUIRE(kern_w_mean_ref(want, (const float *const *)w, sh[s].rows, n_w, i, sh[s].group, f16) == KERN_OK, "ref");
+            char id[120];
+            snprintf(id, sizeof id, "w_mean[%s n_w=%zu i=%zu g=%lld f16=%d]", be->name, n_w, i, (long long)sh[s].group, f16);
+            float *dwm = dev_out(be, i * 4);
+            CHECK(be->w_mean(be->ctx, dwm, (const float *const *)dw, sh[s].rows, n_w, i, sh[s].group, f16) == KERN_OK, "%s", id);
+            dev_get(be, got, dwm, i * 4);
+            if (f16) compare(id, got, want, i, (tolerance){.exact = 1});
+            else compare(id, got, want, i, (tolerance){.rtol = 0x1p-23, .nmse = 1e-13});
+            dev_free(be, dwm);
+            for (size_t m = 0; m < n_w; m++) free(w[m]), dev_free(be, dw[m]);
+            free(want), free(got);
+        }
+}
+
+/* clip_apply: exact clamps, against the _ref. */
+static void op_clip_apply(const awq_backend *be)
+{
+    static const struct { size_t o, i; int64_t group; } sh[] = {{9, 256, 64}, {4, 96, -1}, {100, 4096, 128}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        size_t o = sh[s].o, i = sh[s].i, ng = sh[s].group > 0 ? i / (size_t)sh[s].group : 1;
+        float *w = rand_floats(o * i, -2, 2, 1), *mv = rand_floats(o * ng, 0, 1.5f, 1), *got = xmalloc(o * i * 4);
+        float *dw = dev_put(be, w, o * i * 4), *dm = dev_put(be, mv, o * ng * 4);
+        char id[100];
+        snprintf(id, sizeof id, "clip_apply[%s o=%zu i=%zu g=%lld]", be->name, o, i, (long long)sh[s].group);
+        CHECK(be->clip_apply(be->ctx, dw, dm, o, i, sh[s].group) == KERN_OK, "%s", id);
+        dev_get(be, got, dw, o * i * 4);
+        kern_clip_apply_ref(w, mv, o, i, sh[s].group);
+        compare(id, got, w, o * i, (tolerance){.exact = 1});
+        dev_free(be, dw), dev_free(be, dm), free(w), free(mv), free(got);
+    }
+}
+
+/* ---- clip search ----------------------------------------------------------------------------- */
+
+/* Error bound of an fp32 clip loss, per (row, group, candidate): each token's d = sum_c x[c]*D[c]
+ * (D = Q(clamp(w)) - w, the same fp32 values on every backend) is an fp32 dot product of length
+ * g in some order, within b = (g+1)*2^-24 * sum_c |x[c]*D[c]| of the exact value; the mean of d^2
+ * then moves by at most mean_t(2|d|b + b^2), plus 2^-23 relative for the fp32 result. Computed
+ * here with sgemm on |D| and |x| (1% headroom) from D rebuilt with the _ref quantizer. */
+static void clip_bounds(double *bound /*[o*G, nc]*/, const float *w, const float *x, size_t o, size_t i, size_t t,
+                        size_t g, size_t nc, int w_bit, int f16)
+{
+    size_t ng = i / g;
+    float *wc = xmalloc(g * 4), *wq = xmalloc(g * 4);
+    float *D = xmalloc(o * nc * g * 4), *aD = xmalloc(o * nc * g * 4), *xg = xmalloc(t * g * 4), *ax = xmalloc(t * g * 4);
+    float *E = xmalloc(o * nc * t * 4), *A = xmalloc(o * nc * t * 4);
+    for (size_t j = 0; j < ng; j++) {
+        for (size_t r = 0; r < o; r++) {
+            const float *wg = w + r * i + j * g;
+            float m0 = 0;
+            for (size_t c = 0; c < g; c++) m0 = fmaxf(m0, fabsf(wg[c]));
+            for (size_t k = 0; k < nc; k++) {
+                float mv = m0 * (float)(1.0 - (double)k / 20.0);
+                if (f16) mv = awq_round_f16(mv);
+                for (size_t c = 0; c < g; c++) wc[c] = fminf(fmaxf(wg[c], -mv), mv);
+                kern_quantize_ref(wq, NULL, NULL, NULL, wc, NULL, 1, g, (int64_t)g, w_bit, f16);
+                float *dr = D + (r * nc + k) * g, *ar = aD + (r * nc + k) * g;
+                for (size_t c = 0; c < g; c++) dr[c] = wq[c] - wg[c], ar[c] = fabsf(dr[c]);
+            }
+        }
+        for (size_t tt = 0; tt < t; tt++)
+            for (size_t c = 0; c < g; c++) xg[tt * g + c] = x[tt * i + j * g + c], ax[tt * g + c] = fabsf(xg[tt * g + c]);
+        int m = (int)(o * nc);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, (int)t, (int)g, 1.0f, D, (int)g, xg, (int)g, 0.0f, E, (int)t);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, (int)t, (int)g, 1.0f, aD, (int)g, ax, (int)g, 0.0f, A, (int)t);
+        for (size_t r = 0; r < o; r++)
+            for (size_t k = 0; k < nc; k++) {
+                double sum = 0, err = 0;
+                const float *er = E + (r * nc + k) * t, *arow = A + (r * nc + k) * t;
+                for (size_t tt = 0; tt < t; tt++) {
+                    double b = (double)(g + 1) * 0x1p-24 * 1.01 * arow[tt], d = fabs((double)er[tt]) + b;
+                    sum += 2 * d * b + b * b, err += d * d;
+                }
+                bound[(r * ng + j) * nc + k] = sum / (double)t + 0x1p-23 * err / (double)t;
+            }
+    }
+    free(wc), free(wq), free(D), free(aD), free(xg), free(ax), free(E), free(A);
+}
+
+/* Clip search against the _ref (fp64 losses) or, for the long case, the CPU op: every loss within
+ * its bound (the reference's own bound added when it is the fp32 CPU op); max_val identical where
+ * the index is; a different index only at a near-tie: the reference's losses of the two indices
+ * within 1e-6 relative or within their bounds (printed either way). Losses more than 1e-6
+ * relative apart are counted and the worst printed (cancellation in d makes a few). The long
+ * case (not on the CPU) spans several row chunks and two token slices of the CUDA op. */
+static void op_clip_search(const awq_backend *be)
+{
+    static const struct { size_t o, i, t; int64_t group; int w_bit, big; } sh[] = {
+        {64, 256, 64, 128, 4, 0}, {13, 192, 37, 64, 4, 0}, {8, 96, 5, 32, 3, 0}, {70, 128, 600, -1, 4, 0},
+        {130, 256, 16, 128, 8, 0}, {3, 64, 1, 32, 2, 0}, {1400, 2048, 2100, 128, 4, 1},
+    };
+    size_t nc = kern_clip_candidates(20, 0.5), ties = 0, compared = 0, over1e6 = 0, losses = 0;
+    double worst_rel = 0, worst_bound = 0;
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        if (sh[s].big && is_cpu(be)) continue;
+        for (int f16 = 0; f16 < 2; f16++) {
+            size_t o = sh[s].o, i = sh[s].i, t = sh[s].t, g = sh[s].group > 0 ? (size_t)sh[s].group : i, ng = i / g;
+            float *w = awkward_weights(o, i, g, f16), *x = rand_floats(t * i, -2, 2, f16);
+            float *mv0 = xmalloc(o * ng * 4), *l0 = xmalloc(o * ng * nc * 4), *mv1 = xmalloc(o * ng * 4);
+            float *l1 = xmalloc(o * ng * nc * 4);
+            int32_t *b0 = xmalloc(o * ng * 4), *b1 = xmalloc(o * ng * 4);
+            double *bound = xmalloc(o * ng * nc * sizeof *bound);
+            kern_status st = sh[s].big ? awq_backend_cpu()->clip_search(NULL, mv0, b0, l0, w, x, o, i, t, sh[s].group, sh[s].w_bit, 20, 0.5, f16)
+                                       : kern_clip_search_ref(mv0, b0, l0, w, x, o, i, t, sh[s].group, sh[s].w_bit, 20, 0.5, f16);
+            REQUIRE(st == KERN_OK, "reference");
+            clip_bounds(bound, w, x, o, i, t, g, nc, sh[s].w_bit, f16);
+            char id[160];
+            snprintf(id, sizeof id, "clip_search[%s o=%zu i=%zu t=%zu g=%lld w_bit=%d f16=%d]", be->name, o, i, t,
+                     (long long)sh[s].group, sh[s].w_bit, f16);
+            float *dw = dev_put(be, w, o * i * 4), *dx = dev_put(be, x, t * i * 4);
+            float *dmv = dev_out(be, o * ng * 4), *dl = dev_out(be, o * ng * nc * 4);
+            int32_t *db = dev_out(be, o * ng * 4);
+            st = be->clip_search(be->ctx, dmv, db, dl, dw, dx, o, i, t, sh[s].group, sh[s].w_bit, 20, 0.5, f16);
+            REQUIRE(st == KERN_OK, "%s: %s", id, kern_strerror(st));
+            dev_get(be, mv1, dmv, o * ng * 4), dev_get(be, b1, db, o * ng * 4), dev_get(be, l1, dl, o * ng * nc * 4);
+            size_t bad = 0, scale_bound = sh[s].big ? 2 : 1;
+            for (size_t e = 0; e < o * ng; e++) {
+                for (size_t k = 0; k < nc; k++) {
+                    size_t q = e * nc + k;
+                    double a = l1[q], r = l0[q], diff = fabs(a - r), lim = (double)scale_bound * bound[q];
+                    double rel = diff == 0 ? 0 : diff / fabs(r);
+                    losses++;
+                    over1e6 += rel > 1e-6;
+                    if (rel > worst_rel) worst_rel = rel;
+                    if (lim > 0 && diff / lim > worst_bound) worst_bound = diff / lim;
+                    if (!(diff <= lim) && bad++ < 5)
+                        fprintf(stderr, "  %s: loss [%zu][%zu] %.9g vs ref %.9g (diff %.3g, bound %.3g)\n", id, e, k, a, r, diff, lim);
+                }
+                compared++;
+                if (b1[e] < 0 || b1[e] >= (int32_t)nc) {
+                    if (bad++ < 5) fprintf(stderr, "  %s: [%zu] index %d out of range\n", id, e, b1[e]);
+                    continue;
+                }
+                if (b1[e] != b0[e]) {
+                    size_t qa = e * nc + (size_t)b1[e], qb = e * nc + (size_t)b0[e];
+                    double la = l0[qa], lb = l0[qb], gap = fabs(la - lb);
+                    int rel_tie = gap <= 1e-6 * fmax(fabs(la), fabs(lb));
+                    int bound_tie = gap <= (double)scale_bound * (bound[qa] + bound[qb]);
+                    fprintf(stderr, "  %s: [%zu] index %d vs ref %d, ref losses %.9g / %.9g (gap %.3g relative): %s\n", id, e,
+                            b1[e], b0[e], la, lb, gap / fmax(fabs(la), fabs(lb)),
+                            rel_tie ? "near-tie within 1e-6 (allowed)" : bound_tie ? "near-tie within the error bounds (allowed)"
+                                                                              : "NOT a near-tie");
+                    ties += rel_tie || bound_tie;
+                    bad += !(rel_tie || bound_tie);
+                    continue;
+                }
+                if (memcmp(&mv1[e], &mv0[e], 4) && bad++ < 5)
+                    fprintf(stderr, "  %s: [%zu] max_val %a vs ref %a at the same index\n", id, e, mv1[e], mv0[e]);
+            }
+            CHECK(bad == 0, "%s: %zu mismatches", id, bad);
+            dev_free(be, dw), dev_free(be, dx), dev_free(be, dmv), dev_free(be, dl), dev_free(be, db);
+            free(w), free(x), free(mv0), free(l0), free(mv1), free(l1), free(b0), free(b1), free(bound);
+        }
+    }
+    fprintf(stderr, "  clip_search[%s]: %zu (row, group) compared, %zu near-ties; %zu of %zu losses differ by > 1e-6 relative "
+                    "(worst %.3g); worst diff / bound %.3g\n", be->name, compared, ties, over1e6, losses, worst_rel, worst_bound);
+}
+
+/* ---- memory and errors ----------------------------------------------------------------------- */
+
+/* An absurd allocation is KERN_ERR_NOMEM with *ptr = NULL, no crash, and the backend works on
+ * (a small alloc and an op afterwards); every backend refuses invalid arguments with KERN_ERR_ARG. */
+static void op_memory_errors(const awq_backend *be)
+{
+    void *p = (void *)1;
+    kern_status st = be->alloc(be->ctx, &p, (size_t)1 << 60);
+    CHECK(st == KERN_ERR_NOMEM && p == NULL, "%s: alloc(2^60): %s, ptr %p", be->name, kern_strerror(st), p);
+    if (!is_cpu(be)) CHECK(strstr(awq_cuda_last_error(), "cudaMalloc") != NULL, "detail: '%s'", awq_cuda_last_error());
+    const float a[3] = {1, 2, 3};
+    float y[3] = {0};
+    float *da = dev_put(be, a, sizeof a);
+    CHECK(be->add(be->ctx, da, da, da, 3, 0) == KERN_OK, "%s: add after the failed alloc", be->name);
+    dev_get(be, y, da, sizeof y);
+    CHECK(y[0] == 2 && y[1] == 4 && y[2] == 6, "%s: add after the failed alloc gave %g %g %g", be->name, y[0], y[1], y[2]);
+    void *z = NULL;
+    CHECK(be->alloc(be->ctx, &z, 0) == KERN_OK && z, "%s: alloc(0)", be->name);
+    be->free(be->ctx, z), be->free(be->ctx, NULL);
+    int32_t pos[4] = {0};
+    int32_t *dp = dev_put(be, pos, sizeof pos);
+    float *d = dev_out(be, 4096);
+    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 3, 2, 4, 0) == KERN_ERR_ARG, "%s: h=3 hkv=2", be->name);
+    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 4, 0, 4, 0) == KERN_ERR_ARG, "%s: hkv=0", be->name);
+    CHECK(be->rope(be->ctx, d, dp, 1, 1, 5, &rope_default, 0) == KERN_ERR_ARG, "%s: odd d", be->name);
+    CHECK(be->matmul(be->ctx, d, d, (kern_weight){d, (kern_dtype)7}, KERN_NO_WEIGHT, 1, 1, 1, 0) == KERN_ERR_ARG, "%s: dtype", be->name);
+    CHECK(be->rmsnorm(be->ctx, d, d, (kern_weight){d, (kern_dtype)-1}, 1, 1, 1e-6f, 0) == KERN_ERR_ARG, "%s: dtype", be->name);
+    CHECK(be->quantize(be->ctx, d, NULL, NULL, NULL, d, NULL, 2, 12, 5, 4, 1) == KERN_ERR_ARG, "%s: g !| i", be->name);
+    CHECK(be->quantize(be->ctx, d, NULL, NULL, NULL, d, NULL, 2, 12, 4, 9, 1) == KERN_ERR_ARG, "%s: w_bit 9", be->name);
+    CHECK(be->clip_search(be->ctx, d, NULL, NULL, d, d, 8, 12, 0, 4, 4, 20, 0.5, 1) == KERN_ERR_ARG, "%s: t = 0", be->name);
+    CHECK(be->clip_search(be->ctx, d, NULL, NULL, d, d, 8, 12, 8, 4, 4, 20, 1.5, 1) == KERN_ERR_ARG, "%s: shrink 1.5", be->name);
+    CHECK(be->clip_apply(be->ctx, d, d, 2, 12, 5) == KERN_ERR_ARG, "%s: clip_apply g !| i", be->name);
+    const float *ws[1] = {d};
+    size_t rows0[1] = {0};
+    CHECK(be->w_mean(be->ctx, d, ws, rows0, 1, 12, 4, 1) == KERN_ERR_ARG, "%s: w_mean no rows", be->name);
+    CHECK(be->sync(be->ctx) == KERN_OK, "%s: sync after refused calls", be->name);
+    dev_free(be, da), dev_free(be, dp), dev_free(be, d);
+}
+
+/* ---- cases ----------------------------------------------------------------------------------- */
+
+#define BOTH(op)                                           \
+    static void op##_cpu(void) { run_on(BE_CPU, op); }     \
+    static void op##_cuda(void) { run_on(BE_CUDA, op); }
+BOTH(op_matmul)
+BOTH(op_rmsnorm)
+BOTH(op_rope)
+BOTH(op_attention)
+BOTH(op_silu_add)
+BOTH(op_embed)
+BOTH(op_mean_abs)
+BOTH(op_round_check)
+BOTH(op_quantize)
+BOTH(op_w_mean)
+BOTH(op_clip_apply)
+BOTH(op_clip_search)
+BOTH(op_memory_errors)
+
+int main(int argc, char **argv)
+{
+#define CASES(name, op) {name "/cpu", op##_cpu}, {name "/cuda", op##_cuda}
+    static const t_case cases[] = {
+        CASES("matmul", op_matmul), CASES("rmsnorm", op_rmsnorm), CASES("rope", op_rope),
+        CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("embed", op_embed),
+        CASES("mean_abs", op_mean_abs), CASES("round_check_f16", op_round_check), CASES("quantize", op_quantize),
+        CASES("w_mean", op_w_mean), CASES("clip_apply", op_clip_apply), CASES("clip_search", op_clip_search),
+        CASES("memory_errors", op_memory_errors),
+    };
+    int rc = t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
+    if (g_cuda) g_cuda->close(g_cuda);
+    return rc;
+}

@@ -1,0 +1,305 @@
+/* bench-kernels.c - awq-bench-kernels: times the ops of a kernels backend on W7 shapes (Llama-2-7B:
+ * hidden 4096, ffn 11008, 32 heads of 128, sequences of 512 tokens, w4 g128, clip grid 20) and
+ * prints one tab-separated line per op: time, achieved TFLOP/s or GB/s, and the ratio to the
+ * reference rate measured in the same run (on CUDA: bare cuBLAS GEMMs of 8192^3 in fp16 and fp32
+ * and a device-to-device copy; on the CPU: the fp32 matmul op at 2048^3 and a copy).
+ * Times are the median of 3 trials of --reps back-to-back calls between two syncs, after a
+ * warm-up call; inputs are random (never zeros). FLOPs count the work the op does (attention:
+ * both full t x t products, the causal half included); bytes the least traffic (each input read
+ * once, each output written once). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/error.h"
+#include "../kernels/device.h"
+#include "../kernels/half.h"
+#include "../kernels/kernels.h"
+#include "../kernels/quant.h"
+#include "../stages/common/device.h"
+#include "../stages/common/log.h"
+#include "../stages/common/opts.h"
+
+#define PROG "awq-bench-kernels"
+
+enum { C = 4096, F = 11008, HEADS = 32, HD = 128, SEQ = 512, GROUP = 128, NGRID = 20 };
+
+static const char *g_device = "auto";
+static int g_reps = 5, g_seqs = 8;
+
+static const awq_opt g_opts[] = {
+    {"device", 0, AWQ_OPT_STRING, &g_device, "cpu|cuda|auto", "backend to time", 0},
+    {"seqs", 0, AWQ_OPT_INT, &g_seqs, "N", "sequences of 512 tokens in the activation batch", 0},
+    {"reps", 0, AWQ_OPT_INT, &g_reps, "N", "calls per timed trial", 0},
+    {0},
+};
+
+/* the benchmark's buffers (backend memory) */
+typedef struct bufs {
+    size_t n;                   /* tokens */
+    float *x, *y, *q, *k, *v, *o, *xc, *w32, *w32b, *deq, *scales, *mv, *loss;
+    void *wg16, *wd16;          /* F16 [F, C] and [C, F] */
+    int32_t *pos, *best;
+    uint8_t *codes, *zeros;
+} bufs;
+
+typedef struct op_def {
+    const char *name, *shape;
+    double flops, bytes;        /* one of them is 0 */
+    int ref;                    /* 0: fp16 GEMM peak, 1: fp32 GEMM peak, 2: copy bandwidth */
+} op_def;
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static float rnd(float lo, float hi)
+{
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return lo + (hi - lo) * (float)(g_rng >> 40) * 0x1p-24f;
+}
+
+/* backend buffer of n floats from [lo, hi), as fp16 values when f16 */
+static awq_err put_floats(const awq_backend *be, float **dst, size_t n, float lo, float hi, int f16)
+{
+    float *h = malloc(n * sizeof *h);
+    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of host memory (%zu floats)", n);
+    for (size_t e = 0; e < n; e++) h[e] = f16 ? awq_round_f16(rnd(lo, hi)) : rnd(lo, hi);
+    kern_status st = be->alloc(be->ctx, (void **)dst, n * sizeof *h);
+    if (st == KERN_OK) st = be->upload(be->ctx, *dst, h, n * sizeof *h);
+    free(h);
+    return st == KERN_OK ? AWQ_OK : awq_fail(AWQ_ERR_DEVICE, "%s buffer of %zu floats: %s", be->name, n, kern_strerror(st));
+}
+
+static awq_err put_f16(const awq_backend *be, void **dst, size_t n)
+{
+    uint16_t *h = malloc(n * sizeof *h);
+    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of host memory (%zu halves)", n);
+    for (size_t e = 0; e < n; e++) h[e] = awq_f32_to_f16(rnd(-0.05f, 0.05f));
+    kern_status st = be->alloc(be->ctx, dst, n * sizeof *h);
+    if (st == KERN_OK) st = be->upload(be->ctx, *dst, h, n * sizeof *h);
+    free(h);
+    return st == KERN_OK ? AWQ_OK : awq_fail(AWQ_ERR_DEVICE, "%s buffer of %zu halves: %s", be->name, n, kern_strerror(st));
+}
+
+static awq_err put_raw(const awq_backend *be, void **dst, size_t bytes)
+{
+    kern_status st = be->alloc(be->ctx, dst, bytes);
+    return st == KERN_OK ? AWQ_OK : awq_fail(AWQ_ERR_DEVICE, "%s buffer of %zu bytes: %s", be->name, bytes, kern_strerror(st));
+}
+
+static awq_err bufs_init(const awq_backend *be, bufs *b, size_t n)
+{
+    memset(b, 0, sizeof *b);
+    b->n = n;
+    size_t nc = kern_clip_candidates(NGRID, 0.5), G = C / GROUP;
+    awq_err e = AWQ_OK;
+    if (!e) e = put_floats(be, &b->x, n * F, -2, 2, 1);
+    if (!e) e = put_raw(be, (void **)&b->y, n * F * sizeof(float));
+    if (!e) e = put_floats(be, &b->q, n * C, -2, 2, 1);
+    if (!e) e = put_floats(be, &b->k, n * C, -2, 2, 1);
+    if (!e) e = put_floats(be, &b->v, n * C, -1, 1, 1);
+    if (!e) e = put_raw(be, (void **)&b->o, n * C * sizeof(float));
+    if (!e) e = put_floats(be, &b->xc, (size_t)SEQ * F, -2, 2, 1); /* the clip search's 512 sampled tokens */
+    if (!e) e = put_floats(be, &b->w32, (size_t)F * C, -0.05f, 0.05f, 1);
+    if (!e) e = put_floats(be, &b->w32b, (size_t)F * C, -0.05f, 0.05f, 1);
+    if (!e) e = put_raw(be, (void **)&b->deq, (size_t)F * C * sizeof(float));
+    if (!e) e = put_f16(be, &b->wg16, (size_t)F * C);
+    if (!e) e = put_f16(be, &b->wd16, (size_t)C * F);
+    if (!e) e = put_raw(be, (void **)&b->scales, (size_t)F * (F / GROUP) * sizeof(float));
+    if (!e) e = put_raw(be, (void **)&b->zeros, (size_t)F * (F / GROUP));
+    if (!e) e = put_raw(be, (void **)&b->codes, (size_t)F * C);
+    if (!e) e = put_raw(be, (void **)&b->mv, (size_t)F * (F / GROUP) * sizeof(float));
+    if (!e) e = put_raw(be, (void **)&b->loss, (size_t)F * G * nc * sizeof(float));
+    if (!e) e = put_raw(be, (void **)&b->best, (size_t)F * (F / GROUP) * sizeof(int32_t));
+    if (!e) {
+        int32_t *pos = malloc(n * sizeof *pos);
+        if (!pos) return awq_fail(AWQ_ERR_NOMEM, "out of host memory");
+        for (size_t r = 0; r < n; r++) pos[r] = (int32_t)(r % SEQ);
+        e = put_raw(be, (void **)&b->pos, n * sizeof *pos);
+        if (!e && be->upload(be->ctx, b->pos, pos, n * sizeof *pos) != KERN_OK) e = awq_fail(AWQ_ERR_DEVICE, "upload");
+        free(pos);
+    }
+    return e;
+}
+
+static void bufs_free(const awq_backend *be, bufs *b)
+{
+    void *all[] = {b->x, b->y, b->q, b->k, b->v, b->o, b->xc, b->w32, b->w32b, b->deq, b->scales, b->mv,
+                   b->loss, b->wg16, b->wd16, b->pos, b->best, b->codes, b->zeros};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) be->free(be->ctx, all[i]);
+}
+
+static const kern_rope ROPE = {10000.0f, 0, 0, 0, 0, 0};
+
+/* one call of op k */
+static kern_status run_op(const awq_backend *be, bufs *b, int k)
+{
+    awq_backend_ctx *c = be->ctx;
+    size_t n = b->n;
+    kern_weight wg = {b->wg16, KERN_F16}, wd = {b->wd16, KERN_F16};
+    const float *stack[2] = {b->w32, b->w32b};
+    const size_t rows[2] = {F, F};
+    switch (k) {
+    case 0: return be->matmul(c, b->y, b->x, wg, KERN_NO_WEIGHT, n, F, C, 1);
+    case 1: return be->matmul(c, b->y, b->x, wd, KERN_NO_WEIGHT, n, C, F, 1);
+    case 2: return be->matmul(c, b->y, b->x, wd, KERN_NO_WEIGHT, n, C, C, 1);
+    case 3: return be->matmul(c, b->y, b->x, wg, KERN_NO_WEIGHT, n, F, C, 0);
+    case 4: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, 1);
+    case 5: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, 0);
+    case 6: return be->rmsnorm(c, b->y, b->q, wg, n, C, 1e-5f, 1);
+    case 7: return be->rope(c, b->q, b->pos, n, HEADS, HD, &ROPE, 1);
+    case 8: return be->silu_mul(c, b->y, b->x, b->x, n * F, 1);
+    case 9: return be->add(c, b->o, b->q, b->k, n * C, 1);
+    case 10: return be->mean_abs(c, b->o, b->q, n, C, 1);
+    case 11: return be->round_f16(c, b->q, n * C);
+    case 12: { size_t at; return be->check_f16(c, b->q, n * C, &at); }
+    case 13: return be->quantize(c, b->deq, b->codes, b->scales, b->zeros, b->w32, NULL, F, C, GROUP, 4, 1);
+    case 14: return be->w_mean(c, b->o, stack, rows, 2, C, GROUP, 1);
+    case 15: return be->clip_search(c, b->mv, b->best, b->loss, b->w32, b->xc, F, C, SEQ, GROUP, 4, NGRID, 0.5, 1);
+    case 16: return be->clip_search(c, b->mv, b->best, b->loss, b->w32, b->xc, C, F, SEQ, GROUP, 4, NGRID, 0.5, 1);
+    case 17: return be->clip_apply(c, b->deq, b->mv, F, C, GROUP);
+    }
+    return KERN_ERR_ARG;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* median seconds of one call of op k (3 trials of reps calls) */
+static awq_err time_op(const awq_backend *be, bufs *b, int k, int reps, double *sec)
+{
+    kern_status st = run_op(be, b, k);
+    if (st == KERN_OK) st = be->sync(be->ctx);
+    double t[3];
+    for (int trial = 0; trial < 3 && st == KERN_OK; trial++) {
+        double t0 = awq_now();
+        for (int r = 0; r < reps && st == KERN_OK; r++) st = run_op(be, b, k);
+        if (st == KERN_OK) st = be->sync(be->ctx);
+        t[trial] = (awq_now() - t0) / reps;
+    }
+    if (st != KERN_OK)
+        return awq_fail(st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE, "op %d on %s: %s %s", k, be->name,
+                        kern_strerror(st), awq_cuda_last_error());
+    qsort(t, 3, sizeof t[0], cmp_double);
+    *sec = t[1];
+    return AWQ_OK;
+}
+
+/* reference rates: GEMM TFLOP/s (fp16, fp32) and copy GB/s (bytes read + written) */
+static awq_err references(const awq_backend *be, bufs *b, double ref[3], double *bf16)
+{
+    *bf16 = 0;
+    if (strcmp(be->name, "cuda") == 0) {
+        const int m = 8192;
+        double s = 0;
+        kern_status st = awq_cuda_bench_gemm(be, KERN_F16, m, m, m, 10, &s);
+        ref[0] = st == KERN_OK ? 2.0 * m * m * (double)m / s / 1e12 : 0;
+        if (st == KERN_OK && (st = awq_cuda_bench_gemm(be, KERN_BF16, m, m, m, 10, &s)) == KERN_OK)
+            *bf16 = 2.0 * m * m * (double)m / s / 1e12;
+        if (st == KERN_OK && (st = awq_cuda_bench_gemm(be, KERN_F32, m, m, m, 5, &s)) == KERN_OK)
+            ref[1] = 2.0 * m * m * (double)m / s / 1e12;
+        if (st != KERN_OK) return awq_fail(AWQ_ERR_DEVICE, "cuBLAS reference GEMM: %s %s", kern_strerror(st), awq_cuda_last_error());
+    } else { /* the CPU: its fp32 matmul op at 2048^3 stands for both */
+        const size_t m = 2048;
+        double t0 = awq_now();
+        kern_status st = be->matmul(be->ctx, b->y, b->x, (kern_weight){b->w32, KERN_F32}, KERN_NO_WEIGHT, m, m, m, 0);
+        if (st != KERN_OK) return awq_fail(AWQ_ERR_DEVICE, "cpu reference matmul: %s", kern_strerror(st));
+        ref[0] = ref[1] = 2.0 * m * m * (double)m / (awq_now() - t0) / 1e12;
+    }
+    /* copy bandwidth: w32 -> deq (180 MB), 10 copies between syncs, best of 3 */
+    size_t bytes = (size_t)F * C * sizeof(float);
+    double best = 1e30;
+    for (int trial = 0; trial < 3; trial++) {
+        be->sync(be->ctx);
+        double t0 = awq_now();
+        for (int r = 0; r < 10; r++) be->copy(be->ctx, b->deq, b->w32, bytes);
+        if (be->sync(be->ctx) != KERN_OK) return awq_fail(AWQ_ERR_DEVICE, "copy: %s", awq_cuda_last_error());
+        double t = (awq_now() - t0) / 10;
+        if (t < best) best = t;
+    }
+    ref[2] = 2.0 * (double)bytes / best / 1e9;
+    return AWQ_OK;
+}
+
+static awq_err bench(const awq_backend *be)
+{
+    size_t n = (size_t)g_seqs * SEQ, nc = kern_clip_candidates(NGRID, 0.5);
+    double fn = (double)n, f4 = 4.0;
+    char sh[19][64];
+    snprintf(sh[0], 64, "%zux%dx%d", n, F, C), snprintf(sh[1], 64, "%zux%dx%d", n, C, F), snprintf(sh[2], 64, "%zux%dx%d", n, C, C);
+    snprintf(sh[3], 64, "b=%d t=%d h=%d d=%d", g_seqs, SEQ, HEADS, HD);
+    snprintf(sh[4], 64, "%zux%d", n, C), snprintf(sh[5], 64, "%zux%dx%d", n, HEADS, HD), snprintf(sh[6], 64, "%zux%d", n, F);
+    snprintf(sh[7], 64, "o=%d i=%d g=%d t=%d", F, C, GROUP, SEQ), snprintf(sh[8], 64, "o=%d i=%d g=%d t=%d", C, F, GROUP, SEQ);
+    snprintf(sh[9], 64, "%dx%d g=%d", F, C, GROUP), snprintf(sh[10], 64, "2x%dx%d g=%d", F, C, GROUP);
+    double attn = 4.0 * g_seqs * HEADS * (double)SEQ * SEQ * HD;
+    const op_def ops[] = {
+        {"matmul gate, faithful (fp16 tensor cores)", sh[0], 2.0 * fn * F * C, 0, 0},
+        {"matmul down, faithful", sh[1], 2.0 * fn * F * C, 0, 0},
+        {"matmul q, faithful", sh[2], 2.0 * fn * C * C, 0, 0},
+        {"matmul gate, fp32 mode (fp32 GEMM)", sh[0], 2.0 * fn * F * C, 0, 1},
+        {"attention, faithful", sh[3], attn, 0, 0},
+        {"attention, fp32 mode", sh[3], attn, 0, 1},
+        {"rmsnorm", sh[4], 0, 2 * f4 * fn * C, 2},
+        {"rope", sh[5], 0, 2 * f4 * fn * C, 2},
+        {"silu_mul", sh[6], 0, 3 * f4 * fn * F, 2},
+        {"add", sh[4], 0, 3 * f4 * fn * C, 2},
+        {"mean_abs", sh[4], 0, f4 * fn * C, 2},
+        {"round_f16", sh[4], 0, 2 * f4 * fn * C, 2},
+        {"check_f16", sh[4], 0, f4 * fn * C, 2},
+        {"quantize (deq, codes, scales, zeros)", sh[9], 0, (double)F * C * 9, 2},
+        {"w_mean (gate+up)", sh[10], 0, 2.0 * F * C * 4, 2},
+        {"clip_search gate", sh[7], 2.0 * F * (double)nc * SEQ * C, 0, 1},
+        {"clip_search down", sh[8], 2.0 * F * (double)nc * SEQ * C, 0, 1},
+        {"clip_apply", sh[9], 0, 2.0 * F * C * 4, 2},
+    };
+    bufs b;
+    awq_err e = bufs_init(be, &b, n);
+    double ref[3] = {0}, bf16 = 0;
+    if (!e) e = references(be, &b, ref, &bf16);
+    if (!e) {
+        char name[200] = "";
+        if (strcmp(be->name, "cuda") == 0) awq_cuda_device_count(name, sizeof name);
+        printf("# %s: device %s%s%s, %zu tokens (%d x %d), %d calls per trial, median of 3\n", PROG, be->name,
+               *name ? " " : "", name, n, g_seqs, SEQ, g_reps);
+        printf("# reference: GEMM fp16 %.4g TFLOP/s, bf16 %.4g, fp32 %.4g (%s); copy %.4g GB/s (read + write)\n", ref[0],
+               bf16, ref[1], strcmp(be->name, "cuda") == 0 ? "cuBLAS 8192^3" : "cpu matmul op 2048^3", ref[2]);
+        printf("op\tshape\tms\trate\tunit\tof_reference\n");
+        static const char *ref_name[3] = {"fp16 GEMM", "fp32 GEMM", "copy"};
+        for (size_t k = 0; k < sizeof ops / sizeof ops[0] && !e; k++) {
+            double s = 0;
+            int reps = g_reps;
+            if ((e = time_op(be, &b, (int)k, reps, &s)) != AWQ_OK) break;
+            double rate = ops[k].flops ? ops[k].flops / s / 1e12 : ops[k].bytes / s / 1e9;
+            double r = ref[ops[k].ref] > 0 ? rate / ref[ops[k].ref] : 0;
+            printf("%s\t%s\t%.3f\t%.4g\t%s\t%.3f of %s\n", ops[k].name, ops[k].shape, s * 1e3, rate,
+                   ops[k].flops ? "TFLOP/s" : "GB/s", r, ref_name[ops[k].ref]);
+            fflush(stdout);
+        }
+    }
+    bufs_free(be, &b);
+    return e;
+}
+
+int main(int argc, char **argv)
+{
+    awq_log_init(PROG, argc, argv);
+    awq_cli cli = {PROG, "time the kernels backend's ops on Llama-2-7B shapes against cuBLAS peak and copy bandwidth",
+                   NULL, NULL, 0, NULL};
+    int rc = awq_opts_parse(&cli, g_opts, argc, argv);
+    if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
+    if (cli.n_positional || g_seqs < 1 || g_seqs > 256 || g_reps < 1) {
+        awq_fail(AWQ_ERR_ARG, cli.n_positional ? "unexpected argument '%s'" : "--seqs must be 1..256 and --reps >= 1",
+                 cli.n_positional ? cli.positional[0] : "");
+        awq_report(PROG);
+        return 2;
+    }
+    const awq_backend *be = NULL;
+    awq_err e = awq_backend_open(g_device, &be);
+    if (e == AWQ_ERR_ARG) { awq_report(PROG); return 2; }
+    if (!e) e = bench(be);
+    if (be) be->close(be);
+    if (e) { awq_report(PROG); return 1; }
+    return 0;
+}
