@@ -19,8 +19,8 @@ q() {
     AWQ_CACHE="$store" make -C "$ROOT" --no-print-directory -j4 quantize O="$O" MODEL="$M" OUT="$out" CALIB="$TMP/calib.i32" \
         SEQLEN=128 GROUP=64 N_GRID=4 "$@" >"$TMP/log" 2>&1
 }
-steps() { grep -c "^awqmake: .* s$" "$TMP/log"; }           # stages that ran
-ran() { grep "^awqmake: " "$TMP/log" | awk '{print $NF == "s" ? $(NF-2) : ""}' | sort | uniq -c | tr -s ' ' | tr '\n' ';'; }
+steps() { grep -c "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log"; }           # stages that ran
+ran() { grep "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log" | awk '{print $(NF-3)}' | sort | uniq -c | tr -s ' ' | tr '\n' ';'; }
 
 q "$TMP/s1" "$TMP/out1"; rc=$?
 # embed + 2 captures (block 2's output feeds nothing) + 3 x (scale, apply, clip, pack) + assemble

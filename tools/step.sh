@@ -1,7 +1,9 @@
 #!/bin/sh
 # step.sh (installed as build/bin/awq-step) - run one pipeline step for make and report it.
 #   awq-step TARGET BLOCK STAGE -- PROGRAM ARGS...
-# Prints one line per finished step: "awqmake: block 3 clip-search  2.41 s", checks that the key
+# Prints one line per finished step: "awqmake: block 3 clip-search  2.41 s  miss" (miss: computed;
+# hit: the object was already there; objects present when the plan was made are counted by
+# awq-plan and never run), checks that the key
 # the program printed names TARGET (plan and stage must agree), keeps the program's messages in
 # $AWQ_WORK/logs/ and shows them when it fails, and marks the step as running meanwhile
 # ($AWQ_WORK/running/, read by `make status`).
@@ -13,6 +15,8 @@ name="$stage"; [ "$block" != "-" ] && name="$stage.block$block"
 mkdir -p "$work/logs" "$work/running"
 log="$work/logs/$name.log"
 echo $$ >"$work/running/$name"
+# a hit: the object appeared meanwhile (another experiment sharing the store made it)
+hit=miss; [ "$stage" != "assemble" ] && [ -e "$target" ] && hit=hit
 start=$(date +%s.%N)
 out=$("$@" 2>"$log")
 rc=$?
@@ -32,4 +36,4 @@ if [ "$stage" != "assemble" ]; then
         exit 1
     fi
 fi
-printf 'awqmake: %-9s %-13s %7s s\n' "$label" "$stage" "$secs" >&2
+printf 'awqmake: %-9s %-13s %7s s  %s\n' "$label" "$stage" "$secs" "$hit" >&2
