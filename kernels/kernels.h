@@ -230,8 +230,9 @@ const awq_backend *awq_backend_cpu(void);
  * usable driver or GPU or the runtime fails, KERN_ERR_NOMEM when memory runs out.
  * Precision, beside the rules above: matmul in the faithful mode with F16 weights rounds x to
  * fp16 (exact, since in that mode x holds fp16 values) and multiplies on the tensor cores with
- * fp32 accumulation, and so does attention with q, k, v and the probabilities; every other
- * product is an fp32 GEMM without TF32. Sums are in another order than on the CPU (the tolerances
+ * fp32 accumulation, and so do attention (q, k, v and the probabilities) and the clip search
+ * (x likewise; its differences split into fp16 hi + lo, 22 of their 24 bits); every other product
+ * is an fp32 GEMM without TF32. Sums are in another order than on the CPU (the tolerances
  * are in tests/test_backends.c); quantize, w_mean (faithful), round_f16, check_f16, add, embed
  * and clip_apply give the CPU's bits. */
 const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *err);

@@ -157,6 +157,7 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
     case 15: return be->clip_search(c, b->mv, b->best, b->loss, b->w32, b->xc, F, C, SEQ, GROUP, 4, NGRID, 0.5, 1);
     case 16: return be->clip_search(c, b->mv, b->best, b->loss, b->w32, b->xc, C, F, SEQ, GROUP, 4, NGRID, 0.5, 1);
     case 17: return be->clip_apply(c, b->deq, b->mv, F, C, GROUP);
+    case 18: return be->clip_search(c, b->mv, b->best, b->loss, b->w32, b->xc, F, C, SEQ, GROUP, 4, NGRID, 0.5, 0);
     }
     return KERN_ERR_ARG;
 }
@@ -250,9 +251,10 @@ static awq_err bench(const awq_backend *be)
         {"check_f16", sh[4], 0, f4 * fn * C, 2},
         {"quantize (deq, codes, scales, zeros)", sh[9], 0, (double)F * C * 9, 2},
         {"w_mean (gate+up)", sh[10], 0, 2.0 * F * C * 4, 2},
-        {"clip_search gate", sh[7], 2.0 * F * (double)nc * SEQ * C, 0, 1},
-        {"clip_search down", sh[8], 2.0 * F * (double)nc * SEQ * C, 0, 1},
+        {"clip_search gate, faithful", sh[7], 2.0 * F * (double)nc * SEQ * C, 0, 0},
+        {"clip_search down, faithful", sh[8], 2.0 * F * (double)nc * SEQ * C, 0, 0},
         {"clip_apply", sh[9], 0, 2.0 * F * C * 4, 2},
+        {"clip_search gate, fp32 mode", sh[7], 2.0 * F * (double)nc * SEQ * C, 0, 1},
     };
     bufs b;
     awq_err e = bufs_init(be, &b, n);

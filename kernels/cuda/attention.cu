@@ -34,6 +34,49 @@ __global__ void attn_ptrs_kernel(attn_ptrs pt, const char *q, const char *k, con
     }
 }
 
+// One warp per query row p of S (row = pair * t + p): s = scale * score (faithful: h(h(score) *
+// scale)), max over m <= p, e = exp(s - max) (fp64 exp, rounded once), sum in fp64, prob = e / sum
+// (faithful: stored as fp16, i.e. h(prob)), 0 for m > p. Rows of up to 32*K scores stay in
+// registers (one read of S); longer rows go through S in place.
+template <int K>
+__global__ void attn_softmax_reg(float *S, __half *P16, size_t rows, size_t t, float scale, int f16)
+{
+    size_t warp = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
+    size_t warps = (size_t)gridDim.x * blockDim.x / 32;
+    for (size_t row = warp; row < rows; row += warps) {
+        size_t p = row % t;
+        float *s = S + row * t, val[K];
+        float mx = -INFINITY;
+#pragma unroll
+        for (int kk = 0; kk < K; kk++) {
+            size_t m = lane + 32 * (size_t)kk;
+            float sv = -INFINITY;
+            if (m <= p) {
+                sv = f16 ? h16(__fmul_rn(h16(s[m]), scale)) : __fmul_rn(s[m], scale);
+                mx = sv > mx ? sv : mx;
+            }
+            val[kk] = sv;
+        }
+        mx = warp_max(mx);
+        double sum = 0.0;
+#pragma unroll
+        for (int kk = 0; kk < K; kk++)
+            if (lane + 32 * (size_t)kk <= p) {
+                val[kk] = (float)exp((double)__fsub_rn(val[kk], mx));
+                sum += val[kk];
+            }
+        float fs = (float)warp_sum(sum);
+#pragma unroll
+        for (int kk = 0; kk < K; kk++) {
+            size_t m = lane + 32 * (size_t)kk;
+            if (m >= t) break;
+            float pr = m <= p ? __fdiv_rn(val[kk], fs) : 0.0f;
+            if (f16) P16[row * t + m] = __float2half_rn(pr);
+            else s[m] = pr;
+        }
+    }
+}
+
 __global__ void attn_softmax_kernel(float *S, __half *P16, size_t rows, size_t t, float scale, int f16)
 {
     size_t warp = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
@@ -61,6 +104,18 @@ __global__ void attn_softmax_kernel(float *S, __half *P16, size_t rows, size_t t
             else s[m] = pr;
         }
     }
+}
+
+static kern_status attn_softmax(awq_backend_ctx *ctx, float *S, __half *P16, size_t rows, size_t t, float scale, int f16)
+{
+    unsigned grid = grid_for(ctx, rows * 32, 256);
+    if (t <= 128) attn_softmax_reg<4><<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
+    else if (t <= 256) attn_softmax_reg<8><<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
+    else if (t <= 512) attn_softmax_reg<16><<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
+    else if (t <= 1024) attn_softmax_reg<32><<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
+    else attn_softmax_kernel<<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
+    LAUNCH_CHECK();
+    return KERN_OK;
 }
 
 kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
@@ -108,8 +163,7 @@ kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, con
         CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)t, (int)t, (int)d, &one, pt.a_qk, ty,
                                          (int)(hkv * d), pt.b_qk, ty, (int)(h * d), &zero, pt.c_qk, CUDA_R_32F, (int)t,
                                          (int)n, ct, CUBLAS_GEMM_DEFAULT));
-        attn_softmax_kernel<<<grid_for(ctx, n * t * 32, 256), 256, 0, ctx->stream>>>(S, P16, n * t, t, scale, f16);
-        LAUNCH_CHECK();
+        KERN_TRY(attn_softmax(ctx, S, P16, n * t, t, scale, f16));
         CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)d, (int)t, (int)t, &one, pt.a_pv, ty,
                                          (int)(hkv * d), pt.b_pv, ty, (int)t, &zero, pt.c_pv, CUDA_R_32F, (int)(h * d),
                                          (int)n, ct, CUBLAS_GEMM_DEFAULT));
