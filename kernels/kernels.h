@@ -213,6 +213,13 @@ struct awq_backend {
      * Exact (no rounding). KERN_ERR_ARG: invalid group. */
     kern_status (*clip_apply)(awq_backend_ctx *ctx, float *w /*[o,i]*/, const float *max_val /*[o,G]*/,
                               size_t o, size_t i, int64_t group);
+
+    /* The scale search's loss (spec §2.6, pitfall 8): *sum (host) = sum over e of d*d in fp64,
+     * d = a[e] - b[e] in fp32, rounded to fp16 when round_f16 (d = h(a - b)). clamp (AutoAWQ
+     * semantics): a and b are first clamped to [-65504, 65504] (NaN stays NaN). The summation
+     * order is fixed (independent of threads / launch shape), so the result is deterministic. */
+    kern_status (*sq_diff)(awq_backend_ctx *ctx, double *sum /*host*/, const float *a /*[n]*/, const float *b /*[n]*/,
+                           size_t n, int round_f16, int clamp);
 };
 
 /* The CPU backend: a static instance (ctx NULL), always available; close is a no-op.

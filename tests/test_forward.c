@@ -62,7 +62,7 @@ static void check_chain(const char *model_dir, const char *ref_path, const char 
         CHECK(e <= tol_block, "%s block %d: rel err %.3g > %.1g (regenerate fixtures: see tests/golden/README.md)",
               model_dir, l, e, tol_block);
     }
-    REQUIRE(awq_logits(be, m, x, N, 0, logits) == AWQ_OK, "logits: %s", awq_errmsg());
+    REQUIRE(awq_logits(be, m, awq_model_norm_w(m), awq_model_head_w(m), x, N, 0, logits) == AWQ_OK, "logits: %s", awq_errmsg());
     const float *want = f32_tensor(ref, logits_name, N * V);
     REQUIRE(want, "reference '%s' missing", logits_name);
     double e = rel_err(logits, want, N * V);

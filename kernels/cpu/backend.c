@@ -51,6 +51,7 @@ static const awq_backend cpu_backend = {
     .w_mean = kern_w_mean_cpu,
     .clip_search = kern_clip_search_cpu,
     .clip_apply = kern_clip_apply_cpu,
+    .sq_diff = kern_sq_diff_cpu,
 };
 
 const awq_backend *awq_backend_cpu(void) { return &cpu_backend; }

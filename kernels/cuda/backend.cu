@@ -178,5 +178,6 @@ extern "C" const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *
     t->w_mean = cuda_w_mean;
     t->clip_search = cuda_clip_search;
     t->clip_apply = cuda_clip_apply;
+    t->sq_diff = cuda_sq_diff;
     return t;
 }

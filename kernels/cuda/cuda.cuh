@@ -135,6 +135,8 @@ kern_status cuda_silu_mul(awq_backend_ctx *ctx, float *out, const float *g, cons
 kern_status cuda_add(awq_backend_ctx *ctx, float *y, const float *a, const float *b, size_t n, int round_f16);
 kern_status cuda_embed(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_weight table, size_t n, size_t c,
                        size_t vocab);
+kern_status cuda_sq_diff(awq_backend_ctx *ctx, double *sum, const float *a, const float *b, size_t n, int round_f16,
+                         int clamp);
 kern_status cuda_mean_abs(awq_backend_ctx *ctx, float *mean, const float *x, size_t n, size_t c, int round_f16);
 kern_status cuda_round_f16(awq_backend_ctx *ctx, float *x, size_t n);
 kern_status cuda_check_f16(awq_backend_ctx *ctx, const float *x, size_t n, size_t *first_bad);

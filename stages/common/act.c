@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../kernels/half.h"
+#include "devmem.h"
 
 awq_dtype awq_act_dtype(const awq_model *m) { return m->embed->dtype; }
 
@@ -114,27 +115,50 @@ awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, cons
 
 awq_err awq_embed_compute(const awq_backend *be, const awq_model *m, const int32_t *ids, size_t n, float *x)
 {
-    const size_t V = (size_t)m->cfg.vocab_size;
+    const size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.hidden_size;
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || (size_t)ids[i] >= V) {
             awq_fail(AWQ_ERR_ARG, "token %zu has id %d, outside the vocabulary [0, %zu) of '%s'", i, ids[i], V, m->dir);
             awq_hint("were the tokens made with this model's tokenizer?");
             return AWQ_ERR_ARG;
         }
-    kern_weight table = {m->embed->data, awq_kern_dtype(m->embed->dtype)};
-    kern_status ks = be->embed(be->ctx, x, ids, table, n, (size_t)m->cfg.hidden_size, V);
-    return ks == KERN_OK ? AWQ_OK : awq_kern_fail(ks, "embedding lookup");
+    const void *idd = NULL, *tab = NULL;
+    void *id_own = NULL, *tab_own = NULL;
+    float *xd = NULL;
+    awq_err e = awq_dev_view(be, ids, n * sizeof *ids, &idd, &id_own);
+    if (!e) e = awq_dev_view(be, m->embed->data, m->embed->nbytes, &tab, &tab_own);
+    if (!e) e = awq_backend_is_host(be) ? (xd = x, AWQ_OK) : awq_dev_alloc(be, (void **)&xd, n * C * sizeof *xd);
+    if (!e) {
+        kern_status ks = be->embed(be->ctx, xd, idd, (kern_weight){tab, awq_kern_dtype(m->embed->dtype)}, n, C, V);
+        if (ks) e = awq_kern_fail(ks, "embedding lookup");
+    }
+    if (!e) e = awq_dev_fetch(be, x, xd, n * C * sizeof *x);
+    if (xd != x) awq_dev_free(be, xd);
+    awq_dev_release(be, id_own);
+    awq_dev_release(be, tab_own);
+    return e;
 }
 
 awq_err awq_capture_compute(const awq_backend *be, const awq_model *m, int layer, int n_seq, int seqlen,
                             int round_f16, const float *x, float *y)
 {
+    const size_t bytes = (size_t)n_seq * (size_t)seqlen * (size_t)m->cfg.hidden_size * sizeof(float);
     awq_block_w w;
+    void *own[AWQ_SLOT__COUNT] = {0}, *x_own = NULL;
+    const void *xd = NULL;
+    float *yd = NULL;
     awq_fwd f;
-    awq_err e = awq_block_w_host(m, layer, &w);
+    awq_err e = awq_model_block_upload(be, m, layer, &w, own);
+    if (!e) e = awq_dev_view(be, x, bytes, &xd, &x_own);
+    if (!e) e = awq_backend_is_host(be) ? (yd = y, AWQ_OK) : awq_dev_alloc(be, (void **)&yd, bytes);
     if (!e) e = awq_fwd_init(&f, be, &m->cfg, n_seq, seqlen, round_f16, 0);
-    if (e) return e;
-    e = awq_block_forward(&f, &w, x, y, NULL);
-    awq_fwd_free(&f);
+    if (!e) {
+        e = awq_block_forward(&f, &w, xd, yd, NULL);
+        awq_fwd_free(&f);
+    }
+    if (!e) e = awq_dev_fetch(be, y, yd, bytes);
+    if (yd != y) awq_dev_free(be, yd);
+    awq_dev_release(be, x_own);
+    awq_block_w_release(be, own);
     return e ? awq_context(e, "block %d", layer) : AWQ_OK;
 }

@@ -8,6 +8,7 @@
 
 #include "../../kernels/half.h"
 #include "../../kernels/quant.h"
+#include "devmem.h"
 #include "log.h"
 
 const awq_slot AWQ_LINEARS[7] = {AWQ_W_Q, AWQ_W_K, AWQ_W_V, AWQ_W_O, AWQ_W_GATE, AWQ_W_UP, AWQ_W_DOWN};
@@ -195,28 +196,47 @@ static size_t feat_width(const awq_config *c, awq_feat f)
     }
 }
 
-/* Inputs of every linear of block b on x (fp32 host, each [N, width]). */
+/* A block's fp32 weights in backend memory (lent host memory on the CPU). */
+typedef struct dev_block { awq_block_w w; void *own[AWQ_SLOT__COUNT]; } dev_block;
+
+static void dev_block_free(const awq_backend *be, dev_block *d)
+{
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) awq_dev_release(be, d->own[s]);
+    memset(d, 0, sizeof *d);
+}
+
+static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, dev_block *d)
+{
+    memset(d, 0, sizeof *d);
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
+        d->w.w[s] = KERN_NO_WEIGHT;
+        if (!b->t[s]) continue;
+        const void *v = NULL;
+        awq_err e = awq_dev_view(be, b->t[s], awq_block_f32_numel(b, (awq_slot)s) * sizeof(float), &v, &d->own[s]);
+        if (e) { dev_block_free(be, d); return e; }
+        d->w.w[s] = (kern_weight){v, KERN_F32};
+    }
+    return AWQ_OK;
+}
+
+/* Inputs of every linear of block b on x (backend memory, each [N, width]). */
 typedef struct feats_buf { float *f[4]; } feats_buf;
 
-static void feats_free(feats_buf *fb) { for (int i = 0; i < 4; i++) free(fb->f[i]); }
+static void feats_free(const awq_backend *be, feats_buf *fb) { for (int i = 0; i < 4; i++) awq_dev_free(be, fb->f[i]); }
 
-static awq_err compute_feats(awq_fwd *f, const awq_config *c, const awq_block_f32 *b, const float *x, feats_buf *fb)
+static awq_err compute_feats(awq_fwd *f, const awq_config *c, const dev_block *b, const float *x, feats_buf *fb)
 {
+    const awq_backend *be = f->be;
     const size_t N = (size_t)f->n_seq * (size_t)f->seqlen;
     memset(fb, 0, sizeof *fb);
-    for (int i = 0; i < 4; i++)
-        if (!(fb->f[i] = malloc(N * feat_width(c, (awq_feat)i) * sizeof(float)))) {
-            feats_free(fb);
-            return awq_fail(AWQ_ERR_NOMEM, "out of memory for the block's linear inputs");
-        }
-    float *y = malloc(N * (size_t)c->hidden_size * sizeof *y);
-    if (!y) { feats_free(fb); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
-    awq_block_w w;
-    awq_block_f32_view(b, &w);
+    awq_err e = AWQ_OK;
+    for (int i = 0; i < 4 && !e; i++) e = awq_dev_alloc(be, (void **)&fb->f[i], N * feat_width(c, (awq_feat)i) * sizeof(float));
+    float *y = NULL;
+    if (!e) e = awq_dev_alloc(be, (void **)&y, N * (size_t)c->hidden_size * sizeof *y);
     awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3]};
-    awq_err e = awq_block_forward(f, &w, x, y, &ft);
-    free(y);
-    if (e) feats_free(fb);
+    if (!e) e = awq_block_forward(f, &b->w, x, y, &ft);
+    awq_dev_free(be, y);
+    if (e) feats_free(be, fb);
     return e;
 }
 
@@ -245,9 +265,11 @@ static size_t inspect_width(const awq_config *c, const awq_sgroup *g)
     return (size_t)c->hidden_size;
 }
 
-/* One group's grid search (spec §2.6). */
+/* One group's grid search (spec §2.6). Everything big stays in backend memory; per grid point
+ * only the scale vector goes up and one loss value comes back. orig: host copy (shapes, w_mean
+ * is computed on dev); dev: its backend weights; x: the group's input in backend memory. */
 static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p, const awq_block_f32 *orig,
-                            const awq_sgroup *g, const float *x, awq_scale_result *r)
+                            const dev_block *dev, const awq_sgroup *g, const float *x, awq_scale_result *r)
 {
     const awq_backend *be = f->be;
     const size_t N = (size_t)f->n_seq * (size_t)f->seqlen, I = feat_width(c, g->feat), OW = inspect_width(c, g);
@@ -257,59 +279,52 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     r->n = I;
     r->n_grid = p->n_grid;
     r->best = -1;
-    awq_err e = AWQ_OK;
-    float *ref = malloc(N * OW * sizeof *ref), *out = malloc(N * OW * sizeof *out);
+    float *ref = NULL, *out = NULL, *xs_d = NULL, *wm_d = NULL, *s_d = NULL, *wq[3] = {0};
     float *xs = malloc(I * sizeof *xs), *wm = NULL, *s = malloc(I * sizeof *s);
-    float *wq[3] = {0};
     r->s = calloc(I, sizeof *r->s);
     r->losses = malloc((size_t)p->n_grid * sizeof *r->losses);
-    if (!ref || !out || !xs || !s || !r->s || !r->losses) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search"); goto done; }
-    for (int l = 0; l < g->n_layers; l++)
-        if (!(wq[l] = malloc(awq_block_f32_numel(orig, g->layers[l]) * sizeof(float)))) {
-            e = awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search");
-            goto done;
-        }
-    awq_block_w w;
-    awq_block_f32_view(orig, &w);
+    awq_err e = (!xs || !s || !r->s || !r->losses) ? awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search") : AWQ_OK;
+    if (!e) e = awq_dev_alloc(be, (void **)&ref, N * OW * sizeof(float));
+    if (!e) e = awq_dev_alloc(be, (void **)&out, N * OW * sizeof(float));
+    if (!e) e = awq_dev_alloc(be, (void **)&xs_d, I * sizeof(float));
+    if (!e) e = awq_dev_alloc(be, (void **)&s_d, I * sizeof(float));
+    for (int l = 0; !e && l < g->n_layers; l++)
+        e = awq_dev_alloc(be, (void **)&wq[l], awq_block_f32_numel(orig, g->layers[l]) * sizeof(float));
+    kern_status ks = KERN_OK;
     /* ref = M(x) with the original weights; xs = mean |x| per input channel */
-    if ((e = run_inspect(f, g, &w, x, ref, N))) goto done;
-    kern_status ks = be->mean_abs(be->ctx, xs, x, N, I, r16);
-    if (ks) { e = awq_kern_fail(ks, "mean |x|"); goto done; }
-    if (p->duo) {
+    if (!e) e = run_inspect(f, g, &dev->w, x, ref, N);
+    if (!e && (ks = be->mean_abs(be->ctx, xs_d, x, N, I, r16))) e = awq_kern_fail(ks, "mean |x|");
+    if (!e) e = awq_dev_fetch(be, xs, xs_d, I * sizeof *xs);
+    if (!e && p->duo) {
         const float *mats[3];
         size_t rows[3];
-        for (int l = 0; l < g->n_layers; l++) { mats[l] = orig->t[g->layers[l]]; rows[l] = (size_t)orig->shape[g->layers[l]][0]; }
-        if (!(wm = malloc(I * sizeof *wm))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); goto done; }
-        ks = be->w_mean(be->ctx, wm, mats, rows, (size_t)g->n_layers, I, p->group, r16);
-        if (ks) { e = awq_kern_fail(ks, "weight statistic (duo scaling)"); goto done; }
+        for (int l = 0; l < g->n_layers; l++) { mats[l] = dev->w.w[g->layers[l]].data; rows[l] = (size_t)orig->shape[g->layers[l]][0]; }
+        if (!(wm = malloc(I * sizeof *wm))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        if (!e) e = awq_dev_alloc(be, (void **)&wm_d, I * sizeof(float));
+        if (!e && (ks = be->w_mean(be->ctx, wm_d, mats, rows, (size_t)g->n_layers, I, p->group, r16)))
+            e = awq_kern_fail(ks, "weight statistic (duo scaling)");
+        if (!e) e = awq_dev_fetch(be, wm, wm_d, I * sizeof *wm);
     }
     double best_err = INFINITY;
-    for (int k = 0; k < p->n_grid; k++) {
+    for (int k = 0; !e && k < p->n_grid; k++) {
         double ratio = (double)k / (double)p->n_grid;
-        ks = kern_scale_formula(s, xs, wm, I, ratio, r16, p->autoawq);
-        if (ks) { e = awq_kern_fail(ks, "scale formula"); goto done; }
+        if ((ks = kern_scale_formula(s, xs, wm, I, ratio, r16, p->autoawq))) { e = awq_kern_fail(ks, "scale formula"); break; }
+        if ((ks = be->upload(be->ctx, s_d, s, I * sizeof *s))) { e = awq_kern_fail(ks, "upload scales"); break; }
         /* W'_L = h(Q(h(W_L * s)) / s) for the group's layers only; every other weight original */
-        awq_block_w wk = w;
-        for (int l = 0; l < g->n_layers; l++) {
+        awq_block_w wk = dev->w;
+        for (int l = 0; !e && l < g->n_layers; l++) {
             awq_slot L = g->layers[l];
-            ks = be->quantize(be->ctx, wq[l], NULL, NULL, NULL, orig->t[L], s, (size_t)orig->shape[L][0],
+            ks = be->quantize(be->ctx, wq[l], NULL, NULL, NULL, dev->w.w[L].data, s_d, (size_t)orig->shape[L][0],
                               (size_t)orig->shape[L][1], p->group, p->w_bit, r16);
-            if (ks) { e = awq_kern_fail(ks, "pseudo-quantize"); goto done; }
+            if (ks) e = awq_kern_fail(ks, "pseudo-quantize");
             wk.w[L] = (kern_weight){wq[l], KERN_F32};
         }
-        if ((e = run_inspect(f, g, &wk, x, out, N))) goto done;
-        /* err = mean over all elements of fp32(h(ref - out))^2 (spec §2.6, pitfall 8) */
+        if (!e) e = run_inspect(f, g, &wk, x, out, N);
+        /* err = mean over all elements of fp32(h(ref - out))^2 (spec §2.6, pitfall 8); AutoAWQ
+         * clamps both outputs to the fp16 range first */
         double acc = 0;
-        for (size_t i = 0; i < N * OW; i++) {
-            float a = ref[i], b = out[i];
-            if (p->autoawq) { /* AutoAWQ clamps both outputs to the fp16 range (NaN stays NaN) */
-                a = a > 65504.0f ? 65504.0f : a < -65504.0f ? -65504.0f : a;
-                b = b > 65504.0f ? 65504.0f : b < -65504.0f ? -65504.0f : b;
-            }
-            float d = a - b;
-            if (r16) d = awq_round_f16(d);
-            acc += (double)d * (double)d;
-        }
+        if (!e && (ks = be->sq_diff(be->ctx, &acc, ref, out, N * OW, r16, p->autoawq))) e = awq_kern_fail(ks, "loss");
+        if (e) break;
         double err = acc / (double)(N * OW);
         r->losses[k] = (float)err;
         if (err < best_err) { /* strict <: ties keep the smaller ratio; NaN never wins */
@@ -318,13 +333,13 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
             memcpy(r->s, s, I * sizeof *s);
         }
     }
-    if (r->best < 0) {
+    if (!e && r->best < 0) {
         e = awq_fail(AWQ_ERR_NUMERIC, "scale search of group '%s': no grid point has a finite loss", g->prev_name);
         awq_hint("the block's outputs overflow or are NaN; check the activations (awq-obj info) or use --numerics fp32");
     }
-done:
-    for (int l = 0; l < 3; l++) free(wq[l]);
-    free(ref); free(out); free(xs); free(wm); free(s);
+    for (int l = 0; l < 3; l++) awq_dev_free(be, wq[l]);
+    awq_dev_free(be, ref); awq_dev_free(be, out); awq_dev_free(be, xs_d); awq_dev_free(be, wm_d); awq_dev_free(be, s_d);
+    free(xs); free(wm); free(s);
     if (e) { free(r->s); free(r->losses); r->s = NULL; r->losses = NULL; }
     return e;
 }
@@ -333,9 +348,17 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
                          const awq_sgroup *g, const float *x, int n_seq, int seqlen, awq_scale_result *r)
 {
     awq_fwd f;
+    dev_block dev;
+    const void *xd = NULL;
+    void *xown = NULL;
+    size_t xbytes = (size_t)n_seq * (size_t)seqlen * feat_width(cfg, g->feat) * sizeof(float);
     awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
-    e = search_group(&f, cfg, p, orig, g, x, r);
+    e = dev_block_upload(be, orig, &dev);
+    if (!e) e = awq_dev_view(be, x, xbytes, &xd, &xown);
+    if (!e) e = search_group(&f, cfg, p, orig, &dev, g, xd, r);
+    awq_dev_release(be, xown);
+    dev_block_free(be, &dev);
     awq_fwd_free(&f);
     return e;
 }
@@ -348,21 +371,27 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     awq_sgroup groups[4];
     int ng = awq_scale_groups(cfg, groups);
     awq_fwd f;
+    dev_block dev = {0};
+    feats_buf fb = {0};
+    const void *xd = NULL;
+    void *xown = NULL;
     awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
-    feats_buf fb;
-    e = compute_feats(&f, cfg, orig, x, &fb);
-    const int have_feats = !e; /* compute_feats frees its buffers itself when it fails */
+    e = dev_block_upload(be, orig, &dev);
+    if (!e) e = awq_dev_view(be, x, (size_t)n_seq * (size_t)seqlen * (size_t)cfg->hidden_size * sizeof(float), &xd, &xown);
+    if (!e) e = compute_feats(&f, cfg, &dev, xd, &fb);
+    awq_dev_release(be, xown);
     for (int i = 0; !e && i < ng; i++) {
         double t0 = awq_now();
-        e = search_group(&f, cfg, p, orig, &groups[i], fb.f[groups[i].feat], &res[i]);
+        e = search_group(&f, cfg, p, orig, &dev, &groups[i], fb.f[groups[i].feat], &res[i]);
         if (!e) {
             *n_res = i + 1;
             awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", groups[i].prev_name, res[i].best, p->n_grid,
                         (double)res[i].losses[res[i].best], awq_now() - t0);
         }
     }
-    if (have_feats) feats_free(&fb);
+    feats_free(be, &fb);
+    dev_block_free(be, &dev);
     awq_fwd_free(&f);
     if (e) { awq_scale_results_free(res, *n_res); *n_res = 0; }
     return e;
@@ -432,12 +461,17 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
 {
     *n_res = 0;
     awq_fwd f;
+    dev_block dev = {0};
+    feats_buf fb = {0};
+    const void *xd = NULL;
+    void *xown = NULL;
     awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
-    feats_buf fb;
-    e = compute_feats(&f, cfg, scaled, x, &fb);
+    e = dev_block_upload(be, scaled, &dev);
+    if (!e) e = awq_dev_view(be, x, (size_t)n_seq * (size_t)seqlen * (size_t)cfg->hidden_size * sizeof(float), &xd, &xown);
+    if (!e) e = compute_feats(&f, cfg, &dev, xd, &fb);
+    awq_dev_release(be, xown);
     awq_fwd_free(&f);
-    if (e) return e;
     const size_t N = (size_t)n_seq * (size_t)seqlen;
     /* token subsample: rows 0, step, 2*step, ... with step = max(1, N / n_sample_token) */
     size_t step = N / (size_t)p->n_sample_token;
@@ -446,31 +480,45 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
     const size_t n_cand = kern_clip_candidates(p->clip_grid, p->max_shrink);
     awq_slot lin[7];
     int nl = awq_clip_linears(lin);
-    float *xs = NULL;
+    float *xs = NULL, *mv_d = NULL, *loss_d = NULL;
+    int32_t *best_d = NULL;
     for (int li = 0; !e && li < nl; li++) {
         awq_slot L = lin[li];
         size_t O = (size_t)scaled->shape[L][0], I = (size_t)scaled->shape[L][1], g;
         if (kern_quant_group(&g, I, p->group) != KERN_OK) { e = awq_fail(AWQ_ERR_ARG, "group %lld does not divide %zu", (long long)p->group, I); break; }
         size_t G = I / g;
         const float *feat = fb.f[awq_linear_feat(L)];
-        free(xs);
-        if (!(xs = malloc(T * I * sizeof *xs))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
-        for (size_t t = 0; t < T; t++) memcpy(xs + t * I, feat + t * step * I, I * sizeof *xs);
+        awq_dev_free(be, xs); awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
+        xs = mv_d = loss_d = NULL;
+        best_d = NULL;
+        if ((e = awq_dev_alloc(be, (void **)&xs, T * I * sizeof *xs))) break;
+        for (size_t t = 0; t < T; t++) { /* the sampled rows, gathered on the backend */
+            kern_status ks = be->copy(be->ctx, xs + t * I, feat + t * step * I, I * sizeof *xs);
+            if (ks) { e = awq_kern_fail(ks, "gather clip inputs"); break; }
+        }
         awq_clip_result *r = &res[li];
         *r = (awq_clip_result){.linear = L, .o = O, .g_count = G, .n_cand = n_cand};
         r->max_val = malloc(O * G * sizeof *r->max_val);
         r->best = malloc(O * G * sizeof *r->best);
         r->loss = malloc(O * G * n_cand * sizeof *r->loss);
         *n_res = li + 1;
-        if (!r->max_val || !r->best || !r->loss) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        if (!e && (!r->max_val || !r->best || !r->loss)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        if (!e) e = awq_dev_alloc(be, (void **)&mv_d, O * G * sizeof *mv_d);
+        if (!e) e = awq_dev_alloc(be, (void **)&best_d, O * G * sizeof *best_d);
+        if (!e) e = awq_dev_alloc(be, (void **)&loss_d, O * G * n_cand * sizeof *loss_d);
+        if (e) break;
         double t0 = awq_now();
-        kern_status ks = be->clip_search(be->ctx, r->max_val, r->best, r->loss, scaled->t[L], xs, O, I, T, p->group,
+        kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, dev.w.w[L].data, xs, O, I, T, p->group,
                                          p->w_bit, p->clip_grid, p->max_shrink, p->round_f16);
         if (ks) { e = awq_kern_fail(ks, "clip search"); break; }
+        if (!e) e = awq_dev_fetch(be, r->max_val, mv_d, O * G * sizeof *mv_d);
+        if (!e) e = awq_dev_fetch(be, r->best, best_d, O * G * sizeof *best_d);
+        if (!e) e = awq_dev_fetch(be, r->loss, loss_d, O * G * n_cand * sizeof *loss_d);
         awq_verbose("clip %-24s %zu x %zu, %zu tokens (%.2f s)", awq_slot_suffix(L), O, I, T, awq_now() - t0);
     }
-    free(xs);
-    feats_free(&fb);
+    awq_dev_free(be, xs); awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
+    feats_free(be, &fb);
+    dev_block_free(be, &dev);
     if (e) { awq_clip_results_free(res, *n_res); *n_res = 0; }
     return e;
 }
@@ -494,30 +542,41 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
         return awq_fail(AWQ_ERR_ARG, "group size %lld does not divide in_features %zu", (long long)p->group, i);
     const size_t G = i / g;
     out->o = o; out->i = i; out->g_count = G;
-    float *wc = malloc(o * i * sizeof *wc), *scales = malloc(o * G * sizeof *scales);
+    float *scales = malloc(o * G * sizeof *scales);
     uint8_t *codes = malloc(o * i), *zeros = malloc(o * G);
     out->deq = malloc(o * i * sizeof *out->deq);
-    awq_err e = AWQ_OK;
-    if (!wc || !scales || !codes || !zeros || !out->deq) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory quantizing"); goto done; }
-    memcpy(wc, w, o * i * sizeof *wc);
+    /* backend buffers: the weight to clip (a copy: clipping is in place), the outputs */
+    float *wc = NULL, *deq_d = NULL, *sc_d = NULL;
+    uint8_t *codes_d = NULL, *zeros_d = NULL;
+    const void *mv = NULL;
+    void *mv_own = NULL;
     kern_status ks;
-    if (max_val && (ks = be->clip_apply(be->ctx, wc, max_val, o, i, p->group))) { e = awq_kern_fail(ks, "apply clip"); goto done; }
-    if ((ks = be->quantize(be->ctx, out->deq, codes, scales, zeros, wc, NULL, o, i, p->group, p->w_bit, p->round_f16))) {
+    awq_err e = (!scales || !codes || !zeros || !out->deq) ? awq_fail(AWQ_ERR_NOMEM, "out of memory quantizing") : AWQ_OK;
+    if (!e) e = awq_dev_alloc(be, (void **)&wc, o * i * sizeof *wc);
+    if (!e && (ks = be->upload(be->ctx, wc, w, o * i * sizeof *wc))) e = awq_kern_fail(ks, "upload weight");
+    if (!e) e = awq_dev_alloc(be, (void **)&deq_d, o * i * sizeof *deq_d);
+    if (!e) e = awq_dev_alloc(be, (void **)&sc_d, o * G * sizeof *sc_d);
+    if (!e) e = awq_dev_alloc(be, (void **)&codes_d, o * i);
+    if (!e) e = awq_dev_alloc(be, (void **)&zeros_d, o * G);
+    if (!e && max_val) e = awq_dev_view(be, max_val, o * G * sizeof *max_val, &mv, &mv_own);
+    if (!e && max_val && (ks = be->clip_apply(be->ctx, wc, mv, o, i, p->group))) e = awq_kern_fail(ks, "apply clip");
+    if (!e && (ks = be->quantize(be->ctx, deq_d, codes_d, sc_d, zeros_d, wc, NULL, o, i, p->group, p->w_bit, p->round_f16)))
         e = awq_kern_fail(ks, "quantize");
-        goto done;
-    }
-    if (pack) {
+    if (!e) e = awq_dev_fetch(be, out->deq, deq_d, o * i * sizeof *deq_d);
+    if (!e) e = awq_dev_fetch(be, codes, codes_d, o * i);
+    if (!e) e = awq_dev_fetch(be, scales, sc_d, o * G * sizeof *sc_d);
+    if (!e) e = awq_dev_fetch(be, zeros, zeros_d, o * G);
+    if (!e && pack) {
         out->qweight = malloc(i * (o / 8) * sizeof *out->qweight);
         out->qzeros = malloc(G * (o / 8) * sizeof *out->qzeros);
         out->scales16 = malloc(G * o * sizeof *out->scales16);
-        if (!out->qweight || !out->qzeros || !out->scales16) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory packing"); goto done; }
-        if ((ks = kern_pack_gemm(out->qweight, out->qzeros, out->scales16, codes, zeros, scales, o, i, p->group))) {
+        if (!out->qweight || !out->qzeros || !out->scales16) e = awq_fail(AWQ_ERR_NOMEM, "out of memory packing");
+        else if ((ks = kern_pack_gemm(out->qweight, out->qzeros, out->scales16, codes, zeros, scales, o, i, p->group)))
             e = awq_kern_fail(ks, "pack (GEMM layout needs w_bit 4, out_features % 8 == 0 and fp16 scales)");
-            goto done;
-        }
     }
-done:
-    free(wc); free(scales); free(codes); free(zeros);
+    awq_dev_release(be, mv_own);
+    awq_dev_free(be, wc); awq_dev_free(be, deq_d); awq_dev_free(be, sc_d); awq_dev_free(be, codes_d); awq_dev_free(be, zeros_d);
+    free(scales); free(codes); free(zeros);
     if (e) awq_packed_linear_free(out);
     return e;
 }

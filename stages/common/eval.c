@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devmem.h"
 #include "log.h"
 
 double awq_row_nll(const float *logits, size_t v, int32_t target)
@@ -41,22 +42,50 @@ static size_t argmax(const float *x, size_t v)
     return b;
 }
 
-/* Run one window through every block of a variant and produce logits [T, V]. */
-static awq_err window_logits(awq_fwd *f, const awq_model *m, const awq_variant *var, const int32_t *ids,
+/* The model's non-block weights in backend memory for the whole evaluation. */
+typedef struct head_w { kern_weight table, norm, head; void *own[3]; } head_w;
+
+static void head_release(const awq_backend *be, head_w *h) { for (int i = 0; i < 3; i++) awq_dev_release(be, h->own[i]); }
+
+static awq_err head_upload(const awq_backend *be, const awq_model *m, head_w *h)
+{
+    memset(h, 0, sizeof *h);
+    const st_tensor *t[3] = {m->embed, m->final_norm, m->lm_head};
+    kern_weight *w[3] = {&h->table, &h->norm, &h->head};
+    for (int i = 0; i < 3; i++) {
+        const void *v = NULL;
+        awq_err e = awq_dev_view(be, t[i]->data, t[i]->nbytes, &v, &h->own[i]);
+        if (e) { head_release(be, h); return e; }
+        *w[i] = (kern_weight){v, awq_kern_dtype(t[i]->dtype)};
+    }
+    return AWQ_OK;
+}
+
+/* Run one window (ids: backend memory) through every block of a variant; logits [T, V] in
+ * backend memory. Block weights come as host memory (the model's mapping or a variant's
+ * arrays) and are lent (CPU) or uploaded (device) block by block. */
+static awq_err window_logits(awq_fwd *f, const awq_model *m, const head_w *hw, const awq_variant *var, const int32_t *ids,
                              float *x, float *logits)
 {
     const awq_backend *be = f->be;
     const size_t T = (size_t)f->seqlen, C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
-    kern_weight table = {m->embed->data, awq_kern_dtype(m->embed->dtype)};
-    kern_status ks = be->embed(be->ctx, x, ids, table, T, C, V);
+    kern_status ks = be->embed(be->ctx, x, ids, hw->table, T, C, V);
     if (ks != KERN_OK) return awq_kern_fail(ks, "embedding lookup (is a token id outside the vocabulary?)");
     for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
-        awq_block_w w;
-        awq_err e = var->weights ? var->weights(var->ctx, l, &w) : awq_block_w_host(m, l, &w);
+        awq_block_w host, w;
+        awq_block blk;
+        void *own[AWQ_SLOT__COUNT] = {0};
+        size_t bytes[AWQ_SLOT__COUNT] = {0};
+        awq_err e = var->weights ? var->weights(var->ctx, l, &host) : awq_block_w_host(m, l, &host);
+        if (!e) e = awq_model_block(m, l, &blk);
+        for (int s = 0; !e && s < AWQ_SLOT__COUNT; s++)
+            if (blk.t[s]) bytes[s] = blk.t[s]->nbytes / awq_dtype_size(blk.t[s]->dtype) * kern_dtype_size(host.w[s].dtype);
+        if (!e) e = awq_block_w_upload(be, &host, &w, own, bytes);
         if (!e) e = awq_block_forward(f, &w, x, x, NULL);
+        awq_block_w_release(be, own);
         if (e) return awq_context(e, "%s: block %d", var->name, l);
     }
-    return awq_logits(be, m, x, T, f->round_f16, logits);
+    return awq_logits(be, m, hw->norm, hw->head, x, T, f->round_f16, logits);
 }
 
 awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_variant *variants, int n_variants,
@@ -78,15 +107,26 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
     awq_fwd f;
     awq_err e = awq_fwd_init(&f, be, &m->cfg, 1, seqlen, round_f16, 1);
     if (e) return e;
-    float *x = malloc(T * C * sizeof *x);
+    head_w hw = {0};
+    float *x = NULL, *lg_d = NULL;
+    int32_t *ids_d = NULL;
     float *lg = malloc((size_t)n_variants * T * V * sizeof *lg);
+    if (!e) e = head_upload(be, m, &hw);
+    if (!e) e = awq_dev_alloc(be, (void **)&x, T * C * sizeof *x);
+    if (!e) e = awq_dev_alloc(be, (void **)&lg_d, T * V * sizeof *lg_d);
+    if (!e) e = awq_dev_alloc(be, (void **)&ids_d, T * sizeof *ids_d);
     double *lp0 = malloc(V * sizeof *lp0), *lpv = malloc(V * sizeof *lpv);
     double *loss_sum = calloc((size_t)n_variants * n_win, sizeof *loss_sum), *kl_sum = calloc((size_t)n_variants, sizeof *kl_sum);
     size_t *agree = calloc((size_t)n_variants, sizeof *agree);
-    if (!x || !lg || !lp0 || !lpv || !loss_sum || !kl_sum || !agree) e = awq_fail(AWQ_ERR_NOMEM, "out of memory for evaluation");
+    if (!e && (!lg || !lp0 || !lpv || !loss_sum || !kl_sum || !agree)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory for evaluation");
     for (size_t w = 0; !e && w < n_win; w++) {
         const int32_t *wid = ids + w * T;
-        for (int v = 0; !e && v < n_variants; v++) e = window_logits(&f, m, &variants[v], wid, x, lg + (size_t)v * T * V);
+        kern_status ks = be->upload(be->ctx, ids_d, wid, T * sizeof *ids_d);
+        if (ks) e = awq_kern_fail(ks, "upload ids");
+        for (int v = 0; !e && v < n_variants; v++) {
+            e = window_logits(&f, m, &hw, &variants[v], ids_d, x, lg_d);
+            if (!e) e = awq_dev_fetch(be, lg + (size_t)v * T * V, lg_d, T * V * sizeof *lg);
+        }
         for (size_t t = 0; !e && t + 1 < T; t++) {
             const float *l0 = lg + t * V;
             log_softmax(lp0, l0, V);
@@ -118,7 +158,9 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
         r->kl = kl_sum[v] / ((double)n_win * (double)(T - 1));
         r->top1 = (double)agree[v] / ((double)n_win * (double)(T - 1));
     }
-    free(x); free(lg); free(lp0); free(lpv); free(loss_sum); free(kl_sum); free(agree);
+    awq_dev_free(be, x); awq_dev_free(be, lg_d); awq_dev_free(be, ids_d);
+    head_release(be, &hw);
+    free(lg); free(lp0); free(lpv); free(loss_sum); free(kl_sum); free(agree);
     awq_fwd_free(&f);
     return e;
 }

@@ -2,6 +2,8 @@
  * a time. Shapes: N = n_seq*seqlen rows, C hidden, F ffn, H heads, Hkv kv heads, D head_dim. */
 #include "forward.h"
 
+#include "devmem.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,42 @@ awq_err awq_block_w_host(const awq_model *m, int layer, awq_block_w *out)
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) out->w[s] = kw(b.t[s]);
     return AWQ_OK;
 }
+
+awq_err awq_block_w_upload(const awq_backend *be, const awq_block_w *host, awq_block_w *out, void *own[AWQ_SLOT__COUNT],
+                           const size_t bytes[AWQ_SLOT__COUNT])
+{
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) own[s] = NULL;
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
+        out->w[s] = host->w[s];
+        if (!host->w[s].data) continue;
+        const void *v = NULL;
+        awq_err e = awq_dev_view(be, host->w[s].data, bytes[s], &v, &own[s]);
+        if (e) { awq_block_w_release(be, own); return e; }
+        out->w[s].data = v;
+    }
+    return AWQ_OK;
+}
+
+awq_err awq_model_block_upload(const awq_backend *be, const awq_model *m, int layer, awq_block_w *out,
+                               void *own[AWQ_SLOT__COUNT])
+{
+    awq_block b;
+    awq_block_w host;
+    size_t bytes[AWQ_SLOT__COUNT] = {0};
+    awq_err e = awq_model_block(m, layer, &b);
+    if (!e) e = awq_block_w_host(m, layer, &host);
+    if (e) return e;
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) bytes[s] = b.t[s] ? b.t[s]->nbytes : 0;
+    return awq_block_w_upload(be, &host, out, own, bytes);
+}
+
+void awq_block_w_release(const awq_backend *be, void *own[AWQ_SLOT__COUNT])
+{
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) { awq_dev_release(be, own[s]); own[s] = NULL; }
+}
+
+kern_weight awq_model_norm_w(const awq_model *m) { return kw(m->final_norm); }
+kern_weight awq_model_head_w(const awq_model *m) { return kw(m->lm_head); }
 
 /* Scratch buffers, each [chunk rows, width]: 0 q [H*D], 1 k [Hkv*D], 2 v [Hkv*D], 3 attention
  * output [H*D], 4 gate [F], 5 up [F], 6 normalized input [C], 7 sub-module output [C]. */
@@ -184,14 +222,15 @@ awq_err awq_mlp_forward(awq_fwd *f, const awq_block_w *w, const float *m, float 
     return AWQ_OK;
 }
 
-awq_err awq_logits(const awq_backend *be, const awq_model *m, const float *x, size_t n, int round_f16, float *logits)
+awq_err awq_logits(const awq_backend *be, const awq_model *m, kern_weight norm, kern_weight head, const float *x,
+                   size_t n, int round_f16, float *logits)
 {
     const size_t C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
     float *xn = NULL;
     if (be->alloc(be->ctx, (void **)&xn, n * C * sizeof(float)) != KERN_OK)
         return awq_kern_fail(KERN_ERR_NOMEM, "cannot allocate the final norm output");
-    kern_status ks = be->rmsnorm(be->ctx, xn, x, kw(m->final_norm), n, C, (float)m->cfg.rms_norm_eps, round_f16);
-    if (ks == KERN_OK) ks = be->matmul(be->ctx, logits, xn, kw(m->lm_head), KERN_NO_WEIGHT, n, V, C, round_f16);
+    kern_status ks = be->rmsnorm(be->ctx, xn, x, norm, n, C, (float)m->cfg.rms_norm_eps, round_f16);
+    if (ks == KERN_OK) ks = be->matmul(be->ctx, logits, xn, head, KERN_NO_WEIGHT, n, V, C, round_f16);
     be->free(be->ctx, xn);
     return ks == KERN_OK ? AWQ_OK : awq_kern_fail(ks, "final norm / lm_head");
 }

@@ -18,6 +18,14 @@ typedef struct awq_block_w {
 
 /* Point the weights of block `layer` straight at the model's mapping (CPU backend only). */
 awq_err awq_block_w_host(const awq_model *m, int layer, awq_block_w *out);
+/* The same weights in backend memory: lent on the CPU, copied to the device otherwise (own[]
+ * holds what was allocated; release with awq_block_w_release). */
+awq_err awq_block_w_upload(const awq_backend *be, const awq_block_w *host, awq_block_w *out, void *own[AWQ_SLOT__COUNT],
+                           const size_t bytes[AWQ_SLOT__COUNT]);
+awq_err awq_model_block_upload(const awq_backend *be, const awq_model *m, int layer, awq_block_w *out,
+                               void *own[AWQ_SLOT__COUNT]);
+void awq_block_w_release(const awq_backend *be, void *own[AWQ_SLOT__COUNT]);
+
 /* Kernel dtype of a stored tensor (F32/F16/BF16). */
 kern_dtype awq_kern_dtype(awq_dtype t);
 
@@ -59,9 +67,13 @@ awq_err awq_attn_forward(awq_fwd *f, const awq_block_w *w, const float *a /*[N,C
 /* mlp module alone: down(silu(gate(m)) * up(m)); no residual. out must not alias m. */
 awq_err awq_mlp_forward(awq_fwd *f, const awq_block_w *w, const float *m /*[N,C]*/, float *out /*[N,C]*/);
 
-/* logits = lm_head(RMSNorm(x; model.norm)) for n rows (host pointers on the CPU backend). */
-awq_err awq_logits(const awq_backend *be, const awq_model *m, const float *x /*[n,C]*/, size_t n,
-                   int round_f16, float *logits /*[n,V]*/);
+/* logits = lm_head(RMSNorm(x; norm)) for n rows; x, logits, norm and head in backend memory. */
+awq_err awq_logits(const awq_backend *be, const awq_model *m, kern_weight norm, kern_weight head, const float *x /*[n,C]*/,
+                   size_t n, int round_f16, float *logits /*[n,V]*/);
+/* The model's final norm and lm_head as kernel weights of host memory (views for awq_logits on
+ * the CPU; upload them with awq_dev_view for a device). */
+kern_weight awq_model_norm_w(const awq_model *m);
+kern_weight awq_model_head_w(const awq_model *m);
 
 /* Map a kernel status to an awq_err with a message naming `what`. */
 awq_err awq_kern_fail(kern_status s, const char *what);
