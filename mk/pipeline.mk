@@ -75,3 +75,7 @@ report: $(PROGRAMS) ## make report OUT=dir: HTML page with PNG plots (scale loss
 
 eval_tokens = $(if $(filter %.i32,$(EVAL)),true,mkdir -p $(dir $(eval_ids)) && \
 	{ test -s '$(eval_ids)' || $(O)/bin/awq-tokenize --eval --text '$(EVAL)' --model '$(MODEL)' -o '$(eval_ids)' >/dev/null; })
+
+.PHONY: bench
+bench: $(PROGRAMS) ## W7 pipeline on the GPU: cold / warm / clip-grid / group reruns, TFLOP/s vs the floor (BENCH_LAYERS=32)
+	$(Q)tools/bench.sh $(O) $(or $(BENCH_LAYERS),32)

@@ -1,0 +1,44 @@
+#!/bin/sh
+# gpu-check.sh - the GPU checks of issues 6 and 7, run on the device machine from a CUDA build
+# (O=build-cuda) with the real stories260K data copied into DATA (model, calibration and eval ids,
+# an awqmake output checkpoint and the perplexity awq-eval gave for it):
+#   1. every backend op, CPU vs CUDA (tests/test_backends.c);
+#   2. the AWQ pipeline on stories260K-ffn256 with --device cuda and --device cpu: the same grid
+#      and clip picks except near-ties, compared through their outputs;
+#   3. FP perplexity on the GPU (reference 5.0512);
+#   4. transformers' perplexity of the checkpoint dequantized by the independent Python reader.
+set -u
+O=${1:-build-cuda}; DATA=${2:-.devdata}; OUTD=${3:-/tmp/gpucheck}
+BIN=$(cd "$O/bin" && pwd)
+M=$DATA/stories260K-ffn256-hf
+mkdir -p "$OUTD"
+echo "== 1. CPU vs CUDA, every op"
+O=$O tests/run.sh test_backends 2>&1 | grep -E "FAIL|passed"
+echo "== 2. pipeline cpu vs cuda (stories260K-ffn256, 32 x 512 calibration tokens, w4 g64)"
+for dev in cpu cuda; do
+    t0=$(date +%s.%N)
+    AWQ_CACHE=$OUTD/store-$dev "$BIN/awq-plan" --model $M --calib $DATA/calib.i32 --out $OUTD/out-$dev --work $OUTD/out-$dev.awq \
+        --bin "$BIN" --seqlen 512 --n-samples 32 --group 64 --device $dev -q &&
+    AWQ_CACHE=$OUTD/store-$dev make --no-print-directory -j4 -f $OUTD/out-$dev.awq/plan.mk all 2>$OUTD/$dev.log || tail $OUTD/$dev.log
+    echo "$dev: $(echo "$t0 $(date +%s.%N)" | awk '{printf "%.1f", $2-$1}') s"
+done
+python3 - "$OUTD" <<'PY'
+import json, struct, sys
+d = sys.argv[1]
+def load(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8+n])
+    return {k: b[8+n+v['data_offsets'][0]:8+n+v['data_offsets'][1]] for k, v in h.items() if k != '__metadata__'}
+a, c = load(d + '/out-cpu/model.safetensors'), load(d + '/out-cuda/model.safetensors')
+tot = diff = 0
+for k in a:
+    if k.endswith('.qweight'):
+        for x, y in zip(a[k], c[k]): tot += 1; diff += x != y
+print("packed qweight bytes identical: %d of %d (%.3f%%)" % (tot - diff, tot, 100.0 * (tot - diff) / tot))
+PY
+for dev in cpu cuda; do
+    AWQ_CACHE=$OUTD/store-$dev "$BIN/awq-eval" -m $M -t $DATA/eval.i32 --seqlen 512 --max-windows 100 --device cpu --quant $OUTD/out-$dev -o $OUTD/ev-$dev.json 2>&1 | tail -2
+done
+echo "== 3. FP perplexity on the GPU (reference 5.0512)"
+AWQ_CACHE=$OUTD/store-cuda "$BIN/awq-eval" -m $DATA/stories260K-hf -t $DATA/all.i32 --seqlen 512 --device cuda -o /dev/null 2>&1 | tail -2
+echo "== 4. transformers ppl of the awqmake checkpoint (awq-eval said $(cat $DATA/expect_ppl))"
+python3 tools/golden/ppl_transformers.py $M $DATA/w4g64 $DATA/eval.i32 512 --expect "$(cat $DATA/expect_ppl)" --tol 0.01
