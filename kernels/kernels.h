@@ -220,6 +220,11 @@ struct awq_backend {
      * order is fixed (independent of threads / launch shape), so the result is deterministic. */
     kern_status (*sq_diff)(awq_backend_ctx *ctx, double *sum /*host*/, const float *a /*[n]*/, const float *b /*[n]*/,
                            size_t n, int round_f16, int clamp);
+
+    /* dst = the fp16 bits of src, round to nearest even (exact for values that are fp16 already:
+     * the fp16-faithful search stores its pseudo-quantized weights this way so the matmuls run
+     * on fp16 tensor cores). */
+    kern_status (*to_f16)(awq_backend_ctx *ctx, uint16_t *dst /*[n]*/, const float *src /*[n]*/, size_t n);
 };
 
 /* The CPU backend: a static instance (ctx NULL), always available; close is a no-op.

@@ -52,6 +52,7 @@ static const awq_backend cpu_backend = {
     .clip_search = kern_clip_search_cpu,
     .clip_apply = kern_clip_apply_cpu,
     .sq_diff = kern_sq_diff_cpu,
+    .to_f16 = kern_to_f16_cpu,
 };
 
 const awq_backend *awq_backend_cpu(void) { return &cpu_backend; }

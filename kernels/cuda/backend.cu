@@ -179,5 +179,6 @@ extern "C" const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *
     t->clip_search = cuda_clip_search;
     t->clip_apply = cuda_clip_apply;
     t->sq_diff = cuda_sq_diff;
+    t->to_f16 = cuda_to_f16;
     return t;
 }

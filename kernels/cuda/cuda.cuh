@@ -138,6 +138,7 @@ kern_status cuda_embed(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_
 kern_status cuda_sq_diff(awq_backend_ctx *ctx, double *sum, const float *a, const float *b, size_t n, int round_f16,
                          int clamp);
 kern_status cuda_mean_abs(awq_backend_ctx *ctx, float *mean, const float *x, size_t n, size_t c, int round_f16);
+kern_status cuda_to_f16(awq_backend_ctx *ctx, uint16_t *dst, const float *src, size_t n);
 kern_status cuda_round_f16(awq_backend_ctx *ctx, float *x, size_t n);
 kern_status cuda_check_f16(awq_backend_ctx *ctx, const float *x, size_t n, size_t *first_bad);
 kern_status cuda_quantize(awq_backend_ctx *ctx, float *deq, uint8_t *codes, float *scales, uint8_t *zeros,

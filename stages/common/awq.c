@@ -205,18 +205,38 @@ static void dev_block_free(const awq_backend *be, dev_block *d)
     memset(d, 0, sizeof *d);
 }
 
-static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, dev_block *d)
+/* as_f16 (fp16 numerics: every value is an fp16 value already): the weights are stored as F16
+ * so the forwards run on fp16 tensor cores; f32[] then also keeps fp32 copies of the linears,
+ * which the quantizer and w_mean read. */
+typedef struct dev_block_f32 { const float *t[AWQ_SLOT__COUNT]; void *own[AWQ_SLOT__COUNT]; } dev_block_f32;
+
+static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, int as_f16, dev_block *d, dev_block_f32 *f32)
 {
     memset(d, 0, sizeof *d);
-    for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
+    memset(f32, 0, sizeof *f32);
+    awq_err e = AWQ_OK;
+    for (int s = 0; s < AWQ_SLOT__COUNT && !e; s++) {
         d->w.w[s] = KERN_NO_WEIGHT;
         if (!b->t[s]) continue;
+        size_t n = awq_block_f32_numel(b, (awq_slot)s);
         const void *v = NULL;
-        awq_err e = awq_dev_view(be, b->t[s], awq_block_f32_numel(b, (awq_slot)s) * sizeof(float), &v, &d->own[s]);
-        if (e) { dev_block_free(be, d); return e; }
-        d->w.w[s] = (kern_weight){v, KERN_F32};
+        e = awq_dev_view(be, b->t[s], n * sizeof(float), &v, &f32->own[s]);
+        if (e) break;
+        f32->t[s] = v;
+        if (!as_f16) { d->w.w[s] = (kern_weight){v, KERN_F32}; continue; }
+        if ((e = awq_dev_alloc(be, &d->own[s], n * 2))) break;
+        kern_status ks = be->to_f16(be->ctx, d->own[s], v, n);
+        if (ks) { e = awq_kern_fail(ks, "weights to fp16"); break; }
+        d->w.w[s] = (kern_weight){d->own[s], KERN_F16};
     }
-    return AWQ_OK;
+    if (e) { dev_block_free(be, d); for (int s = 0; s < AWQ_SLOT__COUNT; s++) awq_dev_release(be, f32->own[s]); }
+    return e;
+}
+
+static void dev_block_f32_free(const awq_backend *be, dev_block_f32 *f)
+{
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) awq_dev_release(be, f->own[s]);
+    memset(f, 0, sizeof *f);
 }
 
 /* Inputs of every linear of block b on x (backend memory, each [N, width]). */
@@ -269,7 +289,8 @@ static size_t inspect_width(const awq_config *c, const awq_sgroup *g)
  * only the scale vector goes up and one loss value comes back. orig: host copy (shapes, w_mean
  * is computed on dev); dev: its backend weights; x: the group's input in backend memory. */
 static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p, const awq_block_f32 *orig,
-                            const dev_block *dev, const awq_sgroup *g, const float *x, awq_scale_result *r)
+                            const dev_block *dev, const dev_block_f32 *f32, const awq_sgroup *g, const float *x,
+                            awq_scale_result *r)
 {
     const awq_backend *be = f->be;
     const size_t N = (size_t)f->n_seq * (size_t)f->seqlen, I = feat_width(c, g->feat), OW = inspect_width(c, g);
@@ -280,6 +301,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     r->n_grid = p->n_grid;
     r->best = -1;
     float *ref = NULL, *out = NULL, *xs_d = NULL, *wm_d = NULL, *s_d = NULL, *wq[3] = {0};
+    uint16_t *wq16[3] = {0}; /* fp16 numerics: the pseudo-quantized weights as F16 for the matmuls */
     float *xs = malloc(I * sizeof *xs), *wm = NULL, *s = malloc(I * sizeof *s);
     r->s = calloc(I, sizeof *r->s);
     r->losses = malloc((size_t)p->n_grid * sizeof *r->losses);
@@ -288,8 +310,10 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     if (!e) e = awq_dev_alloc(be, (void **)&out, N * OW * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&xs_d, I * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&s_d, I * sizeof(float));
-    for (int l = 0; !e && l < g->n_layers; l++)
+    for (int l = 0; !e && l < g->n_layers; l++) {
         e = awq_dev_alloc(be, (void **)&wq[l], awq_block_f32_numel(orig, g->layers[l]) * sizeof(float));
+        if (!e && r16) e = awq_dev_alloc(be, (void **)&wq16[l], awq_block_f32_numel(orig, g->layers[l]) * 2);
+    }
     kern_status ks = KERN_OK;
     /* ref = M(x) with the original weights; xs = mean |x| per input channel */
     if (!e) e = run_inspect(f, g, &dev->w, x, ref, N);
@@ -298,7 +322,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     if (!e && p->duo) {
         const float *mats[3];
         size_t rows[3];
-        for (int l = 0; l < g->n_layers; l++) { mats[l] = dev->w.w[g->layers[l]].data; rows[l] = (size_t)orig->shape[g->layers[l]][0]; }
+        for (int l = 0; l < g->n_layers; l++) { mats[l] = f32->t[g->layers[l]]; rows[l] = (size_t)orig->shape[g->layers[l]][0]; }
         if (!(wm = malloc(I * sizeof *wm))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
         if (!e) e = awq_dev_alloc(be, (void **)&wm_d, I * sizeof(float));
         if (!e && (ks = be->w_mean(be->ctx, wm_d, mats, rows, (size_t)g->n_layers, I, p->group, r16)))
@@ -314,10 +338,11 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
         awq_block_w wk = dev->w;
         for (int l = 0; !e && l < g->n_layers; l++) {
             awq_slot L = g->layers[l];
-            ks = be->quantize(be->ctx, wq[l], NULL, NULL, NULL, dev->w.w[L].data, s_d, (size_t)orig->shape[L][0],
-                              (size_t)orig->shape[L][1], p->group, p->w_bit, r16);
+            size_t rows = (size_t)orig->shape[L][0], cols = (size_t)orig->shape[L][1];
+            ks = be->quantize(be->ctx, wq[l], NULL, NULL, NULL, f32->t[L], s_d, rows, cols, p->group, p->w_bit, r16);
+            if (!ks && r16) ks = be->to_f16(be->ctx, wq16[l], wq[l], rows * cols); /* exact: fp16 values */
             if (ks) e = awq_kern_fail(ks, "pseudo-quantize");
-            wk.w[L] = (kern_weight){wq[l], KERN_F32};
+            wk.w[L] = r16 ? (kern_weight){wq16[l], KERN_F16} : (kern_weight){wq[l], KERN_F32};
         }
         if (!e) e = run_inspect(f, g, &wk, x, out, N);
         /* err = mean over all elements of fp32(h(ref - out))^2 (spec §2.6, pitfall 8); AutoAWQ
@@ -337,7 +362,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
         e = awq_fail(AWQ_ERR_NUMERIC, "scale search of group '%s': no grid point has a finite loss", g->prev_name);
         awq_hint("the block's outputs overflow or are NaN; check the activations (awq-obj info) or use --numerics fp32");
     }
-    for (int l = 0; l < 3; l++) awq_dev_free(be, wq[l]);
+    for (int l = 0; l < 3; l++) { awq_dev_free(be, wq[l]); awq_dev_free(be, wq16[l]); }
     awq_dev_free(be, ref); awq_dev_free(be, out); awq_dev_free(be, xs_d); awq_dev_free(be, wm_d); awq_dev_free(be, s_d);
     free(xs); free(wm); free(s);
     if (e) { free(r->s); free(r->losses); r->s = NULL; r->losses = NULL; }
@@ -349,16 +374,18 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
 {
     awq_fwd f;
     dev_block dev;
+    dev_block_f32 f32;
     const void *xd = NULL;
     void *xown = NULL;
     size_t xbytes = (size_t)n_seq * (size_t)seqlen * feat_width(cfg, g->feat) * sizeof(float);
     awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
-    e = dev_block_upload(be, orig, &dev);
+    e = dev_block_upload(be, orig, p->round_f16, &dev, &f32);
     if (!e) e = awq_dev_view(be, x, xbytes, &xd, &xown);
-    if (!e) e = search_group(&f, cfg, p, orig, &dev, g, xd, r);
+    if (!e) e = search_group(&f, cfg, p, orig, &dev, &f32, g, xd, r);
     awq_dev_release(be, xown);
     dev_block_free(be, &dev);
+    dev_block_f32_free(be, &f32);
     awq_fwd_free(&f);
     return e;
 }
@@ -372,18 +399,19 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     int ng = awq_scale_groups(cfg, groups);
     awq_fwd f;
     dev_block dev = {0};
+    dev_block_f32 f32 = {0};
     feats_buf fb = {0};
     const void *xd = NULL;
     void *xown = NULL;
     awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
-    e = dev_block_upload(be, orig, &dev);
+    e = dev_block_upload(be, orig, p->round_f16, &dev, &f32);
     if (!e) e = awq_dev_view(be, x, (size_t)n_seq * (size_t)seqlen * (size_t)cfg->hidden_size * sizeof(float), &xd, &xown);
     if (!e) e = compute_feats(&f, cfg, &dev, xd, &fb);
     awq_dev_release(be, xown);
     for (int i = 0; !e && i < ng; i++) {
         double t0 = awq_now();
-        e = search_group(&f, cfg, p, orig, &dev, &groups[i], fb.f[groups[i].feat], &res[i]);
+        e = search_group(&f, cfg, p, orig, &dev, &f32, &groups[i], fb.f[groups[i].feat], &res[i]);
         if (!e) {
             *n_res = i + 1;
             awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", groups[i].prev_name, res[i].best, p->n_grid,
@@ -392,6 +420,7 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     }
     feats_free(be, &fb);
     dev_block_free(be, &dev);
+    dev_block_f32_free(be, &f32);
     awq_fwd_free(&f);
     if (e) { awq_scale_results_free(res, *n_res); *n_res = 0; }
     return e;
@@ -462,12 +491,13 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
     *n_res = 0;
     awq_fwd f;
     dev_block dev = {0};
+    dev_block_f32 f32 = {0};
     feats_buf fb = {0};
     const void *xd = NULL;
     void *xown = NULL;
     awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
-    e = dev_block_upload(be, scaled, &dev);
+    e = dev_block_upload(be, scaled, p->round_f16, &dev, &f32);
     if (!e) e = awq_dev_view(be, x, (size_t)n_seq * (size_t)seqlen * (size_t)cfg->hidden_size * sizeof(float), &xd, &xown);
     if (!e) e = compute_feats(&f, cfg, &dev, xd, &fb);
     awq_dev_release(be, xown);
@@ -508,7 +538,7 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         if (!e) e = awq_dev_alloc(be, (void **)&loss_d, O * G * n_cand * sizeof *loss_d);
         if (e) break;
         double t0 = awq_now();
-        kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, dev.w.w[L].data, xs, O, I, T, p->group,
+        kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, f32.t[L], xs, O, I, T, p->group,
                                          p->w_bit, p->clip_grid, p->max_shrink, p->round_f16);
         if (ks) { e = awq_kern_fail(ks, "clip search"); break; }
         if (!e) e = awq_dev_fetch(be, r->max_val, mv_d, O * G * sizeof *mv_d);
@@ -519,6 +549,7 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
     awq_dev_free(be, xs); awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
     feats_free(be, &fb);
     dev_block_free(be, &dev);
+    dev_block_f32_free(be, &f32);
     if (e) { awq_clip_results_free(res, *n_res); *n_res = 0; }
     return e;
 }
