@@ -36,6 +36,7 @@ int main(int argc, char **argv)
 {
     const char *model = NULL, *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *store_dir = NULL;
     double shard_gb = 5;
+    int export_fp16 = 0;
     awq_stage_opts so;
     awq_stage_opts_default(&so);
     awq_opt opts[16] = {
@@ -45,9 +46,10 @@ int main(int argc, char **argv)
         {"clips", 0, AWQ_OPT_STRING, &clips, "K0,K1,...", "clip objects (for awq_search_results.safetensors)", 0},
         {"out", 'o', AWQ_OPT_STRING, &out, "DIR", "output model directory (replaced atomically)", 1},
         {"shard-gb", 0, AWQ_OPT_DOUBLE, &shard_gb, "GB", "largest shard (0 = one file)", 0},
+        {"export", 0, AWQ_OPT_FLAG, &export_fp16, NULL, "the packed objects are awq-pack --export blocks: write a plain fp16 checkpoint", 0},
         {"store", 0, AWQ_OPT_STRING, &store_dir, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
     };
-    awq_stage_param_opts(opts + 7, &so, "w-bit group");
+    awq_stage_param_opts(opts + 8, &so, "w-bit group");
     awq_cli cli = {"awq-assemble", "write the quantized model directory (AutoAWQ GEMM) from packed blocks; prints it", NULL, NULL, 0, 0};
     int rc = awq_opts_parse(&cli, opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
@@ -59,13 +61,13 @@ int main(int argc, char **argv)
     awq_store *s = NULL;
     awq_key *pk = NULL, *sk = NULL, *ck = NULL;
     awq_err e = awq_model_open(&m, model);
-    if (!e) e = awq_params_check(&p, &m->cfg, 1);
+    if (!e) e = awq_params_check(&p, &m->cfg, !export_fp16);
     if (!e) e = parse_keys("packed", packed, m->cfg.num_hidden_layers, &pk);
     if (!e && scales) e = parse_keys("scales", scales, m->cfg.num_hidden_layers, &sk);
     if (!e && clips) e = parse_keys("clips", clips, m->cfg.num_hidden_layers, &ck);
     if (!e) e = awq_store_open(&s, store_dir, 0);
     if (!e) {
-        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9)};
+        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), export_fp16};
         double t0 = awq_now();
         e = awq_assemble(s, &in, out);
         if (!e) { awq_verbose("wrote '%s' in %.2f s", out, awq_now() - t0); printf("%s\n", out); }

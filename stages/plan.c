@@ -23,7 +23,7 @@
 
 typedef struct plan_args {
     const char *model, *calib, *out, *work, *store, *bin, *device;
-    int seqlen, n_samples, dry;
+    int seqlen, n_samples, dry, export_fp16;
     double shard_gb;
 } plan_args;
 
@@ -176,8 +176,10 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
 {
     awq_model *m = NULL;
     awq_err e = awq_model_open(&m, a->model);
-    const int pack = p->w_bit == 4; /* the GEMM checkpoint holds 4-bit weights; other widths stay fake-quant objects */
-    if (!e) e = awq_params_check(p, &m->cfg, pack);
+    /* the GEMM checkpoint holds 4-bit weights; other widths stay fake-quant objects; --export
+     * writes the scaled + clipped fp16 checkpoint (any width) */
+    const int pack = p->w_bit == 4 || a->export_fp16;
+    if (!e) e = awq_params_check(p, &m->cfg, pack && !a->export_fp16);
     if (e) { awq_model_close(m); return e; }
     const int L = m->cfg.num_hidden_layers;
     awq_key *bk = calloc((size_t)L, sizeof *bk), ek, tok;
@@ -193,13 +195,13 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
         if (!e) e = awq_scales_key(m, l, &act[l], p, &sc[l], NULL);
         if (!e) e = awq_scaled_key(m, l, &sc[l], p, &sd[l], NULL);
         if (!e) e = awq_clip_key(&sd[l], &act[l], p, &cl[l], NULL);
-        if (!e) e = awq_packed_key(m, l, &sd[l], &cl[l], p, &pk[l], NULL);
+        if (!e) e = awq_packed_key(m, l, &sd[l], &cl[l], p, &pk[l], NULL); /* p->export_fp16 is in the key */
     }
     if (e) goto done;
 
     char qm[4096], qo[4096], qstore[4096], qbin[4096], o1[64], o2[64], o3[64], h1[AWQ_KEY_HEX + 1], h2[AWQ_KEY_HEX + 1];
     char params[512], cparams[512], aparams[128];
-    snprintf(aparams, sizeof aparams, "--w-bit %d --group %d", so->w_bit, so->group);
+    snprintf(aparams, sizeof aparams, "--w-bit %d --group %d%s", so->w_bit, so->group, a->export_fp16 ? " --export" : "");
     snprintf(params, sizeof params, "--w-bit %d --group %d --numerics %s", so->w_bit, so->group, so->numerics);
     snprintf(cparams, sizeof cparams, "%s --clip-grid %d --max-shrink %.9g --n-sample-token %d", params, so->clip_grid,
              so->max_shrink, so->n_sample_token);
@@ -231,9 +233,9 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
         bput(&mk, "%s: | %s %s\n\t@$(RUN) %s %d clip-search -- $(BIN)/awq-clip-search -m %s -b %d --scaled %s -i %s %s --device $(DEVICE)\n\n",
              obj(&cl[l], o1), obj(&sd[l], o2), obj(&act[l], o3), obj(&cl[l], o1) + 0, l, qm, l, hexs(&sd[l], h1),
              hexs(&act[l], h2), cparams);
-        bput(&mk, "%s: | %s %s\n\t@$(RUN) %s %d pack -- $(BIN)/awq-pack -m %s -b %d --scaled %s --clip %s %s --device $(DEVICE)\n\n",
+        bput(&mk, "%s: | %s %s\n\t@$(RUN) %s %d pack -- $(BIN)/awq-pack -m %s -b %d --scaled %s --clip %s %s%s --device $(DEVICE)\n\n",
              obj(&pk[l], o1), obj(&sd[l], o2), obj(&cl[l], o3), obj(&pk[l], o1) + 0, l, qm, l, hexs(&sd[l], h1),
-             hexs(&cl[l], h2), params);
+             hexs(&cl[l], h2), params, a->export_fp16 ? " --export" : "");
         const struct { const char *stage; const awq_key *k; } rows[] = {
             {"input", &act[l]}, {"scale-search", &sc[l]}, {"apply-scale", &sd[l]}, {"clip-search", &cl[l]}, {"pack", &pk[l]}};
         for (int r = 0; r < 5; r++) bput(&man, "%d\t%s\t%s\n", l, rows[r].stage, hexs(rows[r].k, h1));
@@ -311,14 +313,16 @@ int main(int argc, char **argv)
         {"device", 0, AWQ_OPT_STRING, &a.device, "cpu|cuda|auto", "where the stages compute", 0},
         {"shard-gb", 0, AWQ_OPT_DOUBLE, &a.shard_gb, "GB", "largest output shard", 0},
         {"dry-run", 'n', AWQ_OPT_FLAG, &a.dry, NULL, "print the summary, write nothing", 0},
+        {"export", 0, AWQ_OPT_FLAG, &a.export_fp16, NULL, "output the scaled + clipped fp16 checkpoint (export_compatible, spec §3.6)", 0},
     };
-    awq_stage_param_opts(opts + 11, &so, "w-bit group n-grid duo-scaling semantics numerics clip-grid max-shrink n-sample-token");
+    awq_stage_param_opts(opts + 12, &so, "w-bit group n-grid duo-scaling semantics numerics clip-grid max-shrink n-sample-token");
     awq_cli cli = {"awq-plan", "plan an AWQ experiment: write the makefile of every object by key", NULL, NULL, 0, 0};
     int rc = awq_opts_parse(&cli, opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
     awq_log_init(cli.prog, argc, argv);
     awq_params p;
     if (awq_stage_params(cli.prog, &so, &p)) return 2;
+    p.export_fp16 = a.export_fp16;
     /* absolute paths: plan.mk runs from anywhere */
     char model[PATH_MAX], bin[PATH_MAX], store[PATH_MAX], calib[PATH_MAX], out[PATH_MAX + 2], work[PATH_MAX + 2];
     awq_store *s = NULL;

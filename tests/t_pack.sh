@@ -42,3 +42,23 @@ assert not any(k.endswith(\"_proj.weight\") for k in w), \"unquantized linears l
 assert \"model.layers.0.self_attn.q_proj.bias\" in w and \"model.layers.1.mlp.down_proj.qweight\" in w
 " "$TMP/out/config.json" "$TMP/out/model.safetensors.index.json"'
 check side_files_and_search_results '[ -f "$TMP/out/tokenizer_config.json" ] && [ -s "$TMP/out/awq_search_results.safetensors" ]'
+
+# export_compatible (spec §3.6): the scaled + clipped fp16 weights under the original names, no
+# quantization_config; it is an ordinary fp16 model that computes nearly what the original does
+make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$M" OUT="$TMP/exp" CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=32 N_GRID=4 \
+    EXPORT=1 >"$TMP/log" 2>&1
+check export_is_plain_fp16 'python3 -c "
+import json, struct, sys
+c = json.load(open(sys.argv[1] + \"/config.json\"))
+assert \"quantization_config\" not in c and c[\"torch_dtype\"] == \"float16\"
+b = open(sys.argv[1] + \"/model.safetensors\", \"rb\").read(); h = json.loads(b[8:8 + struct.unpack(\"<Q\", b[:8])[0]])
+assert h[\"model.layers.1.mlp.down_proj.weight\"][\"dtype\"] == \"F16\" and not any(k.endswith(\"qweight\") for k in h)
+" "$TMP/exp"'
+"$BIN/awq-gen-tokens" --vocab 256 --count 1024 --seed 9 --out "$TMP/ev.i32" >/dev/null 2>&1
+"$BIN/awq-eval" -m "$M" -t "$TMP/ev.i32" --seqlen 128 -o "$TMP/e0.json" 2>/dev/null
+"$BIN/awq-eval" -m "$TMP/exp" -t "$TMP/ev.i32" --seqlen 128 -o "$TMP/e1.json" 2>/dev/null
+check export_computes_like_the_original 'python3 -c "
+import json, sys
+a, b = (json.load(open(f))[\"results\"][0][\"ppl\"] for f in sys.argv[1:])
+assert abs(a - b) / a < 0.02, (a, b)
+" "$TMP/e0.json" "$TMP/e1.json"'

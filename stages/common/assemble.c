@@ -65,7 +65,7 @@ static awq_err fill(void *vctx, int index, uint64_t offset, void *buf, size_t le
 }
 
 /* config.json = the original + quantization_config, dtype float16 (spec §3.3) */
-static awq_err write_config(const awq_model *m, const awq_params *p, const char *dir)
+static awq_err write_config(const awq_model *m, const awq_params *p, int export_fp16, const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", m->dir);
@@ -79,7 +79,8 @@ static awq_err write_config(const awq_model *m, const awq_params *p, const char 
     json_object_set_new(q, "zero_point", json_true());
     json_object_set_new(q, "version", json_string("gemm"));
     json_object_set_new(q, "modules_to_not_convert", json_null());
-    json_object_set_new(cfg, "quantization_config", q);
+    if (export_fp16) json_decref(q); /* plain fp16 weights: loaders must not see an AWQ config */
+    else json_object_set_new(cfg, "quantization_config", q);
     if (json_object_get(cfg, "dtype")) json_object_set_new(cfg, "dtype", json_string("float16"));
     json_object_set_new(cfg, "torch_dtype", json_string("float16"));
     char *text = json_dumps(cfg, JSON_INDENT(2));
@@ -226,7 +227,7 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
     fill_ctx fc = {s, in->packed, src, NULL, -1};
     if (!e) e = st_write_sharded_fill(tmp, t, n, in->max_shard_bytes, fill, &fc);
     awq_object_free(fc.cur);
-    if (!e) e = write_config(m, in->p, tmp);
+    if (!e) e = write_config(m, in->p, in->export_fp16, tmp);
     if (!e) e = copy_side_files(m, tmp);
     if (!e) e = write_search_results(s, in, tmp);
     /* Move into place: an existing OUT is moved aside first and removed after. */

@@ -16,6 +16,7 @@ typedef struct awq_assemble_in {
     const awq_key *scales;     /* [L] or NULL (RTN) */
     const awq_key *clips;      /* [L] or NULL */
     uint64_t max_shard_bytes;  /* 0: one file */
+    int export_fp16;           /* the blocks are export_compatible fp16: no quantization_config (spec §3.6) */
 } awq_assemble_in;
 
 awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_dir);

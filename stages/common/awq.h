@@ -22,6 +22,7 @@ typedef struct awq_params {
     double max_shrink;   /* 0.5: candidates int(max_shrink * clip_grid) */
     int n_sample_token;  /* 512: clip search token subsample */
     int fake_quant;      /* pack: store the fake-quantized fp16 weights instead of the GEMM layout */
+    int export_fp16;     /* pack: store the scaled + clipped fp16 weights, unquantized (AutoAWQ export_compatible, spec §3.6) */
 } awq_params;
 
 void awq_params_default(awq_params *p);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../kernels/half.h"
+#include "../../kernels/quant.h"
 
 const char *awq_linear_name(awq_slot s, char *buf, size_t cap)
 {
@@ -91,6 +92,7 @@ awq_err awq_packed_key(const awq_model *m, int layer, const awq_key *scaled, con
     if (!e && clip) e = awq_recipe_add_key(r, "clip", clip);
     if (!e) e = add_quant_params(r, p);
     if (!e && p->fake_quant) e = awq_recipe_add(r, "format", "fake-quant");
+    if (!e && p->export_fp16) e = awq_recipe_add(r, "format", "export");
     return recipe_done(r, e, out, recipe);
 }
 
@@ -295,6 +297,24 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
     for (int li = 0; li < 7 && !e; li++) {
         awq_slot L = AWQ_LINEARS[li];
         size_t O = (size_t)b->shape[L][0], I = (size_t)b->shape[L][1];
+        if (p->export_fp16) { /* spec §3.6: scales and clips applied, no quantization, original names */
+            size_t g;
+            float *wc = malloc(O * I * sizeof *wc + 1);
+            if (!wc || !(h16[L] = malloc(O * I * 2 + 1))) { free(wc); e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+            memcpy(wc, b->t[L], O * I * sizeof *wc);
+            if (max_val && max_val[L] && kern_quant_group(&g, I, p->group) == KERN_OK)
+                for (size_t o = 0; o < O; o++)
+                    for (size_t c = 0; c < I; c++) {
+                        float mv = max_val[L][o * (I / g) + c / g], *v = &wc[o * I + c];
+                        *v = *v > mv ? mv : *v < -mv ? -mv : *v;
+                    }
+            awq_f32_to_f16_n(h16[L], wc, O * I);
+            t[nt] = (awq_tensor){(char *)awq_slot_suffix(L), AWQ_DT_F16, 2, {(int64_t)O, (int64_t)I}, h16[L], O * I * 2};
+            nt++;
+            if (fq) { fq->t[L] = wc; fq->ndim[L] = 2; fq->shape[L][0] = (int64_t)O; fq->shape[L][1] = (int64_t)I; }
+            else free(wc);
+            continue;
+        }
         e = awq_quantize_linear(be, p, b->t[L], O, I, max_val ? max_val[L] : NULL, pack, &pl[li]);
         if (e) { char lin[64]; e = awq_context(e, "%s", awq_linear_name(L, lin, sizeof lin)); break; }
         char lin[64];
