@@ -7,8 +7,8 @@ include mk/quiet.mk
 include mk/config.mk
 include mk/cuda.mk
 include mk/build.mk
-include mk/tests.mk
 include mk/fuzz.mk
+include mk/tests.mk
 include mk/pipeline.mk
 
 .PHONY: all help config demo clean deps
