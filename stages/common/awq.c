@@ -229,7 +229,11 @@ static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, i
         if (ks) { e = awq_kern_fail(ks, "weights to fp16"); break; }
         d->w.w[s] = (kern_weight){d->own[s], KERN_F16};
     }
-    if (e) { dev_block_free(be, d); for (int s = 0; s < AWQ_SLOT__COUNT; s++) awq_dev_release(be, f32->own[s]); }
+    if (e) {
+        dev_block_free(be, d);
+        for (int s = 0; s < AWQ_SLOT__COUNT; s++) awq_dev_release(be, f32->own[s]);
+        memset(f32, 0, sizeof *f32);
+    }
     return e;
 }
 
@@ -242,7 +246,7 @@ static void dev_block_f32_free(const awq_backend *be, dev_block_f32 *f)
 /* Inputs of every linear of block b on x (backend memory, each [N, width]). */
 typedef struct feats_buf { float *f[4]; } feats_buf;
 
-static void feats_free(const awq_backend *be, feats_buf *fb) { for (int i = 0; i < 4; i++) awq_dev_free(be, fb->f[i]); }
+static void feats_free(const awq_backend *be, feats_buf *fb) { for (int i = 0; i < 4; i++) { awq_dev_free(be, fb->f[i]); fb->f[i] = NULL; } }
 
 static awq_err compute_feats(awq_fwd *f, const awq_config *c, const dev_block *b, const float *x, feats_buf *fb)
 {
@@ -390,6 +394,34 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
     return e;
 }
 
+/* A block on the backend with the inputs of its linears computed from the block input x (host):
+ * what both searches start from. On error everything is released. */
+typedef struct block_run { awq_fwd f; dev_block dev; dev_block_f32 f32; feats_buf fb; } block_run;
+
+static void block_run_free(const awq_backend *be, block_run *br)
+{
+    feats_free(be, &br->fb);
+    dev_block_free(be, &br->dev);
+    dev_block_f32_free(be, &br->f32);
+    awq_fwd_free(&br->f);
+}
+
+static awq_err block_run_init(const awq_backend *be, const awq_config *cfg, const awq_params *p, const awq_block_f32 *b,
+                              const float *x, int n_seq, int seqlen, block_run *br)
+{
+    memset(br, 0, sizeof *br);
+    const void *xd = NULL;
+    void *xown = NULL;
+    awq_err e = awq_fwd_init(&br->f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    if (e) return e;
+    e = dev_block_upload(be, b, p->round_f16, &br->dev, &br->f32);
+    if (!e) e = awq_dev_view(be, x, (size_t)n_seq * (size_t)seqlen * (size_t)cfg->hidden_size * sizeof(float), &xd, &xown);
+    if (!e) e = compute_feats(&br->f, cfg, &br->dev, xd, &br->fb);
+    awq_dev_release(be, xown);
+    if (e) block_run_free(be, br);
+    return e;
+}
+
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                           const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
                           awq_scale_result res[4], int *n_res)
@@ -397,31 +429,19 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     *n_res = 0;
     awq_sgroup groups[4];
     int ng = awq_scale_groups(cfg, groups);
-    awq_fwd f;
-    dev_block dev = {0};
-    dev_block_f32 f32 = {0};
-    feats_buf fb = {0};
-    const void *xd = NULL;
-    void *xown = NULL;
-    awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    block_run br;
+    awq_err e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, &br);
     if (e) return e;
-    e = dev_block_upload(be, orig, p->round_f16, &dev, &f32);
-    if (!e) e = awq_dev_view(be, x, (size_t)n_seq * (size_t)seqlen * (size_t)cfg->hidden_size * sizeof(float), &xd, &xown);
-    if (!e) e = compute_feats(&f, cfg, &dev, xd, &fb);
-    awq_dev_release(be, xown);
     for (int i = 0; !e && i < ng; i++) {
         double t0 = awq_now();
-        e = search_group(&f, cfg, p, orig, &dev, &f32, &groups[i], fb.f[groups[i].feat], &res[i]);
+        e = search_group(&br.f, cfg, p, orig, &br.dev, &br.f32, &groups[i], br.fb.f[groups[i].feat], &res[i]);
         if (!e) {
             *n_res = i + 1;
             awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", groups[i].prev_name, res[i].best, p->n_grid,
                         (double)res[i].losses[res[i].best], awq_now() - t0);
         }
     }
-    feats_free(be, &fb);
-    dev_block_free(be, &dev);
-    dev_block_f32_free(be, &f32);
-    awq_fwd_free(&f);
+    block_run_free(be, &br);
     if (e) { awq_scale_results_free(res, *n_res); *n_res = 0; }
     return e;
 }
@@ -489,19 +509,9 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
                          awq_clip_result res[7], int *n_res)
 {
     *n_res = 0;
-    awq_fwd f;
-    dev_block dev = {0};
-    dev_block_f32 f32 = {0};
-    feats_buf fb = {0};
-    const void *xd = NULL;
-    void *xown = NULL;
-    awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    block_run br;
+    awq_err e = block_run_init(be, cfg, p, scaled, x, n_seq, seqlen, &br);
     if (e) return e;
-    e = dev_block_upload(be, scaled, p->round_f16, &dev, &f32);
-    if (!e) e = awq_dev_view(be, x, (size_t)n_seq * (size_t)seqlen * (size_t)cfg->hidden_size * sizeof(float), &xd, &xown);
-    if (!e) e = compute_feats(&f, cfg, &dev, xd, &fb);
-    awq_dev_release(be, xown);
-    awq_fwd_free(&f);
     const size_t N = (size_t)n_seq * (size_t)seqlen;
     /* token subsample: rows 0, step, 2*step, ... with step = max(1, N / n_sample_token) */
     size_t step = N / (size_t)p->n_sample_token;
@@ -517,7 +527,7 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         size_t O = (size_t)scaled->shape[L][0], I = (size_t)scaled->shape[L][1], g;
         if (kern_quant_group(&g, I, p->group) != KERN_OK) { e = awq_fail(AWQ_ERR_ARG, "group %lld does not divide %zu", (long long)p->group, I); break; }
         size_t G = I / g;
-        const float *feat = fb.f[awq_linear_feat(L)];
+        const float *feat = br.fb.f[awq_linear_feat(L)];
         awq_dev_free(be, xs); awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
         xs = mv_d = loss_d = NULL;
         best_d = NULL;
@@ -538,7 +548,7 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         if (!e) e = awq_dev_alloc(be, (void **)&loss_d, O * G * n_cand * sizeof *loss_d);
         if (e) break;
         double t0 = awq_now();
-        kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, f32.t[L], xs, O, I, T, p->group,
+        kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, br.f32.t[L], xs, O, I, T, p->group,
                                          p->w_bit, p->clip_grid, p->max_shrink, p->round_f16);
         if (ks) { e = awq_kern_fail(ks, "clip search"); break; }
         if (!e) e = awq_dev_fetch(be, r->max_val, mv_d, O * G * sizeof *mv_d);
@@ -547,9 +557,7 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         awq_verbose("clip %-24s %zu x %zu, %zu tokens (%.2f s)", awq_slot_suffix(L), O, I, T, awq_now() - t0);
     }
     awq_dev_free(be, xs); awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
-    feats_free(be, &fb);
-    dev_block_free(be, &dev);
-    dev_block_f32_free(be, &f32);
+    block_run_free(be, &br);
     if (e) { awq_clip_results_free(res, *n_res); *n_res = 0; }
     return e;
 }
