@@ -2,6 +2,7 @@
  * supported architecture, both rope forms (rope_theta + rope_scaling, and transformers v5
  * rope_parameters), and every refusal (architecture, activation, rope type, sliding window). */
 #include "config.h"
+#include "jsonutil.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -36,18 +37,6 @@ const char *awq_arch_name(awq_arch a)
     return "?";
 }
 
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
 
 /* The reader's context: the file name for messages. Keys in messages are written as paths
  * ("rope_scaling.factor") so the user finds them in the file. */
@@ -55,7 +44,7 @@ typedef struct rd { const char *file; } rd;
 
 static awq_err bad_type(const rd *r, const char *prefix, const char *key, const json_t *v, const char *want)
 {
-    return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s%s' is %s, expected %s", r->file, prefix, key, json_kind(v), want);
+    return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s%s' is %s, expected %s", r->file, prefix, key, awq_json_kind(v), want);
 }
 
 /* An integer key: absent or null leaves *out at the default and *present 0. */
@@ -339,7 +328,7 @@ static awq_err read_tokens(const rd *r, json_t *root, awq_config *cfg)
             for (size_t i = 0; i < json_array_size(v); i++)
                 if (!json_is_integer(json_array_get(v, i)))
                     return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s[%zu]' is %s, expected an integer", r->file, keys[k], i,
-                                    json_kind(json_array_get(v, i)));
+                                    awq_json_kind(json_array_get(v, i)));
             v = json_array_get(v, 0); /* NULL for [] */
         }
         if (!v || json_is_null(v)) continue;
@@ -364,7 +353,7 @@ awq_err awq_config_parse(awq_config *cfg, const char *json, size_t len, const ch
         return awq_fail(AWQ_ERR_FORMAT, "'%s' is not valid JSON: %s (line %d, column %d)", name, jerr.text, jerr.line,
                         jerr.column);
     awq_err e = json_is_object(root) ? read_arch(&r, root, cfg)
-              : awq_fail(AWQ_ERR_FORMAT, "'%s' is %s, expected a JSON object", name, json_kind(root));
+              : awq_fail(AWQ_ERR_FORMAT, "'%s' is %s, expected a JSON object", name, awq_json_kind(root));
     if (e == AWQ_OK) e = read_dims(&r, root, cfg);
     if (e == AWQ_OK) e = read_rope(&r, root, cfg);
     if (e == AWQ_OK) e = read_flags(&r, root, cfg);

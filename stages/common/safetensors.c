@@ -2,6 +2,7 @@
  * mmap of single-file and sharded (index.json) checkpoints, and lookup by name (sorted index +
  * binary search). The writer half lives in safetensors_write.c. */
 #include "safetensors.h"
+#include "jsonutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,18 +39,6 @@ typedef struct st_name { const char *name; int idx; } st_name;
 /* ---------------------------------------------------------------------------------------------
  * Header parsing (no I/O: the fuzzer calls this on arbitrary bytes) */
 
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
 
 /* dtype names the safetensors format defines but awq_dtype does not know: these are valid
  * files we cannot use (UNSUPPORTED), anything else is a malformed file (FORMAT). */
@@ -87,7 +76,7 @@ static awq_err parse_entry(const char *file, const char *name, json_t *v, uint64
 {
     if (!json_is_object(v))
         return awq_fail(AWQ_ERR_FORMAT, "'%s': tensor '" NAME_FMT "' is %s, expected an object with dtype, shape and data_offsets",
-                        file, name, json_kind(v));
+                        file, name, awq_json_kind(v));
     json_t *dt = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape"),
            *off = json_object_get(v, "data_offsets");
     const char *missing = !dt ? "dtype" : !shape ? "shape" : !off ? "data_offsets" : NULL;
@@ -95,7 +84,7 @@ static awq_err parse_entry(const char *file, const char *name, json_t *v, uint64
         return awq_fail(AWQ_ERR_FORMAT, "'%s': tensor '" NAME_FMT "' has no '%s'", file, name, missing);
 
     if (!json_is_string(dt))
-        return awq_fail(AWQ_ERR_FORMAT, "'%s': tensor '" NAME_FMT "': dtype is %s, expected a string", file, name, json_kind(dt));
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': tensor '" NAME_FMT "': dtype is %s, expected a string", file, name, awq_json_kind(dt));
     const char *dts = json_string_value(dt);
     t->dtype = awq_dtype_parse(dts);
     if (t->dtype == AWQ_DT_INVALID) {
@@ -108,7 +97,7 @@ static awq_err parse_entry(const char *file, const char *name, json_t *v, uint64
     }
 
     if (!json_is_array(shape))
-        return awq_fail(AWQ_ERR_FORMAT, "'%s': tensor '" NAME_FMT "': shape is %s, expected an array", file, name, json_kind(shape));
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': tensor '" NAME_FMT "': shape is %s, expected an array", file, name, awq_json_kind(shape));
     size_t nd = json_array_size(shape);
     if (nd > ST_MAX_DIMS)
         return awq_fail(AWQ_ERR_FORMAT, "'%s': tensor '" NAME_FMT "' has %zu dimensions (at most %d supported)",
@@ -169,12 +158,12 @@ static awq_err check_layout(const char *file, const st_tensor *t, int n, uint64_
 static awq_err check_metadata(const char *file, json_t *v)
 {
     if (!json_is_object(v))
-        return awq_fail(AWQ_ERR_FORMAT, "'%s': __metadata__ is %s, expected an object of strings", file, json_kind(v));
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': __metadata__ is %s, expected an object of strings", file, awq_json_kind(v));
     const char *k;
     json_t *x;
     json_object_foreach(v, k, x) {
         if (!json_is_string(x))
-            return awq_fail(AWQ_ERR_FORMAT, "'%s': __metadata__ value '" NAME_FMT "' is %s, expected a string", file, k, json_kind(x));
+            return awq_fail(AWQ_ERR_FORMAT, "'%s': __metadata__ value '" NAME_FMT "' is %s, expected a string", file, k, awq_json_kind(x));
     }
     return AWQ_OK;
 }
@@ -211,7 +200,7 @@ awq_err st_parse_header(const uint8_t *buf, size_t len, uint64_t file_size, cons
         return awq_fail(AWQ_ERR_FORMAT, "'%s': header is not valid JSON: %s (header byte %d)", name, jerr.text, jerr.position);
     }
     if (!json_is_object(root)) {
-        awq_fail(AWQ_ERR_FORMAT, "'%s': header is %s, expected a JSON object", name, json_kind(root));
+        awq_fail(AWQ_ERR_FORMAT, "'%s': header is %s, expected a JSON object", name, awq_json_kind(root));
         json_decref(root);
         return AWQ_ERR_FORMAT;
     }
@@ -430,12 +419,12 @@ static awq_err open_index(st_model *m, const char *dir, const char *index_path)
     const char **shards = NULL;
     json_t *wm = json_is_object(root) ? json_object_get(root, "weight_map") : NULL;
     if (!json_is_object(root)) {
-        e = awq_fail(AWQ_ERR_FORMAT, "'%s' is %s, expected a JSON object", index_path, json_kind(root));
+        e = awq_fail(AWQ_ERR_FORMAT, "'%s' is %s, expected a JSON object", index_path, awq_json_kind(root));
         goto out;
     }
     if (!json_is_object(wm)) {
         e = awq_fail(AWQ_ERR_FORMAT, "'%s': 'weight_map' is %s, expected an object of tensor name -> file name",
-                     index_path, wm ? json_kind(wm) : "missing");
+                     index_path, wm ? awq_json_kind(wm) : "missing");
         goto out;
     }
     size_t nmap = json_object_size(wm);
