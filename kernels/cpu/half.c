@@ -66,7 +66,26 @@ float awq_bf16_to_f32(uint16_t h) { return float_of((uint32_t)h << 16); }
 
 int awq_f32_fits_f16(float f) { return isfinite(f) && (bits_of(f) & 0x7fffffffu) < 0x477ff000u; }
 
-void awq_f32_to_f16_n(uint16_t *dst, const float *src, size_t n) { for (size_t i = 0; i < n; i++) dst[i] = awq_f32_to_f16(src[i]); }
-void awq_f16_to_f32_n(float *dst, const uint16_t *src, size_t n) { for (size_t i = 0; i < n; i++) dst[i] = awq_f16_to_f32(src[i]); }
-void awq_f32_to_bf16_n(uint16_t *dst, const float *src, size_t n) { for (size_t i = 0; i < n; i++) dst[i] = awq_f32_to_bf16(src[i]); }
-void awq_bf16_to_f32_n(float *dst, const uint16_t *src, size_t n) { for (size_t i = 0; i < n; i++) dst[i] = awq_bf16_to_f32(src[i]); }
+/* Array forms: elementwise, so split over threads for the large buffers of a block or an
+ * activation tensor (results do not depend on the split). */
+#define PAR_MIN ((size_t)1 << 16)
+void awq_f32_to_f16_n(uint16_t *dst, const float *src, size_t n)
+{
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) dst[i] = awq_f32_to_f16(src[i]);
+}
+void awq_f16_to_f32_n(float *dst, const uint16_t *src, size_t n)
+{
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) dst[i] = awq_f16_to_f32(src[i]);
+}
+void awq_f32_to_bf16_n(uint16_t *dst, const float *src, size_t n)
+{
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) dst[i] = awq_f32_to_bf16(src[i]);
+}
+void awq_bf16_to_f32_n(float *dst, const uint16_t *src, size_t n)
+{
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) dst[i] = awq_bf16_to_f32(src[i]);
+}

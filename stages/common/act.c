@@ -86,16 +86,20 @@ awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, cons
 {
     const size_t C = (size_t)m->cfg.hidden_size, n = (size_t)n_seq * (size_t)seqlen * C;
     const awq_dtype dt = awq_act_dtype(m);
-    /* First value that cannot be stored: not finite, or beyond fp16's range for F16. */
+    /* First value that cannot be stored: not finite, or beyond fp16's range for F16 (found in
+     * parallel: the block outputs are large). */
+    size_t bad = n;
+    #pragma omp parallel for reduction(min:bad) schedule(static)
     for (size_t i = 0; i < n; i++) {
         int ok = dt == AWQ_DT_F16 ? awq_f32_fits_f16(x[i]) : isfinite(x[i]) && (dt != AWQ_DT_BF16 || isfinite(awq_bf16_to_f32(awq_f32_to_bf16(x[i]))));
-        if (!ok) {
-            size_t row = i / C;
-            awq_fail(AWQ_ERR_NUMERIC, "%s: value %g at sequence %zu, token %zu, channel %zu cannot be stored as %s",
-                     what, (double)x[i], row / (size_t)seqlen, row % (size_t)seqlen, i % C, awq_dtype_name(dt));
-            if (dt == AWQ_DT_F16) awq_hint("the activations overflow fp16 (|x| > 65504); this model needs bf16 or fp32 activations");
-            return AWQ_ERR_NUMERIC;
-        }
+        if (!ok && i < bad) bad = i;
+    }
+    if (bad < n) {
+        size_t row = bad / C;
+        awq_fail(AWQ_ERR_NUMERIC, "%s: value %g at sequence %zu, token %zu, channel %zu cannot be stored as %s",
+                 what, (double)x[bad], row / (size_t)seqlen, row % (size_t)seqlen, bad % C, awq_dtype_name(dt));
+        if (dt == AWQ_DT_F16) awq_hint("the activations overflow fp16 (|x| > 65504); this model needs bf16 or fp32 activations");
+        return AWQ_ERR_NUMERIC;
     }
     void *data = (void *)x;
     void *conv = NULL;

@@ -471,6 +471,7 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
             size_t rows = (size_t)b->shape[prev][0], cols = (size_t)b->shape[prev][1];
             if (rows < n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for %zu rows", r->group.prev_name, n, rows);
             float *bias = b->t[bias_of(prev)];
+            #pragma omp parallel for schedule(static)
             for (size_t k = 0; k < n; k++) {
                 size_t row = rows - n + k;
                 for (size_t c = 0; c < cols; c++) pw[row * cols + c] = maybe_h(pw[row * cols + c] / s[k], round_f16);
@@ -482,6 +483,7 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
             size_t rows = (size_t)b->shape[L][0], cols = (size_t)b->shape[L][1];
             if (cols != n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for in_features %zu", r->group.prev_name, n, cols);
             float *w = b->t[L];
+            #pragma omp parallel for schedule(static)
             for (size_t o = 0; o < rows; o++)
                 for (size_t c = 0; c < cols; c++) w[o * cols + c] = maybe_h(w[o * cols + c] * s[c], round_f16);
         }

@@ -188,14 +188,16 @@ awq_err awq_block_put(awq_store *s, const awq_key *key, const char *kind, const 
         if (as_f16) {
             uint16_t *h = malloc(n * 2 + 1);
             if (!h) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
-            for (size_t k = 0; k < n; k++) {
-                if (!awq_f32_fits_f16(b->t[sl][k])) {
-                    e = awq_fail(AWQ_ERR_NUMERIC, "'%s' element %zu = %g does not fit fp16 after scaling",
-                                 awq_slot_suffix((awq_slot)sl), k, (double)b->t[sl][k]);
-                    break;
-                }
-                h[k] = awq_f32_to_f16(b->t[sl][k]);
+            size_t bad = n; /* the first value beyond fp16, found in parallel */
+            #pragma omp parallel for reduction(min:bad) schedule(static)
+            for (size_t k = 0; k < n; k++)
+                if (!awq_f32_fits_f16(b->t[sl][k]) && k < bad) bad = k;
+            if (bad < n) {
+                e = awq_fail(AWQ_ERR_NUMERIC, "'%s' element %zu = %g does not fit fp16 after scaling",
+                             awq_slot_suffix((awq_slot)sl), bad, (double)b->t[sl][bad]);
+                break;
             }
+            awq_f32_to_f16_n(h, b->t[sl], n);
             conv[sl] = data = h;
         }
         t[nt] = (awq_tensor){(char *)awq_slot_suffix((awq_slot)sl), as_f16 ? AWQ_DT_F16 : AWQ_DT_F32, b->ndim[sl],
