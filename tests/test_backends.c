@@ -7,6 +7,7 @@
  * where the build has no CUDA or the machine no GPU (never counted as passed). Outputs are
  * poisoned before each run, so an element the op did not write fails. */
 #include "test.h"
+#include "kernel_support.h"
 #include "../kernels/kernels.h"
 #include "../kernels/quant.h"
 #include "../kernels/device.h"
@@ -73,44 +74,6 @@ static int is_cpu(const awq_backend *be) { return be == awq_backend_cpu(); }
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
-static const char *dt_name(kern_dtype t) { return t == KERN_F16 ? "F16" : t == KERN_BF16 ? "BF16" : "F32"; }
-
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) { fprintf(stderr, "test: out of memory\n"); exit(1); }
-    return p;
-}
-
-static float *rand_floats(size_t n, float lo, float hi, int f16)
-{
-    float *x = xmalloc(n * sizeof *x);
-    for (size_t e = 0; e < n; e++) x[e] = f16 ? awq_round_f16(t_randf(lo, hi)) : t_randf(lo, hi);
-    return x;
-}
-
-static kern_weight rand_weight(kern_dtype dt, size_t n, float lo, float hi)
-{
-    void *p = xmalloc(n * kern_dtype_size(dt));
-    for (size_t e = 0; e < n; e++) {
-        float f = t_randf(lo, hi);
-        if (dt == KERN_F16) ((uint16_t *)p)[e] = awq_f32_to_f16(f);
-        else if (dt == KERN_BF16) ((uint16_t *)p)[e] = awq_f32_to_bf16(f);
-        else ((float *)p)[e] = f;
-    }
-    return (kern_weight){p, dt};
-}
-
-/* backend copies of host data; dev_out: an output buffer filled with 0xff bytes (NaN floats,
- * out-of-range codes), so that anything left unwritten shows */
-static void *dev_put(const awq_backend *be, const void *host, size_t bytes)
-{
-    void *d = NULL;
-    kern_status st = be->alloc(be->ctx, &d, bytes);
-    if (st != KERN_OK) { fprintf(stderr, "test: %s alloc of %zu bytes: %s\n", be->name, bytes, kern_strerror(st)); exit(1); }
-    if (host && bytes && be->upload(be->ctx, d, host, bytes) != KERN_OK) { fprintf(stderr, "test: upload failed\n"); exit(1); }
-    return d;
-}
 static void *dev_out(const awq_backend *be, size_t bytes)
 {
     void *poison = xmalloc(bytes);
@@ -119,25 +82,6 @@ static void *dev_out(const awq_backend *be, size_t bytes)
     free(poison);
     return d;
 }
-static kern_weight dev_weight(const awq_backend *be, kern_weight w, size_t n)
-{
-    return w.data ? (kern_weight){dev_put(be, w.data, n * kern_dtype_size(w.dtype)), w.dtype} : w;
-}
-static void dev_get(const awq_backend *be, void *host, const void *dev, size_t bytes)
-{
-    kern_status st = be->download(be->ctx, host, dev, bytes);
-    if (st != KERN_OK) { fprintf(stderr, "test: %s download: %s\n", be->name, kern_strerror(st)); exit(1); }
-}
-static void dev_free(const awq_backend *be, const void *p) { be->free(be->ctx, (void *)p); }
-
-/* one fp16 ulp at |v| */
-static double ulp16(double v)
-{
-    v = fabs(v);
-    if (v < 0x1p-14) return 0x1p-24;
-    return ldexp(1.0, (int)floor(log2(v)) - 10);
-}
-
 
 /* Tolerance of one float comparison: element e passes when |got-want| <= each[e] (each != NULL)
  * or atol + rtol*|want| (NaN matches NaN, Inf the same Inf); NMSE = sum (got-want)^2 / sum want^2

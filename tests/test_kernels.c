@@ -2,6 +2,7 @@
  * inputs (printed seed; a case id per case; tolerances stated per case), and the _ref math
  * itself against values worked out by hand or given by the spec (§6 T7, T8). */
 #include "test.h"
+#include "kernel_support.h"
 #include "../kernels/kernels.h"
 #include "../kernels/cpu/ref.h"
 #include "../kernels/cpu/cpu.h"
@@ -22,63 +23,7 @@
 static const awq_backend *backends[1];
 static size_t n_backends(void) { backends[0] = awq_backend_cpu(); return 1; }
 
-static const char *dt_name(kern_dtype t) { return t == KERN_F16 ? "F16" : t == KERN_BF16 ? "BF16" : "F32"; }
-
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) { fprintf(stderr, "test: out of memory\n"); exit(1); }
-    return p;
-}
-
-static float *rand_floats(size_t n, float lo, float hi)
-{
-    float *x = xmalloc(n * sizeof *x);
-    for (size_t e = 0; e < n; e++) x[e] = t_randf(lo, hi);
-    return x;
-}
-
 static void round_all(float *x, size_t n) { for (size_t e = 0; e < n; e++) x[e] = awq_round_f16(x[e]); }
-
-/* A stored tensor of dtype dt with random values in [lo, hi) (host memory, caller frees .data). */
-static kern_weight rand_weight(kern_dtype dt, size_t n, float lo, float hi)
-{
-    void *p = xmalloc(n * kern_dtype_size(dt));
-    for (size_t e = 0; e < n; e++) {
-        float f = t_randf(lo, hi);
-        if (dt == KERN_F16) ((uint16_t *)p)[e] = awq_f32_to_f16(f);
-        else if (dt == KERN_BF16) ((uint16_t *)p)[e] = awq_f32_to_bf16(f);
-        else ((float *)p)[e] = f;
-    }
-    return (kern_weight){p, dt};
-}
-
-/* Backend copies of host data (alloc + upload), and back. */
-static void *dev_put(const awq_backend *be, const void *host, size_t bytes)
-{
-    void *d = NULL;
-    if (be->alloc(be->ctx, &d, bytes) != KERN_OK) { fprintf(stderr, "test: %s alloc failed\n", be->name); exit(1); }
-    if (host && bytes && be->upload(be->ctx, d, host, bytes) != KERN_OK) { fprintf(stderr, "test: upload failed\n"); exit(1); }
-    return d;
-}
-static kern_weight dev_weight(const awq_backend *be, kern_weight w, size_t n)
-{
-    return w.data ? (kern_weight){dev_put(be, w.data, n * kern_dtype_size(w.dtype)), w.dtype} : w;
-}
-static void dev_get(const awq_backend *be, void *host, const void *dev, size_t bytes)
-{
-    if (be->download(be->ctx, host, dev, bytes) != KERN_OK) { fprintf(stderr, "test: download failed\n"); exit(1); }
-}
-static void dev_free(const awq_backend *be, const void *p) { be->free(be->ctx, (void *)p); }
-
-/* One fp16 unit in the last place at |v| (the gap a faithful result may be off by when the fp32
- * value it rounds sits on a rounding boundary and the summation order differs). */
-static double ulp16(double v)
-{
-    v = fabs(v);
-    if (v < 0x1p-14) return 0x1p-24;
-    return ldexp(1.0, (int)floor(log2(v)) - 10);
-}
 
 /* Tolerance of one comparison. Element e passes when |got-want| <= each[e] (each != NULL) or
  * atol + rtol*|want|; NaN matches NaN, Inf the same Inf. Over the whole output NMSE =
@@ -156,7 +101,7 @@ static void t_matmul_vs_ref(void)
             for (int f16 = 0; f16 < 2; f16++) {
                 size_t n = sh[s].n, o = sh[s].o, i = sh[s].i;
                 int with_bias = (int)((s + (size_t)dt) % 2);
-                float *x = rand_floats(n * i, -1, 1);
+                float *x = rand_floats(n * i, -1, 1, 0);
                 if (f16) round_all(x, n * i);
                 kern_weight w = rand_weight((kern_dtype)dt, o * i, -1, 1);
                 kern_weight b = with_bias ? rand_weight((kern_dtype)dt, o, -2, 2) : KERN_NO_WEIGHT;
@@ -222,7 +167,7 @@ static void t_rmsnorm_vs_ref(void)
             for (int f16 = 0; f16 < 2; f16++) {
                 size_t n = sh[s].n, c = sh[s].c;
                 float eps = s % 2 ? 1e-6f : 1e-5f;
-                float *x = rand_floats(n * c, -3, 3);
+                float *x = rand_floats(n * c, -3, 3, 0);
                 if (f16) round_all(x, n * c);
                 kern_weight w = rand_weight((kern_dtype)dt, c, -2, 2);
                 float *want = xmalloc(n * c * 4), *got = xmalloc(n * c * 4);
@@ -362,7 +307,7 @@ static void t_rope_ref_by_hand(void)
 static void t_rope_pos0_identity(void)
 {
     size_t n = 5, heads = 3, d = 64, len = n * heads * d, nb = n_backends();
-    float *x = rand_floats(len, -4, 4), *y = xmalloc(len * 4);
+    float *x = rand_floats(len, -4, 4, 0), *y = xmalloc(len * 4);
     round_all(x, len); /* fp16 values, so the faithful mode must keep them too */
     int32_t pos[5] = {0};
     for (int f16 = 0; f16 < 2; f16++) {
@@ -397,7 +342,7 @@ static void t_rope_vs_ref(void)
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
         for (int f16 = 0; f16 < 2; f16++) {
             size_t n = sh[s].n, len = n * sh[s].heads * sh[s].d;
-            float *x = rand_floats(len, -3, 3), *want = xmalloc(len * 4), *got = xmalloc(len * 4);
+            float *x = rand_floats(len, -3, 3, 0), *want = xmalloc(len * 4), *got = xmalloc(len * 4);
             if (f16) round_all(x, len);
             int32_t *pos = xmalloc(n * sizeof *pos);
             for (size_t r = 0; r < n; r++) pos[r] = sh[s].t ? (int32_t)(r % sh[s].t) : (int32_t)(8191 - 1000 * r);
@@ -427,8 +372,8 @@ typedef struct attn_in { size_t b, t, h, hkv, d; float *q, *k, *v; } attn_in;
 
 static attn_in attn_rand(size_t b, size_t t, size_t h, size_t hkv, size_t d, int f16)
 {
-    attn_in a = {b, t, h, hkv, d, rand_floats(b * t * h * d, -2, 2), rand_floats(b * t * hkv * d, -2, 2),
-                 rand_floats(b * t * hkv * d, -1, 1)};
+    attn_in a = {b, t, h, hkv, d, rand_floats(b * t * h * d, -2, 2, 0), rand_floats(b * t * hkv * d, -2, 2, 0),
+                 rand_floats(b * t * hkv * d, -1, 1, 0)};
     if (f16) round_all(a.q, b * t * h * d), round_all(a.k, b * t * hkv * d), round_all(a.v, b * t * hkv * d);
     return a;
 }
@@ -591,7 +536,7 @@ static void t_elementwise_vs_ref(void)
         for (int op = 0; op < 2; op++)
             for (int f16 = 0; f16 < 2; f16++) {
                 size_t n = ns[s];
-                float *g = rand_floats(n, -12, 12), *u = rand_floats(n, -3, 3);
+                float *g = rand_floats(n, -12, 12, 0), *u = rand_floats(n, -3, 3, 0);
                 if (f16) round_all(g, n), round_all(u, n);
                 float *want = xmalloc(n * 4), *got = xmalloc(n * 4);
                 double *tol = xmalloc(n * sizeof *tol);
@@ -697,7 +642,7 @@ static void t_mean_abs(void)
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
         for (int f16 = 0; f16 < 2; f16++) {
             size_t n = sh[s].n, c = sh[s].c;
-            float *in = rand_floats(n * c, -5, 5), *want = xmalloc(c * 4), *got = xmalloc(c * 4);
+            float *in = rand_floats(n * c, -5, 5, 0), *want = xmalloc(c * 4), *got = xmalloc(c * 4);
             kern_mean_abs_ref(want, in, n, c, f16);
             for (size_t bi = 0; bi < nb; bi++) {
                 const awq_backend *be = backends[bi];
@@ -762,7 +707,7 @@ static void t_check_f16(void)
     CHECK(at == 4, "all fit: got %zu", at);
     const float bad_vals[3] = {65520.0f, -INFINITY, NAN};
     size_t n = 50001, nb = n_backends();
-    float *x = rand_floats(n, -60000, 60000);
+    float *x = rand_floats(n, -60000, 60000, 0);
     for (int v = 0; v < 3; v++) {
         float y[4] = {1, 2, bad_vals[v], 3};
         kern_check_f16_ref(y, 4, &at);
@@ -838,7 +783,7 @@ static void t_cpu_thread_count(void)
 #ifdef _OPENMP
     const awq_backend *be = awq_backend_cpu();
     size_t n = 300, o = 600, i = 200, c = 512; /* 2 x 3 tiles of matmul, so 2 threads share them */
-    float *x = rand_floats(n * i, -1, 1), *xc = rand_floats(n * c, -3, 3);
+    float *x = rand_floats(n * i, -1, 1, 0), *xc = rand_floats(n * c, -3, 3, 0);
     kern_weight w = rand_weight(KERN_BF16, o * i, -1, 1), nw = rand_weight(KERN_F16, c, 0, 2);
     attn_in a = attn_rand(2, 32, 8, 2, 64, 1);
     size_t nq = 2 * 32 * 8 * 64;

@@ -4,6 +4,7 @@
  * case): quantizer codes and dequantized weights bit-identical, clip indices identical except
  * documented near-ties. */
 #include "test.h"
+#include "kernel_support.h"
 #include "../kernels/kernels.h"
 #include "../kernels/quant.h"
 #include "../kernels/cpu/ref.h"
@@ -24,33 +25,6 @@
 /* The backends under test; the CUDA instance joins this list when it exists. */
 static const awq_backend *backends[1];
 static size_t n_backends(void) { backends[0] = awq_backend_cpu(); return 1; }
-
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) { fprintf(stderr, "test: out of memory\n"); exit(1); }
-    return p;
-}
-
-static float *rand_floats(size_t n, float lo, float hi, int f16)
-{
-    float *x = xmalloc(n * sizeof *x);
-    for (size_t e = 0; e < n; e++) x[e] = f16 ? awq_round_f16(t_randf(lo, hi)) : t_randf(lo, hi);
-    return x;
-}
-
-static void *dev_put(const awq_backend *be, const void *host, size_t bytes)
-{
-    void *d = NULL;
-    if (be->alloc(be->ctx, &d, bytes) != KERN_OK) { fprintf(stderr, "test: %s alloc failed\n", be->name); exit(1); }
-    if (host && bytes && be->upload(be->ctx, d, host, bytes) != KERN_OK) { fprintf(stderr, "test: upload failed\n"); exit(1); }
-    return d;
-}
-static void dev_get(const awq_backend *be, void *host, const void *dev, size_t bytes)
-{
-    if (bytes && be->download(be->ctx, host, dev, bytes) != KERN_OK) { fprintf(stderr, "test: download failed\n"); exit(1); }
-}
-static void dev_free(const awq_backend *be, const void *p) { be->free(be->ctx, (void *)p); }
 
 static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
