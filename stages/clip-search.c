@@ -12,20 +12,14 @@
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *input = NULL, *scaled = NULL, *store_dir = NULL, *device = "auto";
-    int block = -1, print_key = 0;
+    const char *input = NULL, *scaled = NULL;
     awq_stage_opts so;
     awq_stage_opts_default(&so);
     awq_opt opts[24] = {
-        {"model", 'm', AWQ_OPT_STRING, &model, "DIR", "HF model directory (its config)", 1},
-        {"block", 'b', AWQ_OPT_INT, &block, "I", "decoder block (for messages)", 1},
         {"scaled", 0, AWQ_OPT_STRING, &scaled, "KEY", "scaled block (from awq-apply-scale)", 1},
         {"input", 'i', AWQ_OPT_STRING, &input, "KEY", "act object: the input of block I", 1},
-        {"device", 0, AWQ_OPT_STRING, &device, "cpu|cuda|auto", "where to compute", 0},
-        {"store", 0, AWQ_OPT_STRING, &store_dir, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
-        {"print-key", 0, AWQ_OPT_FLAG, &print_key, NULL, "print the output key and exit without computing", 0},
     };
-    awq_stage_param_opts(opts + 7, &so, "w-bit group numerics clip-grid max-shrink n-sample-token");
+    awq_stage_param_opts(opts + 2, &so, "model block device store print-key w-bit group numerics clip-grid max-shrink n-sample-token");
     awq_cli cli = {"awq-clip-search", "search the weight clipping of a scaled block; prints the key of the clip object", NULL, NULL, 0, 0};
     int rc = awq_opts_parse(&cli, opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
@@ -42,21 +36,21 @@ int main(int argc, char **argv)
     awq_block_f32 b = {0};
     awq_clip_result res[7];
     int n_res = 0, n_seq = 0, seqlen = 0;
-    awq_err e = awq_model_open(&m, model);
+    awq_err e = awq_model_open(&m, so.model);
     if (!e) e = awq_params_check(&p, &m->cfg, 0);
     if (!e) e = awq_parse_key_opt(&sk, "scaled", scaled);
     if (!e) e = awq_parse_key_opt(&ak, "input", input);
     if (!e) e = awq_clip_key(&sk, &ak, &p, &key, &recipe);
-    if (!e && !print_key) e = awq_store_open(&s, store_dir, 0);
-    if (!e && !print_key && !awq_stage_cached(s, &key)) {
+    if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
+    if (!e && !so.print_key && !awq_stage_cached(s, &key)) {
         double t0 = awq_now();
-        e = awq_backend_open(device, &be);
+        e = awq_backend_open(so.device, &be);
         if (!e) e = awq_block_get(s, &sk, "scaled", &b);
         if (!e) e = awq_act_load(s, &ak, m, &x, &n_seq, &seqlen);
         if (!e) e = awq_search_clips(be, &m->cfg, &p, &b, x, n_seq, seqlen, res, &n_res);
         if (!e) e = awq_clips_put(s, &key, recipe, res, n_res);
-        if (!e) awq_verbose("block %d: %d linears clipped in %.2f s", block, n_res, awq_now() - t0);
-        if (e) e = awq_context(e, "block %d", block);
+        if (!e) awq_verbose("block %d: %d linears clipped in %.2f s", so.block, n_res, awq_now() - t0);
+        if (e) e = awq_context(e, "block %d", so.block);
     }
     if (!e) awq_print_key(&key);
     awq_clip_results_free(res, n_res);

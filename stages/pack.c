@@ -11,23 +11,18 @@
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *scaled = NULL, *clip = NULL, *store_dir = NULL, *device = "auto";
-    int block = -1, print_key = 0, rtn = 0, fake = 0, export_fp16 = 0;
+    const char *scaled = NULL, *clip = NULL;
+    int rtn = 0, fake = 0, export_fp16 = 0;
     awq_stage_opts so;
     awq_stage_opts_default(&so);
     awq_opt opts[22] = {
-        {"model", 'm', AWQ_OPT_STRING, &model, "DIR", "HF model directory", 1},
-        {"block", 'b', AWQ_OPT_INT, &block, "I", "decoder block", 1},
         {"scaled", 0, AWQ_OPT_STRING, &scaled, "KEY", "scaled block (from awq-apply-scale)", 0},
         {"clip", 0, AWQ_OPT_STRING, &clip, "KEY", "clip object (from awq-clip-search); none: no clipping", 0},
         {"rtn", 0, AWQ_OPT_FLAG, &rtn, NULL, "round-to-nearest baseline: quantize the original block", 0},
         {"fake-quant", 0, AWQ_OPT_FLAG, &fake, NULL, "store the fake-quantized fp16 weights, not the GEMM layout", 0},
         {"export", 0, AWQ_OPT_FLAG, &export_fp16, NULL, "store the scaled + clipped fp16 weights unquantized (export_compatible)", 0},
-        {"device", 0, AWQ_OPT_STRING, &device, "cpu|cuda|auto", "where to compute", 0},
-        {"store", 0, AWQ_OPT_STRING, &store_dir, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
-        {"print-key", 0, AWQ_OPT_FLAG, &print_key, NULL, "print the output key and exit without computing", 0},
     };
-    awq_stage_param_opts(opts + 10, &so, "w-bit group numerics");
+    awq_stage_param_opts(opts + 5, &so, "model block device store print-key w-bit group numerics");
     awq_cli cli = {"awq-pack", "quantize and pack one block (AutoAWQ GEMM layout); prints the key of the packed object",
                    NULL, "Give --scaled KEY [--clip KEY] (AWQ) or --rtn (baseline). w_bit other than 4 stores fake-quant fp16 weights.", 0, 0};
     int rc = awq_opts_parse(&cli, opts, argc, argv);
@@ -49,18 +44,18 @@ int main(int argc, char **argv)
     char *recipe = NULL;
     awq_block_f32 b = {0};
     float *max_val[AWQ_SLOT__COUNT] = {0};
-    awq_err e = awq_model_open(&m, model);
+    awq_err e = awq_model_open(&m, so.model);
     if (!e) e = awq_params_check(&p, &m->cfg, p.w_bit == 4 && !fake && !export_fp16);
     if (!e && scaled) e = awq_parse_key_opt(&sk, "scaled", scaled);
     if (!e && clip) e = awq_parse_key_opt(&ck, "clip", clip);
-    if (!e) e = awq_packed_key(m, block, scaled ? &sk : NULL, clip ? &ck : NULL, &p, &key, &recipe);
-    if (!e && !print_key) e = awq_store_open(&s, store_dir, 0);
-    if (!e && !print_key && !awq_stage_cached(s, &key)) {
-        e = awq_backend_open(device, &be);
-        if (!e) e = rtn ? awq_block_f32_from_model(m, block, p.round_f16, &b) : awq_block_get(s, &sk, "scaled", &b);
+    if (!e) e = awq_packed_key(m, so.block, scaled ? &sk : NULL, clip ? &ck : NULL, &p, &key, &recipe);
+    if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
+    if (!e && !so.print_key && !awq_stage_cached(s, &key)) {
+        e = awq_backend_open(so.device, &be);
+        if (!e) e = rtn ? awq_block_f32_from_model(m, so.block, p.round_f16, &b) : awq_block_get(s, &sk, "scaled", &b);
         if (!e && clip) e = awq_clips_get(s, &ck, max_val);
         if (!e) e = awq_pack_block(s, &key, recipe, be, &p, &b, max_val, NULL);
-        if (e) e = awq_context(e, "block %d", block);
+        if (e) e = awq_context(e, "block %d", so.block);
     }
     if (!e) awq_print_key(&key);
     for (int i = 0; i < AWQ_SLOT__COUNT; i++) free(max_val[i]);

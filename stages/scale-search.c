@@ -12,19 +12,13 @@
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *input = NULL, *store_dir = NULL, *device = "auto";
-    int block = -1, print_key = 0;
+    const char *input = NULL;
     awq_stage_opts so;
     awq_stage_opts_default(&so);
     awq_opt opts[24] = {
-        {"model", 'm', AWQ_OPT_STRING, &model, "DIR", "HF model directory", 1},
-        {"block", 'b', AWQ_OPT_INT, &block, "I", "decoder block", 1},
         {"input", 'i', AWQ_OPT_STRING, &input, "KEY", "act object: the input of block I (from awq-capture)", 1},
-        {"device", 0, AWQ_OPT_STRING, &device, "cpu|cuda|auto", "where to compute", 0},
-        {"store", 0, AWQ_OPT_STRING, &store_dir, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
-        {"print-key", 0, AWQ_OPT_FLAG, &print_key, NULL, "print the output key and exit without computing", 0},
     };
-    awq_stage_param_opts(opts + 6, &so, "w-bit group n-grid duo-scaling semantics numerics");
+    awq_stage_param_opts(opts + 1, &so, "model block device store print-key w-bit group n-grid duo-scaling semantics numerics");
     awq_cli cli = {"awq-scale-search", "search the AWQ scales of one block; prints the key of the scales object", NULL, NULL, 0, 0};
     int rc = awq_opts_parse(&cli, opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
@@ -41,20 +35,20 @@ int main(int argc, char **argv)
     awq_block_f32 orig = {0};
     awq_scale_result res[4];
     int n_res = 0, n_seq = 0, seqlen = 0;
-    awq_err e = awq_model_open(&m, model);
+    awq_err e = awq_model_open(&m, so.model);
     if (!e) e = awq_params_check(&p, &m->cfg, 0);
     if (!e) e = awq_parse_key_opt(&in, "input", input);
-    if (!e) e = awq_scales_key(m, block, &in, &p, &key, &recipe);
-    if (!e && !print_key) e = awq_store_open(&s, store_dir, 0);
-    if (!e && !print_key && !awq_stage_cached(s, &key)) {
+    if (!e) e = awq_scales_key(m, so.block, &in, &p, &key, &recipe);
+    if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
+    if (!e && !so.print_key && !awq_stage_cached(s, &key)) {
         double t0 = awq_now();
-        e = awq_backend_open(device, &be);
+        e = awq_backend_open(so.device, &be);
         if (!e) e = awq_act_load(s, &in, m, &x, &n_seq, &seqlen);
-        if (!e) e = awq_block_f32_from_model(m, block, p.round_f16, &orig);
+        if (!e) e = awq_block_f32_from_model(m, so.block, p.round_f16, &orig);
         if (!e) e = awq_search_scales(be, &m->cfg, &p, &orig, x, n_seq, seqlen, res, &n_res);
         if (!e) e = awq_scales_put(s, &key, recipe, res, n_res);
-        if (!e) awq_verbose("block %d: %d groups searched in %.2f s", block, n_res, awq_now() - t0);
-        if (e) e = awq_context(e, "block %d", block);
+        if (!e) awq_verbose("block %d: %d groups searched in %.2f s", so.block, n_res, awq_now() - t0);
+        if (e) e = awq_context(e, "block %d", so.block);
     }
     if (!e) awq_print_key(&key);
     awq_scale_results_free(res, n_res);

@@ -8,13 +8,18 @@
 
 void awq_stage_opts_default(awq_stage_opts *o)
 {
-    *o = (awq_stage_opts){.w_bit = 4, .group = 128, .n_grid = 20, .duo = 0, .clip_grid = 20, .n_sample_token = 512,
+    *o = (awq_stage_opts){.device = "auto", .block = -1, .w_bit = 4, .group = 128, .n_grid = 20, .duo = 0, .clip_grid = 20, .n_sample_token = 512,
                           .max_shrink = 0.5, .numerics = "fp16", .semantics = "llm-awq"};
 }
 
 int awq_stage_param_opts(awq_opt *dst, awq_stage_opts *o, const char *names)
 {
     const awq_opt all[] = {
+        {"model", 'm', AWQ_OPT_STRING, &o->model, "DIR", "HF model directory", 1},
+        {"block", 'b', AWQ_OPT_INT, &o->block, "I", "decoder block", 1},
+        {"device", 0, AWQ_OPT_STRING, &o->device, "cpu|cuda|auto", "where to compute", 0},
+        {"store", 0, AWQ_OPT_STRING, &o->store, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
+        {"print-key", 0, AWQ_OPT_FLAG, &o->print_key, NULL, "print the output key and exit without computing", 0},
         {"w-bit", 0, AWQ_OPT_INT, &o->w_bit, "B", "weight bits (4 for the GEMM format; 2..8 fake-quant)", 0},
         {"group", 'g', AWQ_OPT_INT, &o->group, "G", "group size along in_features; -1 = one group per output channel", 0},
         {"n-grid", 0, AWQ_OPT_INT, &o->n_grid, "N", "scale search grid: ratios k/N, k < N", 0},

@@ -9,14 +9,17 @@
 
 /* Option values as parsed (strings are validated by awq_stage_params). */
 typedef struct awq_stage_opts {
+    const char *model, *store, *device;  /* the options every stage shares */
+    int block, print_key;
     int w_bit, group, n_grid, duo, clip_grid, n_sample_token;
     double max_shrink;
     const char *numerics, *semantics;
 } awq_stage_opts;
 
 void awq_stage_opts_default(awq_stage_opts *o);
-/* Option table entries for the parameters (name list: any of "w-bit group n-grid duo-scaling
- * semantics numerics clip-grid max-shrink n-sample-token"); appended at dst, returns the count. */
+/* Option table entries (name list: any of "model block device store print-key", the options of
+ * every stage, and the parameters "w-bit group n-grid duo-scaling semantics numerics clip-grid
+ * max-shrink n-sample-token"); appended at dst, returns the count. */
 int awq_stage_param_opts(awq_opt *dst, awq_stage_opts *o, const char *names);
 /* Validate strings and fill p; prints a usage error and returns 2 on bad values, else 0. */
 int awq_stage_params(const char *prog, const awq_stage_opts *o, awq_params *p);
