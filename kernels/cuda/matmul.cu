@@ -1,10 +1,22 @@
 // matmul.cu - y[n,o] = x[n,i] · w[o,i]^T + b with cuBLAS (row-major y^T = W x^T, so W is the
-// transposed operand). Two paths, both with exact products and fp32 accumulation:
-// - faithful mode with F16 weights: x is converted to fp16 (exact: in this mode it holds fp16
-//   values) and cublasGemmEx runs on the tensor cores with fp32 accumulation;
+// transposed operand). Exact products and fp32 accumulation on every path:
+// - faithful mode (round_f16) with F16 weights: x is converted to fp16 (exact: in this mode it holds
+//   fp16 values) and cublasGemmEx runs on the tensor cores with fp32 accumulation. Two sub-paths:
+//   * no bias: C is fp16 (CUDA_R_16F, compute CUBLAS_COMPUTE_32F) in scratch, then one pass widens
+//     it into y: 8 bytes of traffic per output (C written 2, read 2, y written 4) instead of 12
+//     (fp32 C written 4, then read 4 and rewritten 4 to round). This is the same value: with
+//     alpha = 1 and beta = 0 the epilogue's fp32 value is the fp32 accumulator itself, cuBLAS
+//     converts it once to fp16 rounding to nearest even, which is h() of that fp32 sum, and
+//     widening back to fp32 is exact. Split-K partial
+//     sums stay fp32 because backend.cu sets CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION on
+//     the handle (otherwise cuBLAS may add them up in fp16, a second rounding). The RNE
+//     conversion is not stated in the cuBLAS docs; tests/test_backends.c's matmul cases check the
+//     outputs on the GPU against the CPU reference (h of an fp32 sum);
+//   * with a bias: C is fp32 and one pass adds the bias in fp32 and rounds (h(sum + b), as the
+//     CPU reference does; an fp16 C would round twice);
 // - everything else (fp32 mode, F32 or BF16 weights): the weights are converted to fp32 (exact)
-//   and the product is an fp32 GEMM (CUBLAS_COMPUTE_32F_PEDANTIC: no TF32).
-// Then one pass adds the bias and rounds (h) where asked.
+//   and the product is an fp32 GEMM (CUBLAS_COMPUTE_32F_PEDANTIC: no TF32); then one pass adds
+//   the bias and rounds (h) where asked.
 #include "cuda.cuh"
 
 __global__ void bias_round_kernel(float *y, const void *bias, kern_dtype bt, size_t n, size_t o, int f16)
@@ -38,6 +50,20 @@ kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_wei
         return KERN_OK;
     }
     const float one = 1.0f, zero = 0.0f;
+    if (f16 && w.dtype == KERN_F16 && !bias.data) {
+        // one scratch buffer per context: x16 and the fp16 C share it (C 256-byte aligned)
+        carve cv = {0, NULL};
+        size_t at_x = carve_add(&cv, n * i * sizeof(__half)), at_c = carve_add(&cv, n * o * sizeof(__half));
+        KERN_TRY(cuda_scratch(ctx, cv.bytes, (void **)&cv.base));
+        __half *x16 = (__half *)(cv.base + at_x), *c16 = (__half *)(cv.base + at_c);
+        KERN_TRY(cuda_to_f16(ctx, x16, x, n * i));
+        CUBLAS_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)o, (int)n, (int)i, &one, w.data, CUDA_R_16F,
+                                  (int)i, x16, CUDA_R_16F, (int)i, &zero, c16, CUDA_R_16F, (int)o, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
+        // fp16 -> fp32 is exact; y now holds h(fp32 sum), nothing left to round
+        kern_weight c = {c16, KERN_F16};
+        return cuda_weight_to_f32(ctx, y, c, n * o);
+    }
     if (f16 && w.dtype == KERN_F16) {
         __half *x16 = NULL;
         KERN_TRY(cuda_scratch(ctx, n * i * sizeof *x16, (void **)&x16));
