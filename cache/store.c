@@ -2,6 +2,7 @@
  * put (first valid writer wins, a damaged object is replaced), verified get, and the walk over
  * all files that verify, ls and gc use. The file format itself is in object.c. */
 #include "store_internal.h"
+#include "prof.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -151,7 +152,9 @@ awq_err awq_store_get(awq_store *s, const awq_key *key, awq_object **out)
     *out = NULL;
     char *path = awq_store_path(s, key);
     if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    awq_prof_mark("get: (before)");
     awq_err e = load(s, key, path, 1, out);
+    awq_prof_mark("get %s: read+decompress", e == AWQ_OK ? (*out)->kind : "?");
     if (e == AWQ_ERR_FORMAT || e == AWQ_ERR_CHECKSUM) {
         /* A damaged object is never used: move it aside (as a temp file, which gc removes) so the
          * file is missing for make, and the next run rebuilds it. */
@@ -181,11 +184,15 @@ static awq_err write_object(awq_store *s, const char *path, const awq_key *key, 
     awq_atomic f;
     awq_err e = awq_atomic_open(&f, path);
     if (e != AWQ_OK) return e;
+    awq_prof_mark("put %s: (before)", kind);
     if ((e = awq_object_write(&f, key, kind, recipe, t, n, s->n_threads)) != AWQ_OK) {
         awq_atomic_abort(&f);
         return e;
     }
-    return awq_atomic_commit(&f, mode);
+    awq_prof_mark("put %s: compress+write", kind);
+    e = awq_atomic_commit(&f, mode);
+    awq_prof_mark("put %s: fsync+link", kind);
+    return e;
 }
 
 awq_err awq_store_put(awq_store *s, const awq_key *key, const char *kind, const char *recipe,

@@ -225,6 +225,10 @@ struct awq_backend {
      * the fp16-faithful search stores its pseudo-quantized weights this way so the matmuls run
      * on fp16 tensor cores). */
     kern_status (*to_f16)(awq_backend_ctx *ctx, uint16_t *dst /*[n]*/, const float *src /*[n]*/, size_t n);
+
+    /* dst = src widened to fp32 (exact for every dtype; NaN stays NaN): how stored activations
+     * (fp16 / bf16 act objects) go up to the device at 2 bytes per value and widen there. */
+    kern_status (*to_f32)(awq_backend_ctx *ctx, float *dst /*[n]*/, kern_weight src /*[n]*/, size_t n);
 };
 
 /* The CPU backend: a static instance (ctx NULL), always available; close is a no-op.

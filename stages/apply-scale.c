@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../cache/prof.h"
 #include "common/awqobj.h"
 #include "common/log.h"
 #include "common/stage.h"
@@ -31,6 +32,7 @@ int main(int argc, char **argv)
     awq_block_f32 b = {0};
     awq_scale_result res[4];
     int n_res = 0;
+    awq_prof_mark("stage: start");
     awq_err e = awq_model_open(&m, so.model);
     if (!e) e = awq_parse_key_opt(&sk, "scales", scales);
     if (!e) e = awq_scaled_key(m, so.block, &sk, &p, &key, &recipe);
@@ -38,7 +40,9 @@ int main(int argc, char **argv)
     if (!e && !so.print_key && !awq_stage_cached(s, &key)) {
         e = awq_scales_get(s, &sk, &m->cfg, res, &n_res);
         if (!e) e = awq_block_f32_from_model(m, so.block, p.round_f16, &b);
+        awq_prof_mark("stage: block weights to fp32");
         if (!e) e = awq_apply_scales(&b, res, n_res, p.round_f16);
+        awq_prof_mark("stage: apply scales");
         if (!e) e = awq_block_put(s, &key, "scaled", recipe, &b, p.round_f16);
         if (e) e = awq_context(e, "block %d", so.block);
     }

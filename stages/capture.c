@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cache/prof.h"
 #include "common/act.h"
 #include "common/device.h"
+#include "common/devmem.h"
 #include "common/log.h"
 #include "common/opts.h"
 #include "common/tokens.h"
@@ -16,14 +18,16 @@ typedef struct capture_args {
     int block, print_key;
 } capture_args;
 
-/* Compute and store the object `key` (not yet in the store). */
+/* Compute and store the object `key` (not yet in the store). The activations stay in backend
+ * memory from load to store: the block runs on them in place. */
 static awq_err run(const capture_args *a, awq_store *s, const awq_model *m, const awq_key *key, const char *recipe,
                    int round_f16)
 {
     const awq_backend *be = NULL;
     awq_err e = awq_backend_open(a->device, &be);
     if (e) return e;
-    float *x = NULL, *y = NULL;
+    awq_prof_dev(be, "stage: open backend");
+    float *x = NULL;
     int n_seq = 0, seqlen = 0;
     char what[64];
     if (a->tokens) {
@@ -32,25 +36,21 @@ static awq_err run(const capture_args *a, awq_store *s, const awq_model *m, cons
         const int32_t *ids = NULL;
         e = awq_key_parse(&tk, a->tokens);
         if (!e) e = awq_tokens_get(s, &tk, &to, &ids, &n_seq, &seqlen);
-        if (!e && !(y = malloc((size_t)n_seq * seqlen * m->cfg.hidden_size * sizeof *y)))
-            e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
-        if (!e) e = awq_embed_compute(be, m, ids, (size_t)n_seq * seqlen, y);
+        if (!e) e = awq_dev_alloc(be, (void **)&x, (size_t)n_seq * seqlen * m->cfg.hidden_size * sizeof *x);
+        if (!e) e = awq_embed_compute(be, m, ids, (size_t)n_seq * seqlen, x);
         awq_object_free(to);
         snprintf(what, sizeof what, "embedding");
     } else {
         awq_key ik;
         e = awq_key_parse(&ik, a->input);
-        if (!e) e = awq_act_load(s, &ik, m, &x, &n_seq, &seqlen);
-        if (!e && !(y = malloc((size_t)n_seq * seqlen * m->cfg.hidden_size * sizeof *y)))
-            e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        if (!e) e = awq_act_load(s, &ik, m, be, &x, &n_seq, &seqlen);
         double t0 = awq_now();
-        if (!e) e = awq_capture_compute(be, m, a->block, n_seq, seqlen, round_f16, x, y);
+        if (!e) e = awq_capture_compute(be, m, a->block, n_seq, seqlen, round_f16, x);
         if (!e) awq_verbose("block %d: %d x %d tokens in %.2f s", a->block, n_seq, seqlen, awq_now() - t0);
         snprintf(what, sizeof what, "output of block %d", a->block);
     }
-    if (!e) e = awq_act_store(s, key, recipe, m, y, n_seq, seqlen, what);
-    free(x);
-    free(y);
+    if (!e) e = awq_act_store(s, key, recipe, m, be, x, n_seq, seqlen, what);
+    awq_dev_free(be, x);
     be->close(be);
     return e;
 }
@@ -88,6 +88,7 @@ int main(int argc, char **argv)
     awq_store *s = NULL;
     awq_key in, key;
     char *recipe = NULL, hex[AWQ_KEY_HEX + 1];
+    awq_prof_mark("stage: start");
     awq_err e = awq_model_open(&m, a.model);
     if (!e) e = awq_key_parse(&in, a.tokens ? a.tokens : a.input);
     if (!e) e = a.tokens ? awq_act0_key(m, &in, round_f16, &key, &recipe)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../cache/prof.h"
 #include "common/awqobj.h"
 #include "common/device.h"
 #include "common/log.h"
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
     char *recipe = NULL;
     awq_block_f32 b = {0};
     float *max_val[AWQ_SLOT__COUNT] = {0};
+    awq_prof_mark("stage: start");
     awq_err e = awq_model_open(&m, so.model);
     if (!e) e = awq_params_check(&p, &m->cfg, p.w_bit == 4 && !fake && !export_fp16);
     if (!e && scaled) e = awq_parse_key_opt(&sk, "scaled", scaled);
@@ -54,6 +56,7 @@ int main(int argc, char **argv)
         e = awq_backend_open(so.device, &be);
         if (!e) e = rtn ? awq_block_f32_from_model(m, so.block, p.round_f16, &b) : awq_block_get(s, &sk, "scaled", &b);
         if (!e && clip) e = awq_clips_get(s, &ck, max_val);
+        awq_prof_dev(be, "stage: inputs");
         if (!e) e = awq_pack_block(s, &key, recipe, be, &p, &b, max_val, NULL);
         if (e) e = awq_context(e, "block %d", so.block);
     }

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../cache/prof.h"
 #include "common/act.h"
 #include "common/awqobj.h"
 #include "common/device.h"
+#include "common/devmem.h"
 #include "common/log.h"
 #include "common/stage.h"
 
@@ -35,6 +37,7 @@ int main(int argc, char **argv)
     awq_block_f32 orig = {0};
     awq_scale_result res[4];
     int n_res = 0, n_seq = 0, seqlen = 0;
+    awq_prof_mark("stage: start");
     awq_err e = awq_model_open(&m, so.model);
     if (!e) e = awq_params_check(&p, &m->cfg, 0);
     if (!e) e = awq_parse_key_opt(&in, "input", input);
@@ -43,17 +46,20 @@ int main(int argc, char **argv)
     if (!e && !so.print_key && !awq_stage_cached(s, &key)) {
         double t0 = awq_now();
         e = awq_backend_open(so.device, &be);
-        if (!e) e = awq_act_load(s, &in, m, &x, &n_seq, &seqlen);
+        awq_prof_dev(be, "stage: open model, backend");
+        if (!e) e = awq_act_load(s, &in, m, be, &x, &n_seq, &seqlen);
         if (!e) e = awq_block_f32_from_model(m, so.block, p.round_f16, &orig);
+        awq_prof_mark("stage: block weights to fp32");
         if (!e) e = awq_search_scales(be, &m->cfg, &p, &orig, x, n_seq, seqlen, res, &n_res);
         if (!e) e = awq_scales_put(s, &key, recipe, res, n_res);
+        awq_prof_mark("stage: put scales");
         if (!e) awq_verbose("block %d: %d groups searched in %.2f s", so.block, n_res, awq_now() - t0);
         if (e) e = awq_context(e, "block %d", so.block);
     }
     if (!e) awq_print_key(&key);
     awq_scale_results_free(res, n_res);
     awq_block_f32_free(&orig);
-    free(x);
+    if (be) awq_dev_free(be, x);
     free(recipe);
     if (be) be->close(be);
     awq_store_close(s);

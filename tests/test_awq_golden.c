@@ -347,7 +347,7 @@ static void count_packed(const awq_backend *be, const awq_params *p, const awq_b
         const uint16_t *sc = gtensor(gold, AWQ_DT_F16, G * O * 2, "ckpt.model.layers.%d.%s.scales", b, lin);
         if (!qw || !qz || !sc) { CHECK(0, "%s block %d: checkpoint tensors of '%s' missing", tag, b, lin); continue; }
         awq_packed_linear pl;
-        if (awq_quantize_linear(be, p, scaled->t[L], O, I, max_val[L], 1, &pl) != AWQ_OK) {
+        if (awq_quantize_linear(be, p, scaled->t[L], O, I, max_val[L], AWQ_QL_PACK, &pl) != AWQ_OK) {
             CHECK(0, "%s block %d %s: quantize: %s", tag, b, lin, awq_errmsg());
             continue;
         }

@@ -445,6 +445,49 @@ static void op_round_check(const awq_backend *be)
     free(x), free(want), free(got);
 }
 
+/* to_f32 bit-exact with the host conversions (half.h) for every fp16 and bf16 bit pattern, fp32
+ * copied; to_f16 bit-exact with awq_f32_to_f16 (RNE, overflow to Inf, NaN stays NaN). */
+static void op_convert(const awq_backend *be)
+{
+    const size_t n = 65536;
+    uint16_t *bits = xmalloc(n * 2), *h16 = xmalloc(n * 2), *want16 = xmalloc(n * 2);
+    float *got = xmalloc(n * 4), *want = xmalloc(n * 4), *x = xmalloc(n * 4);
+    for (size_t e = 0; e < n; e++) bits[e] = (uint16_t)e;
+    char id[60];
+    for (int dt = 0; dt < 3; dt++) {
+        kern_dtype t = dt == 0 ? KERN_F16 : dt == 1 ? KERN_BF16 : KERN_F32;
+        for (size_t e = 0; e < n; e++) {
+            x[e] = edge_float(e);
+            want[e] = t == KERN_F16 ? awq_f16_to_f32(bits[e]) : t == KERN_BF16 ? awq_bf16_to_f32(bits[e]) : x[e];
+        }
+        const void *src = t == KERN_F32 ? (const void *)x : (const void *)bits;
+        void *ds = dev_put(be, src, n * kern_dtype_size(t));
+        float *dy = dev_out(be, n * 4);
+        snprintf(id, sizeof id, "to_f32[%s %s]", be->name, dt == 0 ? "f16" : dt == 1 ? "bf16" : "f32");
+        CHECK(be->to_f32(be->ctx, dy, (kern_weight){ds, t}, n) == KERN_OK, "%s", id);
+        dev_get(be, got, dy, n * 4);
+        compare(id, got, want, n, (tolerance){.exact = 1});
+        dev_free(be, ds), dev_free(be, dy);
+    }
+    for (size_t e = 0; e < n; e++) {
+        x[e] = e % 2 ? edge_float(e) : t_randf(-70000, 70000);
+        want16[e] = awq_f32_to_f16(x[e]);
+    }
+    float *dx = dev_put(be, x, n * 4);
+    uint16_t *dh = dev_out(be, n * 2);
+    CHECK(be->to_f16(be->ctx, dh, dx, n) == KERN_OK, "to_f16[%s]", be->name);
+    dev_get(be, h16, dh, n * 2);
+    size_t bad = 0;
+    for (size_t e = 0; e < n; e++) {
+        int both_nan = isnan(awq_f16_to_f32(h16[e])) && isnan(awq_f16_to_f32(want16[e]));
+        if (h16[e] != want16[e] && !both_nan && bad++ < 3)
+            fprintf(stderr, "  to_f16[%s]: x[%zu] = %a gives 0x%04x, want 0x%04x\n", be->name, e, (double)x[e], h16[e], want16[e]);
+    }
+    CHECK(bad == 0, "to_f16[%s]: %zu of %zu values differ from awq_f32_to_f16", be->name, bad, n);
+    dev_free(be, dx), dev_free(be, dh);
+    free(bits), free(h16), free(want16), free(got), free(want), free(x);
+}
+
 /* ---- quantization ---------------------------------------------------------------------------- */
 
 /* random weights with the awkward groups mixed in: constant, all-positive, all-zero, and values
@@ -742,6 +785,7 @@ BOTH(op_silu_add)
 BOTH(op_embed)
 BOTH(op_mean_abs)
 BOTH(op_round_check)
+BOTH(op_convert)
 BOTH(op_quantize)
 BOTH(op_w_mean)
 BOTH(op_clip_apply)
@@ -754,7 +798,7 @@ int main(int argc, char **argv)
     static const t_case cases[] = {
         CASES("matmul", op_matmul), CASES("rmsnorm", op_rmsnorm), CASES("rope", op_rope),
         CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("embed", op_embed),
-        CASES("mean_abs", op_mean_abs), CASES("round_check_f16", op_round_check), CASES("quantize", op_quantize),
+        CASES("mean_abs", op_mean_abs), CASES("round_check_f16", op_round_check), CASES("convert", op_convert), CASES("quantize", op_quantize),
         CASES("w_mean", op_w_mean), CASES("clip_apply", op_clip_apply), CASES("clip_search", op_clip_search),
         CASES("memory_errors", op_memory_errors),
     };

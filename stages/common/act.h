@@ -23,19 +23,24 @@ awq_err awq_act_next_key(const awq_model *m, int layer, const awq_key *in, int r
 /* Storage dtype of activations for this model (the embedding's dtype). */
 awq_dtype awq_act_dtype(const awq_model *m);
 
-/* Read an act object into fp32 host memory (*x malloc'ed, [n_seq*seqlen, C]). Checks the kind
- * and that C matches the model. */
-awq_err awq_act_load(awq_store *s, const awq_key *key, const awq_model *m, float **x, int *n_seq, int *seqlen);
+/* Read an act object into fp32 BACKEND memory: *x from be->alloc ([n_seq*seqlen, C]; free with
+ * awq_dev_free). The stored fp16/bf16 values travel at their own width and widen on the backend
+ * (be->to_f32): half the bytes over PCIe and no host conversion. Checks the kind and that C
+ * matches the model. */
+awq_err awq_act_load(awq_store *s, const awq_key *key, const awq_model *m, const awq_backend *be, float **x,
+                     int *n_seq, int *seqlen);
 
-/* Convert x to the model's dtype and store it under `key` with `recipe`. A value that is not
- * finite or overflows the dtype is an error naming `what` (e.g. "output of block 3") and the
- * sequence, token and channel. */
-awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, const awq_model *m,
+/* Store x (BACKEND memory, fp32) in the model's dtype under `key` with `recipe`. A value that is
+ * not finite or overflows the dtype is an error naming `what` (e.g. "output of block 3") and the
+ * sequence, token and channel. For F16 the check and the narrowing run on the backend and only
+ * the fp16 values come down. */
+awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, const awq_model *m, const awq_backend *be,
                       const float *x, int n_seq, int seqlen, const char *what);
 
-/* The computations (host memory in and out, any backend that accepts host pointers). */
+/* The computations, on backend memory (host memory on the CPU backend): the embedding of host
+ * token ids into x, and ORIGINAL block `layer` applied to x in place (x becomes its output). */
 awq_err awq_embed_compute(const awq_backend *be, const awq_model *m, const int32_t *ids, size_t n, float *x /*[n,C]*/);
 awq_err awq_capture_compute(const awq_backend *be, const awq_model *m, int layer, int n_seq, int seqlen,
-                            int round_f16, const float *x /*[N,C]*/, float *y /*[N,C]*/);
+                            int round_f16, float *x /*[N,C], in: block input, out: block output*/);
 
 #endif

@@ -1,6 +1,8 @@
 /* assemble.c - write the AutoAWQ GEMM checkpoint directory from packed block objects. */
 #include "assemble.h"
 
+#include "../../cache/prof.h"
+
 #include <errno.h>
 #include <glob.h>
 #include <stdio.h>
@@ -41,6 +43,14 @@ static awq_err fill(void *vctx, int index, uint64_t offset, void *buf, size_t le
         const st_tensor *t = src->model_t;
         size_t first = (size_t)(offset / 2), n = len / 2;
         uint16_t *h = buf;
+        if (t->dtype == AWQ_DT_F16) { /* as stored (the embedding and lm_head: the bulk of the bytes) */
+            memcpy(h, (const uint16_t *)t->data + first, n * 2);
+            for (size_t k = 0; k < n; k++)
+                if ((h[k] & 0x7c00u) == 0x7c00u)
+                    return awq_fail(AWQ_ERR_NUMERIC, "tensor '%s' element %zu = %g does not fit fp16", t->name, first + k,
+                                    (double)awq_f16_to_f32(h[k]));
+            return AWQ_OK;
+        }
         for (size_t k = 0; k < n; k++) {
             float v = t->dtype == AWQ_DT_F16 ? awq_f16_to_f32(((const uint16_t *)t->data)[first + k])
                     : t->dtype == AWQ_DT_BF16 ? awq_bf16_to_f32(((const uint16_t *)t->data)[first + k])
@@ -225,11 +235,14 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
         n++;
     }
     fill_ctx fc = {s, in->packed, src, NULL, -1};
+    awq_prof_mark("assemble: tensor table");
     if (!e) e = st_write_sharded_fill(tmp, t, n, in->max_shard_bytes, fill, &fc);
     awq_object_free(fc.cur);
+    awq_prof_mark("assemble: shards");
     if (!e) e = write_config(m, in->p, in->export_fp16, tmp);
     if (!e) e = copy_side_files(m, tmp);
     if (!e) e = write_search_results(s, in, tmp);
+    awq_prof_mark("assemble: config, search results");
     /* Move into place: an existing OUT is moved aside first and removed after. */
     if (!e) {
         struct stat st;

@@ -8,6 +8,7 @@
 
 #include "../../kernels/half.h"
 #include "../../kernels/quant.h"
+#include "device.h"
 #include "devmem.h"
 #include "log.h"
 
@@ -333,6 +334,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
             e = awq_kern_fail(ks, "weight statistic (duo scaling)");
         if (!e) e = awq_dev_fetch(be, wm, wm_d, I * sizeof *wm);
     }
+    awq_prof_dev(be, "scale: reference forward, stats");
     double best_err = INFINITY;
     for (int k = 0; !e && k < p->n_grid; k++) {
         double ratio = (double)k / (double)p->n_grid;
@@ -348,12 +350,15 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
             if (ks) e = awq_kern_fail(ks, "pseudo-quantize");
             wk.w[L] = r16 ? (kern_weight){wq16[l], KERN_F16} : (kern_weight){wq[l], KERN_F32};
         }
+        awq_prof_dev(be, "scale grid: pseudo-quantize");
         if (!e) e = run_inspect(f, g, &wk, x, out, N);
+        awq_prof_dev(be, "scale grid: module forward");
         /* err = mean over all elements of fp32(h(ref - out))^2 (spec §2.6, pitfall 8); AutoAWQ
          * clamps both outputs to the fp16 range first */
         double acc = 0;
         if (!e && (ks = be->sq_diff(be->ctx, &acc, ref, out, N * OW, r16, p->autoawq))) e = awq_kern_fail(ks, "loss");
         if (e) break;
+        awq_prof_dev(be, "scale grid: loss");
         double err = acc / (double)(N * OW);
         r->losses[k] = (float)err;
         if (err < best_err) { /* strict <: ties keep the smaller ratio; NaN never wins */
@@ -394,7 +399,7 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
     return e;
 }
 
-/* A block on the backend with the inputs of its linears computed from the block input x (host):
+/* A block on the backend with the inputs of its linears computed from the block input x (backend):
  * what both searches start from. On error everything is released. */
 typedef struct block_run { awq_fwd f; dev_block dev; dev_block_f32 f32; feats_buf fb; } block_run;
 
@@ -410,14 +415,13 @@ static awq_err block_run_init(const awq_backend *be, const awq_config *cfg, cons
                               const float *x, int n_seq, int seqlen, block_run *br)
 {
     memset(br, 0, sizeof *br);
-    const void *xd = NULL;
-    void *xown = NULL;
     awq_err e = awq_fwd_init(&br->f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
+    awq_prof_dev(be, "block: (before)");
     e = dev_block_upload(be, b, p->round_f16, &br->dev, &br->f32);
-    if (!e) e = awq_dev_view(be, x, (size_t)n_seq * (size_t)seqlen * (size_t)cfg->hidden_size * sizeof(float), &xd, &xown);
-    if (!e) e = compute_feats(&br->f, cfg, &br->dev, xd, &br->fb);
-    awq_dev_release(be, xown);
+    awq_prof_dev(be, "block: upload weights");
+    if (!e) e = compute_feats(&br->f, cfg, &br->dev, x, &br->fb);
+    awq_prof_dev(be, "block: forward with feats");
     if (e) block_run_free(be, br);
     return e;
 }
@@ -550,12 +554,14 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         if (!e) e = awq_dev_alloc(be, (void **)&loss_d, O * G * n_cand * sizeof *loss_d);
         if (e) break;
         double t0 = awq_now();
+        awq_prof_dev(be, "clip: gather inputs");
         kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, br.f32.t[L], xs, O, I, T, p->group,
                                          p->w_bit, p->clip_grid, p->max_shrink, p->round_f16);
         if (ks) { e = awq_kern_fail(ks, "clip search"); break; }
         if (!e) e = awq_dev_fetch(be, r->max_val, mv_d, O * G * sizeof *mv_d);
         if (!e) e = awq_dev_fetch(be, r->best, best_d, O * G * sizeof *best_d);
         if (!e) e = awq_dev_fetch(be, r->loss, loss_d, O * G * n_cand * sizeof *loss_d);
+        awq_prof_dev(be, "clip: search, fetch");
         awq_verbose("clip %-24s %zu x %zu, %zu tokens (%.2f s)", awq_slot_suffix(L), O, I, T, awq_now() - t0);
     }
     awq_dev_free(be, xs); awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
@@ -575,8 +581,9 @@ void awq_clip_results_free(awq_clip_result *res, int n)
 /* ---- quantize + pack ------------------------------------------------------------------------ */
 
 awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const float *w, size_t o, size_t i,
-                            const float *max_val, int pack, awq_packed_linear *out)
+                            const float *max_val, unsigned what, awq_packed_linear *out)
 {
+    const int pack = (what & AWQ_QL_PACK) != 0, want_deq = !pack || (what & AWQ_QL_DEQ);
     memset(out, 0, sizeof *out);
     size_t g;
     if (kern_quant_group(&g, i, p->group) != KERN_OK)
@@ -585,25 +592,25 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
     out->o = o; out->i = i; out->g_count = G;
     float *scales = malloc(o * G * sizeof *scales);
     uint8_t *codes = malloc(o * i), *zeros = malloc(o * G);
-    out->deq = malloc(o * i * sizeof *out->deq);
+    out->deq = want_deq ? malloc(o * i * sizeof *out->deq) : NULL;
     /* backend buffers: the weight to clip (a copy: clipping is in place), the outputs */
     float *wc = NULL, *deq_d = NULL, *sc_d = NULL;
     uint8_t *codes_d = NULL, *zeros_d = NULL;
     const void *mv = NULL;
     void *mv_own = NULL;
     kern_status ks;
-    awq_err e = (!scales || !codes || !zeros || !out->deq) ? awq_fail(AWQ_ERR_NOMEM, "out of memory quantizing") : AWQ_OK;
+    awq_err e = (!scales || !codes || !zeros || (want_deq && !out->deq)) ? awq_fail(AWQ_ERR_NOMEM, "out of memory quantizing") : AWQ_OK;
     if (!e) e = awq_dev_alloc(be, (void **)&wc, o * i * sizeof *wc);
     if (!e && (ks = be->upload(be->ctx, wc, w, o * i * sizeof *wc))) e = awq_kern_fail(ks, "upload weight");
-    if (!e) e = awq_dev_alloc(be, (void **)&deq_d, o * i * sizeof *deq_d);
+    if (!e && want_deq) e = awq_dev_alloc(be, (void **)&deq_d, o * i * sizeof *deq_d);
     if (!e) e = awq_dev_alloc(be, (void **)&sc_d, o * G * sizeof *sc_d);
     if (!e) e = awq_dev_alloc(be, (void **)&codes_d, o * i);
     if (!e) e = awq_dev_alloc(be, (void **)&zeros_d, o * G);
     if (!e && max_val) e = awq_dev_view(be, max_val, o * G * sizeof *max_val, &mv, &mv_own);
     if (!e && max_val && (ks = be->clip_apply(be->ctx, wc, mv, o, i, p->group))) e = awq_kern_fail(ks, "apply clip");
-    if (!e && (ks = be->quantize(be->ctx, deq_d, codes_d, sc_d, zeros_d, wc, NULL, o, i, p->group, p->w_bit, p->round_f16)))
+    if (!e && (ks = be->quantize(be->ctx, want_deq ? deq_d : NULL, codes_d, sc_d, zeros_d, wc, NULL, o, i, p->group, p->w_bit, p->round_f16)))
         e = awq_kern_fail(ks, "quantize");
-    if (!e) e = awq_dev_fetch(be, out->deq, deq_d, o * i * sizeof *deq_d);
+    if (!e && want_deq) e = awq_dev_fetch(be, out->deq, deq_d, o * i * sizeof *deq_d);
     if (!e) e = awq_dev_fetch(be, codes, codes_d, o * i);
     if (!e) e = awq_dev_fetch(be, scales, sc_d, o * G * sizeof *sc_d);
     if (!e) e = awq_dev_fetch(be, zeros, zeros_d, o * G);

@@ -74,14 +74,16 @@ typedef struct awq_scale_result {
     int best;                /* chosen grid index k (ratio k / n_grid) */
 } awq_scale_result;
 
-/* Search every group of the block. x: the block input [n_seq*seqlen, C] (fp32 host).
+/* Search every group of the block. x: the block input [n_seq*seqlen, C], fp32 in BACKEND memory
+ * (awq_act_load; host memory on the CPU backend).
  * res receives awq_scale_groups() entries; free with awq_scale_results_free. */
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                           const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
                           awq_scale_result res[4], int *n_res);
 void awq_scale_results_free(awq_scale_result *res, int n);
 
-/* The grid search of one group on its input x [n_seq*seqlen, in] (the group's feature), for
+/* The grid search of one group on its input x [n_seq*seqlen, in] (the group's feature, fp32 host
+ * memory), for
  * callers that already have the inputs (tests, spec §6 T5: a single linear as the up_proj ->
  * down_proj group of a one-linear "block"). */
 awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq_params *p, const awq_block_f32 *orig,
@@ -106,7 +108,8 @@ typedef struct awq_clip_result {
 } awq_clip_result;
 
 /* Clip search on the scaled block: the inputs of its linears are recomputed from the block input
- * x with the scaled weights (so they are the captured inputs divided by s). */
+ * x (backend memory, as for awq_search_scales) with the scaled weights (so they are the captured
+ * inputs divided by s). */
 awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                          const awq_block_f32 *scaled, const float *x, int n_seq, int seqlen,
                          awq_clip_result res[7], int *n_res);
@@ -122,10 +125,14 @@ typedef struct awq_packed_linear {
     float *deq;              /* [o, i] the fake-quantized weight (what the checkpoint stands for) */
 } awq_packed_linear;
 
-/* Clip (max_val may be NULL: no clipping) and quantize w [o, i]; pack when w_bit == 4 and
- * pack != 0 (o % 8 == 0 required), else only deq is filled. */
+/* Clip (max_val may be NULL: no clipping) and quantize w [o, i]. `what`: AWQ_QL_PACK packs
+ * (w_bit 4, o % 8 == 0 required) and leaves deq NULL unless AWQ_QL_DEQ is given too; without
+ * AWQ_QL_PACK only deq is filled. (Fetching an unneeded fp32 deq from a GPU costs more than the
+ * quantization itself.) */
+#define AWQ_QL_PACK 1
+#define AWQ_QL_DEQ 2
 awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const float *w, size_t o, size_t i,
-                            const float *max_val, int pack, awq_packed_linear *out);
+                            const float *max_val, unsigned what, awq_packed_linear *out);
 void awq_packed_linear_free(awq_packed_linear *pl);
 
 /* The 7 quantized linears in module order (q, k, v, o, gate, up, down). */

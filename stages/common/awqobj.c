@@ -317,7 +317,8 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
             else free(wc);
             continue;
         }
-        e = awq_quantize_linear(be, p, b->t[L], O, I, max_val ? max_val[L] : NULL, pack, &pl[li]);
+        e = awq_quantize_linear(be, p, b->t[L], O, I, max_val ? max_val[L] : NULL,
+                                (pack ? AWQ_QL_PACK : 0) | (fq ? AWQ_QL_DEQ : 0), &pl[li]);
         if (e) { char lin[64]; e = awq_context(e, "%s", awq_linear_name(L, lin, sizeof lin)); break; }
         char lin[64];
         awq_linear_name(L, lin, sizeof lin);

@@ -1,6 +1,8 @@
 /* device.c - pick the kernels backend for --device cpu|cuda|auto. */
 #include "device.h"
 
+#include "../../cache/prof.h"
+
 #include <string.h>
 
 #include "../../kernels/device.h"
@@ -46,4 +48,11 @@ awq_err awq_backend_open(const char *device, const awq_backend **out)
     if (strcmp(device, "cuda") == 0) return open_cuda(out);
     awq_fail(AWQ_ERR_ARG, "--device '%s' is not one of cpu, cuda, auto", device);
     return AWQ_ERR_ARG;
+}
+
+void awq_prof_dev(const awq_backend *be, const char *what)
+{
+    if (!awq_prof_on()) return;
+    if (be) (void)be->sync(be->ctx);
+    awq_prof_mark("%s", what);
 }
