@@ -75,7 +75,9 @@ static void fsync_dir(const char *path)
 awq_err awq_atomic_commit(awq_atomic *f, awq_atomic_mode mode)
 {
     awq_err e = AWQ_OK;
-    if (fsync(f->fd) != 0) e = awq_fail_errno(errno, "cannot write '%s' (fsync)", f->final_path);
+    const int sync = !(mode & AWQ_ATOMIC_NOSYNC);
+    mode &= ~AWQ_ATOMIC_NOSYNC;
+    if (sync && fsync(f->fd) != 0) e = awq_fail_errno(errno, "cannot write '%s' (fsync)", f->final_path);
     if (close(f->fd) != 0 && e == AWQ_OK) e = awq_fail_errno(errno, "cannot write '%s' (close)", f->final_path);
     f->fd = -1;
     if (e == AWQ_OK) {
@@ -91,7 +93,7 @@ awq_err awq_atomic_commit(awq_atomic *f, awq_atomic_mode mode)
             f->tmp_path = NULL; /* renamed: nothing to remove */
         }
     }
-    if (e == AWQ_OK || e == AWQ_ERR_EXISTS) fsync_dir(f->final_path);
+    if (sync && (e == AWQ_OK || e == AWQ_ERR_EXISTS)) fsync_dir(f->final_path);
     awq_atomic_abort(f);
     return e;
 }

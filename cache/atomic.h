@@ -23,15 +23,19 @@ typedef struct awq_atomic {
 } awq_atomic;
 
 typedef enum {
-    AWQ_ATOMIC_REPLACE = 0,  /* rename over an existing file */
-    AWQ_ATOMIC_NOREPLACE = 1 /* link(); if the target exists return AWQ_ERR_EXISTS and drop ours */
+    AWQ_ATOMIC_REPLACE = 0,   /* rename over an existing file */
+    AWQ_ATOMIC_NOREPLACE = 1, /* link(); if the target exists return AWQ_ERR_EXISTS and drop ours */
+    /* or'ed in: no fsync of the file and its directory. Only for files whose every reader
+     * verifies them (store objects: checksummed, and a damaged one is moved aside and rebuilt),
+     * where a power cut can cost a recomputation but never a wrong result. */
+    AWQ_ATOMIC_NOSYNC = 2
 } awq_atomic_mode;
 
 /* Create "<dir>/.tmp-<base>-<pid>-<random>" beside final_path (directory must exist). */
 awq_err awq_atomic_open(awq_atomic *f, const char *final_path);
 /* Write all bytes; ENOSPC gives AWQ_ERR_NOSPACE naming the final path. */
 awq_err awq_atomic_write(awq_atomic *f, const void *buf, size_t len);
-/* fsync the file, move it into place, fsync the directory. Frees f's resources in all cases;
+/* fsync the file (unless AWQ_ATOMIC_NOSYNC), move it into place, fsync the directory. Frees f's resources in all cases;
  * on failure the temp file is removed. */
 awq_err awq_atomic_commit(awq_atomic *f, awq_atomic_mode mode);
 /* Remove the temp file and free f's resources. Safe to call twice and after commit. */

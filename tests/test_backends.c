@@ -140,6 +140,7 @@ static void op_matmul(const awq_backend *be)
         {1, 1, 1, 0, "scalar"}, {3, 5, 7, 0, "odd"}, {37, 129, 300, 0, "odd, larger"},
         {9, 256, 128, 0, "q_proj of a small model"}, {40, 200, 1031, 0, "long odd sums"}, {3, 4, 0, 0, "i = 0: bias only"},
         {512, 1024, 4096, 1, "W7 rows, 512 tokens (vs the CPU op)"},
+        {512, 1024, 4096, 1, "the same with the other bias choice"}, /* (s + dt) % 2 flips: F16 without bias too */
     };
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         if (sh[s].big && is_cpu(be)) continue;
@@ -184,6 +185,35 @@ static void op_matmul(const awq_backend *be)
                 free(sa);
             }
     }
+    /* Faithful sums beyond fp16's range become +-Inf (h() overflows; nothing saturates at
+     * 65504), with and without a bias: 64 products of 255 * 255 = 4161600. */
+    const size_t n = 4, o = 16, i = 64;
+    uint16_t *w16 = xmalloc(o * i * 2);
+    float *x = xmalloc(n * i * 4), *got = xmalloc(n * o * 4);
+    for (size_t e = 0; e < o * i; e++) w16[e] = awq_f32_to_f16(e % 3 == 1 ? -255.0f : 255.0f);
+    for (size_t e = 0; e < n * i; e++) x[e] = 255.0f;
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        uint16_t bias16[16];
+        for (size_t c = 0; c < o; c++) bias16[c] = awq_f32_to_f16(1.0f);
+        float *dx = dev_put(be, x, n * i * 4), *dy = dev_out(be, n * o * 4);
+        kern_weight dw = dev_weight(be, (kern_weight){w16, KERN_F16}, o * i);
+        kern_weight db = with_bias ? dev_weight(be, (kern_weight){bias16, KERN_F16}, o) : KERN_NO_WEIGHT;
+        CHECK(be->matmul(be->ctx, dy, dx, dw, db, n, o, i, 1) == KERN_OK, "matmul overflow[%s]", be->name);
+        dev_get(be, got, dy, n * o * 4);
+        size_t bad = 0;
+        for (size_t r = 0; r < n; r++)
+            for (size_t c = 0; c < o; c++) { /* row c of w: 22 or 21 of its 64 entries are -255 */
+                double sum = 0;
+                for (size_t k = 0; k < i; k++) sum += 255.0 * awq_f16_to_f32(w16[c * i + k]);
+                float want = sum > 0 ? INFINITY : -INFINITY;
+                if (got[r * o + c] != want && bad++ < 3)
+                    fprintf(stderr, "  matmul overflow[%s bias=%d]: y[%zu][%zu] = %g, want %g\n", be->name, with_bias, r, c,
+                            (double)got[r * o + c], (double)want);
+            }
+        CHECK(bad == 0, "matmul overflow[%s bias=%d]: %zu outputs are not the signed Inf of h()", be->name, with_bias, bad);
+        dev_free(be, dx), dev_free(be, dy), dev_free(be, dw.data), dev_free(be, db.data);
+    }
+    free(w16), free(x), free(got);
 }
 
 /* ---- rmsnorm, rope ------------------------------------------------------------------------- */

@@ -17,6 +17,9 @@ log="$work/logs/$name.log"
 echo $$ >"$work/running/$name"
 # a hit: the object appeared meanwhile (another experiment sharing the store made it)
 hit=miss; [ "$stage" != "assemble" ] && [ -e "$target" ] && hit=hit
+# Several stages share the cores under make -j: OpenMP threads that spin while they wait for
+# work (libgomp's default) would burn the cores the other stages need.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 start=$(date +%s.%N)
 out=$("$@" 2>"$log")
 rc=$?

@@ -100,6 +100,15 @@ static awq_err not_storable(const char *what, float v, size_t bad, size_t C, int
     return AWQ_ERR_NUMERIC;
 }
 
+/* Touch every page of a fresh host buffer from all threads before a device download writes it:
+ * the copy engine's destination otherwise takes its page faults one at a time (most of the
+ * 0.36 s the fetch of a 512 MB activation took on the H100 machine). */
+static void prefault(void *p, size_t bytes)
+{
+    #pragma omp parallel for schedule(static)
+    for (size_t o = 0; o < bytes; o += 4096) ((volatile char *)p)[o] = 0;
+}
+
 /* F16 activations: the overflow check and the narrowing on the backend, fp16 values down. */
 static awq_err narrow_f16(const awq_backend *be, const float *x, size_t n, size_t C, int seqlen, const char *what,
                           uint16_t **out)
@@ -115,7 +124,10 @@ static awq_err narrow_f16(const awq_backend *be, const float *x, size_t n, size_
     }
     uint16_t *h = malloc(n * 2 + 1), *d = h;
     awq_err e = h ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory storing %s", what);
-    if (!e && !awq_backend_is_host(be)) e = awq_dev_alloc(be, (void **)&d, n * 2);
+    if (!e && !awq_backend_is_host(be)) {
+        prefault(h, n * 2);
+        e = awq_dev_alloc(be, (void **)&d, n * 2);
+    }
     if (!e && (ks = be->to_f16(be->ctx, d, x, n))) e = awq_kern_fail(ks, "narrow to fp16");
     if (!e) e = awq_dev_fetch(be, h, d, n * 2);
     if (d != h) awq_dev_free(be, d);

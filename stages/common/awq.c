@@ -515,33 +515,38 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
                          awq_clip_result res[7], int *n_res)
 {
     *n_res = 0;
-    block_run br;
-    awq_err e = block_run_init(be, cfg, p, scaled, x, n_seq, seqlen, &br);
-    if (e) return e;
     const size_t N = (size_t)n_seq * (size_t)seqlen;
-    /* token subsample: rows 0, step, 2*step, ... with step = max(1, N / n_sample_token) */
+    /* token subsample: rows 0, step, 2*step, ... with step = max(1, N / n_sample_token); only
+     * those rows of the linears' inputs are computed */
     size_t step = N / (size_t)p->n_sample_token;
     if (step < 1) step = 1;
     const size_t T = (N + step - 1) / step;
+    block_run br;
+    memset(&br, 0, sizeof br);
+    awq_err e = awq_fwd_init(&br.f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    if (e) return e;
+    awq_prof_dev(be, "block: (before)");
+    e = dev_block_upload(be, scaled, p->round_f16, &br.dev, &br.f32);
+    awq_prof_dev(be, "block: upload weights");
+    for (int i = 0; i < 4 && !e; i++) e = awq_dev_alloc(be, (void **)&br.fb.f[i], T * feat_width(cfg, (awq_feat)i) * sizeof(float));
+    awq_feats ft = {br.fb.f[0], br.fb.f[1], br.fb.f[2], br.fb.f[3]};
+    if (!e) e = awq_block_feats_rows(&br.f, &br.dev.w, x, step, T, &ft);
+    awq_prof_dev(be, "block: sampled rows' feats");
+    if (e) { block_run_free(be, &br); return e; }
     const size_t n_cand = kern_clip_candidates(p->clip_grid, p->max_shrink);
     awq_slot lin[7];
     int nl = awq_clip_linears(lin);
-    float *xs = NULL, *mv_d = NULL, *loss_d = NULL;
+    float *mv_d = NULL, *loss_d = NULL;
     int32_t *best_d = NULL;
     for (int li = 0; !e && li < nl; li++) {
         awq_slot L = lin[li];
         size_t O = (size_t)scaled->shape[L][0], I = (size_t)scaled->shape[L][1], g;
         if (kern_quant_group(&g, I, p->group) != KERN_OK) { e = awq_fail(AWQ_ERR_ARG, "group %lld does not divide %zu", (long long)p->group, I); break; }
         size_t G = I / g;
-        const float *feat = br.fb.f[awq_linear_feat(L)];
-        awq_dev_free(be, xs); awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
-        xs = mv_d = loss_d = NULL;
+        const float *xs = br.fb.f[awq_linear_feat(L)]; /* the sampled rows [T, I] */
+        awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
+        mv_d = loss_d = NULL;
         best_d = NULL;
-        if ((e = awq_dev_alloc(be, (void **)&xs, T * I * sizeof *xs))) break;
-        for (size_t t = 0; t < T; t++) { /* the sampled rows, gathered on the backend */
-            kern_status ks = be->copy(be->ctx, xs + t * I, feat + t * step * I, I * sizeof *xs);
-            if (ks) { e = awq_kern_fail(ks, "gather clip inputs"); break; }
-        }
         awq_clip_result *r = &res[li];
         *r = (awq_clip_result){.linear = L, .o = O, .g_count = G, .n_cand = n_cand};
         r->max_val = malloc(O * G * sizeof *r->max_val);
@@ -554,7 +559,6 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         if (!e) e = awq_dev_alloc(be, (void **)&loss_d, O * G * n_cand * sizeof *loss_d);
         if (e) break;
         double t0 = awq_now();
-        awq_prof_dev(be, "clip: gather inputs");
         kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, br.f32.t[L], xs, O, I, T, p->group,
                                          p->w_bit, p->clip_grid, p->max_shrink, p->round_f16);
         if (ks) { e = awq_kern_fail(ks, "clip search"); break; }
@@ -564,7 +568,7 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         awq_prof_dev(be, "clip: search, fetch");
         awq_verbose("clip %-24s %zu x %zu, %zu tokens (%.2f s)", awq_slot_suffix(L), O, I, T, awq_now() - t0);
     }
-    awq_dev_free(be, xs); awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
+    awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
     block_run_free(be, &br);
     if (e) { awq_clip_results_free(res, *n_res); *n_res = 0; }
     return e;
