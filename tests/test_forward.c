@@ -147,7 +147,7 @@ static void t_batch_independence_and_submodules(void)
     awq_model_close(m);
 }
 
-/* The clip search's sampled feats (rows 0, step, 2*step, ...) equal those rows of the full
+/* The feats-only forward equals the full one's feats; the clip search's sampled feats (rows 0, step, 2*step, ...) equal those rows of the full
  * forward's feats: both numerics, qwen2 (biases) and qwen3 (q/k norm), chunks that split the
  * sampled rows unevenly, a step that does not divide the sequence length. */
 static void t_sampled_rows_feats(void)
@@ -173,6 +173,15 @@ static void t_sampled_rows_feats(void)
             awq_feats ff = {full[0], full[1], full[2], full[3]}, fr = {rows[0], rows[1], rows[2], rows[3]};
             REQUIRE(awq_block_forward(&f, &w, x, y, &ff) == AWQ_OK, "fwd: %s", awq_errmsg());
             REQUIRE(awq_block_feats_rows(&f, &w, x, step, T, &fr) == AWQ_OK, "sampled: %s", awq_errmsg());
+            /* feats only (y == NULL, down_proj skipped): the same bits as with the output */
+            float *only[4];
+            for (int k = 0; k < 4; k++) REQUIRE((only[k] = malloc(N * width[k] * 4)), "oom");
+            awq_feats fo = {only[0], only[1], only[2], only[3]};
+            REQUIRE(awq_block_forward(&f, &w, x, NULL, &fo) == AWQ_OK, "feats only: %s", awq_errmsg());
+            for (int k = 0; k < 4; k++) {
+                CHECK(memcmp(only[k], full[k], N * width[k] * 4) == 0, "%s f16=%d feat %d: feats-only forward differs", models[mi], r16, k);
+                free(only[k]);
+            }
             for (int k = 0; k < 4; k++) {
                 double worst = 0, scale = 0; /* max |difference| / max |value| */
                 for (size_t t = 0; t < T; t++)

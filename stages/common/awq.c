@@ -256,11 +256,8 @@ static awq_err compute_feats(awq_fwd *f, const awq_config *c, const dev_block *b
     memset(fb, 0, sizeof *fb);
     awq_err e = AWQ_OK;
     for (int i = 0; i < 4 && !e; i++) e = awq_dev_alloc(be, (void **)&fb->f[i], N * feat_width(c, (awq_feat)i) * sizeof(float));
-    float *y = NULL;
-    if (!e) e = awq_dev_alloc(be, (void **)&y, N * (size_t)c->hidden_size * sizeof *y);
     awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3]};
-    if (!e) e = awq_block_forward(f, &b->w, x, y, &ft);
-    awq_dev_free(be, y);
+    if (!e) e = awq_block_forward(f, &b->w, x, NULL, &ft); /* the feats only: no block output needed */
     if (e) feats_free(be, fb);
     return e;
 }

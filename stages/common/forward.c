@@ -163,7 +163,8 @@ static awq_err attn_chunk(awq_fwd *f, const awq_block_w *w, const float *a, floa
     return AWQ_OK;
 }
 
-/* MLP on `rows` rows: m [rows, C] -> out [rows, C]; down_in receives silu(g)*u when not NULL. */
+/* MLP on `rows` rows: m [rows, C] -> out [rows, C]; down_in receives silu(g)*u when not NULL.
+ * out == NULL stops before down_proj (only down_in is wanted). */
 static awq_err mlp_chunk(awq_fwd *f, const awq_block_w *w, const float *m, float *out, float *down_in, size_t rows)
 {
     const awq_backend *be = f->be;
@@ -174,6 +175,7 @@ static awq_err mlp_chunk(awq_fwd *f, const awq_block_w *w, const float *m, float
     KCHECK(be->matmul(be->ctx, u, m, w->w[AWQ_W_UP], w->w[AWQ_B_UP], rows, F, C, r16), "up_proj");
     KCHECK(be->silu_mul(be->ctx, g, g, u, rows * F, r16), "silu_mul");
     if (down_in) KCHECK(be->copy(be->ctx, down_in, g, rows * F * sizeof(float)), "copy down_proj input");
+    if (!out) return AWQ_OK;
     KCHECK(be->matmul(be->ctx, out, g, w->w[AWQ_W_DOWN], w->w[AWQ_B_DOWN], rows, C, F, r16), "down_proj");
     return AWQ_OK;
 }
@@ -188,20 +190,20 @@ static awq_err block_chunk(awq_fwd *f, const awq_block_w *w, const float *x, flo
     const size_t HD = (size_t)c->num_attention_heads * c->head_dim, F = (size_t)c->intermediate_size;
     const float eps = (float)c->rms_norm_eps;
     const int r16 = f->round_f16;
-    /* The residual stream moves into y after the attention half, so y == x works. */
-    float *normed = f->buf[6], *sub_out = f->buf[7];
+    /* The residual stream moves into y after the attention half, so y == x works. y == NULL
+     * computes the feats only: the residual goes through the scratch and down_proj is skipped. */
+    float *normed = f->buf[6], *sub_out = f->buf[7], *resid = y ? y + r0 * C : sub_out;
     x += r0 * C;
-    y += r0 * C;
     KCHECK(be->rmsnorm(be->ctx, normed, x, w->w[AWQ_W_INPUT_NORM], rows, C, eps, r16), "input_layernorm");
     if (ft && ft->attn_in) KCHECK(be->copy(be->ctx, ft->attn_in + r0 * C, normed, rows * C * sizeof(float)), "copy q/k/v input");
     awq_err e = attn_chunk(f, w, normed, sub_out, ft && ft->o_in ? ft->o_in + r0 * HD : NULL, ns);
     if (e) return e;
-    KCHECK(be->add(be->ctx, y, x, sub_out, rows * C, r16), "residual add (attention)");
-    KCHECK(be->rmsnorm(be->ctx, normed, y, w->w[AWQ_W_POST_NORM], rows, C, eps, r16), "post_attention_layernorm");
+    KCHECK(be->add(be->ctx, resid, x, sub_out, rows * C, r16), "residual add (attention)");
+    KCHECK(be->rmsnorm(be->ctx, normed, resid, w->w[AWQ_W_POST_NORM], rows, C, eps, r16), "post_attention_layernorm");
     if (ft && ft->mlp_in) KCHECK(be->copy(be->ctx, ft->mlp_in + r0 * C, normed, rows * C * sizeof(float)), "copy gate/up input");
-    e = mlp_chunk(f, w, normed, sub_out, ft && ft->down_in ? ft->down_in + r0 * F : NULL, rows);
-    if (e) return e;
-    KCHECK(be->add(be->ctx, y, y, sub_out, rows * C, r16), "residual add (mlp)");
+    e = mlp_chunk(f, w, normed, y ? sub_out : NULL, ft && ft->down_in ? ft->down_in + r0 * F : NULL, rows);
+    if (e || !y) return e;
+    KCHECK(be->add(be->ctx, resid, resid, sub_out, rows * C, r16), "residual add (mlp)");
     return AWQ_OK;
 }
 

@@ -58,7 +58,8 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
                      int round_f16, int chunk_seqs);
 void awq_fwd_free(awq_fwd *f);
 
-/* y = Block(x). y may equal x. feats may be NULL. */
+/* y = Block(x). y may equal x. feats may be NULL. y == NULL computes only the feats (which
+ * must then be given): the block's last matmul (down_proj) and residual are skipped. */
 awq_err awq_block_forward(awq_fwd *f, const awq_block_w *w, const float *x /*[N,C]*/, float *y /*[N,C]*/,
                           const awq_feats *feats);
 /* The feats of rows 0, step, 2*step, ... (T rows, (T-1)*step < N) only, each [T, width] in out
