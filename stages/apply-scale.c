@@ -34,6 +34,7 @@ int main(int argc, char **argv)
     int n_res = 0;
     awq_prof_mark("stage: start");
     awq_err e = awq_model_open(&m, so.model);
+    if (!e) awq_model_load_key_memo(m, so.store); /* the block keys awq-plan computed, if it did */
     if (!e) e = awq_parse_key_opt(&sk, "scales", scales);
     if (!e) e = awq_scaled_key(m, so.block, &sk, &p, &key, &recipe);
     if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);

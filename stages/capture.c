@@ -90,6 +90,7 @@ int main(int argc, char **argv)
     char *recipe = NULL, hex[AWQ_KEY_HEX + 1];
     awq_prof_mark("stage: start");
     awq_err e = awq_model_open(&m, a.model);
+    if (!e) awq_model_load_key_memo(m, a.store); /* the block keys awq-plan computed, if it did */
     if (!e) e = awq_key_parse(&in, a.tokens ? a.tokens : a.input);
     if (!e) e = a.tokens ? awq_act0_key(m, &in, round_f16, &key, &recipe)
                          : awq_act_next_key(m, a.block, &in, round_f16, &key, &recipe);

@@ -40,6 +40,7 @@ int main(int argc, char **argv)
     int n_res = 0, n_seq = 0, seqlen = 0;
     awq_prof_mark("stage: start");
     awq_err e = awq_model_open(&m, so.model);
+    if (!e) awq_model_load_key_memo(m, so.store); /* the block keys awq-plan computed, if it did */
     if (!e) e = awq_params_check(&p, &m->cfg, 0);
     if (!e) e = awq_parse_key_opt(&sk, "scaled", scaled);
     if (!e) e = awq_parse_key_opt(&ak, "input", input);

@@ -159,6 +159,7 @@ static awq_err run(const eval_args *a, awq_store *store, char **text)
     int nv = 1, nctx = 0;
     awq_eval_result res[MAX_VARIANTS];
     awq_err e = awq_model_open(&m, a->model);
+    if (!e) awq_model_load_key_memo(m, a->store); /* the block keys awq-plan computed, if it did */
     if (!e) e = awq_ids_load(a->tokens, &ids, &n);
     if (!e) e = awq_backend_open(a->device, &be);
     if (!e && a->rtn) {

@@ -47,6 +47,7 @@ int main(int argc, char **argv)
     float *max_val[AWQ_SLOT__COUNT] = {0};
     awq_prof_mark("stage: start");
     awq_err e = awq_model_open(&m, so.model);
+    if (!e) awq_model_load_key_memo(m, so.store); /* the block keys awq-plan computed, if it did */
     if (!e) e = awq_params_check(&p, &m->cfg, p.w_bit == 4 && !fake && !export_fp16);
     if (!e && scaled) e = awq_parse_key_opt(&sk, "scaled", scaled);
     if (!e && clip) e = awq_parse_key_opt(&ck, "clip", clip);

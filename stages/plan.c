@@ -91,59 +91,24 @@ static const char *q(const char *s, char *out, size_t cap)
     return out;
 }
 
-/* The block keys of a model, remembered in <store>/memo/<hash of the file list>. */
-static awq_err block_keys(const awq_model *m, const char *store_root, awq_key *keys, awq_key *embed)
+/* The block keys of a model: from the store's memo (keymemo.c), else hashed and remembered. */
+static awq_err block_keys(awq_model *m, const char *store_root, awq_key *keys, awq_key *embed)
 {
     const int L = m->cfg.num_hidden_layers;
-    /* identity of the inputs: config.json bytes + every shard's path, size, mtime, inode */
-    awq_hasher *h = awq_hasher_new();
-    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/config.json", m->dir);
-    awq_key ck;
-    awq_err e = awq_key_of_file(&ck, path);
-    if (e) { awq_hasher_free(h); return e; }
-    awq_hasher_update(h, &ck, sizeof ck);
-    for (int f = 0; strcmp(st_file_path(m->st, f), "?") != 0; f++) {
-        struct stat st;
-        char real[PATH_MAX];
-        const char *p = realpath(st_file_path(m->st, f), real) ? real : st_file_path(m->st, f);
-        if (stat(p, &st) != 0) { awq_hasher_free(h); return awq_fail_errno(errno, "cannot stat '%s'", p); }
-        char id[PATH_MAX + 128];
-        int n = snprintf(id, sizeof id, "%s %lld %lld.%09ld %llu", p, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-                         st.st_mtim.tv_nsec, (unsigned long long)st.st_ino);
-        awq_hasher_update(h, id, (size_t)n + 1);
-    }
-    awq_key memo_key = awq_hasher_final(h);
-    awq_hasher_free(h);
-    char hex[AWQ_KEY_HEX + 1];
-    snprintf(path, sizeof path, "%s/memo/%s", store_root, hexs(&memo_key, hex));
-    size_t want = (size_t)(L + 1) * sizeof(awq_key);
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        int ok = fread(keys, sizeof(awq_key), (size_t)L, f) == (size_t)L && fread(embed, sizeof *embed, 1, f) == 1 && fgetc(f) == EOF;
-        fclose(f);
-        if (ok) { awq_verbose("block hashes remembered in '%s'", path); return AWQ_OK; }
-    }
+    int remembered = awq_model_load_key_memo(m, store_root);
     double t0 = awq_now();
+    awq_err e = AWQ_OK;
     for (int l = 0; l < L && !e; l++) {
         e = awq_block_key(m, l, &keys[l]);
-        awq_progress("hashing blocks", l + 1, L);
+        if (!remembered) awq_progress("hashing blocks", l + 1, L);
     }
     if (!e) e = awq_embed_key(m, embed);
-    if (e) return e;
-    awq_verbose("hashed %d blocks in %.2f s", L, awq_now() - t0);
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/memo", store_root);
-    if (awq_mkdirs(dir) == AWQ_OK) {
-        char *blob = malloc(want);
-        if (blob) {
-            memcpy(blob, keys, (size_t)L * sizeof(awq_key));
-            memcpy(blob + (size_t)L * sizeof(awq_key), embed, sizeof *embed);
-            if (write_if_changed(path, blob, want) != AWQ_OK) awq_clear_error(); /* a memo is only a cache */
-            free(blob);
-        }
+    if (e || remembered) {
+        if (!e) awq_verbose("block keys remembered in the store's memo");
+        return e;
     }
+    awq_verbose("hashed %d blocks in %.2f s", L, awq_now() - t0);
+    if (awq_model_save_key_memo(m, store_root, keys, embed) != AWQ_OK) awq_clear_error(); /* a memo is only a cache */
     return AWQ_OK;
 }
 

@@ -39,6 +39,37 @@ check repeat_does_no_work 'cmp "$TMP/keys1" "$TMP/keys2" && [ $(n_objects) -eq $
 
 check print_key_matches '[ "$("$BIN/awq-capture" -m "$M" --block 2 --input "$(sed -n 3p "$TMP/keys1")" --print-key)" = "$(sed -n 4p "$TMP/keys1")" ]'
 
+# the block keys awq-plan remembers in the store's memo are what stages use (a planted memo
+# with a wrong key changes the printed key), and a model file changed in place (same size,
+# new mtime) is never matched with its old memo
+k2in=$(sed -n 3p "$TMP/keys1")
+"$BIN/awq-plan" --model "$M" --calib "$TMP/ids.i32" --out "$TMP/plan_out" --work "$TMP/plan_out.awq" --bin "$BIN" \
+    --seqlen 64 --group 32 >/dev/null 2>&1
+memo=$(ls "$AWQ_CACHE"/memo/* 2>/dev/null | head -1)
+with_memo=$("$BIN/awq-capture" -m "$M" --block 2 --input "$k2in" --print-key)
+cp "$memo" "$TMP/memo.keep"
+python3 - "$memo" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[2 * 16] ^= 1   # block 2's key
+open(p, 'wb').write(b)
+PY
+planted=$("$BIN/awq-capture" -m "$M" --block 2 --input "$k2in" --print-key)
+cp "$TMP/memo.keep" "$memo"
+check stages_read_the_key_memo '[ -n "$memo" ] && [ "$with_memo" = "$(sed -n 4p "$TMP/keys1")" ] && [ "$planted" != "$with_memo" ]'
+cp -p "$M/model.safetensors" "$TMP/model.keep"
+python3 - "$M/model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+off = 8 + n + h['model.layers.2.mlp.down_proj.weight']['data_offsets'][0]
+b[off + 1] ^= 0x04
+open(p, 'r+b').write(b)      # in place: same file, same size
+PY
+touch -d '+1 second' "$M/model.safetensors"
+changed=$("$BIN/awq-capture" -m "$M" --block 2 --input "$k2in" --print-key)
+cp -p "$TMP/model.keep" "$M/model.safetensors"
+check memo_not_used_for_a_changed_file '[ "$changed" != "$with_memo" ]'
+
 # Same model with one value of block 2 changed: act.0..act.2 are shared, act.3 and act.4 new.
 cp -r "$M" "$TMP/model2"
 python3 - "$TMP/model2/model.safetensors" <<'PY'

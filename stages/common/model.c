@@ -127,6 +127,7 @@ void awq_model_close(awq_model *m)
     if (!m) return;
     st_close(m->st);
     free(m->dir);
+    free(m->key_memo);
     free(m);
 }
 
@@ -141,6 +142,7 @@ static void hash_tensor(awq_hasher *h, const char *slot, const st_tensor *t)
 
 awq_err awq_block_key(const awq_model *m, int layer, awq_key *out)
 {
+    if (m->key_memo && layer >= 0 && layer < m->cfg.num_hidden_layers) { *out = m->key_memo[layer]; return AWQ_OK; }
     awq_block b;
     awq_err e = awq_model_block(m, layer, &b);
     if (e) return e;
@@ -164,6 +166,7 @@ awq_err awq_block_key(const awq_model *m, int layer, awq_key *out)
 
 awq_err awq_embed_key(const awq_model *m, awq_key *out)
 {
+    if (m->key_memo) { *out = m->key_memo[m->cfg.num_hidden_layers]; return AWQ_OK; }
     awq_hasher *h = awq_hasher_new();
     if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     hash_tensor(h, "embed_tokens", m->embed);

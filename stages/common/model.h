@@ -31,6 +31,7 @@ typedef struct awq_model {
     const st_tensor *embed;              /* [V, C] */
     const st_tensor *final_norm;         /* [C] */
     const st_tensor *lm_head;            /* [V, C]; == embed when tied */
+    awq_key *key_memo;                   /* [L block keys, embed key] from the store's memo, or NULL */
 } awq_model;
 
 /* Open `dir`: config.json, safetensors, and check every tensor of spec §1.2 (presence, dtype
@@ -46,5 +47,12 @@ awq_err awq_model_block(const awq_model *m, int layer, awq_block *out);
 awq_err awq_block_key(const awq_model *m, int layer, awq_key *out);
 /* Key of the non-block tensors used by the embedding (embed_tokens) - for the block-0 input. */
 awq_err awq_embed_key(const awq_model *m, awq_key *out);
+/* Both come from m->key_memo when it is loaded (keymemo.c: hashing a block reads all its bytes). */
+
+/* Load the keys awq-plan remembered in <store_root>/memo (NULL: the default store) into
+ * m->key_memo; 1 when found, 0 when not (then the keys are computed on demand; not an error). */
+int awq_model_load_key_memo(awq_model *m, const char *store_root);
+/* Remember computed keys (blocks [L], embed) there, and use them from now on. */
+awq_err awq_model_save_key_memo(awq_model *m, const char *store_root, const awq_key *blocks, const awq_key *embed);
 
 #endif
