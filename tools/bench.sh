@@ -34,6 +34,9 @@ run() { # label, extra awq-plan args. Plans and runs the plan directly (no rebui
 run cold
 run warm
 run clip_grid --clip-grid 10
+# Footprint: a 7B model's scaled blocks are 12 GB per (scales, group) choice; the group run
+# makes new ones, so the earlier ones go first (the disk of the GPU machine holds ~45 GB).
+"$BIN/awq-obj" rm $(awk '$2 == "apply-scale" { print $3 }' "$B/out.awq/manifest.tsv") >/dev/null 2>&1 || true
 run group --group 64
 # FLOPs per block (spec §2: N tokens, C hidden, F ffn, T = 512 per sequence)
 awk -v peak="$peak" -v L="$LAYERS" '
