@@ -164,7 +164,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
     }
     if (e) goto done;
 
-    char qm[4096], qo[4096], qstore[4096], qbin[4096], o1[64], o2[64], o3[64], h1[AWQ_KEY_HEX + 1], h2[AWQ_KEY_HEX + 1];
+    char qm[4096], qo[4096], qstore[4096], qbin[4096], o1[64], o2[64], o3[64], h1[AWQ_KEY_HEX + 1];
     char params[512], cparams[512], aparams[128];
     snprintf(aparams, sizeof aparams, "--w-bit %d --group %d%s", so->w_bit, so->group, a->export_fp16 ? " --export" : "");
     snprintf(params, sizeof params, "--w-bit %d --group %d --numerics %s", so->w_bit, so->group, so->numerics);
@@ -175,7 +175,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
               "# Re-run `make quantize` (which re-plans) rather than editing this file.\n\n");
     bput(&mk, "S := %s/objects\nBIN := %s\nMODEL := %s\nOUT := %s\nWORK := %s\nSTORE := %s\nDEVICE := %s\n",
          store_root, a->bin, a->model, a->out, a->work, store_root, a->device);
-    bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK) $(BIN)/awq-step\n.SUFFIXES:\n# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n.PRECIOUS: $(OUT)/config.json $(ACTS) $(PACKED) $(SEARCH) $(SCALED)\n\n");
+    bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK) $(BIN)/awq-step\n.SUFFIXES:\n# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n.PRECIOUS: $(OUT)/config.json $(ACTS) $(PACKED) $(SEARCH)\n\n");
     bput(&mk, ".DEFAULT_GOAL := all\n\n");
     q(a->model, qm, sizeof qm);
     q(a->out, qo, sizeof qo);
@@ -190,20 +190,17 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
         /* capture: the next block's input, from the ORIGINAL block: never waits on a search */
         bput(&mk, "%s: | %s\n\t@$(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s --numerics %s --device $(DEVICE)\n\n",
              obj(&act[l + 1], o1), obj(&act[l], o2), obj(&act[l + 1], o3), l, qm, l, hexs(&act[l], h1), so->numerics);
-        bput(&mk, "%s: | %s\n\t@$(RUN) %s %d scale-search -- $(BIN)/awq-scale-search -m %s -b %d -i %s %s --n-grid %d%s --semantics %s --device $(DEVICE)\n\n",
-             obj(&sc[l], o1), obj(&act[l], o2), obj(&sc[l], o3), l, qm, l, hexs(&act[l], h1), params, so->n_grid,
-             so->duo ? " --duo-scaling" : "", so->semantics);
-        bput(&mk, "%s: | %s\n\t@$(RUN) %s %d apply-scale -- $(BIN)/awq-apply-scale -m %s -b %d --scales %s --numerics %s\n\n",
-             obj(&sd[l], o1), obj(&sc[l], o2), obj(&sd[l], o3), l, qm, l, hexs(&sc[l], h1), so->numerics);
-        bput(&mk, "%s: | %s %s\n\t@$(RUN) %s %d clip-search -- $(BIN)/awq-clip-search -m %s -b %d --scaled %s -i %s %s --device $(DEVICE)\n\n",
-             obj(&cl[l], o1), obj(&sd[l], o2), obj(&act[l], o3), obj(&cl[l], o1) + 0, l, qm, l, hexs(&sd[l], h1),
-             hexs(&act[l], h2), cparams);
-        bput(&mk, "%s: | %s %s\n\t@$(RUN) %s %d pack -- $(BIN)/awq-pack -m %s -b %d --scaled %s --clip %s %s%s --device $(DEVICE)\n\n",
-             obj(&pk[l], o1), obj(&sd[l], o2), obj(&cl[l], o3), obj(&pk[l], o1) + 0, l, qm, l, hexs(&sd[l], h1),
-             hexs(&cl[l], h2), params, a->export_fp16 ? " --export" : "");
+        /* the AWQ treatment of the block, one process making its three objects (awq-quantize; a
+         * grouped target: any of them missing runs it once, and it makes only what is missing).
+         * The scaled block is never stored: awq-quantize folds the scales in memory. */
+        bput(&mk, "%s ", obj(&sc[l], o1));
+        bput(&mk, "%s ", obj(&cl[l], o1));
+        bput(&mk, "%s &: | %s\n\t@$(RUN) %s %d quantize -- $(BIN)/awq-quantize -m %s -b %d -i %s %s --n-grid %d%s --semantics %s%s --device $(DEVICE)\n\n",
+             obj(&pk[l], o1), obj(&act[l], o2), obj(&pk[l], o3), l, qm, l, hexs(&act[l], h1), cparams, so->n_grid,
+             so->duo ? " --duo-scaling" : "", so->semantics, a->export_fp16 ? " --export" : "");
         const struct { const char *stage; const awq_key *k; } rows[] = {
-            {"input", &act[l]}, {"scale-search", &sc[l]}, {"apply-scale", &sd[l]}, {"clip-search", &cl[l]}, {"pack", &pk[l]}};
-        for (int r = 0; r < 5; r++) bput(&man, "%d\t%s\t%s\n", l, rows[r].stage, hexs(rows[r].k, h1));
+            {"input", &act[l]}, {"scale-search", &sc[l]}, {"clip-search", &cl[l]}, {"pack", &pk[l]}};
+        for (int r = 0; r < 4; r++) bput(&man, "%d\t%s\t%s\n", l, rows[r].stage, hexs(rows[r].k, h1));
     }
     /* the output directory: rebuilt when out.keys changes, objects as order-only prerequisites
      * (their mtimes track use for gc, not content) */
@@ -211,8 +208,6 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
     for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&pk[l], o1));
     bput(&mk, "\nACTS :=");
     for (int l = 0; l <= L; l++) bput(&mk, " %s", obj(&act[l], o1));
-    bput(&mk, "\nSCALED :=");
-    for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&sd[l], o1));
     bput(&mk, "\nSEARCH :=");
     for (int l = 0; l < L; l++) bput(&mk, " %s %s", obj(&sc[l], o1), obj(&cl[l], o2));
     bput(&mk, "\n\n$(OUT)/config.json: $(WORK)/out.keys | $(PACKED) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s %s --shard-gb %.9g \\\n\t\t--packed ",
@@ -232,11 +227,11 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
 
     /* How much is there already. */
     int total = 0, have = 0;
-    const awq_key *all[] = {act, sc, sd, cl, pk};
-    const int counts[] = {L, L, L, L, L}; /* act.L feeds nothing */
+    const awq_key *all[] = {act, sc, cl, pk};
+    const int counts[] = {L, L, L, L}; /* act.L feeds nothing */
     awq_store *s = NULL;
     if (!(e = awq_store_open(&s, store_root, 1))) {
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < 4; k++)
             for (int i = 0; i < counts[k]; i++) { total++; have += awq_store_has(s, &all[k][i]); }
         awq_store_close(s);
     }

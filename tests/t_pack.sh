@@ -17,9 +17,28 @@ make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$M" OUT="$TMP/ou
 check quantize_ok '[ -f "$TMP/out/config.json" ]' || exit 0
 man="$TMP/out.awq/manifest.tsv"
 ok_all=1
+same_steps=1
 for b in 0 1; do
-    sd=$(awk -F'\t' -v b=$b '$1 == b && $2 == "apply-scale" {print $3}' "$man")
+    # the plan's awq-quantize stores no scaled block: make it with the single-step program
+    sc=$(awk -F'\t' -v b=$b '$1 == b && $2 == "scale-search" {print $3}' "$man")
     cl=$(awk -F'\t' -v b=$b '$1 == b && $2 == "clip-search" {print $3}' "$man")
+    pk=$(awk -F'\t' -v b=$b '$1 == b && $2 == "pack" {print $3}' "$man")
+    act=$(awk -F'\t' -v b=$b '$1 == b && $2 == "input" {print $3}' "$man")
+    sd=$("$BIN/awq-apply-scale" -m "$M" -b $b --scales "$sc" 2>>"$TMP/err") || ok_all=0
+    # the four single-step programs, in a store of their own, make the same objects under the
+    # same keys as awq-quantize did in one process
+    for k in "$act" "$sc" "$sd"; do "$BIN/awq-obj" verify "$k" >/dev/null 2>&1 || { same_steps=0; echo "  block $b: $k unreadable" >&2; }; done
+    mkdir -p "$TMP/single"
+    cp -r "$AWQ_CACHE/objects" "$TMP/single/" 2>/dev/null
+    for k in "$sc" "$cl" "$pk"; do rm -f "$TMP/single/objects/$(echo $k | cut -c1-2)/$(echo $k | cut -c3-)"; done
+    s1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-scale-search" -m "$M" -b $b -i "$act" --group 32 --n-grid 4 2>>"$TMP/err")
+    c1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-clip-search" -m "$M" -b $b --scaled "$sd" -i "$act" --group 32 2>>"$TMP/err")
+    p1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-pack" -m "$M" -b $b --scaled "$sd" --clip "$c1" --group 32 2>>"$TMP/err")
+    [ "$s1" = "$sc" ] && [ "$c1" = "$cl" ] && [ "$p1" = "$pk" ] || { same_steps=0; echo "  block $b: single-step keys $s1 $c1 $p1, plan $sc $cl $pk" >&2; }
+    for k in "$sc" "$cl" "$pk"; do
+        cmp -s "$AWQ_CACHE/objects/$(echo $k | cut -c1-2)/$(echo $k | cut -c3-)" \
+               "$TMP/single/objects/$(echo $k | cut -c1-2)/$(echo $k | cut -c3-)" || same_steps=0
+    done
     fq=$("$BIN/awq-pack" -m "$M" -b $b --scaled "$sd" --clip "$cl" --group 32 --fake-quant 2>>"$TMP/err") || ok_all=0
     args=""
     for l in self_attn.q_proj self_attn.k_proj self_attn.v_proj self_attn.o_proj mlp.gate_proj mlp.up_proj mlp.down_proj; do
@@ -28,6 +47,7 @@ for b in 0 1; do
     done
     python3 tests/dequant_check.py "$TMP/out" $b $args >>"$TMP/pycheck" 2>&1 || ok_all=0
 done
+check single_step_programs_make_the_same_objects '[ $same_steps -eq 1 ]'
 check python_dequant_equals_c_fake_quant '[ $ok_all -eq 1 ] && [ $(grep -c "identical" "$TMP/pycheck") -eq 14 ]' || cat "$TMP/pycheck" >&2
 check output_is_sharded_with_index '[ -f "$TMP/out/model.safetensors.index.json" ] && ls "$TMP/out"/model-0000*-of-0000*.safetensors >/dev/null'
 check config_has_quantization_config 'python3 -c "

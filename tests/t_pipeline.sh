@@ -23,8 +23,8 @@ steps() { grep -c "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log"; }           # sta
 ran() { grep "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log" | awk '{print $(NF-3)}' | sort | uniq -c | tr -s ' ' | tr '\n' ';'; }
 
 q "$TMP/s1" "$TMP/out1"; rc=$?
-# embed + 2 captures (block 2's output feeds nothing) + 3 x (scale, apply, clip, pack) + assemble
-check first_run_builds '[ $rc -eq 0 ] && [ -f "$TMP/out1/config.json" ] && [ $(steps) -eq 16 ]'
+# embed + 2 captures (block 2's output feeds nothing) + 3 quantize (scales, clip, packed) + assemble
+check first_run_builds '[ $rc -eq 0 ] && [ -f "$TMP/out1/config.json" ] && [ "$(ran)" = " 1 assemble; 2 capture; 1 embed; 3 quantize;" ] && [ $("$BIN/awq-obj" --store "$TMP/s1" ls -l | grep -c "	scaled	") -eq 0 ]'
 cp -r "$TMP/out1" "$TMP/ref"   # out1 is re-assembled with other parameters below
 AWQ_CACHE="$TMP/s2" make -C "$ROOT" --no-print-directory -j1 quantize O="$O" MODEL="$M" OUT="$TMP/out2" CALIB="$TMP/calib.i32" \
     SEQLEN=128 GROUP=64 N_GRID=4 >/dev/null 2>&1
@@ -34,10 +34,11 @@ q "$TMP/s1" "$TMP/out1"
 check second_run_starts_no_stage '[ $(steps) -eq 0 ] && grep -q "0 to compute" "$TMP/log"'
 
 q "$TMP/s1" "$TMP/out1" CLIP_GRID=10
-check clip_grid_reruns_clip_pack_assemble_only '[ "$(ran)" = " 1 assemble; 3 clip-search; 3 pack;" ]'
+# the quantize steps reran, and found the scales in the store: no scale search ran
+check clip_grid_reruns_clip_pack_assemble_only '[ "$(ran)" = " 1 assemble; 3 quantize;" ] && ! grep -l "groups searched" "$TMP/out1.awq/logs"/quantize.block*.log && [ $(grep -l "linears clipped" "$TMP/out1.awq/logs"/quantize.block*.log | wc -l) -eq 3 ]'
 
 q "$TMP/s1" "$TMP/out_g32" GROUP=32
-check group_change_reuses_every_capture '! grep -q -e " capture " -e " embed " "$TMP/log" && [ $(grep -c " scale-search " "$TMP/log") -eq 3 ]'
+check group_change_reuses_every_capture '! grep -q -e " capture " -e " embed " "$TMP/log" && [ $(grep -c " quantize " "$TMP/log") -eq 3 ]'
 check two_experiments_share_one_store '[ -f "$TMP/out_g32/config.json" ]'
 
 # a copy of the model with block 1 changed: block 0's work is reused
@@ -53,7 +54,7 @@ PY
 M_SAVE=$M; M="$TMP/model_b1"
 q "$TMP/s1" "$TMP/out_b1"
 M=$M_SAVE
-check changed_block_reruns_it_and_later_only '! grep -q "block 0 " "$TMP/log" && grep -q "block 1   scale-search" "$TMP/log" && grep -q "block 2   scale-search" "$TMP/log" && grep -q "block 1   capture" "$TMP/log"'
+check changed_block_reruns_it_and_later_only '! grep -q "block 0 " "$TMP/log" && grep -q "block 1   quantize" "$TMP/log" && grep -q "block 2   quantize" "$TMP/log" && grep -q "block 1   capture" "$TMP/log"'
 
 # crash resume: kill -9 the whole make at random moments, then finish; same bytes as out1
 i=0; crash_ok=1

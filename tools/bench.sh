@@ -46,7 +46,8 @@ BEGIN { N = 65536; C = 4096; F = 11008; T = 512; G = 20
   fl["capture"] = fwd
   fl["scale-search"] = fwd + G * (2 * N * 4 * C * C + attn) + G * 2 * N * C * C + G * 2 * N * 3 * C * F + G * 2 * N * C * F
   fl["clip-search"] = fwd + 2 * 512 * 10 * (2 * C * C + 3 * C * F)
-  fl["apply-scale"] = 0; fl["pack"] = 0; fl["embed"] = 0; fl["assemble"] = 0 }
+  fl["apply-scale"] = 0; fl["pack"] = 0; fl["embed"] = 0; fl["assemble"] = 0
+  fl["quantize"] = fl["scale-search"] + fl["clip-search"] }   # awq-quantize: both searches of a block
 
 /^awqmake: / && / s  (hit|miss)$/ { st = $(NF-3); s[st] += $(NF-2); n[st]++ }
 END {

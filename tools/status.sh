@@ -12,6 +12,8 @@ tail -n +2 "$man" | while IFS="$(printf '\t')" read -r block stage key; do
     name=$stage; [ "$block" != "-" ] && name="$stage.block$block"
     if [ -f "$store/objects/$(echo "$key" | cut -c1-2)/$(echo "$key" | cut -c3-)" ]; then state=done
     elif [ -f "$work/running/$name" ] && kill -0 "$(cat "$work/running/$name")" 2>/dev/null; then state=running
+    elif [ -f "$work/running/quantize.block$block" ] && kill -0 "$(cat "$work/running/quantize.block$block")" 2>/dev/null; then
+        state=running  # awq-quantize makes the scales, clip and packed objects of its block
     else state=missing; fi
     printf '%-6s %-13s %-8s %s\n' "$block" "$stage" "$state" "$key"
 done

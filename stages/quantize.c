@@ -1,0 +1,124 @@
+/* quantize.c - awq-quantize: the whole AWQ treatment of one decoder block in one process, as
+ * the plan runs it: the scale search on the block's captured input (awq-scale-search), the scales
+ * folded into the block (awq-apply-scale), the clip search (awq-clip-search) and the quantized,
+ * packed block (awq-pack). It stores the scales, clip and packed objects under the same keys the
+ * four single-step programs use, and skips each one that is in the store already (a clip-grid
+ * change recomputes clip + pack, and reads the scales). The scaled block is computed in memory
+ * and never stored: on a 7B model that is 12 GB of store per experiment saved, and one process
+ * instead of four per block saves three GPU context start-ups and teardowns, two loads of the
+ * block input and two of the scaled block (docs/PERFORMANCE.md). Prints the packed key. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../cache/prof.h"
+#include "common/act.h"
+#include "common/awqobj.h"
+#include "common/device.h"
+#include "common/devmem.h"
+#include "common/log.h"
+#include "common/stage.h"
+
+typedef struct keys { awq_key act, scales, scaled, clip, packed; char *r_scales, *r_clip, *r_packed; } keys;
+
+static void keys_free(keys *k) { free(k->r_scales); free(k->r_clip); free(k->r_packed); }
+
+static awq_err make_keys(const awq_model *m, int block, const awq_params *p, keys *k)
+{
+    awq_err e = awq_scales_key(m, block, &k->act, p, &k->scales, &k->r_scales);
+    if (!e) e = awq_scaled_key(m, block, &k->scales, p, &k->scaled, NULL);
+    if (!e) e = awq_clip_key(&k->scaled, &k->act, p, &k->clip, &k->r_clip);
+    if (!e) e = awq_packed_key(m, block, &k->scaled, &k->clip, p, &k->packed, &k->r_packed);
+    return e;
+}
+
+/* Compute what is missing of scales / clip / packed. */
+static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, const awq_model *m, const keys *k)
+{
+    const int have_scales = awq_stage_cached(s, &k->scales), have_clip = awq_stage_cached(s, &k->clip);
+    const awq_backend *be = NULL;
+    awq_err e = awq_backend_open(so->device, &be);
+    awq_prof_dev(be, "stage: open model, backend");
+    float *x = NULL;
+    int n_seq = 0, seqlen = 0, n_res = 0, n_clip = 0;
+    awq_block_f32 b = {0};
+    awq_scale_result res[4];
+    awq_clip_result clips[7];
+    float *max_val[AWQ_SLOT__COUNT] = {0};
+    double t0 = awq_now();
+    if (!e && !(have_scales && have_clip)) e = awq_act_load(s, &k->act, m, be, &x, &n_seq, &seqlen);
+    if (!e) e = awq_block_f32_from_model(m, so->block, p->round_f16, &b);
+    awq_prof_mark("stage: block weights to fp32");
+    if (!e && have_scales) e = awq_scales_get(s, &k->scales, &m->cfg, res, &n_res);
+    else if (!e) {
+        e = awq_search_scales(be, &m->cfg, p, &b, x, n_seq, seqlen, res, &n_res);
+        if (!e) e = awq_scales_put(s, &k->scales, k->r_scales, res, n_res);
+        if (!e) awq_info("block %d: %d groups searched in %.2f s", so->block, n_res, awq_now() - t0);
+        awq_prof_mark("stage: put scales");
+    }
+    /* the original block is not needed past the search: the scales go into it in place */
+    if (!e) e = awq_apply_scales(&b, res, n_res, p->round_f16);
+    awq_prof_mark("stage: apply scales");
+    t0 = awq_now();
+    if (!e && have_clip) e = awq_clips_get(s, &k->clip, max_val);
+    else if (!e) {
+        e = awq_search_clips(be, &m->cfg, p, &b, x, n_seq, seqlen, clips, &n_clip);
+        if (!e) e = awq_clips_put(s, &k->clip, k->r_clip, clips, n_clip);
+        for (int i = 0; !e && i < n_clip; i++) max_val[clips[i].linear] = clips[i].max_val;
+        if (!e) awq_info("block %d: %d linears clipped in %.2f s", so->block, n_clip, awq_now() - t0);
+        awq_prof_mark("stage: put clips");
+    }
+    if (x) { awq_dev_free(be, x); x = NULL; } /* device memory back before packing */
+    if (!e && !awq_stage_cached(s, &k->packed)) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL);
+    if (n_clip) awq_clip_results_free(clips, n_clip); /* owns the max_val arrays then */
+    else for (int l = 0; l < AWQ_SLOT__COUNT; l++) free(max_val[l]);
+    awq_scale_results_free(res, n_res);
+    awq_block_f32_free(&b);
+    if (be) be->close(be);
+    return e;
+}
+
+int main(int argc, char **argv)
+{
+    const char *input = NULL;
+    int export_fp16 = 0;
+    awq_stage_opts so;
+    awq_stage_opts_default(&so);
+    awq_opt opts[32] = {
+        {"input", 'i', AWQ_OPT_STRING, &input, "KEY", "act object: the input of block I (from awq-capture)", 1},
+        {"export", 0, AWQ_OPT_FLAG, &export_fp16, NULL, "pack the scaled + clipped fp16 weights (export_compatible, spec §3.6)", 0},
+    };
+    awq_stage_param_opts(opts + 2, &so, "model block device store print-key w-bit group n-grid duo-scaling semantics "
+                                        "numerics clip-grid max-shrink n-sample-token");
+    awq_cli cli = {"awq-quantize", "scale search, scaling, clip search and packing of one block; prints the packed key",
+                   NULL, "Stores the scales, clip and packed objects (those not in the store yet) under the keys of "
+                   "awq-scale-search, awq-clip-search and awq-pack.", 0, 0};
+    int rc = awq_opts_parse(&cli, opts, argc, argv);
+    if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
+    awq_log_init(cli.prog, argc, argv);
+    awq_params p;
+    if (awq_stage_params(cli.prog, &so, &p)) return 2;
+    p.export_fp16 = export_fp16;
+
+    awq_model *m = NULL;
+    awq_store *s = NULL;
+    keys k = {0};
+    awq_prof_mark("stage: start");
+    awq_err e = awq_model_open(&m, so.model);
+    if (!e) awq_model_load_key_memo(m, so.store); /* the block keys awq-plan computed, if it did */
+    if (!e) e = awq_params_check(&p, &m->cfg, p.w_bit == 4 && !export_fp16);
+    if (!e) e = awq_parse_key_opt(&k.act, "input", input);
+    if (!e) e = make_keys(m, so.block, &p, &k);
+    if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
+    /* done when all three are there (the packed object alone is not enough: assemble also
+     * writes the searched scales and clips into the checkpoint) */
+    if (!e && !so.print_key && !(awq_stage_cached(s, &k.packed) && awq_stage_cached(s, &k.scales) && awq_stage_cached(s, &k.clip))) {
+        e = run(&so, &p, s, m, &k);
+        if (e) e = awq_context(e, "block %d", so.block);
+    }
+    if (!e) awq_print_key(&k.packed);
+    keys_free(&k);
+    awq_store_close(s);
+    awq_model_close(m);
+    if (e) { awq_report(cli.prog); return 1; }
+    return 0;
+}
