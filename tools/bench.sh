@@ -4,7 +4,8 @@
 # Prints per stage: seconds (summed over blocks), the stage's FLOPs (the AWQ search as the spec
 # defines it, 128 x 512 calibration tokens, w4 g128, n_grid 20), achieved TFLOP/s and the ratio to
 # the FLOP floor at the cuBLAS fp16 peak measured in the same run.
-#   tools/bench.sh [O] [LAYERS]      (LAYERS < 32 runs the first blocks only: per-block figures hold)
+#   tools/bench.sh [O] [LAYERS]      (LAYERS < 32 runs the first blocks only: per-block figures hold;
+#                                     BENCH_JOBS: make -j, default 4)
 set -eu
 O=${1:-build}
 LAYERS=${2:-32}
@@ -25,7 +26,7 @@ run() { # label, extra awq-plan args. Plans and runs the plan directly (no rebui
     rm -rf "$B/out.awq/logs"
     t0=$(date +%s.%N)
     { "$BIN/awq-plan" --model "$B/w7" --calib "$B/calib.i32" --out "$B/out" --work "$B/out.awq" --bin "$BIN" --seqlen 512 \
-        --device cuda "$@" && make --no-print-directory -j4 -f "$B/out.awq/plan.mk" all; } >"$B/$label.log" 2>&1 ||
+        --device cuda "$@" && make --no-print-directory -j"${BENCH_JOBS:-4}" -f "$B/out.awq/plan.mk" all; } >"$B/$label.log" 2>&1 ||
         { tail -20 "$B/$label.log" >&2; exit 1; }
     t1=$(date +%s.%N)
     echo "$label $(echo "$t0 $t1" | awk '{printf "%.1f", $2-$1}')" >>"$B/times"
@@ -34,9 +35,6 @@ run() { # label, extra awq-plan args. Plans and runs the plan directly (no rebui
 run cold
 run warm
 run clip_grid --clip-grid 10
-# Footprint: a 7B model's scaled blocks are 12 GB per (scales, group) choice; the group run
-# makes new ones, so the earlier ones go first (the disk of the GPU machine holds ~45 GB).
-"$BIN/awq-obj" rm $(awk '$2 == "apply-scale" { print $3 }' "$B/out.awq/manifest.tsv") >/dev/null 2>&1 || true
 run group --group 64
 # FLOPs per block (spec §2: N tokens, C hidden, F ffn, T = 512 per sequence)
 awk -v peak="$peak" -v L="$LAYERS" '
