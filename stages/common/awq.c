@@ -475,9 +475,12 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
             #pragma omp parallel for schedule(static)
             for (size_t k = 0; k < n; k++) {
                 size_t row = rows - n + k;
-                for (size_t c = 0; c < cols; c++) pw[row * cols + c] = maybe_h(pw[row * cols + c] / s[k], round_f16);
+                for (size_t c = 0; c < cols; c++) pw[row * cols + c] /= s[k];
                 if (bias) bias[row] = maybe_h(bias[row] / s[k], round_f16);
             }
+            /* h() of each quotient, in one pass of the CPU backend's fast (bit-level, vectorised)
+             * rounding: the same values as rounding each one as it is made */
+            if (round_f16) awq_backend_cpu()->round_f16(NULL, pw + (rows - n) * cols, n * cols);
         }
         for (int l = 0; l < r->group.n_layers; l++) { /* next linears: W[o][c] *= s[c] */
             awq_slot L = r->group.layers[l];
@@ -486,7 +489,8 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
             float *w = b->t[L];
             #pragma omp parallel for schedule(static)
             for (size_t o = 0; o < rows; o++)
-                for (size_t c = 0; c < cols; c++) w[o * cols + c] = maybe_h(w[o * cols + c] * s[c], round_f16);
+                for (size_t c = 0; c < cols; c++) w[o * cols + c] *= s[c];
+            if (round_f16) awq_backend_cpu()->round_f16(NULL, w, rows * cols); /* h() of each product */
         }
     }
     return AWQ_OK;
