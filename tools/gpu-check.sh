@@ -35,6 +35,7 @@ for k in a:
         for x, y in zip(a[k], c[k]): tot += 1; diff += x != y
 print("packed qweight bytes identical: %d of %d (%.3f%%)" % (tot - diff, tot, 100.0 * (tot - diff) / tot))
 PY
+python3 tools/golden/compare_picks.py "$BIN/awq-obj" $OUTD/out-cpu.awq/manifest.tsv $OUTD/store-cpu $OUTD/store-cuda
 for dev in cpu cuda; do
     AWQ_CACHE=$OUTD/store-$dev "$BIN/awq-eval" -m $M -t $DATA/eval.i32 --seqlen 512 --max-windows 100 --device cpu --quant $OUTD/out-$dev -o $OUTD/ev-$dev.json 2>&1 | tail -2
 done
