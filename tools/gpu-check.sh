@@ -35,7 +35,18 @@ for k in a:
         for x, y in zip(a[k], c[k]): tot += 1; diff += x != y
 print("packed qweight bytes identical: %d of %d (%.3f%%)" % (tot - diff, tot, 100.0 * (tot - diff) / tot))
 PY
+echo "grid and clip picks, each backend on its own captured inputs:"
 python3 tools/golden/compare_picks.py "$BIN/awq-obj" $OUTD/out-cpu.awq/manifest.tsv $OUTD/store-cpu $OUTD/store-cuda
+# the same searches on the SAME inputs: the CPU run's act objects, the searches on CUDA
+rm -rf $OUTD/store-mix && cp -r $OUTD/store-cpu $OUTD/store-mix
+for k in $(awk -F'\t' '$2 == "scale-search" || $2 == "clip-search" || $2 == "pack" {print $3}' $OUTD/out-cpu.awq/manifest.tsv); do
+    rm -f $OUTD/store-mix/objects/$(echo $k | cut -c1-2)/$(echo $k | cut -c3-)
+done
+AWQ_CACHE=$OUTD/store-mix "$BIN/awq-plan" --model $M --calib $DATA/calib.i32 --out $OUTD/out-mix --work $OUTD/out-mix.awq \
+    --bin "$BIN" --seqlen 512 --n-samples 32 --group 64 --device cuda -q &&
+AWQ_CACHE=$OUTD/store-mix make --no-print-directory -j4 -f $OUTD/out-mix.awq/plan.mk all 2>$OUTD/mix.log || tail $OUTD/mix.log
+echo "grid and clip picks on the same inputs (the CPU's captures), searched on the CPU and on CUDA:"
+python3 tools/golden/compare_picks.py "$BIN/awq-obj" $OUTD/out-cpu.awq/manifest.tsv $OUTD/store-cpu $OUTD/store-mix
 for dev in cpu cuda; do
     AWQ_CACHE=$OUTD/store-$dev "$BIN/awq-eval" -m $M -t $DATA/eval.i32 --seqlen 512 --max-windows 100 --device cpu --quant $OUTD/out-$dev -o $OUTD/ev-$dev.json 2>&1 | tail -2
 done
