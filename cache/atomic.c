@@ -19,6 +19,7 @@ static char *dir_of(const char *path)
 
 awq_err awq_atomic_open(awq_atomic *f, const char *final_path)
 {
+    memset(f, 0, sizeof *f);
     f->fd = -1;
     f->tmp_path = NULL;
     f->final_path = strdup(final_path);
@@ -48,9 +49,12 @@ awq_err awq_atomic_open(awq_atomic *f, const char *final_path)
     return AWQ_OK;
 }
 
+#define FLUSH_EVERY ((unsigned long long)64 << 20)
+
 awq_err awq_atomic_write(awq_atomic *f, const void *buf, size_t len)
 {
     const char *p = buf;
+    f->written += len;
     while (len > 0) {
         ssize_t w = write(f->fd, p, len > (1u << 30) ? (1u << 30) : len);
         if (w < 0) {
@@ -60,6 +64,12 @@ awq_err awq_atomic_write(awq_atomic *f, const void *buf, size_t len)
         p += w;
         len -= (size_t)w;
     }
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (!f->no_flush && f->written - f->flushed >= FLUSH_EVERY) { /* a hint: its failure changes nothing */
+        (void)sync_file_range(f->fd, (off_t)f->flushed, (off_t)(f->written - f->flushed), SYNC_FILE_RANGE_WRITE);
+        f->flushed = f->written;
+    }
+#endif
     return AWQ_OK;
 }
 

@@ -20,6 +20,8 @@ typedef struct awq_atomic {
     char *final_path; /* owned */
     char *tmp_path;   /* owned */
     int fd;           /* -1 when closed */
+    int no_flush;     /* set by writers that will commit with AWQ_ATOMIC_NOSYNC: no early writeback */
+    unsigned long long written, flushed; /* bytes written; bytes whose writeback was started */
 } awq_atomic;
 
 typedef enum {
@@ -33,7 +35,10 @@ typedef enum {
 
 /* Create "<dir>/.tmp-<base>-<pid>-<random>" beside final_path (directory must exist). */
 awq_err awq_atomic_open(awq_atomic *f, const char *final_path);
-/* Write all bytes; ENOSPC gives AWQ_ERR_NOSPACE naming the final path. */
+/* Write all bytes; ENOSPC gives AWQ_ERR_NOSPACE naming the final path. Every 64 MB the disk
+ * writeback of what was written is started (Linux sync_file_range, not waited for), so the fsync
+ * of commit does not find gigabytes still to write (a 4 GB checkpoint: the disk works while the
+ * rest is written instead of after). */
 awq_err awq_atomic_write(awq_atomic *f, const void *buf, size_t len);
 /* fsync the file (unless AWQ_ATOMIC_NOSYNC), move it into place, fsync the directory. Frees f's resources in all cases;
  * on failure the temp file is removed. */

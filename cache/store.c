@@ -195,6 +195,7 @@ static awq_err write_object(awq_store *s, const char *path, const awq_key *key, 
     awq_atomic f;
     awq_err e = awq_atomic_open(&f, path);
     if (e != AWQ_OK) return e;
+    f.no_flush = !store_fsync(); /* not fsynced: leave the writeback to the kernel */
     awq_prof_mark("put %s: (before)", kind);
     if ((e = awq_object_write(&f, key, kind, recipe, t, n, s->n_threads)) != AWQ_OK) {
         awq_atomic_abort(&f);
