@@ -30,6 +30,8 @@ run() { # label, extra awq-plan args. Plans and runs the plan directly (no rebui
         { tail -20 "$B/$label.log" >&2; exit 1; }
     t1=$(date +%s.%N)
     echo "$label $(echo "$t0 $t1" | awk '{printf "%.1f", $2-$1}')" >>"$B/times"
+    # the steps' own messages, for the searches inside awq-quantize
+    cat "$B/out.awq/logs"/*.log >"$B/$label.steps.log" 2>/dev/null || true
 }
 : >"$B/times"
 run cold
@@ -45,15 +47,20 @@ BEGIN { N = 65536; C = 4096; F = 11008; T = 512; G = 20
   fl["scale-search"] = fwd + G * (2 * N * 4 * C * C + attn) + G * 2 * N * C * C + G * 2 * N * 3 * C * F + G * 2 * N * C * F
   fl["clip-search"] = fwd + 2 * 512 * 10 * (2 * C * C + 3 * C * F)
   fl["apply-scale"] = 0; fl["pack"] = 0; fl["embed"] = 0; fl["assemble"] = 0
-  fl["quantize"] = fl["scale-search"] + fl["clip-search"] }   # awq-quantize: both searches of a block
+  fl["quantize"] = fl["scale-search"] + fl["clip-search"]   # awq-quantize: both searches of a block
+  fl[" scale search"] = fl["scale-search"]; fl[" clip search"] = fl["clip-search"] }
 
 /^awqmake: / && / s  (hit|miss)$/ { st = $(NF-3); s[st] += $(NF-2); n[st]++ }
+# inside awq-quantize (its log lines): the two searches on their own
+/groups searched in [0-9.]+ s$/ { st = " scale search"; s[st] += $(NF-1); n[st]++ }
+/linears clipped in [0-9.]+ s$/ { st = " clip search"; s[st] += $(NF-1); n[st]++ }
 END {
   printf "%-13s %6s %9s %10s %9s %9s\n", "stage", "runs", "seconds", "PFLOP", "TFLOP/s", "x floor"
   for (st in s) { pf = fl[st] * n[st] / 1e15; tf = s[st] > 0 ? fl[st] * n[st] / s[st] / 1e12 : 0
     floor = peak > 0 ? fl[st] * n[st] / (peak * 1e12) : 0
     printf "%-13s %6d %9.2f %10.3f %9.1f %9s\n", st, n[st], s[st], pf, tf, (floor > 0 ? sprintf("%.1f", s[st] / floor) : "-") }
-  printf "(cuBLAS fp16 peak measured: %s TFLOP/s; %d of 32 blocks)\n", peak, L }' "$B/cold.log"
+  printf "(cuBLAS fp16 peak measured: %s TFLOP/s; %d of 32 blocks; the indented rows are parts of quantize)\n", peak, L }' \
+    "$B/cold.log" "$B/cold.steps.log"
 echo
 echo "whole pipeline (wall, seconds):"
 cat "$B/times"
