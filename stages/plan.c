@@ -177,6 +177,10 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
          store_root, a->bin, a->model, a->out, a->work, store_root, a->device);
     bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK) $(BIN)/awq-step\n.SUFFIXES:\n# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n.PRECIOUS: $(OUT)/config.json $(ACTS) $(PACKED) $(SEARCH)\n\n");
     bput(&mk, ".DEFAULT_GOAL := all\n\n");
+    /* each block's awq-quantize is one rule for three objects: an older make would run it three
+     * times, once per object, and fail the key check */
+    bput(&mk, "ifeq ($(filter grouped-target,$(.FEATURES)),)\n$(error awqmake needs GNU make 4.3 or newer (grouped targets); "
+              "this is make $(MAKE_VERSION))\nendif\n\n");
     q(a->model, qm, sizeof qm);
     q(a->out, qo, sizeof qo);
     q(store_root, qstore, sizeof qstore);
