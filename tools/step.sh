@@ -20,9 +20,27 @@ hit=miss; [ "$stage" != "assemble" ] && [ -e "$target" ] && hit=hit
 # Several stages share the cores under make -j: OpenMP threads that spin while they wait for
 # work (libgomp's default) would burn the cores the other stages need.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# At most AWQ_QUANTIZE_JOBS awq-quantize steps at once (default 3), whatever make -j says: each
+# holds its block's activations and the inputs of its linears (~14 GB of GPU memory for a 7B
+# model), so an unbounded `make -j` would run out of memory. Captures are never held back.
+if [ "$stage" = quantize ] && command -v flock >/dev/null 2>&1; then
+    n=${AWQ_QUANTIZE_JOBS:-3}
+    mkdir -p "$work/slots"
+    slot=
+    while [ -z "$slot" ]; do
+        i=0
+        while [ $i -lt "$n" ]; do
+            exec 9>"$work/slots/quantize.$i"      # held (inherited by the program) until the step ends
+            if flock -n 9; then slot=$i; break; fi
+            i=$((i + 1))
+        done
+        [ -n "$slot" ] || sleep 0.2
+    done
+fi
 start=$(date +%s.%N)
 out=$("$@" 2>"$log")
 rc=$?
+echo "$start $(date +%s.%N)" >"$work/logs/$name.time"   # when it ran, for tests and tools
 rm -f "$work/running/$name"
 secs=$(echo "$start $(date +%s.%N)" | awk '{printf "%.2f", $2 - $1}')
 label="block $block"; [ "$block" = "-" ] && label="model"
