@@ -20,11 +20,11 @@ hit=miss; [ "$stage" != "assemble" ] && [ -e "$target" ] && hit=hit
 # Several stages share the cores under make -j: OpenMP threads that spin while they wait for
 # work (libgomp's default) would burn the cores the other stages need.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-# At most AWQ_QUANTIZE_JOBS awq-quantize steps at once (default 3), whatever make -j says: each
+# At most AWQ_QUANTIZE_JOBS awq-quantize steps at once (default 4), whatever make -j says: each
 # holds its block's activations and the inputs of its linears (~14 GB of GPU memory for a 7B
 # model), so an unbounded `make -j` would run out of memory. Captures are never held back.
 if [ "$stage" = quantize ] && command -v flock >/dev/null 2>&1; then
-    n=${AWQ_QUANTIZE_JOBS:-3}
+    n=${AWQ_QUANTIZE_JOBS:-4}
     mkdir -p "$work/slots"
     slot=
     while [ -z "$slot" ]; do
