@@ -31,10 +31,10 @@ static awq_err make_keys(const awq_model *m, int block, const awq_params *p, key
     return e;
 }
 
-/* Compute what is missing of scales / clip / packed. */
-static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, const awq_model *m, const keys *k)
+/* Compute what is missing of scales / clip / packed (have_*: already in the store, verified). */
+static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, const awq_model *m, const keys *k,
+                   int have_scales, int have_clip, int have_packed)
 {
-    const int have_scales = awq_stage_cached(s, &k->scales), have_clip = awq_stage_cached(s, &k->clip);
     const awq_backend *be = NULL;
     awq_err e = awq_backend_open(so->device, &be);
     awq_prof_dev(be, "stage: open model, backend");
@@ -68,7 +68,7 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
         awq_prof_mark("stage: put clips");
     }
     if (x) { awq_dev_free(be, x); x = NULL; } /* device memory back before packing */
-    if (!e && !awq_stage_cached(s, &k->packed)) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL);
+    if (!e && !have_packed) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL);
     if (n_clip) awq_clip_results_free(clips, n_clip); /* owns the max_val arrays then */
     else for (int l = 0; l < AWQ_SLOT__COUNT; l++) free(max_val[l]);
     awq_scale_results_free(res, n_res);
@@ -110,9 +110,11 @@ int main(int argc, char **argv)
     if (!e) e = make_keys(m, so.block, &p, &k);
     if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
     /* done when all three are there (the packed object alone is not enough: assemble also
-     * writes the searched scales and clips into the checkpoint) */
-    if (!e && !so.print_key && !(awq_stage_cached(s, &k.packed) && awq_stage_cached(s, &k.scales) && awq_stage_cached(s, &k.clip))) {
-        e = run(&so, &p, s, m, &k);
+     * writes the searched scales and clips into the checkpoint); each is verified once */
+    if (!e && !so.print_key) {
+        int have_packed = awq_stage_cached(s, &k.packed), have_scales = awq_stage_cached(s, &k.scales);
+        int have_clip = awq_stage_cached(s, &k.clip);
+        if (!(have_packed && have_scales && have_clip)) e = run(&so, &p, s, m, &k, have_scales, have_clip, have_packed);
         if (e) e = awq_context(e, "block %d", so.block);
     }
     if (!e) awq_print_key(&k.packed);

@@ -397,7 +397,8 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
 }
 
 /* A block on the backend with the inputs of its linears computed from the block input x (backend):
- * what both searches start from. On error everything is released. */
+ * what both searches start from; all N rows (step 0, the scale search) or rows 0, step, 2*step,
+ * ... (T of them, the clip search). On error everything is released. */
 typedef struct block_run { awq_fwd f; dev_block dev; dev_block_f32 f32; feats_buf fb; } block_run;
 
 static void block_run_free(const awq_backend *be, block_run *br)
@@ -409,7 +410,7 @@ static void block_run_free(const awq_backend *be, block_run *br)
 }
 
 static awq_err block_run_init(const awq_backend *be, const awq_config *cfg, const awq_params *p, const awq_block_f32 *b,
-                              const float *x, int n_seq, int seqlen, block_run *br)
+                              const float *x, int n_seq, int seqlen, size_t step, size_t T, block_run *br)
 {
     memset(br, 0, sizeof *br);
     awq_err e = awq_fwd_init(&br->f, be, cfg, n_seq, seqlen, p->round_f16, 0);
@@ -417,8 +418,15 @@ static awq_err block_run_init(const awq_backend *be, const awq_config *cfg, cons
     awq_prof_dev(be, "block: (before)");
     e = dev_block_upload(be, b, p->round_f16, &br->dev, &br->f32);
     awq_prof_dev(be, "block: upload weights");
-    if (!e) e = compute_feats(&br->f, cfg, &br->dev, x, &br->fb);
-    awq_prof_dev(be, "block: forward with feats");
+    if (!e && !step) {
+        e = compute_feats(&br->f, cfg, &br->dev, x, &br->fb);
+        awq_prof_dev(be, "block: forward with feats");
+    } else if (!e) {
+        for (int i = 0; i < 4 && !e; i++) e = awq_dev_alloc(be, (void **)&br->fb.f[i], T * feat_width(cfg, (awq_feat)i) * sizeof(float));
+        awq_feats ft = {br->fb.f[0], br->fb.f[1], br->fb.f[2], br->fb.f[3]};
+        if (!e) e = awq_block_feats_rows(&br->f, &br->dev.w, x, step, T, &ft);
+        awq_prof_dev(be, "block: sampled rows' feats");
+    }
     if (e) block_run_free(be, br);
     return e;
 }
@@ -431,7 +439,7 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     awq_sgroup groups[4];
     int ng = awq_scale_groups(cfg, groups);
     block_run br;
-    awq_err e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, &br);
+    awq_err e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, 0, 0, &br);
     if (e) return e;
     for (int i = 0; !e && i < ng; i++) {
         double t0 = awq_now();
@@ -523,17 +531,8 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
     if (step < 1) step = 1;
     const size_t T = (N + step - 1) / step;
     block_run br;
-    memset(&br, 0, sizeof br);
-    awq_err e = awq_fwd_init(&br.f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    awq_err e = block_run_init(be, cfg, p, scaled, x, n_seq, seqlen, step, T, &br);
     if (e) return e;
-    awq_prof_dev(be, "block: (before)");
-    e = dev_block_upload(be, scaled, p->round_f16, &br.dev, &br.f32);
-    awq_prof_dev(be, "block: upload weights");
-    for (int i = 0; i < 4 && !e; i++) e = awq_dev_alloc(be, (void **)&br.fb.f[i], T * feat_width(cfg, (awq_feat)i) * sizeof(float));
-    awq_feats ft = {br.fb.f[0], br.fb.f[1], br.fb.f[2], br.fb.f[3]};
-    if (!e) e = awq_block_feats_rows(&br.f, &br.dev.w, x, step, T, &ft);
-    awq_prof_dev(be, "block: sampled rows' feats");
-    if (e) { block_run_free(be, &br); return e; }
     const size_t n_cand = kern_clip_candidates(p->clip_grid, p->max_shrink);
     awq_slot lin[7];
     int nl = awq_clip_linears(lin);
