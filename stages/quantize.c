@@ -16,6 +16,7 @@
 #include "common/device.h"
 #include "common/devmem.h"
 #include "common/log.h"
+#include "common/slots.h"
 #include "common/stage.h"
 
 typedef struct keys { awq_key act, scales, scaled, clip, packed; char *r_scales, *r_clip, *r_packed; } keys;
@@ -35,8 +36,11 @@ static awq_err make_keys(const awq_model *m, int block, const awq_params *p, key
 static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, const awq_model *m, const keys *k,
                    int have_scales, int have_clip, int have_packed)
 {
+    /* GPU memory: a scale search holds 3 units, the rest of the step 1 (slots.h) */
+    awq_slots units = {.n = 0};
+    awq_err e = awq_slots_take(&units, have_scales ? 1 : AWQ_SLOT_UNITS_SEARCH);
     const awq_backend *be = NULL;
-    awq_err e = awq_backend_open(so->device, &be);
+    if (!e) e = awq_backend_open(so->device, &be);
     awq_prof_dev(be, "stage: open model, backend");
     float *x = NULL;
     int n_seq = 0, seqlen = 0, n_res = 0, n_clip = 0;
@@ -55,6 +59,7 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
         if (!e) awq_info("block %d: %d groups searched in %.2f s", so->block, n_res, awq_now() - t0);
         awq_prof_mark("stage: put scales");
     }
+    awq_slots_keep(&units, 1); /* the search's buffers are freed */
     /* the original block is not needed past the search: the scales go into it in place */
     if (!e) e = awq_apply_scales(&b, res, n_res, p->round_f16);
     awq_prof_mark("stage: apply scales");
@@ -74,6 +79,7 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
     awq_scale_results_free(res, n_res);
     awq_block_f32_free(&b);
     if (be) be->close(be);
+    awq_slots_keep(&units, 0);
     return e;
 }
 

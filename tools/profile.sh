@@ -5,7 +5,9 @@
 # mean seconds per run. "process" is what no mark covers: exec, dynamic loading, CUDA context
 # creation, teardown.
 #   tools/profile.sh [O] [LAYERS]        (default: build, 3 blocks; PRESET=tiny TOKENS=4096 SEQLEN=128
-#                                        DEVICE=cpu for a quick look without a GPU)
+#                                        DEVICE=cpu for a quick look without a GPU; PLAN_ARGS: extra
+#                                        awq-plan options, e.g. "--clip-grid 10" after a first run
+#                                        profiles the clip-grid rerun)
 set -eu
 O=${1:-build}
 LAYERS=${2:-3}
@@ -17,7 +19,7 @@ mkdir -p "$B"
 [ -f "$B/calib.i32" ] || "$BIN/awq-gen-tokens" --vocab "${VOCAB:-32000}" --count "${TOKENS:-65536}" --seed 8 --out "$B/calib.i32" 2>/dev/null
 rm -rf "$B/out.awq/logs"
 "$BIN/awq-plan" --model "$B/w7" --calib "$B/calib.i32" --out "$B/out" --work "$B/out.awq" --bin "$BIN" --seqlen "${SEQLEN:-512}" \
-    --device "${DEVICE:-cuda}" >"$B/plan.log" 2>&1 || { cat "$B/plan.log" >&2; exit 1; }
+    --device "${DEVICE:-cuda}" ${PLAN_ARGS:-} >"$B/plan.log" 2>&1 || { cat "$B/plan.log" >&2; exit 1; }
 make --no-print-directory -j1 -f "$B/out.awq/plan.mk" all >"$B/run.log" 2>&1 || { tail -30 "$B/run.log" >&2; exit 1; }
 # step totals from awq-step's lines, phases from the logs (file name = stage[.blockN].log)
 awk '

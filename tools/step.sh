@@ -17,26 +17,14 @@ log="$work/logs/$name.log"
 echo $$ >"$work/running/$name"
 # a hit: the object appeared meanwhile (another experiment sharing the store made it)
 hit=miss; [ "$stage" != "assemble" ] && [ -e "$target" ] && hit=hit
+# assemble and shard write files of the output, not store objects: no key to check
+keyed=1; case $stage in assemble|shard) keyed=0 ;; esac
 # Several stages share the cores under make -j: OpenMP threads that spin while they wait for
 # work (libgomp's default) would burn the cores the other stages need.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-# At most AWQ_QUANTIZE_JOBS awq-quantize steps at once (default 4), whatever make -j says: each
-# holds its block's activations and the inputs of its linears (~14 GB of GPU memory for a 7B
-# model), so an unbounded `make -j` would run out of memory. Captures are never held back.
-if [ "$stage" = quantize ] && command -v flock >/dev/null 2>&1; then
-    n=${AWQ_QUANTIZE_JOBS:-4}
-    mkdir -p "$work/slots"
-    slot=
-    while [ -z "$slot" ]; do
-        i=0
-        while [ $i -lt "$n" ]; do
-            exec 9>"$work/slots/quantize.$i"      # held (inherited by the program) until the step ends
-            if flock -n 9; then slot=$i; break; fi
-            i=$((i + 1))
-        done
-        [ -n "$slot" ] || sleep 0.2
-    done
-fi
+# GPU memory between concurrent awq-quantize steps is shared out by the program itself
+# (stages/common/slots.h: AWQ_QUANTIZE_JOBS scale searches at once), through $AWQ_WORK/slots.
+export AWQ_WORK="$work"
 start=$(date +%s.%N)
 out=$("$@" 2>"$log")
 rc=$?
@@ -49,7 +37,7 @@ if [ $rc -ne 0 ]; then
     sed 's/^/  /' "$log" >&2
     exit $rc
 fi
-if [ "$stage" != "assemble" ]; then
+if [ $keyed -eq 1 ]; then
     key=$(basename "$(dirname "$target")")$(basename "$target")
     if [ "$out" != "$key" ]; then
         echo "awqmake: $label $stage: the program made object $out, the plan expected $key" >&2

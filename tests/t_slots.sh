@@ -1,0 +1,35 @@
+#!/bin/sh
+# t_slots.sh - GPU memory units between concurrent awq-quantize steps (stages/common/slots.h):
+# under make -j8 with AWQ_QUANTIZE_JOBS=1 no two steps hold units at once while scale searches
+# run, and the output equals make -j1's; a clip-grid rerun (the scales are in the store) takes one
+# unit per step, so its steps run side by side instead of one at a time.
+. tests/lib.sh
+for p in awq-plan awq-gen-model awq-gen-tokens awq-step awq-quantize; do
+    [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }
+done
+ROOT=$(pwd)
+M="$TMP/model"
+"$BIN/awq-gen-model" -q --out "$M" --layers 3 --hidden 64 --ffn 128 --heads 4 --kv-heads 2 --vocab 256 --seed 11 >/dev/null
+"$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
+q() { # JOBS STORE OUT [VAR=value...]
+    j=$1 store=$2 out=$3; shift 3
+    AWQ_CACHE="$store" make -C "$ROOT" --no-print-directory -j"$j" quantize O="$O" MODEL="$M" OUT="$out" \
+        CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=64 N_GRID=4 "$@" >"$TMP/log" 2>&1
+}
+# "UNITS START END" of every holding the quantize steps logged (epoch seconds)
+spans() { sed -n 's/.*gpu units: \([0-9]*\) held \([0-9.]*\)-\([0-9.]*\)$/\1 \2 \3/p' "$1"/logs/quantize.block*.log; }
+# how many holdings began before an earlier one ended
+overlaps() { sort -k2,2n | awk 'NR > 1 && $2 < end { n++ } { if ($3 > end) end = $3 } END { print n + 0 }'; }
+
+q 1 "$TMP/s1" "$TMP/out1"
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s2" "$TMP/out2"; rc=$?
+n3=$(spans "$TMP/out2.awq" | grep -c '^3 ')
+check scale_searches_never_overlap_with_one_job \
+    '[ $rc -eq 0 ] && [ "$n3" -eq 3 ] && [ "$(spans "$TMP/out2.awq" | overlaps)" -eq 0 ] && diff -r "$TMP/out1" "$TMP/out2"'
+
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s2" "$TMP/out2" CLIP_GRID=10; rc=$?
+n1=$(spans "$TMP/out2.awq" | grep -c '^1 ')
+ov=$(spans "$TMP/out2.awq" | overlaps)
+check clip_only_steps_take_one_unit_and_overlap \
+    '[ $rc -eq 0 ] && [ "$(spans "$TMP/out2.awq" | grep -c "^3 ")" -eq 0 ] && [ "$n1" -eq 3 ] && [ "$ov" -ge 1 ]'
+[ "$ov" -ge 1 ] || echo "  (clip-only steps that overlapped: $ov of 3; spans: $(spans "$TMP/out2.awq" | tr '\n' ';'))"
