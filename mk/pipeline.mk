@@ -20,7 +20,6 @@ DUO_SCALING ?= 0
 SEMANTICS  ?= llm-awq
 NUMERICS   ?= fp16
 DEVICE     ?= auto
-SHARD_GB   ?= 5
 EXPORT     ?= 0
 GC_DAYS    ?= 30
 WORK        = $(OUT).awq
@@ -28,7 +27,7 @@ WORK        = $(OUT).awq
 plan_args = --model '$(MODEL)' --calib '$(CALIB)' --out '$(OUT)' --work '$(WORK)' --bin $(O)/bin \
 	--w-bit $(W_BIT) --group $(GROUP) --n-grid $(N_GRID) --clip-grid $(CLIP_GRID) --max-shrink $(MAX_SHRINK) \
 	--n-samples $(N_SAMPLES) --seqlen $(SEQLEN) --n-sample-token $(N_SAMPLE_TOKEN) --semantics $(SEMANTICS) \
-	--numerics $(NUMERICS) --device $(DEVICE) --shard-gb $(SHARD_GB) $(if $(filter 1,$(DUO_SCALING)),--duo-scaling) $(if $(filter 1,$(EXPORT)),--export)
+	--numerics $(NUMERICS) --device $(DEVICE) $(if $(filter 1,$(DUO_SCALING)),--duo-scaling) $(if $(filter 1,$(EXPORT)),--export)
 
 .PHONY: quantize status gc
 quantize: $(PROGRAMS) ## make -j quantize MODEL=dir OUT=dir CALIB=ids.i32 [W_BIT GROUP N_GRID CLIP_GRID ...]

@@ -1,5 +1,6 @@
 /* assemble.c - awq-assemble: write the quantized model directory (AutoAWQ GEMM checkpoint that
- * vLLM and transformers load) from every block's packed object; see stages/common/assemble.h. */
+ * vLLM and transformers load) from every block's packed object, or (--shards-dir) by linking the
+ * shard files awq-shard wrote while the pipeline ran; see stages/common/assemble.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static awq_err parse_keys(const char *opt, const char *list, int L, awq_key **ou
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *store_dir = NULL;
+    const char *model = NULL, *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *store_dir = NULL, *shards_dir = NULL;
     double shard_gb = 5;
     int export_fp16 = 0;
     awq_stage_opts so;
@@ -46,10 +47,11 @@ int main(int argc, char **argv)
         {"clips", 0, AWQ_OPT_STRING, &clips, "K0,K1,...", "clip objects (for awq_search_results.safetensors)", 0},
         {"out", 'o', AWQ_OPT_STRING, &out, "DIR", "output model directory (replaced atomically)", 1},
         {"shard-gb", 0, AWQ_OPT_DOUBLE, &shard_gb, "GB", "largest shard (0 = one file)", 0},
+        {"shards-dir", 0, AWQ_OPT_STRING, &shards_dir, "DIR", "link the shard files awq-shard wrote in DIR instead of writing the tensors", 0},
         {"export", 0, AWQ_OPT_FLAG, &export_fp16, NULL, "the packed objects are awq-pack --export blocks: write a plain fp16 checkpoint", 0},
         {"store", 0, AWQ_OPT_STRING, &store_dir, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
     };
-    awq_stage_param_opts(opts + 8, &so, "w-bit group");
+    awq_stage_param_opts(opts + 9, &so, "w-bit group");
     awq_cli cli = {"awq-assemble", "write the quantized model directory (AutoAWQ GEMM) from packed blocks; prints it", NULL, NULL, 0, 0};
     int rc = awq_opts_parse(&cli, opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
@@ -67,7 +69,7 @@ int main(int argc, char **argv)
     if (!e && clips) e = parse_keys("clips", clips, m->cfg.num_hidden_layers, &ck);
     if (!e) e = awq_store_open(&s, store_dir, 0);
     if (!e) {
-        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), export_fp16};
+        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), export_fp16, shards_dir};
         double t0 = awq_now();
         e = awq_assemble(s, &in, out);
         if (!e) { awq_verbose("wrote '%s' in %.2f s", out, awq_now() - t0); printf("%s\n", out); }

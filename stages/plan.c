@@ -1,8 +1,10 @@
 /* plan.c - awq-plan: compute the key of every object of an experiment before anything runs and
  * write an ordinary makefile whose targets are those objects' paths in the store (DESIGN.md
  * "Objects and keys"): tokens -> capture chain -> per block scale-search -> apply-scale ->
- * clip-search -> pack -> assemble. Make then builds exactly the missing objects, `make -j` runs
- * the capture chain ahead of the searches, and a crash costs a re-run.
+ * clip-search -> pack -> shard -> assemble. Make then builds exactly the missing objects, `make -j`
+ * runs the capture chain ahead of the searches, and a crash costs a re-run. Each block's part of
+ * the output checkpoint (its shard file, in WORK/shards) is written as soon as its packed object
+ * exists, so the last step, assemble, only links files.
  * Writes into --work DIR: plan.mk, manifest.tsv (block, stage, key) and out.keys (what the
  * output depends on); each only when its content changed, so make's timestamps stay meaningful.
  * Block hashes are remembered by (file path, size, mtime) so re-planning a large model is quick. */
@@ -19,12 +21,12 @@
 #include "common/act.h"
 #include "common/awqobj.h"
 #include "common/log.h"
+#include "common/shard.h"
 #include "common/stage.h"
 
 typedef struct plan_args {
     const char *model, *calib, *out, *work, *store, *bin, *device;
     int seqlen, n_samples, dry, export_fp16;
-    double shard_gb;
 } plan_args;
 
 /* A growing text buffer. */
@@ -153,6 +155,8 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
     if (!bk || !act || !sc || !sd || !cl || !pk) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (!e) e = block_keys(m, store_root, bk, &ek);
     if (!e) e = plan_tokens(a, &tok);
+    char rest_shard[AWQ_SHARD_NAME_MAX];
+    if (!e) e = awq_rest_shard_name(m, rest_shard);
     /* Every key, with the same functions the stages use. */
     if (!e) e = awq_act0_key(m, &tok, p->round_f16, &act[0], NULL);
     for (int l = 0; !e && l < L; l++) {
@@ -175,7 +179,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
               "# Re-run `make quantize` (which re-plans) rather than editing this file.\n\n");
     bput(&mk, "S := %s/objects\nBIN := %s\nMODEL := %s\nOUT := %s\nWORK := %s\nSTORE := %s\nDEVICE := %s\n",
          store_root, a->bin, a->model, a->out, a->work, store_root, a->device);
-    bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK) $(BIN)/awq-step\n.SUFFIXES:\n# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n.PRECIOUS: $(OUT)/config.json $(ACTS) $(PACKED) $(SEARCH)\n\n");
+    bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK) $(BIN)/awq-step\n.SUFFIXES:\n\n");
     bput(&mk, ".DEFAULT_GOAL := all\n\n");
     /* each block's awq-quantize is one rule for three objects: an older make would run it three
      * times, once per object, and fail the key check */
@@ -206,27 +210,47 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
             {"input", &act[l]}, {"scale-search", &sc[l]}, {"clip-search", &cl[l]}, {"pack", &pk[l]}};
         for (int r = 0; r < 4; r++) bput(&man, "%d\t%s\t%s\n", l, rows[r].stage, hexs(rows[r].k, h1));
     }
-    /* the output directory: rebuilt when out.keys changes, objects as order-only prerequisites
-     * (their mtimes track use for gc, not content) */
+    /* the objects by kind, for the rules below and .PRECIOUS */
     bput(&mk, "PACKED :=");
     for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&pk[l], o1));
     bput(&mk, "\nACTS :=");
     for (int l = 0; l <= L; l++) bput(&mk, " %s", obj(&act[l], o1));
     bput(&mk, "\nSEARCH :=");
     for (int l = 0; l < L; l++) bput(&mk, " %s %s", obj(&sc[l], o1), obj(&cl[l], o2));
-    bput(&mk, "\n\n$(OUT)/config.json: $(WORK)/out.keys | $(PACKED) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s %s --shard-gb %.9g \\\n\t\t--packed ",
-         "$(OUT)", qm, qo, aparams, a->shard_gb);
-    for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&pk[l], h1));
-    bput(&mk, " \\\n\t\t--scales ");
-    for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&sc[l], h1));
-    bput(&mk, " \\\n\t\t--clips ");
-    for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&cl[l], h1));
-    bput(&mk, "\n\t@cp $(WORK)/manifest.tsv $(OUT)/.awqmake-manifest.tsv 2>/dev/null || true\n");
     bput(&mk, "\n");
+    /* the output checkpoint (4-bit GEMM, or --export fp16): a shard file per block, written as
+     * soon as its packed object exists, and one of the non-block tensors; assemble links them */
+    if (pack) {
+        char shard[AWQ_SHARD_NAME_MAX];
+        bput(&mk, "\nSHARDS :=");
+        for (int l = 0; l < L; l++) { awq_block_shard_name(l, &pk[l], shard); bput(&mk, " $(WORK)/shards/%s", shard); }
+        bput(&mk, " $(WORK)/shards/%s", rest_shard);
+        bput(&mk, "\n\n");
+        for (int l = 0; l < L; l++) {
+            awq_block_shard_name(l, &pk[l], shard);
+            bput(&mk, "$(WORK)/shards/%s: | %s\n\t@$(RUN) $@ %d shard -- $(BIN)/awq-shard -m %s --block %d --packed %s -o $@\n\n",
+                 shard, obj(&pk[l], o1), l, qm, l, hexs(&pk[l], h1));
+        }
+        bput(&mk, "$(WORK)/shards/%s:\n\t@$(RUN) $@ - shard -- $(BIN)/awq-shard -m %s --rest -o $@\n\n", rest_shard, qm);
+        /* the output directory: rebuilt when out.keys changes, its inputs as order-only
+         * prerequisites (the objects' mtimes track use for gc, not content) */
+        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s %s --shards-dir $(WORK)/shards \\\n\t\t--packed ",
+             "$(OUT)", qm, qo, aparams);
+        for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&pk[l], h1));
+        bput(&mk, " \\\n\t\t--scales ");
+        for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&sc[l], h1));
+        bput(&mk, " \\\n\t\t--clips ");
+        for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&cl[l], h1));
+        bput(&mk, "\n\t@cp $(WORK)/manifest.tsv $(OUT)/.awqmake-manifest.tsv 2>/dev/null || true\n\n");
+    }
+    /* after the variables it names: a rule's prerequisites are expanded when it is read */
+    bput(&mk, "# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n"
+              ".PRECIOUS: $(OUT)/config.json $(ACTS) $(PACKED) $(SEARCH)%s\n\n", pack ? " $(SHARDS)" : "");
     if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json\n\n");
     else bput(&mk, ".PHONY: all\nall: $(PACKED) $(SEARCH)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
     bput(&keys, "%s\n", params);
     for (int l = 0; l < L; l++) bput(&keys, "%s\n", hexs(&pk[l], h1));
+    if (pack) bput(&keys, "%s\n", rest_shard); /* the non-block tensors (the model's files) */
     if (mk.oom || man.oom || keys.oom) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory writing the plan"); goto freebufs; }
 
     /* How much is there already. */
@@ -262,7 +286,7 @@ done:
 
 int main(int argc, char **argv)
 {
-    plan_args a = {.seqlen = 512, .n_samples = 0, .shard_gb = 5, .device = "auto"};
+    plan_args a = {.seqlen = 512, .n_samples = 0, .device = "auto"};
     awq_stage_opts so;
     awq_stage_opts_default(&so);
     awq_opt opts[32] = {
@@ -275,11 +299,10 @@ int main(int argc, char **argv)
         {"seqlen", 0, AWQ_OPT_INT, &a.seqlen, "N", "calibration sequence length", 0},
         {"n-samples", 0, AWQ_OPT_INT, &a.n_samples, "N", "text: documents (spec §2.2, default 128); ids: sequences (0 = all)", 0},
         {"device", 0, AWQ_OPT_STRING, &a.device, "cpu|cuda|auto", "where the stages compute", 0},
-        {"shard-gb", 0, AWQ_OPT_DOUBLE, &a.shard_gb, "GB", "largest output shard", 0},
         {"dry-run", 'n', AWQ_OPT_FLAG, &a.dry, NULL, "print the summary, write nothing", 0},
         {"export", 0, AWQ_OPT_FLAG, &a.export_fp16, NULL, "output the scaled + clipped fp16 checkpoint (export_compatible, spec §3.6)", 0},
     };
-    awq_stage_param_opts(opts + 12, &so, "w-bit group n-grid duo-scaling semantics numerics clip-grid max-shrink n-sample-token");
+    awq_stage_param_opts(opts + 11, &so, "w-bit group n-grid duo-scaling semantics numerics clip-grid max-shrink n-sample-token");
     awq_cli cli = {"awq-plan", "plan an AWQ experiment: write the makefile of every object by key", NULL, NULL, 0, 0};
     int rc = awq_opts_parse(&cli, opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;

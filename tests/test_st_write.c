@@ -1,7 +1,8 @@
-/* test_st_write.c - the safetensors writer (st_write, st_write_sharded, st_write_sharded_fill):
- * files are checked twice, once by decoding the bytes here with jansson by the rules of spec
- * §1.3 (independent of the reader) and once through the reader (st_open/st_find); sharding
- * rules, the index, stale-file removal, streaming in chunks, and refused inputs. */
+/* test_st_write.c - the safetensors writer (st_write, st_write_sharded, st_write_sharded_fill,
+ * st_write_fill, st_write_index): files are checked twice, once by decoding the bytes here with
+ * jansson by the rules of spec §1.3 (independent of the reader) and once through the reader
+ * (st_open/st_find); sharding rules, the index, stale-file removal, streaming in chunks, and
+ * refused inputs. */
 #include "test.h"
 #include "../stages/common/safetensors.h"
 
@@ -244,7 +245,44 @@ static void t_fill_streams_in_chunks(void)
     CHECK(strstr(awq_errmsg(), "'big'") && strstr(awq_errmsg(), "planted failure"), "message: %s", awq_errmsg());
     CHECK(!exists(t_path("fillbad/model.safetensors")), "partial file after a failed fill");
     CHECK(count_prefix(t_path("fillbad"), ".tmp-") == 0, "temporary files left");
+
+    /* the same into one file (st_write_fill), and a failing fill leaves none */
+    fill_log one = {t, 0, 0, 0, 0, -1, 0};
+    e = st_write_fill(t_path("one.safetensors"), meta, 3, fill_from, &one);
+    REQUIRE(e == AWQ_OK, "%s", awq_errmsg());
+    CHECK(one.calls == 5 && one.bad_order == 0 && one.bad_align == 0, "calls %d order %d align %d", one.calls, one.bad_order, one.bad_align);
+    check_file_layout(t_path("one.safetensors"), t, 3);
+    fill_log bad1 = {t, 0, 0, 0, 2, -1, 0};
+    e = st_write_fill(t_path("onebad.safetensors"), meta, 3, fill_from, &bad1);
+    CHECK(e == AWQ_ERR_NUMERIC && strstr(awq_errmsg(), "'big'"), "got %d: %s", e, awq_errmsg());
+    CHECK(!exists(t_path("onebad.safetensors")), "partial file after a failed fill");
+    CHECK(count_prefix(t_tmpdir(), ".tmp-") == 0, "temporary files left");
     free_tensors(t, 3);
+}
+
+/* st_write_index: the index of shards written elsewhere, decoded here with jansson. */
+static void t_index_of_linked_shards(void)
+{
+    const char *names[] = {"model.layers.0.a", "model.layers.1.a", "lm_head.weight"};
+    const char *files[] = {"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors"};
+    awq_err e = st_write_index(t_tmpdir(), names, files, 3, 12345);
+    REQUIRE(e == AWQ_OK, "%s", awq_errmsg());
+    size_t len = 0;
+    char *text = t_read_file(t_path("model.safetensors.index.json"), &len);
+    REQUIRE(text && len > 0, "no index");
+    CHECK(text[len - 1] == '\n', "no trailing newline");
+    json_error_t err;
+    json_t *idx = json_loadb(text, len, 0, &err);
+    REQUIRE(idx, "index is not JSON: %s", err.text);
+    CHECK(json_integer_value(json_object_get(json_object_get(idx, "metadata"), "total_size")) == 12345, "total_size");
+    json_t *wm = json_object_get(idx, "weight_map");
+    CHECK(json_object_size(wm) == 3, "%zu entries", json_object_size(wm));
+    for (int i = 0; i < 3; i++)
+        CHECK(json_string_value(json_object_get(wm, names[i])) && strcmp(json_string_value(json_object_get(wm, names[i])), files[i]) == 0,
+              "'%s' maps to the wrong file", names[i]);
+    json_decref(idx);
+    free(text);
+    CHECK(count_prefix(t_tmpdir(), ".tmp-") == 0, "temporary files left");
 }
 
 static void expect_refused(const char *what, st_tensor *t, int n, const char *msg_part)
@@ -313,6 +351,7 @@ int main(int argc, char **argv)
         {"single_file", t_single_file},
         {"sharded", t_sharded},
         {"fill_streams_in_chunks", t_fill_streams_in_chunks},
+        {"index_of_linked_shards", t_index_of_linked_shards},
         {"refuses_bad_tables", t_refuses_bad_tables},
         {"io_errors", t_io_errors},
     };

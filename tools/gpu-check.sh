@@ -23,16 +23,15 @@ for dev in cpu cuda; do
     echo "$dev: $(echo "$t0 $(date +%s.%N)" | awk '{printf "%.1f", $2-$1}') s"
 done
 python3 - "$OUTD" <<'PY'
-import json, struct, sys
+import sys
+sys.path.insert(0, 'tests')
+from dequant_check import tensors  # name -> (dtype, shape, bytes), through the index of the shards
 d = sys.argv[1]
-def load(p):
-    b = open(p, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8+n])
-    return {k: b[8+n+v['data_offsets'][0]:8+n+v['data_offsets'][1]] for k, v in h.items() if k != '__metadata__'}
-a, c = load(d + '/out-cpu/model.safetensors'), load(d + '/out-cuda/model.safetensors')
+a, c = tensors(d + '/out-cpu'), tensors(d + '/out-cuda')
 tot = diff = 0
 for k in a:
     if k.endswith('.qweight'):
-        for x, y in zip(a[k], c[k]): tot += 1; diff += x != y
+        for x, y in zip(a[k][2], c[k][2]): tot += 1; diff += x != y
 print("packed qweight bytes identical: %d of %d (%.3f%%)" % (tot - diff, tot, 100.0 * (tot - diff) / tot))
 PY
 echo "grid and clip picks, each backend on its own captured inputs:"

@@ -1,4 +1,6 @@
-/* assemble.c - write the AutoAWQ GEMM checkpoint directory from packed block objects. */
+/* assemble.c - write the AutoAWQ GEMM checkpoint directory from packed block objects: either
+ * every tensor written here (st_write_sharded_fill), or the shard files awq-shard wrote while the
+ * pipeline ran linked into place (shard.h), so that the last step only links files. */
 #include "assemble.h"
 
 #include "../../cache/prof.h"
@@ -14,16 +16,16 @@
 #include <jansson.h>
 
 #include "../../cache/atomic.h"
-#include "../../kernels/half.h"
 #include "awqobj.h"
 #include "log.h"
 #include "safetensors.h"
+#include "shard.h"
 
-/* One output tensor: either a block object's tensor (block >= 0) or a model tensor converted
- * to fp16 (block < 0). */
+/* One output tensor of the all-in-one writer: a packed object's tensor (block >= 0) or a model
+ * tensor converted to fp16 (block < 0). */
 typedef struct out_src {
     int block;                 /* -1: model tensor */
-    char *obj_name;            /* tensor name inside the packed object */
+    const char *obj_name;      /* tensor name inside the packed object (the tail of the output name) */
     const st_tensor *model_t;  /* model tensor (converted to F16) */
 } out_src;
 
@@ -39,28 +41,7 @@ static awq_err fill(void *vctx, int index, uint64_t offset, void *buf, size_t le
 {
     fill_ctx *c = vctx;
     const out_src *src = &c->src[index];
-    if (src->block < 0) { /* model tensor -> F16 */
-        const st_tensor *t = src->model_t;
-        size_t first = (size_t)(offset / 2), n = len / 2;
-        uint16_t *h = buf;
-        if (t->dtype == AWQ_DT_F16) { /* as stored (the embedding and lm_head: the bulk of the bytes) */
-            memcpy(h, (const uint16_t *)t->data + first, n * 2);
-            for (size_t k = 0; k < n; k++)
-                if ((h[k] & 0x7c00u) == 0x7c00u)
-                    return awq_fail(AWQ_ERR_NUMERIC, "tensor '%s' element %zu = %g does not fit fp16", t->name, first + k,
-                                    (double)awq_f16_to_f32(h[k]));
-            return AWQ_OK;
-        }
-        for (size_t k = 0; k < n; k++) {
-            float v = t->dtype == AWQ_DT_F16 ? awq_f16_to_f32(((const uint16_t *)t->data)[first + k])
-                    : t->dtype == AWQ_DT_BF16 ? awq_bf16_to_f32(((const uint16_t *)t->data)[first + k])
-                    : ((const float *)t->data)[first + k];
-            if (!awq_f32_fits_f16(v))
-                return awq_fail(AWQ_ERR_NUMERIC, "tensor '%s' element %zu = %g does not fit fp16", t->name, first + k, (double)v);
-            h[k] = awq_f32_to_f16(v);
-        }
-        return AWQ_OK;
-    }
+    if (src->block < 0) return awq_rest_fill(src->model_t, offset, buf, len);
     if (!c->cur || c->cur_block != src->block) {
         awq_object_free(c->cur);
         c->cur = NULL;
@@ -179,6 +160,129 @@ static awq_err remove_tree(const char *dir)
     return system(cmd) == 0 ? AWQ_OK : awq_fail(AWQ_ERR_IO, "cannot remove '%s'", dir);
 }
 
+/* Every tensor written here: the packed objects' tensors (names, dtypes and shapes from their
+ * headers, bytes loaded block by block while writing), then the non-block tensors in fp16. */
+static awq_err write_tensors(awq_store *s, const awq_assemble_in *in, const char *dir)
+{
+    const awq_model *m = in->m;
+    const int L = m->cfg.num_hidden_layers;
+    int cap = 0, n = 0;
+    st_tensor *t = NULL;
+    out_src *src = NULL;
+    char **names = NULL;
+    awq_err e = AWQ_OK;
+    for (int l = 0; !e && l <= L; l++) {
+        awq_object *h = NULL;
+        if (l < L) { /* the block's header; at l == L: room for the rest */
+            char *path = awq_store_path(s, &in->packed[l]);
+            uint64_t payload;
+            e = path ? awq_object_read_header(path, &h, &payload) : awq_fail(AWQ_ERR_NOMEM, "out of memory");
+            free(path);
+            if (e) { e = awq_context(e, "packed object of block %d", l); break; }
+        }
+        int need = n + (h ? h->n_tensors : 3);
+        if (need > cap) {
+            int ncap = need * 2;
+            st_tensor *t2 = realloc(t, (size_t)ncap * sizeof *t);
+            if (t2) t = t2;
+            out_src *src2 = realloc(src, (size_t)ncap * sizeof *src);
+            if (src2) src = src2;
+            char **names2 = realloc(names, (size_t)ncap * sizeof *names);
+            if (names2) names = names2;
+            if (!t2 || !src2 || !names2) { awq_object_free(h); e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+            memset(names + n, 0, (size_t)(ncap - n) * sizeof *names);
+            cap = ncap;
+        }
+        if (h) {
+            e = awq_block_shard_tensors(h, l, t + n, names + n);
+            /* the name inside the object is the tail of the output name */
+            for (int i = 0; !e && i < h->n_tensors; i++)
+                src[n + i] = (out_src){l, names[n + i] + strlen(names[n + i]) - strlen(h->tensors[i].name), NULL};
+            n += h->n_tensors;
+            awq_object_free(h);
+        } else {
+            const st_tensor *rest[3];
+            int nr = awq_rest_shard_tensors(m, t + n, rest);
+            for (int k = 0; k < nr; k++) src[n + k] = (out_src){-1, NULL, rest[k]};
+            n += nr;
+        }
+    }
+    fill_ctx fc = {s, in->packed, src, NULL, -1};
+    awq_prof_mark("assemble: tensor table");
+    if (!e) e = st_write_sharded_fill(dir, t, n, in->max_shard_bytes, fill, &fc);
+    awq_object_free(fc.cur);
+    awq_prof_mark("assemble: shards");
+    for (int i = 0; names && i < n; i++) free(names[i]);
+    free(t); free(src); free(names);
+    return e;
+}
+
+/* The shard file names of this checkpoint: block l's at [l], the rest's at [L]. */
+static awq_err shard_names(const awq_assemble_in *in, char (*names)[AWQ_SHARD_NAME_MAX])
+{
+    const int L = in->m->cfg.num_hidden_layers;
+    for (int l = 0; l < L; l++) awq_block_shard_name(l, &in->packed[l], names[l]);
+    return awq_rest_shard_name(in->m, names[L]);
+}
+
+/* A hard link where the file system allows one (no byte is copied or written again), else an
+ * atomic, fsynced copy. */
+static awq_err link_or_copy(const char *from, const char *to)
+{
+    if (link(from, to) == 0) return AWQ_OK;
+    int err = errno;
+    if (err == EXDEV || err == EPERM || err == EMLINK || err == ENOTSUP || err == EOPNOTSUPP) return copy_file(from, to);
+    return awq_fail_errno(err, "cannot link '%s' to '%s'", from, to);
+}
+
+/* The shards of `names` in in->shards_dir become dir/model-<k>-of-<L+1>.safetensors (block l:
+ * k = l + 1, the rest: k = L + 1), indexed from their own headers. The entries reach the disk
+ * with the fsync of `dir` that writing config.json into it does next. */
+static awq_err link_shards(const awq_assemble_in *in, char (*names)[AWQ_SHARD_NAME_MAX], const char *dir)
+{
+    const int nn = in->m->cfg.num_hidden_layers + 1;
+    st_model **sm = calloc((size_t)nn, sizeof *sm);
+    char (*files)[64] = calloc((size_t)nn, sizeof *files);
+    const char **tnames = NULL, **tfiles = NULL;
+    int n = 0, cap = 0;
+    uint64_t total = 0;
+    awq_err e = sm && files ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    for (int k = 0; !e && k < nn; k++) {
+        char from[4096 + AWQ_SHARD_NAME_MAX], to[4096 + 64], prefix[40];
+        snprintf(from, sizeof from, "%s/%s", in->shards_dir, names[k]);
+        snprintf(files[k], sizeof files[k], "model-%05d-of-%05d.safetensors", k + 1, nn);
+        snprintf(to, sizeof to, "%s/%s", dir, files[k]);
+        snprintf(prefix, sizeof prefix, "model.layers.%d.", k);
+        if ((e = st_open(&sm[k], from))) {
+            awq_hint("the pipeline writes the shards: rerun `make quantize` (after removing the file if it is damaged)");
+            break;
+        }
+        if (n + st_count(sm[k]) > cap) {
+            cap = (n + st_count(sm[k])) * 2;
+            const char **a = realloc(tnames, (size_t)cap * sizeof *a);
+            if (a) tnames = a;
+            const char **b = realloc(tfiles, (size_t)cap * sizeof *b);
+            if (b) tfiles = b;
+            if (!a || !b) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        }
+        for (int i = 0; !e && i < st_count(sm[k]); i++) {
+            const st_tensor *t = st_at(sm[k], i);
+            if (k < nn - 1 && strncmp(t->name, prefix, strlen(prefix)) != 0) {
+                e = awq_fail(AWQ_ERR_FORMAT, "'%s': tensor '%s' is not one of block %d", from, t->name, k);
+                awq_hint("remove the file and rerun `make quantize`");
+            }
+            tnames[n] = t->name;
+            tfiles[n++] = files[k];
+            total += t->nbytes;
+        }
+        if (!e) e = link_or_copy(from, to);
+    }
+    if (!e) e = st_write_index(dir, tnames, tfiles, n, total);
+    for (int k = 0; sm && k < nn; k++) st_close(sm[k]);
+    free(sm); free(files); free(tnames); free(tfiles);
+    return e;
+}
+
 awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_dir)
 {
     const awq_model *m = in->m;
@@ -194,51 +298,17 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
         for (size_t i = 0; i < g.gl_pathc; i++) remove_tree(g.gl_pathv[i]);
         globfree(&g);
     }
+    char (*shards)[AWQ_SHARD_NAME_MAX] = NULL;
     awq_err e = awq_mkdirs(tmp);
     if (e) return e;
-
-    /* The tensor table: block tensors from the packed objects (read their headers for names,
-     * dtypes and shapes), then the non-block tensors. */
-    int cap = 64 * (L + 1), n = 0;
-    st_tensor *t = calloc((size_t)cap, sizeof *t);
-    out_src *src = calloc((size_t)cap, sizeof *src);
-    char **names = calloc((size_t)cap, sizeof *names);
-    if (!t || !src || !names) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    for (int l = 0; !e && l < L; l++) {
-        char *path = awq_store_path(s, &in->packed[l]);
-        awq_object *h = NULL;
-        uint64_t payload;
-        e = path ? awq_object_read_header(path, &h, &payload) : awq_fail(AWQ_ERR_NOMEM, "out of memory");
-        free(path);
-        if (e) { e = awq_context(e, "packed object of block %d", l); break; }
-        for (int i = 0; i < h->n_tensors && n < cap; i++, n++) {
-            const awq_tensor *ot = &h->tensors[i];
-            size_t len = strlen(ot->name) + 32;
-            names[n] = malloc(len);
-            src[n].obj_name = strdup(ot->name);
-            if (!names[n] || !src[n].obj_name) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
-            snprintf(names[n], len, "model.layers.%d.%s", l, ot->name);
-            src[n].block = l;
-            t[n] = (st_tensor){names[n], ot->dtype, ot->ndim, {0}, NULL, ot->nbytes, 0};
-            memcpy(t[n].shape, ot->shape, sizeof(int64_t) * (size_t)ot->ndim);
-        }
-        awq_object_free(h);
+    if (in->shards_dir) {
+        shards = calloc((size_t)L + 1, sizeof *shards);
+        e = shards ? shard_names(in, shards) : awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        if (!e) e = link_shards(in, shards, tmp);
+        awq_prof_mark("assemble: shards linked");
+    } else {
+        e = write_tensors(s, in, tmp);
     }
-    const st_tensor *extra[3] = {m->embed, m->final_norm, m->lm_head != m->embed ? m->lm_head : NULL};
-    for (int k = 0; !e && k < 3; k++) {
-        if (!extra[k]) continue;
-        const st_tensor *mt = extra[k];
-        size_t numel = mt->nbytes / awq_dtype_size(mt->dtype);
-        src[n] = (out_src){-1, NULL, mt};
-        t[n] = (st_tensor){mt->name, AWQ_DT_F16, mt->ndim, {0}, NULL, numel * 2, 0};
-        memcpy(t[n].shape, mt->shape, sizeof(int64_t) * (size_t)mt->ndim);
-        n++;
-    }
-    fill_ctx fc = {s, in->packed, src, NULL, -1};
-    awq_prof_mark("assemble: tensor table");
-    if (!e) e = st_write_sharded_fill(tmp, t, n, in->max_shard_bytes, fill, &fc);
-    awq_object_free(fc.cur);
-    awq_prof_mark("assemble: shards");
     if (!e) e = write_config(m, in->p, in->export_fp16, tmp);
     if (!e) e = copy_side_files(m, tmp);
     if (!e) e = write_search_results(s, in, tmp);
@@ -255,7 +325,13 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
         if (!e && had_old) remove_tree(old);
     }
     if (e) remove_tree(tmp);
-    for (int i = 0; i < n; i++) { if (src[i].block >= 0) free(names[i]); free(src[i].obj_name); }
-    free(t); free(src); free(names);
+    /* the shards of earlier experiments: the output keeps its own links to what it uses */
+    if (!e && shards) {
+        const char *keep[L + 1];
+        for (int k = 0; k <= L; k++) keep[k] = shards[k];
+        int removed = awq_prune_shards(in->shards_dir, keep, L + 1);
+        if (removed) awq_verbose("removed %d stale shard file(s) from '%s'", removed, in->shards_dir);
+    }
+    free(shards);
     return e;
 }

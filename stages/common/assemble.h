@@ -2,7 +2,9 @@
  * tensors in fp16, sharded safetensors + index, config.json with quantization_config (spec
  * §3.1-§3.3), the tokenizer files, and awq_search_results.safetensors (the scales and clips of
  * every block, so another run can apply them without searching). The directory is built beside
- * `out` under a temporary name and renamed into place at the end: never a half model. */
+ * `out` under a temporary name and renamed into place at the end: never a half model. The
+ * tensor files are written here, or were written while the pipeline ran (shard.h) and are only
+ * linked here. */
 #ifndef AWQ_ASSEMBLE_H
 #define AWQ_ASSEMBLE_H
 
@@ -17,8 +19,18 @@ typedef struct awq_assemble_in {
     const awq_key *clips;      /* [L] or NULL */
     uint64_t max_shard_bytes;  /* 0: one file */
     int export_fp16;           /* the blocks are export_compatible fp16: no quantization_config (spec §3.6) */
+    const char *shards_dir;    /* NULL: write every tensor here; else link the shard files awq-shard
+                                  wrote there (shard.h), and max_shard_bytes is not used */
 } awq_assemble_in;
 
+/* Make `out_dir` (replacing an existing one only once the new one is complete).
+ * Without shards_dir the tensors are written here, in shards of at most max_shard_bytes.
+ * With it, the tensor files are shards_dir/<l>-<packed[l] hex>.safetensors for every block l and
+ * shards_dir/rest-<awq_rest_key hex>.safetensors, hard-linked (copied where the file system
+ * cannot link) as model-<l+1>-of-<L+1>.safetensors and model-<L+1>-of-<L+1>.safetensors, with
+ * the index built from their headers; a missing or malformed shard is an error naming the file,
+ * with a hint. After success the other shard files of shards_dir (earlier experiments') are
+ * removed. The search results are read from the store `s` in both cases (in->scales, in->clips). */
 awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_dir);
 
 #endif

@@ -2,7 +2,8 @@
  * Computing them reads every weight (13.5 GB for a 7B model), so awq-plan does it once and
  * writes <store>/memo/<hash of the model files' paths, sizes, mtimes and inodes>; every stage
  * program then finds its block's key there instead of hashing the block again. A changed file
- * (new size, mtime or inode) gets a new memo name, so a stale memo is never read. */
+ * (new size, mtime or inode) gets a new memo name, so a stale memo is never read. The same
+ * identity names the output's non-block tensors (awq_rest_key). */
 #include "model.h"
 
 #include <errno.h>
@@ -15,16 +16,12 @@
 #include "../../cache/atomic.h"
 #include "../../cache/store.h"
 
-static awq_err memo_path(const awq_model *m, const char *store_root, char *out, size_t cap)
+/* The identity of the model's files: config.json's bytes plus each safetensors file's real path,
+ * size, mtime and inode. Cheap (no weight is read) and different whenever a file changes. */
+static awq_err files_key(const awq_model *m, awq_key *out)
 {
-    char *root_own = NULL;
-    if (!store_root) {
-        awq_err e = awq_store_default_root(&root_own);
-        if (e) return e;
-        store_root = root_own;
-    }
     awq_hasher *h = awq_hasher_new();
-    if (!h) { free(root_own); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/config.json", m->dir);
     awq_key ck;
@@ -40,14 +37,40 @@ static awq_err memo_path(const awq_model *m, const char *store_root, char *out, 
                          st.st_mtim.tv_nsec, (unsigned long long)st.st_ino);
         awq_hasher_update(h, id, (size_t)n + 1);
     }
-    awq_key k = awq_hasher_final(h);
+    *out = awq_hasher_final(h);
     awq_hasher_free(h);
+    return e;
+}
+
+static awq_err memo_path(const awq_model *m, const char *store_root, char *out, size_t cap)
+{
+    char *root_own = NULL;
+    if (!store_root) {
+        awq_err e = awq_store_default_root(&root_own);
+        if (e) return e;
+        store_root = root_own;
+    }
+    awq_key k;
+    awq_err e = files_key(m, &k);
     if (!e) {
         char hex[AWQ_KEY_HEX + 1];
         awq_key_hex(&k, hex);
         snprintf(out, cap, "%s/memo/%s", store_root, hex);
     }
     free(root_own);
+    return e;
+}
+
+awq_err awq_rest_key(const awq_model *m, awq_key *out)
+{
+    awq_key files;
+    awq_err e = files_key(m, &files);
+    if (e) return e;
+    /* versioned, so a change of the fp16 conversion could rename every rest shard */
+    awq_recipe *r = awq_recipe_new("rest-shard", 1);
+    e = awq_recipe_add_key(r, "model_files", &files);
+    if (!e) *out = awq_recipe_key(r);
+    awq_recipe_free(r);
     return e;
 }
 

@@ -55,4 +55,10 @@ int awq_model_load_key_memo(awq_model *m, const char *store_root);
 /* Remember computed keys (blocks [L], embed) there, and use them from now on. */
 awq_err awq_model_save_key_memo(awq_model *m, const char *store_root, const awq_key *blocks, const awq_key *embed);
 
+/* Key of the output's non-block tensors (embed_tokens, final norm, lm_head when untied, in fp16;
+ * the "rest" shard of stages/common/shard.h), from the identity of the model's files
+ * (config.json's bytes, each safetensors file's path, size, mtime and inode): no weight is read,
+ * and any change of the files gives a new key. Errors: a file that cannot be read or stat'ed. */
+awq_err awq_rest_key(const awq_model *m, awq_key *out);
+
 #endif

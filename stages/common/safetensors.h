@@ -18,7 +18,8 @@
  * multiple of 8 with spaces, tensors contiguous in the order given); st_write_sharded() splits
  * tensors over model-0000i-of-0000K.safetensors files of at most max_shard_bytes each plus the
  * index; st_write_sharded_fill() does the same with the bytes produced chunk by chunk by a
- * callback, for checkpoints that do not fit in memory.
+ * callback, for checkpoints that do not fit in memory (st_write_fill: one file that way);
+ * st_write_index() writes the index of shards made elsewhere.
  */
 #ifndef AWQ_SAFETENSORS_H
 #define AWQ_SAFETENSORS_H
@@ -106,5 +107,14 @@ typedef awq_err (*st_fill_fn)(void *ctx, int index, uint64_t offset, void *buf, 
 /* st_write_sharded, but tensors[i].data is ignored: the bytes come from fill(ctx, i, ...). */
 awq_err st_write_sharded_fill(const char *dir, const st_tensor *tensors, int count,
                               uint64_t max_shard_bytes, st_fill_fn fill, void *ctx);
+/* st_write, but tensors[i].data is ignored: the bytes come from fill(ctx, i, ...). */
+awq_err st_write_fill(const char *path, const st_tensor *tensors, int count, st_fill_fn fill, void *ctx);
+
+/* Write <dir>/model.safetensors.index.json atomically, as st_write_sharded does: tensor names[i]
+ * is in shard file files[i] (a name inside dir), metadata.total_size = total_size (the sum of the
+ * tensors' bytes). For shards written by other means (awq-assemble links them). Names must be
+ * valid UTF-8 (names read from safetensors headers are). Errors: AWQ_ERR_NOMEM, and those of
+ * the file system as st_write. */
+awq_err st_write_index(const char *dir, const char *const *names, const char *const *files, int count, uint64_t total_size);
 
 #endif

@@ -154,18 +154,12 @@ static awq_err remove_stale(const char *dir, const char *name)
     return e;
 }
 
-static awq_err write_index(const char *dir, const source *s, const int *shard_of, int nshards)
+awq_err st_write_index(const char *dir, const char *const *names, const char *const *files, int count, uint64_t total_size)
 {
     json_t *root = json_object(), *meta = json_object(), *map = json_object();
     int ok = root && meta && map;
-    uint64_t total = 0;
-    char fname[64];
-    for (int i = 0; ok && i < s->count; i++) {
-        total += s->t[i].nbytes;
-        snprintf(fname, sizeof fname, "model-%05d-of-%05d.safetensors", shard_of[i] + 1, nshards);
-        ok = json_object_set_new(map, s->t[i].name, json_string(fname)) == 0;
-    }
-    ok = ok && json_object_set_new(meta, "total_size", json_integer((json_int_t)total)) == 0;
+    for (int i = 0; ok && i < count; i++) ok = json_object_set_new(map, names[i], json_string(files[i])) == 0;
+    ok = ok && json_object_set_new(meta, "total_size", json_integer((json_int_t)total_size)) == 0;
     ok = ok && json_object_set(root, "metadata", meta) == 0 && json_object_set(root, "weight_map", map) == 0;
     json_decref(meta);
     json_decref(map);
@@ -182,6 +176,24 @@ static awq_err write_index(const char *dir, const source *s, const int *shard_of
     else if (f.final_path) awq_atomic_abort(&f);
     free(text);
     free(path);
+    return e;
+}
+
+static awq_err write_index(const char *dir, const source *s, const int *shard_of, int nshards)
+{
+    const char **names = malloc(((size_t)s->count + 1) * sizeof *names);
+    const char **files = malloc(((size_t)s->count + 1) * sizeof *files);
+    char (*fnames)[64] = malloc((size_t)nshards * sizeof *fnames);
+    awq_err e = names && files && fnames ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory building the index");
+    uint64_t total = 0;
+    for (int k = 0; !e && k < nshards; k++) snprintf(fnames[k], sizeof fnames[k], "model-%05d-of-%05d.safetensors", k + 1, nshards);
+    for (int i = 0; !e && i < s->count; i++) {
+        names[i] = s->t[i].name;
+        files[i] = fnames[shard_of[i]];
+        total += s->t[i].nbytes;
+    }
+    if (!e) e = st_write_index(dir, names, files, s->count, total);
+    free(names); free(files); free(fnames);
     return e;
 }
 
@@ -237,6 +249,17 @@ awq_err st_write(const char *path, const st_tensor *tensors, int count)
     awq_err e = validate(&s);
     void *chunk = NULL;
     if (e == AWQ_OK) e = write_file(path, &s, 0, count, &chunk);
+    return e;
+}
+
+awq_err st_write_fill(const char *path, const st_tensor *tensors, int count, st_fill_fn fill, void *ctx)
+{
+    if (!fill) return awq_fail(AWQ_ERR_ARG, "st_write_fill: no fill function");
+    source s = {tensors, count, fill, ctx};
+    awq_err e = validate(&s);
+    void *chunk = NULL;
+    if (e == AWQ_OK) e = write_file(path, &s, 0, count, &chunk);
+    free(chunk);
     return e;
 }
 

@@ -1,0 +1,107 @@
+/* test_shard.c - the pieces of the output checkpoint that awq-shard writes while the pipeline
+ * runs (stages/common/shard.h): shard file names and which names pruning may touch, the fp16
+ * conversion of the non-block tensors with its range checks, and the key of those tensors (the
+ * same while the model's files stay the same, new when one changes). The pipeline as a whole is
+ * tested in t_pipeline.sh. */
+#include "test.h"
+#include "../stages/common/shard.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define HEX "0123456789abcdef0123456789abcdef"
+
+static void t_names(void)
+{
+    awq_key k;
+    REQUIRE(awq_key_parse(&k, HEX) == AWQ_OK, "%s", awq_errmsg());
+    char name[AWQ_SHARD_NAME_MAX];
+    awq_block_shard_name(31, &k, name);
+    CHECK(strcmp(name, "31-" HEX ".safetensors") == 0, "%s", name);
+    const char *yes[] = {name, "0-" HEX ".safetensors", "rest-" HEX ".safetensors",
+                         ".tmp-rest-" HEX ".safetensors-4242-0badf00d", ".tmp-7-" HEX ".safetensors-1-00000000"};
+    const char *no[] = {"model-00001-of-00033.safetensors", "model.safetensors.index.json", "31-" HEX ".safetensors.bak",
+                        "x1-" HEX ".safetensors", "-" HEX ".safetensors", "rest-" HEX "0.safetensors",
+                        "rest-0123456789ABCDEF0123456789abcdef.safetensors", "rest-" HEX ".json", ".tmp-notes.safetensors-1-2",
+                        ".tmp-config.json-1-2", "rest-" HEX, "."};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) CHECK(awq_is_shard_name(yes[i]), "'%s' not taken for a shard", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) CHECK(!awq_is_shard_name(no[i]), "'%s' taken for a shard", no[i]);
+}
+
+/* A model tensor of n elements for awq_rest_fill. */
+static st_tensor model_tensor(const char *name, awq_dtype dt, const void *data, int64_t n)
+{
+    return (st_tensor){name, dt, 1, {n}, data, (size_t)n * awq_dtype_size(dt), 0};
+}
+
+static void t_rest_fill_converts_and_checks_range(void)
+{
+    /* exact fp16 values, from their bit patterns: 1.5 = 0x3e00, -2 = 0xc000, 65504 = 0x7bff (fp16 max) */
+    const float f32[4] = {1.5f, -2.0f, 65504.0f, 0.0f};
+    const uint16_t bf16[4] = {0x3fc0, 0xc000, 0x477f, 0x0000}; /* 1.5, -2, 65280, 0 */
+    const uint16_t want[4] = {0x3e00, 0xc000, 0x7bff, 0x0000}, want_bf[4] = {0x3e00, 0xc000, 0x7bf8, 0x0000};
+    uint16_t out[4];
+    st_tensor t = model_tensor("embed", AWQ_DT_F32, f32, 4);
+    REQUIRE(awq_rest_fill(&t, 0, out, sizeof out) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(memcmp(out, want, sizeof out) == 0, "f32: %04x %04x %04x %04x", out[0], out[1], out[2], out[3]);
+    t = model_tensor("embed", AWQ_DT_BF16, bf16, 4);
+    REQUIRE(awq_rest_fill(&t, 0, out, sizeof out) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(memcmp(out, want_bf, sizeof out) == 0, "bf16: %04x %04x %04x %04x", out[0], out[1], out[2], out[3]);
+    /* a chunk in the middle: offset and length count output (F16) bytes */
+    memset(out, 0, sizeof out);
+    t = model_tensor("embed", AWQ_DT_F32, f32, 4);
+    REQUIRE(awq_rest_fill(&t, 2, out, 4) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(out[0] == 0xc000 && out[1] == 0x7bff && out[2] == 0, "chunk: %04x %04x %04x", out[0], out[1], out[2]);
+    /* F16 is copied as stored */
+    t = model_tensor("norm", AWQ_DT_F16, want, 4);
+    REQUIRE(awq_rest_fill(&t, 0, out, sizeof out) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(memcmp(out, want, sizeof out) == 0, "f16 copy");
+
+    /* values fp16 cannot hold: an error naming the tensor and the element */
+    const float big[3] = {1.0f, 2.0f, 70000.0f};
+    t = model_tensor("lm_head.weight", AWQ_DT_F32, big, 3);
+    awq_err e = awq_rest_fill(&t, 0, out, 6);
+    CHECK(e == AWQ_ERR_NUMERIC && strstr(awq_errmsg(), "'lm_head.weight' element 2") && strstr(awq_errmsg(), "does not fit fp16"),
+          "got %d: %s", e, awq_errmsg());
+    const uint16_t inf[2] = {0x3c00, 0xfc00}; /* 1, -inf */
+    t = model_tensor("norm", AWQ_DT_F16, inf, 2);
+    e = awq_rest_fill(&t, 0, out, 4);
+    CHECK(e == AWQ_ERR_NUMERIC && strstr(awq_errmsg(), "'norm' element 1"), "got %d: %s", e, awq_errmsg());
+}
+
+static void t_rest_key_follows_the_model_files(void)
+{
+    char out[8192];
+    int rc = t_run(out, sizeof out, "cp -r tests/golden/llama2_mha '%s'", t_path("m"));
+    REQUIRE(rc == 0, "copy: %s", out);
+    awq_model *m = NULL;
+    REQUIRE(awq_model_open(&m, t_path("m")) == AWQ_OK, "%s", awq_errmsg());
+    awq_key k1, k2, k3;
+    REQUIRE(awq_rest_key(m, &k1) == AWQ_OK && awq_rest_key(m, &k2) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(awq_key_equal(&k1, &k2), "two calls, two keys");
+    char n1[AWQ_SHARD_NAME_MAX], hex[AWQ_KEY_HEX + 1];
+    REQUIRE(awq_rest_shard_name(m, n1) == AWQ_OK, "%s", awq_errmsg());
+    awq_key_hex(&k1, hex);
+    CHECK(strncmp(n1, "rest-", 5) == 0 && strncmp(n1 + 5, hex, AWQ_KEY_HEX) == 0 && awq_is_shard_name(n1), "%s", n1);
+    awq_model_close(m);
+    /* the weights file touched (same bytes, another mtime): another key */
+    struct timespec times[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
+    REQUIRE(utimensat(AT_FDCWD, t_path("m/model.safetensors"), times, 0) == 0, "utimensat");
+    REQUIRE(awq_model_open(&m, t_path("m")) == AWQ_OK, "%s", awq_errmsg());
+    REQUIRE(awq_rest_key(m, &k3) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(!awq_key_equal(&k1, &k3), "the key did not follow the file's change");
+    awq_model_close(m);
+}
+
+int main(int argc, char **argv)
+{
+    static const t_case cases[] = {
+        {"names", t_names},
+        {"rest_fill_converts_and_checks_range", t_rest_fill_converts_and_checks_range},
+        {"rest_key_follows_the_model_files", t_rest_key_follows_the_model_files},
+    };
+    return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
+}
