@@ -9,6 +9,10 @@
  * block input and two of the scaled block (docs/PERFORMANCE.md). Prints the packed key. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "../cache/prof.h"
 #include "common/act.h"
@@ -18,6 +22,19 @@
 #include "common/log.h"
 #include "common/slots.h"
 #include "common/stage.h"
+
+/* On a GPU the host work of a step is conversions and packing, the same whatever the thread
+ * count: a dozen steps sharing the cores each get their share of them (slots.h) instead of a
+ * thread per core each. CPU runs keep every core (their arithmetic is on the host). */
+static void share_cores(const awq_backend *be, const awq_slots *units)
+{
+#ifdef _OPENMP
+    int t = awq_slots_threads(units);
+    if (be && strcmp(be->name, "cpu") != 0 && t > 0) omp_set_num_threads(t);
+#else
+    (void)be; (void)units;
+#endif
+}
 
 typedef struct keys { awq_key act, scales, scaled, clip, packed; char *r_scales, *r_clip, *r_packed; } keys;
 
@@ -41,6 +58,7 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
     awq_err e = awq_slots_take(&units, have_scales ? 1 : AWQ_SLOT_UNITS_SEARCH);
     const awq_backend *be = NULL;
     if (!e) e = awq_backend_open(so->device, &be);
+    share_cores(be, &units);
     awq_prof_dev(be, "stage: open model, backend");
     float *x = NULL;
     int n_seq = 0, seqlen = 0, n_res = 0, n_clip = 0;
@@ -48,6 +66,7 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
     awq_scale_result res[4];
     awq_clip_result clips[7];
     float *max_val[AWQ_SLOT__COUNT] = {0};
+    awq_dev_weights dw = {0};
     double t0 = awq_now();
     if (!e && !(have_scales && have_clip)) e = awq_act_load(s, &k->act, m, be, &x, &n_seq, &seqlen);
     if (!e) e = awq_block_f32_from_model(m, so->block, p->round_f16, &b);
@@ -60,20 +79,23 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
         awq_prof_mark("stage: put scales");
     }
     awq_slots_keep(&units, 1); /* the search's buffers are freed */
+    share_cores(be, &units);
     /* the original block is not needed past the search: the scales go into it in place */
     if (!e) e = awq_apply_scales(&b, res, n_res, p->round_f16);
     awq_prof_mark("stage: apply scales");
     t0 = awq_now();
     if (!e && have_clip) e = awq_clips_get(s, &k->clip, max_val);
     else if (!e) {
-        e = awq_search_clips(be, &m->cfg, p, &b, x, n_seq, seqlen, clips, &n_clip);
+        e = awq_search_clips_keep(be, &m->cfg, p, &b, x, n_seq, seqlen, clips, &n_clip, &dw);
         if (!e) e = awq_clips_put(s, &k->clip, k->r_clip, clips, n_clip);
         for (int i = 0; !e && i < n_clip; i++) max_val[clips[i].linear] = clips[i].max_val;
         if (!e) awq_info("block %d: %d linears clipped in %.2f s", so->block, n_clip, awq_now() - t0);
         awq_prof_mark("stage: put clips");
     }
     if (x) { awq_dev_free(be, x); x = NULL; } /* device memory back before packing */
-    if (!e && !have_packed) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL);
+    /* the clip search's copy of the scaled weights in device memory: not uploaded again */
+    if (!e && !have_packed) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL, &dw);
+    awq_dev_weights_free(be, &dw);
     if (n_clip) awq_clip_results_free(clips, n_clip); /* owns the max_val arrays then */
     else for (int l = 0; l < AWQ_SLOT__COUNT; l++) free(max_val[l]);
     awq_scale_results_free(res, n_res);

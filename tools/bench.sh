@@ -5,7 +5,8 @@
 # defines it, 128 x 512 calibration tokens, w4 g128, n_grid 20), achieved TFLOP/s and the ratio to
 # the FLOP floor at the cuBLAS fp16 peak measured in the same run.
 #   tools/bench.sh [O] [LAYERS]      (LAYERS < 32 runs the first blocks only: per-block figures hold;
-#                                     BENCH_JOBS: make -j, default 4)
+#                                     BENCH_JOBS: make -j, default the number of cores: GPU memory is
+#                                     shared out by awq-quantize itself, AWQ_QUANTIZE_JOBS)
 set -eu
 O=${1:-build}
 LAYERS=${2:-32}
@@ -26,7 +27,7 @@ run() { # label, extra awq-plan args. Plans and runs the plan directly (no rebui
     rm -rf "$B/out.awq/logs"
     t0=$(date +%s.%N)
     { "$BIN/awq-plan" --model "$B/w7" --calib "$B/calib.i32" --out "$B/out" --work "$B/out.awq" --bin "$BIN" --seqlen 512 \
-        --device cuda "$@" && make --no-print-directory -j"${BENCH_JOBS:-4}" -f "$B/out.awq/plan.mk" all; } >"$B/$label.log" 2>&1 ||
+        --device cuda "$@" && make --no-print-directory -j"${BENCH_JOBS:-$(nproc)}" -f "$B/out.awq/plan.mk" all; } >"$B/$label.log" 2>&1 ||
         { tail -20 "$B/$label.log" >&2; exit 1; }
     t1=$(date +%s.%N)
     echo "$label $(echo "$t0 $t1" | awk '{printf "%.1f", $2-$1}')" >>"$B/times"

@@ -7,7 +7,7 @@
 #   tools/profile.sh [O] [LAYERS]        (default: build, 3 blocks; PRESET=tiny TOKENS=4096 SEQLEN=128
 #                                        DEVICE=cpu for a quick look without a GPU; PLAN_ARGS: extra
 #                                        awq-plan options, e.g. "--clip-grid 10" after a first run
-#                                        profiles the clip-grid rerun)
+#                                        profiles the clip-grid rerun; JOBS: make -j, default 1)
 set -eu
 O=${1:-build}
 LAYERS=${2:-3}
@@ -20,7 +20,7 @@ mkdir -p "$B"
 rm -rf "$B/out.awq/logs"
 "$BIN/awq-plan" --model "$B/w7" --calib "$B/calib.i32" --out "$B/out" --work "$B/out.awq" --bin "$BIN" --seqlen "${SEQLEN:-512}" \
     --device "${DEVICE:-cuda}" ${PLAN_ARGS:-} >"$B/plan.log" 2>&1 || { cat "$B/plan.log" >&2; exit 1; }
-make --no-print-directory -j1 -f "$B/out.awq/plan.mk" all >"$B/run.log" 2>&1 || { tail -30 "$B/run.log" >&2; exit 1; }
+make --no-print-directory -j"${JOBS:-1}" -f "$B/out.awq/plan.mk" all >"$B/run.log" 2>&1 || { tail -30 "$B/run.log" >&2; exit 1; }
 # step totals from awq-step's lines, phases from the logs (file name = stage[.blockN].log)
 awk '
 /^awqmake: / && / s  (hit|miss)$/ { st = $(NF-3); tot[st] += $(NF-2); runs[st]++; next }

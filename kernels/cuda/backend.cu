@@ -130,6 +130,12 @@ static kern_status ctx_init(awq_backend_ctx *ctx, int ordinal)
         return KERN_ERR_ARG;
     }
     ctx->device = ordinal;
+    // A host thread waiting for the GPU sleeps instead of spinning (the default while a process
+    // has fewer contexts than cores): under make -j a dozen steps share one GPU, and their spinning
+    // waits took the cores their host work needed. Set before the context is made (no device is
+    // current yet, so the flags go to the one initialised next); only a speed matter, so a
+    // refusal is not an error.
+    if (cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync) != cudaSuccess) (void)cudaGetLastError();
     CUDA_CHECK(cudaSetDevice(ordinal));
     CUDA_CHECK(cudaDeviceGetAttribute(&ctx->sm_count, cudaDevAttrMultiProcessorCount, ordinal));
     CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));

@@ -84,6 +84,15 @@ awq_err awq_slots_take(awq_slots *s, int units)
     return e;
 }
 
+int awq_slots_threads(const awq_slots *s)
+{
+    const char *work = getenv("AWQ_WORK");
+    if (!work || !*work || s->n <= 0) return 0;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long t = cores * s->n / pool_units();
+    return t < 2 ? 2 : (int)t;
+}
+
 void awq_slots_keep(awq_slots *s, int keep)
 {
     if (s->n <= keep) return;

@@ -24,6 +24,9 @@ typedef struct awq_slots {
  * than one unit collect them one at a time under a mutex file, so two of them can never each
  * hold part of what the other waits for. Errors: AWQ_ERR_IO when the slot files cannot be made. */
 awq_err awq_slots_take(awq_slots *s, int units);
+/* Host threads for a step holding s->n units: its share of the cores (at least 2); 0 when
+ * nothing is bounded (no AWQ_WORK). */
+int awq_slots_threads(const awq_slots *s);
 /* Give back units until `keep` are held; logs "gpu units: N held START-END" (epoch seconds). */
 void awq_slots_keep(awq_slots *s, int keep);
 
