@@ -226,6 +226,14 @@ struct awq_backend {
      * on fp16 tensor cores). */
     kern_status (*to_f16)(awq_backend_ctx *ctx, uint16_t *dst /*[n]*/, const float *src /*[n]*/, size_t n);
 
+    /* Folding AWQ scales into weights (spec §2.7), in place. per_row: w[r][c] = w[r][c] / s[r]
+     * (the layer before the scales: a norm or a bias as [n, 1], or a linear's last n rows);
+     * otherwise w[r][c] = w[r][c] * s[c] (the linears after them). Each quotient or product is
+     * h()-rounded when round_f16, as the reference computes in fp16. One IEEE operation per
+     * element, so every backend gives the same bits. */
+    kern_status (*scale_weight)(awq_backend_ctx *ctx, float *w /*[rows,cols]*/, const float *s /*[rows] or [cols]*/,
+                                size_t rows, size_t cols, int per_row, int round_f16);
+
     /* dst = src widened to fp32 (exact for every dtype; NaN stays NaN): how stored activations
      * (fp16 / bf16 act objects) go up to the device at 2 bytes per value and widen there. */
     kern_status (*to_f32)(awq_backend_ctx *ctx, float *dst /*[n]*/, kern_weight src /*[n]*/, size_t n);

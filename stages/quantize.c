@@ -69,8 +69,10 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
     awq_dev_weights dw = {0};
     double t0 = awq_now();
     if (!e && !(have_scales && have_clip)) e = awq_act_load(s, &k->act, m, be, &x, &n_seq, &seqlen);
-    if (!e) e = awq_block_f32_from_model(m, so->block, p->round_f16, &b);
-    awq_prof_mark("stage: block weights to fp32");
+    /* the block's weights go to the device once and stay there: searched, scaled in place,
+     * clip-searched and quantized without another copy */
+    if (!e) e = awq_block_f32_from_model_on(be, m, so->block, p->round_f16, &b);
+    awq_prof_dev(be, "stage: block weights to the device");
     if (!e && have_scales) e = awq_scales_get(s, &k->scales, &m->cfg, res, &n_res);
     else if (!e) {
         e = awq_search_scales(be, &m->cfg, p, &b, x, n_seq, seqlen, res, &n_res);

@@ -631,6 +631,28 @@ static void op_clip_apply(const awq_backend *be)
     }
 }
 
+/* scale_weight: folding scales in (per row / per column, fp16-rounded or not) gives the _ref's
+ * bits, including quotients and products beyond fp16 (Inf under h). */
+static void op_scale_weight(const awq_backend *be)
+{
+    static const struct { size_t rows, cols; int per_row; } sh[] = {{4096, 1, 1}, {37, 300, 1}, {300, 37, 0}, {64, 4096, 0}};
+    for (size_t k = 0; k < sizeof sh / sizeof sh[0]; k++)
+        for (int f16 = 0; f16 < 2; f16++) {
+            size_t rows = sh[k].rows, cols = sh[k].cols, ns = sh[k].per_row ? rows : cols;
+            float *w = rand_floats(rows * cols, -3, 3, f16), *sc = rand_floats(ns, 0.01f, 8, f16), *got = xmalloc(rows * cols * 4);
+            w[0] = 60000.0f; /* beyond fp16 after scaling by most s: +Inf when rounded */
+            sc[0] = sh[k].per_row ? 0.5f : 2.0f;
+            float *dw = dev_put(be, w, rows * cols * 4), *ds = dev_put(be, sc, ns * 4);
+            char id[100];
+            snprintf(id, sizeof id, "scale_weight[%s %zux%zu per_row=%d f16=%d]", be->name, rows, cols, sh[k].per_row, f16);
+            CHECK(be->scale_weight(be->ctx, dw, ds, rows, cols, sh[k].per_row, f16) == KERN_OK, "%s", id);
+            dev_get(be, got, dw, rows * cols * 4);
+            kern_scale_weight_ref(w, sc, rows, cols, sh[k].per_row, f16);
+            compare(id, got, w, rows * cols, (tolerance){.exact = 1});
+            dev_free(be, dw), dev_free(be, ds), free(w), free(sc), free(got);
+        }
+}
+
 /* ---- clip search ----------------------------------------------------------------------------- */
 
 /* Error bound of a clip loss against another computation of it, per (row, group, candidate):
@@ -819,6 +841,7 @@ BOTH(op_convert)
 BOTH(op_quantize)
 BOTH(op_w_mean)
 BOTH(op_clip_apply)
+BOTH(op_scale_weight)
 BOTH(op_clip_search)
 BOTH(op_memory_errors)
 
@@ -829,7 +852,8 @@ int main(int argc, char **argv)
         CASES("matmul", op_matmul), CASES("rmsnorm", op_rmsnorm), CASES("rope", op_rope),
         CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("embed", op_embed),
         CASES("mean_abs", op_mean_abs), CASES("round_check_f16", op_round_check), CASES("convert", op_convert), CASES("quantize", op_quantize),
-        CASES("w_mean", op_w_mean), CASES("clip_apply", op_clip_apply), CASES("clip_search", op_clip_search),
+        CASES("w_mean", op_w_mean), CASES("clip_apply", op_clip_apply), CASES("scale_weight", op_scale_weight),
+        CASES("clip_search", op_clip_search),
         CASES("memory_errors", op_memory_errors),
     };
     int rc = t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);

@@ -54,6 +54,7 @@ static const awq_backend cpu_backend = {
     .sq_diff = kern_sq_diff_cpu,
     .to_f16 = kern_to_f16_cpu,
     .to_f32 = kern_to_f32_cpu,
+    .scale_weight = kern_scale_weight_cpu,
 };
 
 const awq_backend *awq_backend_cpu(void) { return &cpu_backend; }

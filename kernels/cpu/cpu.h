@@ -53,6 +53,8 @@ kern_status kern_clip_search_cpu(awq_backend_ctx *ctx, float *max_val, int32_t *
                                  int n_grid, double max_shrink, int round_f16);
 kern_status kern_clip_apply_cpu(awq_backend_ctx *ctx, float *w, const float *max_val, size_t o, size_t i,
                                 int64_t group);
+kern_status kern_scale_weight_cpu(awq_backend_ctx *ctx, float *w, const float *s, size_t rows, size_t cols, int per_row,
+                                  int round_f16);
 
 /* h(x) without the library call, inlined into the hot loops; exact RNE like awq_round_f16,
  * which it falls back to only for overflow, Inf and NaN. */

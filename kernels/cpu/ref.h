@@ -42,6 +42,9 @@ kern_status kern_clip_search_ref(float *max_val /*[o,G]*/, int32_t *best /*[o,G]
 kern_status kern_clip_apply_ref(float *w /*[o,i]*/, const float *max_val /*[o,G]*/, size_t o, size_t i,
                                 int64_t group);
 
+kern_status kern_scale_weight_ref(float *w /*[rows,cols]*/, const float *s, size_t rows, size_t cols, int per_row,
+                                  int round_f16);
+
 kern_status kern_sq_diff_ref(double *sum, const float *a, const float *b, size_t n, int round_f16, int clamp);
 
 #endif

@@ -149,6 +149,8 @@ kern_status cuda_w_mean(awq_backend_ctx *ctx, float *wm, const float *const *w, 
 kern_status cuda_clip_search(awq_backend_ctx *ctx, float *max_val, int32_t *best, float *loss, const float *w,
                              const float *x, size_t o, size_t i, size_t t, int64_t group, int w_bit, int n_grid,
                              double max_shrink, int round_f16);
+kern_status cuda_scale_weight(awq_backend_ctx *ctx, float *w, const float *s, size_t rows, size_t cols, int per_row,
+                              int round_f16);
 kern_status cuda_clip_apply(awq_backend_ctx *ctx, float *w, const float *max_val, size_t o, size_t i,
                             int64_t group);
 

@@ -102,48 +102,83 @@ size_t awq_block_f32_numel(const awq_block_f32 *b, awq_slot s)
 
 void awq_block_f32_free(awq_block_f32 *b)
 {
-    for (int s = 0; s < AWQ_SLOT__COUNT; s++) free(b->t[s]);
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
+        if (b->be) awq_dev_free(b->be, b->t[s]);
+        else free(b->t[s]);
+    }
     memset(b, 0, sizeof *b);
+}
+
+/* One model tensor as fp32 into buf [n] (host): with round_f16, non-F16 values rounded to fp16
+ * and one beyond its range an error naming the tensor. */
+static awq_err tensor_to_f32(const st_tensor *t, int layer, awq_slot s, int round_f16, float *buf, size_t n)
+{
+    if (t->dtype == AWQ_DT_F16) awq_f16_to_f32_n(buf, t->data, n);
+    else if (t->dtype == AWQ_DT_BF16) awq_bf16_to_f32_n(buf, t->data, n);
+    else memcpy(buf, t->data, n * sizeof *buf);
+    if (round_f16 && t->dtype != AWQ_DT_F16)
+        for (size_t k = 0; k < n; k++) {
+            if (!awq_f32_fits_f16(buf[k])) {
+                awq_fail(AWQ_ERR_NUMERIC, "tensor 'model.layers.%d.%s' element %zu = %g does not fit fp16", layer,
+                         awq_slot_suffix(s), k, (double)buf[k]);
+                awq_hint("AWQ computes in fp16 (spec §1.1); use --numerics fp32 for this model");
+                return AWQ_ERR_NUMERIC;
+            }
+            buf[k] = awq_round_f16(buf[k]);
+        }
+    return AWQ_OK;
 }
 
 awq_err awq_block_f32_from_model(const awq_model *m, int layer, int round_f16, awq_block_f32 *out)
 {
+    return awq_block_f32_from_model_on(awq_backend_cpu(), m, layer, round_f16, out);
+}
+
+awq_err awq_block_f32_from_model_on(const awq_backend *be, const awq_model *m, int layer, int round_f16,
+                                    awq_block_f32 *out)
+{
     memset(out, 0, sizeof *out);
+    const int host = awq_backend_is_host(be);
+    if (!host) out->be = be;
     awq_block blk;
     awq_err e = awq_model_block(m, layer, &blk);
-    if (e) return e;
-    for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
+    for (int s = 0; !e && s < AWQ_SLOT__COUNT; s++) {
         const st_tensor *t = blk.t[s];
         if (!t) continue;
         size_t n = t->nbytes / awq_dtype_size(t->dtype);
-        float *buf = malloc(n * sizeof *buf);
-        if (!buf) { awq_block_f32_free(out); return awq_fail(AWQ_ERR_NOMEM, "out of memory copying block %d", layer); }
-        if (t->dtype == AWQ_DT_F16) awq_f16_to_f32_n(buf, t->data, n);
-        else if (t->dtype == AWQ_DT_BF16) awq_bf16_to_f32_n(buf, t->data, n);
-        else memcpy(buf, t->data, n * sizeof *buf);
-        if (round_f16 && t->dtype != AWQ_DT_F16)
-            for (size_t k = 0; k < n; k++) {
-                if (!awq_f32_fits_f16(buf[k])) {
-                    free(buf);
-                    awq_block_f32_free(out);
-                    awq_fail(AWQ_ERR_NUMERIC, "tensor 'model.layers.%d.%s' element %zu = %g does not fit fp16", layer,
-                             awq_slot_suffix((awq_slot)s), k, (double)buf[k]);
-                    awq_hint("AWQ computes in fp16 (spec §1.1); use --numerics fp32 for this model");
-                    return AWQ_ERR_NUMERIC;
-                }
-                buf[k] = awq_round_f16(buf[k]);
-            }
-        out->t[s] = buf;
         out->ndim[s] = t->ndim;
         out->shape[s][0] = t->shape[0];
         out->shape[s][1] = t->ndim == 2 ? t->shape[1] : 1;
+        if (host) {
+            if (!(out->t[s] = malloc(n * sizeof(float)))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory copying block %d", layer);
+            else e = tensor_to_f32(t, layer, (awq_slot)s, round_f16, out->t[s], n);
+            continue;
+        }
+        if ((e = awq_dev_alloc(be, (void **)&out->t[s], n * sizeof(float)))) break;
+        kern_status ks = KERN_OK;
+        if (t->dtype == AWQ_DT_F16) { /* as stored: 2 bytes a value over the bus, widened exactly there */
+            void *raw = NULL;
+            e = awq_dev_alloc(be, &raw, n * 2);
+            if (!e && !(ks = be->upload(be->ctx, raw, t->data, n * 2)))
+                ks = be->to_f32(be->ctx, out->t[s], (kern_weight){raw, KERN_F16}, n);
+            awq_dev_free(be, raw);
+        } else {
+            float *buf = malloc(n * sizeof *buf);
+            if (!buf) e = awq_fail(AWQ_ERR_NOMEM, "out of memory copying block %d", layer);
+            if (!e) e = tensor_to_f32(t, layer, (awq_slot)s, round_f16, buf, n);
+            if (!e) ks = be->upload(be->ctx, out->t[s], buf, n * sizeof *buf);
+            free(buf);
+        }
+        if (!e && ks) e = awq_context(awq_kern_fail(ks, "weights to the device"), "block %d", layer);
     }
-    return AWQ_OK;
+    if (e) awq_block_f32_free(out);
+    return e;
 }
 
 awq_err awq_block_f32_copy(const awq_block_f32 *src, awq_block_f32 *dst)
 {
     memset(dst, 0, sizeof *dst);
+    if (src->be) return awq_fail(AWQ_ERR_ARG, "copying a block held in device memory is not supported");
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
         if (!src->t[s]) continue;
         size_t n = awq_block_f32_numel(src, (awq_slot)s);
@@ -220,8 +255,8 @@ static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, i
         d->w.w[s] = KERN_NO_WEIGHT;
         if (!b->t[s]) continue;
         size_t n = awq_block_f32_numel(b, (awq_slot)s);
-        const void *v = NULL;
-        e = awq_dev_view(be, b->t[s], n * sizeof(float), &v, &f32->own[s]);
+        const void *v = b->t[s]; /* a block in this backend's memory already: used as it is */
+        if (b->be != be) e = awq_dev_view(be, b->t[s], n * sizeof(float), &v, &f32->own[s]);
         if (e) break;
         f32->t[s] = v;
         if (!as_f16) { d->w.w[s] = (kern_weight){v, KERN_F32}; continue; }
@@ -463,46 +498,47 @@ void awq_scale_results_free(awq_scale_result *res, int n)
 
 /* ---- applying scales (spec §2.7) ----------------------------------------------------------- */
 
-static float maybe_h(float v, int r16) { return r16 ? awq_round_f16(v) : v; }
+/* One fold through the backend op (w and s in its memory; s is uploaded when it is not). */
+static awq_err fold(const awq_backend *be, float *w, const float *s_host, size_t rows, size_t cols, int per_row, int r16)
+{
+    const void *s = NULL;
+    void *own = NULL;
+    awq_err e = awq_dev_view(be, s_host, (per_row ? rows : cols) * sizeof(float), &s, &own);
+    kern_status ks = e ? KERN_OK : be->scale_weight(be->ctx, w, s, rows, cols, per_row, r16);
+    awq_dev_release(be, own);
+    return e ? e : ks ? awq_kern_fail(ks, "apply scales") : AWQ_OK;
+}
 
 awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_res, int round_f16)
 {
-    for (int gi = 0; gi < n_res; gi++) {
+    /* on the device that holds the block, else on the host (the CPU op is the same arithmetic) */
+    const awq_backend *be = b->be ? b->be : awq_backend_cpu();
+    awq_err e = AWQ_OK;
+    for (int gi = 0; !e && gi < n_res; gi++) {
         const awq_scale_result *r = &res[gi];
         const float *s = r->s;
         const size_t n = r->n;
         awq_slot prev = r->group.prev;
         float *pw = b->t[prev];
         if (!pw) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': the block has no such tensor", r->group.prev_name);
-        if (b->ndim[prev] == 1) { /* (a) a norm: weight[c] /= s[c] */
+        if (b->ndim[prev] == 1) { /* (a) a norm: weight[c] = h(weight[c] / s[c]) */
             if ((size_t)b->shape[prev][0] != n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for %lld channels", r->group.prev_name, n, (long long)b->shape[prev][0]);
-            for (size_t c = 0; c < n; c++) pw[c] = maybe_h(pw[c] / s[c], round_f16);
-        } else { /* (b) a linear: its last n output rows (and bias entries) /= s[row] */
+            e = fold(be, pw, s, n, 1, 1, round_f16);
+        } else { /* (b) a linear: its last n output rows (and bias entries) = h(. / s[row]) */
             size_t rows = (size_t)b->shape[prev][0], cols = (size_t)b->shape[prev][1];
             if (rows < n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for %zu rows", r->group.prev_name, n, rows);
             float *bias = b->t[bias_of(prev)];
-            #pragma omp parallel for schedule(static)
-            for (size_t k = 0; k < n; k++) {
-                size_t row = rows - n + k;
-                for (size_t c = 0; c < cols; c++) pw[row * cols + c] /= s[k];
-                if (bias) bias[row] = maybe_h(bias[row] / s[k], round_f16);
-            }
-            /* h() of each quotient, in one pass of the CPU backend's fast (bit-level, vectorised)
-             * rounding: the same values as rounding each one as it is made */
-            if (round_f16) awq_backend_cpu()->round_f16(NULL, pw + (rows - n) * cols, n * cols);
+            e = fold(be, pw + (rows - n) * cols, s, n, cols, 1, round_f16);
+            if (!e && bias) e = fold(be, bias + (rows - n), s, n, 1, 1, round_f16);
         }
-        for (int l = 0; l < r->group.n_layers; l++) { /* next linears: W[o][c] *= s[c] */
+        for (int l = 0; !e && l < r->group.n_layers; l++) { /* next linears: W[o][c] = h(W[o][c] * s[c]) */
             awq_slot L = r->group.layers[l];
             size_t rows = (size_t)b->shape[L][0], cols = (size_t)b->shape[L][1];
             if (cols != n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for in_features %zu", r->group.prev_name, n, cols);
-            float *w = b->t[L];
-            #pragma omp parallel for schedule(static)
-            for (size_t o = 0; o < rows; o++)
-                for (size_t c = 0; c < cols; c++) w[o * cols + c] *= s[c];
-            if (round_f16) awq_backend_cpu()->round_f16(NULL, w, rows * cols); /* h() of each product */
+            e = fold(be, b->t[L], s, rows, cols, 0, round_f16);
         }
     }
-    return AWQ_OK;
+    return e;
 }
 
 /* ---- clip search (spec §2.8) ---------------------------------------------------------------- */

@@ -35,12 +35,19 @@ typedef struct awq_block_f32 {
     float *t[AWQ_SLOT__COUNT];        /* NULL for absent slots; owned */
     int64_t shape[AWQ_SLOT__COUNT][2];
     int ndim[AWQ_SLOT__COUNT];
+    const awq_backend *be;            /* NULL: t[] are host memory; else memory of this device backend */
 } awq_block_f32;
 
 /* From the model's (original) tensors. With round_f16, BF16/F32 values are rounded to fp16
  * (RNE) and a value beyond fp16 range is an error naming the tensor (spec pitfall 21). */
 awq_err awq_block_f32_from_model(const awq_model *m, int layer, int round_f16, awq_block_f32 *out);
-awq_err awq_block_f32_copy(const awq_block_f32 *src, awq_block_f32 *dst);
+/* The same values in be's memory, made there: F16 tensors go up as stored and are widened on
+ * the device (half the bytes, no host conversion); others are converted on the host first. On a
+ * host backend this is awq_block_f32_from_model. The scale search, awq_apply_scales, the clip
+ * search and awq_pack_block all take such a block, so a block's weights stay on the GPU. */
+awq_err awq_block_f32_from_model_on(const awq_backend *be, const awq_model *m, int layer, int round_f16,
+                                    awq_block_f32 *out);
+awq_err awq_block_f32_copy(const awq_block_f32 *src, awq_block_f32 *dst);   /* host blocks only */
 void awq_block_f32_free(awq_block_f32 *b);
 /* The kernel view (F32 weights pointing into b). */
 void awq_block_f32_view(const awq_block_f32 *b, awq_block_w *w);

@@ -7,6 +7,7 @@
 
 #include "../../kernels/half.h"
 #include "../../kernels/quant.h"
+#include "devmem.h"
 
 const char *awq_linear_name(awq_slot s, char *buf, size_t cap)
 {
@@ -296,6 +297,17 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
     int nt = 0;
     awq_err e = AWQ_OK;
     if (fq) memset(fq, 0, sizeof *fq);
+    /* the small tensors (norms, biases) on the host; those of a block in device memory are fetched */
+    const float *host_t[AWQ_SLOT__COUNT] = {0};
+    float *fetched[AWQ_SLOT__COUNT] = {0};
+    for (int sl = 0; sl < AWQ_SLOT__COUNT && !e; sl++) {
+        if (!b->t[sl] || awq_slot_is_linear((awq_slot)sl)) continue;
+        size_t n = awq_block_f32_numel(b, (awq_slot)sl);
+        if (!b->be) { host_t[sl] = b->t[sl]; continue; }
+        if (!(fetched[sl] = malloc(n * sizeof(float)))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        else e = awq_dev_fetch(b->be, fetched[sl], b->t[sl], n * sizeof(float));
+        host_t[sl] = fetched[sl];
+    }
     for (int li = 0; li < 7 && !e; li++) {
         awq_slot L = AWQ_LINEARS[li];
         size_t O = (size_t)b->shape[L][0], I = (size_t)b->shape[L][1];
@@ -303,7 +315,9 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
             size_t g;
             float *wc = malloc(O * I * sizeof *wc + 1);
             if (!wc || !(h16[L] = malloc(O * I * 2 + 1))) { free(wc); e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
-            memcpy(wc, b->t[L], O * I * sizeof *wc);
+            if (b->be) e = awq_dev_fetch(b->be, wc, b->t[L], O * I * sizeof *wc);
+            else memcpy(wc, b->t[L], O * I * sizeof *wc);
+            if (e) { free(wc); break; }
             if (max_val && max_val[L] && kern_quant_group(&g, I, p->group) == KERN_OK)
                 for (size_t o = 0; o < O; o++)
                     for (size_t c = 0; c < I; c++) {
@@ -317,8 +331,8 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
             else free(wc);
             continue;
         }
-        const int on_dev = dw && dw->t[L];
-        e = awq_quantize_linear(be, p, on_dev ? dw->t[L] : b->t[L], O, I, max_val ? max_val[L] : NULL,
+        const int on_dev = (dw && dw->t[L]) || b->be;
+        e = awq_quantize_linear(be, p, dw && dw->t[L] ? dw->t[L] : b->t[L], O, I, max_val ? max_val[L] : NULL,
                                 (pack ? AWQ_QL_PACK : 0) | (fq ? AWQ_QL_DEQ : 0) | (on_dev ? AWQ_QL_W_ON_DEV : 0), &pl[li]);
         if (e) { char lin[64]; e = awq_context(e, "%s", awq_linear_name(L, lin, sizeof lin)); break; }
         char lin[64];
@@ -354,11 +368,12 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
         if (!b->t[sl] || awq_slot_is_linear((awq_slot)sl)) continue;
         size_t n = awq_block_f32_numel(b, (awq_slot)sl);
         if (!(h16[sl] = malloc(n * 2 + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        const float *v = host_t[sl];
         for (size_t k = 0; k < n && !e; k++)
-            if (!awq_f32_fits_f16(b->t[sl][k]))
-                e = awq_fail(AWQ_ERR_NUMERIC, "'%s' element %zu = %g does not fit fp16", awq_slot_suffix((awq_slot)sl), k, (double)b->t[sl][k]);
+            if (!awq_f32_fits_f16(v[k]))
+                e = awq_fail(AWQ_ERR_NUMERIC, "'%s' element %zu = %g does not fit fp16", awq_slot_suffix((awq_slot)sl), k, (double)v[k]);
         if (e) break;
-        awq_f32_to_f16_n(h16[sl], b->t[sl], n);
+        awq_f32_to_f16_n(h16[sl], v, n);
         t[nt] = (awq_tensor){(char *)awq_slot_suffix((awq_slot)sl), AWQ_DT_F16, b->ndim[sl], {b->shape[sl][0], b->shape[sl][1]},
                              h16[sl], n * 2};
         nt++;
@@ -371,7 +386,7 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
     }
     if (!e) e = awq_store_put(s, key, "packed", recipe, t, nt);
     for (int li = 0; li < 7; li++) awq_packed_linear_free(&pl[li]);
-    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) free(h16[sl]);
+    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) { free(h16[sl]); free(fetched[sl]); }
     if (e && fq) awq_block_f32_free(fq);
     return e;
 }
