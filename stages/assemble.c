@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cache/prof.h"
 #include "common/assemble.h"
 #include "common/log.h"
 #include "common/stage.h"
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
     int rc = awq_opts_parse(&cli, opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
     awq_log_init(cli.prog, argc, argv);
+    awq_prof_mark("stage: start");
     awq_params p;
     if (awq_stage_params(cli.prog, &so, &p)) return 2;
 
@@ -70,6 +72,7 @@ int main(int argc, char **argv)
     if (!e) e = awq_store_open(&s, store_dir, 0);
     if (!e) {
         awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), export_fp16, shards_dir};
+        awq_prof_mark("assemble: inputs opened");
         double t0 = awq_now();
         e = awq_assemble(s, &in, out);
         if (!e) { awq_verbose("wrote '%s' in %.2f s", out, awq_now() - t0); printf("%s\n", out); }

@@ -63,6 +63,8 @@ AWQ_CACHE="$TMP/s2" make -C "$ROOT" --no-print-directory -j1 quantize O="$O" MOD
 check j4_and_j1_byte_identical 'diff -r "$TMP/ref" "$TMP/out2"'
 
 rm -rf "$TMP/out1"
+# leftovers of a killed assemble go (OUT.tmp-<pid>, OUT.old-<pid>); a user's OUT.old-mine stays
+mkdir -p "$TMP/out1.tmp-99998" "$TMP/out1.old-99999" "$TMP/out1.old-mine"
 q "$TMP/s1" "$TMP/out1"
 check removed_output_is_only_relinked '[ "$(ran)" = " 1 assemble;" ] && diff -r "$TMP/ref" "$TMP/out1"'
 
@@ -77,7 +79,10 @@ q "$TMP/s1" "$TMP/out1" CLIP_GRID=10
 # shards were rewritten, the non-block one (same model files) was not
 check clip_grid_reruns_clip_pack_assemble_only '[ "$(ran)" = " 1 assemble; 3 quantize; 3 shard;" ] && ! grep -l "groups searched" "$TMP/out1.awq/logs"/quantize.block*.log && [ $(grep -l "linears clipped" "$TMP/out1.awq/logs"/quantize.block*.log | wc -l) -eq 3 ]'
 
-# the shards of the previous clip grid are gone; what is left is what the new output links to
+# the shards of the previous clip grid are gone; what is left is what the new output links to.
+# The old output and those shards are removed in the background (it takes a while on gigabytes):
+# gone() waits up to 10 s for the paths given to disappear.
+gone() { i=0; while [ -n "$(ls -d "$@" 2>/dev/null)" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done; [ -z "$(ls -d "$@" 2>/dev/null)" ]; }
 stale=0
 for f in $old_shards; do case $f in rest-*) ;; *) [ -e "$TMP/out1.awq/shards/$f" ] && stale=$((stale + 1)) ;; esac; done
 linked=0
@@ -85,7 +90,8 @@ for l in 0:1 1:2 2:3 rest:4; do   # shard file prefix : output shard number
     s=$(ls "$TMP/out1.awq/shards" | grep "^${l%:*}-")
     [ "$TMP/out1.awq/shards/$s" -ef "$TMP/out1/model-0000${l#*:}-of-00004.safetensors" ] 2>/dev/null && linked=$((linked + 1))
 done
-check stale_shards_removed_output_linked '[ $stale -eq 0 ] && [ $(ls -A "$TMP/out1.awq/shards" | wc -l) -eq 4 ] && [ $linked -eq 4 ] && [ -z "$(ls -d "$TMP"/out1.tmp-* "$TMP"/out1.old-* 2>/dev/null)" ]'
+check stale_shards_removed_output_linked '[ $stale -eq 0 ] && [ $(ls -A "$TMP/out1.awq/shards" | wc -l) -eq 4 ] && [ $linked -eq 4 ] && gone "$TMP"/out1.tmp-* "$TMP"/out1.old-[0-9]*'
+check killed_assembles_leftovers_removed_others_kept '[ -d "$TMP/out1.old-mine" ] && rmdir "$TMP/out1.old-mine"'
 
 # a missing shard: one error line naming it and a hint; no temporary directory, the output unchanged
 pk1=$(awk -F'\t' '$1 == "1" && $2 == "pack" {print $3}' "$TMP/out1.awq/manifest.tsv")

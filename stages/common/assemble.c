@@ -6,6 +6,7 @@
 #include "../../cache/prof.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,31 +116,61 @@ static awq_err copy_side_files(const awq_model *m, const char *dir)
     return AWQ_OK;
 }
 
+/* Read objects keys[0..n) (NULL entries skipped) into objs, several at once: the 2 x L search
+ * objects, a few MB each, took 0.7 s one after the other for a 7B model (each alone uses few
+ * cores). The first error is reported. */
+static awq_err get_objects(awq_store *s, const awq_key *const *keys, int n, awq_object **objs)
+{
+    int bad = n;
+    awq_err code = AWQ_OK;
+    char msg[1024] = "", hint[1024] = "";
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) {
+        if (!keys[i]) continue;
+        awq_err e = awq_store_get(s, keys[i], &objs[i]);
+        if (e) {
+            #pragma omp critical(assemble_get)
+            if (i < bad) { /* the message lives in this thread: carry it to the caller's */
+                bad = i;
+                code = e;
+                snprintf(msg, sizeof msg, "%s", awq_errmsg());
+                snprintf(hint, sizeof hint, "%s", awq_errhint());
+            }
+        }
+    }
+    if (bad == n) return AWQ_OK;
+    awq_fail(code, "%s", msg);
+    if (hint[0]) awq_hint("%s", hint);
+    return code;
+}
+
 /* awq_search_results.safetensors: model.layers.<i>.<prev>.scales and .<linear>.max_val */
 static awq_err write_search_results(awq_store *s, const awq_assemble_in *in, const char *dir)
 {
-    const int L = in->m->cfg.num_hidden_layers;
+    const int L = in->m->cfg.num_hidden_layers, cap = L * 16;
     awq_object **objs = calloc((size_t)L * 2, sizeof *objs);
-    st_tensor *t = calloc((size_t)L * 16, sizeof *t);
-    char (*names)[96] = calloc((size_t)L * 16, sizeof *names);
+    const awq_key **keys = calloc((size_t)L * 2, sizeof *keys);
+    st_tensor *t = calloc((size_t)cap, sizeof *t);
+    char (*names)[96] = calloc((size_t)cap, sizeof *names);
     int nt = 0;
-    awq_err e = (!objs || !t || !names) ? awq_fail(AWQ_ERR_NOMEM, "out of memory") : AWQ_OK;
+    awq_err e = (!objs || !keys || !t || !names) ? awq_fail(AWQ_ERR_NOMEM, "out of memory") : AWQ_OK;
     for (int l = 0; !e && l < L; l++) {
-        for (int k = 0; k < 2 && !e; k++) {
-            const awq_key *key = k == 0 ? (in->scales ? &in->scales[l] : NULL) : (in->clips ? &in->clips[l] : NULL);
-            if (!key) continue;
-            if ((e = awq_store_get(s, key, &objs[2 * l + k]))) break;
-            awq_object *o = objs[2 * l + k];
-            for (int i = 0; i < o->n_tensors; i++) {
-                const char *nm = o->tensors[i].name;
-                size_t n = strlen(nm);
-                int keep = (n > 7 && strcmp(nm + n - 7, ".scales") == 0) || (n > 8 && strcmp(nm + n - 8, ".max_val") == 0);
-                if (!keep) continue;
-                snprintf(names[nt], sizeof names[nt], "model.layers.%d.%s", l, nm);
-                t[nt] = (st_tensor){names[nt], o->tensors[i].dtype, o->tensors[i].ndim, {0}, o->tensors[i].data, o->tensors[i].nbytes, 0};
-                memcpy(t[nt].shape, o->tensors[i].shape, sizeof(int64_t) * (size_t)o->tensors[i].ndim);
-                nt++;
-            }
+        keys[2 * l] = in->scales ? &in->scales[l] : NULL;
+        keys[2 * l + 1] = in->clips ? &in->clips[l] : NULL;
+    }
+    if (!e) e = get_objects(s, keys, L * 2, objs);
+    for (int j = 0; !e && j < L * 2; j++) {
+        const awq_object *o = objs[j];
+        for (int i = 0; o && i < o->n_tensors && !e; i++) {
+            const char *nm = o->tensors[i].name;
+            size_t n = strlen(nm);
+            int keep = (n > 7 && strcmp(nm + n - 7, ".scales") == 0) || (n > 8 && strcmp(nm + n - 8, ".max_val") == 0);
+            if (!keep) continue;
+            if (nt == cap) { e = awq_fail(AWQ_ERR_FORMAT, "block %d: more than 16 search results", j / 2); break; }
+            snprintf(names[nt], sizeof names[nt], "model.layers.%d.%s", j / 2, nm);
+            t[nt] = (st_tensor){names[nt], o->tensors[i].dtype, o->tensors[i].ndim, {0}, o->tensors[i].data, o->tensors[i].nbytes, 0};
+            memcpy(t[nt].shape, o->tensors[i].shape, sizeof(int64_t) * (size_t)o->tensors[i].ndim);
+            nt++;
         }
     }
     if (!e && nt > 0) {
@@ -148,7 +179,7 @@ static awq_err write_search_results(awq_store *s, const awq_assemble_in *in, con
         e = st_write(path, t, nt);
     }
     for (int i = 0; objs && i < L * 2; i++) awq_object_free(objs[i]);
-    free(objs); free(t); free(names);
+    free(objs); free(keys); free(t); free(names);
     return e;
 }
 
@@ -158,6 +189,24 @@ static awq_err remove_tree(const char *dir)
     /* only ever called on a directory this process created under a .tmp-/.old- name */
     snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
     return system(cmd) == 0 ? AWQ_OK : awq_fail(AWQ_ERR_IO, "cannot remove '%s'", dir);
+}
+
+/* remove_tree without waiting for it. Freeing the gigabytes of an old output takes ext4 a second
+ * or more (the blocks are freed in unlink), which the pipeline's last step need not wait for: a
+ * detached `rm -rf` (its own session, no terminal, no inherited files; like `git gc --auto`)
+ * does it. Only on trees already out of every reader's way; done here if it cannot start. */
+static void remove_tree_detached(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) { dup2(fd, 0); dup2(fd, 1); dup2(fd, 2); }
+        close_range(3, ~0u, 0); /* make's jobserver, the caller's pipes */
+        execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0 && remove_tree(dir) != AWQ_OK) awq_clear_error();
 }
 
 /* Every tensor written here: the packed objects' tensors (names, dtypes and shapes from their
@@ -290,14 +339,23 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
     char tmp[4096], old[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out_dir, (long)getpid());
     snprintf(old, sizeof old, "%s.old-%ld", out_dir, (long)getpid());
-    /* leftovers of an assemble that was killed (one assemble per OUT runs at a time) */
-    char pattern[4200];
-    snprintf(pattern, sizeof pattern, "%s.tmp-*", out_dir);
-    glob_t g;
-    if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++) remove_tree(g.gl_pathv[i]);
-        globfree(&g);
+    /* leftovers of an assemble that was killed (one assemble per OUT runs at a time), and old
+     * outputs whose removal was killed: OUT.tmp-<pid> and OUT.old-<pid>, nothing else */
+    for (int k = 0; k < 2; k++) {
+        char pattern[4200];
+        snprintf(pattern, sizeof pattern, k == 0 ? "%s.tmp-*" : "%s.old-*", out_dir);
+        glob_t g;
+        if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
+            for (size_t i = 0; i < g.gl_pathc; i++) {
+                const char *pid = g.gl_pathv[i] + strlen(out_dir) + 5;
+                if (!*pid || pid[strspn(pid, "0123456789")]) continue;
+                if (k == 0) remove_tree(g.gl_pathv[i]);
+                else remove_tree_detached(g.gl_pathv[i]);
+            }
+            globfree(&g);
+        }
     }
+    awq_prof_mark("assemble: leftovers removed");
     char (*shards)[AWQ_SHARD_NAME_MAX] = NULL;
     awq_err e = awq_mkdirs(tmp);
     if (e) return e;
@@ -311,27 +369,35 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
     }
     if (!e) e = write_config(m, in->p, in->export_fp16, tmp);
     if (!e) e = copy_side_files(m, tmp);
+    awq_prof_mark("assemble: config, side files");
     if (!e) e = write_search_results(s, in, tmp);
-    awq_prof_mark("assemble: config, search results");
+    awq_prof_mark("assemble: search results");
     /* Move into place: an existing OUT is moved aside first and removed after. */
+    int had_old = 0;
     if (!e) {
         struct stat st;
-        int had_old = stat(out_dir, &st) == 0;
+        had_old = stat(out_dir, &st) == 0;
         if (had_old && rename(out_dir, old) != 0) e = awq_fail_errno(errno, "cannot move the old '%s' aside", out_dir);
         if (!e && rename(tmp, out_dir) != 0) {
             e = awq_fail_errno(errno, "cannot rename '%s' to '%s'", tmp, out_dir);
             if (had_old) (void)rename(old, out_dir);
         }
-        if (!e && had_old) remove_tree(old);
+        awq_prof_mark("assemble: moved into place");
     }
     if (e) remove_tree(tmp);
-    /* the shards of earlier experiments: the output keeps its own links to what it uses */
+    /* What this checkpoint does not use goes: the old output, and the shards of earlier
+     * experiments (the new output keeps its own links to the shards it uses), moved into the
+     * old output's directory and removed with it in the background. */
     if (!e && shards) {
+        if (!had_old && awq_mkdirs(old) != AWQ_OK) awq_clear_error(); /* then they are unlinked here */
         const char *keep[L + 1];
         for (int k = 0; k <= L; k++) keep[k] = shards[k];
-        int removed = awq_prune_shards(in->shards_dir, keep, L + 1);
+        int removed = awq_prune_shards(in->shards_dir, keep, L + 1, old);
         if (removed) awq_verbose("removed %d stale shard file(s) from '%s'", removed, in->shards_dir);
+        had_old = 1;
     }
+    if (!e && had_old) remove_tree_detached(old);
+    awq_prof_mark("assemble: stale files removed");
     free(shards);
     return e;
 }

@@ -29,8 +29,10 @@ typedef struct awq_assemble_in {
  * shards_dir/rest-<awq_rest_key hex>.safetensors, hard-linked (copied where the file system
  * cannot link) as model-<l+1>-of-<L+1>.safetensors and model-<L+1>-of-<L+1>.safetensors, with
  * the index built from their headers; a missing or malformed shard is an error naming the file,
- * with a hint. After success the other shard files of shards_dir (earlier experiments') are
- * removed. The search results are read from the store `s` in both cases (in->scales, in->clips). */
+ * with a hint. After success the old output and the other shard files of shards_dir (earlier
+ * experiments') are removed by a detached `rm -rf` that this call does not wait for (freeing
+ * gigabytes takes a second or more). The search results are read from the store `s` in both
+ * cases (in->scales, in->clips). */
 awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_dir);
 
 #endif

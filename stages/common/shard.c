@@ -161,7 +161,7 @@ awq_err awq_write_rest_shard(const awq_model *m, const char *path)
     return e;
 }
 
-int awq_prune_shards(const char *dir, const char *const *keep, int n_keep)
+int awq_prune_shards(const char *dir, const char *const *keep, int n_keep, const char *trash)
 {
     DIR *d = opendir(dir);
     if (!d) { awq_warn("cannot read '%s' to remove stale shards: %s", dir, strerror(errno)); return 0; }
@@ -172,9 +172,10 @@ int awq_prune_shards(const char *dir, const char *const *keep, int n_keep)
         int kept = 0;
         for (int i = 0; i < n_keep && !kept; i++) kept = strcmp(ent->d_name, keep[i]) == 0;
         if (kept) continue;
-        char path[4096 + 256];
+        char path[4096 + 256], to[4096 + 256];
         snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        if (unlink(path) == 0) removed++;
+        snprintf(to, sizeof to, "%s/%s", trash ? trash : "", ent->d_name);
+        if ((trash && rename(path, to) == 0) || unlink(path) == 0) removed++;
         else if (errno != ENOENT) awq_warn("cannot remove stale shard '%s': %s", path, strerror(errno));
     }
     closedir(d);

@@ -45,7 +45,9 @@ awq_err awq_write_rest_shard(const awq_model *m, const char *path);
 
 /* Remove the files of `dir` that have a shard's name (awq_is_shard_name) but are none of
  * keep[0..n_keep): the shards of earlier experiments, and temporary files of killed writers.
- * Best effort: a file that cannot be removed is a warning. Returns the number removed. */
-int awq_prune_shards(const char *dir, const char *const *keep, int n_keep);
+ * With `trash` (an existing directory) they are moved there, for the caller to remove later (or
+ * unlinked where they cannot be moved); with NULL, unlinked. Best effort: a file that cannot be
+ * removed is a warning. Returns the number removed. */
+int awq_prune_shards(const char *dir, const char *const *keep, int n_keep, const char *trash);
 
 #endif
