@@ -22,6 +22,7 @@
 #include "common/awqobj.h"
 #include "common/log.h"
 #include "common/shard.h"
+#include "common/slots.h"
 #include "common/stage.h"
 
 typedef struct plan_args {
@@ -139,6 +140,40 @@ static awq_err plan_tokens(const plan_args *a, awq_key *key)
     return awq_key_parse(key, line);
 }
 
+/* Which blocks one awq-quantize process treats. A block whose scales are in the store but whose
+ * clip or packed object is not (a clip-grid rerun) needs no scale search: little GPU memory and
+ * little work, so the start of a process and its GPU context (made one at a time by the driver,
+ * ~0.2 s each) would dominate. Consecutive such blocks are batched so that about as many
+ * processes run as there are GPU memory units for them (3 x AWQ_QUANTIZE_JOBS, slots.h).
+ * (*end)[l] = the last block of the process starting at l, or -1 for a block inside a batch. */
+static awq_err clip_only_batches(const char *store_root, int L, const awq_key *sc, const awq_key *cl, const awq_key *pk,
+                                 int **end)
+{
+    int *clip_only = calloc((size_t)L, sizeof *clip_only);
+    *end = malloc((size_t)L * sizeof **end);
+    if (!clip_only || !*end) { free(clip_only); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+    awq_store *s = NULL;
+    int n = 0;
+    if (awq_store_open(&s, store_root, 1) == AWQ_OK) {
+        for (int l = 0; l < L; l++)
+            n += clip_only[l] = awq_store_has(s, &sc[l]) && !(awq_store_has(s, &cl[l]) && awq_store_has(s, &pk[l]));
+        awq_store_close(s);
+    } else awq_clear_error(); /* no store yet: nothing is clip-only */
+    const char *j = getenv("AWQ_QUANTIZE_JOBS");
+    long procs = (j && *j ? strtol(j, NULL, 10) : 4) * AWQ_SLOT_UNITS_SEARCH;
+    if (procs < 1) procs = 1;
+    const int per = (int)((n + procs - 1) / procs);
+    for (int l = 0; l < L; ) {
+        int last = l;
+        if (clip_only[l]) while (last + 1 < L && clip_only[last + 1] && last + 1 - l < per) last++;
+        (*end)[l] = last;
+        for (int b = l + 1; b <= last; b++) (*end)[b] = -1;
+        l = last + 1;
+    }
+    free(clip_only);
+    return AWQ_OK;
+}
+
 static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opts *so, const char *store_root)
 {
     awq_model *m = NULL;
@@ -194,22 +229,33 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
     bput(&mk, "%s:\n\t@$(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s --numerics %s --device $(DEVICE)\n\n",
          obj(&act[0], o1), obj(&act[0], o2) + 0, qm, hexs(&tok, h1), so->numerics);
     bput(&man, "block\tstage\tkey\n-\ttokens\t%s\n", hexs(&tok, h1));
-    for (int l = 0; l < L; l++) {
+    int *batch_end = NULL;
+    if (!e) e = clip_only_batches(store_root, L, sc, cl, pk, &batch_end);
+    for (int l = 0; !e && l < L; l++) {
         /* capture: the next block's input, from the ORIGINAL block: never waits on a search */
         bput(&mk, "%s: | %s\n\t@$(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s --numerics %s --device $(DEVICE)\n\n",
              obj(&act[l + 1], o1), obj(&act[l], o2), obj(&act[l + 1], o3), l, qm, l, hexs(&act[l], h1), so->numerics);
-        /* the AWQ treatment of the block, one process making its three objects (awq-quantize; a
-         * grouped target: any of them missing runs it once, and it makes only what is missing).
-         * The scaled block is never stored: awq-quantize folds the scales in memory. */
-        bput(&mk, "%s ", obj(&sc[l], o1));
-        bput(&mk, "%s ", obj(&cl[l], o1));
-        bput(&mk, "%s &: | %s\n\t@$(RUN) %s %d quantize -- $(BIN)/awq-quantize -m %s -b %d -i %s %s --n-grid %d%s --semantics %s%s --device $(DEVICE)\n\n",
-             obj(&pk[l], o1), obj(&act[l], o2), obj(&pk[l], o3), l, qm, l, hexs(&act[l], h1), cparams, so->n_grid,
-             so->duo ? " --duo-scaling" : "", so->semantics, a->export_fp16 ? " --export" : "");
         const struct { const char *stage; const awq_key *k; } rows[] = {
             {"input", &act[l]}, {"scale-search", &sc[l]}, {"clip-search", &cl[l]}, {"pack", &pk[l]}};
         for (int r = 0; r < 4; r++) bput(&man, "%d\t%s\t%s\n", l, rows[r].stage, hexs(rows[r].k, h1));
+        if (batch_end[l] < 0) continue; /* inside a batch written at its first block */
+        /* the AWQ treatment of the block (or of blocks l..end, a batch of clip-only work), one
+         * process making their objects (awq-quantize; a grouped target: any of them missing
+         * runs it once, and it makes only what is missing). The scaled block is never stored:
+         * awq-quantize folds the scales in memory. */
+        const int end = batch_end[l];
+        for (int b = l; b <= end; b++) bput(&mk, "%s %s %s ", obj(&sc[b], o1), obj(&cl[b], o2), obj(&pk[b], o3));
+        bput(&mk, "&: |");
+        for (int b = l; b <= end; b++) bput(&mk, " %s", obj(&act[b], o1));
+        char label[32];
+        snprintf(label, sizeof label, end > l ? "%d-%d" : "%d", l, end);
+        bput(&mk, "\n\t@$(RUN) %s %s quantize -- $(BIN)/awq-quantize -m %s -b %d -i ", obj(&pk[l], o1), label, qm, l);
+        for (int b = l; b <= end; b++) bput(&mk, "%s%s", b > l ? "," : "", hexs(&act[b], h1));
+        bput(&mk, " %s --n-grid %d%s --semantics %s%s --device $(DEVICE)\n\n", cparams, so->n_grid,
+             so->duo ? " --duo-scaling" : "", so->semantics, a->export_fp16 ? " --export" : "");
     }
+    free(batch_end);
+    if (e) goto done;
     /* the objects by kind, for the rules below and .PRECIOUS */
     bput(&mk, "PACKED :=");
     for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&pk[l], o1));

@@ -6,7 +6,10 @@
  * change recomputes clip + pack, and reads the scales). The scaled block is computed in memory
  * and never stored: on a 7B model that is 12 GB of store per experiment saved, and one process
  * instead of four per block saves three GPU context start-ups and teardowns, two loads of the
- * block input and two of the scaled block (docs/PERFORMANCE.md). Prints the packed key. */
+ * block input and two of the scaled block (docs/PERFORMANCE.md). Prints the packed key.
+ * Given the inputs of consecutive blocks it treats them one after the other in one process: a
+ * clip-only rerun then pays for one GPU context per batch instead of one per block (contexts
+ * are made one at a time by the driver: 32 of them were ~7 s of a 15 s rerun on an H100). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,17 +52,23 @@ static awq_err make_keys(const awq_model *m, int block, const awq_params *p, key
     return e;
 }
 
-/* Compute what is missing of scales / clip / packed (have_*: already in the store, verified). */
-static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, const awq_model *m, const keys *k,
-                   int have_scales, int have_clip, int have_packed)
+/* What the blocks of one process share: the backend (one CUDA context for all of them) and the
+ * GPU memory units held. */
+typedef struct step { const awq_backend *be; awq_slots units; } step;
+
+/* Compute what is missing of scales / clip / packed of one block (have_*: already in the store,
+ * verified). */
+static awq_err run(step *st, int block, const awq_stage_opts *so, const awq_params *p, awq_store *s, const awq_model *m,
+                   const keys *k, int have_scales, int have_clip, int have_packed)
 {
     /* GPU memory: a scale search holds 3 units, the rest of the step 1 (slots.h) */
-    awq_slots units = {.n = 0};
-    awq_err e = awq_slots_take(&units, have_scales ? 1 : AWQ_SLOT_UNITS_SEARCH);
-    const awq_backend *be = NULL;
-    if (!e) e = awq_backend_open(so->device, &be);
-    share_cores(be, &units);
-    awq_prof_dev(be, "stage: open model, backend");
+    awq_err e = awq_slots_take(&st->units, have_scales ? 1 : AWQ_SLOT_UNITS_SEARCH);
+    if (!e && !st->be) {
+        e = awq_backend_open(so->device, &st->be);
+        awq_prof_dev(st->be, "stage: open model, backend");
+    }
+    const awq_backend *be = st->be;
+    share_cores(be, &st->units);
     float *x = NULL;
     int n_seq = 0, seqlen = 0, n_res = 0, n_clip = 0;
     awq_block_f32 b = {0};
@@ -71,17 +80,17 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
     if (!e && !(have_scales && have_clip)) e = awq_act_load(s, &k->act, m, be, &x, &n_seq, &seqlen);
     /* the block's weights go to the device once and stay there: searched, scaled in place,
      * clip-searched and quantized without another copy */
-    if (!e) e = awq_block_f32_from_model_on(be, m, so->block, p->round_f16, &b);
+    if (!e) e = awq_block_f32_from_model_on(be, m, block, p->round_f16, &b);
     awq_prof_dev(be, "stage: block weights to the device");
     if (!e && have_scales) e = awq_scales_get(s, &k->scales, &m->cfg, res, &n_res);
     else if (!e) {
         e = awq_search_scales(be, &m->cfg, p, &b, x, n_seq, seqlen, res, &n_res);
         if (!e) e = awq_scales_put(s, &k->scales, k->r_scales, res, n_res);
-        if (!e) awq_info("block %d: %d groups searched in %.2f s", so->block, n_res, awq_now() - t0);
+        if (!e) awq_info("block %d: %d groups searched in %.2f s", block, n_res, awq_now() - t0);
         awq_prof_mark("stage: put scales");
     }
-    awq_slots_keep(&units, 1); /* the search's buffers are freed */
-    share_cores(be, &units);
+    awq_slots_keep(&st->units, 1); /* the search's buffers are freed */
+    share_cores(be, &st->units);
     /* the original block is not needed past the search: the scales go into it in place */
     if (!e) e = awq_apply_scales(&b, res, n_res, p->round_f16);
     awq_prof_mark("stage: apply scales");
@@ -91,7 +100,7 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
         e = awq_search_clips_keep(be, &m->cfg, p, &b, x, n_seq, seqlen, clips, &n_clip, &dw);
         if (!e) e = awq_clips_put(s, &k->clip, k->r_clip, clips, n_clip);
         for (int i = 0; !e && i < n_clip; i++) max_val[clips[i].linear] = clips[i].max_val;
-        if (!e) awq_info("block %d: %d linears clipped in %.2f s", so->block, n_clip, awq_now() - t0);
+        if (!e) awq_info("block %d: %d linears clipped in %.2f s", block, n_clip, awq_now() - t0);
         awq_prof_mark("stage: put clips");
     }
     if (x) { awq_dev_free(be, x); x = NULL; } /* device memory back before packing */
@@ -102,9 +111,28 @@ static awq_err run(const awq_stage_opts *so, const awq_params *p, awq_store *s, 
     else for (int l = 0; l < AWQ_SLOT__COUNT; l++) free(max_val[l]);
     awq_scale_results_free(res, n_res);
     awq_block_f32_free(&b);
-    if (be) be->close(be);
-    awq_slots_keep(&units, 0);
     return e;
+}
+
+/* "K0,K1,..." -> out (at most cap keys); the count, or -1 after recording an error */
+static int parse_inputs(const char *list, awq_key *out, int cap)
+{
+    int n = 0;
+    for (const char *q = list; *q; n++) {
+        size_t len = strcspn(q, ",");
+        char hex[AWQ_KEY_HEX + 1] = {0};
+        if (n == cap) { awq_fail(AWQ_ERR_ARG, "--input: more than %d keys", cap); return -1; }
+        if (len != AWQ_KEY_HEX) {
+            awq_fail(AWQ_ERR_ARG, "--input: entry %d is not a %d-digit key", n, AWQ_KEY_HEX);
+            awq_hint("give the act key of block I, or of blocks I, I+1, ... separated by commas");
+            return -1;
+        }
+        memcpy(hex, q, len);
+        if (awq_parse_key_opt(&out[n], "input", hex)) return -1;
+        q += len;
+        if (*q == ',') q++;
+    }
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -114,14 +142,17 @@ int main(int argc, char **argv)
     awq_stage_opts so;
     awq_stage_opts_default(&so);
     awq_opt opts[32] = {
-        {"input", 'i', AWQ_OPT_STRING, &input, "KEY", "act object: the input of block I (from awq-capture)", 1},
+        {"input", 'i', AWQ_OPT_STRING, &input, "KEY[,KEY...]", "act object: the input of block I (from awq-capture); "
+         "several keys: blocks I, I+1, ... one after the other in this process", 1},
         {"export", 0, AWQ_OPT_FLAG, &export_fp16, NULL, "pack the scaled + clipped fp16 weights (export_compatible, spec §3.6)", 0},
     };
     awq_stage_param_opts(opts + 2, &so, "model block device store print-key w-bit group n-grid duo-scaling semantics "
                                         "numerics clip-grid max-shrink n-sample-token");
-    awq_cli cli = {"awq-quantize", "scale search, scaling, clip search and packing of one block; prints the packed key",
-                   NULL, "Stores the scales, clip and packed objects (those not in the store yet) under the keys of "
-                   "awq-scale-search, awq-clip-search and awq-pack.", 0, 0};
+    awq_cli cli = {"awq-quantize", "scale search, scaling, clip search and packing of a block (or of consecutive "
+                   "blocks); prints the packed keys", NULL,
+                   "Stores the scales, clip and packed objects (those not in the store yet) under the keys of "
+                   "awq-scale-search, awq-clip-search and awq-pack, one packed key per line. Several blocks in one "
+                   "process share one GPU context: the plan runs clip-only reruns that way.", 0, 0};
     int rc = awq_opts_parse(&cli, opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
     awq_log_init(cli.prog, argc, argv);
@@ -131,24 +162,35 @@ int main(int argc, char **argv)
 
     awq_model *m = NULL;
     awq_store *s = NULL;
-    keys k = {0};
+    awq_key acts[1024];
+    int n_blocks = 0;
+    step st = {0};
     awq_prof_mark("stage: start");
     awq_err e = awq_model_open(&m, so.model);
     if (!e) awq_model_load_key_memo(m, so.store); /* the block keys awq-plan computed, if it did */
     if (!e) e = awq_params_check(&p, &m->cfg, p.w_bit == 4 && !export_fp16);
-    if (!e) e = awq_parse_key_opt(&k.act, "input", input);
-    if (!e) e = make_keys(m, so.block, &p, &k);
+    if (!e && (n_blocks = parse_inputs(input, acts, (int)(sizeof acts / sizeof acts[0]))) < 0) e = AWQ_ERR_ARG;
+    if (!e && so.block + n_blocks > m->cfg.num_hidden_layers)
+        e = awq_fail(AWQ_ERR_ARG, "--input: %d keys from block %d, but the model has %d blocks", n_blocks, so.block,
+                     m->cfg.num_hidden_layers);
     if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
-    /* done when all three are there (the packed object alone is not enough: assemble also
-     * writes the searched scales and clips into the checkpoint); each is verified once */
-    if (!e && !so.print_key) {
-        int have_packed = awq_stage_cached(s, &k.packed), have_scales = awq_stage_cached(s, &k.scales);
-        int have_clip = awq_stage_cached(s, &k.clip);
-        if (!(have_packed && have_scales && have_clip)) e = run(&so, &p, s, m, &k, have_scales, have_clip, have_packed);
-        if (e) e = awq_context(e, "block %d", so.block);
+    for (int i = 0; !e && i < n_blocks; i++) {
+        const int block = so.block + i;
+        keys k = {.act = acts[i]};
+        e = make_keys(m, block, &p, &k);
+        /* done when all three are there (the packed object alone is not enough: assemble also
+         * writes the searched scales and clips into the checkpoint); each is verified once */
+        if (!e && !so.print_key) {
+            int have_packed = awq_stage_cached(s, &k.packed), have_scales = awq_stage_cached(s, &k.scales);
+            int have_clip = awq_stage_cached(s, &k.clip);
+            if (!(have_packed && have_scales && have_clip)) e = run(&st, block, &so, &p, s, m, &k, have_scales, have_clip, have_packed);
+        }
+        if (e) e = awq_context(e, "block %d", block);
+        else awq_print_key(&k.packed);
+        keys_free(&k);
     }
-    if (!e) awq_print_key(&k.packed);
-    keys_free(&k);
+    if (st.be) st.be->close(st.be);
+    awq_slots_keep(&st.units, 0);
     awq_store_close(s);
     awq_model_close(m);
     if (e) { awq_report(cli.prog); return 1; }

@@ -33,3 +33,26 @@ ov=$(spans "$TMP/out2.awq" | overlaps)
 check clip_only_steps_take_one_unit_and_overlap \
     '[ $rc -eq 0 ] && [ "$(spans "$TMP/out2.awq" | grep -c "^3 ")" -eq 0 ] && [ "$n1" -eq 3 ] && [ "$ov" -ge 1 ]'
 [ "$ov" -ge 1 ] || echo "  (clip-only steps that overlapped: $ov of 3; spans: $(spans "$TMP/out2.awq" | tr '\n' ';'))"
+
+# A clip-grid rerun of a 7-block model with AWQ_QUANTIZE_JOBS=1 (3 clip-only processes): the plan
+# batches consecutive clip-only blocks (0-2, 3-5, 6), each batch one awq-quantize process with one
+# GPU context, and the output equals a cold run with that clip grid.
+M7="$TMP/model7"
+"$BIN/awq-gen-model" -q --out "$M7" --layers 7 --hidden 64 --ffn 128 --heads 4 --kv-heads 2 --vocab 256 --seed 12 >/dev/null
+M_SAVE=$M; M=$M7
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7"
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7" CLIP_GRID=10; rc=$?
+batches=$(sed -n 's/^awqmake: block \([0-9-]*\) *quantize .*/\1/p' "$TMP/log" | sort | tr '\n' ' ')
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7b" "$TMP/out7b" CLIP_GRID=10
+check clip_only_blocks_batched_per_process \
+    '[ $rc -eq 0 ] && [ "$batches" = "0-2 3-5 6 " ] && diff -r "$TMP/out7" "$TMP/out7b"'
+[ "$batches" = "0-2 3-5 6 " ] || echo "  (quantize steps of the rerun: $batches)"
+M=$M_SAVE
+
+# make status knows a batch's running file (running/quantize.block0-2) covers blocks 0 to 2
+AWQ_CACHE="$TMP/s7" "$BIN/awq-plan" -q --model "$M7" --calib "$TMP/calib.i32" --out "$TMP/out7" --work "$TMP/out7.awq" \
+    --bin "$BIN" --seqlen 128 --group 64 --n-grid 4 --clip-grid 12 >/dev/null 2>&1
+mkdir -p "$TMP/out7.awq/running" && echo $$ >"$TMP/out7.awq/running/quantize.block0-2"
+tools/status.sh "$TMP/out7.awq" "$BIN" >"$TMP/status" 2>&1
+check status_shows_batched_blocks_running \
+    'grep -q "^1 *clip-search *running" "$TMP/status" && grep -q "^4 *clip-search *missing" "$TMP/status" && grep -q "^1 *scale-search *done" "$TMP/status"'
