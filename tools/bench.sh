@@ -25,6 +25,7 @@ peak=$("$BIN/awq-bench-kernels" --device cuda --seqs 1 --reps 3 2>&1 | sed -n 's
 run() { # label, extra awq-plan args. Plans and runs the plan directly (no rebuild of the programs)
     label=$1; shift
     rm -rf "$B/out.awq/logs"
+    sync   # each run starts with the disk idle, not still writing the previous run's objects
     t0=$(date +%s.%N)
     { "$BIN/awq-plan" --model "$B/w7" --calib "$B/calib.i32" --out "$B/out" --work "$B/out.awq" --bin "$BIN" --seqlen 512 \
         --device cuda "$@" && make --no-print-directory -j"${BENCH_JOBS:-$(nproc)}" -f "$B/out.awq/plan.mk" all; } >"$B/$label.log" 2>&1 ||

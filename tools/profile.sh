@@ -24,7 +24,7 @@ make --no-print-directory -j"${JOBS:-1}" -f "$B/out.awq/plan.mk" all >"$B/run.lo
 # step totals from awq-step's lines, phases from the logs (file name = stage[.blockN].log)
 awk '
 /^awqmake: / && / s  (hit|miss)$/ { st = $(NF-3); tot[st] += $(NF-2); runs[st]++; next }
-FNR == 1 { st = FILENAME; sub(/.*\//, "", st); sub(/\.block[0-9]+\.log$/, "", st); sub(/\.log$/, "", st) }
+FNR == 1 { st = FILENAME; sub(/.*\//, "", st); sub(/\.block[0-9-]+\.log$/, "", st); sub(/\.log$/, "", st) }
 /^prof: / { lab = $0; sub(/^prof: /, "", lab); sub(/ +\+[0-9.]+$/, "", lab);
             key = st SUBSEP lab; if (!(key in ph)) order[st, ++np[st]] = lab; ph[key] += $NF; marked[st] += $NF }
 END {
