@@ -234,6 +234,13 @@ struct awq_backend {
     kern_status (*scale_weight)(awq_backend_ctx *ctx, float *w /*[rows,cols]*/, const float *s /*[rows] or [cols]*/,
                                 size_t rows, size_t cols, int per_row, int round_f16);
 
+    /* The GEMM checkpoint's qweight from the quantizer's 4-bit codes (spec §3.1): word [k][c] =
+     * codes[8c..8c+7][k] in AWQ order (kern_pack8), as kern_pack_qweight on the host; packing
+     * where the codes are sends half the bytes to the host. KERN_ERR_ARG when o % 8 != 0 or a
+     * code is above 15 (qweight is then unspecified). */
+    kern_status (*pack_qweight)(awq_backend_ctx *ctx, int32_t *qweight /*[i, o/8]*/, const uint8_t *codes /*[o, i]*/,
+                                size_t o, size_t i);
+
     /* dst = src widened to fp32 (exact for every dtype; NaN stays NaN): how stored activations
      * (fp16 / bf16 act objects) go up to the device at 2 bytes per value and widen there. */
     kern_status (*to_f32)(awq_backend_ctx *ctx, float *dst /*[n]*/, kern_weight src /*[n]*/, size_t n);

@@ -39,19 +39,14 @@ static kern_status shape_ok(size_t *g, size_t o, size_t i, int64_t group)
 #define K_BLOCK 64
 #define C_BLOCK 16
 
-kern_status kern_pack_gemm(int32_t *qweight, int32_t *qzeros, uint16_t *scales16, const uint8_t *codes,
-                           const uint8_t *zeros, const float *scales, size_t o, size_t i, int64_t group)
+kern_status kern_pack_qweight(int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
 {
-    size_t g;
-    if (shape_ok(&g, o, i, group) != KERN_OK) return KERN_ERR_ARG;
-    size_t n_groups = i / g, oc = o / 8, bad = 0;
-    /* refuse anything that is not 4-bit data or an fp16 scale before writing a word */
+    if (o % 8) return KERN_ERR_ARG;
+    size_t oc = o / 8, bad = 0;
+    /* refuse anything that is not 4-bit data before writing a word */
     #pragma omp parallel for schedule(static) reduction(+ : bad)
-    for (size_t r = 0; r < o; r++) {
+    for (size_t r = 0; r < o; r++)
         for (size_t k = 0; k < i; k++) bad += codes[r * i + k] > 15;
-        for (size_t j = 0; j < n_groups; j++)
-            bad += zeros[r * n_groups + j] > 15 || !awq_f32_fits_f16(scales[r * n_groups + j]);
-    }
     if (bad) return KERN_ERR_ARG;
     size_t nkb = (i + K_BLOCK - 1) / K_BLOCK;
     #pragma omp parallel for schedule(static)
@@ -64,6 +59,17 @@ kern_status kern_pack_gemm(int32_t *qweight, int32_t *qzeros, uint16_t *scales16
                 qweight[k * oc + c] = as_i32(kern_pack8(q));
             }
     }
+    return KERN_OK;
+}
+
+kern_status kern_pack_zeros_scales(int32_t *qzeros, uint16_t *scales16, const uint8_t *zeros, const float *scales,
+                                   size_t o, size_t i, int64_t group)
+{
+    size_t g;
+    if (shape_ok(&g, o, i, group) != KERN_OK) return KERN_ERR_ARG;
+    size_t n_groups = i / g, oc = o / 8;
+    for (size_t e = 0; e < o * n_groups; e++)
+        if (zeros[e] > 15 || !awq_f32_fits_f16(scales[e])) return KERN_ERR_ARG;
     for (size_t j = 0; j < n_groups; j++)
         for (size_t c = 0; c < oc; c++) {
             uint8_t z[8];
@@ -73,6 +79,16 @@ kern_status kern_pack_gemm(int32_t *qweight, int32_t *qzeros, uint16_t *scales16
                 scales16[j * o + 8 * c + (size_t)m] = awq_f32_to_f16(scales[(8 * c + (size_t)m) * n_groups + j]);
         }
     return KERN_OK;
+}
+
+kern_status kern_pack_gemm(int32_t *qweight, int32_t *qzeros, uint16_t *scales16, const uint8_t *codes,
+                           const uint8_t *zeros, const float *scales, size_t o, size_t i, int64_t group)
+{
+    size_t g;
+    if (shape_ok(&g, o, i, group) != KERN_OK) return KERN_ERR_ARG;
+    /* zeros and scales first: both refuse bad data before writing anything */
+    kern_status st = kern_pack_zeros_scales(qzeros, scales16, zeros, scales, o, i, group);
+    return st ? st : kern_pack_qweight(qweight, codes, o, i);
 }
 
 kern_status kern_unpack_gemm(uint8_t *codes, uint8_t *zeros, float *scales, const int32_t *qweight,

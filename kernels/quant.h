@@ -63,6 +63,13 @@ kern_status kern_pack_gemm(int32_t *qweight /*[i, o/8]*/, int32_t *qzeros /*[G, 
                            uint16_t *scales16 /*[G, o]*/, const uint8_t *codes /*[o, i]*/,
                            const uint8_t *zeros /*[o, G]*/, const float *scales /*[o, G]*/,
                            size_t o, size_t i, int64_t group);
+/* The two halves of kern_pack_gemm: the qweight words (KERN_ERR_ARG when o % 8 != 0 or a code is
+ * above 15), and qzeros + scales16 (KERN_ERR_ARG as kern_pack_gemm for a bad shape, zero or
+ * scale). The backend op pack_qweight does the first where the codes are. */
+kern_status kern_pack_qweight(int32_t *qweight /*[i, o/8]*/, const uint8_t *codes /*[o, i]*/, size_t o, size_t i);
+kern_status kern_pack_zeros_scales(int32_t *qzeros /*[G, o/8]*/, uint16_t *scales16 /*[G, o]*/,
+                                   const uint8_t *zeros /*[o, G]*/, const float *scales /*[o, G]*/, size_t o, size_t i,
+                                   int64_t group);
 
 /* The inverse of kern_pack_gemm (nibbles read in KERN_AWQ_REVERSE order): codes [o, i], zeros
  * [o, G] and the scales as fp32 [o, G]. Any output may be NULL. Errors as kern_pack_gemm (shape

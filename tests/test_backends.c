@@ -653,6 +653,33 @@ static void op_scale_weight(const awq_backend *be)
         }
 }
 
+/* pack_qweight: the qweight words equal the host packer's (kern_pack_gemm's first half, itself
+ * checked against the spec's vectors in test_quant), and a code above 15 is refused. */
+static void op_pack_qweight(const awq_backend *be)
+{
+    static const struct { size_t o, i; } sh[] = {{8, 1}, {64, 96}, {4096, 128}, {11008, 64}};
+    for (size_t k = 0; k < sizeof sh / sizeof sh[0]; k++) {
+        size_t o = sh[k].o, i = sh[k].i, nw = i * (o / 8);
+        uint8_t *codes = xmalloc(o * i);
+        for (size_t e = 0; e < o * i; e++) codes[e] = (uint8_t)(t_rand() & 15);
+        int32_t *want = xmalloc(nw * 4), *got = xmalloc(nw * 4);
+        REQUIRE(kern_pack_qweight(want, codes, o, i) == KERN_OK, "host pack");
+        uint8_t *dc = dev_put(be, codes, o * i);
+        int32_t *dq = dev_out(be, nw * 4);
+        char id[80];
+        snprintf(id, sizeof id, "pack_qweight[%s o=%zu i=%zu]", be->name, o, i);
+        CHECK(be->pack_qweight(be->ctx, dq, dc, o, i) == KERN_OK, "%s", id);
+        dev_get(be, got, dq, nw * 4);
+        CHECK(memcmp(got, want, nw * 4) == 0, "%s: words differ from the host packer's", id);
+        codes[o * i - 1] = 16; /* not 4-bit data */
+        dev_free(be, dc);
+        dc = dev_put(be, codes, o * i);
+        CHECK(be->pack_qweight(be->ctx, dq, dc, o, i) == KERN_ERR_ARG, "%s: a code of 16 is refused", id);
+        CHECK(be->pack_qweight(be->ctx, dq, dc, o - 1, i) == KERN_ERR_ARG, "%s: o %% 8 != 0 is refused", id);
+        dev_free(be, dc), dev_free(be, dq), free(codes), free(want), free(got);
+    }
+}
+
 /* ---- clip search ----------------------------------------------------------------------------- */
 
 /* Error bound of a clip loss against another computation of it, per (row, group, candidate):
@@ -842,6 +869,7 @@ BOTH(op_quantize)
 BOTH(op_w_mean)
 BOTH(op_clip_apply)
 BOTH(op_scale_weight)
+BOTH(op_pack_qweight)
 BOTH(op_clip_search)
 BOTH(op_memory_errors)
 
@@ -853,6 +881,7 @@ int main(int argc, char **argv)
         CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("embed", op_embed),
         CASES("mean_abs", op_mean_abs), CASES("round_check_f16", op_round_check), CASES("convert", op_convert), CASES("quantize", op_quantize),
         CASES("w_mean", op_w_mean), CASES("clip_apply", op_clip_apply), CASES("scale_weight", op_scale_weight),
+        CASES("pack_qweight", op_pack_qweight),
         CASES("clip_search", op_clip_search),
         CASES("memory_errors", op_memory_errors),
     };

@@ -1,6 +1,7 @@
 /* backend.c - the CPU instance of the backend table: host memory (aligned malloc, memcpy) and
  * the fast ops of kernels/cpu/<op>.c. Static and stateless, so it needs no init or cleanup. */
 #include "cpu.h"
+#include "../quant.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,12 @@ static kern_status cpu_memcpy(awq_backend_ctx *ctx, void *dst, const void *src, 
 
 static kern_status cpu_sync(awq_backend_ctx *ctx) { (void)ctx; return KERN_OK; }
 static void cpu_close(const awq_backend *be) { (void)be; }
+
+static kern_status cpu_pack_qweight(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
+{
+    (void)ctx;
+    return kern_pack_qweight(qweight, codes, o, i);
+}
 
 static const awq_backend cpu_backend = {
     .name = "cpu",
@@ -55,6 +62,7 @@ static const awq_backend cpu_backend = {
     .to_f16 = kern_to_f16_cpu,
     .to_f32 = kern_to_f32_cpu,
     .scale_weight = kern_scale_weight_cpu,
+    .pack_qweight = cpu_pack_qweight,
 };
 
 const awq_backend *awq_backend_cpu(void) { return &cpu_backend; }

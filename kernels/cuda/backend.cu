@@ -185,6 +185,7 @@ extern "C" const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *
     t->clip_search = cuda_clip_search;
     t->clip_apply = cuda_clip_apply;
     t->scale_weight = cuda_scale_weight;
+    t->pack_qweight = cuda_pack_qweight;
     t->sq_diff = cuda_sq_diff;
     t->to_f16 = cuda_to_f16;
     t->to_f32 = cuda_weight_to_f32;

@@ -149,6 +149,7 @@ kern_status cuda_w_mean(awq_backend_ctx *ctx, float *wm, const float *const *w, 
 kern_status cuda_clip_search(awq_backend_ctx *ctx, float *max_val, int32_t *best, float *loss, const float *w,
                              const float *x, size_t o, size_t i, size_t t, int64_t group, int w_bit, int n_grid,
                              double max_shrink, int round_f16);
+kern_status cuda_pack_qweight(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i);
 kern_status cuda_scale_weight(awq_backend_ctx *ctx, float *w, const float *s, size_t rows, size_t cols, int per_row,
                               int round_f16);
 kern_status cuda_clip_apply(awq_backend_ctx *ctx, float *w, const float *max_val, size_t o, size_t i,

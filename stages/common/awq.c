@@ -641,15 +641,16 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
     const size_t G = i / g;
     out->o = o; out->i = i; out->g_count = G;
     float *scales = malloc(o * G * sizeof *scales);
-    uint8_t *codes = malloc(o * i), *zeros = malloc(o * G);
+    uint8_t *zeros = malloc(o * G);
     out->deq = want_deq ? malloc(o * i * sizeof *out->deq) : NULL;
     /* backend buffers: the weight to clip (a copy: clipping is in place), the outputs */
     float *wc = NULL, *deq_d = NULL, *sc_d = NULL;
     uint8_t *codes_d = NULL, *zeros_d = NULL;
+    int32_t *qw_d = NULL; /* qweight is packed where the codes are: half their bytes come to the host */
     const void *mv = NULL;
     void *mv_own = NULL;
     kern_status ks;
-    awq_err e = (!scales || !codes || !zeros || (want_deq && !out->deq)) ? awq_fail(AWQ_ERR_NOMEM, "out of memory quantizing") : AWQ_OK;
+    awq_err e = (!scales || !zeros || (want_deq && !out->deq)) ? awq_fail(AWQ_ERR_NOMEM, "out of memory quantizing") : AWQ_OK;
     if (!e) e = awq_dev_alloc(be, (void **)&wc, o * i * sizeof *wc);
     if (!e && (ks = (on_dev ? be->copy : be->upload)(be->ctx, wc, w, o * i * sizeof *wc))) e = awq_kern_fail(ks, "upload weight");
     if (!e && want_deq) e = awq_dev_alloc(be, (void **)&deq_d, o * i * sizeof *deq_d);
@@ -661,7 +662,6 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
     if (!e && (ks = be->quantize(be->ctx, want_deq ? deq_d : NULL, codes_d, sc_d, zeros_d, wc, NULL, o, i, p->group, p->w_bit, p->round_f16)))
         e = awq_kern_fail(ks, "quantize");
     if (!e && want_deq) e = awq_dev_fetch(be, out->deq, deq_d, o * i * sizeof *deq_d);
-    if (!e) e = awq_dev_fetch(be, codes, codes_d, o * i);
     if (!e) e = awq_dev_fetch(be, scales, sc_d, o * G * sizeof *sc_d);
     if (!e) e = awq_dev_fetch(be, zeros, zeros_d, o * G);
     if (!e && pack) {
@@ -669,12 +669,17 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
         out->qzeros = malloc(G * (o / 8) * sizeof *out->qzeros);
         out->scales16 = malloc(G * o * sizeof *out->scales16);
         if (!out->qweight || !out->qzeros || !out->scales16) e = awq_fail(AWQ_ERR_NOMEM, "out of memory packing");
-        else if ((ks = kern_pack_gemm(out->qweight, out->qzeros, out->scales16, codes, zeros, scales, o, i, p->group)))
+        const int host = awq_backend_is_host(be); /* the CPU packs straight into the output */
+        if (!e && !host) e = awq_dev_alloc(be, (void **)&qw_d, i * (o / 8) * sizeof *qw_d);
+        if (!e && ((ks = kern_pack_zeros_scales(out->qzeros, out->scales16, zeros, scales, o, i, p->group)) ||
+                   (ks = be->pack_qweight(be->ctx, host ? out->qweight : qw_d, codes_d, o, i))))
             e = awq_kern_fail(ks, "pack (GEMM layout needs w_bit 4, out_features % 8 == 0 and fp16 scales)");
+        if (!e && !host) e = awq_dev_fetch(be, out->qweight, qw_d, i * (o / 8) * sizeof *qw_d);
     }
     awq_dev_release(be, mv_own);
     awq_dev_free(be, wc); awq_dev_free(be, deq_d); awq_dev_free(be, sc_d); awq_dev_free(be, codes_d); awq_dev_free(be, zeros_d);
-    free(scales); free(codes); free(zeros);
+    awq_dev_free(be, qw_d);
+    free(scales); free(zeros);
     if (e) awq_packed_linear_free(out);
     return e;
 }
