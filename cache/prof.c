@@ -25,7 +25,7 @@ int awq_prof_on(void)
 
 void awq_prof_mark(const char *fmt, ...)
 {
-    static double last = -1;
+    static _Thread_local double last = -1; /* per thread: marks also come from parallel object reads */
     if (!awq_prof_on()) return;
     double t = now();
     if (last < 0) last = t;
