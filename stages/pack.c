@@ -58,7 +58,7 @@ int main(int argc, char **argv)
         if (!e) e = rtn ? awq_block_f32_from_model(m, so.block, p.round_f16, &b) : awq_block_get(s, &sk, "scaled", &b);
         if (!e && clip) e = awq_clips_get(s, &ck, max_val);
         awq_prof_dev(be, "stage: inputs");
-        if (!e) e = awq_pack_block(s, &key, recipe, be, &p, &b, max_val, NULL, NULL);
+        if (!e) e = awq_pack_block(s, &key, recipe, be, &p, &b, max_val, NULL);
         if (e) e = awq_context(e, "block %d", so.block);
     }
     if (!e) awq_print_key(&key);

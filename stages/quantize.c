@@ -75,7 +75,6 @@ static awq_err run(step *st, int block, const awq_stage_opts *so, const awq_para
     awq_scale_result res[4];
     awq_clip_result clips[7];
     float *max_val[AWQ_SLOT__COUNT] = {0};
-    awq_dev_weights dw = {0};
     double t0 = awq_now();
     if (!e && !(have_scales && have_clip)) e = awq_act_load(s, &k->act, m, be, &x, &n_seq, &seqlen);
     /* the block's weights go to the device once and stay there: searched, scaled in place,
@@ -97,16 +96,14 @@ static awq_err run(step *st, int block, const awq_stage_opts *so, const awq_para
     t0 = awq_now();
     if (!e && have_clip) e = awq_clips_get(s, &k->clip, max_val);
     else if (!e) {
-        e = awq_search_clips_keep(be, &m->cfg, p, &b, x, n_seq, seqlen, clips, &n_clip, &dw);
+        e = awq_search_clips(be, &m->cfg, p, &b, x, n_seq, seqlen, clips, &n_clip);
         if (!e) e = awq_clips_put(s, &k->clip, k->r_clip, clips, n_clip);
         for (int i = 0; !e && i < n_clip; i++) max_val[clips[i].linear] = clips[i].max_val;
         if (!e) awq_info("block %d: %d linears clipped in %.2f s", block, n_clip, awq_now() - t0);
         awq_prof_mark("stage: put clips");
     }
     if (x) { awq_dev_free(be, x); x = NULL; } /* device memory back before packing */
-    /* the clip search's copy of the scaled weights in device memory: not uploaded again */
-    if (!e && !have_packed) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL, &dw);
-    awq_dev_weights_free(be, &dw);
+    if (!e && !have_packed) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL);
     if (n_clip) awq_clip_results_free(clips, n_clip); /* owns the max_val arrays then */
     else for (int l = 0; l < AWQ_SLOT__COUNT; l++) free(max_val[l]);
     awq_scale_results_free(res, n_res);

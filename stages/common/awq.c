@@ -244,7 +244,7 @@ static void dev_block_free(const awq_backend *be, dev_block *d)
 /* as_f16 (fp16 numerics: every value is an fp16 value already): the weights are stored as F16
  * so the forwards run on fp16 tensor cores; f32[] then also keeps fp32 copies of the linears,
  * which the quantizer and w_mean read. */
-typedef awq_dev_weights dev_block_f32;
+typedef struct dev_block_f32 { const float *t[AWQ_SLOT__COUNT]; void *own[AWQ_SLOT__COUNT]; } dev_block_f32;
 
 static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, int as_f16, dev_block *d, dev_block_f32 *f32)
 {
@@ -273,12 +273,11 @@ static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, i
     return e;
 }
 
-void awq_dev_weights_free(const awq_backend *be, awq_dev_weights *f)
+static void dev_block_f32_free(const awq_backend *be, dev_block_f32 *f)
 {
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) awq_dev_release(be, f->own[s]);
     memset(f, 0, sizeof *f);
 }
-#define dev_block_f32_free awq_dev_weights_free
 
 /* Inputs of every linear of block b on x (backend memory, each [N, width]). */
 typedef struct feats_buf { float *f[4]; } feats_buf;
@@ -560,14 +559,6 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
                          const awq_block_f32 *scaled, const float *x, int n_seq, int seqlen,
                          awq_clip_result res[7], int *n_res)
 {
-    return awq_search_clips_keep(be, cfg, p, scaled, x, n_seq, seqlen, res, n_res, NULL);
-}
-
-awq_err awq_search_clips_keep(const awq_backend *be, const awq_config *cfg, const awq_params *p,
-                              const awq_block_f32 *scaled, const float *x, int n_seq, int seqlen,
-                              awq_clip_result res[7], int *n_res, awq_dev_weights *keep)
-{
-    if (keep) memset(keep, 0, sizeof *keep);
     *n_res = 0;
     const size_t N = (size_t)n_seq * (size_t)seqlen;
     /* token subsample: rows 0, step, 2*step, ... with step = max(1, N / n_sample_token); only
@@ -614,7 +605,6 @@ awq_err awq_search_clips_keep(const awq_backend *be, const awq_config *cfg, cons
         awq_verbose("clip %-24s %zu x %zu, %zu tokens (%.2f s)", awq_slot_suffix(L), O, I, T, awq_now() - t0);
     }
     awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
-    if (!e && keep) { *keep = br.f32; memset(&br.f32, 0, sizeof br.f32); }
     block_run_free(be, &br);
     if (e) { awq_clip_results_free(res, *n_res); *n_res = 0; }
     return e;

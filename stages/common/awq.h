@@ -122,15 +122,6 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
                          awq_clip_result res[7], int *n_res);
 void awq_clip_results_free(awq_clip_result *res, int n);
 
-/* A block's fp32 weights in backend memory (views of host memory on the CPU backend). */
-typedef struct awq_dev_weights { const float *t[AWQ_SLOT__COUNT]; void *own[AWQ_SLOT__COUNT]; } awq_dev_weights;
-void awq_dev_weights_free(const awq_backend *be, awq_dev_weights *w);  /* zeroed after; {0} is a no-op */
-
-/* awq_search_clips that also hands the scaled block's weights, as the search uploaded them, to
- * *keep (the caller frees them) so that packing the same block need not upload them again. */
-awq_err awq_search_clips_keep(const awq_backend *be, const awq_config *cfg, const awq_params *p,
-                              const awq_block_f32 *scaled, const float *x, int n_seq, int seqlen,
-                              awq_clip_result res[7], int *n_res, awq_dev_weights *keep);
 
 /* ---- quantize + pack (spec §2.10-§2.11, §3.1) -------------------------------------------- */
 
@@ -148,7 +139,7 @@ typedef struct awq_packed_linear {
  * quantization itself.) */
 #define AWQ_QL_PACK 1
 #define AWQ_QL_DEQ 2
-#define AWQ_QL_W_ON_DEV 4   /* w is backend memory (e.g. from awq_search_clips_keep), not host */
+#define AWQ_QL_W_ON_DEV 4   /* w is backend memory (a block from awq_block_f32_from_model_on), not host */
 awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const float *w, size_t o, size_t i,
                             const float *max_val, unsigned what, awq_packed_linear *out);
 void awq_packed_linear_free(awq_packed_linear *pl);

@@ -287,7 +287,7 @@ enum { PACK_MAX_TENSORS = 4 * 7 + AWQ_SLOT__COUNT };
 
 awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, const awq_backend *be,
                        const awq_params *p, const awq_block_f32 *b, float *const max_val[AWQ_SLOT__COUNT],
-                       awq_block_f32 *fq, const awq_dev_weights *dw)
+                       awq_block_f32 *fq)
 {
     const int pack = p->w_bit == 4 && !p->fake_quant;
     awq_packed_linear pl[7] = {0};
@@ -331,9 +331,8 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
             else free(wc);
             continue;
         }
-        const int on_dev = (dw && dw->t[L]) || b->be;
-        e = awq_quantize_linear(be, p, dw && dw->t[L] ? dw->t[L] : b->t[L], O, I, max_val ? max_val[L] : NULL,
-                                (pack ? AWQ_QL_PACK : 0) | (fq ? AWQ_QL_DEQ : 0) | (on_dev ? AWQ_QL_W_ON_DEV : 0), &pl[li]);
+        e = awq_quantize_linear(be, p, b->t[L], O, I, max_val ? max_val[L] : NULL,
+                                (pack ? AWQ_QL_PACK : 0) | (fq ? AWQ_QL_DEQ : 0) | (b->be ? AWQ_QL_W_ON_DEV : 0), &pl[li]);
         if (e) { char lin[64]; e = awq_context(e, "%s", awq_linear_name(L, lin, sizeof lin)); break; }
         char lin[64];
         awq_linear_name(L, lin, sizeof lin);

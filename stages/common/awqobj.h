@@ -39,11 +39,10 @@ awq_err awq_clips_get(awq_store *s, const awq_key *key, float *max_val[AWQ_SLOT_
 
 /* Quantize every linear of b (after clipping with max_val[slot] when given) and store the packed
  * object; with fq != NULL the fake-quant weights are also returned (fq->t[slot] for linears,
- * the other slots copied from b). dw: b's linears already in backend memory (from
- * awq_search_clips_keep), read instead of uploading b's; NULL to upload. */
+ * the other slots copied from b). A block in be's memory (b->be) is quantized where it is. */
 awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, const awq_backend *be,
                        const awq_params *p, const awq_block_f32 *b, float *const max_val[AWQ_SLOT__COUNT],
-                       awq_block_f32 *fq, const awq_dev_weights *dw);
+                       awq_block_f32 *fq);
 
 /* "self_attn.q_proj" from "self_attn.q_proj.weight" into buf. */
 const char *awq_linear_name(awq_slot s, char *buf, size_t cap);
