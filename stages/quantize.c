@@ -167,6 +167,7 @@ int main(int argc, char **argv)
     if (!e) awq_model_load_key_memo(m, so.store); /* the block keys awq-plan computed, if it did */
     if (!e) e = awq_params_check(&p, &m->cfg, p.w_bit == 4 && !export_fp16);
     if (!e && (n_blocks = parse_inputs(input, acts, (int)(sizeof acts / sizeof acts[0]))) < 0) e = AWQ_ERR_ARG;
+    if (!e && n_blocks == 0) e = awq_fail(AWQ_ERR_ARG, "--input: no key given");
     if (!e && so.block + n_blocks > m->cfg.num_hidden_layers)
         e = awq_fail(AWQ_ERR_ARG, "--input: %d keys from block %d, but the model has %d blocks", n_blocks, so.block,
                      m->cfg.num_hidden_layers);

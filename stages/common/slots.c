@@ -58,11 +58,15 @@ awq_err awq_slots_take(awq_slots *s, int units)
     if (!work || !*work) return AWQ_OK;
     const int pool = pool_units();
     if (units > pool) units = pool;
+    if (s->n >= units) return AWQ_OK;
     char dir[PATH_MAX], mpath[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/slots", work);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return awq_fail_errno(errno, "cannot create '%s'", dir);
     int mutex = -1;
-    if (units - s->n > 1) { /* collecting several: one collector at a time (no deadlock) */
+    /* Whoever waits while holding units, or to hold more than one, collects under a mutex: one
+     * collector at a time, and everyone else holds one unit and waits for nothing, so the
+     * collector always gets its units in the end (no deadlock). */
+    if (units > 1 || s->n > 0) {
         snprintf(mpath, sizeof mpath, "%s/collect", dir);
         mutex = open(mpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (mutex < 0) return awq_fail_errno(errno, "cannot open '%s'", mpath);
