@@ -10,6 +10,7 @@
  * Given the inputs of consecutive blocks it treats them one after the other in one process: a
  * clip-only rerun then pays for one GPU context per batch instead of one per block (contexts
  * are made one at a time by the driver: 32 of them were ~7 s of a 15 s rerun on an H100). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,75 @@ static void share_cores(const awq_backend *be, const awq_slots *units)
 #endif
 }
 
+/* A block's act object read and decompressed on a second thread (host work: zstd and the
+ * checksums) while this one waits for the GPU context or runs the previous block on the GPU. */
+typedef struct prefetch {
+    pthread_t thread;
+    awq_store *s;
+    awq_key key;
+    int threads;          /* OpenMP threads for the decompression (the step's share), 0 = default */
+    awq_object *obj;
+    awq_err e;
+    int running;
+    char msg[1024], hint[1024];   /* the thread's error, carried to the caller's thread */
+} prefetch;
+
+static void *prefetch_main(void *arg)
+{
+    prefetch *pf = arg;
+#ifdef _OPENMP
+    if (pf->threads > 0) omp_set_num_threads(pf->threads);
+#endif
+    pf->e = awq_store_get(pf->s, &pf->key, &pf->obj);
+    if (pf->e) { snprintf(pf->msg, sizeof pf->msg, "%s", awq_errmsg()); snprintf(pf->hint, sizeof pf->hint, "%s", awq_errhint()); }
+    return NULL;
+}
+
+static void prefetch_start(prefetch *pf, awq_store *s, const awq_key *key, int threads)
+{
+    *pf = (prefetch){.s = s, .key = *key, .threads = threads};
+    pf->running = pthread_create(&pf->thread, NULL, prefetch_main, pf) == 0; /* else read when needed */
+}
+
+/* The object (NULL: no prefetch ran; the caller reads it itself), or the thread's error. */
+static awq_err prefetch_join(prefetch *pf, awq_object **obj)
+{
+    *obj = NULL;
+    if (!pf->running) return AWQ_OK;
+    pthread_join(pf->thread, NULL);
+    pf->running = 0;
+    if (pf->e) {
+        awq_fail(pf->e, "%s", pf->msg);
+        if (pf->hint[0]) awq_hint("%s", pf->hint);
+        return pf->e;
+    }
+    *obj = pf->obj;
+    return AWQ_OK;
+}
+
+/* Wait for a prefetch nobody will use and free what it read (its error is not reported). */
+static void prefetch_drop(prefetch *pf)
+{
+    if (!pf->running) return;
+    pthread_join(pf->thread, NULL);
+    pf->running = 0;
+    awq_object_free(pf->obj);
+}
+
+/* OpenMP threads for a prefetch: the share of the cores of a step holding one unit (0: no bound) */
+static int one_unit_threads(void)
+{
+    awq_slots one = {.n = 1};
+    return awq_slots_threads(&one);
+}
+
+/* The first block from `from` on whose input is needed (its scales or clip are missing), or n. */
+static int next_input(int (*have)[3], int from, int n)
+{
+    while (from < n && have[from][0] && have[from][1]) from++;
+    return from;
+}
+
 typedef struct keys { awq_key act, scales, scaled, clip, packed; char *r_scales, *r_clip, *r_packed; } keys;
 
 static void keys_free(keys *k) { free(k->r_scales); free(k->r_clip); free(k->r_packed); }
@@ -57,9 +127,9 @@ static awq_err make_keys(const awq_model *m, int block, const awq_params *p, key
 typedef struct step { const awq_backend *be; awq_slots units; } step;
 
 /* Compute what is missing of scales / clip / packed of one block (have_*: already in the store,
- * verified). */
+ * verified); act: its input object when already read (owned), else NULL. */
 static awq_err run(step *st, int block, const awq_stage_opts *so, const awq_params *p, awq_store *s, const awq_model *m,
-                   const keys *k, int have_scales, int have_clip, int have_packed)
+                   const keys *k, awq_object *act, int have_scales, int have_clip, int have_packed)
 {
     /* GPU memory: a scale search holds 3 units, the rest of the step 1 (slots.h) */
     awq_err e = awq_slots_take(&st->units, have_scales ? 1 : AWQ_SLOT_UNITS_SEARCH);
@@ -76,7 +146,9 @@ static awq_err run(step *st, int block, const awq_stage_opts *so, const awq_para
     awq_clip_result clips[7];
     float *max_val[AWQ_SLOT__COUNT] = {0};
     double t0 = awq_now();
-    if (!e && !(have_scales && have_clip)) e = awq_act_load(s, &k->act, m, be, &x, &n_seq, &seqlen);
+    if (!e && act) { e = awq_act_load_object(act, &k->act, m, be, &x, &n_seq, &seqlen); act = NULL; }
+    else if (!e && !(have_scales && have_clip)) e = awq_act_load(s, &k->act, m, be, &x, &n_seq, &seqlen);
+    awq_object_free(act); /* not used after an error */
     /* the block's weights go to the device once and stay there: searched, scaled in place,
      * clip-searched and quantized without another copy */
     if (!e) e = awq_block_f32_from_model_on(be, m, block, p->round_f16, &b);
@@ -172,21 +244,37 @@ int main(int argc, char **argv)
         e = awq_fail(AWQ_ERR_ARG, "--input: %d keys from block %d, but the model has %d blocks", n_blocks, so.block,
                      m->cfg.num_hidden_layers);
     if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
+    /* what each block lacks; done when all three are there (the packed object alone is not
+     * enough: assemble also writes the searched scales and clips into the checkpoint) */
+    keys *k = calloc((size_t)(n_blocks > 0 ? n_blocks : 1), sizeof *k);
+    int (*have)[3] = calloc((size_t)(n_blocks > 0 ? n_blocks : 1), sizeof *have);
+    if (!e && (!k || !have)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; !e && i < n_blocks; i++) {
+        k[i].act = acts[i];
+        e = make_keys(m, so.block + i, &p, &k[i]);
+        if (!e && !so.print_key) /* each verified once */
+            for (int j = 0; j < 3; j++) have[i][j] = awq_stage_cached(s, j == 0 ? &k[i].scales : j == 1 ? &k[i].clip : &k[i].packed);
+        if (e) e = awq_context(e, "block %d", so.block + i);
+    }
+    prefetch pf = {0};
+    int pf_block = e || so.print_key ? n_blocks : next_input(have, 0, n_blocks);
+    if (pf_block < n_blocks) prefetch_start(&pf, s, &k[pf_block].act, one_unit_threads()); /* beside the GPU context's creation */
     for (int i = 0; !e && i < n_blocks; i++) {
         const int block = so.block + i;
-        keys k = {.act = acts[i]};
-        e = make_keys(m, block, &p, &k);
-        /* done when all three are there (the packed object alone is not enough: assemble also
-         * writes the searched scales and clips into the checkpoint); each is verified once */
-        if (!e && !so.print_key) {
-            int have_packed = awq_stage_cached(s, &k.packed), have_scales = awq_stage_cached(s, &k.scales);
-            int have_clip = awq_stage_cached(s, &k.clip);
-            if (!(have_packed && have_scales && have_clip)) e = run(&st, block, &so, &p, s, m, &k, have_scales, have_clip, have_packed);
+        if (!so.print_key && !(have[i][0] && have[i][1] && have[i][2])) {
+            awq_object *act = NULL;
+            if (pf_block == i) e = prefetch_join(&pf, &act);
+            /* the next input is read while this block computes (unless it is being read already) */
+            if (!e && !pf.running && (pf_block = next_input(have, i + 1, n_blocks)) < n_blocks)
+                prefetch_start(&pf, s, &k[pf_block].act, one_unit_threads());
+            if (!e) e = run(&st, block, &so, &p, s, m, &k[i], act, have[i][0], have[i][1], have[i][2]);
         }
         if (e) e = awq_context(e, "block %d", block);
-        else awq_print_key(&k.packed);
-        keys_free(&k);
+        else awq_print_key(&k[i].packed);
     }
+    prefetch_drop(&pf); /* an error stopped the loop: wait for the reader, drop what it read */
+    for (int i = 0; k && i < n_blocks; i++) keys_free(&k[i]);
+    free(k); free(have);
     if (st.be) st.be->close(st.be);
     awq_slots_keep(&st.units, 0);
     awq_store_close(s);

@@ -47,6 +47,19 @@ AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7b" "$TMP/out7b" CLIP_GRID=10
 check clip_only_blocks_batched_per_process \
     '[ $rc -eq 0 ] && [ "$batches" = "0-2 3-5 6 " ] && diff -r "$TMP/out7" "$TMP/out7b"'
 [ "$batches" = "0-2 3-5 6 " ] || echo "  (quantize steps of the rerun: $batches)"
+
+# A damaged input in the middle of a batch (block 4 of 3-5, read ahead on the prefetch thread):
+# the batch fails naming block 4, the object is moved aside, and the next run rebuilds it and
+# gives the output of a clean run with that clip grid.
+act4=$(awk -F'\t' '$1 == "4" && $2 == "input" {print $3}' "$TMP/out7.awq/manifest.tsv")
+f="$TMP/s7/objects/$(echo "$act4" | cut -c1-2)/$(echo "$act4" | cut -c3-)"
+chmod u+w "$f"; printf 'XXXX' | dd of="$f" bs=1 seek=300 conv=notrunc 2>/dev/null
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7" CLIP_GRID=6; rc1=$?
+cp "$TMP/log" "$TMP/log.damaged"
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7" CLIP_GRID=6; rc2=$?
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7c" "$TMP/out7c" CLIP_GRID=6
+check damaged_input_in_a_batch \
+    '[ $rc1 -ne 0 ] && grep -q "block 4: .*damaged" "$TMP/log.damaged" && [ $rc2 -eq 0 ] && diff -r "$TMP/out7" "$TMP/out7c"'
 M=$M_SAVE
 
 # make status knows a batch's running file (running/quantize.block0-2) covers blocks 0 to 2

@@ -61,6 +61,14 @@ awq_err awq_act_load(awq_store *s, const awq_key *key, const awq_model *m, const
     awq_object *o = NULL;
     awq_err e = awq_store_get(s, key, &o);
     if (e) return e;
+    return awq_act_load_object(o, key, m, be, x, n_seq, seqlen);
+}
+
+awq_err awq_act_load_object(awq_object *o, const awq_key *key, const awq_model *m, const awq_backend *be, float **x,
+                            int *n_seq, int *seqlen)
+{
+    *x = NULL;
+    awq_err e = AWQ_OK;
     char hex[AWQ_KEY_HEX + 1];
     awq_key_hex(key, hex);
     const awq_tensor *t = awq_object_tensor(o, "x");

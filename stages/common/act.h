@@ -29,6 +29,10 @@ awq_dtype awq_act_dtype(const awq_model *m);
  * matches the model. */
 awq_err awq_act_load(awq_store *s, const awq_key *key, const awq_model *m, const awq_backend *be, float **x,
                      int *n_seq, int *seqlen);
+/* The same from the object already read (awq_store_get of key, e.g. on another thread while the
+ * GPU was busy); takes ownership of o (freed, whatever the result). */
+awq_err awq_act_load_object(awq_object *o, const awq_key *key, const awq_model *m, const awq_backend *be, float **x,
+                            int *n_seq, int *seqlen);
 
 /* Store x (BACKEND memory, fp32) in the model's dtype under `key` with `recipe`. A value that is
  * not finite or overflows the dtype is an error naming `what` (e.g. "output of block 3") and the
