@@ -109,65 +109,6 @@ static int next_input(int (*have)[3], int from, int n)
     return from;
 }
 
-/* A block's clip and packed objects compressed and written on a second thread while the next
- * block of a batch computes (0.4 s per 7B block under load). Owns what it writes. */
-typedef struct writeback {
-    pthread_t thread;
-    int running, threads, block;
-    awq_store *s;
-    const awq_key *clip_key, *packed_key;     /* the caller's, alive until joined */
-    const char *clip_recipe, *packed_recipe;
-    awq_clip_result clips[7];                 /* put when n_clip > 0 */
-    int n_clip;
-    awq_packed_block *packed;                 /* put when not NULL */
-    awq_err e;
-    char msg[1024], hint[1024];
-} writeback;
-
-static awq_err writeback_do(writeback *wb)
-{
-    awq_err e = AWQ_OK;
-    if (wb->n_clip) e = awq_clips_put(wb->s, wb->clip_key, wb->clip_recipe, wb->clips, wb->n_clip);
-    if (!e && wb->packed) e = awq_packed_block_put(wb->s, wb->packed_key, wb->packed_recipe, wb->packed);
-    awq_clip_results_free(wb->clips, wb->n_clip);
-    awq_packed_block_free(wb->packed);
-    wb->n_clip = 0;
-    wb->packed = NULL;
-    return e;
-}
-
-static void *writeback_main(void *arg)
-{
-    writeback *wb = arg;
-#ifdef _OPENMP
-    if (wb->threads > 0) omp_set_num_threads(wb->threads);
-#endif
-    wb->e = writeback_do(wb);
-    if (wb->e) { snprintf(wb->msg, sizeof wb->msg, "%s", awq_errmsg()); snprintf(wb->hint, sizeof wb->hint, "%s", awq_errhint()); }
-    return NULL;
-}
-
-/* Wait for the writes in flight; their error, in this thread. */
-static awq_err writeback_join(writeback *wb)
-{
-    if (!wb->running) return AWQ_OK;
-    pthread_join(wb->thread, NULL);
-    wb->running = 0;
-    if (!wb->e) return AWQ_OK;
-    awq_fail(wb->e, "%s", wb->msg);
-    if (wb->hint[0]) awq_hint("%s", wb->hint);
-    return wb->e;
-}
-
-/* Write wb's objects: on a second thread, or here when none can be started. */
-static awq_err writeback_start(writeback *wb, int threads)
-{
-    wb->threads = threads;
-    wb->e = AWQ_OK;
-    if (pthread_create(&wb->thread, NULL, writeback_main, wb) == 0) { wb->running = 1; return AWQ_OK; }
-    return writeback_do(wb);
-}
-
 typedef struct keys { awq_key act, scales, scaled, clip, packed; char *r_scales, *r_clip, *r_packed; } keys;
 
 static void keys_free(keys *k) { free(k->r_scales); free(k->r_clip); free(k->r_packed); }
@@ -186,10 +127,9 @@ static awq_err make_keys(const awq_model *m, int block, const awq_params *p, key
 typedef struct step { const awq_backend *be; awq_slots units; } step;
 
 /* Compute what is missing of scales / clip / packed of one block (have_*: already in the store,
- * verified); act: its input object when already read (owned), else NULL. The clip and packed
- * objects are handed to wb, which must be idle, for writing. */
+ * verified); act: its input object when already read (owned), else NULL. */
 static awq_err run(step *st, int block, const awq_stage_opts *so, const awq_params *p, awq_store *s, const awq_model *m,
-                   const keys *k, awq_object *act, int have_scales, int have_clip, int have_packed, writeback *wb)
+                   const keys *k, awq_object *act, int have_scales, int have_clip, int have_packed)
 {
     /* GPU memory: a scale search holds 3 units, the rest of the step 1 (slots.h) */
     awq_err e = awq_slots_take(&st->units, have_scales ? 1 : AWQ_SLOT_UNITS_SEARCH);
@@ -229,31 +169,13 @@ static awq_err run(step *st, int block, const awq_stage_opts *so, const awq_para
     if (!e && have_clip) e = awq_clips_get(s, &k->clip, max_val);
     else if (!e) {
         e = awq_search_clips(be, &m->cfg, p, &b, x, n_seq, seqlen, clips, &n_clip);
+        if (!e) e = awq_clips_put(s, &k->clip, k->r_clip, clips, n_clip);
         for (int i = 0; !e && i < n_clip; i++) max_val[clips[i].linear] = clips[i].max_val;
         if (!e) awq_info("block %d: %d linears clipped in %.2f s", block, n_clip, awq_now() - t0);
-        awq_prof_mark("stage: clip search");
+        awq_prof_mark("stage: put clips");
     }
     if (x) { awq_dev_free(be, x); x = NULL; } /* device memory back before packing */
-    awq_packed_block *packed = NULL;
-    if (!e && !have_packed) e = awq_pack_block_build(be, p, &b, max_val, NULL, &packed);
-    awq_prof_dev(be, "stage: quantize, pack");
-    /* the clip and packed objects are written by the second thread while the next block runs
-     * (the previous block's writes are done: the caller joined them) */
-    if (!e) {
-        wb->s = s;
-        wb->clip_key = &k->clip; wb->clip_recipe = k->r_clip;
-        wb->packed_key = &k->packed; wb->packed_recipe = k->r_packed;
-        memcpy(wb->clips, clips, sizeof clips);
-        wb->n_clip = n_clip;
-        wb->packed = packed;
-        wb->block = block;
-        const int handed = n_clip;
-        e = writeback_start(wb, awq_slots_threads(&st->units));
-        packed = NULL;
-        n_clip = 0; /* wb owns the clip results now, and the max_val arrays that point into them */
-        if (handed) memset(max_val, 0, sizeof max_val);
-    }
-    awq_packed_block_free(packed);
+    if (!e && !have_packed) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL);
     if (n_clip) awq_clip_results_free(clips, n_clip); /* owns the max_val arrays then */
     else for (int l = 0; l < AWQ_SLOT__COUNT; l++) free(max_val[l]);
     awq_scale_results_free(res, n_res);
@@ -335,7 +257,6 @@ int main(int argc, char **argv)
         if (e) e = awq_context(e, "block %d", so.block + i);
     }
     prefetch pf = {0};
-    writeback wb = {0};
     int pf_block = e || so.print_key ? n_blocks : next_input(have, 0, n_blocks);
     if (pf_block < n_blocks) prefetch_start(&pf, s, &k[pf_block].act, one_unit_threads()); /* beside the GPU context's creation */
     for (int i = 0; !e && i < n_blocks; i++) {
@@ -346,21 +267,12 @@ int main(int argc, char **argv)
             /* the next input is read while this block computes (unless it is being read already) */
             if (!e && !pf.running && (pf_block = next_input(have, i + 1, n_blocks)) < n_blocks)
                 prefetch_start(&pf, s, &k[pf_block].act, one_unit_threads());
-            if (!e && (e = writeback_join(&wb))) { /* the previous block's objects are written */
-                e = awq_context(e, "block %d", wb.block);
-                awq_object_free(act);
-                break;
-            }
-            if (!e) e = run(&st, block, &so, &p, s, m, &k[i], act, have[i][0], have[i][1], have[i][2], &wb);
-            else awq_object_free(act);
+            if (!e) e = run(&st, block, &so, &p, s, m, &k[i], act, have[i][0], have[i][1], have[i][2]);
         }
         if (e) e = awq_context(e, "block %d", block);
         else awq_print_key(&k[i].packed);
     }
     prefetch_drop(&pf); /* an error stopped the loop: wait for the reader, drop what it read */
-    /* the last block's objects; after an error, only waited for (the first error is reported) */
-    if (!e && (e = writeback_join(&wb))) e = awq_context(e, "block %d", wb.block);
-    else if (wb.running) { pthread_join(wb.thread, NULL); wb.running = 0; }
     for (int i = 0; k && i < n_blocks; i++) keys_free(&k[i]);
     free(k); free(have);
     if (st.be) st.be->close(st.be);

@@ -283,21 +283,20 @@ awq_err awq_clips_get(awq_store *s, const awq_key *key, float *max_val[AWQ_SLOT_
 
 /* ---- packing ------------------------------------------------------------------------------ */
 
+enum { PACK_MAX_TENSORS = 4 * 7 + AWQ_SLOT__COUNT };
 
-awq_err awq_pack_block_build(const awq_backend *be, const awq_params *p, const awq_block_f32 *b,
-                             float *const max_val[AWQ_SLOT__COUNT], awq_block_f32 *fq, awq_packed_block **out)
+awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, const awq_backend *be,
+                       const awq_params *p, const awq_block_f32 *b, float *const max_val[AWQ_SLOT__COUNT],
+                       awq_block_f32 *fq)
 {
     const int pack = p->w_bit == 4 && !p->fake_quant;
-    *out = NULL;
-    if (fq) memset(fq, 0, sizeof *fq);
-    awq_packed_block *pb = calloc(1, sizeof *pb);
-    if (!pb) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    awq_packed_linear *pl = pb->pl;
-    awq_tensor *t = pb->t;
-    char (*names)[80] = pb->names;
-    uint16_t **h16 = pb->h16;
+    awq_packed_linear pl[7] = {0};
+    awq_tensor t[PACK_MAX_TENSORS];
+    char names[PACK_MAX_TENSORS][80];
+    uint16_t *h16[AWQ_SLOT__COUNT] = {0};
     int nt = 0;
     awq_err e = AWQ_OK;
+    if (fq) memset(fq, 0, sizeof *fq);
     /* the small tensors (norms, biases) on the host; those of a block in device memory are fetched */
     const float *host_t[AWQ_SLOT__COUNT] = {0};
     float *fetched[AWQ_SLOT__COUNT] = {0};
@@ -384,38 +383,9 @@ awq_err awq_pack_block_build(const awq_backend *be, const awq_params *p, const a
             memcpy(fq->shape[sl], b->shape[sl], sizeof fq->shape[sl]);
         }
     }
-    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) free(fetched[sl]);
-    pb->nt = nt;
-    if (e) {
-        awq_packed_block_free(pb);
-        if (fq) awq_block_f32_free(fq);
-        return e;
-    }
-    *out = pb;
-    return AWQ_OK;
-}
-
-awq_err awq_packed_block_put(awq_store *s, const awq_key *key, const char *recipe, const awq_packed_block *pb)
-{
-    return awq_store_put(s, key, "packed", recipe, pb->t, pb->nt);
-}
-
-void awq_packed_block_free(awq_packed_block *pb)
-{
-    if (!pb) return;
-    for (int li = 0; li < 7; li++) awq_packed_linear_free(&pb->pl[li]);
-    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) free(pb->h16[sl]);
-    free(pb);
-}
-
-awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, const awq_backend *be,
-                       const awq_params *p, const awq_block_f32 *b, float *const max_val[AWQ_SLOT__COUNT],
-                       awq_block_f32 *fq)
-{
-    awq_packed_block *pb = NULL;
-    awq_err e = awq_pack_block_build(be, p, b, max_val, fq, &pb);
-    if (!e) e = awq_packed_block_put(s, key, recipe, pb);
-    awq_packed_block_free(pb);
+    if (!e) e = awq_store_put(s, key, "packed", recipe, t, nt);
+    for (int li = 0; li < 7; li++) awq_packed_linear_free(&pl[li]);
+    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) { free(h16[sl]); free(fetched[sl]); }
     if (e && fq) awq_block_f32_free(fq);
     return e;
 }

@@ -44,21 +44,6 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
                        const awq_params *p, const awq_block_f32 *b, float *const max_val[AWQ_SLOT__COUNT],
                        awq_block_f32 *fq);
 
-/* awq_pack_block in two halves, so the store write can run on another thread: the packed
- * object's tensors built (GPU work, on the caller's thread) and owned by *out, then put. */
-enum { AWQ_PACK_MAX_TENSORS = 4 * 7 + AWQ_SLOT__COUNT };
-typedef struct awq_packed_block {
-    awq_tensor t[AWQ_PACK_MAX_TENSORS];
-    char names[AWQ_PACK_MAX_TENSORS][80];
-    awq_packed_linear pl[7];
-    uint16_t *h16[AWQ_SLOT__COUNT];
-    int nt;
-} awq_packed_block;
-awq_err awq_pack_block_build(const awq_backend *be, const awq_params *p, const awq_block_f32 *b,
-                             float *const max_val[AWQ_SLOT__COUNT], awq_block_f32 *fq, awq_packed_block **out);
-awq_err awq_packed_block_put(awq_store *s, const awq_key *key, const char *recipe, const awq_packed_block *pb);
-void awq_packed_block_free(awq_packed_block *pb);   /* NULL is a no-op */
-
 /* "self_attn.q_proj" from "self_attn.q_proj.weight" into buf. */
 const char *awq_linear_name(awq_slot s, char *buf, size_t cap);
 
