@@ -159,10 +159,8 @@ static awq_err clip_only_batches(const char *store_root, int L, const awq_key *s
             n += clip_only[l] = awq_store_has(s, &sc[l]) && !(awq_store_has(s, &cl[l]) && awq_store_has(s, &pk[l]));
         awq_store_close(s);
     } else awq_clear_error(); /* no store yet: nothing is clip-only */
-    const char *j = getenv("AWQ_QUANTIZE_JOBS");
-    long procs = (j && *j ? strtol(j, NULL, 10) : 4) * AWQ_SLOT_UNITS_SEARCH;
-    if (procs < 1) procs = 1;
-    const int per = (int)((n + procs - 1) / procs);
+    const int procs = awq_slots_pool(); /* one clip-only process per unit */
+    const int per = (n + procs - 1) / procs;
     for (int l = 0; l < L; ) {
         int last = l;
         if (clip_only[l]) while (last + 1 < L && clip_only[last + 1] && last + 1 - l < per) last++;

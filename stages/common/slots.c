@@ -13,7 +13,7 @@
 
 #include "log.h"
 
-static int pool_units(void)
+int awq_slots_pool(void)
 {
     const char *j = getenv("AWQ_QUANTIZE_JOBS");
     long n = j && *j ? strtol(j, NULL, 10) : 4;
@@ -56,7 +56,7 @@ awq_err awq_slots_take(awq_slots *s, int units)
 {
     const char *work = getenv("AWQ_WORK");
     if (!work || !*work) return AWQ_OK;
-    const int pool = pool_units();
+    const int pool = awq_slots_pool();
     if (units > pool) units = pool;
     if (s->n >= units) return AWQ_OK;
     char dir[PATH_MAX], mpath[PATH_MAX];
@@ -93,7 +93,7 @@ int awq_slots_threads(const awq_slots *s)
     const char *work = getenv("AWQ_WORK");
     if (!work || !*work || s->n <= 0) return 0;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long t = cores * s->n / pool_units();
+    long t = cores * s->n / awq_slots_pool();
     return t < 2 ? 2 : (int)t;
 }
 

@@ -20,6 +20,8 @@ typedef struct awq_slots {
     double since;                 /* when the current holding began (seconds since the epoch) */
 } awq_slots;
 
+/* The size of the pool: 3 x AWQ_QUANTIZE_JOBS (default 4). */
+int awq_slots_pool(void);
 /* Wait until `units` units are held (a no-op when AWQ_WORK is unset). Steps that need more
  * than one unit collect them one at a time under a mutex file, so two of them can never each
  * hold part of what the other waits for. Errors: AWQ_ERR_IO when the slot files cannot be made. */
