@@ -19,6 +19,14 @@ for d in "${AWQ_ASSETS:-}" ../shared/assets; do
     if [ -n "$d" ] && [ -f "$d/README.md" ]; then ASSETS=$(cd "$d" && pwd); break; fi
 done
 
+# tiny_model DIR LAYERS SEED [awq-gen-model options...]: the small synthetic Llama the pipeline
+# tests share (hidden 64, ffn 128, 4 heads, 2 kv heads, vocab 256)
+tiny_model() {
+    _tm_dir=$1 _tm_layers=$2 _tm_seed=$3; shift 3
+    "$BIN/awq-gen-model" -q --out "$_tm_dir" --layers "$_tm_layers" --hidden 64 --ffn 128 --heads 4 --kv-heads 2 \
+        --vocab 256 --seed "$_tm_seed" "$@" >/dev/null
+}
+
 pass() { echo "PASS $T_NAME:$1"; }
 fail() { echo "FAIL $T_NAME:$1: $2"; T_FAILED=1; }
 skip() { echo "SKIP $T_NAME:$1: $2"; }

@@ -10,7 +10,7 @@ for p in awq-gen-model awq-gen-tokens awq-tokenize awq-capture awq-obj; do
 done
 export AWQ_CACHE="$TMP/store"
 M="$TMP/model"
-"$BIN/awq-gen-model" -q --out "$M" --layers 4 --hidden 64 --ffn 128 --heads 4 --kv-heads 2 --vocab 256 --seed 7 >/dev/null
+tiny_model "$M" 4 7
 "$BIN/awq-gen-tokens" --vocab 256 --count 1000 --seed 3 --out "$TMP/ids.i32" >/dev/null 2>&1
 n_objects() { find "$AWQ_CACHE/objects" -type f ! -name '.tmp-*' | wc -l; }
 

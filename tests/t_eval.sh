@@ -11,7 +11,7 @@ command -v gnuplot >/dev/null || { skip all "gnuplot missing (tools/install-deps
 ROOT=$(pwd)
 export AWQ_CACHE="$TMP/store"
 M="$TMP/model"
-"$BIN/awq-gen-model" -q --out "$M" --layers 2 --hidden 64 --ffn 128 --heads 4 --kv-heads 2 --vocab 256 --seed 21 >/dev/null
+tiny_model "$M" 2 21
 "$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 6 --out "$TMP/calib.i32" >/dev/null 2>&1
 "$BIN/awq-gen-tokens" --vocab 256 --count 1024 --seed 7 --out "$TMP/eval.i32" >/dev/null 2>&1
 mk() { make -C "$ROOT" --no-print-directory O="$O" MODEL="$M" CALIB="$TMP/calib.i32" EVAL="$TMP/eval.i32" SEQLEN=128 GROUP=64 N_GRID=4 \

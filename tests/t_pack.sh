@@ -9,7 +9,7 @@ command -v python3 >/dev/null || { skip all "python3 missing"; exit 0; }
 ROOT=$(pwd)
 export AWQ_CACHE="$TMP/store"
 M="$TMP/model"
-"$BIN/awq-gen-model" -q --out "$M" --arch qwen2 --layers 2 --hidden 64 --ffn 128 --heads 4 --kv-heads 2 --vocab 256 --tie --seed 31 >/dev/null
+tiny_model "$M" 2 31 --arch qwen2 --tie
 printf '{"model_max_length": 4096}\n' >"$M/tokenizer_config.json"
 "$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 6 --out "$TMP/calib.i32" >/dev/null 2>&1
 make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$M" OUT="$TMP/out" CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=32 N_GRID=4 \

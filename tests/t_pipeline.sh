@@ -14,7 +14,7 @@ for p in awq-plan awq-gen-model awq-gen-tokens awq-step; do
 done
 ROOT=$(pwd)
 M="$TMP/model"
-"$BIN/awq-gen-model" -q --out "$M" --layers 3 --hidden 64 --ffn 128 --heads 4 --kv-heads 2 --vocab 256 --seed 11 >/dev/null
+tiny_model "$M" 3 11
 "$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
 # q STORE OUT [VAR=value...]: one `make quantize`, its messages in $TMP/log
 q() {

@@ -10,7 +10,7 @@ for p in awq-plan awq-gen-model awq-gen-tokens awq-step awq-quantize; do
 done
 ROOT=$(pwd)
 M="$TMP/model"
-"$BIN/awq-gen-model" -q --out "$M" --layers 3 --hidden 64 --ffn 128 --heads 4 --kv-heads 2 --vocab 256 --seed 11 >/dev/null
+tiny_model "$M" 3 11
 "$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
 q() { # JOBS STORE OUT [VAR=value...]
     j=$1 store=$2 out=$3; shift 3
@@ -41,7 +41,7 @@ echo "  (clip-only steps that overlapped another: $ov of 3)"
 # batches consecutive clip-only blocks (0-2, 3-5, 6), each batch one awq-quantize process with one
 # GPU context, and the output equals a cold run with that clip grid.
 M7="$TMP/model7"
-"$BIN/awq-gen-model" -q --out "$M7" --layers 7 --hidden 64 --ffn 128 --heads 4 --kv-heads 2 --vocab 256 --seed 12 >/dev/null
+tiny_model "$M7" 7 12
 M_SAVE=$M; M=$M7
 AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7"
 AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7" CLIP_GRID=10; rc=$?
