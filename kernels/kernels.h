@@ -134,6 +134,22 @@ struct awq_backend {
     kern_status (*silu_mul)(awq_backend_ctx *ctx, float *out /*[n]*/, const float *g /*[n]*/,
                             const float *u /*[n]*/, size_t n, int round_f16);
 
+    /* Gated MLP (Llama/Qwen mlp, no residual): exactly the composition of the ops above,
+     *   g = matmul(m, w_gate, b_gate), u = matmul(m, w_up, b_up)        [n,f] each
+     *   a = silu_mul(g, u);  down_in = a (when not NULL);  out = matmul(a, w_down, b_down)
+     * with their rounding (round_f16: h() after each step) and the bits those calls give on the
+     * same backend. out == NULL stops after down_in (w_down and b_down are then not read); both
+     * NULL does nothing. scratch_g and scratch_u are caller-owned backend buffers of n*f floats
+     * each that the op uses as raw memory (their contents afterwards are unspecified: the CUDA
+     * backend may keep fp16 data in them). out and down_in must not alias m, the scratch or each
+     * other. KERN_ERR_ARG: a dtype outside kern_dtype in a weight or bias that is read. */
+    kern_status (*mlp)(awq_backend_ctx *ctx, float *out /*[n,c] or NULL*/, float *down_in /*[n,f] or NULL*/,
+                       const float *m /*[n,c]*/, kern_weight w_gate /*[f,c]*/, kern_weight b_gate /*[f] or none*/,
+                       kern_weight w_up /*[f,c]*/, kern_weight b_up /*[f] or none*/,
+                       kern_weight w_down /*[c,f]*/, kern_weight b_down /*[c] or none*/,
+                       float *scratch_g /*[n*f]*/, float *scratch_u /*[n*f]*/, size_t n, size_t c, size_t f,
+                       int round_f16);
+
     /* Residual add: y = a + b, h(a + b) when round_f16. y may equal a or b. */
     kern_status (*add)(awq_backend_ctx *ctx, float *y /*[n]*/, const float *a /*[n]*/,
                        const float *b /*[n]*/, size_t n, int round_f16);
@@ -265,7 +281,9 @@ const awq_backend *awq_backend_cpu(void);
  * (x likewise; its differences split into fp16 hi + lo, 22 of their 24 bits); every other product
  * is an fp32 GEMM without TF32. Sums are in another order than on the CPU (the tolerances
  * are in tests/test_backends.c); quantize, w_mean (faithful), round_f16, check_f16, add, embed
- * and clip_apply give the CPU's bits. */
+ * and clip_apply give the CPU's bits. mlp in the faithful mode with F16 weights and no biases
+ * keeps g, u and silu(g)*u on the device as fp16 (in the scratch) instead of widening each to
+ * fp32 and narrowing it again: the same values with less memory traffic. */
 const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *err);
 
 /* The CUDA or cuBLAS call behind this thread's last KERN_ERR_DEVICE/KERN_ERR_NOMEM from the

@@ -6,8 +6,10 @@
  * Times are the median of 3 trials of --reps back-to-back calls between two syncs, after a
  * warm-up call; inputs are random (never zeros). FLOPs count the work the op does (attention:
  * both full t x t products, the causal half included); bytes the least traffic (each input read
- * once, each output written once). The last line times faithful attention with AWQ_ATTN_FUSED=0
- * (CUDA's batched-GEMM path) against the fused kernel's line above it. */
+ * once, each output written once). One line times faithful attention with AWQ_ATTN_FUSED=0
+ * (CUDA's batched-GEMM path) against the fused kernel's line above it; the last two time the mlp
+ * op against the four ops it replaced (matmul gate, up, silu_mul, matmul down), and a comment
+ * line gives their ratio. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +42,7 @@ static const awq_opt g_opts[] = {
 /* the benchmark's buffers (backend memory) */
 typedef struct bufs {
     size_t n;                   /* tokens */
-    float *x, *y, *q, *k, *v, *o, *xc, *w32, *w32b, *deq, *scales, *mv, *loss;
+    float *x, *y, *u, *q, *k, *v, *o, *xc, *w32, *w32b, *deq, *scales, *mv, *loss;
     void *wg16, *wd16;          /* F16 [F, C] and [C, F] */
     int32_t *pos, *best;
     uint8_t *codes, *zeros;
@@ -96,6 +98,7 @@ static awq_err bufs_init(const awq_backend *be, bufs *b, size_t n)
     awq_err e = AWQ_OK;
     if (!e) e = put_floats(be, &b->x, n * F, -2, 2, 1);
     if (!e) e = put_raw(be, (void **)&b->y, n * F * sizeof(float));
+    if (!e) e = put_raw(be, (void **)&b->u, n * F * sizeof(float)); /* the mlp's second scratch */
     if (!e) e = put_floats(be, &b->q, n * C, -2, 2, 1);
     if (!e) e = put_floats(be, &b->k, n * C, -2, 2, 1);
     if (!e) e = put_floats(be, &b->v, n * C, -1, 1, 1);
@@ -125,12 +128,15 @@ static awq_err bufs_init(const awq_backend *be, bufs *b, size_t n)
 
 static void bufs_free(const awq_backend *be, bufs *b)
 {
-    void *all[] = {b->x, b->y, b->q, b->k, b->v, b->o, b->xc, b->w32, b->w32b, b->deq, b->scales, b->mv,
+    void *all[] = {b->x, b->y, b->u, b->q, b->k, b->v, b->o, b->xc, b->w32, b->w32b, b->deq, b->scales, b->mv,
                    b->loss, b->wg16, b->wd16, b->pos, b->best, b->codes, b->zeros};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) be->free(be->ctx, all[i]);
 }
 
 static const kern_rope ROPE = {10000.0f, 0, 0, 0, 0, 0};
+
+/* the MLP as one op and as the four it replaced: their times are also printed as a ratio */
+enum { OP_MLP = 20, OP_MLP_SPLIT = 21 };
 
 /* one call of op k */
 static kern_status run_op(const awq_backend *be, bufs *b, int k)
@@ -165,6 +171,16 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
         kern_status st = be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, 1);
         if (*g_fused_env) setenv("AWQ_ATTN_FUSED", g_fused_env, 1);
         else unsetenv("AWQ_ATTN_FUSED");
+        return st;
+    }
+    case OP_MLP: /* the scale search's MLP forward (gate and up share a weight here: the same work) */
+        return be->mlp(c, b->o, NULL, b->q, wg, KERN_NO_WEIGHT, wg, KERN_NO_WEIGHT, wd, KERN_NO_WEIGHT, b->y, b->u, n, C,
+                       F, 1);
+    case OP_MLP_SPLIT: {
+        kern_status st = be->matmul(c, b->y, b->q, wg, KERN_NO_WEIGHT, n, F, C, 1);
+        if (st == KERN_OK) st = be->matmul(c, b->u, b->q, wg, KERN_NO_WEIGHT, n, F, C, 1);
+        if (st == KERN_OK) st = be->silu_mul(c, b->y, b->y, b->u, n * F, 1);
+        if (st == KERN_OK) st = be->matmul(c, b->o, b->y, wd, KERN_NO_WEIGHT, n, C, F, 1);
         return st;
     }
     }
@@ -238,11 +254,13 @@ static awq_err bench(const awq_backend *be)
     size_t n = (size_t)g_seqs * SEQ, nc = kern_clip_candidates(NGRID, 0.5);
     double fn = (double)n, f4 = 4.0;
     char sh[19][64];
+    double mlp_s[2] = {0, 0};
     snprintf(sh[0], 64, "%zux%dx%d", n, F, C), snprintf(sh[1], 64, "%zux%dx%d", n, C, F), snprintf(sh[2], 64, "%zux%dx%d", n, C, C);
     snprintf(sh[3], 64, "b=%d t=%d h=%d d=%d", g_seqs, SEQ, HEADS, HD);
     snprintf(sh[4], 64, "%zux%d", n, C), snprintf(sh[5], 64, "%zux%dx%d", n, HEADS, HD), snprintf(sh[6], 64, "%zux%d", n, F);
     snprintf(sh[7], 64, "o=%d i=%d g=%d t=%d", F, C, GROUP, SEQ), snprintf(sh[8], 64, "o=%d i=%d g=%d t=%d", C, F, GROUP, SEQ);
     snprintf(sh[9], 64, "%dx%d g=%d", F, C, GROUP), snprintf(sh[10], 64, "2x%dx%d g=%d", F, C, GROUP);
+    snprintf(sh[11], 64, "n=%zu c=%d f=%d", n, C, F);
     double attn = 4.0 * g_seqs * HEADS * (double)SEQ * SEQ * HD;
     const op_def ops[] = {
         {"matmul gate, faithful (fp16 tensor cores)", sh[0], 2.0 * fn * F * C, 0, 0},
@@ -265,6 +283,8 @@ static awq_err bench(const awq_backend *be)
         {"clip_apply", sh[9], 0, 2.0 * F * C * 4, 2},
         {"clip_search gate, fp32 mode", sh[7], 2.0 * F * (double)nc * SEQ * C, 0, 1},
         {"attention, faithful, AWQ_ATTN_FUSED=0 (CUDA: batched GEMMs)", sh[3], attn, 0, 0},
+        {"mlp, faithful (one op; --seqs 11: the forward's 5632-row chunk)", sh[11], 3 * 2.0 * fn * F * C, 0, 0},
+        {"mlp, faithful, as 4 ops (matmul gate, up, silu_mul, matmul down)", sh[11], 3 * 2.0 * fn * F * C, 0, 0},
     };
     bufs b;
     awq_err e = bufs_init(be, &b, n);
@@ -283,12 +303,16 @@ static awq_err bench(const awq_backend *be)
             double s = 0;
             int reps = g_reps;
             if ((e = time_op(be, &b, (int)k, reps, &s)) != AWQ_OK) break;
+            if (k == OP_MLP || k == OP_MLP_SPLIT) mlp_s[k - OP_MLP] = s;
             double rate = ops[k].flops ? ops[k].flops / s / 1e12 : ops[k].bytes / s / 1e9;
             double r = ref[ops[k].ref] > 0 ? rate / ref[ops[k].ref] : 0;
             printf("%s\t%s\t%.3f\t%.4g\t%s\t%.3f of %s\n", ops[k].name, ops[k].shape, s * 1e3, rate,
                    ops[k].flops ? "TFLOP/s" : "GB/s", r, ref_name[ops[k].ref]);
             fflush(stdout);
         }
+        if (!e && mlp_s[0] > 0)
+            printf("# mlp: one op %.3f ms, 4 ops %.3f ms: the op takes %.3f of the 4 ops' time\n", mlp_s[0] * 1e3,
+                   mlp_s[1] * 1e3, mlp_s[1] > 0 ? mlp_s[0] / mlp_s[1] : 0);
     }
     bufs_free(be, &b);
     return e;

@@ -49,6 +49,7 @@ static const awq_backend cpu_backend = {
     .rope = kern_rope_cpu,
     .attention = kern_attention_cpu,
     .silu_mul = kern_silu_mul_cpu,
+    .mlp = kern_mlp_cpu,
     .add = kern_add_cpu,
     .embed = kern_embed_cpu,
     .mean_abs = kern_mean_abs_cpu,

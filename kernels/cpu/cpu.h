@@ -32,6 +32,10 @@ kern_status kern_attention_cpu(awq_backend_ctx *ctx, float *out, const float *q,
                                size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16);
 kern_status kern_silu_mul_cpu(awq_backend_ctx *ctx, float *out, const float *g, const float *u, size_t n,
                               int round_f16);
+kern_status kern_mlp_cpu(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
+                         kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down,
+                         kern_weight b_down, float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f,
+                         int round_f16);
 kern_status kern_add_cpu(awq_backend_ctx *ctx, float *y, const float *a, const float *b, size_t n, int round_f16);
 kern_status kern_embed_cpu(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_weight table, size_t n,
                            size_t c, size_t vocab);

@@ -21,6 +21,12 @@ kern_status kern_attention_ref(float *out /*[b*t, h*d]*/, const float *q /*[b*t,
                                size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16);
 kern_status kern_silu_mul_ref(float *out /*[n]*/, const float *g /*[n]*/, const float *u /*[n]*/,
                               size_t n, int round_f16);
+/* The composition of kern_matmul_ref and kern_silu_mul_ref (scratch: host buffers of n*f floats). */
+kern_status kern_mlp_ref(float *out /*[n,c] or NULL*/, float *down_in /*[n,f] or NULL*/, const float *m /*[n,c]*/,
+                         kern_weight w_gate /*[f,c]*/, kern_weight b_gate /*[f] or none*/, kern_weight w_up /*[f,c]*/,
+                         kern_weight b_up /*[f] or none*/, kern_weight w_down /*[c,f]*/,
+                         kern_weight b_down /*[c] or none*/, float *scratch_g /*[n*f]*/, float *scratch_u /*[n*f]*/,
+                         size_t n, size_t c, size_t f, int round_f16);
 kern_status kern_add_ref(float *y /*[n]*/, const float *a /*[n]*/, const float *b /*[n]*/, size_t n,
                          int round_f16);
 kern_status kern_embed_ref(float *y /*[n,c]*/, const int32_t *ids /*[n]*/, kern_weight table /*[vocab,c]*/,

@@ -85,6 +85,14 @@ static inline int dtype_ok(kern_dtype t) { return t == KERN_F32 || t == KERN_F16
 __device__ __forceinline__ float h16(float x) { return __half2float(__float2half_rn(x)); }
 __device__ __forceinline__ float hif(float x, int f16) { return f16 ? h16(x) : x; }
 
+// silu(g) = g / (1 + exp(-g)) in fp32, exp taken in fp64 and rounded once (why: silu_mul.cu);
+// silu_mul and mlp share it so that their results are the same bits
+__device__ __forceinline__ float silu_f32(float g)
+{
+    float ex = (float)exp(-(double)g);
+    return __fdiv_rn(g, __fadd_rn(1.0f, ex));
+}
+
 // element idx of a stored weight as fp32 (exact)
 __device__ __forceinline__ float weight_at(const void *p, kern_dtype t, size_t idx)
 {
@@ -132,6 +140,9 @@ kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, con
                            size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16);
 kern_status cuda_silu_mul(awq_backend_ctx *ctx, float *out, const float *g, const float *u, size_t n,
                           int round_f16);
+kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
+                     kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down, kern_weight b_down,
+                     float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f, int round_f16);
 kern_status cuda_add(awq_backend_ctx *ctx, float *y, const float *a, const float *b, size_t n, int round_f16);
 kern_status cuda_embed(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_weight table, size_t n, size_t c,
                        size_t vocab);

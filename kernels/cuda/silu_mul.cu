@@ -7,8 +7,7 @@ __global__ void silu_mul_kernel(float *out, const float *g, const float *u, size
 {
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
         float gv = g[e], uv = u[e];
-        float ex = (float)exp(-(double)gv);
-        float a = __fdiv_rn(gv, __fadd_rn(1.0f, ex));
+        float a = silu_f32(gv);
         out[e] = f16 ? h16(__fmul_rn(h16(a), uv)) : __fmul_rn(a, uv);
     }
 }

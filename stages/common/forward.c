@@ -166,19 +166,17 @@ static awq_err attn_chunk(awq_fwd *f, const awq_block_w *w, const float *a, floa
 }
 
 /* MLP on `rows` rows: m [rows, C] -> out [rows, C]; down_in receives silu(g)*u when not NULL.
- * out == NULL stops before down_proj (only down_in is wanted). */
+ * out == NULL stops before down_proj (only down_in is wanted). One backend op (gate_proj, up_proj,
+ * silu_mul, down_proj) with buf[4] and buf[5] as its scratch, so that a device backend can keep
+ * the intermediates in fp16 (kernels.h). */
 static awq_err mlp_chunk(awq_fwd *f, const awq_block_w *w, const float *m, float *out, float *down_in, size_t rows)
 {
     const awq_backend *be = f->be;
     const size_t C = (size_t)f->cfg->hidden_size, F = (size_t)f->cfg->intermediate_size;
-    float *g = f->buf[4], *u = f->buf[5];
-    const int r16 = f->round_f16;
-    KCHECK(be->matmul(be->ctx, g, m, w->w[AWQ_W_GATE], w->w[AWQ_B_GATE], rows, F, C, r16), "gate_proj");
-    KCHECK(be->matmul(be->ctx, u, m, w->w[AWQ_W_UP], w->w[AWQ_B_UP], rows, F, C, r16), "up_proj");
-    KCHECK(be->silu_mul(be->ctx, g, g, u, rows * F, r16), "silu_mul");
-    if (down_in) KCHECK(be->copy(be->ctx, down_in, g, rows * F * sizeof(float)), "copy down_proj input");
-    if (!out) return AWQ_OK;
-    KCHECK(be->matmul(be->ctx, out, g, w->w[AWQ_W_DOWN], w->w[AWQ_B_DOWN], rows, C, F, r16), "down_proj");
+    if (!out && !down_in) return AWQ_OK;
+    KCHECK(be->mlp(be->ctx, out, down_in, m, w->w[AWQ_W_GATE], w->w[AWQ_B_GATE], w->w[AWQ_W_UP], w->w[AWQ_B_UP],
+                   w->w[AWQ_W_DOWN], w->w[AWQ_B_DOWN], f->buf[4], f->buf[5], rows, C, F, f->round_f16),
+           "mlp (gate_proj, up_proj, silu_mul, down_proj)");
     return AWQ_OK;
 }
 

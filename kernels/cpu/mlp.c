@@ -1,0 +1,47 @@
+/* mlp.c - the gated MLP out = down(silu(gate(m)) * up(m)) (Llama/Qwen mlp, spec §1.4) as one op:
+ * the composition of matmul and silu_mul, in the caller's scratch. It exists as an op so that a
+ * device backend can keep the intermediates in a narrower format (kernels/cuda/mlp.cu); on the
+ * CPU there is nothing to gain, so _ref composes the _refs and the fast op the fast ops. */
+#include "cpu.h"
+#include "ref.h"
+
+/* 1 when every weight and bias the op reads (w_down and b_down only when out is wanted) has a
+ * dtype of kern_dtype; the ops refuse the call otherwise (KERN_ERR_ARG) before writing anything */
+static int mlp_args_ok(const float *out, kern_weight w_gate, kern_weight b_gate, kern_weight w_up, kern_weight b_up,
+                       kern_weight w_down, kern_weight b_down)
+{
+    if (!kern_dtype_ok(w_gate.dtype) || !kern_dtype_ok(w_up.dtype)) return 0;
+    if ((b_gate.data && !kern_dtype_ok(b_gate.dtype)) || (b_up.data && !kern_dtype_ok(b_up.dtype))) return 0;
+    if (out && (!kern_dtype_ok(w_down.dtype) || (b_down.data && !kern_dtype_ok(b_down.dtype)))) return 0;
+    return 1;
+}
+
+kern_status kern_mlp_ref(float *out, float *down_in, const float *m, kern_weight w_gate, kern_weight b_gate,
+                         kern_weight w_up, kern_weight b_up, kern_weight w_down, kern_weight b_down, float *scratch_g,
+                         float *scratch_u, size_t n, size_t c, size_t f, int round_f16)
+{
+    if (!mlp_args_ok(out, w_gate, b_gate, w_up, b_up, w_down, b_down)) return KERN_ERR_ARG;
+    if (!out && !down_in) return KERN_OK;
+    /* a = silu(g) * u goes straight to down_in when it is wanted: down_proj reads it from there */
+    float *a = down_in ? down_in : scratch_g;
+    kern_status st = kern_matmul_ref(scratch_g, m, w_gate, b_gate, n, f, c, round_f16);
+    if (st == KERN_OK) st = kern_matmul_ref(scratch_u, m, w_up, b_up, n, f, c, round_f16);
+    if (st == KERN_OK) st = kern_silu_mul_ref(a, scratch_g, scratch_u, n * f, round_f16);
+    if (st == KERN_OK && out) st = kern_matmul_ref(out, a, w_down, b_down, n, c, f, round_f16);
+    return st;
+}
+
+kern_status kern_mlp_cpu(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
+                         kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down,
+                         kern_weight b_down, float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f,
+                         int round_f16)
+{
+    if (!mlp_args_ok(out, w_gate, b_gate, w_up, b_up, w_down, b_down)) return KERN_ERR_ARG;
+    if (!out && !down_in) return KERN_OK;
+    float *a = down_in ? down_in : scratch_g;
+    kern_status st = kern_matmul_cpu(ctx, scratch_g, m, w_gate, b_gate, n, f, c, round_f16);
+    if (st == KERN_OK) st = kern_matmul_cpu(ctx, scratch_u, m, w_up, b_up, n, f, c, round_f16);
+    if (st == KERN_OK) st = kern_silu_mul_cpu(ctx, a, scratch_g, scratch_u, n * f, round_f16);
+    if (st == KERN_OK && out) st = kern_matmul_cpu(ctx, out, a, w_down, b_down, n, c, f, round_f16);
+    return st;
+}
