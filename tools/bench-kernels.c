@@ -6,10 +6,8 @@
  * Times are the median of 3 trials of --reps back-to-back calls between two syncs, after a
  * warm-up call; inputs are random (never zeros). FLOPs count the work the op does (attention:
  * both full t x t products, the causal half included); bytes the least traffic (each input read
- * once, each output written once). One line times faithful attention with AWQ_ATTN_FUSED=0
- * (CUDA's batched-GEMM path) against the fused kernel's line above it; the last two time the mlp
- * op against the four ops it replaced (matmul gate, up, silu_mul, matmul down), and a comment
- * line gives their ratio. */
+ * once, each output written once). The last two lines time the mlp op against the four ops it
+ * replaced (matmul gate, up, silu_mul, matmul down), and a comment line gives their ratio. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +28,6 @@ enum { C = 4096, F = 11008, HEADS = 32, HD = 128, SEQ = 512, GROUP = 128, NGRID 
 
 static const char *g_device = "auto";
 static int g_reps = 5, g_seqs = 8;
-static char g_fused_env[64]; /* AWQ_ATTN_FUSED as started, "" when unset (restored after op 19) */
 
 static const awq_opt g_opts[] = {
     {"device", 0, AWQ_OPT_STRING, &g_device, "cpu|cuda|auto", "backend to time", 0},
@@ -136,7 +133,7 @@ static void bufs_free(const awq_backend *be, bufs *b)
 static const kern_rope ROPE = {10000.0f, 0, 0, 0, 0, 0};
 
 /* the MLP as one op and as the four it replaced: their times are also printed as a ratio */
-enum { OP_MLP = 20, OP_MLP_SPLIT = 21 };
+enum { OP_MLP = 19, OP_MLP_SPLIT = 20 };
 
 /* one call of op k */
 static kern_status run_op(const awq_backend *be, bufs *b, int k)
@@ -166,13 +163,6 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
     case 16: return be->clip_search(c, b->mv, b->best, b->loss, b->w32, b->xc, C, F, SEQ, GROUP, 4, NGRID, 0.5, 1);
     case 17: return be->clip_apply(c, b->deq, b->mv, F, C, GROUP);
     case 18: return be->clip_search(c, b->mv, b->best, b->loss, b->w32, b->xc, F, C, SEQ, GROUP, 4, NGRID, 0.5, 0);
-    case 19: { /* op 4 on CUDA's batched-GEMM path: AWQ_ATTN_FUSED=0 for this call only */
-        setenv("AWQ_ATTN_FUSED", "0", 1);
-        kern_status st = be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, 1);
-        if (*g_fused_env) setenv("AWQ_ATTN_FUSED", g_fused_env, 1);
-        else unsetenv("AWQ_ATTN_FUSED");
-        return st;
-    }
     case OP_MLP: /* the scale search's MLP forward (gate and up share a weight here: the same work) */
         return be->mlp(c, b->o, NULL, b->q, wg, KERN_NO_WEIGHT, wg, KERN_NO_WEIGHT, wd, KERN_NO_WEIGHT, b->y, b->u, n, C,
                        F, 1);
@@ -267,7 +257,7 @@ static awq_err bench(const awq_backend *be)
         {"matmul down, faithful", sh[1], 2.0 * fn * F * C, 0, 0},
         {"matmul q, faithful", sh[2], 2.0 * fn * C * C, 0, 0},
         {"matmul gate, fp32 mode (fp32 GEMM)", sh[0], 2.0 * fn * F * C, 0, 1},
-        {"attention, faithful (CUDA: fused kernel unless AWQ_ATTN_FUSED=0)", sh[3], attn, 0, 0},
+        {"attention, faithful", sh[3], attn, 0, 0},
         {"attention, fp32 mode", sh[3], attn, 0, 1},
         {"rmsnorm", sh[4], 0, 2 * f4 * fn * C, 2},
         {"rope", sh[5], 0, 2 * f4 * fn * C, 2},
@@ -282,7 +272,6 @@ static awq_err bench(const awq_backend *be)
         {"clip_search down, faithful", sh[8], 2.0 * F * (double)nc * SEQ * C, 0, 0},
         {"clip_apply", sh[9], 0, 2.0 * F * C * 4, 2},
         {"clip_search gate, fp32 mode", sh[7], 2.0 * F * (double)nc * SEQ * C, 0, 1},
-        {"attention, faithful, AWQ_ATTN_FUSED=0 (CUDA: batched GEMMs)", sh[3], attn, 0, 0},
         {"mlp, faithful (one op; --seqs 11: the forward's 5632-row chunk)", sh[11], 3 * 2.0 * fn * F * C, 0, 0},
         {"mlp, faithful, as 4 ops (matmul gate, up, silu_mul, matmul down)", sh[11], 3 * 2.0 * fn * F * C, 0, 0},
     };
@@ -321,8 +310,6 @@ static awq_err bench(const awq_backend *be)
 int main(int argc, char **argv)
 {
     awq_log_init(PROG, argc, argv);
-    const char *fe = getenv("AWQ_ATTN_FUSED");
-    snprintf(g_fused_env, sizeof g_fused_env, "%s", fe ? fe : "");
     awq_cli cli = {PROG, "time the kernels backend's ops on Llama-2-7B shapes against cuBLAS peak and copy bandwidth",
                    NULL, NULL, 0, NULL};
     int rc = awq_opts_parse(&cli, g_opts, argc, argv);

@@ -7,14 +7,9 @@
 // run on the tensor cores with fp32 accumulation; P = h(softmax) is stored as fp16; out = h(sum).
 // fp32 mode: fp32 GEMMs (CUBLAS_COMPUTE_32F_PEDANTIC), P in place of S. Masked entries of P are
 // exact zeros, so the full-width P V adds nothing for them, as on the CPU.
-// Faithful calls that attention_fused.cu covers (d 64 or 128) go to its fused kernel instead,
-// unless the environment has AWQ_ATTN_FUSED=0 (read per call; for A/B timing: both paths give
-// the same results but for the fp64 sum's order).
-#include "attention_fused.cuh"
+#include "cuda.cuh"
 
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define ATTN_BUDGET ((size_t)256 << 20) // bytes of fp32 scores per chunk
 
@@ -123,19 +118,11 @@ static kern_status attn_softmax(awq_backend_ctx *ctx, float *S, __half *P16, siz
     return KERN_OK;
 }
 
-static int attn_fused_enabled(void)
-{
-    const char *e = getenv("AWQ_ATTN_FUSED");
-    return !e || strcmp(e, "0") != 0;
-}
-
 kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
                            size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16)
 {
     if (hkv == 0 ? h != 0 : h % hkv) return KERN_ERR_ARG;
     if (b == 0 || t == 0 || h == 0 || d == 0) return KERN_OK;
-    if (round_f16 && cuda_attention_fused_covers(q, k, v, b, t, h, hkv, d) && attn_fused_enabled())
-        return cuda_attention_fused(ctx, out, q, k, v, b, t, h, hkv, d);
     if (!fits_int(t) || !fits_int(h * d) || !fits_int(t * t)) return KERN_ERR_UNSUPPORTED;
     int f16 = round_f16 != 0;
     size_t pairs = b * h, np = ATTN_BUDGET / (t * t * sizeof(float));
