@@ -310,6 +310,8 @@ static void op_attention(const awq_backend *be)
         {1, 1, 1, 1, 8, 0, "one token"}, {2, 17, 4, 4, 16, 0, "MHA (ratio 1)"}, {3, 33, 8, 4, 64, 0, "GQA ratio 2"},
         {2, 50, 8, 2, 128, 0, "GQA ratio 4"}, {1, 70, 8, 1, 40, 0, "MQA ratio 8, d=40"},
         {2, 23, 6, 2, 128, 0, "d=128 with H*D=768, odd t"}, {3, 2048, 6, 2, 64, 1, "t=2048, 18 pairs (vs the CPU op)"},
+        {1, 512, 4, 2, 128, 0, "t=512, d=128: 8 query tiles of the fused kernel"},
+        {2, 100, 8, 2, 64, 0, "t=100, d=64, GQA ratio 4: partial tiles of the fused kernel"},
     };
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         if (sh[s].big && is_cpu(be)) continue;
@@ -368,6 +370,190 @@ static void op_silu_add(const awq_backend *be)
                 dev_free(be, dg), dev_free(be, du), dev_free(be, dy);
                 free(g), free(u), free(want), free(got), free(tol);
             }
+}
+
+/* ---- mlp ------------------------------------------------------------------------------------- */
+
+/* |x| · |w|^T (+1% headroom for this sgemm's own rounding): the magnitude sum of each output of
+ * a matmul, which its tolerance scales with; zeros for empty sums. */
+static float *mag_sums(const float *x /*[n,i]*/, kern_weight w /*[o,i]*/, size_t n, size_t o, size_t i)
+{
+    float *ax = xmalloc(n * i * 4 + 4), *aw = xmalloc(o * i * 4 + 4), *y = xmalloc(n * o * 4 + 4);
+    for (size_t e = 0; e < n * i; e++) ax[e] = fabsf(x[e]);
+    for (size_t e = 0; e < o * i; e++) aw[e] = fabsf(kern_weight_at(w, e));
+    if (n && o && i)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)o, (int)i, 1.0f, ax, (int)i, aw, (int)i,
+                    0.0f, y, (int)o);
+    else memset(y, 0, n * o * 4);
+    for (size_t e = 0; e < n * o; e++) y[e] *= 1.01f;
+    free(ax), free(aw);
+    return y;
+}
+
+/* the reference matmul: the _ref, or the CPU op for the shapes too big for it */
+static kern_status matmul_want(int big, float *y, const float *x, kern_weight w, kern_weight b, size_t n, size_t o,
+                               size_t i, int f16)
+{
+    return big ? awq_backend_cpu()->matmul(NULL, y, x, w, b, n, o, i, f16) : kern_matmul_ref(y, x, w, b, n, o, i, f16);
+}
+
+/* The fused MLP held to the composition of the reference ops (the _refs; the CPU ops for the
+ * big shape), stage by stage, each stage's tolerance carried into the next:
+ * - g, u as the matmul cases: tg = 2(c+1)2^-24 (sum|m wg| + |bg|) (x2 against the CPU op),
+ *   + one fp16 ulp when faithful;
+ * - down_in a = silu_mul(g, u): |silu'| < 1.1, so silu moves by <= 1.1 tg (+1e-6 relative: exp),
+ *   h(silu) one fp16 ulp more, the product by ds (|u| + tu) + |s| tu (+2 fp32 roundings), h() by
+ *   one ulp more: ta;
+ * - out: the matmul tolerance of a·wd + sum_k |wd[o][k]| ta[r][k] (+ one ulp when faithful);
+ *   and, as in the matmul cases, against the matmul of the op's own down_in.
+ * NMSE and the share of faithful outputs that may differ as in the matmul cases, plus what the
+ * earlier stages pass on. Exact, on every backend: out does not depend on down_in being asked
+ * for and down_in not on out, and both equal the backend's own matmul, matmul, silu_mul, matmul
+ * bit for bit (the CUDA fast path keeps the intermediates in fp16: that must not change a value).
+ * Weights: F16 without biases (CUDA's fp16 path when faithful); F16 with biases, F32, BF16 with
+ * biases, F16 gate/up with a BF16 down (the composition of the separate ops on CUDA). Shapes
+ * with c > f and c > 2f put CUDA's fp16 m and down output in the context's scratch. */
+static void op_mlp(const awq_backend *be)
+{
+    static const struct { size_t n, c, f; int big; const char *what; } sh[] = {
+        {1, 1, 1, 0, "scalar"}, {3, 5, 7, 0, "odd"}, {37, 64, 96, 0, "c < f, odd n"},
+        {5, 300, 200, 0, "c > f"}, {4, 130, 60, 0, "c > 2f"}, {3, 0, 5, 0, "c = 0: gate/up are their biases"},
+        {3, 4, 0, 0, "f = 0: out is down's bias"}, {1000, 256, 704, 1, "n=1000 (vs the CPU ops)"},
+    };
+    static const struct { kern_dtype gate_up, down; int bias; const char *what; } var[] = {
+        {KERN_F16, KERN_F16, 0, "F16, no bias"}, {KERN_F16, KERN_F16, 1, "F16 + biases"}, {KERN_F32, KERN_F32, 0, "F32"},
+        {KERN_BF16, KERN_BF16, 1, "BF16 + biases"}, {KERN_F16, KERN_BF16, 0, "F16 gate/up, BF16 down"},
+    };
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        if (sh[s].big && is_cpu(be)) continue;
+        for (size_t v = 0; v < sizeof var / sizeof var[0]; v++)
+            for (int f16 = 0; f16 < 2; f16++) {
+                const size_t n = sh[s].n, c = sh[s].c, f = sh[s].f, nc = n * c, nf = n * f;
+                const double k2 = sh[s].big ? 2 : 1, lim_g = 2.0 * (double)(c + 1) * 0x1p-24 * k2,
+                             lim_d = 2.0 * (double)(f + 1) * 0x1p-24 * k2;
+                float *m = rand_floats(nc, -1, 1, f16);
+                kern_weight wg = rand_weight(var[v].gate_up, f * c, -1, 1);
+                kern_weight wu = rand_weight(var[v].gate_up, f * c, -1, 1);
+                kern_weight wd = rand_weight(var[v].down, c * f, -1, 1);
+                kern_weight bg = var[v].bias ? rand_weight(var[v].gate_up, f, -2, 2) : KERN_NO_WEIGHT;
+                kern_weight bu = var[v].bias ? rand_weight(var[v].gate_up, f, -2, 2) : KERN_NO_WEIGHT;
+                kern_weight bd = var[v].bias ? rand_weight(var[v].down, c, -2, 2) : KERN_NO_WEIGHT;
+                /* the reference composition, its intermediates kept */
+                float *wg_ = xmalloc(nf * 4 + 4), *wu_ = xmalloc(nf * 4 + 4), *wa = xmalloc(nf * 4 + 4);
+                float *wout = xmalloc(nc * 4 + 4);
+                const int big = sh[s].big;
+                kern_status st = matmul_want(big, wg_, m, wg, bg, n, f, c, f16);
+                if (st == KERN_OK) st = matmul_want(big, wu_, m, wu, bu, n, f, c, f16);
+                if (st == KERN_OK) st = kern_silu_mul_ref(wa, wg_, wu_, nf, f16);
+                if (st == KERN_OK) st = matmul_want(big, wout, wa, wd, bd, n, c, f, f16);
+                REQUIRE(st == KERN_OK, "reference: %s", kern_strerror(st));
+                /* tolerances of down_in, then of out */
+                float *sg = mag_sums(m, wg, n, f, c), *su = mag_sums(m, wu, n, f, c);
+                double *ta = xmalloc(nf * sizeof *ta + 8), *tout = xmalloc(nc * sizeof *tout + 8);
+                float *ta32 = xmalloc(nf * 4 + 4), *wa_hi = xmalloc(nf * 4 + 4);
+                for (size_t e = 0; e < nf; e++) {
+                    size_t j = e % f;
+                    double tg = lim_g * (sg[e] + (bg.data ? fabs(kern_weight_at(bg, j)) : 0));
+                    double tu = lim_g * (su[e] + (bu.data ? fabs(kern_weight_at(bu, j)) : 0));
+                    if (f16) tg += ulp16(wg_[e]), tu += ulp16(wu_[e]);
+                    double g = wg_[e], uabs = fabs(wu_[e]) + tu, sabs = fabs(g / (1.0 + exp(-g)));
+                    double ds = 1.1 * tg + 1e-6 * sabs + 1e-30;
+                    if (f16) ds += ulp16(sabs + ds);
+                    double hs = sabs + ds, pmag = hs * uabs;
+                    ta[e] = ds * uabs + hs * tu + 0x1p-22 * pmag + (f16 ? ulp16(pmag) : 0);
+                    ta32[e] = (float)ta[e];
+                    wa_hi[e] = fabsf(wa[e]) + ta32[e];
+                }
+                float *sd = mag_sums(wa_hi, wd, n, c, f), *sp = mag_sums(ta32, wd, n, c, f);
+                for (size_t e = 0; e < nc; e++) {
+                    double t = lim_d * (sd[e] + (bd.data ? fabs(kern_weight_at(bd, e % c)) : 0)) + sp[e];
+                    tout[e] = t + (f16 ? ulp16(fabs(wout[e]) + t) : 0);
+                }
+                double nmse_a = 0x1p-46 * (double)(c + 1) * 8 + 1e-12 + (f16 ? F16_FLIPS_NMSE : 0);
+                double nmse_out = 2 * nmse_a + 0x1p-46 * (double)(f + 1) + (f16 ? F16_FLIPS_NMSE : 0);
+                double flips_a = 0.03 + 2 * sqrt((double)c) * 0x1p-11;
+                char id[240];
+                snprintf(id, sizeof id, "mlp[%s n=%zu c=%zu f=%zu %s f16=%d (%s)]", be->name, n, c, f, var[v].what, f16,
+                         sh[s].what);
+                /* the op: out + down_in, out alone, down_in alone (no down weights then) */
+                float *dm = dev_put(be, m, nc * 4), *dsg = dev_out(be, nf * 4), *dsu = dev_out(be, nf * 4);
+                kern_weight dwg = dev_weight(be, wg, f * c), dwu = dev_weight(be, wu, f * c);
+                kern_weight dwd = dev_weight(be, wd, c * f);
+                kern_weight dbg = dev_weight(be, bg, f), dbu = dev_weight(be, bu, f), dbd = dev_weight(be, bd, c);
+                float *dout = dev_out(be, nc * 4), *dda = dev_out(be, nf * 4);
+                float *got_out = xmalloc(nc * 4 + 4), *got_a = xmalloc(nf * 4 + 4);
+                float *again = xmalloc((nc > nf ? nc : nf) * 4 + 4);
+                st = be->mlp(be->ctx, dout, dda, dm, dwg, dbg, dwu, dbu, dwd, dbd, dsg, dsu, n, c, f, f16);
+                REQUIRE(st == KERN_OK, "%s: %s %s", id, kern_strerror(st), is_cpu(be) ? "" : awq_cuda_last_error());
+                dev_get(be, got_out, dout, nc * 4), dev_get(be, got_a, dda, nf * 4);
+                char sub[280];
+                snprintf(sub, sizeof sub, "%s down_in", id);
+                compare(sub, got_a, wa, nf,
+                        (tolerance){.each = ta, .nmse = nmse_a, .f16 = f16, .flips = flips_a});
+                snprintf(sub, sizeof sub, "%s out", id);
+                compare(sub, got_out, wout, nc, (tolerance){.each = tout, .nmse = nmse_out, .f16 = f16, .flips = 1});
+                /* out as a matmul of the op's own down_in: the matmul cases' tolerance and share of
+                 * faithful outputs that may differ (against the reference's down_in, one flipped a
+                 * in a row moves all of that row's outputs, so many may sit on a boundary) */
+                st = matmul_want(big, wout, got_a, wd, bd, n, c, f, f16);
+                REQUIRE(st == KERN_OK, "reference down_proj: %s", kern_strerror(st));
+                free(sd), sd = mag_sums(got_a, wd, n, c, f);
+                for (size_t e = 0; e < nc; e++)
+                    tout[e] = lim_d * (sd[e] + (bd.data ? fabs(kern_weight_at(bd, e % c)) : 0)) + (f16 ? ulp16(wout[e]) : 0);
+                snprintf(sub, sizeof sub, "%s out of its down_in", id);
+                compare(sub, got_out, wout, nc,
+                        (tolerance){.each = tout, .nmse = 0x1p-46 * (double)(f + 1) + (f16 ? F16_FLIPS_NMSE : 0), .f16 = f16,
+                                    .flips = 0.01 + sqrt((double)f) * 0x1p-11});
+                dev_free(be, dout), dev_free(be, dda);
+                dout = dev_out(be, nc * 4);
+                CHECK(be->mlp(be->ctx, dout, NULL, dm, dwg, dbg, dwu, dbu, dwd, dbd, dsg, dsu, n, c, f, f16) == KERN_OK, "%s", id);
+                dev_get(be, again, dout, nc * 4);
+                CHECK(!memcmp(again, got_out, nc * 4), "%s: out without down_in differs", id);
+                dda = dev_out(be, nf * 4);
+                CHECK(be->mlp(be->ctx, NULL, dda, dm, dwg, dbg, dwu, dbu, KERN_NO_WEIGHT, KERN_NO_WEIGHT, dsg, dsu, n, c, f,
+                              f16) == KERN_OK, "%s", id);
+                dev_get(be, again, dda, nf * 4);
+                CHECK(!memcmp(again, got_a, nf * 4), "%s: down_in without out differs", id);
+                /* the backend's own separate ops */
+                st = be->matmul(be->ctx, dsg, dm, dwg, dbg, n, f, c, f16);
+                if (st == KERN_OK) st = be->matmul(be->ctx, dsu, dm, dwu, dbu, n, f, c, f16);
+                if (st == KERN_OK) st = be->silu_mul(be->ctx, dda, dsg, dsu, nf, f16);
+                if (st == KERN_OK) st = be->matmul(be->ctx, dout, dda, dwd, dbd, n, c, f, f16);
+                CHECK(st == KERN_OK, "%s: separate ops: %s", id, kern_strerror(st));
+                dev_get(be, again, dda, nf * 4);
+                size_t at = 0;
+                while (at < nf && !memcmp(&again[at], &got_a[at], 4)) at++;
+                CHECK(at == nf, "%s: down_in differs from silu_mul of the separate matmuls at [%zu]: %a vs %a", id, at,
+                      at < nf ? got_a[at] : 0.0f, at < nf ? again[at] : 0.0f);
+                dev_get(be, again, dout, nc * 4);
+                for (at = 0; at < nc && !memcmp(&again[at], &got_out[at], 4);) at++;
+                CHECK(at == nc, "%s: out differs from the separate ops at [%zu]: %a vs %a", id, at, at < nc ? got_out[at] : 0.0f,
+                      at < nc ? again[at] : 0.0f);
+                dev_free(be, dm), dev_free(be, dsg), dev_free(be, dsu), dev_free(be, dout), dev_free(be, dda);
+                dev_free(be, dwg.data), dev_free(be, dwu.data), dev_free(be, dwd.data);
+                dev_free(be, dbg.data), dev_free(be, dbu.data), dev_free(be, dbd.data);
+                free(m), free((void *)wg.data), free((void *)wu.data), free((void *)wd.data);
+                free((void *)bg.data), free((void *)bu.data), free((void *)bd.data);
+                free(wg_), free(wu_), free(wa), free(wout), free(sg), free(su), free(ta), free(tout), free(ta32), free(wa_hi);
+                free(sd), free(sp), free(got_out), free(got_a), free(again);
+            }
+    }
+    /* refused: a bad dtype in a weight or bias it reads; w_down is not read without out, and
+     * neither output asked for does nothing */
+    float *d = dev_out(be, 4096);
+    kern_weight ok = {d, KERN_F32}, bad = {d, (kern_dtype)7};
+    CHECK(be->mlp(be->ctx, d, d + 64, d, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, bad, KERN_NO_WEIGHT, d + 128, d + 192, 2,
+                  3, 4, 1) == KERN_ERR_ARG, "%s: mlp w_down dtype", be->name);
+    CHECK(be->mlp(be->ctx, d, d + 64, d, ok, bad, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, d + 128, d + 192, 2, 3, 4, 1) ==
+          KERN_ERR_ARG, "%s: mlp b_gate dtype", be->name);
+    CHECK(be->mlp(be->ctx, d, NULL, d, ok, KERN_NO_WEIGHT, bad, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, d + 128, d + 192, 2, 3,
+                  4, 0) == KERN_ERR_ARG, "%s: mlp w_up dtype", be->name);
+    CHECK(be->mlp(be->ctx, NULL, d + 64, d, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, bad, bad, d + 128, d + 192, 2, 3, 4,
+                  1) == KERN_OK, "%s: mlp reads w_down without out", be->name);
+    CHECK(be->mlp(be->ctx, NULL, NULL, d, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, d + 128, d + 192, 2,
+                  3, 4, 1) == KERN_OK, "%s: mlp with no output", be->name);
+    CHECK(be->sync(be->ctx) == KERN_OK, "%s: sync after refused mlp calls", be->name);
+    dev_free(be, d);
 }
 
 /* embed: exact row copies in every dtype; ids -1 and vocab refused with KERN_ERR_ARG. */
@@ -861,6 +1047,7 @@ BOTH(op_rmsnorm)
 BOTH(op_rope)
 BOTH(op_attention)
 BOTH(op_silu_add)
+BOTH(op_mlp)
 BOTH(op_embed)
 BOTH(op_mean_abs)
 BOTH(op_round_check)
@@ -878,7 +1065,7 @@ int main(int argc, char **argv)
 #define CASES(name, op) {name "/cpu", op##_cpu}, {name "/cuda", op##_cuda}
     static const t_case cases[] = {
         CASES("matmul", op_matmul), CASES("rmsnorm", op_rmsnorm), CASES("rope", op_rope),
-        CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("embed", op_embed),
+        CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("mlp", op_mlp), CASES("embed", op_embed),
         CASES("mean_abs", op_mean_abs), CASES("round_check_f16", op_round_check), CASES("convert", op_convert), CASES("quantize", op_quantize),
         CASES("w_mean", op_w_mean), CASES("clip_apply", op_clip_apply), CASES("scale_weight", op_scale_weight),
         CASES("pack_qweight", op_pack_qweight),
