@@ -22,7 +22,12 @@
  * So: shuffle pays on every float input (7-14% smaller files, a third of what zstd saves on
  * fp16 at all) at similar decompression speed; it is kept for F16/BF16/F32/F64. On shuffled
  * floats level 1 compresses as well as or better than level 3 and up to twice as fast, so they
- * use level 1; everything else (ids, packed ints) uses level 3, which is 10% smaller there.
+ * use level 1; everything else (ids) uses level 3, which is 10% smaller there.
+ * Packed 4-bit weights (awq_tensor.fast) compress only 1.10-1.18x at level 1 or 3 and at ~430 MB/s
+ * (zstd -b on 8 MB of min-max-quantized N(0,1) codes, 2026-11-24), i.e. ~10 CPU-seconds per
+ * experiment on a 7B model to save ~0.4 GB; zstd's fastest level stores them at ~5 GB/s (ratio
+ * 1.00) and decompresses at memcpy speed: a clip-grid rerun on an H100 went from 9.6-10.4 s to
+ * 8.7-8.9 s (docs/PERFORMANCE.md).
  * (Measured with a throwaway program: random data from splitmix64 + Box-Muller, the real
  * weights from ../shared/assets/models/stories260K-hf*.)
  * Whole objects (1 GiB of F16 N(0,0.02), 16-core host, page cache, put includes fsync), MB/s:
@@ -47,7 +52,8 @@
 #endif
 
 static const uint8_t MAGIC[8] = {'A', 'W', 'Q', 'O', 'B', 'J', '\r', '\n'};
-enum { PREFIX = 16, SUFFIX = 8, LEVEL_SHUFFLED = 1, LEVEL_OTHER = 3 };
+/* LEVEL_FAST: zstd's fastest (negative) level, for tensors that ask for it (awq_tensor.fast). */
+enum { PREFIX = 16, SUFFIX = 8, LEVEL_SHUFFLED = 1, LEVEL_OTHER = 3, LEVEL_FAST = -1 };
 
 int awq_threads(int n_threads)
 {
@@ -186,6 +192,7 @@ typedef struct {
     const uint8_t *src;
     size_t tensor;
     size_t es; /* shuffle element size, 0 = none */
+    int fast;  /* the tensor asked for LEVEL_FAST */
 } src_chunk;
 
 static json_t *header_json(const awq_key *key, const char *kind, const char *recipe, const awq_tensor *t, int n,
@@ -271,7 +278,8 @@ static size_t compress_batch(enc_threads *w, awq_chunk *chunks, const src_chunk 
                 shuffle(w->scratch[tid], s->src, c->raw, s->es);
                 in = w->scratch[tid];
             }
-            size_t r = ZSTD_compressCCtx(w->cctx[tid], slot[i], slot_cap, in, c->raw, s->es ? LEVEL_SHUFFLED : LEVEL_OTHER);
+            const int level = s->fast ? LEVEL_FAST : s->es ? LEVEL_SHUFFLED : LEVEL_OTHER;
+            size_t r = ZSTD_compressCCtx(w->cctx[tid], slot[i], slot_cap, in, c->raw, level);
             if (ZSTD_isError(r)) err = ZSTD_getErrorName(r);
             else c->stored = (uint32_t)r;
         }
@@ -302,7 +310,7 @@ awq_err awq_object_write(awq_atomic *f, const awq_key *key, const char *kind, co
             size_t raw = t[i].nbytes - off < AWQ_CHUNK ? t[i].nbytes - off : AWQ_CHUNK;
             chunks[c].raw = (uint32_t)raw;
             chunks[c].shuffled = shuffle_size(t[i].dtype) != 0;
-            src[c] = (src_chunk){(const uint8_t *)t[i].data + off, (size_t)i, shuffle_size(t[i].dtype)};
+            src[c] = (src_chunk){(const uint8_t *)t[i].data + off, (size_t)i, shuffle_size(t[i].dtype), t[i].fast};
             if (raw > max_raw) max_raw = raw;
         }
     }

@@ -47,6 +47,8 @@ typedef struct awq_tensor {
                                       header read without data. For get: 64-byte aligned,
                                       never NULL (also for empty tensors) */
     size_t nbytes;                 /* must equal numel * awq_dtype_size(dtype) */
+    int fast;                      /* put: data that barely compresses (packed 4-bit words): zstd's
+                                      fastest level instead of spending CPU on ~10% (object.c) */
 } awq_tensor;
 
 /* One compressed chunk as recorded in the header. */

@@ -249,7 +249,7 @@ int main(int argc, char **argv)
     } else if (!e) {
         e = run(&a, store, &text);
         if (!e) {
-            awq_tensor t = {"json", AWQ_DT_U8, 1, {(int64_t)strlen(text)}, text, strlen(text)};
+            awq_tensor t = {"json", AWQ_DT_U8, 1, {(int64_t)strlen(text)}, text, strlen(text), 0};
             e = awq_store_put(store, &key, "eval", NULL, &t, 1);
         }
     }

@@ -337,6 +337,43 @@ static void t_roundtrip_every_dtype(void)
     awq_store_close(s);
 }
 
+/* awq_tensor.fast: packed 4-bit words (I32 whose nibbles follow a bell-shaped code distribution,
+ * as quantized weights do) are stored with zstd's fastest level: the same values back, and the
+ * object is larger than with the default level (which Huffman-codes the skewed bytes). */
+static void t_fast_level(void)
+{
+    awq_store *s = open_store(t_path("store"), 2);
+    REQUIRE(s, "store");
+    int64_t shape[1] = {1 << 20};
+    awq_tensor t = make_tensor("qweight", AWQ_DT_I32, 1, shape);
+    uint32_t *w = t.data;
+    for (int64_t i = 0; i < shape[0]; i++) {
+        uint32_t v = 0;
+        for (int n = 0; n < 8; n++) { /* a code around 7-8: the sum of three uniform draws */
+            uint32_t code = (uint32_t)((t_randf(0, 5.33f) + t_randf(0, 5.33f) + t_randf(0, 5.33f)));
+            v |= (code > 15 ? 15 : code) << (4 * n);
+        }
+        w[i] = v;
+    }
+    uint64_t stored[2] = {0, 0};
+    for (int fast = 0; fast < 2; fast++) {
+        t.fast = fast;
+        char recipe[32];
+        snprintf(recipe, sizeof recipe, "stage=test\nfast=%d\n", fast);
+        awq_key k = test_key(recipe);
+        awq_object *o = NULL;
+        CHECK(awq_store_put(s, &k, "packed", recipe, &t, 1) == AWQ_OK, "put fast=%d: %s", fast, awq_errmsg());
+        CHECK(awq_store_get(s, &k, &o) == AWQ_OK && o && same_tensor(&t, &o->tensors[0]), "fast=%d: round trip", fast);
+        if (o) stored[fast] = o->layout[0].stored_bytes;
+        awq_object_free(o);
+    }
+    CHECK(stored[0] > 0 && stored[1] > stored[0] + (uint64_t)t.nbytes / 20,
+          "stored bytes: default level %llu, fast %llu of %zu: the fast level should skip the entropy coding",
+          (unsigned long long)stored[0], (unsigned long long)stored[1], t.nbytes);
+    free_tensor(&t);
+    awq_store_close(s);
+}
+
 static void t_threads_give_identical_files(void)
 {
     int64_t shape[1] = {(int64_t)(3 * AWQ_CHUNK / 2 + 17)};
@@ -802,6 +839,7 @@ int main(int argc, char **argv)
         {"key_hex_parse", t_key_hex_parse},
         {"recipe", t_recipe},
         {"roundtrip_every_dtype", t_roundtrip_every_dtype},
+        {"fast_level", t_fast_level},
         {"threads_give_identical_files", t_threads_give_identical_files},
         {"bad_arguments", t_bad_arguments},
         {"damage_is_detected", t_damage_is_detected},
