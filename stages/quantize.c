@@ -3,7 +3,9 @@
  * folded into the block (awq-apply-scale), the clip search (awq-clip-search) and the quantized,
  * packed block (awq-pack). It stores the scales, clip and packed objects under the same keys the
  * four single-step programs use, and skips each one that is in the store already (a clip-grid
- * change recomputes clip + pack, and reads the scales). The scaled block is computed in memory
+ * change recomputes clip + pack, and reads the scales). The scale search also stores the clip
+ * search's inputs (clipin: the sampled rows of the linears' captured inputs, ~24 MB per 7B block),
+ * so a clip-grid change reads those instead of the 0.5 GB block input and runs no forward. The scaled block is computed in memory
  * and never stored: on a 7B model that is 12 GB of store per experiment saved, and one process
  * instead of four per block saves three GPU context start-ups and teardowns, two loads of the
  * block input and two of the scaled block (docs/PERFORMANCE.md). Prints the packed key.
@@ -102,20 +104,26 @@ static int one_unit_threads(void)
     return awq_slots_threads(&one);
 }
 
-/* The first block from `from` on whose input is needed (its scales or clip are missing), or n. */
-static int next_input(int (*have)[3], int from, int n)
+/* What a block has in the store already (verified), and whether its input must be read: for the
+ * scale search, or for a clip search whose inputs (the clipin object) are not stored. */
+enum { HAVE_SCALES, HAVE_CLIP, HAVE_PACKED, HAVE_CLIPIN, HAVE__N };
+static int needs_input(const int *h) { return !h[HAVE_SCALES] || (!h[HAVE_CLIP] && !h[HAVE_CLIPIN]); }
+
+/* The first block from `from` on whose input is needed, or n. */
+static int next_input(int (*have)[HAVE__N], int from, int n)
 {
-    while (from < n && have[from][0] && have[from][1]) from++;
+    while (from < n && !needs_input(have[from])) from++;
     return from;
 }
 
-typedef struct keys { awq_key act, scales, scaled, clip, packed; char *r_scales, *r_clip, *r_packed; } keys;
+typedef struct keys { awq_key act, scales, scaled, clipin, clip, packed; char *r_scales, *r_clipin, *r_clip, *r_packed; } keys;
 
-static void keys_free(keys *k) { free(k->r_scales); free(k->r_clip); free(k->r_packed); }
+static void keys_free(keys *k) { free(k->r_scales); free(k->r_clipin); free(k->r_clip); free(k->r_packed); }
 
 static awq_err make_keys(const awq_model *m, int block, const awq_params *p, keys *k)
 {
     awq_err e = awq_scales_key(m, block, &k->act, p, &k->scales, &k->r_scales);
+    if (!e) e = awq_clipin_key(m, block, &k->act, p, &k->clipin, &k->r_clipin);
     if (!e) e = awq_scaled_key(m, block, &k->scales, p, &k->scaled, NULL);
     if (!e) e = awq_clip_key(&k->scaled, &k->act, p, &k->clip, &k->r_clip);
     if (!e) e = awq_packed_key(m, block, &k->scaled, &k->clip, p, &k->packed, &k->r_packed);
@@ -126,13 +134,14 @@ static awq_err make_keys(const awq_model *m, int block, const awq_params *p, key
  * GPU memory units held. */
 typedef struct step { const awq_backend *be; awq_slots units; } step;
 
-/* Compute what is missing of scales / clip / packed of one block (have_*: already in the store,
+/* Compute what is missing of scales / clip / packed of one block (have[]: what the store has,
  * verified); act: its input object when already read (owned), else NULL. */
 static awq_err run(step *st, int block, const awq_stage_opts *so, const awq_params *p, awq_store *s, const awq_model *m,
-                   const keys *k, awq_object *act, int have_scales, int have_clip, int have_packed)
+                   const keys *k, awq_object *act, const int *have)
 {
-    /* GPU memory: a scale search holds 3 units, the rest of the step 1 (slots.h) */
-    awq_err e = awq_slots_take(&st->units, have_scales ? 1 : AWQ_SLOT_UNITS_SEARCH);
+    /* GPU memory: a scale search holds 3 units, the rest of the step 1 (slots.h); so does a
+     * clip-only step whose inputs are not stored (the search's forward makes them) */
+    awq_err e = awq_slots_take(&st->units, needs_input(have) ? AWQ_SLOT_UNITS_SEARCH : 1);
     if (!e && !st->be) {
         e = awq_backend_open(so->device, &st->be);
         awq_prof_dev(st->be, "stage: open model, backend");
@@ -144,42 +153,59 @@ static awq_err run(step *st, int block, const awq_stage_opts *so, const awq_para
     awq_block_f32 b = {0};
     awq_scale_result res[4];
     awq_clip_result clips[7];
+    awq_clip_in ci = {0};
+    int have_ci = 0, put_ci = 0;
     float *max_val[AWQ_SLOT__COUNT] = {0};
     double t0 = awq_now();
     if (!e && act) { e = awq_act_load_object(act, &k->act, m, be, &x, &n_seq, &seqlen); act = NULL; }
-    else if (!e && !(have_scales && have_clip)) e = awq_act_load(s, &k->act, m, be, &x, &n_seq, &seqlen);
+    else if (!e && needs_input(have)) e = awq_act_load(s, &k->act, m, be, &x, &n_seq, &seqlen);
     awq_object_free(act); /* not used after an error */
     /* the block's weights go to the device once and stay there: searched, scaled in place,
      * clip-searched and quantized without another copy */
     if (!e) e = awq_block_f32_from_model_on(be, m, block, p->round_f16, &b);
     awq_prof_dev(be, "stage: block weights to the device");
-    if (!e && have_scales) e = awq_scales_get(s, &k->scales, &m->cfg, res, &n_res);
+    if (!e && have[HAVE_SCALES]) e = awq_scales_get(s, &k->scales, &m->cfg, res, &n_res);
     else if (!e) {
-        e = awq_search_scales(be, &m->cfg, p, &b, x, n_seq, seqlen, res, &n_res);
+        /* the clip inputs come out of the search's own forward (stored for later clip reruns) */
+        e = awq_search_scales(be, &m->cfg, p, &b, x, n_seq, seqlen, res, &n_res, have[HAVE_CLIP] ? NULL : &ci);
+        have_ci = put_ci = !e && !have[HAVE_CLIP];
         if (!e) e = awq_scales_put(s, &k->scales, k->r_scales, res, n_res);
         if (!e) awq_info("block %d: %d groups searched in %.2f s", block, n_res, awq_now() - t0);
         awq_prof_mark("stage: put scales");
     }
     awq_slots_keep(&st->units, 1); /* the search's buffers are freed */
     share_cores(be, &st->units);
-    /* the original block is not needed past the search: the scales go into it in place */
+    if (!e && !have[HAVE_CLIP] && !have_ci) { /* a clip-only step: the stored inputs, else a forward of the original block */
+        if (have[HAVE_CLIPIN]) e = awq_clipin_get(s, &k->clipin, &m->cfg, &ci);
+        else {
+            e = awq_clip_in_compute(be, &m->cfg, p, &b, x, n_seq, seqlen, &ci);
+            put_ci = 1;
+        }
+        have_ci = !e;
+        awq_prof_dev(be, "stage: clip inputs");
+    }
+    if (!e && put_ci) e = awq_clipin_put(s, &k->clipin, k->r_clipin, &ci, p->round_f16);
+    if (x) { awq_dev_free(be, x); x = NULL; } /* device memory back: the rest reads the sampled rows only */
+    /* the original block is not needed past this point: the scales go into it in place */
     if (!e) e = awq_apply_scales(&b, res, n_res, p->round_f16);
     awq_prof_mark("stage: apply scales");
     t0 = awq_now();
-    if (!e && have_clip) e = awq_clips_get(s, &k->clip, max_val);
+    if (!e && have[HAVE_CLIP]) e = awq_clips_get(s, &k->clip, max_val);
     else if (!e) {
-        e = awq_search_clips(be, &m->cfg, p, &b, x, n_seq, seqlen, clips, &n_clip);
+        e = awq_clip_in_scale(&ci, res, n_res, p->round_f16);
+        if (!e) e = awq_search_clips(be, &m->cfg, p, &b, &ci, clips, &n_clip);
         if (!e) e = awq_clips_put(s, &k->clip, k->r_clip, clips, n_clip);
         for (int i = 0; !e && i < n_clip; i++) max_val[clips[i].linear] = clips[i].max_val;
         if (!e) awq_info("block %d: %d linears clipped in %.2f s", block, n_clip, awq_now() - t0);
         awq_prof_mark("stage: put clips");
     }
-    if (x) { awq_dev_free(be, x); x = NULL; } /* device memory back before packing */
-    if (!e && !have_packed) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL);
+    awq_clip_in_free(&ci);
+    if (!e && !have[HAVE_PACKED]) e = awq_pack_block(s, &k->packed, k->r_packed, be, p, &b, max_val, NULL);
     if (n_clip) awq_clip_results_free(clips, n_clip); /* owns the max_val arrays then */
     else for (int l = 0; l < AWQ_SLOT__COUNT; l++) free(max_val[l]);
     awq_scale_results_free(res, n_res);
     awq_block_f32_free(&b);
+    if (x) awq_dev_free(be, x);
     return e;
 }
 
@@ -247,13 +273,16 @@ int main(int argc, char **argv)
     /* what each block lacks; done when all three are there (the packed object alone is not
      * enough: assemble also writes the searched scales and clips into the checkpoint) */
     keys *k = calloc((size_t)(n_blocks > 0 ? n_blocks : 1), sizeof *k);
-    int (*have)[3] = calloc((size_t)(n_blocks > 0 ? n_blocks : 1), sizeof *have);
+    int (*have)[HAVE__N] = calloc((size_t)(n_blocks > 0 ? n_blocks : 1), sizeof *have);
     if (!e && (!k || !have)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
     for (int i = 0; !e && i < n_blocks; i++) {
         k[i].act = acts[i];
         e = make_keys(m, so.block + i, &p, &k[i]);
-        if (!e && !so.print_key) /* each verified once */
-            for (int j = 0; j < 3; j++) have[i][j] = awq_stage_cached(s, j == 0 ? &k[i].scales : j == 1 ? &k[i].clip : &k[i].packed);
+        if (!e && !so.print_key) { /* each verified once */
+            const awq_key *hk[HAVE__N] = {&k[i].scales, &k[i].clip, &k[i].packed, &k[i].clipin};
+            for (int j = 0; j < HAVE__N; j++)
+                have[i][j] = (j != HAVE_CLIPIN || (have[i][HAVE_SCALES] && !have[i][HAVE_CLIP])) && awq_stage_cached(s, hk[j]);
+        }
         if (e) e = awq_context(e, "block %d", so.block + i);
     }
     prefetch pf = {0};
@@ -261,13 +290,13 @@ int main(int argc, char **argv)
     if (pf_block < n_blocks) prefetch_start(&pf, s, &k[pf_block].act, one_unit_threads()); /* beside the GPU context's creation */
     for (int i = 0; !e && i < n_blocks; i++) {
         const int block = so.block + i;
-        if (!so.print_key && !(have[i][0] && have[i][1] && have[i][2])) {
+        if (!so.print_key && !(have[i][HAVE_SCALES] && have[i][HAVE_CLIP] && have[i][HAVE_PACKED])) {
             awq_object *act = NULL;
             if (pf_block == i) e = prefetch_join(&pf, &act);
             /* the next input is read while this block computes (unless it is being read already) */
             if (!e && !pf.running && (pf_block = next_input(have, i + 1, n_blocks)) < n_blocks)
                 prefetch_start(&pf, s, &k[pf_block].act, one_unit_threads());
-            if (!e) e = run(&st, block, &so, &p, s, m, &k[i], act, have[i][0], have[i][1], have[i][2]);
+            if (!e) e = run(&st, block, &so, &p, s, m, &k[i], act, have[i]);
         }
         if (e) e = awq_context(e, "block %d", block);
         else awq_print_key(&k[i].packed);

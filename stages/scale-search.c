@@ -51,7 +51,7 @@ int main(int argc, char **argv)
         if (!e) e = awq_act_load(s, &in, m, be, &x, &n_seq, &seqlen);
         if (!e) e = awq_block_f32_from_model(m, so.block, p.round_f16, &orig);
         awq_prof_mark("stage: block weights to fp32");
-        if (!e) e = awq_search_scales(be, &m->cfg, &p, &orig, x, n_seq, seqlen, res, &n_res);
+        if (!e) e = awq_search_scales(be, &m->cfg, &p, &orig, x, n_seq, seqlen, res, &n_res, NULL);
         if (!e) e = awq_scales_put(s, &key, recipe, res, n_res);
         awq_prof_mark("stage: put scales");
         if (!e) awq_verbose("block %d: %d groups searched in %.2f s", so.block, n_res, awq_now() - t0);

@@ -30,9 +30,12 @@ for b in 0 1; do
     for k in "$act" "$sc" "$sd"; do "$BIN/awq-obj" verify "$k" >/dev/null 2>&1 || { same_steps=0; echo "  block $b: $k unreadable" >&2; }; done
     mkdir -p "$TMP/single"
     cp -r "$AWQ_CACHE/objects" "$TMP/single/" 2>/dev/null
-    for k in "$sc" "$cl" "$pk"; do rm -f "$TMP/single/objects/$(echo $k | cut -c1-2)/$(echo $k | cut -c3-)"; done
+    # (and without the clip inputs the search stored: awq-clip-search makes them from the block input)
+    for k in "$sc" "$cl" "$pk" $(AWQ_CACHE="$TMP/single" "$BIN/awq-obj" ls -l | awk '$2 == "clipin" {print $1}'); do
+        rm -f "$TMP/single/objects/$(echo $k | cut -c1-2)/$(echo $k | cut -c3-)"
+    done
     s1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-scale-search" -m "$M" -b $b -i "$act" --group 32 --n-grid 4 2>>"$TMP/err")
-    c1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-clip-search" -m "$M" -b $b --scaled "$sd" -i "$act" --group 32 2>>"$TMP/err")
+    c1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-clip-search" -m "$M" -b $b --scaled "$sd" --scales "$s1" -i "$act" --group 32 2>>"$TMP/err")
     p1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-pack" -m "$M" -b $b --scaled "$sd" --clip "$c1" --group 32 2>>"$TMP/err")
     [ "$s1" = "$sc" ] && [ "$c1" = "$cl" ] && [ "$p1" = "$pk" ] || { same_steps=0; echo "  block $b: single-step keys $s1 $c1 $p1, plan $sc $cl $pk" >&2; }
     for k in "$sc" "$cl" "$pk"; do

@@ -150,12 +150,13 @@ done
 check crash_resume_20_kills '[ $crash_ok -eq 1 ] && [ -z "$(ls -d "$TMP"/out_c.tmp-* 2>/dev/null)" ] && [ $(ls -A "$TMP/out_c.awq/shards" | wc -l) -eq 4 ]'
 
 # a damaged object: detected by the step that reads it, moved aside, rebuilt on the next run
+# (a scale-grid change, so block 0's scale search reads its input; a clip-grid rerun would not)
 act0=$(awk -F'\t' '$1 == "0" && $2 == "input" {print $3}' "$TMP/out1.awq/manifest.tsv")
 f="$TMP/s1/objects/$(echo $act0 | cut -c1-2)/$(echo $act0 | cut -c3-)"
 chmod u+w "$f"; printf 'XXXX' | dd of="$f" bs=1 seek=300 conv=notrunc 2>/dev/null
-q "$TMP/s1" "$TMP/out_d" CLIP_GRID=7; rc1=$?
+q "$TMP/s1" "$TMP/out_d" N_GRID=3; rc1=$?
 cp "$TMP/log" "$TMP/log.damaged"
-q "$TMP/s1" "$TMP/out_d" CLIP_GRID=7; rc2=$?
+q "$TMP/s1" "$TMP/out_d" N_GRID=3; rc2=$?
 check damaged_object_detected_and_rebuilt '[ $rc1 -ne 0 ] && grep -q "damaged" "$TMP/log.damaged" && [ $rc2 -eq 0 ] && grep -q "embed" "$TMP/log" && "$BIN/awq-obj" --store "$TMP/s1" verify >/dev/null'
 
 # disk full: a small tmpfs as the store

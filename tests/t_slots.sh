@@ -3,7 +3,8 @@
 # under make -j8 with AWQ_QUANTIZE_JOBS=1 no two steps hold units at once while scale searches
 # run, and the output equals make -j1's; a clip-grid rerun (the scales are in the store) takes one
 # unit per step, so three of its steps may run where one scale search could; clip-only blocks are
-# batched into one process each few blocks; failures inside a batch name their block.
+# batched into one process each few blocks and read the stored clip inputs, not the block inputs;
+# failures inside a batch name their block.
 . tests/lib.sh
 for p in awq-plan awq-gen-model awq-gen-tokens awq-step awq-quantize; do
     [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }
@@ -51,20 +52,31 @@ check clip_only_blocks_batched_per_process \
     '[ $rc -eq 0 ] && [ "$batches" = "0-2 3-5 6 " ] && diff -r "$TMP/out7" "$TMP/out7b"'
 [ "$batches" = "0-2 3-5 6 " ] || echo "  (quantize steps of the rerun: $batches)"
 
-# A damaged input in the middle of a batch (block 4 of 3-5, read ahead on the prefetch thread):
-# the batch fails naming block 4, the object is moved aside, and the next run rebuilds it and
-# gives the output of a clean run with that clip grid.
+# A clip rerun reads the sampled rows of the blocks' captured inputs (the clipin objects the scale
+# searches stored), not the block inputs: with block 4's input damaged it still gives the output
+# of a clean run with that clip grid.
 act4=$(awk -F'\t' '$1 == "4" && $2 == "input" {print $3}' "$TMP/out7.awq/manifest.tsv")
-f="$TMP/s7/objects/$(echo "$act4" | cut -c1-2)/$(echo "$act4" | cut -c3-)"
-chmod u+w "$f"; printf 'XXXX' | dd of="$f" bs=1 seek=300 conv=notrunc 2>/dev/null
+obj() { echo "$TMP/s7/objects/$(echo "$1" | cut -c1-2)/$(echo "$1" | cut -c3-)"; }
+damage() { chmod u+w "$1"; printf 'XXXX' | dd of="$1" bs=1 seek=300 conv=notrunc 2>/dev/null; }
+damage "$(obj "$act4")"
 AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7" CLIP_GRID=6; rc1=$?
-cp "$TMP/log" "$TMP/log.damaged"
-AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7" CLIP_GRID=6; rc2=$?
 AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7c" "$TMP/out7c" CLIP_GRID=6
-check damaged_input_in_a_batch \
-    '[ $rc1 -ne 0 ] && grep -q "block 4: .*damaged" "$TMP/log.damaged" && [ $rc2 -eq 0 ] && diff -r "$TMP/out7" "$TMP/out7c"'
+check clip_rerun_reads_no_block_input '[ $rc1 -eq 0 ] && diff -r "$TMP/out7" "$TMP/out7c"'
 
-# The store fills up while a batch's objects are written on awq-quantize's second thread: one
+# Block 4's clip inputs damaged as well (the block in the middle of batch 3-5, whose input is read
+# ahead on the prefetch thread): the batch fails naming block 4, the damaged input is moved aside,
+# and the next run rebuilds it (and the clip inputs) and gives the output of a clean run.
+ci4=$(AWQ_CACHE="$TMP/s7" "$BIN/awq-obj" ls -l | awk '$2 == "clipin" {print $1}' | while read -r k; do
+    AWQ_CACHE="$TMP/s7" "$BIN/awq-obj" info "$k" | grep -q "input.act=$act4" && echo "$k"; done)
+[ -n "$ci4" ] && damage "$(obj "$ci4")"
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7" CLIP_GRID=5; rc1=$?
+cp "$TMP/log" "$TMP/log.damaged"
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7" "$TMP/out7" CLIP_GRID=5; rc2=$?
+AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/s7d" "$TMP/out7d" CLIP_GRID=5
+check damaged_input_in_a_batch \
+    '[ -n "$ci4" ] && [ $rc1 -ne 0 ] && grep -q "block 4: .*damaged" "$TMP/log.damaged" && [ $rc2 -eq 0 ] && diff -r "$TMP/out7" "$TMP/out7d"'
+
+# The store fills up while a batch writes its objects: one
 # clear error naming the block, no temporary file left, a store that verifies; with room again
 # the rerun completes with the output of a clean run.
 mkdir -p "$TMP/full"

@@ -7,6 +7,8 @@
 #include "test.h"
 #include "../stages/common/act.h"
 #include "../stages/common/awq.h"
+#include "../stages/common/awqobj.h"
+#include "../kernels/half.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -74,6 +76,95 @@ static void check_scales(const char *mode, const awq_scale_result *r, const doub
     for (int i = 0; i < 8; i++)
         CHECK(fabs((double)r->s[i] - want_s[i]) <= 1e-5 * want_s[i] + 5e-7, "%s s[%d] %.9g want %.9g", mode, i, (double)r->s[i],
               want_s[i]);
+}
+
+/* The clip search's inputs (spec §2.7, §2.8): the scale search hands over the sampled rows of the
+ * feats its own forward captured (rows 0, step, ... bitwise), awq_clip_in_compute (a clip rerun
+ * whose clipin object is gone) gives the same bits, each input divided by its group's
+ * scales is h(x / s) element by element (inputs outside every group untouched), and the clipin
+ * object keeps them exactly (F16 in fp16 numerics). MHA (four groups, v -> o) and GQA (three). */
+static void t_clip_inputs(void)
+{
+    static const char *const models[] = {"tests/golden/llama2_mha", "tests/golden/qwen2_bias"};
+    for (int mi = 0; mi < 2; mi++) {
+        awq_model *m = NULL;
+        REQUIRE(awq_model_open(&m, models[mi]) == AWQ_OK, "%s", awq_errmsg());
+        const awq_config *cfg = &m->cfg;
+        const awq_backend *be = awq_backend_cpu();
+        const int B = 4, S = 16;
+        const size_t N = (size_t)B * S, C = (size_t)cfg->hidden_size;
+        awq_params p;
+        awq_params_default(&p);
+        p.group = 32, p.n_grid = 4, p.n_sample_token = 16; /* step 4, T 16 */
+        float *x = malloc(N * C * 4);
+        REQUIRE(x, "oom");
+        for (size_t i = 0; i < N * C; i++) x[i] = awq_round_f16(t_randf(-2, 2));
+        awq_block_f32 orig = {0};
+        REQUIRE(awq_block_f32_from_model(m, 0, 1, &orig) == AWQ_OK, "%s", awq_errmsg());
+        awq_scale_result res[4];
+        awq_clip_in ci = {0}, fw = {0}, back = {0};
+        int n_res = 0;
+        REQUIRE(awq_search_scales(be, cfg, &p, &orig, x, B, S, res, &n_res, &ci) == AWQ_OK, "%s", awq_errmsg());
+        REQUIRE(ci.T == 16 && ci.step == 4, "%s: T %zu step %zu, want 16 and 4", models[mi], ci.T, ci.step);
+        /* the rows of a full forward with feats (the one the search runs) */
+        awq_fwd f;
+        awq_block_w w;
+        awq_block_f32_view(&orig, &w);
+        float *full[4];
+        for (int k = 0; k < 4; k++) REQUIRE((full[k] = malloc(N * ci.width[k] * 4)), "oom");
+        awq_feats ft = {full[0], full[1], full[2], full[3]};
+        REQUIRE(awq_fwd_init(&f, be, cfg, B, S, 1, 0) == AWQ_OK && awq_block_forward(&f, &w, x, NULL, &ft) == AWQ_OK, "%s", awq_errmsg());
+        awq_fwd_free(&f);
+        REQUIRE(awq_clip_in_compute(be, cfg, &p, &orig, x, B, S, &fw) == AWQ_OK, "%s", awq_errmsg());
+        for (int k = 0; k < 4; k++) {
+            const size_t wd = ci.width[k];
+            long same = 0;
+            double worst = 0, scale = 0;
+            for (size_t t = 0; t < ci.T; t++) {
+                same += memcmp(ci.f[k] + t * wd, full[k] + t * ci.step * wd, wd * 4) == 0;
+                for (size_t c = 0; c < wd; c++) {
+                    worst = fmax(worst, fabs((double)fw.f[k][t * wd + c] - ci.f[k][t * wd + c]));
+                    scale = fmax(scale, fabs((double)ci.f[k][t * wd + c]));
+                }
+            }
+            CHECK(same == (long)ci.T, "%s feat %d: %ld of %zu sampled rows equal the forward's", models[mi], k, same, ci.T);
+            CHECK(worst == 0, "%s feat %d: awq_clip_in_compute differs from the search's rows by %.3g of %.3g", models[mi], k, worst, scale);
+        }
+        /* divided by the scales */
+        awq_clip_in sc = {0};
+        REQUIRE(awq_clip_in_alloc(&sc, cfg, ci.T, ci.step) == AWQ_OK, "oom");
+        for (int k = 0; k < 4; k++) memcpy(sc.f[k], ci.f[k], ci.T * ci.width[k] * 4);
+        REQUIRE(awq_clip_in_scale(&sc, res, n_res, 1) == AWQ_OK, "%s", awq_errmsg());
+        for (int k = 0; k < 4; k++) {
+            const float *s = NULL;
+            for (int g = 0; g < n_res; g++) if ((int)res[g].group.feat == k) s = res[g].s;
+            long bad = 0;
+            const size_t wd = ci.width[k];
+            for (size_t i = 0; i < ci.T * wd; i++) {
+                float want = s ? awq_round_f16(ci.f[k][i] / s[i % wd]) : ci.f[k][i];
+                bad += memcmp(&want, &sc.f[k][i], 4) != 0;
+            }
+            CHECK(bad == 0, "%s feat %d (%s): %ld values are not h(x / s)", models[mi], k, s ? "scaled" : "no group", bad);
+        }
+        CHECK(n_res == (mi == 0 ? 4 : 3), "%s: %d scale groups", models[mi], n_res);
+        /* the clipin object: exactly the same values back */
+        awq_store *st = NULL;
+        awq_key key;
+        memset(&key, 0x5a + mi, sizeof key);
+        REQUIRE(awq_store_open(&st, t_path("store"), 0) == AWQ_OK, "%s", awq_errmsg());
+        REQUIRE(awq_clipin_put(st, &key, "test", &ci, 1) == AWQ_OK, "%s", awq_errmsg());
+        REQUIRE(awq_clipin_get(st, &key, cfg, &back) == AWQ_OK, "%s", awq_errmsg());
+        CHECK(back.T == ci.T, "%s: %zu rows back, %zu put", models[mi], back.T, ci.T);
+        for (int k = 0; k < 4 && back.T == ci.T; k++)
+            CHECK(memcmp(back.f[k], ci.f[k], ci.T * ci.width[k] * 4) == 0, "%s feat %d: the clipin object changed the values", models[mi], k);
+        awq_store_close(st);
+        for (int k = 0; k < 4; k++) free(full[k]);
+        awq_clip_in_free(&ci); awq_clip_in_free(&fw); awq_clip_in_free(&sc); awq_clip_in_free(&back);
+        awq_scale_results_free(res, n_res);
+        awq_block_f32_free(&orig);
+        free(x);
+        awq_model_close(m);
+    }
 }
 
 static void t_t5_x_only(void)
@@ -230,9 +321,10 @@ static void t_stories_identity_and_error(void)
             int n_res = 0;
             awq_block_f32 s16 = {0}, s32 = {0}, fq_awq = {0}, fq_rtn = {0};
             awq_clip_result clips[7];
+            awq_clip_in ci = {0};
             int n_clip = 0;
             float *max_val[AWQ_SLOT__COUNT] = {0};
-            awq_err e = awq_search_scales(be, cfg, &p, &o16, xc, ST_SEQ, ST_LEN, res, &n_res);
+            awq_err e = awq_search_scales(be, cfg, &p, &o16, xc, ST_SEQ, ST_LEN, res, &n_res, &ci);
             if (!e) e = awq_block_f32_copy(&o16, &s16);
             if (!e) e = awq_apply_scales(&s16, res, n_res, 1);
             if (!e && gi == 0) { /* (1) identity, with the g64 scales */
@@ -260,7 +352,9 @@ static void t_stories_identity_and_error(void)
                 }
             }
             /* (2) AWQ (scaled + clipped) and RTN (original, no clip) fake quantization, held out */
-            if (!e) e = awq_search_clips(be, cfg, &p, &s16, xc, ST_SEQ, ST_LEN, clips, &n_clip);
+            if (!e) e = awq_clip_in_scale(&ci, res, n_res, 1);
+            if (!e) e = awq_search_clips(be, cfg, &p, &s16, &ci, clips, &n_clip);
+            awq_clip_in_free(&ci);
             for (int c = 0; !e && c < n_clip; c++) max_val[clips[c].linear] = clips[c].max_val;
             if (!e) e = fake_quant(&p, &s16, max_val, &fq_awq);
             if (!e) e = fake_quant(&p, &o16, NULL, &fq_rtn);
@@ -338,6 +432,7 @@ static void t_stories_unpadded_errors(void)
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
+        {"clip_inputs", t_clip_inputs},
         {"t5_x_only", t_t5_x_only},
         {"t5_duo", t_t5_duo},
         {"stories_identity_and_error", t_stories_identity_and_error},

@@ -194,7 +194,7 @@ static int check_scales(const awq_backend *be, const awq_model *m, const st_mode
                         awq_scale_result res[4])
 {
     int n_res = 0;
-    if (awq_search_scales(be, &m->cfg, p, orig, x, N_SEQ, SEQLEN, res, &n_res) != AWQ_OK) {
+    if (awq_search_scales(be, &m->cfg, p, orig, x, N_SEQ, SEQLEN, res, &n_res, NULL) != AWQ_OK) {
         CHECK(0, "%s block %d: scale search: %s", tag, b, awq_errmsg());
         return 0;
     }
@@ -280,11 +280,9 @@ static double autoawq_clip_noise(const awq_backend *be, const float *w /*[g]*/, 
 /* Clip picks on the block scaled with AutoAWQ's scales against AutoAWQ's. A different pick is a
  * near-tie when AutoAWQ's fp16 errors of the two candidates are equal, or closer than the sum of
  * their rounding bounds (autoawq_clip_noise): AutoAWQ's own arithmetic cannot tell them apart. */
-static void check_clips(const awq_backend *be, const awq_config *cfg, const awq_params *p, const awq_block_f32 *scaled,
-                        const float *x, const awq_clip_result *clips, int n_clip, const st_model *gold, int b,
-                        const char *tag, tally *ty)
+static void check_clips(const awq_backend *be, const awq_block_f32 *scaled, const awq_clip_in *ci,
+                        const awq_clip_result *clips, int n_clip, const st_model *gold, int b, const char *tag, tally *ty)
 {
-    float *fb[4] = {0};
     for (int c = 0; c < n_clip; c++) {
         const awq_clip_result *r = &clips[c];
         char lin[64];
@@ -299,24 +297,10 @@ static void check_clips(const awq_backend *be, const awq_config *cfg, const awq_
             if (cb == gk) { ty->clip_same++; continue; }
             const float lc = awq_f16_to_f32(gl[(size_t)cb * OG + og]), lg = awq_f16_to_f32(gl[(size_t)gk * OG + og]);
             if (lc == lg) { ty->clip_tie++; continue; }
-            if (!fb[0]) { /* the clip inputs, as the C stage computes them (N = 512 = n_sample_token: step 1) */
-                const size_t N = N_SEQ * SEQLEN, wd[4] = {(size_t)cfg->hidden_size, (size_t)cfg->num_attention_heads * cfg->head_dim,
-                                                         (size_t)cfg->hidden_size, (size_t)cfg->intermediate_size};
-                float *y = malloc(N * wd[0] * 4);
-                for (int i = 0; i < 4; i++) fb[i] = malloc(N * wd[i] * 4);
-                awq_fwd f;
-                awq_block_w w;
-                awq_block_f32_view(scaled, &w);
-                awq_feats ft = {fb[0], fb[1], fb[2], fb[3]};
-                int ok = y && fb[0] && fb[1] && fb[2] && fb[3] && awq_fwd_init(&f, be, cfg, N_SEQ, SEQLEN, p->round_f16, 0) == AWQ_OK;
-                if (ok) { ok = awq_block_forward(&f, &w, x, y, &ft) == AWQ_OK; awq_fwd_free(&f); }
-                free(y);
-                if (!ok) { CHECK(0, "%s block %d: clip inputs", tag, b); goto out; }
-            }
             const float *wrow = scaled->t[r->linear] + (og / G) * I + (og % G) * g;
-            const float *xf = fb[awq_linear_feat(r->linear)];
-            const double nc = autoawq_clip_noise(be, wrow, xf, N_SEQ * SEQLEN, I, og % G, g, cb);
-            const double ng = autoawq_clip_noise(be, wrow, xf, N_SEQ * SEQLEN, I, og % G, g, gk);
+            const float *xf = ci->f[awq_linear_feat(r->linear)]; /* the C stage's clip inputs */
+            const double nc = autoawq_clip_noise(be, wrow, xf, ci->T, I, og % G, g, cb);
+            const double ng = autoawq_clip_noise(be, wrow, xf, ci->T, I, og % G, g, gk);
             const int near = fabs((double)lc - (double)lg) <= nc + ng;
             ty->clip_gap_rel = fmax(ty->clip_gap_rel, fabs((double)lc - (double)lg) / fabs((double)lg));
             ty->clip_near += near;
@@ -327,8 +311,6 @@ static void check_clips(const awq_backend *be, const awq_config *cfg, const awq_
             CHECK(near, "%s block %d clip %s (o %zu, g %zu): pick %d vs AutoAWQ's %d", tag, b, lin, og / G, og % G, cb, gk);
         }
     }
-out:
-    for (int i = 0; i < 4; i++) free(fb[i]);
 }
 
 /* Quantize + pack every linear of `scaled` (clipped with max_val[slot] where given) and count the
@@ -373,6 +355,7 @@ static void check_block(const awq_model *m, const st_model *gold, const float *x
     awq_block_f32 orig = {0}, scaled = {0}, scaled_c = {0};
     awq_scale_result cres[4], gres[4];
     awq_clip_result clips[7], cclips[7];
+    awq_clip_in ci_g = {0}, ci_c = {0}; /* the clip inputs divided by AutoAWQ's / C's scales */
     int n_c = 0, n_g = -1, n_clip = 0, n_cclip = 0;
     if (awq_block_f32_from_model(m, b, 1, &orig) != AWQ_OK) { CHECK(0, "%s block %d: %s", tag, b, awq_errmsg()); return; }
 
@@ -394,12 +377,16 @@ static void check_block(const awq_model *m, const st_model *gold, const float *x
         ty->norms += (long)C;
     }
 
-    /* clip search on AutoAWQ's scaled block; quantize + pack with AutoAWQ's clips */
-    if (awq_search_clips(be, cfg, p, &scaled, x, N_SEQ, SEQLEN, clips, &n_clip) != AWQ_OK) {
+    /* clip search on AutoAWQ's scaled block and the captured inputs divided by AutoAWQ's scales;
+     * quantize + pack with AutoAWQ's clips */
+    if (awq_clip_in_compute(be, cfg, p, &orig, x, N_SEQ, SEQLEN, &ci_g) != AWQ_OK ||
+        awq_clip_in_compute(be, cfg, p, &orig, x, N_SEQ, SEQLEN, &ci_c) != AWQ_OK ||
+        awq_clip_in_scale(&ci_g, gres, n_g, 1) != AWQ_OK ||
+        awq_search_clips(be, cfg, p, &scaled, &ci_g, clips, &n_clip) != AWQ_OK) {
         CHECK(0, "%s block %d: clip search: %s", tag, b, awq_errmsg());
         goto done;
     }
-    check_clips(be, cfg, p, &scaled, x, clips, n_clip, gold, b, tag, ty);
+    check_clips(be, &scaled, &ci_g, clips, n_clip, gold, b, tag, ty);
     const float *gclip[AWQ_SLOT__COUNT] = {0};
     for (int c = 0; c < n_clip; c++) {
         char lin[64];
@@ -411,7 +398,7 @@ static void check_block(const awq_model *m, const st_model *gold, const float *x
 
     /* end to end: C's scales, C's clips, C's packing */
     if (n_c > 0 && awq_block_f32_copy(&orig, &scaled_c) == AWQ_OK && awq_apply_scales(&scaled_c, cres, n_c, 1) == AWQ_OK &&
-        awq_search_clips(be, cfg, p, &scaled_c, x, N_SEQ, SEQLEN, cclips, &n_cclip) == AWQ_OK) {
+        awq_clip_in_scale(&ci_c, cres, n_c, 1) == AWQ_OK && awq_search_clips(be, cfg, p, &scaled_c, &ci_c, cclips, &n_cclip) == AWQ_OK) {
         const float *cclip[AWQ_SLOT__COUNT] = {0};
         for (int c = 0; c < n_cclip; c++) cclip[cclips[c].linear] = cclips[c].max_val;
         long dummy_zeros = 0, dummy_n = 0;
@@ -419,6 +406,8 @@ static void check_block(const awq_model *m, const st_model *gold, const float *x
     } else CHECK(0, "%s block %d: end to end: %s", tag, b, awq_errmsg());
 
 done:
+    awq_clip_in_free(&ci_g);
+    awq_clip_in_free(&ci_c);
     awq_clip_results_free(clips, n_clip);
     awq_clip_results_free(cclips, n_cclip);
     awq_scale_results_free(cres, n_c);

@@ -466,9 +466,24 @@ static awq_err block_run_init(const awq_backend *be, const awq_config *cfg, cons
     return e;
 }
 
+/* Rows 0, step, ..., (T-1)*step of the [N, w] backend array src into host dst [T, w]. */
+static awq_err fetch_rows(const awq_backend *be, float *dst, const float *src, size_t w, size_t step, size_t T)
+{
+    if (step == 1) return awq_dev_fetch(be, dst, src, T * w * sizeof *dst);
+    float *rows = NULL;
+    awq_err e = awq_dev_alloc(be, (void **)&rows, T * w * sizeof *rows);
+    for (size_t t = 0; !e && t < T; t++) {
+        kern_status ks = be->copy(be->ctx, rows + t * w, src + t * step * w, w * sizeof *rows);
+        if (ks) e = awq_kern_fail(ks, "gather sampled rows");
+    }
+    if (!e) e = awq_dev_fetch(be, dst, rows, T * w * sizeof *dst);
+    awq_dev_free(be, rows);
+    return e;
+}
+
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                           const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
-                          awq_scale_result res[4], int *n_res)
+                          awq_scale_result res[4], int *n_res, awq_clip_in *clip_in)
 {
     *n_res = 0;
     awq_sgroup groups[4];
@@ -476,6 +491,15 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     block_run br;
     awq_err e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, 0, 0, &br);
     if (e) return e;
+    /* the clip search's rows of the captured inputs, before the search reuses its memory */
+    if (clip_in) {
+        size_t T, step;
+        awq_clip_rows((size_t)n_seq * (size_t)seqlen, p, &T, &step);
+        e = awq_clip_in_alloc(clip_in, cfg, T, step);
+        for (int i = 0; i < 4 && !e; i++)
+            e = fetch_rows(be, clip_in->f[i], br.fb.f[i], clip_in->width[i], clip_in->step, clip_in->T);
+        awq_prof_dev(be, "scale: clip inputs (sampled rows)");
+    }
     for (int i = 0; !e && i < ng; i++) {
         double t0 = awq_now();
         e = search_group(&br.f, cfg, p, orig, &br.dev, &br.f32, &groups[i], br.fb.f[groups[i].feat], &res[i]);
@@ -486,7 +510,11 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
         }
     }
     block_run_free(be, &br);
-    if (e) { awq_scale_results_free(res, *n_res); *n_res = 0; }
+    if (e) {
+        awq_scale_results_free(res, *n_res);
+        *n_res = 0;
+        if (clip_in) awq_clip_in_free(clip_in);
+    }
     return e;
 }
 
@@ -555,20 +583,85 @@ int awq_clip_linears(awq_slot out[7])
     return n;
 }
 
+void awq_clip_rows(size_t N, const awq_params *p, size_t *T, size_t *step)
+{
+    size_t st = p->n_sample_token > 0 ? N / (size_t)p->n_sample_token : N;
+    if (st < 1) st = 1;
+    *step = st;
+    *T = (N + st - 1) / st;
+}
+
+awq_err awq_clip_in_alloc(awq_clip_in *ci, const awq_config *cfg, size_t T, size_t step)
+{
+    memset(ci, 0, sizeof *ci);
+    ci->T = T, ci->step = step;
+    for (int i = 0; i < 4; i++) {
+        ci->width[i] = feat_width(cfg, (awq_feat)i);
+        if (!(ci->f[i] = calloc(ci->T * ci->width[i], sizeof(float)))) {
+            awq_clip_in_free(ci);
+            return awq_fail(AWQ_ERR_NOMEM, "out of memory for the clip inputs");
+        }
+    }
+    return AWQ_OK;
+}
+
+void awq_clip_in_free(awq_clip_in *ci)
+{
+    for (int i = 0; i < 4; i++) free(ci->f[i]);
+    memset(ci, 0, sizeof *ci);
+}
+
+awq_err awq_clip_in_compute(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                            const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, awq_clip_in *out)
+{
+    /* the whole forward, as the scale search runs it, so the rows are the same bits as those a
+     * search hands over (a forward over the sampled rows alone would block the GEMMs otherwise) */
+    size_t T, step;
+    awq_clip_rows((size_t)n_seq * (size_t)seqlen, p, &T, &step);
+    awq_err e = awq_clip_in_alloc(out, cfg, T, step);
+    if (e) return e;
+    block_run br;
+    e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, 0, 0, &br); /* frees itself on error */
+    if (!e) {
+        for (int i = 0; i < 4 && !e; i++) e = fetch_rows(be, out->f[i], br.fb.f[i], out->width[i], step, T);
+        block_run_free(be, &br);
+    }
+    if (e) awq_clip_in_free(out);
+    return e;
+}
+
+awq_err awq_clip_in_scale(awq_clip_in *ci, const awq_scale_result *res, int n_res, int round_f16)
+{
+    for (int gi = 0; gi < n_res; gi++) {
+        const awq_scale_result *r = &res[gi];
+        const size_t w = ci->width[r->group.feat];
+        float *f = ci->f[r->group.feat];
+        if (r->n != w)
+            return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for an input of %zu channels", r->group.prev_name, r->n, w);
+        #pragma omp parallel for schedule(static)
+        for (size_t t = 0; t < ci->T; t++)
+            for (size_t c = 0; c < w; c++) {
+                float v = f[t * w + c] / r->s[c];
+                f[t * w + c] = round_f16 ? awq_round_f16(v) : v;
+            }
+    }
+    return AWQ_OK;
+}
+
 awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq_params *p,
-                         const awq_block_f32 *scaled, const float *x, int n_seq, int seqlen,
-                         awq_clip_result res[7], int *n_res)
+                         const awq_block_f32 *scaled, const awq_clip_in *in, awq_clip_result res[7], int *n_res)
 {
     *n_res = 0;
-    const size_t N = (size_t)n_seq * (size_t)seqlen;
-    /* token subsample: rows 0, step, 2*step, ... with step = max(1, N / n_sample_token); only
-     * those rows of the linears' inputs are computed */
-    size_t step = N / (size_t)p->n_sample_token;
-    if (step < 1) step = 1;
-    const size_t T = (N + step - 1) / step;
-    block_run br;
-    awq_err e = block_run_init(be, cfg, p, scaled, x, n_seq, seqlen, step, T, &br);
+    const size_t T = in->T;
+    dev_block dev;
+    dev_block_f32 f32;
+    const void *xs_d[4] = {0};
+    void *xs_own[4] = {0};
+    awq_err e = dev_block_upload(be, scaled, 0, &dev, &f32); /* the fp32 weights only: no forward here */
     if (e) return e;
+    dev_block_free(be, &dev);
+    for (int i = 0; i < 4 && !e; i++) e = awq_dev_view(be, in->f[i], T * in->width[i] * sizeof(float), &xs_d[i], &xs_own[i]);
+    awq_prof_dev(be, "clip: inputs to the device");
     const size_t n_cand = kern_clip_candidates(p->clip_grid, p->max_shrink);
     awq_slot lin[7];
     int nl = awq_clip_linears(lin);
@@ -578,8 +671,9 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         awq_slot L = lin[li];
         size_t O = (size_t)scaled->shape[L][0], I = (size_t)scaled->shape[L][1], g;
         if (kern_quant_group(&g, I, p->group) != KERN_OK) { e = awq_fail(AWQ_ERR_ARG, "group %lld does not divide %zu", (long long)p->group, I); break; }
+        if (I != in->width[awq_linear_feat(L)]) { e = awq_fail(AWQ_ERR_ARG, "internal: clip input width %zu for in_features %zu", in->width[awq_linear_feat(L)], I); break; }
         size_t G = I / g;
-        const float *xs = br.fb.f[awq_linear_feat(L)]; /* the sampled rows [T, I] */
+        const float *xs = xs_d[awq_linear_feat(L)]; /* the sampled rows [T, I] */
         awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
         mv_d = loss_d = NULL;
         best_d = NULL;
@@ -595,7 +689,7 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         if (!e) e = awq_dev_alloc(be, (void **)&loss_d, O * G * n_cand * sizeof *loss_d);
         if (e) break;
         double t0 = awq_now();
-        kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, br.f32.t[L], xs, O, I, T, p->group,
+        kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, f32.t[L], xs, O, I, T, p->group,
                                          p->w_bit, p->clip_grid, p->max_shrink, p->round_f16);
         if (ks) { e = awq_kern_fail(ks, "clip search"); break; }
         if (!e) e = awq_dev_fetch(be, r->max_val, mv_d, O * G * sizeof *mv_d);
@@ -605,7 +699,8 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         awq_verbose("clip %-24s %zu x %zu, %zu tokens (%.2f s)", awq_slot_suffix(L), O, I, T, awq_now() - t0);
     }
     awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
-    block_run_free(be, &br);
+    for (int i = 0; i < 4; i++) awq_dev_release(be, xs_own[i]);
+    dev_block_f32_free(be, &f32);
     if (e) { awq_clip_results_free(res, *n_res); *n_res = 0; }
     return e;
 }

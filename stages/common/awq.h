@@ -2,7 +2,8 @@
  * block's tensors, with the kernels backend doing the arithmetic:
  *   awq_search_scales  - every scale group (§2.5), grid search on the ORIGINAL weights (§2.6)
  *   awq_apply_scales   - fold the scales into prev ops and next linears, in table order (§2.7)
- *   awq_search_clips   - clip search of every linear but q/k on the scaled block (§2.8)
+ *   awq_clip_in_*      - the sampled rows of the linears' captured inputs, divided by the scales (§2.7)
+ *   awq_search_clips   - clip search of every linear but q/k on the scaled block and those rows (§2.8)
  *   awq_quantize_linear- clip + Q + GEMM packing of one linear (§2.9-§2.11, §3.1)
  * The stage programs (stages/scale-search.c, ...) read and write the objects around these. */
 #ifndef AWQ_AWQ_H
@@ -83,10 +84,13 @@ typedef struct awq_scale_result {
 
 /* Search every group of the block. x: the block input [n_seq*seqlen, C], fp32 in BACKEND memory
  * (awq_act_load; host memory on the CPU backend).
- * res receives awq_scale_groups() entries; free with awq_scale_results_free. */
+ * res receives awq_scale_groups() entries; free with awq_scale_results_free.
+ * clip_in (may be NULL) receives the clip search's sampled rows of the inputs the search captured
+ * (awq_clip_in_compute's result, without a second forward). */
+struct awq_clip_in;
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                           const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
-                          awq_scale_result res[4], int *n_res);
+                          awq_scale_result res[4], int *n_res, struct awq_clip_in *clip_in);
 void awq_scale_results_free(awq_scale_result *res, int n);
 
 /* The grid search of one group on its input x [n_seq*seqlen, in] (the group's feature, fp32 host
@@ -114,12 +118,34 @@ typedef struct awq_clip_result {
     float *loss;             /* [o, G, n_cand]; owned */
 } awq_clip_result;
 
-/* Clip search on the scaled block: the inputs of its linears are recomputed from the block input
- * x (backend memory, as for awq_search_scales) with the scaled weights (so they are the captured
- * inputs divided by s). */
+/* What the clip search reads (spec §2.3, §2.7, §2.8): the rows 0, step, 2*step, ... (T of
+ * them, step = max(1, N / n_sample_token)) of the inputs of the block's linears as captured in
+ * the forward with the ORIGINAL weights, then divided by the scales of each input's group,
+ * feats[t][c] = h(feats[t][c] / s[c]) (AutoAWQ's apply_scale on input_feat). They depend on the
+ * block input, the original block and the numerics only, so a clip-grid rerun reads them from
+ * the store (awqobj.h) instead of the block input and a forward. Host memory. */
+typedef struct awq_clip_in {
+    size_t T, step;
+    size_t width[4];         /* of each awq_feat */
+    float *f[4];             /* [T, width[i]] in awq_feat order; owned */
+} awq_clip_in;
+
+/* The sampled rows: T and step for N rows. */
+void awq_clip_rows(size_t N, const awq_params *p, size_t *T, size_t *step);
+/* Allocate ci for T sampled rows of a block of this config (zeroed); free with awq_clip_in_free. */
+awq_err awq_clip_in_alloc(awq_clip_in *ci, const awq_config *cfg, size_t T, size_t step);
+/* The sampled rows of the ORIGINAL block's linear inputs on its input x (backend memory, as for
+ * awq_search_scales): the same forward as the search's, so the same bits as its clip_in. */
+awq_err awq_clip_in_compute(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                            const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, awq_clip_in *out);
+/* Divide each input by its group's scales, in table order (spec §2.7), h()-rounded when round_f16:
+ * one IEEE division per element, the same bits on every machine. */
+awq_err awq_clip_in_scale(awq_clip_in *ci, const awq_scale_result *res, int n_res, int round_f16);
+void awq_clip_in_free(awq_clip_in *ci);
+
+/* Clip search on the scaled block and its scaled clip inputs (awq_clip_in_scale). */
 awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq_params *p,
-                         const awq_block_f32 *scaled, const float *x, int n_seq, int seqlen,
-                         awq_clip_result res[7], int *n_res);
+                         const awq_block_f32 *scaled, const awq_clip_in *in, awq_clip_result res[7], int *n_res);
 void awq_clip_results_free(awq_clip_result *res, int n);
 
 

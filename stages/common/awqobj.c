@@ -65,12 +65,29 @@ awq_err awq_scaled_key(const awq_model *m, int layer, const awq_key *scales, con
     return recipe_done(r, e, out, recipe);
 }
 
+awq_err awq_clipin_key(const awq_model *m, int layer, const awq_key *act, const awq_params *p, awq_key *out, char **recipe)
+{
+    awq_key bk;
+    awq_err e = awq_block_key(m, layer, &bk);
+    if (e) return e;
+    awq_recipe *r = awq_recipe_new("clip-inputs", AWQ_SEARCH_VERSION);
+    if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    e = awq_recipe_add_key(r, "block", &bk);
+    if (!e) e = awq_recipe_add_key(r, "act", act);
+    if (!e) e = awq_recipe_add(r, "numerics", p->round_f16 ? "fp16" : "fp32");
+    if (!e) e = awq_recipe_addf(r, "n_sample_token", "%d", p->n_sample_token);
+    return recipe_done(r, e, out, recipe);
+}
+
 awq_err awq_clip_key(const awq_key *scaled, const awq_key *act, const awq_params *p, awq_key *out, char **recipe)
 {
     awq_recipe *r = awq_recipe_new("clip-search", AWQ_SEARCH_VERSION);
     if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     awq_err e = awq_recipe_add_key(r, "scaled", scaled);
     if (!e) e = awq_recipe_add_key(r, "act", act);
+    /* the inputs are the captured ones divided by the scales (spec §2.7), not a forward of the
+     * scaled block (what this program did before: the fp16 roundings differ) */
+    if (!e) e = awq_recipe_add(r, "inputs", "captured / s");
     if (!e) e = add_quant_params(r, p);
     if (!e) e = awq_recipe_addf(r, "clip_grid", "%d", p->clip_grid);
     if (!e) e = awq_recipe_addf(r, "max_shrink", "%.9g", p->max_shrink);
@@ -108,13 +125,13 @@ awq_err awq_scales_put(awq_store *s, const awq_key *key, const char *recipe, con
     for (int i = 0; i < n; i++) {
         best[i] = r[i].best;
         snprintf(names[nt], 64, "%s.scales", r[i].group.prev_name);
-        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 1, {(int64_t)r[i].n}, r[i].s, r[i].n * 4};
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 1, {(int64_t)r[i].n}, r[i].s, r[i].n * 4, 0};
         nt++;
         snprintf(names[nt], 64, "%s.losses", r[i].group.prev_name);
-        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 1, {r[i].n_grid}, r[i].losses, (size_t)r[i].n_grid * 4};
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 1, {r[i].n_grid}, r[i].losses, (size_t)r[i].n_grid * 4, 0};
         nt++;
         snprintf(names[nt], 64, "%s.best", r[i].group.prev_name);
-        t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 1, {1}, &best[i], 4};
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 1, {1}, &best[i], 4, 0};
         nt++;
     }
     return awq_store_put(s, key, "scales", recipe, t, nt);
@@ -202,7 +219,7 @@ awq_err awq_block_put(awq_store *s, const awq_key *key, const char *kind, const 
             conv[sl] = data = h;
         }
         t[nt] = (awq_tensor){(char *)awq_slot_suffix((awq_slot)sl), as_f16 ? AWQ_DT_F16 : AWQ_DT_F32, b->ndim[sl],
-                             {b->shape[sl][0], b->shape[sl][1]}, data, n * (as_f16 ? 2 : 4)};
+                             {b->shape[sl][0], b->shape[sl][1]}, data, n * (as_f16 ? 2 : 4), 0};
         nt++;
     }
     if (!e) e = awq_store_put(s, key, kind, recipe, t, nt);
@@ -236,6 +253,49 @@ awq_err awq_block_get(awq_store *s, const awq_key *key, const char *kind, awq_bl
     return e;
 }
 
+/* ---- clip inputs -------------------------------------------------------------------------- */
+
+static const char *const CLIPIN_NAMES[4] = {"attn_in", "o_in", "mlp_in", "down_in"}; /* awq_feat order */
+
+awq_err awq_clipin_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_in *ci, int as_f16)
+{
+    awq_tensor t[4];
+    uint16_t *h[4] = {0};
+    awq_err e = AWQ_OK;
+    for (int i = 0; i < 4 && !e; i++) {
+        size_t n = ci->T * ci->width[i];
+        t[i] = (awq_tensor){(char *)CLIPIN_NAMES[i], AWQ_DT_F32, 2, {(int64_t)ci->T, (int64_t)ci->width[i]}, ci->f[i], n * 4, 0};
+        if (!as_f16) continue; /* fp16 numerics: the values are fp16 values, so this is exact */
+        if (!(h[i] = malloc(n * 2 + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        awq_f32_to_f16_n(h[i], ci->f[i], n);
+        t[i].dtype = AWQ_DT_F16, t[i].data = h[i], t[i].nbytes = n * 2;
+    }
+    if (!e) e = awq_store_put(s, key, "clipin", recipe, t, 4);
+    for (int i = 0; i < 4; i++) free(h[i]);
+    return e;
+}
+
+awq_err awq_clipin_get(awq_store *s, const awq_key *key, const awq_config *cfg, awq_clip_in *ci)
+{
+    awq_object *o = NULL;
+    memset(ci, 0, sizeof *ci);
+    awq_err e = get_kind(s, key, "clipin", &o);
+    const awq_tensor *t0 = e ? NULL : awq_object_tensor(o, CLIPIN_NAMES[0]);
+    if (!e && (!t0 || t0->ndim != 2)) e = bad_object(key, "clipin", CLIPIN_NAMES[0]);
+    if (!e) e = awq_clip_in_alloc(ci, cfg, (size_t)t0->shape[0], 0); /* step: not recorded, not needed */
+    for (int i = 0; i < 4 && !e; i++) {
+        const awq_tensor *t = awq_object_tensor(o, CLIPIN_NAMES[i]);
+        if (!t || t->ndim != 2 || (t->dtype != AWQ_DT_F16 && t->dtype != AWQ_DT_F32) || (size_t)t->shape[0] != ci->T ||
+            (size_t)t->shape[1] != ci->width[i]) { e = bad_object(key, "clipin", CLIPIN_NAMES[i]); break; }
+        size_t n = ci->T * ci->width[i];
+        if (t->dtype == AWQ_DT_F16) awq_f16_to_f32_n(ci->f[i], t->data, n);
+        else memcpy(ci->f[i], t->data, n * 4);
+    }
+    awq_object_free(o);
+    if (e) awq_clip_in_free(ci);
+    return e;
+}
+
 /* ---- clips -------------------------------------------------------------------------------- */
 
 awq_err awq_clips_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_result *r, int n)
@@ -248,13 +308,13 @@ awq_err awq_clips_put(awq_store *s, const awq_key *key, const char *recipe, cons
         awq_linear_name(r[i].linear, lin, sizeof lin);
         int64_t O = (int64_t)r[i].o, G = (int64_t)r[i].g_count, K = (int64_t)r[i].n_cand;
         snprintf(names[nt], 80, "%s.max_val", lin);
-        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 2, {O, G}, r[i].max_val, (size_t)(O * G) * 4};
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 2, {O, G}, r[i].max_val, (size_t)(O * G) * 4, 0};
         nt++;
         snprintf(names[nt], 80, "%s.best", lin);
-        t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {O, G}, r[i].best, (size_t)(O * G) * 4};
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {O, G}, r[i].best, (size_t)(O * G) * 4, 0};
         nt++;
         snprintf(names[nt], 80, "%s.loss", lin);
-        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 3, {O, G, K}, r[i].loss, (size_t)(O * G * K) * 4};
+        t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 3, {O, G, K}, r[i].loss, (size_t)(O * G * K) * 4, 0};
         nt++;
     }
     return awq_store_put(s, key, "clip", recipe, t, nt);
@@ -325,7 +385,7 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
                         *v = *v > mv ? mv : *v < -mv ? -mv : *v;
                     }
             awq_f32_to_f16_n(h16[L], wc, O * I);
-            t[nt] = (awq_tensor){(char *)awq_slot_suffix(L), AWQ_DT_F16, 2, {(int64_t)O, (int64_t)I}, h16[L], O * I * 2};
+            t[nt] = (awq_tensor){(char *)awq_slot_suffix(L), AWQ_DT_F16, 2, {(int64_t)O, (int64_t)I}, h16[L], O * I * 2, 0};
             nt++;
             if (fq) { fq->t[L] = wc; fq->ndim[L] = 2; fq->shape[L][0] = (int64_t)O; fq->shape[L][1] = (int64_t)I; }
             else free(wc);
@@ -339,18 +399,18 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
         size_t G = pl[li].g_count;
         if (pack) {
             snprintf(names[nt], 80, "%s.qweight", lin);
-            t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {(int64_t)I, (int64_t)(O / 8)}, pl[li].qweight, I * (O / 8) * 4};
+            t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {(int64_t)I, (int64_t)(O / 8)}, pl[li].qweight, I * (O / 8) * 4, .fast = 1};
             nt++;
             snprintf(names[nt], 80, "%s.qzeros", lin);
-            t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {(int64_t)G, (int64_t)(O / 8)}, pl[li].qzeros, G * (O / 8) * 4};
+            t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {(int64_t)G, (int64_t)(O / 8)}, pl[li].qzeros, G * (O / 8) * 4, .fast = 1};
             nt++;
             snprintf(names[nt], 80, "%s.scales", lin);
-            t[nt] = (awq_tensor){names[nt], AWQ_DT_F16, 2, {(int64_t)G, (int64_t)O}, pl[li].scales16, G * O * 2};
+            t[nt] = (awq_tensor){names[nt], AWQ_DT_F16, 2, {(int64_t)G, (int64_t)O}, pl[li].scales16, G * O * 2, 0};
             nt++;
         } else { /* fake quantization only: the dequantized weight in fp16 */
             if (!(h16[L] = malloc(O * I * 2))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
             awq_f32_to_f16_n(h16[L], pl[li].deq, O * I);
-            t[nt] = (awq_tensor){(char *)awq_slot_suffix(L), AWQ_DT_F16, 2, {(int64_t)O, (int64_t)I}, h16[L], O * I * 2};
+            t[nt] = (awq_tensor){(char *)awq_slot_suffix(L), AWQ_DT_F16, 2, {(int64_t)O, (int64_t)I}, h16[L], O * I * 2, 0};
             nt++;
         }
         if (fq) {
@@ -374,7 +434,7 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
         if (e) break;
         awq_f32_to_f16_n(h16[sl], v, n);
         t[nt] = (awq_tensor){(char *)awq_slot_suffix((awq_slot)sl), AWQ_DT_F16, b->ndim[sl], {b->shape[sl][0], b->shape[sl][1]},
-                             h16[sl], n * 2};
+                             h16[sl], n * 2, 0};
         nt++;
         if (fq) {
             if (!(fq->t[sl] = malloc(n * sizeof(float) + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }

@@ -3,6 +3,8 @@
  *           "<prev>.best" I32 [1]  (prev = input_layernorm, v_proj, post_attention_layernorm, up_proj)
  *   scaled  (apply-scale):  the block's tensors with the scales folded in, by slot name
  *           ("self_attn.q_proj.weight", ...), F16 in fp16 numerics (F32 in fp32 numerics)
+ *   clipin  (inside the searches): the clip search's sampled rows of the block's captured linear
+ *           inputs, "attn_in", "o_in", "mlp_in", "down_in" [T, width], F16 in fp16 numerics (F32 in fp32)
  *   clip    (clip-search):  per clipped linear "<linear>.max_val" F32 [O, G], ".best" I32 [O, G],
  *           ".loss" F32 [O, G, n_cand]  (linear = "self_attn.v_proj", ...)
  *   packed  (pack):         per linear "<linear>.qweight" I32 [I, O/8], ".qzeros" I32 [G, O/8],
@@ -19,6 +21,8 @@
 /* Recipe keys; *recipe (when not NULL) gets the text (malloc'ed). */
 awq_err awq_scales_key(const awq_model *m, int layer, const awq_key *act, const awq_params *p, awq_key *out, char **recipe);
 awq_err awq_scaled_key(const awq_model *m, int layer, const awq_key *scales, const awq_params *p, awq_key *out, char **recipe);
+/* The clip inputs depend on the block input, the original block, the numerics and the sample. */
+awq_err awq_clipin_key(const awq_model *m, int layer, const awq_key *act, const awq_params *p, awq_key *out, char **recipe);
 awq_err awq_clip_key(const awq_key *scaled, const awq_key *act, const awq_params *p, awq_key *out, char **recipe);
 /* scaled == NULL: RTN (the original block, no clip); clip may be NULL (no clipping). */
 awq_err awq_packed_key(const awq_model *m, int layer, const awq_key *scaled, const awq_key *clip, const awq_params *p,
@@ -32,6 +36,10 @@ awq_err awq_scales_get(awq_store *s, const awq_key *key, const awq_config *cfg, 
 awq_err awq_block_put(awq_store *s, const awq_key *key, const char *kind, const char *recipe, const awq_block_f32 *b,
                       int as_f16);
 awq_err awq_block_get(awq_store *s, const awq_key *key, const char *kind, awq_block_f32 *b);
+
+awq_err awq_clipin_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_in *ci, int as_f16);
+/* Read them back as fp32 into ci (allocated here; the widths checked against cfg). */
+awq_err awq_clipin_get(awq_store *s, const awq_key *key, const awq_config *cfg, awq_clip_in *ci);
 
 awq_err awq_clips_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_result *r, int n);
 /* max_val of every clipped linear, indexed by slot (NULL for unclipped); caller frees each. */
