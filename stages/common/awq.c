@@ -431,9 +431,8 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
     return e;
 }
 
-/* A block on the backend with the inputs of its linears computed from the block input x (backend):
- * what both searches start from; all N rows (step 0, the scale search) or rows 0, step, 2*step,
- * ... (T of them, the clip search). On error everything is released. */
+/* A block on the backend with the inputs of its linears computed from the block input x (backend
+ * memory): what the scale search and the clip inputs start from. On error everything is released. */
 typedef struct block_run { awq_fwd f; dev_block dev; dev_block_f32 f32; feats_buf fb; } block_run;
 
 static void block_run_free(const awq_backend *be, block_run *br)
@@ -445,7 +444,7 @@ static void block_run_free(const awq_backend *be, block_run *br)
 }
 
 static awq_err block_run_init(const awq_backend *be, const awq_config *cfg, const awq_params *p, const awq_block_f32 *b,
-                              const float *x, int n_seq, int seqlen, size_t step, size_t T, block_run *br)
+                              const float *x, int n_seq, int seqlen, block_run *br)
 {
     memset(br, 0, sizeof *br);
     awq_err e = awq_fwd_init(&br->f, be, cfg, n_seq, seqlen, p->round_f16, 0);
@@ -453,15 +452,8 @@ static awq_err block_run_init(const awq_backend *be, const awq_config *cfg, cons
     awq_prof_dev(be, "block: (before)");
     e = dev_block_upload(be, b, p->round_f16, &br->dev, &br->f32);
     awq_prof_dev(be, "block: upload weights");
-    if (!e && !step) {
-        e = compute_feats(&br->f, cfg, &br->dev, x, &br->fb);
-        awq_prof_dev(be, "block: forward with feats");
-    } else if (!e) {
-        for (int i = 0; i < 4 && !e; i++) e = awq_dev_alloc(be, (void **)&br->fb.f[i], T * feat_width(cfg, (awq_feat)i) * sizeof(float));
-        awq_feats ft = {br->fb.f[0], br->fb.f[1], br->fb.f[2], br->fb.f[3]};
-        if (!e) e = awq_block_feats_rows(&br->f, &br->dev.w, x, step, T, &ft);
-        awq_prof_dev(be, "block: sampled rows' feats");
-    }
+    if (!e) e = compute_feats(&br->f, cfg, &br->dev, x, &br->fb);
+    awq_prof_dev(be, "block: forward with feats");
     if (e) block_run_free(be, br);
     return e;
 }
@@ -489,7 +481,7 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     awq_sgroup groups[4];
     int ng = awq_scale_groups(cfg, groups);
     block_run br;
-    awq_err e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, 0, 0, &br);
+    awq_err e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, &br);
     if (e) return e;
     /* the clip search's rows of the captured inputs, before the search reuses its memory */
     if (clip_in) {
@@ -621,7 +613,7 @@ awq_err awq_clip_in_compute(const awq_backend *be, const awq_config *cfg, const 
     awq_err e = awq_clip_in_alloc(out, cfg, T, step);
     if (e) return e;
     block_run br;
-    e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, 0, 0, &br); /* frees itself on error */
+    e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, &br); /* frees itself on error */
     if (!e) {
         for (int i = 0; i < 4 && !e; i++) e = fetch_rows(be, out->f[i], br.fb.f[i], out->width[i], step, T);
         block_run_free(be, &br);

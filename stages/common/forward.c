@@ -217,49 +217,6 @@ awq_err awq_block_forward(awq_fwd *f, const awq_block_w *w, const float *x, floa
     return AWQ_OK;
 }
 
-awq_err awq_block_feats_rows(awq_fwd *f, const awq_block_w *w, const float *x, size_t step, size_t T,
-                             const awq_feats *out)
-{
-    const awq_backend *be = f->be;
-    const awq_config *c = f->cfg;
-    const size_t S = (size_t)f->seqlen, C = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
-    const size_t HD = (size_t)c->num_attention_heads * c->head_dim, N = (size_t)f->n_seq * S;
-    const float eps = (float)c->rms_norm_eps;
-    const int r16 = f->round_f16;
-    if (step < 1 || T < 1 || (T - 1) * step >= N) return awq_fail(AWQ_ERR_ARG, "internal: %zu rows every %zu of %zu", T, step, N);
-    float *xs = NULL, *u = NULL;
-    awq_err e = awq_dev_alloc(be, (void **)&xs, T * C * sizeof *xs);
-    if (!e) e = awq_dev_alloc(be, (void **)&u, T * F * sizeof *u);
-    float *normed = f->buf[6], *att = f->buf[3];
-    /* attention half on whole sequences, chunk by chunk; keep the sampled rows of each chunk */
-    for (size_t s0 = 0; !e && s0 < (size_t)f->n_seq; s0 += (size_t)f->chunk_seqs) {
-        size_t ns = (size_t)f->n_seq - s0 < (size_t)f->chunk_seqs ? (size_t)f->n_seq - s0 : (size_t)f->chunk_seqs;
-        size_t r0 = s0 * S, rows = ns * S;
-        kern_status ks = be->rmsnorm(be->ctx, normed, x + r0 * C, w->w[AWQ_W_INPUT_NORM], rows, C, eps, r16);
-        if (ks) { e = awq_kern_fail(ks, "input_layernorm"); break; }
-        if ((e = attn_core(f, w, normed, ns))) break;
-        for (size_t t = (r0 + step - 1) / step; !e && t < T && t * step < r0 + rows; t++) {
-            size_t r = t * step - r0;
-            if ((ks = be->copy(be->ctx, out->attn_in + t * C, normed + r * C, C * sizeof(float))) ||
-                (ks = be->copy(be->ctx, out->o_in + t * HD, att + r * HD, HD * sizeof(float))) ||
-                (ks = be->copy(be->ctx, xs + t * C, x + (r0 + r) * C, C * sizeof(float))))
-                e = awq_kern_fail(ks, "gather sampled rows");
-        }
-    }
-    /* the rest of the block is row by row: on the sampled rows only */
-#define RCHECK(expr, what) do { kern_status ks_ = (expr); if (!e && ks_) e = awq_kern_fail(ks_, what); } while (0)
-    if (!e) RCHECK(be->matmul(be->ctx, out->mlp_in, out->o_in, w->w[AWQ_W_O], w->w[AWQ_B_O], T, C, HD, r16), "o_proj");
-    if (!e) RCHECK(be->add(be->ctx, xs, xs, out->mlp_in, T * C, r16), "residual add (attention)");
-    if (!e) RCHECK(be->rmsnorm(be->ctx, out->mlp_in, xs, w->w[AWQ_W_POST_NORM], T, C, eps, r16), "post_attention_layernorm");
-    if (!e) RCHECK(be->matmul(be->ctx, out->down_in, out->mlp_in, w->w[AWQ_W_GATE], w->w[AWQ_B_GATE], T, F, C, r16), "gate_proj");
-    if (!e) RCHECK(be->matmul(be->ctx, u, out->mlp_in, w->w[AWQ_W_UP], w->w[AWQ_B_UP], T, F, C, r16), "up_proj");
-    if (!e) RCHECK(be->silu_mul(be->ctx, out->down_in, out->down_in, u, T * F, r16), "silu_mul");
-#undef RCHECK
-    awq_dev_free(be, xs);
-    awq_dev_free(be, u);
-    return e;
-}
-
 awq_err awq_attn_forward(awq_fwd *f, const awq_block_w *w, const float *a, float *out)
 {
     const size_t T = (size_t)f->seqlen, C = (size_t)f->cfg->hidden_size;

@@ -62,14 +62,6 @@ void awq_fwd_free(awq_fwd *f);
  * must then be given): the block's last matmul (down_proj) and residual are skipped. */
 awq_err awq_block_forward(awq_fwd *f, const awq_block_w *w, const float *x /*[N,C]*/, float *y /*[N,C]*/,
                           const awq_feats *feats);
-/* The feats of rows 0, step, 2*step, ... (T rows, (T-1)*step < N) only, each [T, width] in out
- * (all four members required): what the clip search needs (spec §2.8 subsamples the inputs).
- * The attention runs on whole sequences (a sampled query attends to every earlier key); o_proj
- * and the MLP, row by row, only on the sampled rows, which saves ~3/4 of the block's FLOPs.
- * Every op is row-wise past the attention, so the rows are those awq_block_forward would give
- * (up to the GEMM's summation order, which may depend on the row count). */
-awq_err awq_block_feats_rows(awq_fwd *f, const awq_block_w *w, const float *x /*[N,C]*/, size_t step, size_t T,
-                             const awq_feats *out);
 /* self_attn module alone on its (already normalized) input: q/k/v (+bias), q/k norm, RoPE,
  * causal GQA attention, o_proj (+bias); no residual. out must not alias a. */
 awq_err awq_attn_forward(awq_fwd *f, const awq_block_w *w, const float *a /*[N,C]*/, float *out /*[N,C]*/);
