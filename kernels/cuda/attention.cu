@@ -5,13 +5,18 @@
 // cublasGemmBatchedEx, since a GQA head's K/V are not at a fixed stride from its Q.
 // Faithful mode: q, k, v hold fp16 values, so they are converted to fp16 exactly and both GEMMs
 // run on the tensor cores with fp32 accumulation; P = h(softmax) is stored as fp16; out = h(sum).
+// For rows of up to 1024 scores (the register softmax) S itself is fp16 too: the softmax reads
+// h(q·k) first thing, and an fp16 C from cuBLAS is exactly that (the fp32 accumulator rounded
+// once; see matmul.cu), so half the bytes of S go through memory with the same result, and P is
+// written over S (a warp holds its whole row in registers before it writes). W7's chunk: 0.95 ms
+// with fp32 S.
 // fp32 mode: fp32 GEMMs (CUBLAS_COMPUTE_32F_PEDANTIC), P in place of S. Masked entries of P are
 // exact zeros, so the full-width P V adds nothing for them, as on the CPU.
 #include "cuda.cuh"
 
 #include <math.h>
 
-#define ATTN_BUDGET ((size_t)256 << 20) // bytes of fp32 scores per chunk
+#define ATTN_BUDGET ((size_t)256 << 20) // bytes of scores per chunk
 
 struct attn_ptrs {
     const void **a_qk, **b_qk, **a_pv, **b_pv;
@@ -20,14 +25,14 @@ struct attn_ptrs {
 
 __global__ void attn_ptrs_kernel(attn_ptrs pt, const char *q, const char *k, const char *v, char *S, char *P, float *out,
                                  size_t p0, size_t np, size_t s_lo, size_t t, size_t h, size_t hkv, size_t d,
-                                 size_t esz, size_t psz)
+                                 size_t esz, size_t ssz, size_t psz)
 {
     size_t group = h / hkv;
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < np; idx += (size_t)gridDim.x * blockDim.x) {
         size_t pair = p0 + idx, s = pair / h, hq = pair % h, j = hq / group, sl = s - s_lo;
         pt.a_qk[idx] = k + (sl * t * hkv * d + j * d) * esz;
         pt.b_qk[idx] = q + (sl * t * h * d + hq * d) * esz;
-        pt.c_qk[idx] = S + idx * t * t * sizeof(float);
+        pt.c_qk[idx] = S + idx * t * t * ssz;
         pt.a_pv[idx] = v + (sl * t * hkv * d + j * d) * esz;
         pt.b_pv[idx] = P + idx * t * t * psz;
         pt.c_pv[idx] = out + s * t * h * d + hq * d;
@@ -37,9 +42,10 @@ __global__ void attn_ptrs_kernel(attn_ptrs pt, const char *q, const char *k, con
 // One warp per query row p of S (row = pair * t + p): s = scale * score (faithful: h(h(score) *
 // scale)), max over m <= p, e = exp(s - max) (fp64 exp, rounded once), sum in fp64, prob = e / sum
 // (faithful: stored as fp16, i.e. h(prob)), 0 for m > p. Rows of up to 32*K scores stay in
-// registers (one read of S); longer rows go through S in place.
+// registers (one read of S); longer rows go through S in place. S16 (faithful): the scores as
+// fp16, read instead of S (P16 may be the same memory).
 template <int K>
-__global__ void attn_softmax_reg(float *S, __half *P16, size_t rows, size_t t, float scale, int f16)
+__global__ void attn_softmax_reg(float *S, const __half *S16, __half *P16, size_t rows, size_t t, float scale, int f16)
 {
     size_t warp = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
     size_t warps = (size_t)gridDim.x * blockDim.x / 32;
@@ -52,7 +58,8 @@ __global__ void attn_softmax_reg(float *S, __half *P16, size_t rows, size_t t, f
             size_t m = lane + 32 * (size_t)kk;
             float sv = -INFINITY;
             if (m <= p) {
-                sv = f16 ? h16(__fmul_rn(h16(s[m]), scale)) : __fmul_rn(s[m], scale);
+                float raw = S16 ? __half2float(S16[row * t + m]) : s[m];
+                sv = f16 ? h16(__fmul_rn(h16(raw), scale)) : __fmul_rn(raw, scale);
                 mx = sv > mx ? sv : mx;
             }
             val[kk] = sv;
@@ -106,13 +113,16 @@ __global__ void attn_softmax_kernel(float *S, __half *P16, size_t rows, size_t t
     }
 }
 
-static kern_status attn_softmax(awq_backend_ctx *ctx, float *S, __half *P16, size_t rows, size_t t, float scale, int f16)
+// S16: fp16 scores (only with t <= 1024, the register kernels)
+static kern_status attn_softmax(awq_backend_ctx *ctx, float *S, const __half *S16, __half *P16, size_t rows, size_t t,
+                                float scale, int f16)
 {
     unsigned grid = grid_for(ctx, rows * 32, 256);
-    if (t <= 128) attn_softmax_reg<4><<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
-    else if (t <= 256) attn_softmax_reg<8><<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
-    else if (t <= 512) attn_softmax_reg<16><<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
-    else if (t <= 1024) attn_softmax_reg<32><<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
+    if (S16 && t > 1024) return KERN_ERR_ARG;
+    if (t <= 128) attn_softmax_reg<4><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, f16);
+    else if (t <= 256) attn_softmax_reg<8><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, f16);
+    else if (t <= 512) attn_softmax_reg<16><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, f16);
+    else if (t <= 1024) attn_softmax_reg<32><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, f16);
     else attn_softmax_kernel<<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
     LAUNCH_CHECK();
     return KERN_OK;
@@ -124,19 +134,19 @@ kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, con
     if (hkv == 0 ? h != 0 : h % hkv) return KERN_ERR_ARG;
     if (b == 0 || t == 0 || h == 0 || d == 0) return KERN_OK;
     if (!fits_int(t) || !fits_int(h * d) || !fits_int(t * t)) return KERN_ERR_UNSUPPORTED;
-    int f16 = round_f16 != 0;
-    size_t pairs = b * h, np = ATTN_BUDGET / (t * t * sizeof(float));
+    int f16 = round_f16 != 0, s16 = f16 && t <= 1024; // s16: fp16 scores, P written over them
+    size_t ssz = s16 ? sizeof(__half) : sizeof(float), pairs = b * h, np = ATTN_BUDGET / (t * t * ssz);
     if (np < 1) np = 1;
     if (np > pairs) np = pairs;
     size_t esz = f16 ? sizeof(__half) : sizeof(float), seqs = np / h + 2; // sequences one chunk can touch
     if (seqs > b) seqs = b;
     carve cv = {0, NULL};
-    size_t at_s = carve_add(&cv, np * t * t * sizeof(float)), at_p = carve_add(&cv, f16 ? np * t * t * sizeof(__half) : 0);
+    size_t at_s = carve_add(&cv, np * t * t * ssz), at_p = carve_add(&cv, f16 && !s16 ? np * t * t * sizeof(__half) : 0);
     size_t at_q = carve_add(&cv, f16 ? seqs * t * h * d * esz : 0), at_k = carve_add(&cv, f16 ? seqs * t * hkv * d * esz : 0);
     size_t at_v = carve_add(&cv, f16 ? seqs * t * hkv * d * esz : 0), at_ptr = carve_add(&cv, 6 * np * sizeof(void *));
     KERN_TRY(cuda_scratch(ctx, cv.bytes, (void **)&cv.base));
     float *S = (float *)(cv.base + at_s);
-    __half *P16 = f16 ? (__half *)(cv.base + at_p) : NULL;
+    __half *P16 = s16 ? (__half *)S : f16 ? (__half *)(cv.base + at_p) : NULL;
     void **ptr = (void **)(cv.base + at_ptr);
     attn_ptrs pt = {(const void **)ptr, (const void **)ptr + np, (const void **)ptr + 2 * np, (const void **)ptr + 3 * np,
                     ptr + 4 * np, ptr + 5 * np};
@@ -158,12 +168,12 @@ kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, con
         }
         attn_ptrs_kernel<<<grid_for(ctx, n, 128), 128, 0, ctx->stream>>>(pt, qb, kb, vb, (char *)S,
                                                                          f16 ? (char *)P16 : (char *)S, out, p0, n,
-                                                                         s_lo, t, h, hkv, d, esz, f16 ? 2 : 4);
+                                                                         s_lo, t, h, hkv, d, esz, ssz, f16 ? 2 : 4);
         LAUNCH_CHECK();
         CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)t, (int)t, (int)d, &one, pt.a_qk, ty,
-                                         (int)(hkv * d), pt.b_qk, ty, (int)(h * d), &zero, pt.c_qk, CUDA_R_32F, (int)t,
+                                         (int)(hkv * d), pt.b_qk, ty, (int)(h * d), &zero, pt.c_qk, s16 ? CUDA_R_16F : CUDA_R_32F, (int)t,
                                          (int)n, ct, CUBLAS_GEMM_DEFAULT));
-        KERN_TRY(attn_softmax(ctx, S, P16, n * t, t, scale, f16));
+        KERN_TRY(attn_softmax(ctx, S, s16 ? P16 : NULL, P16, n * t, t, scale, f16));
         CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)d, (int)t, (int)t, &one, pt.a_pv, ty,
                                          (int)(hkv * d), pt.b_pv, ty, (int)t, &zero, pt.c_pv, CUDA_R_32F, (int)(h * d),
                                          (int)n, ct, CUBLAS_GEMM_DEFAULT));
