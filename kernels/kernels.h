@@ -257,6 +257,15 @@ struct awq_backend {
     kern_status (*pack_qweight)(awq_backend_ctx *ctx, int32_t *qweight /*[i, o/8]*/, const uint8_t *codes /*[o, i]*/,
                                 size_t o, size_t i);
 
+    /* x [n] will be read by many matmul / mlp calls and not change until unpin_f16(x) (the scale
+     * search's group input, read at every grid point): the backend may keep x rounded to fp16
+     * (what those ops' fp16 paths convert their input to at every call, RNE) and use that copy for
+     * any input inside [x, x + n) instead. The results are the same bits. A backend without the
+     * notion does nothing (the CPU). KERN_ERR_NOMEM when the copy does not fit (go on without it);
+     * at most a few arrays are pinned at once (KERN_ERR_UNSUPPORTED beyond). */
+    kern_status (*pin_f16)(awq_backend_ctx *ctx, const float *x, size_t n);
+    void (*unpin_f16)(awq_backend_ctx *ctx, const float *x);
+
     /* dst = src widened to fp32 (exact for every dtype; NaN stays NaN): how stored activations
      * (fp16 / bf16 act objects) go up to the device at 2 bytes per value and widen there. */
     kern_status (*to_f32)(awq_backend_ctx *ctx, float *dst /*[n]*/, kern_weight src /*[n]*/, size_t n);

@@ -216,6 +216,65 @@ static void op_matmul(const awq_backend *be)
     free(w16), free(x), free(got);
 }
 
+/* ---- pin_f16 ---------------------------------------------------------------------------------- */
+
+/* A pinned input gives the same bits as converting it at every call: matmul with and without a
+ * bias, on the whole array and on rows inside it, and mlp, both numerics; after unpin_f16 the ops
+ * convert again. The inputs are not fp16 values, so the copy has to round as the ops do. Four
+ * arrays pinned at once; a fifth is refused on CUDA and a no-op on the CPU. */
+static void op_pin_f16(const awq_backend *be)
+{
+    const size_t n = 96, i = 160, o = 72, f = 200, r0 = 17, nr = 40;
+    const size_t outs[4] = {n * o, n * o, nr * o, n * i};
+    for (int f16 = 0; f16 < 2; f16++) {
+        float *x = rand_floats(n * i, -2, 2, 0);
+        kern_weight w = dev_weight(be, rand_weight(KERN_F16, o * i, -1, 1), o * i);
+        kern_weight bias = dev_weight(be, rand_weight(KERN_F16, o, -1, 1), o);
+        kern_weight wg = dev_weight(be, rand_weight(KERN_F16, f * i, -1, 1), f * i);
+        kern_weight wu = dev_weight(be, rand_weight(KERN_F16, f * i, -1, 1), f * i);
+        kern_weight wd = dev_weight(be, rand_weight(KERN_F16, i * f, -1, 1), i * f);
+        float *dx = dev_put(be, x, n * i * 4), *dy = dev_out(be, n * i * 4), *sg = dev_out(be, n * f * 4), *su = dev_out(be, n * f * 4);
+        float *res[3][4];
+        for (int pass = 0; pass < 3; pass++) { /* 0: as always, 1: pinned, 2: unpinned again */
+            if (pass == 1) CHECK(be->pin_f16(be->ctx, dx, n * i) == KERN_OK, "pin_f16[%s]: %s", be->name, awq_cuda_last_error());
+            if (pass == 2) be->unpin_f16(be->ctx, dx);
+            for (int k = 0; k < 4; k++) {
+                kern_status st = k == 0 ? be->matmul(be->ctx, dy, dx, w, KERN_NO_WEIGHT, n, o, i, f16)
+                               : k == 1 ? be->matmul(be->ctx, dy, dx, w, bias, n, o, i, f16)
+                               : k == 2 ? be->matmul(be->ctx, dy, dx + r0 * i, w, KERN_NO_WEIGHT, nr, o, i, f16)
+                               : be->mlp(be->ctx, dy, NULL, dx, wg, KERN_NO_WEIGHT, wu, KERN_NO_WEIGHT, wd, KERN_NO_WEIGHT,
+                                         sg, su, n, i, f, f16);
+                CHECK(st == KERN_OK, "pin_f16[%s f16=%d]: op %d failed", be->name, f16, k);
+                res[pass][k] = xmalloc(outs[k] * 4);
+                dev_get(be, res[pass][k], dy, outs[k] * 4);
+            }
+        }
+        static const char *const what[4] = {"matmul", "matmul + bias", "matmul on rows inside", "mlp"};
+        for (int k = 0; k < 4; k++) {
+            char id[96];
+            snprintf(id, sizeof id, "pin_f16[%s f16=%d %s pinned]", be->name, f16, what[k]);
+            compare(id, res[1][k], res[0][k], outs[k], (tolerance){.exact = 1});
+            snprintf(id, sizeof id, "pin_f16[%s f16=%d %s unpinned]", be->name, f16, what[k]);
+            compare(id, res[2][k], res[0][k], outs[k], (tolerance){.exact = 1});
+            for (int pass = 0; pass < 3; pass++) free(res[pass][k]);
+        }
+        dev_free(be, dx), dev_free(be, dy), dev_free(be, sg), dev_free(be, su);
+        dev_free(be, w.data), dev_free(be, bias.data), dev_free(be, wg.data), dev_free(be, wu.data), dev_free(be, wd.data);
+        free(x);
+    }
+    float *d[5];
+    int ok = 0;
+    for (int k = 0; k < 5; k++) {
+        d[k] = dev_out(be, 64 * 4);
+        ok += be->pin_f16(be->ctx, d[k], 64) == KERN_OK;
+    }
+    CHECK(ok == (is_cpu(be) ? 5 : 4), "pin_f16[%s]: %d of 5 pins at once taken", be->name, ok);
+    for (int k = 0; k < 5; k++) be->unpin_f16(be->ctx, d[k]), dev_free(be, d[k]);
+    float *again = dev_out(be, 64 * 4);
+    CHECK(be->pin_f16(be->ctx, again, 64) == KERN_OK, "pin_f16[%s]: no slot free after unpinning", be->name);
+    be->unpin_f16(be->ctx, again), dev_free(be, again);
+}
+
 /* ---- rmsnorm, rope ------------------------------------------------------------------------- */
 
 /* Both sides sum the squares in fp64 and do the rest in single IEEE ops in the same order, so
@@ -1048,6 +1107,7 @@ BOTH(op_rope)
 BOTH(op_attention)
 BOTH(op_silu_add)
 BOTH(op_mlp)
+BOTH(op_pin_f16)
 BOTH(op_embed)
 BOTH(op_mean_abs)
 BOTH(op_round_check)
@@ -1065,7 +1125,7 @@ int main(int argc, char **argv)
 #define CASES(name, op) {name "/cpu", op##_cpu}, {name "/cuda", op##_cuda}
     static const t_case cases[] = {
         CASES("matmul", op_matmul), CASES("rmsnorm", op_rmsnorm), CASES("rope", op_rope),
-        CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("mlp", op_mlp), CASES("embed", op_embed),
+        CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("mlp", op_mlp), CASES("pin_f16", op_pin_f16), CASES("embed", op_embed),
         CASES("mean_abs", op_mean_abs), CASES("round_check_f16", op_round_check), CASES("convert", op_convert), CASES("quantize", op_quantize),
         CASES("w_mean", op_w_mean), CASES("clip_apply", op_clip_apply), CASES("scale_weight", op_scale_weight),
         CASES("pack_qweight", op_pack_qweight),

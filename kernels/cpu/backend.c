@@ -26,6 +26,9 @@ static kern_status cpu_memcpy(awq_backend_ctx *ctx, void *dst, const void *src, 
 }
 
 static kern_status cpu_sync(awq_backend_ctx *ctx) { (void)ctx; return KERN_OK; }
+/* the CPU's matmul reads fp32 directly: nothing to convert, nothing to pin */
+static kern_status cpu_pin_f16(awq_backend_ctx *ctx, const float *x, size_t n) { (void)ctx; (void)x; (void)n; return KERN_OK; }
+static void cpu_unpin_f16(awq_backend_ctx *ctx, const float *x) { (void)ctx; (void)x; }
 static void cpu_close(const awq_backend *be) { (void)be; }
 
 static kern_status cpu_pack_qweight(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
@@ -61,6 +64,8 @@ static const awq_backend cpu_backend = {
     .clip_apply = kern_clip_apply_cpu,
     .sq_diff = kern_sq_diff_cpu,
     .to_f16 = kern_to_f16_cpu,
+    .pin_f16 = cpu_pin_f16,
+    .unpin_f16 = cpu_unpin_f16,
     .to_f32 = kern_to_f32_cpu,
     .scale_weight = kern_scale_weight_cpu,
     .pack_qweight = cpu_pack_qweight,

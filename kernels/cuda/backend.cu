@@ -112,6 +112,7 @@ static void ctx_destroy(awq_backend_ctx *ctx)
     if (ctx->stream) cudaStreamDestroy(ctx->stream);
     cudaFree(ctx->scratch);
     cudaFree(ctx->result);
+    for (size_t k = 0; k < sizeof ctx->pin / sizeof ctx->pin[0]; k++) cudaFree(ctx->pin[k].h);
     (void)cudaGetLastError();
     free(ctx);
 }
@@ -189,6 +190,8 @@ extern "C" const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *
     t->pack_qweight = cuda_pack_qweight;
     t->sq_diff = cuda_sq_diff;
     t->to_f16 = cuda_to_f16;
+    t->pin_f16 = cuda_pin_f16;
+    t->unpin_f16 = cuda_unpin_f16;
     t->to_f32 = cuda_weight_to_f32;
     return t;
 }

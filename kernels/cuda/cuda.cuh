@@ -23,8 +23,12 @@ struct awq_backend_ctx {
     void *scratch;         // temporaries of one op (grown on demand, never shrunk)
     size_t scratch_bytes;
     void *result;          // 64 bytes for small results read back by the host (flags, indices)
+    struct { const float *x; size_t n; __half *h; } pin[4]; // pin_f16: fp16 copies of read-only inputs
     awq_backend table;     // the instance handed out; table.ctx points back here
 };
+
+// The pinned fp16 copy of x[0..n) (pin_f16), or NULL: what an fp16 path uses instead of converting.
+const __half *cuda_pinned_f16(const awq_backend_ctx *ctx, const float *x, size_t n);
 
 // Record "expr: what (file:line)" for awq_cuda_last_error() and map the error: allocation
 // failures are KERN_ERR_NOMEM, everything else KERN_ERR_DEVICE. Non-sticky errors are cleared
@@ -151,6 +155,8 @@ kern_status cuda_sq_diff(awq_backend_ctx *ctx, double *sum, const float *a, cons
 kern_status cuda_mean_abs(awq_backend_ctx *ctx, float *mean, const float *x, size_t n, size_t c, int round_f16);
 kern_status cuda_to_f16(awq_backend_ctx *ctx, uint16_t *dst, const float *src, size_t n);
 kern_status cuda_round_f16(awq_backend_ctx *ctx, float *x, size_t n);
+kern_status cuda_pin_f16(awq_backend_ctx *ctx, const float *x, size_t n);
+void cuda_unpin_f16(awq_backend_ctx *ctx, const float *x);
 kern_status cuda_check_f16(awq_backend_ctx *ctx, const float *x, size_t n, size_t *first_bad);
 kern_status cuda_quantize(awq_backend_ctx *ctx, float *deq, uint8_t *codes, float *scales, uint8_t *zeros,
                           const float *w, const float *col_scale, size_t o, size_t i, int64_t group, int w_bit,

@@ -52,11 +52,13 @@ kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_wei
     const float one = 1.0f, zero = 0.0f;
     if (f16 && w.dtype == KERN_F16 && !bias.data) {
         // one scratch buffer per context: x16 and the fp16 C share it (C 256-byte aligned)
+        const __half *pinned = cuda_pinned_f16(ctx, x, n * i); // x already as fp16 (pin_f16)
         carve cv = {0, NULL};
-        size_t at_x = carve_add(&cv, n * i * sizeof(__half)), at_c = carve_add(&cv, n * o * sizeof(__half));
+        size_t at_x = carve_add(&cv, pinned ? 0 : n * i * sizeof(__half)), at_c = carve_add(&cv, n * o * sizeof(__half));
         KERN_TRY(cuda_scratch(ctx, cv.bytes, (void **)&cv.base));
-        __half *x16 = (__half *)(cv.base + at_x), *c16 = (__half *)(cv.base + at_c);
-        KERN_TRY(cuda_to_f16(ctx, x16, x, n * i));
+        __half *c16 = (__half *)(cv.base + at_c);
+        const __half *x16 = pinned ? pinned : (const __half *)(cv.base + at_x);
+        if (!pinned) KERN_TRY(cuda_to_f16(ctx, (__half *)(cv.base + at_x), x, n * i));
         CUBLAS_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)o, (int)n, (int)i, &one, w.data, CUDA_R_16F,
                                   (int)i, x16, CUDA_R_16F, (int)i, &zero, c16, CUDA_R_16F, (int)o, CUBLAS_COMPUTE_32F,
                                   CUBLAS_GEMM_DEFAULT));
@@ -65,9 +67,13 @@ kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_wei
         return cuda_weight_to_f32(ctx, y, c, n * o);
     }
     if (f16 && w.dtype == KERN_F16) {
-        __half *x16 = NULL;
-        KERN_TRY(cuda_scratch(ctx, n * i * sizeof *x16, (void **)&x16));
-        KERN_TRY(cuda_to_f16(ctx, x16, x, n * i));
+        const __half *x16 = cuda_pinned_f16(ctx, x, n * i);
+        if (!x16) {
+            __half *conv = NULL;
+            KERN_TRY(cuda_scratch(ctx, n * i * sizeof *conv, (void **)&conv));
+            KERN_TRY(cuda_to_f16(ctx, conv, x, n * i));
+            x16 = conv;
+        }
         CUBLAS_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)o, (int)n, (int)i, &one, w.data, CUDA_R_16F,
                                   (int)i, x16, CUDA_R_16F, (int)i, &zero, y, CUDA_R_32F, (int)o, CUBLAS_COMPUTE_32F,
                                   CUBLAS_GEMM_DEFAULT));

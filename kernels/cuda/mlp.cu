@@ -85,11 +85,16 @@ kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const flo
     // nothing else uses during this op; down's fp16 C [n,c] takes u16's place once silu has read
     // it (stream order), or the context's scratch when c > 2f.
     const size_t nf = n * f, nc = n * c, cap = nf * sizeof(float);
-    __half *g16 = (__half *)scratch_g, *u16 = (__half *)scratch_u, *m16 = NULL, *c16 = NULL;
-    size_t at = (nf * sizeof(__half) + 255) / 256 * 256; // m16 256-byte aligned, like matmul.cu's carve
-    if (at + nc * sizeof(__half) <= cap) m16 = (__half *)((char *)scratch_g + at);
-    else KERN_TRY(cuda_scratch(ctx, nc * sizeof(__half), (void **)&m16));
-    KERN_TRY(cuda_to_f16(ctx, m16, m, nc)); // exact: in this mode m holds fp16 values
+    __half *g16 = (__half *)scratch_g, *u16 = (__half *)scratch_u, *c16 = NULL;
+    const __half *m16 = cuda_pinned_f16(ctx, m, nc); // m already as fp16 (pin_f16), else converted here
+    if (!m16) {
+        __half *conv = NULL;
+        size_t at = (nf * sizeof(__half) + 255) / 256 * 256; // 256-byte aligned, like matmul.cu's carve
+        if (at + nc * sizeof(__half) <= cap) conv = (__half *)((char *)scratch_g + at);
+        else KERN_TRY(cuda_scratch(ctx, nc * sizeof(__half), (void **)&conv));
+        KERN_TRY(cuda_to_f16(ctx, conv, m, nc)); // exact: in this mode m holds fp16 values
+        m16 = conv;
+    }
     KERN_TRY(gemm_f16(ctx, g16, m16, w_gate.data, n, f, c));
     KERN_TRY(gemm_f16(ctx, u16, m16, w_up.data, n, f, c));
     KERN_TRY(silu_mul_f16(ctx, g16, down_in, g16, u16, nf));

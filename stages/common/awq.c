@@ -352,6 +352,9 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
         if (!e && r16) e = awq_dev_alloc(be, (void **)&wq16[l], awq_block_f32_numel(orig, g->layers[l]) * 2);
     }
     kern_status ks = KERN_OK;
+    /* x is read by every grid point's forward: the device keeps it as fp16 once instead of each
+     * GEMM converting it (the same bits; without room for the copy the GEMMs convert as before) */
+    const int pinned = !e && r16 && be->pin_f16(be->ctx, x, N * I) == KERN_OK;
     /* ref = M(x) with the original weights; xs = mean |x| per input channel */
     if (!e) e = run_inspect(f, g, &dev->w, x, ref, N);
     if (!e && (ks = be->mean_abs(be->ctx, xs_d, x, N, I, r16))) e = awq_kern_fail(ks, "mean |x|");
@@ -403,6 +406,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
         e = awq_fail(AWQ_ERR_NUMERIC, "scale search of group '%s': no grid point has a finite loss", g->prev_name);
         awq_hint("the block's outputs overflow or are NaN; check the activations (awq-obj info) or use --numerics fp32");
     }
+    if (pinned) be->unpin_f16(be->ctx, x);
     for (int l = 0; l < 3; l++) { awq_dev_free(be, wq[l]); awq_dev_free(be, wq16[l]); }
     awq_dev_free(be, ref); awq_dev_free(be, out); awq_dev_free(be, xs_d); awq_dev_free(be, wm_d); awq_dev_free(be, s_d);
     free(xs); free(wm); free(s);
