@@ -66,6 +66,15 @@ typedef struct kern_rope {
  * same fp32 operation order. d must be even. Every backend's rope uses this function. */
 void kern_rope_freqs(float *f /*[d/2]*/, size_t d, const kern_rope *p);
 
+/* The weights of a self-attention module (Llama/Qwen self_attn) for the attn op: a host struct
+ * whose members are backend memory. Absent biases and norms are KERN_NO_WEIGHT. */
+typedef struct kern_attn_w {
+    kern_weight q, k, v, o;                     /* [h*d, c], [hkv*d, c], [hkv*d, c], [c, h*d] */
+    kern_weight q_bias, k_bias, v_bias, o_bias; /* [h*d], [hkv*d], [hkv*d], [c] or none */
+    kern_weight q_norm, k_norm;                 /* [d] each or none: Qwen3's per-head RMSNorm */
+    float eps;                                  /* of q_norm / k_norm */
+} kern_attn_w;
+
 /* Opaque per-instance state of a backend (device, stream, BLAS handle; NULL for the CPU). */
 typedef struct awq_backend_ctx awq_backend_ctx;
 
@@ -149,6 +158,28 @@ struct awq_backend {
                        kern_weight w_down /*[c,f]*/, kern_weight b_down /*[c] or none*/,
                        float *scratch_g /*[n*f]*/, float *scratch_u /*[n*f]*/, size_t n, size_t c, size_t f,
                        int round_f16);
+
+    /* Self-attention module (Llama/Qwen self_attn, no residual) on b sequences of t tokens, n = b*t
+     * rows: exactly the composition of the ops above,
+     *   q = matmul(a, w->q, w->q_bias), k = matmul(a, w->k, ...), v = matmul(a, w->v, ...)
+     *   q = rmsnorm(q as [n*h, d], w->q_norm), k = rmsnorm(k as [n*hkv, d], w->k_norm)   (each when given)
+     *   rope(q, pos, h heads), rope(k, pos, hkv heads)
+     *   att = attention(q, k, v, b, t, h, hkv, d);  o_in = att (when not NULL)
+     *   out = matmul(att, w->o, w->o_bias)         (when not NULL)
+     * with their rounding (round_f16: h() after each step) and the bits those calls give on the
+     * same backend. out == NULL stops after o_in (w->o and w->o_bias are then not read); both NULL
+     * does nothing. pos [n] is backend memory (each sequence's positions, as for rope); rope and w
+     * are host structs. scratch_q [n, h*d], scratch_k [n, hkv*d], scratch_v [n, hkv*d] and
+     * scratch_att [n, h*d] are caller-owned backend buffers of that many floats that the op uses
+     * as raw memory (their contents afterwards are unspecified: the CUDA backend may keep fp16
+     * data in them). out and o_in must not alias a, the scratch or each other.
+     * KERN_ERR_ARG, before anything is written: h not a multiple of hkv, odd d, or a dtype outside
+     * kern_dtype in a weight, bias or norm that is read. */
+    kern_status (*attn)(awq_backend_ctx *ctx, float *out /*[n,c] or NULL*/, float *o_in /*[n,h*d] or NULL*/,
+                        const float *a /*[n,c]*/, const kern_attn_w *w /*host*/, const int32_t *pos /*[n]*/,
+                        const kern_rope *rope /*host*/, float *scratch_q /*[n,h*d]*/, float *scratch_k /*[n,hkv*d]*/,
+                        float *scratch_v /*[n,hkv*d]*/, float *scratch_att /*[n,h*d]*/, size_t b, size_t t, size_t c,
+                        size_t h, size_t hkv, size_t d, int round_f16);
 
     /* Residual add: y = a + b, h(a + b) when round_f16. y may equal a or b. */
     kern_status (*add)(awq_backend_ctx *ctx, float *y /*[n]*/, const float *a /*[n]*/,
@@ -292,7 +323,10 @@ const awq_backend *awq_backend_cpu(void);
  * are in tests/test_backends.c); quantize, w_mean (faithful), round_f16, check_f16, add, embed
  * and clip_apply give the CPU's bits. mlp in the faithful mode with F16 weights and no biases
  * keeps g, u and silu(g)*u on the device as fp16 (in the scratch) instead of widening each to
- * fp32 and narrowing it again: the same values with less memory traffic. */
+ * fp32 and narrowing it again: the same values with less memory traffic. attn likewise, in the
+ * faithful mode with F16 q/k/v/o weights, no biases and no q/k norm: q, k, v (after RoPE) and the
+ * attention output stay fp16 in the scratch. The attention op's P·V product comes out of cuBLAS
+ * as fp16 (h() of the fp32 sum: the same value as rounding an fp32 C) and is widened into out. */
 const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *err);
 
 /* The CUDA or cuBLAS call behind this thread's last KERN_ERR_DEVICE/KERN_ERR_NOMEM from the

@@ -615,6 +615,233 @@ static void op_mlp(const awq_backend *be)
     dev_free(be, d);
 }
 
+/* ---- attn ------------------------------------------------------------------------------------ */
+
+/* The reference self-attention module: the composition of the _refs (the CPU op, itself that of
+ * the CPU ops, for the big shape) on host buffers; rq/rk/rv are its scratch, att and out its
+ * outputs (out may be NULL). */
+static kern_status attn_want(int big, float *out, float *att, const float *a, const kern_attn_w *w, const int32_t *pos,
+                             const kern_rope *rope, float *rq, float *rk, float *rv, size_t b, size_t t, size_t c,
+                             size_t h, size_t hkv, size_t d, int f16)
+{
+    const size_t n = b * t;
+    if (big) return awq_backend_cpu()->attn(NULL, out, att, a, w, pos, rope, rq, rk, rv, att, b, t, c, h, hkv, d, f16);
+    kern_status st = kern_matmul_ref(rq, a, w->q, w->q_bias, n, h * d, c, f16);
+    if (st == KERN_OK) st = kern_matmul_ref(rk, a, w->k, w->k_bias, n, hkv * d, c, f16);
+    if (st == KERN_OK) st = kern_matmul_ref(rv, a, w->v, w->v_bias, n, hkv * d, c, f16);
+    if (st == KERN_OK && w->q_norm.data) st = kern_rmsnorm_ref(rq, rq, w->q_norm, n * h, d, w->eps, f16);
+    if (st == KERN_OK && w->k_norm.data) st = kern_rmsnorm_ref(rk, rk, w->k_norm, n * hkv, d, w->eps, f16);
+    if (st == KERN_OK) st = kern_rope_ref(rq, pos, n, h, d, rope, f16);
+    if (st == KERN_OK) st = kern_rope_ref(rk, pos, n, hkv, d, rope, f16);
+    if (st == KERN_OK) st = kern_attention_ref(att, rq, rk, rv, b, t, h, hkv, d, f16);
+    if (st == KERN_OK && out) st = kern_matmul_ref(out, att, w->o, w->o_bias, n, c, h * d, f16);
+    return st;
+}
+
+/* The fused self-attention module (q/k/v_proj, q/k norm, RoPE, attention, o_proj) held to the
+ * composition of the reference ops (the _refs; the CPU ops for the big shape):
+ * - o_in, the attention output: q, k and v differ from the reference's by the matmuls' summation
+ *   order (and, faithful, by an fp16 ulp where a sum sits on a rounding boundary: 1-3% of them)
+ *   and RoPE's cos/sin by an fp32 ulp; the attention cases' reasoning then gives, with V = max |v|:
+ *   fp32 within 3e-5 V absolute + 1e-4 relative, NMSE 1e-10; faithful within 1e-2 V (a flipped
+ *   score moves its probability by <= 0.4%, and a row of them may add up), NMSE 1e-7, every
+ *   output an fp16 value, at most 10% of them different (q and k flips move many scores a
+ *   little, and some of those cross a boundary). The CPU ops against the _refs: at most 1e-3
+ *   and 1.4% different faithful, 2.4e-6 in fp32, NMSE 2.4e-9 and 3.3e-14;
+ * - out: the matmul tolerance of o_in · w_o (x2 against the CPU ops), plus sum_k |w_o[o][k]| times
+ *   o_in's tolerance, plus one fp16 ulp when faithful; and, as in the mlp case, against the
+ *   matmul of the op's own o_in with the matmul cases' tolerance.
+ * Exact, on every backend: out does not depend on o_in being asked for and o_in not on out, and
+ * both equal the backend's own matmul x3, rmsnorm x2, rope x2, attention, matmul bit for bit (the
+ * CUDA fast path keeps q, k, v and the attention output in fp16: that must not change a value);
+ * on the fast variant a pinned input (pin_f16) gives the same bits too. Weights: F16 without
+ * biases or norm (CUDA's fp16 path when faithful); then the fallbacks: q/k/v biases, all four
+ * biases in BF16, q/k norm, F32, F16 with a BF16 o_proj. Shapes: MHA and GQA/MQA, t not a
+ * multiple of 32, c < h*d and c > 2*h*d (CUDA's fp16 input and o_proj output then go to the
+ * context's scratch). */
+static void op_attn(const awq_backend *be)
+{
+    static const struct { size_t b, t, c, h, hkv, d; const kern_rope *rope; int big; const char *what; } sh[] = {
+        {1, 1, 8, 1, 1, 8, &rope_default, 0, "one token"},
+        {2, 17, 64, 4, 4, 16, &rope_default, 0, "MHA, odd t"},
+        {3, 33, 96, 8, 2, 16, &rope_qwen, 0, "GQA ratio 4, c < h*d"},
+        {2, 45, 300, 4, 2, 32, &rope_llama31, 0, "c > 2*h*d"},
+        {2, 70, 128, 4, 1, 64, &rope_default, 0, "MQA, d=64"},
+        {3, 300, 512, 8, 2, 64, &rope_qwen, 1, "t=300 (vs the CPU ops)"},
+    };
+    static const struct { kern_dtype w, o; int qkv_bias, o_bias, norm; const char *what; } var[] = {
+        {KERN_F16, KERN_F16, 0, 0, 0, "F16, no bias, no norm"}, {KERN_F16, KERN_F16, 1, 0, 0, "F16 + q/k/v biases"},
+        {KERN_BF16, KERN_BF16, 1, 1, 0, "BF16 + all biases"}, {KERN_F16, KERN_F16, 0, 0, 1, "F16 + q/k norm"},
+        {KERN_F32, KERN_F32, 0, 0, 0, "F32"}, {KERN_F16, KERN_BF16, 0, 0, 0, "F16 q/k/v, BF16 o"},
+    };
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        if (sh[s].big && is_cpu(be)) continue;
+        for (size_t vi = 0; vi < sizeof var / sizeof var[0]; vi++)
+            for (int f16 = 0; f16 < 2; f16++) {
+                const size_t b = sh[s].b, t = sh[s].t, c = sh[s].c, h = sh[s].h, hkv = sh[s].hkv, d = sh[s].d;
+                const size_t n = b * t, hd = h * d, kd = hkv * d, nc = n * c, nh = n * hd, nk = n * kd;
+                const int big = sh[s].big;
+                const float ws = 3.0f / sqrtf((float)c), wso = 3.0f / sqrtf((float)hd); /* q, k, v, out ~ 1 */
+                float *a = rand_floats(nc, -1, 1, f16);
+                int32_t *pos = xmalloc(n * sizeof *pos);
+                for (size_t r = 0; r < n; r++) pos[r] = (int32_t)(r % t);
+                kern_attn_w w = {
+                    rand_weight(var[vi].w, hd * c, -ws, ws), rand_weight(var[vi].w, kd * c, -ws, ws),
+                    rand_weight(var[vi].w, kd * c, -ws, ws), rand_weight(var[vi].o, c * hd, -wso, wso),
+                    var[vi].qkv_bias ? rand_weight(var[vi].w, hd, -0.5f, 0.5f) : KERN_NO_WEIGHT,
+                    var[vi].qkv_bias ? rand_weight(var[vi].w, kd, -0.5f, 0.5f) : KERN_NO_WEIGHT,
+                    var[vi].qkv_bias ? rand_weight(var[vi].w, kd, -0.5f, 0.5f) : KERN_NO_WEIGHT,
+                    var[vi].o_bias ? rand_weight(var[vi].o, c, -0.5f, 0.5f) : KERN_NO_WEIGHT,
+                    var[vi].norm ? rand_weight(KERN_BF16, d, 0.5f, 1.5f) : KERN_NO_WEIGHT,
+                    var[vi].norm ? rand_weight(KERN_BF16, d, 0.5f, 1.5f) : KERN_NO_WEIGHT,
+                    1e-6f,
+                };
+                /* the reference composition */
+                float *rq = xmalloc(nh * 4), *rk = xmalloc(nk * 4), *rv = xmalloc(nk * 4);
+                float *watt = xmalloc(nh * 4), *wout = xmalloc(nc * 4);
+                kern_status st = attn_want(big, wout, watt, a, &w, pos, sh[s].rope, rq, rk, rv, b, t, c, h, hkv, d, f16);
+                REQUIRE(st == KERN_OK, "reference: %s", kern_strerror(st));
+                double vmax = 1;
+                for (size_t e = 0; e < nk; e++) vmax = fmax(vmax, fabs(rv[e]));
+                const double att_atol = (f16 ? 1e-2 : 3e-5) * vmax, att_rtol = f16 ? 0 : 1e-4;
+                const double att_nmse = f16 ? 1e-7 : 1e-10, lim_o = 2.0 * (double)(hd + 1) * 0x1p-24 * (big ? 2 : 1);
+                /* out's tolerance: the matmul's, plus what o_in's tolerance moves it by */
+                float *att_hi = xmalloc(nh * 4), *tatt = xmalloc(nh * 4);
+                for (size_t e = 0; e < nh; e++) {
+                    tatt[e] = (float)(att_atol + att_rtol * fabs(watt[e]));
+                    att_hi[e] = fabsf(watt[e]) + tatt[e];
+                }
+                float *so = mag_sums(att_hi, w.o, n, c, hd), *sp = mag_sums(tatt, w.o, n, c, hd);
+                double *tout = xmalloc(nc * sizeof *tout);
+                for (size_t e = 0; e < nc; e++) {
+                    double tt = lim_o * (so[e] + (w.o_bias.data ? fabs(kern_weight_at(w.o_bias, e % c)) : 0)) + sp[e];
+                    tout[e] = tt + (f16 ? ulp16(fabs(wout[e]) + tt) : 0);
+                }
+                char id[240];
+                snprintf(id, sizeof id, "attn[%s b=%zu t=%zu c=%zu h=%zu hkv=%zu d=%zu %s f16=%d (%s)]", be->name, b, t, c,
+                         h, hkv, d, var[vi].what, f16, sh[s].what);
+                /* the op: out + o_in, out alone, o_in alone (no o_proj weights then) */
+                float *da = dev_put(be, a, nc * 4), *dsq = dev_out(be, nh * 4), *dsk = dev_out(be, nk * 4);
+                float *dsv = dev_out(be, nk * 4), *dsatt = dev_out(be, nh * 4);
+                int32_t *dpos = dev_put(be, pos, n * sizeof *pos);
+                kern_attn_w dw = {
+                    dev_weight(be, w.q, hd * c), dev_weight(be, w.k, kd * c), dev_weight(be, w.v, kd * c),
+                    dev_weight(be, w.o, c * hd), dev_weight(be, w.q_bias, hd), dev_weight(be, w.k_bias, kd),
+                    dev_weight(be, w.v_bias, kd), dev_weight(be, w.o_bias, c), dev_weight(be, w.q_norm, d),
+                    dev_weight(be, w.k_norm, d), w.eps,
+                };
+                float *dout = dev_out(be, nc * 4), *datt = dev_out(be, nh * 4);
+                float *got_out = xmalloc(nc * 4), *got_att = xmalloc(nh * 4), *again = xmalloc((nc > nh ? nc : nh) * 4);
+                st = be->attn(be->ctx, dout, datt, da, &dw, dpos, sh[s].rope, dsq, dsk, dsv, dsatt, b, t, c, h, hkv, d, f16);
+                REQUIRE(st == KERN_OK, "%s: %s %s", id, kern_strerror(st), is_cpu(be) ? "" : awq_cuda_last_error());
+                dev_get(be, got_out, dout, nc * 4), dev_get(be, got_att, datt, nh * 4);
+                char sub[300];
+                snprintf(sub, sizeof sub, "%s o_in", id);
+                compare(sub, got_att, watt, nh,
+                        (tolerance){.atol = att_atol, .rtol = att_rtol, .nmse = att_nmse, .f16 = f16, .flips = 0.1});
+                snprintf(sub, sizeof sub, "%s out", id);
+                compare(sub, got_out, wout, nc,
+                        (tolerance){.each = tout, .nmse = 4 * att_nmse + 0x1p-46 * (double)(hd + 1) + (f16 ? F16_FLIPS_NMSE : 0),
+                                    .f16 = f16, .flips = 1});
+                /* out as a matmul of the op's own o_in: the matmul cases' tolerance */
+                st = matmul_want(big, wout, got_att, w.o, w.o_bias, n, c, hd, f16);
+                REQUIRE(st == KERN_OK, "reference o_proj: %s", kern_strerror(st));
+                free(so), so = mag_sums(got_att, w.o, n, c, hd);
+                for (size_t e = 0; e < nc; e++)
+                    tout[e] = lim_o * (so[e] + (w.o_bias.data ? fabs(kern_weight_at(w.o_bias, e % c)) : 0)) +
+                              (f16 ? ulp16(wout[e]) : 0);
+                snprintf(sub, sizeof sub, "%s out of its o_in", id);
+                compare(sub, got_out, wout, nc,
+                        (tolerance){.each = tout, .nmse = 0x1p-46 * (double)(hd + 1) + (f16 ? F16_FLIPS_NMSE : 0), .f16 = f16,
+                                    .flips = 0.01 + sqrt((double)hd) * 0x1p-11});
+                dev_free(be, dout), dev_free(be, datt);
+                dout = dev_out(be, nc * 4);
+                CHECK(be->attn(be->ctx, dout, NULL, da, &dw, dpos, sh[s].rope, dsq, dsk, dsv, dsatt, b, t, c, h, hkv, d, f16) ==
+                      KERN_OK, "%s", id);
+                dev_get(be, again, dout, nc * 4);
+                CHECK(!memcmp(again, got_out, nc * 4), "%s: out without o_in differs", id);
+                datt = dev_out(be, nh * 4);
+                kern_attn_w no_o = dw;
+                no_o.o = no_o.o_bias = (kern_weight){NULL, (kern_dtype)7}; /* not read: a bad dtype passes */
+                CHECK(be->attn(be->ctx, NULL, datt, da, &no_o, dpos, sh[s].rope, dsq, dsk, dsv, dsatt, b, t, c, h, hkv, d,
+                               f16) == KERN_OK, "%s", id);
+                dev_get(be, again, datt, nh * 4);
+                CHECK(!memcmp(again, got_att, nh * 4), "%s: o_in without out differs", id);
+                if (vi == 0) { /* the input pinned as fp16 */
+                    CHECK(be->pin_f16(be->ctx, da, nc) == KERN_OK, "%s: pin_f16", id);
+                    CHECK(be->attn(be->ctx, dout, datt, da, &dw, dpos, sh[s].rope, dsq, dsk, dsv, dsatt, b, t, c, h, hkv, d,
+                                   f16) == KERN_OK, "%s pinned", id);
+                    be->unpin_f16(be->ctx, da);
+                    dev_get(be, again, dout, nc * 4);
+                    CHECK(!memcmp(again, got_out, nc * 4), "%s: out with the input pinned differs", id);
+                    dev_get(be, again, datt, nh * 4);
+                    CHECK(!memcmp(again, got_att, nh * 4), "%s: o_in with the input pinned differs", id);
+                }
+                /* the backend's own separate ops */
+                st = be->matmul(be->ctx, dsq, da, dw.q, dw.q_bias, n, hd, c, f16);
+                if (st == KERN_OK) st = be->matmul(be->ctx, dsk, da, dw.k, dw.k_bias, n, kd, c, f16);
+                if (st == KERN_OK) st = be->matmul(be->ctx, dsv, da, dw.v, dw.v_bias, n, kd, c, f16);
+                if (st == KERN_OK && dw.q_norm.data) st = be->rmsnorm(be->ctx, dsq, dsq, dw.q_norm, n * h, d, w.eps, f16);
+                if (st == KERN_OK && dw.k_norm.data) st = be->rmsnorm(be->ctx, dsk, dsk, dw.k_norm, n * hkv, d, w.eps, f16);
+                if (st == KERN_OK) st = be->rope(be->ctx, dsq, dpos, n, h, d, sh[s].rope, f16);
+                if (st == KERN_OK) st = be->rope(be->ctx, dsk, dpos, n, hkv, d, sh[s].rope, f16);
+                if (st == KERN_OK) st = be->attention(be->ctx, dsatt, dsq, dsk, dsv, b, t, h, hkv, d, f16);
+                if (st == KERN_OK) st = be->matmul(be->ctx, dout, dsatt, dw.o, dw.o_bias, n, c, hd, f16);
+                CHECK(st == KERN_OK, "%s: separate ops: %s", id, kern_strerror(st));
+                dev_get(be, again, dsatt, nh * 4);
+                size_t at = 0;
+                while (at < nh && !memcmp(&again[at], &got_att[at], 4)) at++;
+                CHECK(at == nh, "%s: o_in differs from the separate ops' attention at [%zu]: %a vs %a", id, at,
+                      at < nh ? got_att[at] : 0.0f, at < nh ? again[at] : 0.0f);
+                dev_get(be, again, dout, nc * 4);
+                for (at = 0; at < nc && !memcmp(&again[at], &got_out[at], 4);) at++;
+                CHECK(at == nc, "%s: out differs from the separate ops at [%zu]: %a vs %a", id, at, at < nc ? got_out[at] : 0.0f,
+                      at < nc ? again[at] : 0.0f);
+                const kern_weight hw[10] = {w.q, w.k, w.v, w.o, w.q_bias, w.k_bias, w.v_bias, w.o_bias, w.q_norm, w.k_norm};
+                const kern_weight dws[10] = {dw.q, dw.k, dw.v, dw.o, dw.q_bias, dw.k_bias, dw.v_bias, dw.o_bias, dw.q_norm,
+                                             dw.k_norm};
+                for (int i = 0; i < 10; i++) dev_free(be, dws[i].data), free((void *)hw[i].data);
+                dev_free(be, da), dev_free(be, dsq), dev_free(be, dsk), dev_free(be, dsv), dev_free(be, dsatt);
+                dev_free(be, dpos), dev_free(be, dout), dev_free(be, datt);
+                free(a), free(pos), free(rq), free(rk), free(rv), free(watt), free(wout), free(att_hi), free(tatt);
+                free(so), free(sp), free(tout), free(got_out), free(got_att), free(again);
+            }
+    }
+    /* refused before anything is written: h not a multiple of hkv (and hkv = 0), odd d, a bad
+     * dtype in a weight, bias or norm that is read; neither output asked for does nothing */
+    float *d = dev_out(be, 4096);
+    int32_t pos0[2] = {0, 1};
+    int32_t *dp = dev_put(be, pos0, sizeof pos0);
+    kern_weight ok = {d, KERN_F32}, bad = {d, (kern_dtype)7};
+    kern_attn_w w = {ok, ok, ok, ok, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT,
+                     KERN_NO_WEIGHT, 1e-6f};
+    float *o = dev_out(be, 64 * 4), *sq = d + 256, *sk = d + 512, *sv = d + 640, *sa = d + 768;
+    float *poison = xmalloc(64 * 4), *after = xmalloc(64 * 4);
+    dev_get(be, poison, o, 64 * 4);
+    CHECK(be->attn(be->ctx, o, NULL, d, &w, dp, &rope_default, sq, sk, sv, sa, 1, 2, 4, 3, 2, 4, 1) == KERN_ERR_ARG,
+          "%s: attn h=3 hkv=2", be->name);
+    CHECK(be->attn(be->ctx, o, NULL, d, &w, dp, &rope_default, sq, sk, sv, sa, 1, 2, 4, 4, 0, 4, 1) == KERN_ERR_ARG,
+          "%s: attn hkv=0", be->name);
+    CHECK(be->attn(be->ctx, o, NULL, d, &w, dp, &rope_default, sq, sk, sv, sa, 1, 2, 4, 2, 1, 5, 0) == KERN_ERR_ARG,
+          "%s: attn odd d", be->name);
+    kern_attn_w wb = w;
+    wb.k_norm = bad;
+    CHECK(be->attn(be->ctx, o, NULL, d, &wb, dp, &rope_default, sq, sk, sv, sa, 1, 2, 4, 2, 1, 4, 1) == KERN_ERR_ARG,
+          "%s: attn k_norm dtype", be->name);
+    wb = w, wb.o = bad;
+    CHECK(be->attn(be->ctx, o, NULL, d, &wb, dp, &rope_default, sq, sk, sv, sa, 1, 2, 4, 2, 1, 4, 1) == KERN_ERR_ARG,
+          "%s: attn w_o dtype", be->name);
+    dev_get(be, after, o, 64 * 4);
+    CHECK(!memcmp(poison, after, 64 * 4), "%s: a refused attn call wrote its output", be->name);
+    CHECK(be->attn(be->ctx, NULL, o, d, &wb, dp, &rope_default, sq, sk, sv, sa, 1, 2, 4, 2, 1, 4, 1) == KERN_OK,
+          "%s: attn reads w_o without out", be->name);
+    CHECK(be->attn(be->ctx, NULL, NULL, d, &w, dp, &rope_default, sq, sk, sv, sa, 1, 2, 4, 2, 1, 4, 1) == KERN_OK,
+          "%s: attn with no output", be->name);
+    CHECK(be->sync(be->ctx) == KERN_OK, "%s: sync after refused attn calls", be->name);
+    dev_free(be, d), dev_free(be, dp), dev_free(be, o);
+    free(poison), free(after);
+}
+
 /* embed: exact row copies in every dtype; ids -1 and vocab refused with KERN_ERR_ARG. */
 static void op_embed(const awq_backend *be)
 {
@@ -1107,6 +1334,7 @@ BOTH(op_rope)
 BOTH(op_attention)
 BOTH(op_silu_add)
 BOTH(op_mlp)
+BOTH(op_attn)
 BOTH(op_pin_f16)
 BOTH(op_embed)
 BOTH(op_mean_abs)
@@ -1125,7 +1353,7 @@ int main(int argc, char **argv)
 #define CASES(name, op) {name "/cpu", op##_cpu}, {name "/cuda", op##_cuda}
     static const t_case cases[] = {
         CASES("matmul", op_matmul), CASES("rmsnorm", op_rmsnorm), CASES("rope", op_rope),
-        CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("mlp", op_mlp), CASES("pin_f16", op_pin_f16), CASES("embed", op_embed),
+        CASES("attention", op_attention), CASES("silu_mul_add", op_silu_add), CASES("mlp", op_mlp), CASES("attn", op_attn), CASES("pin_f16", op_pin_f16), CASES("embed", op_embed),
         CASES("mean_abs", op_mean_abs), CASES("round_check_f16", op_round_check), CASES("convert", op_convert), CASES("quantize", op_quantize),
         CASES("w_mean", op_w_mean), CASES("clip_apply", op_clip_apply), CASES("scale_weight", op_scale_weight),
         CASES("pack_qweight", op_pack_qweight),

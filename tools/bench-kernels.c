@@ -6,8 +6,10 @@
  * Times are the median of 3 trials of --reps back-to-back calls between two syncs, after a
  * warm-up call; inputs are random (never zeros). FLOPs count the work the op does (attention:
  * both full t x t products, the causal half included); bytes the least traffic (each input read
- * once, each output written once). The last two lines time the mlp op against the four ops it
- * replaced (matmul gate, up, silu_mul, matmul down), and a comment line gives their ratio. */
+ * once, each output written once). Two pairs of lines time the mlp op against the four ops it
+ * replaced (matmul gate, up, silu_mul, matmul down) and the attn op (the self-attention module,
+ * Llama-2-7B: 32 kv heads) against its eight (matmul q, k, v, rope q, k, attention, matmul o);
+ * a comment line gives each ratio. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,8 +134,9 @@ static void bufs_free(const awq_backend *be, bufs *b)
 
 static const kern_rope ROPE = {10000.0f, 0, 0, 0, 0, 0};
 
-/* the MLP as one op and as the four it replaced: their times are also printed as a ratio */
-enum { OP_MLP = 19, OP_MLP_SPLIT = 20 };
+/* the MLP and the attention module as one op and as the ops they replaced: their times are also
+ * printed as ratios */
+enum { OP_MLP = 19, OP_MLP_SPLIT = 20, OP_ATTN = 21, OP_ATTN_SPLIT = 22 };
 
 /* one call of op k */
 static kern_status run_op(const awq_backend *be, bufs *b, int k)
@@ -171,6 +174,24 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
         if (st == KERN_OK) st = be->matmul(c, b->u, b->q, wg, KERN_NO_WEIGHT, n, F, C, 1);
         if (st == KERN_OK) st = be->silu_mul(c, b->y, b->y, b->u, n * F, 1);
         if (st == KERN_OK) st = be->matmul(c, b->o, b->y, wd, KERN_NO_WEIGHT, n, C, F, 1);
+        return st;
+    }
+    case OP_ATTN: { /* the scale search's self_attn forward: q, k, v, o share a [C, C] weight (the same work);
+                     * scratch: q, k in y, v and the attention output in u (each holds n*F > 2*n*C floats) */
+        const kern_attn_w aw = {wg, wg, wg, wg, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT,
+                                KERN_NO_WEIGHT, KERN_NO_WEIGHT, 1e-6f};
+        return be->attn(c, b->o, NULL, b->x, &aw, b->pos, &ROPE, b->y, b->y + n * C, b->u, b->u + n * C, n / SEQ, SEQ, C,
+                        HEADS, HEADS, HD, 1);
+    }
+    case OP_ATTN_SPLIT: {
+        float *sq = b->y, *sk = b->y + n * C, *sv = b->u, *satt = b->u + n * C;
+        kern_status st = be->matmul(c, sq, b->x, wg, KERN_NO_WEIGHT, n, C, C, 1);
+        if (st == KERN_OK) st = be->matmul(c, sk, b->x, wg, KERN_NO_WEIGHT, n, C, C, 1);
+        if (st == KERN_OK) st = be->matmul(c, sv, b->x, wg, KERN_NO_WEIGHT, n, C, C, 1);
+        if (st == KERN_OK) st = be->rope(c, sq, b->pos, n, HEADS, HD, &ROPE, 1);
+        if (st == KERN_OK) st = be->rope(c, sk, b->pos, n, HEADS, HD, &ROPE, 1);
+        if (st == KERN_OK) st = be->attention(c, satt, sq, sk, sv, n / SEQ, SEQ, HEADS, HEADS, HD, 1);
+        if (st == KERN_OK) st = be->matmul(c, b->o, satt, wg, KERN_NO_WEIGHT, n, C, C, 1);
         return st;
     }
     }
@@ -243,14 +264,15 @@ static awq_err bench(const awq_backend *be)
 {
     size_t n = (size_t)g_seqs * SEQ, nc = kern_clip_candidates(NGRID, 0.5);
     double fn = (double)n, f4 = 4.0;
-    char sh[19][64];
-    double mlp_s[2] = {0, 0};
-    snprintf(sh[0], 64, "%zux%dx%d", n, F, C), snprintf(sh[1], 64, "%zux%dx%d", n, C, F), snprintf(sh[2], 64, "%zux%dx%d", n, C, C);
-    snprintf(sh[3], 64, "b=%d t=%d h=%d d=%d", g_seqs, SEQ, HEADS, HD);
-    snprintf(sh[4], 64, "%zux%d", n, C), snprintf(sh[5], 64, "%zux%dx%d", n, HEADS, HD), snprintf(sh[6], 64, "%zux%d", n, F);
-    snprintf(sh[7], 64, "o=%d i=%d g=%d t=%d", F, C, GROUP, SEQ), snprintf(sh[8], 64, "o=%d i=%d g=%d t=%d", C, F, GROUP, SEQ);
-    snprintf(sh[9], 64, "%dx%d g=%d", F, C, GROUP), snprintf(sh[10], 64, "2x%dx%d g=%d", F, C, GROUP);
-    snprintf(sh[11], 64, "n=%zu c=%d f=%d", n, C, F);
+    char sh[19][80];
+    double mlp_s[2] = {0, 0}, attn_s[2] = {0, 0};
+    snprintf(sh[0], 80, "%zux%dx%d", n, F, C), snprintf(sh[1], 80, "%zux%dx%d", n, C, F), snprintf(sh[2], 80, "%zux%dx%d", n, C, C);
+    snprintf(sh[3], 80, "b=%d t=%d h=%d d=%d", g_seqs, SEQ, HEADS, HD);
+    snprintf(sh[4], 80, "%zux%d", n, C), snprintf(sh[5], 80, "%zux%dx%d", n, HEADS, HD), snprintf(sh[6], 80, "%zux%d", n, F);
+    snprintf(sh[7], 80, "o=%d i=%d g=%d t=%d", F, C, GROUP, SEQ), snprintf(sh[8], 80, "o=%d i=%d g=%d t=%d", C, F, GROUP, SEQ);
+    snprintf(sh[9], 80, "%dx%d g=%d", F, C, GROUP), snprintf(sh[10], 80, "2x%dx%d g=%d", F, C, GROUP);
+    snprintf(sh[11], 80, "n=%zu c=%d f=%d", n, C, F);
+    snprintf(sh[12], 80, "b=%d t=%d c=%d h=%d hkv=%d d=%d", g_seqs, SEQ, C, HEADS, HEADS, HD);
     double attn = 4.0 * g_seqs * HEADS * (double)SEQ * SEQ * HD;
     const op_def ops[] = {
         {"matmul gate, faithful (fp16 tensor cores)", sh[0], 2.0 * fn * F * C, 0, 0},
@@ -274,6 +296,9 @@ static awq_err bench(const awq_backend *be)
         {"clip_search gate, fp32 mode", sh[7], 2.0 * F * (double)nc * SEQ * C, 0, 1},
         {"mlp, faithful (one op; --seqs 11: the forward's 5632-row chunk)", sh[11], 3 * 2.0 * fn * F * C, 0, 0},
         {"mlp, faithful, as 4 ops (matmul gate, up, silu_mul, matmul down)", sh[11], 3 * 2.0 * fn * F * C, 0, 0},
+        {"attn, faithful (one op; --seqs 11: the forward's chunk)", sh[12], 4 * 2.0 * fn * C * C + attn, 0, 0},
+        {"attn, faithful, as 8 ops (matmul q, k, v, rope q, k, attention, matmul o)", sh[12], 4 * 2.0 * fn * C * C + attn,
+         0, 0},
     };
     bufs b;
     awq_err e = bufs_init(be, &b, n);
@@ -293,6 +318,7 @@ static awq_err bench(const awq_backend *be)
             int reps = g_reps;
             if ((e = time_op(be, &b, (int)k, reps, &s)) != AWQ_OK) break;
             if (k == OP_MLP || k == OP_MLP_SPLIT) mlp_s[k - OP_MLP] = s;
+            if (k == OP_ATTN || k == OP_ATTN_SPLIT) attn_s[k - OP_ATTN] = s;
             double rate = ops[k].flops ? ops[k].flops / s / 1e12 : ops[k].bytes / s / 1e9;
             double r = ref[ops[k].ref] > 0 ? rate / ref[ops[k].ref] : 0;
             printf("%s\t%s\t%.3f\t%.4g\t%s\t%.3f of %s\n", ops[k].name, ops[k].shape, s * 1e3, rate,
@@ -302,6 +328,9 @@ static awq_err bench(const awq_backend *be)
         if (!e && mlp_s[0] > 0)
             printf("# mlp: one op %.3f ms, 4 ops %.3f ms: the op takes %.3f of the 4 ops' time\n", mlp_s[0] * 1e3,
                    mlp_s[1] * 1e3, mlp_s[1] > 0 ? mlp_s[0] / mlp_s[1] : 0);
+        if (!e && attn_s[0] > 0)
+            printf("# attn: one op %.3f ms, 8 ops %.3f ms: the op takes %.3f of the 8 ops' time\n", attn_s[0] * 1e3,
+                   attn_s[1] * 1e3, attn_s[1] > 0 ? attn_s[0] / attn_s[1] : 0);
     }
     bufs_free(be, &b);
     return e;

@@ -53,6 +53,7 @@ static const awq_backend cpu_backend = {
     .attention = kern_attention_cpu,
     .silu_mul = kern_silu_mul_cpu,
     .mlp = kern_mlp_cpu,
+    .attn = kern_attn_cpu,
     .add = kern_add_cpu,
     .embed = kern_embed_cpu,
     .mean_abs = kern_mean_abs_cpu,

@@ -36,6 +36,10 @@ kern_status kern_mlp_cpu(awq_backend_ctx *ctx, float *out, float *down_in, const
                          kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down,
                          kern_weight b_down, float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f,
                          int round_f16);
+kern_status kern_attn_cpu(awq_backend_ctx *ctx, float *out, float *o_in, const float *a, const kern_attn_w *w,
+                          const int32_t *pos, const kern_rope *rope, float *scratch_q, float *scratch_k,
+                          float *scratch_v, float *scratch_att, size_t b, size_t t, size_t c, size_t h, size_t hkv,
+                          size_t d, int round_f16);
 kern_status kern_add_cpu(awq_backend_ctx *ctx, float *y, const float *a, const float *b, size_t n, int round_f16);
 kern_status kern_embed_cpu(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_weight table, size_t n,
                            size_t c, size_t vocab);

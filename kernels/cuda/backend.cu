@@ -177,6 +177,7 @@ extern "C" const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *
     t->attention = cuda_attention;
     t->silu_mul = cuda_silu_mul;
     t->mlp = cuda_mlp;
+    t->attn = cuda_attn;
     t->add = cuda_add;
     t->embed = cuda_embed;
     t->mean_abs = cuda_mean_abs;

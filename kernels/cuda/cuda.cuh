@@ -133,6 +133,19 @@ kern_status cuda_to_f16(awq_backend_ctx *ctx, __half *dst, const float *src, siz
 // stored weight -> fp32 (exact)
 kern_status cuda_weight_to_f32(awq_backend_ctx *ctx, float *dst, kern_weight w, size_t n);
 
+// c16[n,o] = h(x16[n,i] · w16[o,i]^T): fp16 operands and C, fp32 accumulation; the one cublasGemmEx
+// call of cuda_matmul's faithful no-bias path, which mlp and attn share so that their products
+// are its bits (why an fp16 C is h(fp32 sum): matmul.cu). n, o, i >= 1 and within int.
+kern_status cuda_gemm_f16(awq_backend_ctx *ctx, __half *c16, const __half *x16, const void *w16, size_t n, size_t o,
+                          size_t i);
+// rope (kernels.h) in the faithful mode on fp16 storage: the bits of cuda_rope on the widened values
+kern_status cuda_rope_f16(awq_backend_ctx *ctx, __half *x, const int32_t *pos, size_t n, size_t heads, size_t d,
+                          const kern_rope *rope);
+// faithful attention (kernels.h) on fp16 q, k, v: o16 [b*t, h*d] = the output as fp16 and, when
+// out32 is not NULL, widened into it; cuda_attention's bits on the widened inputs
+kern_status cuda_attention_f16(awq_backend_ctx *ctx, __half *o16, float *out32, const __half *q16, const __half *k16,
+                               const __half *v16, size_t b, size_t t, size_t h, size_t hkv, size_t d);
+
 // ---- the ops (semantics in kernels.h) --------------------------------------------------------
 kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, kern_weight bias, size_t n,
                         size_t o, size_t i, int round_f16);
@@ -147,6 +160,9 @@ kern_status cuda_silu_mul(awq_backend_ctx *ctx, float *out, const float *g, cons
 kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
                      kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down, kern_weight b_down,
                      float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f, int round_f16);
+kern_status cuda_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float *a, const kern_attn_w *w,
+                      const int32_t *pos, const kern_rope *rope, float *scratch_q, float *scratch_k, float *scratch_v,
+                      float *scratch_att, size_t b, size_t t, size_t c, size_t h, size_t hkv, size_t d, int round_f16);
 kern_status cuda_add(awq_backend_ctx *ctx, float *y, const float *a, const float *b, size_t n, int round_f16);
 kern_status cuda_embed(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_weight table, size_t n, size_t c,
                        size_t vocab);

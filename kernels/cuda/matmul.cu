@@ -37,6 +37,16 @@ __global__ void bias_only_kernel(float *y, const void *bias, kern_dtype bt, size
         y[e] = bias ? hif(weight_at(bias, bt, e % o), f16) : 0.0f;
 }
 
+kern_status cuda_gemm_f16(awq_backend_ctx *ctx, __half *c16, const __half *x16, const void *w16, size_t n, size_t o,
+                          size_t i)
+{
+    const float one = 1.0f, zero = 0.0f;
+    CUBLAS_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)o, (int)n, (int)i, &one, w16, CUDA_R_16F, (int)i,
+                              x16, CUDA_R_16F, (int)i, &zero, c16, CUDA_R_16F, (int)o, CUBLAS_COMPUTE_32F,
+                              CUBLAS_GEMM_DEFAULT));
+    return KERN_OK;
+}
+
 kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, kern_weight bias, size_t n,
                         size_t o, size_t i, int round_f16)
 {
@@ -59,9 +69,7 @@ kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_wei
         __half *c16 = (__half *)(cv.base + at_c);
         const __half *x16 = pinned ? pinned : (const __half *)(cv.base + at_x);
         if (!pinned) KERN_TRY(cuda_to_f16(ctx, (__half *)(cv.base + at_x), x, n * i));
-        CUBLAS_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)o, (int)n, (int)i, &one, w.data, CUDA_R_16F,
-                                  (int)i, x16, CUDA_R_16F, (int)i, &zero, c16, CUDA_R_16F, (int)o, CUBLAS_COMPUTE_32F,
-                                  CUBLAS_GEMM_DEFAULT));
+        KERN_TRY(cuda_gemm_f16(ctx, c16, x16, w.data, n, o, i));
         // fp16 -> fp32 is exact; y now holds h(fp32 sum), nothing left to round
         kern_weight c = {c16, KERN_F16};
         return cuda_weight_to_f32(ctx, y, c, n * o);

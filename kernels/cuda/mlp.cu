@@ -47,18 +47,6 @@ static kern_status silu_mul_f16(awq_backend_ctx *ctx, __half *a16, float *down_i
     return KERN_OK;
 }
 
-// c16[n,o] = h(x16[n,i] · w16[o,i]^T): fp16 operands and C, fp32 accumulation, exactly the
-// cublasGemmEx call of cuda_matmul's faithful no-bias path (why an fp16 C is h(fp32 sum): matmul.cu)
-static kern_status gemm_f16(awq_backend_ctx *ctx, __half *c16, const __half *x16, const void *w16, size_t n,
-                            size_t o, size_t i)
-{
-    const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)o, (int)n, (int)i, &one, w16, CUDA_R_16F,
-                              (int)i, x16, CUDA_R_16F, (int)i, &zero, c16, CUDA_R_16F, (int)o, CUBLAS_COMPUTE_32F,
-                              CUBLAS_GEMM_DEFAULT));
-    return KERN_OK;
-}
-
 kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
                      kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down, kern_weight b_down,
                      float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f, int round_f16)
@@ -95,13 +83,13 @@ kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const flo
         KERN_TRY(cuda_to_f16(ctx, conv, m, nc)); // exact: in this mode m holds fp16 values
         m16 = conv;
     }
-    KERN_TRY(gemm_f16(ctx, g16, m16, w_gate.data, n, f, c));
-    KERN_TRY(gemm_f16(ctx, u16, m16, w_up.data, n, f, c));
+    KERN_TRY(cuda_gemm_f16(ctx, g16, m16, w_gate.data, n, f, c));
+    KERN_TRY(cuda_gemm_f16(ctx, u16, m16, w_up.data, n, f, c));
     KERN_TRY(silu_mul_f16(ctx, g16, down_in, g16, u16, nf));
     if (!out) return KERN_OK;
     if (nc * sizeof(__half) <= cap) c16 = u16;
     else KERN_TRY(cuda_scratch(ctx, nc * sizeof(__half), (void **)&c16)); // m16 is dead: a growth may free it
-    KERN_TRY(gemm_f16(ctx, c16, g16, w_down.data, n, c, f));
+    KERN_TRY(cuda_gemm_f16(ctx, c16, g16, w_down.data, n, c, f));
     kern_weight cw = {c16, KERN_F16};
     return cuda_weight_to_f32(ctx, out, cw, nc); // exact; out = h(fp32 sum), as from cuda_matmul
 }

@@ -125,43 +125,24 @@ void awq_fwd_free(awq_fwd *f)
     memset(f, 0, sizeof *f);
 }
 
-/* The attention of `rows` rows (= ns sequences) up to o_proj: a [rows, C] normalized input ->
- * f->buf[3] [rows, H*D], the input of o_proj. */
-static awq_err attn_core(awq_fwd *f, const awq_block_w *w, const float *a, size_t ns)
-{
-    const awq_backend *be = f->be;
-    const awq_config *c = f->cfg;
-    const size_t rows = ns * (size_t)f->seqlen, C = (size_t)c->hidden_size, D = (size_t)c->head_dim;
-    const size_t H = (size_t)c->num_attention_heads, Hkv = (size_t)c->num_key_value_heads;
-    float *q = f->buf[0], *k = f->buf[1], *v = f->buf[2], *att = f->buf[3];
-    const int r16 = f->round_f16;
-    KCHECK(be->matmul(be->ctx, q, a, w->w[AWQ_W_Q], w->w[AWQ_B_Q], rows, H * D, C, r16), "q_proj");
-    KCHECK(be->matmul(be->ctx, k, a, w->w[AWQ_W_K], w->w[AWQ_B_K], rows, Hkv * D, C, r16), "k_proj");
-    KCHECK(be->matmul(be->ctx, v, a, w->w[AWQ_W_V], w->w[AWQ_B_V], rows, Hkv * D, C, r16), "v_proj");
-    if (c->qk_norm) { /* Qwen3: per-head RMSNorm over D, before RoPE */
-        KCHECK(be->rmsnorm(be->ctx, q, q, w->w[AWQ_W_Q_NORM], rows * H, D, (float)c->rms_norm_eps, r16), "q_norm");
-        KCHECK(be->rmsnorm(be->ctx, k, k, w->w[AWQ_W_K_NORM], rows * Hkv, D, (float)c->rms_norm_eps, r16), "k_norm");
-    }
-    KCHECK(be->rope(be->ctx, q, f->pos, rows, H, D, &f->rope, r16), "rope(q)");
-    KCHECK(be->rope(be->ctx, k, f->pos, rows, Hkv, D, &f->rope, r16), "rope(k)");
-    KCHECK(be->attention(be->ctx, att, q, k, v, ns, (size_t)f->seqlen, H, Hkv, D, r16), "attention");
-    return AWQ_OK;
-}
-
 /* Attention on `rows` rows (= ns sequences): a [rows, C] normalized input -> out [rows, C].
- * When o_in != NULL the attention output (input of o_proj) is also copied there. */
+ * When o_in != NULL the attention output (input of o_proj) is also written there. One backend op
+ * (q/k/v_proj, q/k norm, RoPE, attention, o_proj) with buf[0..3] as its scratch, so that a
+ * device backend can keep q, k, v and the attention output in fp16 (kernels.h). */
 static awq_err attn_chunk(awq_fwd *f, const awq_block_w *w, const float *a, float *out, float *o_in, size_t ns)
 {
     const awq_backend *be = f->be;
     const awq_config *c = f->cfg;
-    const size_t rows = ns * (size_t)f->seqlen, C = (size_t)c->hidden_size, D = (size_t)c->head_dim;
-    const size_t H = (size_t)c->num_attention_heads;
-    const int r16 = f->round_f16;
-    float *att = f->buf[3];
-    awq_err e = attn_core(f, w, a, ns);
-    if (e) return e;
-    if (o_in) KCHECK(be->copy(be->ctx, o_in, att, rows * H * D * sizeof(float)), "copy o_proj input");
-    KCHECK(be->matmul(be->ctx, out, att, w->w[AWQ_W_O], w->w[AWQ_B_O], rows, C, H * D, r16), "o_proj");
+    const kern_attn_w aw = {
+        w->w[AWQ_W_Q], w->w[AWQ_W_K], w->w[AWQ_W_V], w->w[AWQ_W_O],
+        w->w[AWQ_B_Q], w->w[AWQ_B_K], w->w[AWQ_B_V], w->w[AWQ_B_O],
+        c->qk_norm ? w->w[AWQ_W_Q_NORM] : KERN_NO_WEIGHT, c->qk_norm ? w->w[AWQ_W_K_NORM] : KERN_NO_WEIGHT,
+        (float)c->rms_norm_eps,
+    };
+    KCHECK(be->attn(be->ctx, out, o_in, a, &aw, f->pos, &f->rope, f->buf[0], f->buf[1], f->buf[2], f->buf[3], ns,
+                    (size_t)f->seqlen, (size_t)c->hidden_size, (size_t)c->num_attention_heads,
+                    (size_t)c->num_key_value_heads, (size_t)c->head_dim, f->round_f16),
+           "self_attn (q/k/v_proj, q/k norm, rope, attention, o_proj)");
     return AWQ_OK;
 }
 

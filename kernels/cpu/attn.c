@@ -1,0 +1,42 @@
+/* attn.c - the self-attention module (Llama/Qwen self_attn: q/k/v projections, optional q/k
+ * RMSNorm, RoPE, causal GQA attention, o_proj) as one op: the composition of the CPU ops in the
+ * caller's scratch. It exists as an op so that a device backend can keep q, k, v and the
+ * attention output in a narrower format (kernels/cuda/attn.cu); on the CPU it is the sequence
+ * of calls the forward made before, so the results are those bits. */
+#include "cpu.h"
+
+/* 1 when the shapes and every weight, bias and norm the op reads (w->o and w->o_bias only when
+ * out is wanted) are valid; the op refuses the call otherwise (KERN_ERR_ARG) before writing */
+static int attn_args_ok(const float *out, const kern_attn_w *w, size_t h, size_t hkv, size_t d)
+{
+    if ((hkv == 0 ? h != 0 : h % hkv) || d % 2) return 0;
+    if (!kern_dtype_ok(w->q.dtype) || !kern_dtype_ok(w->k.dtype) || !kern_dtype_ok(w->v.dtype)) return 0;
+    const kern_weight opt[5] = {w->q_bias, w->k_bias, w->v_bias, w->q_norm, w->k_norm};
+    for (int i = 0; i < 5; i++)
+        if (opt[i].data && !kern_dtype_ok(opt[i].dtype)) return 0;
+    if (out && (!kern_dtype_ok(w->o.dtype) || (w->o_bias.data && !kern_dtype_ok(w->o_bias.dtype)))) return 0;
+    return 1;
+}
+
+kern_status kern_attn_cpu(awq_backend_ctx *ctx, float *out, float *o_in, const float *a, const kern_attn_w *w,
+                          const int32_t *pos, const kern_rope *rope, float *scratch_q, float *scratch_k,
+                          float *scratch_v, float *scratch_att, size_t b, size_t t, size_t c, size_t h, size_t hkv,
+                          size_t d, int round_f16)
+{
+    if (!attn_args_ok(out, w, h, hkv, d)) return KERN_ERR_ARG;
+    if (!out && !o_in) return KERN_OK;
+    const size_t n = b * t;
+    float *q = scratch_q, *k = scratch_k, *v = scratch_v;
+    /* the attention output goes straight to o_in when it is wanted: o_proj reads it from there */
+    float *att = o_in ? o_in : scratch_att;
+    kern_status st = kern_matmul_cpu(ctx, q, a, w->q, w->q_bias, n, h * d, c, round_f16);
+    if (st == KERN_OK) st = kern_matmul_cpu(ctx, k, a, w->k, w->k_bias, n, hkv * d, c, round_f16);
+    if (st == KERN_OK) st = kern_matmul_cpu(ctx, v, a, w->v, w->v_bias, n, hkv * d, c, round_f16);
+    if (st == KERN_OK && w->q_norm.data) st = kern_rmsnorm_cpu(ctx, q, q, w->q_norm, n * h, d, w->eps, round_f16);
+    if (st == KERN_OK && w->k_norm.data) st = kern_rmsnorm_cpu(ctx, k, k, w->k_norm, n * hkv, d, w->eps, round_f16);
+    if (st == KERN_OK) st = kern_rope_cpu(ctx, q, pos, n, h, d, rope, round_f16);
+    if (st == KERN_OK) st = kern_rope_cpu(ctx, k, pos, n, hkv, d, rope, round_f16);
+    if (st == KERN_OK) st = kern_attention_cpu(ctx, att, q, k, v, b, t, h, hkv, d, round_f16);
+    if (st == KERN_OK && out) st = kern_matmul_cpu(ctx, out, att, w->o, w->o_bias, n, c, h * d, round_f16);
+    return st;
+}
