@@ -737,8 +737,12 @@ static void op_attn(const awq_backend *be)
                 dev_get(be, got_out, dout, nc * 4), dev_get(be, got_att, datt, nh * 4);
                 char sub[300];
                 snprintf(sub, sizeof sub, "%s o_in", id);
+                /* flips: q/k/v come out of differently ordered fp32 sums, each rounded to fp16, then
+                 * (q/k norm,) RoPE and a softmax over up to t keys round again; on the H100 the t=300
+                 * shape against the CPU ops moved 11-12% of the faithful outputs by an ulp (within
+                 * atol, nmse far below its limit), the small shapes against the _ref under 2% */
                 compare(sub, got_att, watt, nh,
-                        (tolerance){.atol = att_atol, .rtol = att_rtol, .nmse = att_nmse, .f16 = f16, .flips = 0.1});
+                        (tolerance){.atol = att_atol, .rtol = att_rtol, .nmse = att_nmse, .f16 = f16, .flips = big ? 0.2 : 0.1});
                 snprintf(sub, sizeof sub, "%s out", id);
                 compare(sub, got_out, wout, nc,
                         (tolerance){.each = tout, .nmse = 4 * att_nmse + 0x1p-46 * (double)(hd + 1) + (f16 ? F16_FLIPS_NMSE : 0),
