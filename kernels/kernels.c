@@ -1,4 +1,4 @@
-/* kernels.c - backend-independent bits of kernels.h: status names and dtype sizes. */
+/* kernels.c - backend-independent bits of kernels.h: status names, dtype sizes, shared argument checks. */
 #include "kernels.h"
 
 const char *kern_strerror(kern_status s)
@@ -20,4 +20,17 @@ size_t kern_dtype_size(kern_dtype t)
     case KERN_F16: case KERN_BF16: return 2;
     }
     return 0;
+}
+
+static int dtype_ok(kern_dtype t) { return t == KERN_F32 || t == KERN_F16 || t == KERN_BF16; }
+
+int kern_attn_args_ok(const float *out, const kern_attn_w *w, size_t h, size_t hkv, size_t d)
+{
+    if ((hkv == 0 ? h != 0 : h % hkv) || d % 2) return 0;
+    if (!dtype_ok(w->q.dtype) || !dtype_ok(w->k.dtype) || !dtype_ok(w->v.dtype)) return 0;
+    const kern_weight opt[5] = {w->q_bias, w->k_bias, w->v_bias, w->q_norm, w->k_norm};
+    for (int i = 0; i < 5; i++)
+        if (opt[i].data && !dtype_ok(opt[i].dtype)) return 0;
+    if (out && (!dtype_ok(w->o.dtype) || (w->o_bias.data && !dtype_ok(w->o_bias.dtype)))) return 0;
+    return 1;
 }

@@ -45,6 +45,7 @@ typedef enum kern_dtype { KERN_F32 = 0, KERN_F16 = 1, KERN_BF16 = 2 } kern_dtype
 /* Bytes per element of t (4 or 2); 0 for a value outside the enum. */
 size_t kern_dtype_size(kern_dtype t);
 
+
 /* A read-only stored tensor: backend memory plus its dtype. data == NULL means "absent" (an
  * optional bias). The op converts elements to fp32 exactly (fp16 and bf16 are subsets of fp32). */
 typedef struct kern_weight { const void *data; kern_dtype dtype; } kern_weight;
@@ -74,6 +75,9 @@ typedef struct kern_attn_w {
     kern_weight q_norm, k_norm;                 /* [d] each or none: Qwen3's per-head RMSNorm */
     float eps;                                  /* of q_norm / k_norm */
 } kern_attn_w;
+/* The attn op's argument checks, shared by every backend: 1 when the shapes and every weight,
+ * bias and norm the op reads (o and o_bias only when out is wanted) are valid. */
+int kern_attn_args_ok(const float *out, const kern_attn_w *w, size_t h, size_t hkv, size_t d);
 
 /* Opaque per-instance state of a backend (device, stream, BLAS handle; NULL for the CPU). */
 typedef struct awq_backend_ctx awq_backend_ctx;

@@ -124,6 +124,15 @@ static int compare(const char *id, const float *got, const float *want, size_t n
     return bad == 0 && (t.exact || r <= t.nmse) && not16 == 0 && differ <= max_differ;
 }
 
+/* got must equal want bit for bit (the same computation done two ways on one backend); the
+ * message names the first differing element. */
+static void same_bits(const char *id, const char *what, const float *got, const float *want, size_t n)
+{
+    size_t at = 0;
+    while (at < n && !memcmp(&got[at], &want[at], 4)) at++;
+    CHECK(at == n, "%s: %s at [%zu]: %a vs %a", id, what, at, at < n ? got[at] : 0.0f, at < n ? want[at] : 0.0f);
+}
+
 #define F16_FLIPS_NMSE 0x1p-22 /* every element one fp16 ulp off would be up to 2^-20 */
 
 /* ---- matmul ---------------------------------------------------------------------------------- */
@@ -580,14 +589,9 @@ static void op_mlp(const awq_backend *be)
                 if (st == KERN_OK) st = be->matmul(be->ctx, dout, dda, dwd, dbd, n, c, f, f16);
                 CHECK(st == KERN_OK, "%s: separate ops: %s", id, kern_strerror(st));
                 dev_get(be, again, dda, nf * 4);
-                size_t at = 0;
-                while (at < nf && !memcmp(&again[at], &got_a[at], 4)) at++;
-                CHECK(at == nf, "%s: down_in differs from silu_mul of the separate matmuls at [%zu]: %a vs %a", id, at,
-                      at < nf ? got_a[at] : 0.0f, at < nf ? again[at] : 0.0f);
+                same_bits(id, "down_in differs from silu_mul of the separate matmuls", got_a, again, nf);
                 dev_get(be, again, dout, nc * 4);
-                for (at = 0; at < nc && !memcmp(&again[at], &got_out[at], 4);) at++;
-                CHECK(at == nc, "%s: out differs from the separate ops at [%zu]: %a vs %a", id, at, at < nc ? got_out[at] : 0.0f,
-                      at < nc ? again[at] : 0.0f);
+                same_bits(id, "out differs from the separate ops", got_out, again, nc);
                 dev_free(be, dm), dev_free(be, dsg), dev_free(be, dsu), dev_free(be, dout), dev_free(be, dda);
                 dev_free(be, dwg.data), dev_free(be, dwu.data), dev_free(be, dwd.data);
                 dev_free(be, dbg.data), dev_free(be, dbu.data), dev_free(be, dbd.data);
@@ -793,14 +797,9 @@ static void op_attn(const awq_backend *be)
                 if (st == KERN_OK) st = be->matmul(be->ctx, dout, dsatt, dw.o, dw.o_bias, n, c, hd, f16);
                 CHECK(st == KERN_OK, "%s: separate ops: %s", id, kern_strerror(st));
                 dev_get(be, again, dsatt, nh * 4);
-                size_t at = 0;
-                while (at < nh && !memcmp(&again[at], &got_att[at], 4)) at++;
-                CHECK(at == nh, "%s: o_in differs from the separate ops' attention at [%zu]: %a vs %a", id, at,
-                      at < nh ? got_att[at] : 0.0f, at < nh ? again[at] : 0.0f);
+                same_bits(id, "o_in differs from the separate ops' attention", got_att, again, nh);
                 dev_get(be, again, dout, nc * 4);
-                for (at = 0; at < nc && !memcmp(&again[at], &got_out[at], 4);) at++;
-                CHECK(at == nc, "%s: out differs from the separate ops at [%zu]: %a vs %a", id, at, at < nc ? got_out[at] : 0.0f,
-                      at < nc ? again[at] : 0.0f);
+                same_bits(id, "out differs from the separate ops", got_out, again, nc);
                 const kern_weight hw[10] = {w.q, w.k, w.v, w.o, w.q_bias, w.k_bias, w.v_bias, w.o_bias, w.q_norm, w.k_norm};
                 const kern_weight dws[10] = {dw.q, dw.k, dw.v, dw.o, dw.q_bias, dw.k_bias, dw.v_bias, dw.o_bias, dw.q_norm,
                                              dw.k_norm};

@@ -11,23 +11,11 @@
 // calls those ops in turn.
 #include "cuda.cuh"
 
-// the checks of kernels.h, before anything is queued
-static int attn_args_ok(const float *out, const kern_attn_w *w, size_t h, size_t hkv, size_t d)
-{
-    if ((hkv == 0 ? h != 0 : h % hkv) || d % 2) return 0;
-    if (!dtype_ok(w->q.dtype) || !dtype_ok(w->k.dtype) || !dtype_ok(w->v.dtype)) return 0;
-    const kern_weight opt[5] = {w->q_bias, w->k_bias, w->v_bias, w->q_norm, w->k_norm};
-    for (int i = 0; i < 5; i++)
-        if (opt[i].data && !dtype_ok(opt[i].dtype)) return 0;
-    if (out && (!dtype_ok(w->o.dtype) || (w->o_bias.data && !dtype_ok(w->o_bias.dtype)))) return 0;
-    return 1;
-}
-
 kern_status cuda_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float *a, const kern_attn_w *w,
                       const int32_t *pos, const kern_rope *rope, float *scratch_q, float *scratch_k, float *scratch_v,
                       float *scratch_att, size_t b, size_t t, size_t c, size_t h, size_t hkv, size_t d, int round_f16)
 {
-    if (!attn_args_ok(out, w, h, hkv, d)) return KERN_ERR_ARG;
+    if (!kern_attn_args_ok(out, w, h, hkv, d)) return KERN_ERR_ARG;
     if (!out && !o_in) return KERN_OK;
     const size_t n = b * t, hd = h * d, kd = hkv * d;
     int fast = round_f16 && w->q.dtype == KERN_F16 && w->k.dtype == KERN_F16 && w->v.dtype == KERN_F16 &&
