@@ -481,6 +481,27 @@ static kern_status matmul_want(int big, float *y, const float *x, kern_weight w,
  * Weights: F16 without biases (CUDA's fp16 path when faithful); F16 with biases, F32, BF16 with
  * biases, F16 gate/up with a BF16 down (the composition of the separate ops on CUDA). Shapes
  * with c > f and c > 2f put CUDA's fp16 m and down output in the context's scratch. */
+/* The last linear of a fused op (mlp's down_proj, attn's o_proj): out against a matmul of the op's
+ * own intermediate `in` [n, i] (named in_name) with the matmul cases' tolerance; want/tol: scratch
+ * of n*o. 0 when the reference could not be computed (the caller stops). */
+static int out_of_input(const char *id, const char *in_name, const float *out, const float *in, kern_weight w, kern_weight b,
+                        size_t n, size_t o, size_t i, int f16, int big, float *want, double *tol)
+{
+    kern_status st = matmul_want(big, want, in, w, b, n, o, i, f16);
+    if (st != KERN_OK) { CHECK(0, "%s: reference matmul of %s: %s", id, in_name, kern_strerror(st)); return 0; }
+    const double lim = 2.0 * (double)(i + 1) * 0x1p-24 * (big ? 2 : 1);
+    float *sums = mag_sums(in, w, n, o, i);
+    for (size_t e = 0; e < n * o; e++)
+        tol[e] = lim * (sums[e] + (b.data ? fabs(kern_weight_at(b, e % o)) : 0)) + (f16 ? ulp16(want[e]) : 0);
+    char sub[320];
+    snprintf(sub, sizeof sub, "%s out of its %s", id, in_name);
+    compare(sub, out, want, n * o,
+            (tolerance){.each = tol, .nmse = 0x1p-46 * (double)(i + 1) + (f16 ? F16_FLIPS_NMSE : 0), .f16 = f16,
+                        .flips = 0.01 + sqrt((double)i) * 0x1p-11});
+    free(sums);
+    return 1;
+}
+
 static void op_mlp(const awq_backend *be)
 {
     static const struct { size_t n, c, f; int big; const char *what; } sh[] = {
@@ -563,15 +584,7 @@ static void op_mlp(const awq_backend *be)
                 /* out as a matmul of the op's own down_in: the matmul cases' tolerance and share of
                  * faithful outputs that may differ (against the reference's down_in, one flipped a
                  * in a row moves all of that row's outputs, so many may sit on a boundary) */
-                st = matmul_want(big, wout, got_a, wd, bd, n, c, f, f16);
-                REQUIRE(st == KERN_OK, "reference down_proj: %s", kern_strerror(st));
-                free(sd), sd = mag_sums(got_a, wd, n, c, f);
-                for (size_t e = 0; e < nc; e++)
-                    tout[e] = lim_d * (sd[e] + (bd.data ? fabs(kern_weight_at(bd, e % c)) : 0)) + (f16 ? ulp16(wout[e]) : 0);
-                snprintf(sub, sizeof sub, "%s out of its down_in", id);
-                compare(sub, got_out, wout, nc,
-                        (tolerance){.each = tout, .nmse = 0x1p-46 * (double)(f + 1) + (f16 ? F16_FLIPS_NMSE : 0), .f16 = f16,
-                                    .flips = 0.01 + sqrt((double)f) * 0x1p-11});
+                if (!out_of_input(id, "down_in", got_out, got_a, wd, bd, n, c, f, f16, big, wout, tout)) return;
                 dev_free(be, dout), dev_free(be, dda);
                 dout = dev_out(be, nc * 4);
                 CHECK(be->mlp(be->ctx, dout, NULL, dm, dwg, dbg, dwu, dbu, dwd, dbd, dsg, dsu, n, c, f, f16) == KERN_OK, "%s", id);
@@ -752,16 +765,7 @@ static void op_attn(const awq_backend *be)
                         (tolerance){.each = tout, .nmse = 4 * att_nmse + 0x1p-46 * (double)(hd + 1) + (f16 ? F16_FLIPS_NMSE : 0),
                                     .f16 = f16, .flips = 1});
                 /* out as a matmul of the op's own o_in: the matmul cases' tolerance */
-                st = matmul_want(big, wout, got_att, w.o, w.o_bias, n, c, hd, f16);
-                REQUIRE(st == KERN_OK, "reference o_proj: %s", kern_strerror(st));
-                free(so), so = mag_sums(got_att, w.o, n, c, hd);
-                for (size_t e = 0; e < nc; e++)
-                    tout[e] = lim_o * (so[e] + (w.o_bias.data ? fabs(kern_weight_at(w.o_bias, e % c)) : 0)) +
-                              (f16 ? ulp16(wout[e]) : 0);
-                snprintf(sub, sizeof sub, "%s out of its o_in", id);
-                compare(sub, got_out, wout, nc,
-                        (tolerance){.each = tout, .nmse = 0x1p-46 * (double)(hd + 1) + (f16 ? F16_FLIPS_NMSE : 0), .f16 = f16,
-                                    .flips = 0.01 + sqrt((double)hd) * 0x1p-11});
+                if (!out_of_input(id, "o_in", got_out, got_att, w.o, w.o_bias, n, c, hd, f16, big, wout, tout)) return;
                 dev_free(be, dout), dev_free(be, datt);
                 dout = dev_out(be, nc * 4);
                 CHECK(be->attn(be->ctx, dout, NULL, da, &dw, dpos, sh[s].rope, dsq, dsk, dsv, dsatt, b, t, c, h, hkv, d, f16) ==

@@ -36,14 +36,24 @@ static awq_err add_quant_params(awq_recipe *r, const awq_params *p)
     return e;
 }
 
-awq_err awq_scales_key(const awq_model *m, int layer, const awq_key *act, const awq_params *p, awq_key *out, char **recipe)
+/* A new recipe for `stage` of block `layer`, its block key already added (*r NULL on error). */
+static awq_err block_recipe(const awq_model *m, int layer, const char *stage, awq_recipe **r)
 {
     awq_key bk;
+    *r = NULL;
     awq_err e = awq_block_key(m, layer, &bk);
     if (e) return e;
-    awq_recipe *r = awq_recipe_new("scale-search", AWQ_SEARCH_VERSION);
-    if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    e = awq_recipe_add_key(r, "block", &bk);
+    if (!(*r = awq_recipe_new(stage, AWQ_SEARCH_VERSION))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    e = awq_recipe_add_key(*r, "block", &bk);
+    if (e) { awq_recipe_free(*r); *r = NULL; }
+    return e;
+}
+
+awq_err awq_scales_key(const awq_model *m, int layer, const awq_key *act, const awq_params *p, awq_key *out, char **recipe)
+{
+    awq_recipe *r;
+    awq_err e = block_recipe(m, layer, "scale-search", &r);
+    if (e) return e;
     if (!e) e = awq_recipe_add_key(r, "act", act);
     if (!e) e = add_quant_params(r, p);
     if (!e) e = awq_recipe_addf(r, "n_grid", "%d", p->n_grid);
@@ -54,12 +64,9 @@ awq_err awq_scales_key(const awq_model *m, int layer, const awq_key *act, const 
 
 awq_err awq_scaled_key(const awq_model *m, int layer, const awq_key *scales, const awq_params *p, awq_key *out, char **recipe)
 {
-    awq_key bk;
-    awq_err e = awq_block_key(m, layer, &bk);
+    awq_recipe *r;
+    awq_err e = block_recipe(m, layer, "apply-scale", &r);
     if (e) return e;
-    awq_recipe *r = awq_recipe_new("apply-scale", AWQ_SEARCH_VERSION);
-    if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    e = awq_recipe_add_key(r, "block", &bk);
     if (!e) e = awq_recipe_add_key(r, "scales", scales);
     if (!e) e = awq_recipe_add(r, "numerics", p->round_f16 ? "fp16" : "fp32");
     return recipe_done(r, e, out, recipe);
@@ -67,12 +74,9 @@ awq_err awq_scaled_key(const awq_model *m, int layer, const awq_key *scales, con
 
 awq_err awq_clipin_key(const awq_model *m, int layer, const awq_key *act, const awq_params *p, awq_key *out, char **recipe)
 {
-    awq_key bk;
-    awq_err e = awq_block_key(m, layer, &bk);
+    awq_recipe *r;
+    awq_err e = block_recipe(m, layer, "clip-inputs", &r);
     if (e) return e;
-    awq_recipe *r = awq_recipe_new("clip-inputs", AWQ_SEARCH_VERSION);
-    if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    e = awq_recipe_add_key(r, "block", &bk);
     if (!e) e = awq_recipe_add_key(r, "act", act);
     if (!e) e = awq_recipe_add(r, "numerics", p->round_f16 ? "fp16" : "fp32");
     if (!e) e = awq_recipe_addf(r, "n_sample_token", "%d", p->n_sample_token);
