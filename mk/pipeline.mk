@@ -8,26 +8,17 @@
 MODEL      ?=
 OUT        ?=
 CALIB      ?=
-W_BIT      ?= 4
-GROUP      ?= 128
-N_GRID     ?= 20
-CLIP_GRID  ?= 20
-MAX_SHRINK ?= 0.5
-N_SAMPLES  ?= 0
-SEQLEN     ?= 512
-N_SAMPLE_TOKEN ?= 512
-DUO_SCALING ?= 0
-SEMANTICS  ?= llm-awq
-NUMERICS   ?= fp16
-DEVICE     ?= auto
-EXPORT     ?= 0
 GC_DAYS    ?= 30
 WORK        = $(OUT).awq
 
-plan_args = --model '$(MODEL)' --calib '$(CALIB)' --out '$(OUT)' --work '$(WORK)' --bin $(O)/bin \
-	--w-bit $(W_BIT) --group $(GROUP) --n-grid $(N_GRID) --clip-grid $(CLIP_GRID) --max-shrink $(MAX_SHRINK) \
-	--n-samples $(N_SAMPLES) --seqlen $(SEQLEN) --n-sample-token $(N_SAMPLE_TOKEN) --semantics $(SEMANTICS) \
-	--numerics $(NUMERICS) --device $(DEVICE) $(if $(filter 1,$(DUO_SCALING)),--duo-scaling) $(if $(filter 1,$(EXPORT)),--export)
+# The AWQ parameters (W_BIT GROUP N_GRID CLIP_GRID MAX_SHRINK N_SAMPLES SEQLEN N_SAMPLE_TOKEN
+# DUO_SCALING SEMANTICS NUMERICS DEVICE EXPORT ...) are the make variables of the one parameter
+# record, stages/common/params.def, read off it here; those set (on the command line or in the
+# environment) go to awq-plan as VAR=VALUE, the rest keep the record's defaults.
+AWQ_PARAM_VARS := $(shell sed -n 's/.*\.make = "\([A-Z_][A-Z0-9_]*\)".*/\1/p' stages/common/params.def)
+param_args = $(foreach v,$(AWQ_PARAM_VARS),$(if $(filter-out undefined default,$(origin $(v))),'$(v)=$($(v))'))
+
+plan_args = --model '$(MODEL)' --calib '$(CALIB)' --out '$(OUT)' --work '$(WORK)' --bin $(O)/bin $(param_args)
 
 .PHONY: quantize status gc
 quantize: $(PROGRAMS) ## make -j quantize MODEL=dir OUT=dir CALIB=ids.i32 [W_BIT GROUP N_GRID CLIP_GRID ...]
@@ -51,6 +42,7 @@ EVAL        ?=
 EVAL_SEQLEN ?= 2048
 EVAL_WINDOWS ?= 0
 eval_json    = $(if $(OUT),$(WORK)/eval.json,eval.json)
+eval_params  = $(if $(DEVICE),--device '$(DEVICE)')
 # text is tokenized once per (model, file) into the work directory (spec §4.1: joined, one BOS)
 eval_ids     = $(if $(filter %.i32,$(EVAL)),$(EVAL),$(if $(OUT),$(WORK),.)/eval-$(notdir $(EVAL)).i32)
 # the AWQ variant: the GEMM checkpoint when there is one, else the fake-quant objects (W_BIT != 4)
@@ -60,14 +52,14 @@ awq_variant  = $(if $(OUT),$(if $(wildcard $(OUT)/config.json),--quant '$(OUT)',
 eval: $(PROGRAMS) ## make eval MODEL=dir EVAL=ids.i32|text [OUT=dir]: perplexity (spec §4.1), cached
 	@test -n '$(MODEL)' && test -n '$(EVAL)' || { echo "usage: make eval MODEL=<hf dir> EVAL=<ids.i32 or text> [OUT=<dir>]" >&2; exit 2; }
 	$(Q)$(call eval_tokens)
-	$(Q)$(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) --device $(DEVICE) \
+	$(Q)$(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) $(eval_params) \
 	  $(awq_variant) -o '$(eval_json)'
 
 compare: $(PROGRAMS) ## make compare MODEL=dir OUT=dir EVAL=...: FP / RTN / AWQ in one table
 	@test -n '$(MODEL)' && test -n '$(OUT)' && test -n '$(EVAL)' || { echo "usage: make compare MODEL=<hf dir> OUT=<dir> EVAL=<ids.i32 or text>" >&2; exit 2; }
 	$(Q)$(call eval_tokens)
-	$(Q)$(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) --device $(DEVICE) \
-	  --rtn --rtn-w-bit $(W_BIT) --rtn-group $(GROUP) $(awq_variant) -o '$(eval_json)'
+	$(Q)$(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) $(eval_params) \
+	  --rtn $(if $(W_BIT),--rtn-w-bit $(W_BIT)) $(if $(GROUP),--rtn-group $(GROUP)) $(awq_variant) -o '$(eval_json)'
 
 report: $(PROGRAMS) ## make report OUT=dir: HTML page with PNG plots (scale losses, ratio heat map, clip shrinks, ppl)
 	@test -n '$(OUT)' || { echo "usage: make report OUT=<dir>" >&2; exit 2; }

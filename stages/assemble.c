@@ -36,42 +36,36 @@ static awq_err parse_keys(const char *opt, const char *list, int L, awq_key **ou
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *store_dir = NULL, *shards_dir = NULL;
+    const char *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *shards_dir = NULL;
     double shard_gb = 5;
-    int export_fp16 = 0;
-    awq_stage_opts so;
-    awq_stage_opts_default(&so);
-    awq_opt opts[16] = {
-        {"model", 'm', AWQ_OPT_STRING, &model, "DIR", "the original HF model directory", 1},
+    const awq_opt own[] = {
         {"packed", 0, AWQ_OPT_STRING, &packed, "K0,K1,...", "packed object of every block, in order", 1},
         {"scales", 0, AWQ_OPT_STRING, &scales, "K0,K1,...", "scales objects (for awq_search_results.safetensors)", 0},
         {"clips", 0, AWQ_OPT_STRING, &clips, "K0,K1,...", "clip objects (for awq_search_results.safetensors)", 0},
         {"out", 'o', AWQ_OPT_STRING, &out, "DIR", "output model directory (replaced atomically)", 1},
         {"shard-gb", 0, AWQ_OPT_DOUBLE, &shard_gb, "GB", "largest shard (0 = one file)", 0},
         {"shards-dir", 0, AWQ_OPT_STRING, &shards_dir, "DIR", "link the shard files awq-shard wrote in DIR instead of writing the tensors", 0},
-        {"export", 0, AWQ_OPT_FLAG, &export_fp16, NULL, "the packed objects are awq-pack --export blocks: write a plain fp16 checkpoint", 0},
-        {"store", 0, AWQ_OPT_STRING, &store_dir, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
+        {0},
     };
-    awq_stage_param_opts(opts + 9, &so, "w-bit group");
-    awq_cli cli = {"awq-assemble", "write the quantized model directory (AutoAWQ GEMM) from packed blocks; prints it", NULL, NULL, 0, 0};
-    int rc = awq_opts_parse(&cli, opts, argc, argv);
-    if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
-    awq_log_init(cli.prog, argc, argv);
-    awq_prof_mark("stage: start");
+    awq_cli cli = {"awq-assemble", "write the quantized model directory (AutoAWQ GEMM) from packed blocks; prints it", NULL,
+                   "With --export the packed objects are awq-pack --export blocks: a plain fp16 checkpoint is written.", 0, 0};
+    awq_stage_opts so;
     awq_params p;
-    if (awq_stage_params(cli.prog, &so, &p)) return 2;
+    int rc = awq_stage_parse(&cli, own, &so, AWQ_SO_MODEL | AWQ_SO_STORE, &p, AWQ_PROGRAM_ASSEMBLE, argc, argv);
+    if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
+    awq_prof_mark("stage: start");
 
     awq_model *m = NULL;
     awq_store *s = NULL;
     awq_key *pk = NULL, *sk = NULL, *ck = NULL;
-    awq_err e = awq_model_open(&m, model);
-    if (!e) e = awq_params_check(&p, &m->cfg, !export_fp16);
+    awq_err e = awq_model_open(&m, so.model);
+    if (!e) e = awq_params_check(&p, &m->cfg, !p.export_fp16);
     if (!e) e = parse_keys("packed", packed, m->cfg.num_hidden_layers, &pk);
     if (!e && scales) e = parse_keys("scales", scales, m->cfg.num_hidden_layers, &sk);
     if (!e && clips) e = parse_keys("clips", clips, m->cfg.num_hidden_layers, &ck);
-    if (!e) e = awq_store_open(&s, store_dir, 0);
+    if (!e) e = awq_store_open(&s, so.store, 0);
     if (!e) {
-        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), export_fp16, shards_dir};
+        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), shards_dir};
         awq_prof_mark("assemble: inputs opened");
         double t0 = awq_now();
         e = awq_assemble(s, &in, out);

@@ -10,21 +10,21 @@
 #include "common/device.h"
 #include "common/devmem.h"
 #include "common/log.h"
-#include "common/opts.h"
+#include "common/stage.h"
 #include "common/tokens.h"
 
 typedef struct capture_args {
-    const char *model, *tokens, *input, *store, *device, *numerics;
-    int block, print_key;
+    const char *tokens, *input;
+    int block;
 } capture_args;
 
 /* Compute and store the object `key` (not yet in the store). The activations stay in backend
  * memory from load to store: the block runs on them in place. */
-static awq_err run(const capture_args *a, awq_store *s, const awq_model *m, const awq_key *key, const char *recipe,
-                   int round_f16)
+static awq_err run(const capture_args *a, const awq_params *p, awq_store *s, const awq_model *m, const awq_key *key,
+                   const char *recipe)
 {
     const awq_backend *be = NULL;
-    awq_err e = awq_backend_open(a->device, &be);
+    awq_err e = awq_backend_open(p->device, &be);
     if (e) return e;
     awq_prof_dev(be, "stage: open backend");
     float *x = NULL;
@@ -45,7 +45,7 @@ static awq_err run(const capture_args *a, awq_store *s, const awq_model *m, cons
         e = awq_key_parse(&ik, a->input);
         if (!e) e = awq_act_load(s, &ik, m, be, &x, &n_seq, &seqlen);
         double t0 = awq_now();
-        if (!e) e = awq_capture_compute(be, m, a->block, n_seq, seqlen, round_f16, x);
+        if (!e) e = awq_capture_compute(be, m, a->block, n_seq, seqlen, p->round_f16, x);
         if (!e) awq_verbose("block %d: %d x %d tokens in %.2f s", a->block, n_seq, seqlen, awq_now() - t0);
         snprintf(what, sizeof what, "output of block %d", a->block);
     }
@@ -57,59 +57,39 @@ static awq_err run(const capture_args *a, awq_store *s, const awq_model *m, cons
 
 int main(int argc, char **argv)
 {
-    capture_args a = {.device = "auto", .numerics = "fp32", .block = -1};
-    const awq_opt opts[] = {
-        {"model", 'm', AWQ_OPT_STRING, &a.model, "DIR", "HF model directory", 1},
+    capture_args a = {.block = -1};
+    const awq_opt own[] = {
         {"tokens", 't', AWQ_OPT_STRING, &a.tokens, "KEY", "tokens object: produce act.0 (the embedding)", 0},
         {"block", 'b', AWQ_OPT_INT, &a.block, "I", "decoder block to run (with --input)", 0},
         {"input", 'i', AWQ_OPT_STRING, &a.input, "KEY", "act object: the input of block I", 0},
-        {"numerics", 0, AWQ_OPT_STRING, &a.numerics, "fp32|fp16", "fp32 compute, or emulate fp16 activations (spec §1.4)", 0},
-        {"device", 0, AWQ_OPT_STRING, &a.device, "cpu|cuda|auto", "where to compute", 0},
-        {"store", 0, AWQ_OPT_STRING, &a.store, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
-        {"print-key", 0, AWQ_OPT_FLAG, &a.print_key, NULL, "print the output key and exit without computing", 0},
         {0},
     };
     awq_cli cli = {"awq-capture", "compute the input of the next decoder block from the ORIGINAL weights; prints its key",
                    NULL, "Either --tokens KEY (block-0 input) or --block I --input KEY (block I+1 input).", 0, 0};
-    int rc = awq_opts_parse(&cli, opts, argc, argv);
+    awq_stage_opts so;
+    awq_params p;
+    int rc = awq_stage_parse(&cli, own, &so, AWQ_SO_MODEL | AWQ_SO_STORE | AWQ_SO_PRINT_KEY, &p, AWQ_PROGRAM_CAPTURE,
+                             argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
-    awq_log_init(cli.prog, argc, argv);
     if (!!a.tokens == !!a.input || (a.input && a.block < 0) || (a.tokens && a.block >= 0)) {
         fprintf(stderr, "%s: give either --tokens KEY, or --block I and --input KEY\ntry '%s --help'\n", cli.prog, cli.prog);
         return 2;
     }
-    if (strcmp(a.numerics, "fp32") != 0 && strcmp(a.numerics, "fp16") != 0) {
-        fprintf(stderr, "%s: --numerics must be fp32 or fp16 (got '%s')\n", cli.prog, a.numerics);
-        return 2;
-    }
-    const int round_f16 = strcmp(a.numerics, "fp16") == 0;
 
     awq_model *m = NULL;
     awq_store *s = NULL;
     awq_key in, key;
-    char *recipe = NULL, hex[AWQ_KEY_HEX + 1];
+    char *recipe = NULL;
     awq_prof_mark("stage: start");
-    awq_err e = awq_model_open(&m, a.model);
-    if (!e) awq_model_load_key_memo(m, a.store); /* the block keys awq-plan computed, if it did */
+    awq_err e = awq_model_open(&m, so.model);
+    if (!e) awq_model_load_key_memo(m, so.store); /* the block keys awq-plan computed, if it did */
     if (!e) e = awq_key_parse(&in, a.tokens ? a.tokens : a.input);
-    if (!e) e = a.tokens ? awq_act0_key(m, &in, round_f16, &key, &recipe)
-                         : awq_act_next_key(m, a.block, &in, round_f16, &key, &recipe);
-    if (!e && !a.print_key) e = awq_store_open(&s, a.store, 0);
-    if (!e && !a.print_key) {
-        /* A valid object under the key is the result already (DESIGN: valid by construction);
-         * a damaged one is reported by verify and rebuilt by the put below. */
-        if (awq_store_has(s, &key) && awq_store_verify(s, &key) == AWQ_OK) {
-            awq_key_hex(&key, hex);
-            awq_verbose("cache hit %s", hex);
-        } else {
-            if (awq_store_has(s, &key)) { awq_warn("%s; rebuilding it", awq_errmsg()); awq_clear_error(); }
-            e = run(&a, s, m, &key, recipe, round_f16);
-        }
-    }
-    if (!e) {
-        awq_key_hex(&key, hex);
-        printf("%s\n", hex);
-    }
+    if (!e) e = a.tokens ? awq_act0_key(m, &in, &p, &key, &recipe) : awq_act_next_key(m, a.block, &in, &p, &key, &recipe);
+    if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
+    /* a valid object under the key is the result already (DESIGN: valid by construction); a
+     * damaged one is reported and rebuilt by the put below */
+    if (!e && !so.print_key && !awq_stage_cached(s, &key)) e = run(&a, &p, s, m, &key, recipe);
+    if (!e) awq_print_key(&key);
     free(recipe);
     awq_store_close(s);
     awq_model_close(m);

@@ -206,7 +206,9 @@ static awq_err run(const eval_args *a, awq_store *store, char **text)
 
 int main(int argc, char **argv)
 {
-    eval_args a = {.device = "auto", .numerics = "fp32", .seqlen = 2048, .rtn_bits = 4, .rtn_group = 128};
+    awq_params dflt; /* the RTN variant's defaults are the quantizer's (params.def) */
+    awq_params_default(&dflt);
+    eval_args a = {.device = dflt.device, .numerics = "fp32", .seqlen = 2048, .rtn_bits = dflt.w_bit, .rtn_group = dflt.group};
     const awq_opt opts[] = {
         {"model", 'm', AWQ_OPT_STRING, &a.model, "DIR", "HF model directory", 1},
         {"tokens", 't', AWQ_OPT_STRING, &a.tokens, "FILE", "evaluation ids: raw little-endian int32 (whole text tokenized once)", 1},

@@ -26,8 +26,8 @@
 #include "common/stage.h"
 
 typedef struct plan_args {
-    const char *model, *calib, *out, *work, *store, *bin, *device;
-    int seqlen, n_samples, dry, export_fp16;
+    const char *model, *calib, *out, *work, *store, *bin;
+    int dry;
 } plan_args;
 
 /* A growing text buffer. */
@@ -116,25 +116,25 @@ static awq_err block_keys(awq_model *m, const char *store_root, awq_key *keys, a
 }
 
 /* Run awq-tokenize to store the tokens object now (cheap) and get its key. */
-static awq_err plan_tokens(const plan_args *a, awq_key *key)
+static awq_err plan_tokens(const plan_args *a, const awq_params *p, awq_key *key)
 {
     char cmd[16384], qb[4096], qc[4096], qs[4096], qm[4096], sel[64 + 4096];
     size_t n = strlen(a->calib);
     int ids = n > 4 && strcmp(a->calib + n - 4, ".i32") == 0, jsonl = n > 6 && strcmp(a->calib + n - 6, ".jsonl") == 0;
     /* pre-tokenized ids: N_SAMPLES caps the sequences; text: N_SAMPLES counts documents (spec §2.2) */
-    if (ids) snprintf(sel, sizeof sel, "--ids %s%s%.0d", q(a->calib, qc, sizeof qc), a->n_samples > 0 ? " --max-blocks " : "",
-                      a->n_samples > 0 ? a->n_samples : 0);
+    if (ids) snprintf(sel, sizeof sel, "--ids %s%s%.0d", q(a->calib, qc, sizeof qc), p->n_samples > 0 ? " --max-blocks " : "",
+                      p->n_samples > 0 ? p->n_samples : 0);
     else snprintf(sel, sizeof sel, "%s %s --model %s%s%.0d", jsonl ? "--jsonl" : "--text", q(a->calib, qc, sizeof qc),
-                  q(a->model, qm, sizeof qm), a->n_samples > 0 ? " --n-samples " : "", a->n_samples > 0 ? a->n_samples : 0);
-    snprintf(cmd, sizeof cmd, "%s/awq-tokenize %s --seqlen %d --store %s", q(a->bin, qb, sizeof qb), sel, a->seqlen,
+                  q(a->model, qm, sizeof qm), p->n_samples > 0 ? " --n-samples " : "", p->n_samples > 0 ? p->n_samples : 0);
+    snprintf(cmd, sizeof cmd, "%s/awq-tokenize %s --seqlen %d --store %s", q(a->bin, qb, sizeof qb), sel, p->seqlen,
              q(a->store, qs, sizeof qs));
     /* $$ in the quoted strings is for make; the shell here needs single $ */
-    for (char *p = cmd; (p = strstr(p, "$$")); ) memmove(p, p + 1, strlen(p));
-    FILE *p = popen(cmd, "r");
-    if (!p) return awq_fail_errno(errno, "cannot run awq-tokenize");
+    for (char *d = cmd; (d = strstr(d, "$$")); ) memmove(d, d + 1, strlen(d));
+    FILE *f = popen(cmd, "r");
+    if (!f) return awq_fail_errno(errno, "cannot run awq-tokenize");
     char line[128] = "";
-    if (!fgets(line, sizeof line, p)) line[0] = 0;
-    int st = pclose(p);
+    if (!fgets(line, sizeof line, f)) line[0] = 0;
+    int st = pclose(f);
     line[strcspn(line, "\n")] = 0;
     if (st != 0) return awq_fail(AWQ_ERR_ARG, "calibration data '%s' could not be tokenized (see the message above)", a->calib);
     return awq_key_parse(key, line);
@@ -172,14 +172,14 @@ static awq_err clip_only_batches(const char *store_root, int L, const awq_key *s
     return AWQ_OK;
 }
 
-static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opts *so, const char *store_root)
+static awq_err plan(const plan_args *a, const awq_params *p, const char *store_root)
 {
     awq_model *m = NULL;
     awq_err e = awq_model_open(&m, a->model);
     /* the GEMM checkpoint holds 4-bit weights; other widths stay fake-quant objects; --export
      * writes the scaled + clipped fp16 checkpoint (any width) */
-    const int pack = p->w_bit == 4 || a->export_fp16;
-    if (!e) e = awq_params_check(p, &m->cfg, pack && !a->export_fp16);
+    const int pack = p->w_bit == 4 || p->export_fp16;
+    if (!e) e = awq_params_check(p, &m->cfg, pack && !p->export_fp16);
     if (e) { awq_model_close(m); return e; }
     const int L = m->cfg.num_hidden_layers;
     awq_key *bk = calloc((size_t)L, sizeof *bk), ek, tok;
@@ -187,13 +187,13 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
     awq_key *cl = calloc((size_t)L, sizeof *cl), *pk = calloc((size_t)L, sizeof *pk);
     if (!bk || !act || !sc || !sd || !cl || !pk) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (!e) e = block_keys(m, store_root, bk, &ek);
-    if (!e) e = plan_tokens(a, &tok);
+    if (!e) e = plan_tokens(a, p, &tok);
     char rest_shard[AWQ_SHARD_NAME_MAX];
     if (!e) e = awq_rest_shard_name(m, rest_shard);
     /* Every key, with the same functions the stages use. */
-    if (!e) e = awq_act0_key(m, &tok, p->round_f16, &act[0], NULL);
+    if (!e) e = awq_act0_key(m, &tok, p, &act[0], NULL);
     for (int l = 0; !e && l < L; l++) {
-        e = awq_act_next_key(m, l, &act[l], p->round_f16, &act[l + 1], NULL);
+        e = awq_act_next_key(m, l, &act[l], p, &act[l + 1], NULL);
         if (!e) e = awq_scales_key(m, l, &act[l], p, &sc[l], NULL);
         if (!e) e = awq_scaled_key(m, l, &sc[l], p, &sd[l], NULL);
         if (!e) e = awq_clip_key(&sd[l], &act[l], p, &cl[l], NULL);
@@ -201,17 +201,18 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
     }
     if (e) goto done;
 
-    char qm[4096], qo[4096], qstore[4096], qbin[4096], o1[64], o2[64], o3[64], h1[AWQ_KEY_HEX + 1];
-    char params[512], cparams[512], aparams[128];
-    snprintf(aparams, sizeof aparams, "--w-bit %d --group %d%s", so->w_bit, so->group, a->export_fp16 ? " --export" : "");
-    snprintf(params, sizeof params, "--w-bit %d --group %d --numerics %s", so->w_bit, so->group, so->numerics);
-    snprintf(cparams, sizeof cparams, "%s --clip-grid %d --max-shrink %.9g --n-sample-token %d", params, so->clip_grid,
-             so->max_shrink, so->n_sample_token);
+    char qm[4096], qo[4096], o1[64], o2[64], o3[64], h1[AWQ_KEY_HEX + 1];
+    /* each step's parameters, from the record, as the step's own program reads them (params.h) */
+    char capture_params[1024], quantize_params[1024], assemble_params[1024];
+    e = awq_params_argv(capture_params, sizeof capture_params, p, AWQ_PROGRAM_CAPTURE);
+    if (!e) e = awq_params_argv(quantize_params, sizeof quantize_params, p, AWQ_PROGRAM_QUANTIZE);
+    if (!e) e = awq_params_argv(assemble_params, sizeof assemble_params, p, AWQ_PROGRAM_ASSEMBLE);
+    if (e) goto done;
     buf mk = {0}, man = {0}, keys = {0};
     bput(&mk, "# plan.mk - written by awq-plan; targets are object files named by their keys.\n"
               "# Re-run `make quantize` (which re-plans) rather than editing this file.\n\n");
-    bput(&mk, "S := %s/objects\nBIN := %s\nMODEL := %s\nOUT := %s\nWORK := %s\nSTORE := %s\nDEVICE := %s\n",
-         store_root, a->bin, a->model, a->out, a->work, store_root, a->device);
+    bput(&mk, "S := %s/objects\nBIN := %s\nMODEL := %s\nOUT := %s\nWORK := %s\nSTORE := %s\n",
+         store_root, a->bin, a->model, a->out, a->work, store_root);
     bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK) $(BIN)/awq-step\n.SUFFIXES:\n\n");
     bput(&mk, ".DEFAULT_GOAL := all\n\n");
     /* each block's awq-quantize is one rule for three objects: an older make would run it three
@@ -220,19 +221,16 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
               "this is make $(MAKE_VERSION))\nendif\n\n");
     q(a->model, qm, sizeof qm);
     q(a->out, qo, sizeof qo);
-    q(store_root, qstore, sizeof qstore);
-    q(a->bin, qbin, sizeof qbin);
-    (void)qstore; (void)qbin;
     /* act.0: the embedding of the tokens (the tokens object was stored by the plan itself) */
-    bput(&mk, "%s:\n\t@$(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s --numerics %s --device $(DEVICE)\n\n",
-         obj(&act[0], o1), obj(&act[0], o2) + 0, qm, hexs(&tok, h1), so->numerics);
+    bput(&mk, "%s:\n\t@$(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s%s\n\n", obj(&act[0], o1), obj(&act[0], o2),
+         qm, hexs(&tok, h1), capture_params);
     bput(&man, "block\tstage\tkey\n-\ttokens\t%s\n", hexs(&tok, h1));
     int *batch_end = NULL;
     if (!e) e = clip_only_batches(store_root, L, sc, cl, pk, &batch_end);
     for (int l = 0; !e && l < L; l++) {
         /* capture: the next block's input, from the ORIGINAL block: never waits on a search */
-        bput(&mk, "%s: | %s\n\t@$(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s --numerics %s --device $(DEVICE)\n\n",
-             obj(&act[l + 1], o1), obj(&act[l], o2), obj(&act[l + 1], o3), l, qm, l, hexs(&act[l], h1), so->numerics);
+        bput(&mk, "%s: | %s\n\t@$(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s%s\n\n", obj(&act[l + 1], o1),
+             obj(&act[l], o2), obj(&act[l + 1], o3), l, qm, l, hexs(&act[l], h1), capture_params);
         const struct { const char *stage; const awq_key *k; } rows[] = {
             {"input", &act[l]}, {"scale-search", &sc[l]}, {"clip-search", &cl[l]}, {"pack", &pk[l]}};
         for (int r = 0; r < 4; r++) bput(&man, "%d\t%s\t%s\n", l, rows[r].stage, hexs(rows[r].k, h1));
@@ -249,8 +247,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
         snprintf(label, sizeof label, end > l ? "%d-%d" : "%d", l, end);
         bput(&mk, "\n\t@$(RUN) %s %s quantize -- $(BIN)/awq-quantize -m %s -b %d -i ", obj(&pk[l], o1), label, qm, l);
         for (int b = l; b <= end; b++) bput(&mk, "%s%s", b > l ? "," : "", hexs(&act[b], h1));
-        bput(&mk, " %s --n-grid %d%s --semantics %s%s --device $(DEVICE)\n\n", cparams, so->n_grid,
-             so->duo ? " --duo-scaling" : "", so->semantics, a->export_fp16 ? " --export" : "");
+        bput(&mk, "%s\n\n", quantize_params);
     }
     free(batch_end);
     if (e) goto done;
@@ -278,8 +275,8 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
         bput(&mk, "$(WORK)/shards/%s:\n\t@$(RUN) $@ - shard -- $(BIN)/awq-shard -m %s --rest -o $@\n\n", rest_shard, qm);
         /* the output directory: rebuilt when out.keys changes, its inputs as order-only
          * prerequisites (the objects' mtimes track use for gc, not content) */
-        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s %s --shards-dir $(WORK)/shards \\\n\t\t--packed ",
-             "$(OUT)", qm, qo, aparams);
+        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--packed ",
+             "$(OUT)", qm, qo, assemble_params);
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&pk[l], h1));
         bput(&mk, " \\\n\t\t--scales ");
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&sc[l], h1));
@@ -292,7 +289,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const awq_stage_opt
               ".PRECIOUS: $(OUT)/config.json $(ACTS) $(PACKED) $(SEARCH)%s\n\n", pack ? " $(SHARDS)" : "");
     if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json\n\n");
     else bput(&mk, ".PHONY: all\nall: $(PACKED) $(SEARCH)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
-    bput(&keys, "%s\n", params);
+    bput(&keys, "%s\n", assemble_params); /* what the checkpoint's config says, beside the blocks' keys */
     for (int l = 0; l < L; l++) bput(&keys, "%s\n", hexs(&pk[l], h1));
     if (pack) bput(&keys, "%s\n", rest_shard); /* the non-block tensors (the model's files) */
     if (mk.oom || man.oom || keys.oom) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory writing the plan"); goto freebufs; }
@@ -330,34 +327,44 @@ done:
 
 int main(int argc, char **argv)
 {
-    plan_args a = {.seqlen = 512, .n_samples = 0, .device = "auto"};
-    awq_stage_opts so;
-    awq_stage_opts_default(&so);
-    awq_opt opts[32] = {
+    plan_args a = {0};
+    const awq_opt own[] = {
         {"model", 'm', AWQ_OPT_STRING, &a.model, "DIR", "HF model directory", 1},
         {"calib", 'c', AWQ_OPT_STRING, &a.calib, "FILE", "calibration: ids (*.i32, int32 LE), *.jsonl or text (one document per line)", 1},
         {"out", 'o', AWQ_OPT_STRING, &a.out, "DIR", "output model directory", 1},
         {"work", 0, AWQ_OPT_STRING, &a.work, "DIR", "where plan.mk and the manifest go", 1},
         {"store", 0, AWQ_OPT_STRING, &a.store, "DIR", "object store (default $AWQ_CACHE or ~/.cache/awqmake)", 0},
         {"bin", 0, AWQ_OPT_STRING, &a.bin, "DIR", "directory of the awq-* programs", 1},
-        {"seqlen", 0, AWQ_OPT_INT, &a.seqlen, "N", "calibration sequence length", 0},
-        {"n-samples", 0, AWQ_OPT_INT, &a.n_samples, "N", "text: documents (spec §2.2, default 128); ids: sequences (0 = all)", 0},
-        {"device", 0, AWQ_OPT_STRING, &a.device, "cpu|cuda|auto", "where the stages compute", 0},
         {"dry-run", 'n', AWQ_OPT_FLAG, &a.dry, NULL, "print the summary, write nothing", 0},
-        {"export", 0, AWQ_OPT_FLAG, &a.export_fp16, NULL, "output the scaled + clipped fp16 checkpoint (export_compatible, spec §3.6)", 0},
+        {0},
     };
-    awq_stage_param_opts(opts + 11, &so, "w-bit group n-grid duo-scaling semantics numerics clip-grid max-shrink n-sample-token");
-    awq_cli cli = {"awq-plan", "plan an AWQ experiment: write the makefile of every object by key", NULL, NULL, 0, 0};
-    int rc = awq_opts_parse(&cli, opts, argc, argv);
+    awq_cli cli = {"awq-plan", "plan an AWQ experiment: write the makefile of every object by key", "[VAR=VALUE...]",
+                   "Parameters are given as options or as make variables (VAR=VALUE: W_BIT=4 GROUP=128 ..., the\n"
+                   "words `make quantize` takes; later ones win). Each step's command line in plan.mk carries the\n"
+                   "parameters of that step, written from the same record (stages/common/params.def).", 0, 0};
+    awq_params p;
+    awq_params_default(&p);
+    awq_optlist l;
+    awq_optlist_init(&l, own);
+    awq_param_opts(&l, &p, AWQ_PROGRAM_PLAN);
+    int rc = awq_optlist_parse(&cli, &l, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
     awq_log_init(cli.prog, argc, argv);
-    awq_params p;
-    if (awq_stage_params(cli.prog, &so, &p)) return 2;
-    p.export_fp16 = a.export_fp16;
+    awq_err e = awq_params_finish(&p, AWQ_PROGRAM_PLAN);
+    for (int i = 0; !e && i < cli.n_positional; i++) { /* VAR=VALUE, as `make quantize` passes them */
+        char name[64];
+        const char *arg = cli.positional[i], *eq = strchr(arg, '=');
+        if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof name) {
+            e = awq_fail(AWQ_ERR_ARG, "'%s' is not VAR=VALUE", arg);
+            break;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+        e = awq_param_set(&p, name, eq + 1);
+    }
+    if (e) { awq_report(cli.prog); return 2; }
     /* absolute paths: plan.mk runs from anywhere */
     char model[PATH_MAX], bin[PATH_MAX], store[PATH_MAX], calib[PATH_MAX], out[PATH_MAX + 2], work[PATH_MAX + 2];
     awq_store *s = NULL;
-    awq_err e = AWQ_OK;
     if (!realpath(a.model, model)) e = awq_fail_errno(errno, "cannot open model directory '%s'", a.model);
     if (!e && !realpath(a.calib, calib)) e = awq_fail_errno(errno, "cannot open calibration data '%s'", a.calib);
     if (!e && !realpath(a.bin, bin)) e = awq_fail_errno(errno, "cannot find the programs in '%s'", a.bin);
@@ -385,7 +392,7 @@ int main(int argc, char **argv)
     }
     if (!e) {
         a.model = model; a.calib = calib; a.bin = bin; a.store = store; a.out = out; a.work = work;
-        e = plan(&a, &p, &so, store);
+        e = plan(&a, &p, store);
     }
     if (e) { awq_report(cli.prog); return 1; }
     return 0;

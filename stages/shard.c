@@ -12,20 +12,19 @@ int main(int argc, char **argv)
 {
     const char *packed = NULL, *out = NULL;
     int block = -1, rest = 0;
-    awq_stage_opts so;
-    awq_stage_opts_default(&so);
-    awq_opt opts[8] = {
+    const awq_opt own[] = {
         {"block", 'b', AWQ_OPT_INT, &block, "L", "the decoder block whose shard to write (with --packed)", 0},
         {"packed", 0, AWQ_OPT_STRING, &packed, "KEY", "the block's packed object", 0},
         {"rest", 0, AWQ_OPT_FLAG, &rest, NULL, "write the non-block tensors (embedding, final norm, lm_head) in fp16", 0},
         {"out", 'o', AWQ_OPT_STRING, &out, "FILE", "the shard file (written atomically; its directory is created)", 1},
+        {0},
     };
-    awq_stage_param_opts(opts + 4, &so, "model store");
     awq_cli cli = {"awq-shard", "write one shard file of the output checkpoint; prints FILE", NULL,
                    "Give --block L --packed KEY, or --rest. awq-assemble --shards-dir links the shards into the output directory.", 0, 0};
-    int rc = awq_opts_parse(&cli, opts, argc, argv);
+    awq_stage_opts so;
+    awq_params p;
+    int rc = awq_stage_parse(&cli, own, &so, AWQ_SO_MODEL | AWQ_SO_STORE, &p, AWQ_PROGRAM_NONE, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
-    awq_log_init(cli.prog, argc, argv);
     if (rest ? (packed || block >= 0) : (!packed || block < 0)) {
         fprintf(stderr, "%s: give --block L --packed KEY, or --rest\ntry '%s --help'\n", cli.prog, cli.prog);
         return 2;

@@ -35,6 +35,11 @@ for b in 0 1; do
         rm -f "$TMP/single/objects/$(echo $k | cut -c1-2)/$(echo $k | cut -c3-)"
     done
     s1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-scale-search" -m "$M" -b $b -i "$act" --group 32 --n-grid 4 2>>"$TMP/err")
+    # the search stores the clip inputs too (as awq-quantize does); dropped again, so that the
+    # clip search below makes them from the block input itself
+    ci=$(AWQ_CACHE="$TMP/single" "$BIN/awq-obj" ls -l | awk '$2 == "clipin" {print $1}')
+    [ -n "$ci" ] || { same_steps=0; echo "  block $b: awq-scale-search stored no clip inputs" >&2; }
+    for k in $ci; do rm -f "$TMP/single/objects/$(echo $k | cut -c1-2)/$(echo $k | cut -c3-)"; done
     c1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-clip-search" -m "$M" -b $b --scaled "$sd" --scales "$s1" -i "$act" --group 32 2>>"$TMP/err")
     p1=$(AWQ_CACHE="$TMP/single" "$BIN/awq-pack" -m "$M" -b $b --scaled "$sd" --clip "$c1" --group 32 2>>"$TMP/err")
     [ "$s1" = "$sc" ] && [ "$c1" = "$cl" ] && [ "$p1" = "$pk" ] || { same_steps=0; echo "  block $b: single-step keys $s1 $c1 $p1, plan $sc $cl $pk" >&2; }

@@ -24,7 +24,7 @@ static awq_err finish_recipe(awq_recipe *r, awq_key *out, char **recipe)
     return AWQ_OK;
 }
 
-awq_err awq_act0_key(const awq_model *m, const awq_key *tokens, int round_f16, awq_key *out, char **recipe)
+awq_err awq_act0_key(const awq_model *m, const awq_key *tokens, const awq_params *p, awq_key *out, char **recipe)
 {
     awq_key ek;
     awq_err e = awq_embed_key(m, &ek);
@@ -33,13 +33,13 @@ awq_err awq_act0_key(const awq_model *m, const awq_key *tokens, int round_f16, a
     if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (!e) e = awq_recipe_add_key(r, "tokens", tokens);
     if (!e) e = awq_recipe_add_key(r, "embed_tokens", &ek);
-    if (!e) e = awq_recipe_add(r, "numerics", round_f16 ? "fp16" : "fp32");
+    if (!e) e = awq_params_recipe(r, p, AWQ_K_ACT);
     if (!e) e = awq_recipe_add(r, "dtype", awq_dtype_name(awq_act_dtype(m)));
     if (e) { awq_recipe_free(r); return e; }
     return finish_recipe(r, out, recipe);
 }
 
-awq_err awq_act_next_key(const awq_model *m, int layer, const awq_key *in, int round_f16, awq_key *out, char **recipe)
+awq_err awq_act_next_key(const awq_model *m, int layer, const awq_key *in, const awq_params *p, awq_key *out, char **recipe)
 {
     awq_key bk;
     awq_err e = awq_block_key(m, layer, &bk);
@@ -48,7 +48,7 @@ awq_err awq_act_next_key(const awq_model *m, int layer, const awq_key *in, int r
     if (!r) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (!e) e = awq_recipe_add_key(r, "block", &bk);
     if (!e) e = awq_recipe_add_key(r, "act", in);
-    if (!e) e = awq_recipe_add(r, "numerics", round_f16 ? "fp16" : "fp32");
+    if (!e) e = awq_params_recipe(r, p, AWQ_K_ACT);
     if (!e) e = awq_recipe_add(r, "dtype", awq_dtype_name(awq_act_dtype(m)));
     if (e) { awq_recipe_free(r); return e; }
     return finish_recipe(r, out, recipe);

@@ -3,22 +3,24 @@
  * act.0 is the embedding of a tokens object; act.(i+1) is the output of ORIGINAL block i on
  * act.i (spec §2.1, pitfall 9). An act object holds one tensor "x" [n_seq, seqlen, C] in the
  * model's dtype (F16/BF16; F32 for F32 checkpoints). Keys are recipe keys (DESIGN.md):
- *   act.0:     stage=embed,   the tokens key, the embedding's key, numerics, dtype
+ *   act.0:     stage=embed,   the tokens key, the embedding's key, the AWQ_K_ACT parameters
+ *              (numerics, params.def), dtype
  *   act.(i+1): stage=capture, the key of block i's tensors (not its index: identical blocks of
- *              two models share objects), the key of act.i, numerics, dtype
+ *              two models share objects), the key of act.i, the AWQ_K_ACT parameters, dtype
  * Nothing else (threads, device, chunk size) is in a key. */
 #ifndef AWQ_ACT_H
 #define AWQ_ACT_H
 
 #include "../../cache/store.h"
 #include "forward.h"
+#include "params.h"
 
 #define AWQ_CAPTURE_VERSION 1
 
 /* Recipe keys (no data is read beyond the model's tensors for hashing). *recipe, when not NULL,
  * receives the recipe text (malloc'ed). */
-awq_err awq_act0_key(const awq_model *m, const awq_key *tokens, int round_f16, awq_key *out, char **recipe);
-awq_err awq_act_next_key(const awq_model *m, int layer, const awq_key *in, int round_f16, awq_key *out, char **recipe);
+awq_err awq_act0_key(const awq_model *m, const awq_key *tokens, const awq_params *p, awq_key *out, char **recipe);
+awq_err awq_act_next_key(const awq_model *m, int layer, const awq_key *in, const awq_params *p, awq_key *out, char **recipe);
 
 /* Storage dtype of activations for this model (the embedding's dtype). */
 awq_dtype awq_act_dtype(const awq_model *m);

@@ -57,7 +57,7 @@ static awq_err fill(void *vctx, int index, uint64_t offset, void *buf, size_t le
 }
 
 /* config.json = the original + quantization_config, dtype float16 (spec §3.3) */
-static awq_err write_config(const awq_model *m, const awq_params *p, int export_fp16, const char *dir)
+static awq_err write_config(const awq_model *m, const awq_params *p, const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", m->dir);
@@ -71,7 +71,7 @@ static awq_err write_config(const awq_model *m, const awq_params *p, int export_
     json_object_set_new(q, "zero_point", json_true());
     json_object_set_new(q, "version", json_string("gemm"));
     json_object_set_new(q, "modules_to_not_convert", json_null());
-    if (export_fp16) json_decref(q); /* plain fp16 weights: loaders must not see an AWQ config */
+    if (p->export_fp16) json_decref(q); /* plain fp16 weights: loaders must not see an AWQ config */
     else json_object_set_new(cfg, "quantization_config", q);
     if (json_object_get(cfg, "dtype")) json_object_set_new(cfg, "dtype", json_string("float16"));
     json_object_set_new(cfg, "torch_dtype", json_string("float16"));
@@ -367,7 +367,7 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
     } else {
         e = write_tensors(s, in, tmp);
     }
-    if (!e) e = write_config(m, in->p, in->export_fp16, tmp);
+    if (!e) e = write_config(m, in->p, tmp);
     if (!e) e = copy_side_files(m, tmp);
     awq_prof_mark("assemble: config, side files");
     if (!e) e = write_search_results(s, in, tmp);

@@ -18,7 +18,6 @@ typedef struct awq_assemble_in {
     const awq_key *scales;     /* [L] or NULL (RTN) */
     const awq_key *clips;      /* [L] or NULL */
     uint64_t max_shard_bytes;  /* 0: one file */
-    int export_fp16;           /* the blocks are export_compatible fp16: no quantization_config (spec §3.6) */
     const char *shards_dir;    /* NULL: write every tensor here; else link the shard files awq-shard
                                   wrote there (shard.h), and max_shard_bytes is not used */
 } awq_assemble_in;

@@ -32,25 +32,22 @@ static awq_slot bias_of(awq_slot s)
 
 #define KCHECK(expr, what) do { kern_status ks_ = (expr); if (ks_ != KERN_OK) return awq_kern_fail(ks_, what); } while (0)
 
-void awq_params_default(awq_params *p)
-{
-    *p = (awq_params){.w_bit = 4, .group = 128, .n_grid = 20, .duo = 0, .autoawq = 0, .round_f16 = 1,
-                      .clip_grid = 20, .max_shrink = 0.5, .n_sample_token = 512};
-}
-
 awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack)
 {
-    if (p->w_bit < 2 || p->w_bit > 8)
-        return awq_fail(AWQ_ERR_ARG, "w_bit %d is outside 2..8", p->w_bit);
+    awq_params each = *p; /* every parameter's own range, from the record */
+    awq_err e = awq_params_finish(&each, (awq_program){AWQ_K_ALL, ~0u});
+    if (e) return e;
     if (need_pack && p->w_bit != 4) {
         awq_fail(AWQ_ERR_ARG, "the AutoAWQ GEMM format holds 4-bit weights only (w_bit %d)", p->w_bit);
         awq_hint("use W_BIT=4, or evaluate other widths as fake quantization");
         return AWQ_ERR_ARG;
     }
-    if (p->n_grid < 1 || p->clip_grid < 1) return awq_fail(AWQ_ERR_ARG, "grid sizes must be >= 1");
-    if (kern_clip_candidates(p->clip_grid, p->max_shrink) == 0)
-        return awq_fail(AWQ_ERR_ARG, "max_shrink %g with clip grid %d gives no clip candidates", p->max_shrink, p->clip_grid);
-    if (p->n_sample_token < 1) return awq_fail(AWQ_ERR_ARG, "n_sample_token must be >= 1");
+    if (kern_clip_candidates(p->clip_grid, p->max_shrink) == 0) {
+        awq_fail(AWQ_ERR_ARG, "MAX_SHRINK=%g with CLIP_GRID=%d gives no clip candidates (int(%g * %d) = 0)", p->max_shrink,
+                 p->clip_grid, p->max_shrink, p->clip_grid);
+        awq_hint("raise MAX_SHRINK or CLIP_GRID so that their product is at least 1");
+        return AWQ_ERR_ARG;
+    }
     const struct { const char *name; int in, out; } lin[] = {
         {"q/k/v_proj", c->hidden_size, c->num_attention_heads * c->head_dim},
         {"o_proj", c->num_attention_heads * c->head_dim, c->hidden_size},

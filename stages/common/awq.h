@@ -10,25 +10,11 @@
 #define AWQ_AWQ_H
 
 #include "forward.h"
+#include "params.h"
 
-/* Parameters; the ones that can change a result are in the recipes of the objects. */
-typedef struct awq_params {
-    int w_bit;           /* 4 (2..8 for fake quantization; the GEMM format needs 4) */
-    int64_t group;       /* q_group_size: 128, 64, 32; 0 or -1: one group per row (per channel) */
-    int n_grid;          /* scale grid: ratios k/n_grid, k < n_grid (20) */
-    int duo;             /* AutoAWQ duo scaling (§2.12) */
-    int autoawq;         /* AutoAWQ semantics: +eps in duo, inf/NaN -> 1, output clamp */
-    int round_f16;       /* numerics fp16: fp16-faithful quantizer and fp16 activations (default) */
-    int clip_grid;       /* clip grid n_grid (20) */
-    double max_shrink;   /* 0.5: candidates int(max_shrink * clip_grid) */
-    int n_sample_token;  /* 512: clip search token subsample */
-    int fake_quant;      /* pack: store the fake-quantized fp16 weights instead of the GEMM layout */
-    int export_fp16;     /* pack: store the scaled + clipped fp16 weights, unquantized (AutoAWQ export_compatible, spec §3.6) */
-} awq_params;
-
-void awq_params_default(awq_params *p);
-/* Check the parameters against a model: group divides every linear's in_features, w_bit range,
- * grids. The message names the parameter and the linear and gives a hint. */
+/* Check the parameters against a model: group divides every linear's in_features, the GEMM
+ * format's 4 bits and out_features % 8, clip candidates. (Each parameter's own range is checked
+ * by awq_params_finish.) The message names the parameter and the linear and gives a hint. */
 awq_err awq_params_check(const awq_params *p, const awq_config *cfg, int need_pack);
 
 /* fp32 host copies of a block's tensors (rounded to fp16 values in fp16 numerics). */

@@ -28,14 +28,6 @@ static awq_err recipe_done(awq_recipe *r, awq_err e, awq_key *out, char **recipe
     return e;
 }
 
-static awq_err add_quant_params(awq_recipe *r, const awq_params *p)
-{
-    awq_err e = awq_recipe_addf(r, "w_bit", "%d", p->w_bit);
-    if (!e) e = awq_recipe_addf(r, "group", "%lld", (long long)(p->group <= 0 ? -1 : p->group));
-    if (!e) e = awq_recipe_add(r, "numerics", p->round_f16 ? "fp16" : "fp32");
-    return e;
-}
-
 /* A new recipe for `stage` of block `layer`, its block key already added (*r NULL on error). */
 static awq_err block_recipe(const awq_model *m, int layer, const char *stage, awq_recipe **r)
 {
@@ -55,10 +47,7 @@ awq_err awq_scales_key(const awq_model *m, int layer, const awq_key *act, const 
     awq_err e = block_recipe(m, layer, "scale-search", &r);
     if (e) return e;
     if (!e) e = awq_recipe_add_key(r, "act", act);
-    if (!e) e = add_quant_params(r, p);
-    if (!e) e = awq_recipe_addf(r, "n_grid", "%d", p->n_grid);
-    if (!e) e = awq_recipe_addf(r, "duo_scaling", "%d", p->duo);
-    if (!e) e = awq_recipe_add(r, "semantics", p->autoawq ? "autoawq" : "llm-awq");
+    if (!e) e = awq_params_recipe(r, p, AWQ_K_SCALES);
     return recipe_done(r, e, out, recipe);
 }
 
@@ -68,7 +57,7 @@ awq_err awq_scaled_key(const awq_model *m, int layer, const awq_key *scales, con
     awq_err e = block_recipe(m, layer, "apply-scale", &r);
     if (e) return e;
     if (!e) e = awq_recipe_add_key(r, "scales", scales);
-    if (!e) e = awq_recipe_add(r, "numerics", p->round_f16 ? "fp16" : "fp32");
+    if (!e) e = awq_params_recipe(r, p, AWQ_K_SCALED);
     return recipe_done(r, e, out, recipe);
 }
 
@@ -78,8 +67,7 @@ awq_err awq_clipin_key(const awq_model *m, int layer, const awq_key *act, const 
     awq_err e = block_recipe(m, layer, "clip-inputs", &r);
     if (e) return e;
     if (!e) e = awq_recipe_add_key(r, "act", act);
-    if (!e) e = awq_recipe_add(r, "numerics", p->round_f16 ? "fp16" : "fp32");
-    if (!e) e = awq_recipe_addf(r, "n_sample_token", "%d", p->n_sample_token);
+    if (!e) e = awq_params_recipe(r, p, AWQ_K_CLIPIN);
     return recipe_done(r, e, out, recipe);
 }
 
@@ -92,10 +80,7 @@ awq_err awq_clip_key(const awq_key *scaled, const awq_key *act, const awq_params
     /* the inputs are the captured ones divided by the scales (spec §2.7), not a forward of the
      * scaled block (what this program did before: the fp16 roundings differ) */
     if (!e) e = awq_recipe_add(r, "inputs", "captured / s");
-    if (!e) e = add_quant_params(r, p);
-    if (!e) e = awq_recipe_addf(r, "clip_grid", "%d", p->clip_grid);
-    if (!e) e = awq_recipe_addf(r, "max_shrink", "%.9g", p->max_shrink);
-    if (!e) e = awq_recipe_addf(r, "n_sample_token", "%d", p->n_sample_token);
+    if (!e) e = awq_params_recipe(r, p, AWQ_K_CLIP);
     return recipe_done(r, e, out, recipe);
 }
 
@@ -112,9 +97,7 @@ awq_err awq_packed_key(const awq_model *m, int layer, const awq_key *scaled, con
         if (!e) e = awq_recipe_add_key(r, "block", &bk); /* RTN: the original block */
     }
     if (!e && clip) e = awq_recipe_add_key(r, "clip", clip);
-    if (!e) e = add_quant_params(r, p);
-    if (!e && p->fake_quant) e = awq_recipe_add(r, "format", "fake-quant");
-    if (!e && p->export_fp16) e = awq_recipe_add(r, "format", "export");
+    if (!e) e = awq_params_recipe(r, p, AWQ_K_PACKED);
     return recipe_done(r, e, out, recipe);
 }
 
@@ -201,33 +184,41 @@ awq_err awq_block_put(awq_store *s, const awq_key *key, const char *kind, const 
 {
     awq_tensor t[AWQ_SLOT__COUNT];
     void *conv[AWQ_SLOT__COUNT] = {0};
+    float *fetched[AWQ_SLOT__COUNT] = {0};
     int nt = 0;
     awq_err e = AWQ_OK;
     for (int sl = 0; sl < AWQ_SLOT__COUNT && !e; sl++) {
         if (!b->t[sl]) continue;
         size_t n = awq_block_f32_numel(b, (awq_slot)sl);
-        void *data = b->t[sl];
+        const float *v = b->t[sl];
+        if (b->be) { /* a block in device memory comes to the host first */
+            if (!(fetched[sl] = malloc(n * sizeof(float) + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+            if ((e = awq_dev_fetch(b->be, fetched[sl], v, n * sizeof(float)))) break;
+            v = fetched[sl];
+        }
+        const void *data = v;
         if (as_f16) {
-            uint16_t *h = malloc(n * 2 + 1);
-            if (!h) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
             size_t bad = n; /* the first value beyond fp16, found in parallel */
             #pragma omp parallel for reduction(min:bad) schedule(static)
             for (size_t k = 0; k < n; k++)
-                if (!awq_f32_fits_f16(b->t[sl][k]) && k < bad) bad = k;
+                if (!awq_f32_fits_f16(v[k]) && k < bad) bad = k;
             if (bad < n) {
                 e = awq_fail(AWQ_ERR_NUMERIC, "'%s' element %zu = %g does not fit fp16 after scaling",
-                             awq_slot_suffix((awq_slot)sl), bad, (double)b->t[sl][bad]);
+                             awq_slot_suffix((awq_slot)sl), bad, (double)v[bad]);
                 break;
             }
-            awq_f32_to_f16_n(h, b->t[sl], n);
-            conv[sl] = data = h;
+            uint16_t *h = malloc(n * 2 + 1);
+            if (!h) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+            awq_f32_to_f16_n(h, v, n);
+            conv[sl] = h;
+            data = h;
         }
         t[nt] = (awq_tensor){(char *)awq_slot_suffix((awq_slot)sl), as_f16 ? AWQ_DT_F16 : AWQ_DT_F32, b->ndim[sl],
-                             {b->shape[sl][0], b->shape[sl][1]}, data, n * (as_f16 ? 2 : 4), 0};
+                             {b->shape[sl][0], b->shape[sl][1]}, (void *)data, n * (as_f16 ? 2 : 4), 0};
         nt++;
     }
     if (!e) e = awq_store_put(s, key, kind, recipe, t, nt);
-    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) free(conv[sl]);
+    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) { free(conv[sl]); free(fetched[sl]); }
     return e;
 }
 

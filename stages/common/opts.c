@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,11 @@ static void print_default(const awq_opt *o)
     case AWQ_OPT_STRING:
         if (*(const char **)o->dest) printf(" (default %s)", *(const char **)o->dest);
         break;
+    case AWQ_OPT_CHOICE: {
+        char name[64];
+        printf(" (default %s)", awq_choice_name(o->arg_name, *(int *)o->dest, name, sizeof name));
+        break;
+    }
     default: break;
     }
 }
@@ -45,12 +51,59 @@ void awq_opts_help(const awq_cli *cli, const awq_opt *opts)
     if (cli->details) printf("\n%s\n", cli->details);
 }
 
-static int usage_error(const awq_cli *cli, const char *fmt, const char *a, const char *b)
+static int usage_error(const awq_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const awq_cli *cli, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "%s: ", cli->prog);
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\ntry '%s --help'\n", cli->prog);
+    va_end(ap);
     return AWQ_OPTS_USAGE;
+}
+
+int awq_choice_index(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    int i = 0;
+    for (const char *c = choices; c && *c; i++) {
+        size_t len = strcspn(c, "|");
+        if (len == n && strncmp(c, value, n) == 0) return i;
+        c += len + (c[len] == '|');
+    }
+    return -1;
+}
+
+const char *awq_choice_name(const char *choices, int i, char *buf, size_t cap)
+{
+    const char *c = choices ? choices : "";
+    for (int k = 0; k < i && *c; k++) c += strcspn(c, "|") + (c[strcspn(c, "|")] == '|');
+    snprintf(buf, cap, "%.*s", (int)strcspn(c, "|"), c);
+    return buf;
+}
+
+void awq_optlist_init(awq_optlist *l, const awq_opt *base)
+{
+    memset(l, 0, sizeof *l);
+    for (const awq_opt *o = base; o && o->name; o++) awq_optlist_add(l, *o);
+}
+
+void awq_optlist_add(awq_optlist *l, awq_opt o)
+{
+    if (l->n == AWQ_OPTS_MAX) { l->overflow++; return; }
+    l->o[l->n++] = o;
+    l->o[l->n] = (awq_opt){0};
+}
+
+int awq_optlist_parse(awq_cli *cli, const awq_optlist *l, int argc, char **argv)
+{
+    if (l->overflow) {
+        fprintf(stderr, "%s: %d options beyond the table's %d (internal: raise AWQ_OPTS_MAX)\n", cli->prog, l->overflow,
+                AWQ_OPTS_MAX);
+        return AWQ_OPTS_USAGE;
+    }
+    return awq_opts_parse(cli, l->o, argc, argv);
 }
 
 int awq_opts_parse(awq_cli *cli, const awq_opt *opts, int argc, char **argv)
@@ -86,14 +139,14 @@ int awq_opts_parse(awq_cli *cli, const awq_opt *opts, int argc, char **argv)
         if (c == 'v') { awq_log_level++; continue; }
         if (c == '?' || c == ':') {
             const char *bad = argv[optind - 1];
-            return usage_error(cli, c == ':' ? "option '%s' needs a value%s" : "unknown option '%s'%s", bad, "");
+            return usage_error(cli, c == ':' ? "option '%s' needs a value" : "unknown option '%s'", bad);
         }
         int idx = -1;
         if (c >= OPT_BASE) idx = c - OPT_BASE;
         else
             for (int i = 0; opts[i].name; i++)
                 if (opts[i].short_name == c) idx = i;
-        if (idx < 0) return usage_error(cli, "unknown option '%s'%s", argv[optind - 1], "");
+        if (idx < 0) return usage_error(cli, "unknown option '%s'", argv[optind - 1]);
         const awq_opt *o = &opts[idx];
         seen[idx] = 1;
         char *end = NULL;
@@ -115,10 +168,16 @@ int awq_opts_parse(awq_cli *cli, const awq_opt *opts, int argc, char **argv)
             break;
         }
         case AWQ_OPT_STRING: *(const char **)o->dest = optarg; break;
+        case AWQ_OPT_CHOICE: {
+            int k = awq_choice_index(o->arg_name, optarg);
+            if (k < 0) return usage_error(cli, "--%s: '%s' is not one of %s", o->name, optarg, o->arg_name);
+            *(int *)o->dest = k;
+            break;
+        }
         }
     }
     for (int i = 0; opts[i].name; i++)
-        if (opts[i].required && !seen[i]) return usage_error(cli, "missing --%s%s", opts[i].name, "");
+        if (opts[i].required && !seen[i]) return usage_error(cli, "missing --%s", opts[i].name);
     cli->n_positional = argc - optind;
     cli->positional = argv + optind;
     return AWQ_OPTS_OK;

@@ -1,28 +1,29 @@
-/* stage.h - what every stage program shares: the AWQ parameter options, the cache check that
- * makes a repeated step free, and printing the output key. */
+/* stage.h - what every stage program shares: its command line (its own options, the shared stage
+ * options and the parameters of the objects it makes, from params.def), the cache check that makes
+ * a repeated step free, and printing the output key. */
 #ifndef AWQ_STAGE_H
 #define AWQ_STAGE_H
 
 #include "../../cache/store.h"
-#include "awq.h"
 #include "opts.h"
+#include "params.h"
 
-/* Option values as parsed (strings are validated by awq_stage_params). */
+/* The options stage programs share besides the parameters. */
 typedef struct awq_stage_opts {
-    const char *model, *store, *device;  /* the options every stage shares */
+    const char *model, *store;
     int block, print_key;
-    int w_bit, group, n_grid, duo, clip_grid, n_sample_token;
-    double max_shrink;
-    const char *numerics, *semantics;
 } awq_stage_opts;
+enum { AWQ_SO_MODEL = 1, AWQ_SO_BLOCK = 2, AWQ_SO_STORE = 4, AWQ_SO_PRINT_KEY = 8, AWQ_SO_ALL = 15 };
 
-void awq_stage_opts_default(awq_stage_opts *o);
-/* Option table entries (name list: any of "model block device store print-key", the options of
- * every stage, and the parameters "w-bit group n-grid duo-scaling semantics numerics clip-grid
- * max-shrink n-sample-token"); appended at dst, returns the count. */
-int awq_stage_param_opts(awq_opt *dst, awq_stage_opts *o, const char *names);
-/* Validate strings and fill p; prints a usage error and returns 2 on bad values, else 0. */
-int awq_stage_params(const char *prog, const awq_stage_opts *o, awq_params *p);
+/* A stage program's command line. own: its own options (NULL-terminated, may be NULL); which:
+ * the shared options it takes (AWQ_SO_*, bound to so); pg: the program (params.h AWQ_PROGRAM_*),
+ * whose parameters are bound to p (set to the defaults first, range-checked and normalised
+ * after). Logs the command line. Returns AWQ_OPTS_OK, or AWQ_OPTS_HELP / AWQ_OPTS_USAGE after
+ * printing help / one error:
+ *   int rc = awq_stage_parse(&cli, own, &so, AWQ_SO_ALL, &p, AWQ_PROGRAM_CLIP_SEARCH, argc, argv);
+ *   if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2; */
+int awq_stage_parse(awq_cli *cli, const awq_opt *own, awq_stage_opts *so, unsigned which, awq_params *p, awq_program pg,
+                    int argc, char **argv);
 
 /* 1 when a valid object is stored under key (the step is done); a damaged one is reported as a
  * warning and 0 is returned so the caller rebuilds it. */
@@ -30,5 +31,7 @@ int awq_stage_cached(awq_store *s, const awq_key *key);
 void awq_print_key(const awq_key *key);
 /* Parse a key option, naming the option in the error. */
 awq_err awq_parse_key_opt(awq_key *k, const char *opt, const char *value);
+/* "K0,K1,..." -> out[0..cap): the count, or -1 after recording an error naming --opt. */
+int awq_parse_key_list(const char *opt, const char *list, awq_key *out, int cap);
 
 #endif
