@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "error.h"
+#include "../base/error.h"
 
 typedef struct awq_atomic {
     char *final_path; /* owned */

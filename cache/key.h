@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "../base/error.h"
 
 #define AWQ_KEY_HEX 32 /* hex digits of a key, without the terminating NUL */
 

@@ -2,7 +2,7 @@
  * put (first valid writer wins, a damaged object is replaced), verified get, and the walk over
  * all files that verify, ls and gc use. The file format itself is in object.c. */
 #include "store_internal.h"
-#include "prof.h"
+#include "../base/prof.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "dtype.h"
-#include "error.h"
+#include "../base/error.h"
 #include "key.h"
 
 #define AWQ_MAX_DIMS 8

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Status of a kernel call. Append-only. Stages map them to awq_err (cache/error.h) and name
+/* Status of a kernel call. Append-only. Stages map them to awq_err (base/error.h) and name
  * the tensor in the message; kernels themselves have no message channel. */
 typedef enum kern_status {
     KERN_OK = 0,

@@ -3,7 +3,7 @@
  * [G, O]; and the way back (REVERSE order), for round trips and for evaluating packed
  * checkpoints. Host memory; OpenMP over blocks of rows of the packed tensors. */
 #include "quant.h"
-#include "half.h"
+#include "../base/half.h"
 
 #include <string.h>
 

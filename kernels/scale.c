@@ -2,7 +2,7 @@
  * on the host: it is O(in_features) per ratio, so no backend needs its own. Each line is one
  * fp16 tensor op of the reference (fp32 math, result rounded with h()) in faithful mode. */
 #include "quant.h"
-#include "half.h"
+#include "../base/half.h"
 
 #include <math.h>
 

@@ -1,6 +1,7 @@
 # build.mk - libraries and programs, out of tree in $(O)/, header dependencies via -MMD -MP,
 # and a rebuild of everything when the compile flags change (like git's GIT-CFLAGS).
 
+BASE_SRC    := $(wildcard base/*.c)
 CACHE_SRC   := $(wildcard cache/*.c)
 COMMON_SRC  := $(wildcard stages/common/*.c)
 KERNEL_SRC  := $(wildcard kernels/*.c kernels/cpu/*.c)
@@ -9,11 +10,12 @@ TOOL_SRC    := $(wildcard tools/*.c)
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
+LIB_BASE    := $(O)/lib/libawqbase.a
 LIB_CACHE   := $(O)/lib/libawqcache.a
 LIB_COMMON  := $(O)/lib/libawqcommon.a
 LIB_KERNELS := $(O)/lib/libawqkernels.a
 # Link order: users before what they use.
-LIBS        := $(LIB_COMMON) $(LIB_KERNELS) $(LIB_CACHE)
+LIBS        := $(LIB_COMMON) $(LIB_KERNELS) $(LIB_CACHE) $(LIB_BASE)
 
 PROGRAMS := $(patsubst stages/%.c,$(O)/bin/awq-%,$(STAGE_SRC)) \
             $(patsubst tools/%.c,$(O)/bin/awq-%,$(TOOL_SRC)) $(O)/bin/awq-step
@@ -22,6 +24,7 @@ $(O)/obj/%.o: %.c $(FLAGS_FILE) | $(DEPS_STAMP)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D) && $(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+$(LIB_BASE): $(call obj,$(BASE_SRC))
 $(LIB_CACHE): $(call obj,$(CACHE_SRC))
 $(LIB_COMMON): $(call obj,$(COMMON_SRC))
 $(LIB_KERNELS): $(call obj,$(KERNEL_SRC)) $(CUDA_OBJ)

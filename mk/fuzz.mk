@@ -16,7 +16,7 @@ else
 endif
 # The fuzzed code is compiled again, instrumented, from the same sources the programs use, into
 # an archive so that each target links only the members it needs.
-FUZZ_LIB_SRC := $(CACHE_SRC) $(COMMON_SRC) kernels/cpu/half.c
+FUZZ_LIB_SRC := $(BASE_SRC) $(CACHE_SRC) $(COMMON_SRC)
 FUZZ_LIB     := $(O)/fuzz/libfuzzed.a
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined -I. -DAWQ_CUDA=0 -MMD -MP

@@ -2,7 +2,7 @@
  * linears and next linears (spec §2.7), in table order (the block worker's second step,
  * stages/common/work.h). Stores the `scaled` block (F16 in fp16 numerics; this is also what an
  * export_compatible checkpoint holds) and prints its key. */
-#include "../cache/prof.h"
+#include "../base/prof.h"
 #include "common/log.h"
 #include "common/stage.h"
 #include "common/work.h"

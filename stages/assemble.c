@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/prof.h"
+#include "../base/prof.h"
 #include "common/assemble.h"
 #include "common/log.h"
 #include "common/stage.h"

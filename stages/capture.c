@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/prof.h"
+#include "../base/prof.h"
 #include "common/act.h"
 #include "common/device.h"
 #include "common/devmem.h"

@@ -3,7 +3,7 @@
  * from the block input and the original block when the store lacks it): the block worker's third
  * step (stages/common/work.h). Every linear but q/k gets max_val per (output channel, group); the
  * loss of every candidate is kept. Prints the clip object's key. */
-#include "../cache/prof.h"
+#include "../base/prof.h"
 #include "common/log.h"
 #include "common/stage.h"
 #include "common/work.h"

@@ -4,7 +4,7 @@
  * Prints the key of the packed object. */
 #include <stdio.h>
 
-#include "../cache/prof.h"
+#include "../base/prof.h"
 #include "common/log.h"
 #include "common/stage.h"
 #include "common/work.h"

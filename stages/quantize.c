@@ -8,7 +8,7 @@
  * input while the current block computes. Prints each block's packed key. */
 #include <stdio.h>
 
-#include "../cache/prof.h"
+#include "../base/prof.h"
 #include "common/log.h"
 #include "common/stage.h"
 #include "common/work.h"

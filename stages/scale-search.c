@@ -2,7 +2,7 @@
  * §2.5-§2.6) on its captured input, every group on the ORIGINAL weights (the block worker's first
  * step, stages/common/work.h). Stores a `scales` object (chosen scales, the loss of every grid
  * point, the chosen index) and the clip search's inputs (`clipin`), and prints the scales key. */
-#include "../cache/prof.h"
+#include "../base/prof.h"
 #include "common/log.h"
 #include "common/stage.h"
 #include "common/work.h"

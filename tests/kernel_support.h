@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/half.h"
+#include "../base/half.h"
 #include "../kernels/kernels.h"
 #include "test.h"
 

@@ -8,7 +8,7 @@
 #include "../stages/common/act.h"
 #include "../stages/common/awq.h"
 #include "../stages/common/awqobj.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 
 #include <math.h>
 #include <stdlib.h>

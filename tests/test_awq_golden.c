@@ -27,7 +27,7 @@
  * loss table by ~1e-3..1e-2 relative. The case `sdpa_numerics` reruns the scale search with an
  * emulation of that kernel (below) to show how much of the gap it explains. */
 #include "test.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 #include "../kernels/quant.h"
 #include "../stages/common/awq.h"
 

@@ -12,7 +12,7 @@
 #include "../kernels/quant.h"
 #include "../kernels/device.h"
 #include "../kernels/cpu/ref.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -4,7 +4,7 @@
  * independent (positions restart at 0), and the sub-module forwards compose to the block. */
 #include "test.h"
 #include "../stages/common/forward.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 
 #include <math.h>
 #include <stdlib.h>

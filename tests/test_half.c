@@ -2,7 +2,7 @@
  * _Float16 (libgcc's RNE conversion) exhaustively over all 65536 halves and on random floats;
  * bf16 by checking that the result is the nearest bf16 with ties to even. */
 #include "test.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 
 #include <math.h>
 #include <string.h>

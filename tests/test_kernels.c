@@ -6,7 +6,7 @@
 #include "../kernels/kernels.h"
 #include "../kernels/cpu/ref.h"
 #include "../kernels/cpu/cpu.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 
 #include <cblas.h>
 #include <math.h>

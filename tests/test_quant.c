@@ -8,7 +8,7 @@
 #include "../kernels/kernels.h"
 #include "../kernels/quant.h"
 #include "../kernels/cpu/ref.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 #include "../stages/common/safetensors.h"
 
 #include <cblas.h>

@@ -4,7 +4,7 @@
 #include "test.h"
 #include "../stages/common/config.h"
 #include "../stages/common/safetensors.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 
 #include <dirent.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * OpenMP does not survive fork()). */
 #include "test.h"
 #include "../cache/store.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cache/error.h"
+#include "../base/error.h"
 #include "../kernels/device.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 #include "../kernels/kernels.h"
 #include "../kernels/quant.h"
 #include "../stages/common/device.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../cache/error.h"
+#include "../base/error.h"
 
 /* Parse a whole decimal integer in [lo, hi] given to --opt. AWQ_ERR_ARG (recorded) otherwise. */
 static inline awq_err cli_int64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out)

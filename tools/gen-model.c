@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "../cache/atomic.h"
-#include "../cache/error.h"
+#include "../base/error.h"
 #include "../stages/common/log.h"
 #include "../stages/common/opts.h"
 #include "../stages/common/safetensors.h"

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "../cache/atomic.h"
-#include "../cache/error.h"
+#include "../base/error.h"
 #include "../stages/common/log.h"
 #include "../stages/common/opts.h"
 #include "cli.h"

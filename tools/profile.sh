@@ -1,7 +1,7 @@
 #!/bin/sh
 # profile.sh - where the time of each pipeline stage goes: the W7-shaped pipeline of
 # tools/bench.sh run one step at a time (make -j1, so no stage shares the GPU or the CPU) with
-# AWQ_PROFILE=1, then a table per stage of the phases the programs mark (cache/prof.h), as the
+# AWQ_PROFILE=1, then a table per stage of the phases the programs mark (base/prof.h), as the
 # mean seconds per run. "process" is what no mark covers: exec, dynamic loading, CUDA context
 # creation, teardown.
 #   tools/profile.sh [O] [LAYERS]        (default: build, 3 blocks; PRESET=tiny TOKENS=4096 SEQLEN=128

@@ -28,7 +28,7 @@
 #include <xxhash.h>
 
 #include "../cache/dtype.h"
-#include "../kernels/half.h"
+#include "../base/half.h"
 #include "../stages/common/config.h"
 
 #define SYN_NAME_MAX 96

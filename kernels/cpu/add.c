@@ -2,7 +2,7 @@
  * _ref: scalar loop. Fast: split over threads. */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 kern_status kern_add_ref(float *y, const float *a, const float *b, size_t n, int round_f16)
 {

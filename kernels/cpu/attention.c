@@ -4,7 +4,7 @@
  * single-threaded cblas_sgemm calls on strided views (no copies): S = Q·K^T, then O = P·V. */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <cblas.h>
 #include <math.h>

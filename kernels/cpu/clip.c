@@ -10,7 +10,7 @@
 #include "ref.h"
 #include "quant_core.h"
 #include "../quant.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <cblas.h>
 #include <math.h>

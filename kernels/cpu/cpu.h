@@ -4,7 +4,7 @@
 #define AWQ_KERNELS_CPU_H
 
 #include "../kernels.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
  * parallel, each one single-threaded cblas_sgemm. */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <cblas.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * row by row along contiguous memory (same per-channel order, so no thread dependence). */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <math.h>
 

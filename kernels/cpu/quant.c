@@ -6,7 +6,7 @@
 #include "ref.h"
 #include "quant_core.h"
 #include "../quant.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * _ref: element by element. Fast: rows in parallel, weight converted once, 4 partial sums. */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <math.h>
 #include <stdlib.h>

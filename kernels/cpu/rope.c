@@ -4,7 +4,7 @@
  * rows in parallel. */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * fp16 range (the common case) and parallel loops. */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * inlined bit-level rounding (the same bits). */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 kern_status kern_scale_weight_ref(float *w, const float *s, size_t rows, size_t cols, int per_row, int round_f16)
 {

@@ -3,7 +3,7 @@
  * _ref: scalar loop. Fast: the same loop split over threads. */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <math.h>
 

@@ -1,7 +1,7 @@
 /* weight.c - reading stored weights (F32/F16/BF16) as fp32, for the _refs and the fast ops. */
 #include "cpu.h"
 #include "ref.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <string.h>
 

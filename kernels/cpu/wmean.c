@@ -7,7 +7,7 @@
 #include "ref.h"
 #include "../quant.h"
 #include "quant_core.h"
-#include "../half.h"
+#include "../../base/half.h"
 
 #include <math.h>
 #include <stdlib.h>

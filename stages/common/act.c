@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../kernels/half.h"
-#include "../../cache/prof.h"
+#include "../../base/half.h"
+#include "../../base/prof.h"
 #include "device.h"
 #include "devmem.h"
 

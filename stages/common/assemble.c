@@ -3,7 +3,7 @@
  * pipeline ran linked into place (shard.h), so that the last step only links files. */
 #include "assemble.h"
 
-#include "../../cache/prof.h"
+#include "../../base/prof.h"
 
 #include <errno.h>
 #include <fcntl.h>

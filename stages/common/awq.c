@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../kernels/half.h"
+#include "../../base/half.h"
 #include "../../kernels/quant.h"
 #include "device.h"
 #include "devmem.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../kernels/half.h"
+#include "../../base/half.h"
 #include "../../kernels/quant.h"
 #include "devmem.h"
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 
 #include "../../cache/dtype.h"
-#include "../../cache/error.h"
+#include "../../base/error.h"
 
 typedef enum awq_arch { AWQ_ARCH_LLAMA = 1, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3 } awq_arch;
 

@@ -1,7 +1,7 @@
 /* device.c - pick the kernels backend for --device cpu|cuda|auto. */
 #include "device.h"
 
-#include "../../cache/prof.h"
+#include "../../base/prof.h"
 
 #include <string.h>
 

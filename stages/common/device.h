@@ -2,7 +2,7 @@
 #ifndef AWQ_STAGE_DEVICE_H
 #define AWQ_STAGE_DEVICE_H
 
-#include "../../cache/error.h"
+#include "../../base/error.h"
 #include "../../kernels/kernels.h"
 
 /* device: "cpu", "cuda" or "auto" (CUDA when this build has the CUDA backend and a GPU is
@@ -10,7 +10,7 @@
  * CUDA is asked for and cannot be had. Close the result with be->close(be). */
 awq_err awq_backend_open(const char *device, const awq_backend **out);
 
-/* A profiling mark (cache/prof.h) that first waits for the backend's queued work, so the time
+/* A profiling mark (base/prof.h) that first waits for the backend's queued work, so the time
  * lands on the phase that queued it. No-op (no sync) unless AWQ_PROFILE is set; be may be NULL. */
 void awq_prof_dev(const awq_backend *be, const char *what);
 

@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "../../cache/error.h"
+#include "../../base/error.h"
 #include "../../kernels/kernels.h"
 
 awq_err awq_kern_fail(kern_status s, const char *what); /* forward.c */

@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #include "../../cache/dtype.h"
-#include "../../cache/error.h"
+#include "../../base/error.h"
 
 #define ST_MAX_DIMS 8
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "../../cache/atomic.h"
-#include "../../kernels/half.h"
+#include "../../base/half.h"
 #include "log.h"
 
 #define SUFFIX ".safetensors"

@@ -9,7 +9,7 @@
 #ifndef AWQ_SLOTS_H
 #define AWQ_SLOTS_H
 
-#include "../../cache/error.h"
+#include "../../base/error.h"
 
 #define AWQ_SLOT_UNITS_SEARCH 3   /* units a scale search holds */
 #define AWQ_SLOTS_MAX 256

@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../cache/error.h"
+#include "../../base/error.h"
 
 typedef struct awq_tokenizer awq_tokenizer;
 

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "../../kernels/half.h"
+#include "../../base/half.h"
 #include "../../kernels/quant.h"
 #include "awqobj.h"
 

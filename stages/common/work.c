@@ -12,7 +12,7 @@
 #include <omp.h>
 #endif
 
-#include "../../cache/prof.h"
+#include "../../base/prof.h"
 #include "act.h"
 #include "device.h"
 #include "devmem.h"

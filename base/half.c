@@ -1,5 +1,5 @@
 /* half.c - fp16/bf16 conversions with round-to-nearest-even, subnormals kept. */
-#include "../half.h"
+#include "half.h"
 
 #include <math.h>
 #include <string.h>
