@@ -25,6 +25,18 @@ q() {
 steps() { grep -c "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log"; }           # stages that ran
 ran() { grep "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log" | awk '{print $(NF-3)}' | sort | uniq -c | tr -s ' ' | tr '\n' ';'; }
 
+# every make variable of the parameter record (stages/common/params.def) reaches awq-plan, and the
+# record's entries with no make variable are the only ones left out
+n_entries=$(grep -c '^AWQ_PARAM(' stages/common/params.def)
+n_nomake=$(grep -c '^AWQ_PARAM(.*\.make = NULL' stages/common/params.def)
+missing=
+for v in $(grep -o '\.make = "[A-Z_0-9]*"' stages/common/params.def | cut -d'"' -f2); do
+    make -C "$ROOT" --no-print-directory -n quantize O="$O" MODEL=m OUT=o CALIB=c "$v=x7" 2>&1 | grep "awq-plan" | grep -q "'$v=x7'" ||
+        missing="$missing $v"
+    n_nomake=$((n_nomake + 1))
+done
+check every_param_var_reaches_plan '[ -z "$missing" ] && [ $n_nomake -eq $n_entries ] || { echo "not passed:$missing ($n_nomake of $n_entries entries)"; false; }'
+
 q "$TMP/s1" "$TMP/out1"; rc=$?
 # embed + 2 captures (block 2's output feeds nothing) + 3 quantize (scales, clip, packed) + 3 block
 # shards and the non-block one + assemble

@@ -131,7 +131,7 @@ int awq_opts_parse(awq_cli *cli, const awq_opt *opts, int argc, char **argv)
     lo[n] = (struct option){0, 0, 0, 0};
 
     opterr = 0;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then forgets the permutation state of an earlier parse */
     int c;
     while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
         if (c == 'h') { awq_opts_help(cli, opts); return AWQ_OPTS_HELP; }
