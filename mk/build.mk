@@ -6,6 +6,8 @@ CACHE_SRC   := $(wildcard cache/*.c)
 COMMON_SRC  := $(wildcard stages/common/*.c)
 KERNEL_SRC  := $(wildcard kernels/*.c kernels/cpu/*.c)
 STAGE_SRC   := $(wildcard stages/*.c)
+# Programs written in sh that the pipeline runs (awq-step, awq-status): part of the stages, not tools/.
+STAGE_SCRIPTS := $(wildcard stages/scripts/*.sh)
 TOOL_SRC    := $(wildcard tools/*.c)
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
@@ -18,7 +20,8 @@ LIB_KERNELS := $(O)/lib/libawqkernels.a
 LIBS        := $(LIB_COMMON) $(LIB_KERNELS) $(LIB_CACHE) $(LIB_BASE)
 
 PROGRAMS := $(patsubst stages/%.c,$(O)/bin/awq-%,$(STAGE_SRC)) \
-            $(patsubst tools/%.c,$(O)/bin/awq-%,$(TOOL_SRC)) $(O)/bin/awq-step
+            $(patsubst tools/%.c,$(O)/bin/awq-%,$(TOOL_SRC)) \
+            $(patsubst stages/scripts/%.sh,$(O)/bin/awq-%,$(STAGE_SCRIPTS))
 
 $(O)/obj/%.o: %.c $(FLAGS_FILE) | $(DEPS_STAMP)
 	$(call say,CC,$<)
@@ -41,7 +44,7 @@ $(O)/bin/awq-%: $(O)/obj/tools/%.o $(LIBS)
 	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $< $(LIBS) $(LDLIBS) -o $@
 
 # Scripts the pipeline runs, installed beside the programs.
-$(O)/bin/awq-step: tools/step.sh
+$(O)/bin/awq-%: stages/scripts/%.sh
 	$(Q)mkdir -p $(@D) && cp $< $@ && chmod +x $@
 
 -include $(shell find $(O)/obj $(O)/fuzz/obj -name '*.d' 2>/dev/null)

@@ -15,7 +15,7 @@ WORK        = $(OUT).awq
 # DUO_SCALING SEMANTICS NUMERICS DEVICE EXPORT ...) are the make variables of the one parameter
 # record, stages/common/params.def, read off it here; those set (on the command line or in the
 # environment) go to awq-plan as VAR=VALUE, the rest keep the record's defaults.
-AWQ_PARAM_VARS := $(shell sed -n 's/.*\.make = "\([A-Z_][A-Z0-9_]*\)".*/\1/p' stages/common/params.def)
+AWQ_PARAM_VARS := $(shell sed -n 's/^AWQ_PARAM.*\.make = "\([A-Z_][A-Z0-9_]*\)".*/\1/p' stages/common/params.def)
 param_args = $(foreach v,$(AWQ_PARAM_VARS),$(if $(filter-out undefined default,$(origin $(v))),'$(v)=$($(v))'))
 
 plan_args = --model '$(MODEL)' --calib '$(CALIB)' --out '$(OUT)' --work '$(WORK)' --bin $(O)/bin $(param_args)
@@ -29,7 +29,7 @@ quantize: $(PROGRAMS) ## make -j quantize MODEL=dir OUT=dir CALIB=ids.i32 [W_BIT
 
 status: $(PROGRAMS) ## make status OUT=dir: done / missing / running per block and stage
 	@test -n '$(OUT)' || { echo "usage: make status OUT=<dir>" >&2; exit 2; }
-	$(Q)tools/status.sh '$(WORK)' $(O)/bin
+	$(Q)$(O)/bin/awq-status '$(WORK)' $(O)/bin
 
 gc: $(PROGRAMS) ## remove store objects not used for GC_DAYS days (and stale temp files)
 	$(Q)$(O)/bin/awq-obj gc --older-than $(GC_DAYS)
@@ -67,7 +67,3 @@ report: $(PROGRAMS) ## make report OUT=dir: HTML page with PNG plots (scale loss
 
 eval_tokens = $(if $(filter %.i32,$(EVAL)),true,mkdir -p $(dir $(eval_ids)) && \
 	{ test -s '$(eval_ids)' || $(O)/bin/awq-tokenize --eval --text '$(EVAL)' --model '$(MODEL)' -o '$(eval_ids)' >/dev/null; })
-
-.PHONY: bench
-bench: $(PROGRAMS) ## W7 pipeline on the GPU: cold / warm / clip-grid / group reruns, TFLOP/s vs the floor (BENCH_LAYERS=32)
-	$(Q)tools/bench.sh $(O) $(or $(BENCH_LAYERS),32)

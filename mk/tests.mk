@@ -15,3 +15,8 @@ test: $(PROGRAMS) $(TEST_BINS) $(FUZZ_BINS) ## build and run the whole test suit
 	$(Q)O=$(O) FUZZ_TIME=$(FUZZ_TIME_TEST) tests/run.sh
 
 check: test
+
+# A developers' benchmark (tools/), kept out of mk/pipeline.mk: the pipeline runs build/bin only.
+.PHONY: bench
+bench: $(PROGRAMS) ## W7 pipeline on the GPU: cold / warm / clip-grid / group reruns, TFLOP/s vs the floor (BENCH_LAYERS=32)
+	$(Q)tools/bench.sh $(O) $(or $(BENCH_LAYERS),32)

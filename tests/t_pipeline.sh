@@ -30,7 +30,7 @@ ran() { grep "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log" | awk '{print $(NF-3)}'
 n_entries=$(grep -c '^AWQ_PARAM(' stages/common/params.def)
 n_nomake=$(grep -c '^AWQ_PARAM(.*\.make = NULL' stages/common/params.def)
 missing=
-for v in $(grep -o '\.make = "[A-Z_0-9]*"' stages/common/params.def | cut -d'"' -f2); do
+for v in $(grep '^AWQ_PARAM(' stages/common/params.def | grep -o '\.make = "[A-Z_0-9]*"' | cut -d'"' -f2); do
     make -C "$ROOT" --no-print-directory -n quantize O="$O" MODEL=m OUT=o CALIB=c "$v=x7" 2>&1 | grep "awq-plan" | grep -q "'$v=x7'" ||
         missing="$missing $v"
     n_nomake=$((n_nomake + 1))

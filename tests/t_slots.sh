@@ -102,6 +102,6 @@ M=$M_SAVE
 AWQ_CACHE="$TMP/s7" "$BIN/awq-plan" -q --model "$M7" --calib "$TMP/calib.i32" --out "$TMP/out7" --work "$TMP/out7.awq" \
     --bin "$BIN" --seqlen 128 --group 64 --n-grid 4 --clip-grid 12 >/dev/null 2>&1
 mkdir -p "$TMP/out7.awq/running" && echo $$ >"$TMP/out7.awq/running/quantize.block0-2"
-tools/status.sh "$TMP/out7.awq" "$BIN" >"$TMP/status" 2>&1
+"$BIN/awq-status" "$TMP/out7.awq" "$BIN" >"$TMP/status" 2>&1
 check status_shows_batched_blocks_running \
     'grep -q "^1 *clip-search *running" "$TMP/status" && grep -q "^4 *clip-search *missing" "$TMP/status" && grep -q "^1 *scale-search *done" "$TMP/status"'

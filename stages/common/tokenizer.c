@@ -7,38 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-awq_err awq_idvec_reserve(awq_idvec *v, size_t extra)
-{
-    if (v->cap - v->n >= extra) return AWQ_OK;
-    size_t cap = v->cap ? v->cap : 1024;
-    while (cap - v->n < extra) {
-        if (cap > SIZE_MAX / 8) return awq_fail(AWQ_ERR_NOMEM, "out of memory (token ids)");
-        cap *= 2;
-    }
-    int32_t *p = realloc(v->ids, cap * sizeof *p);
-    if (!p) return awq_fail(AWQ_ERR_NOMEM, "out of memory (%zu token ids)", cap);
-    v->ids = p;
-    v->cap = cap;
-    return AWQ_OK;
-}
-
-awq_err awq_idvec_push(awq_idvec *v, int32_t id)
-{
-    if (v->n == v->cap) {
-        awq_err e = awq_idvec_reserve(v, 1);
-        if (e) return e;
-    }
-    v->ids[v->n++] = id;
-    return AWQ_OK;
-}
-
-void awq_idvec_free(awq_idvec *v)
-{
-    if (!v) return;
-    free(v->ids);
-    memset(v, 0, sizeof *v);
-}
-
 int32_t awq_tokenizer_n_ids(const awq_tokenizer *t) { return t->n_ids; }
 
 int32_t awq_tokenizer_token_id(const awq_tokenizer *t, const char *token)

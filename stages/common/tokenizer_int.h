@@ -205,7 +205,7 @@ int32_t tk_byte_to_char(unsigned char b);
 /* The byte of a mapped character, or -1. */
 int tk_char_to_byte(int32_t cp);
 
-/* Loading (tokenizer_load.c): errors "'<file>': <what>" (AWQ_ERR_FORMAT, AWQ_ERR_UNSUPPORTED with a
+/* The readers' shared helpers (tokenizer_json.c): errors "'<file>': <what>" (AWQ_ERR_FORMAT, AWQ_ERR_UNSUPPORTED with a
  * hint), JSON members with defaults, a NUL-terminated copy of bytes. */
 awq_err tk_bad(const awq_tokenizer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 awq_err tk_unsupported(const awq_tokenizer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,4 +1,4 @@
-/* tokenizer_map.c - the tokenizer's lookup tables: growable byte buffers, a string -> id map and
+/* tokenizer_map.c - the tokenizer's containers: growable byte buffers and id arrays, a string -> id map and
  * a (left id, right id) -> merge map. Open addressing with linear probing on XXH3 hashes; load
  * factor at most 1/2, so a miss costs a probe or two. */
 #include "tokenizer_int.h"
@@ -186,4 +186,39 @@ const tk_pairslot *tk_pairmap_get(const tk_pairmap *m, int32_t a, int32_t b)
 {
     const tk_pairslot *s = pair_find(m, pair_key(a, b));
     return s->key == UINT64_MAX ? NULL : s;
+}
+
+/* ---- awq_idvec (tokenizer.h): the growable id array encoding appends to; here, with the other
+ * containers, so that the BPE model and the encoder both use it without using each other both ways */
+
+awq_err awq_idvec_reserve(awq_idvec *v, size_t extra)
+{
+    if (v->cap - v->n >= extra) return AWQ_OK;
+    size_t cap = v->cap ? v->cap : 1024;
+    while (cap - v->n < extra) {
+        if (cap > SIZE_MAX / 8) return awq_fail(AWQ_ERR_NOMEM, "out of memory (token ids)");
+        cap *= 2;
+    }
+    int32_t *p = realloc(v->ids, cap * sizeof *p);
+    if (!p) return awq_fail(AWQ_ERR_NOMEM, "out of memory (%zu token ids)", cap);
+    v->ids = p;
+    v->cap = cap;
+    return AWQ_OK;
+}
+
+awq_err awq_idvec_push(awq_idvec *v, int32_t id)
+{
+    if (v->n == v->cap) {
+        awq_err e = awq_idvec_reserve(v, 1);
+        if (e) return e;
+    }
+    v->ids[v->n++] = id;
+    return AWQ_OK;
+}
+
+void awq_idvec_free(awq_idvec *v)
+{
+    if (!v) return;
+    free(v->ids);
+    memset(v, 0, sizeof *v);
 }

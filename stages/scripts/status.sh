@@ -1,5 +1,5 @@
 #!/bin/sh
-# status.sh WORK BIN - `make status`: for every block and stage of the plan in WORK, whether
+# status.sh (installed as build/bin/awq-status WORK BIN) - `make status`: for every block and stage of the plan in WORK, whether
 # its object is done (in the store), running (a step is computing it) or missing.
 set -eu
 work=$1; bin=$2
