@@ -127,7 +127,7 @@ static awq_err eval_key(const eval_args *a, awq_key *key)
     if (!e) e = awq_recipe_addf(r, "seqlen", "%d", a->seqlen);
     if (!e) e = awq_recipe_addf(r, "max_windows", "%d", a->max_windows);
     if (!e) e = awq_recipe_add(r, "numerics", a->numerics);
-    if (!e && a->rtn) e = awq_recipe_addf(r, "rtn", "w%d g%d", a->rtn_bits, a->rtn_group <= 0 ? -1 : a->rtn_group);
+    if (!e && a->rtn) e = awq_recipe_addf(r, "rtn", "w%d g%d", a->rtn_bits, a->rtn_group);
     if (!e && a->quant) e = awq_recipe_add(r, "quant_list", a->quant);
     if (!e && a->works) e = awq_recipe_add(r, "work_list", a->works);
     for (int w = 0; w < 2 && !e; w++) { /* the content of every variant directory */
@@ -166,7 +166,7 @@ static awq_err run(const eval_args *a, awq_store *store, char **text)
         awq_params p;
         awq_params_default(&p);
         p.w_bit = a->rtn_bits;
-        p.group = a->rtn_group <= 0 ? -1 : a->rtn_group;
+        p.group = a->rtn_group;
         e = awq_params_check(&p, &m->cfg, 0);
         if (!e) {
             awq_variant_rtn_init(&vctx[nctx], m, be, &p);
@@ -236,6 +236,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --numerics must be fp32 or fp16\n", cli.prog);
         return 2;
     }
+    awq_params rtn = dflt; /* the RTN variant's bits and group: checked and normalised by the record */
+    rtn.w_bit = a.rtn_bits, rtn.group = a.rtn_group;
+    if (awq_params_finish(&rtn, AWQ_PROGRAM_PACK) != AWQ_OK) {
+        awq_report(cli.prog);
+        return 2;
+    }
+    a.rtn_group = rtn.group;
     awq_store *store = NULL;
     awq_key key;
     char *text = NULL;

@@ -4,7 +4,6 @@
  * Prints the key of the packed object. */
 #include <stdio.h>
 
-#include "../base/prof.h"
 #include "common/log.h"
 #include "common/stage.h"
 #include "common/work.h"
@@ -30,25 +29,12 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    awq_model *m = NULL;
-    awq_store *s = NULL;
+    awq_stage_block b;
     awq_key sk, ck;
-    awq_work w = {0};
-    awq_prof_mark("stage: start");
-    awq_err e = awq_model_open(&m, so.model);
-    if (!e) awq_model_load_key_memo(m, so.store); /* the block keys awq-plan computed, if it did */
-    if (!e) e = awq_params_check(&p, &m->cfg, p.w_bit == 4 && !p.fake_quant && !p.export_fp16);
+    awq_err e = awq_stage_block_open(&b, &so, &p, p.w_bit == 4 && !p.fake_quant && !p.export_fp16);
     if (!e && scaled) e = awq_parse_key_opt(&sk, "scaled", scaled);
     if (!e && clip) e = awq_parse_key_opt(&ck, "clip", clip);
-    if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
-    awq_work_init(&w, m, so.block, &p, s, NULL);
-    if (!e) e = awq_work_keys_from(&w, NULL, NULL, scaled ? &sk : NULL, clip ? &ck : NULL, rtn);
-    if (!e && s) e = awq_work_pack(&w);
-    if (!e) awq_print_key(&w.k.packed);
-    else e = awq_context(e, "block %d", so.block);
-    awq_work_free(&w);
-    awq_store_close(s);
-    awq_model_close(m);
-    if (e) { awq_report(cli.prog); return 1; }
-    return 0;
+    if (!e) e = awq_work_keys_from(&b.w, NULL, NULL, scaled ? &sk : NULL, clip ? &ck : NULL, rtn);
+    if (!e && b.s) e = awq_work_pack(&b.w);
+    return awq_stage_block_close(&b, e, &b.w.k.packed, cli.prog);
 }

@@ -8,7 +8,6 @@
  * input while the current block computes. Prints each block's packed key. */
 #include <stdio.h>
 
-#include "../base/prof.h"
 #include "common/log.h"
 #include "common/stage.h"
 #include "common/work.h"
@@ -40,24 +39,16 @@ int main(int argc, char **argv)
     int rc = awq_stage_parse(&cli, own, &so, AWQ_SO_ALL, &p, AWQ_PROGRAM_QUANTIZE, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
 
-    awq_model *m = NULL;
-    awq_store *s = NULL;
+    awq_stage_block b;
     awq_key acts[1024];
     awq_slots units = {0};
     int n = 0;
-    awq_prof_mark("stage: start");
-    awq_err e = awq_model_open(&m, so.model);
-    if (!e) awq_model_load_key_memo(m, so.store); /* the block keys awq-plan computed, if it did */
-    if (!e) e = awq_params_check(&p, &m->cfg, p.w_bit == 4 && !p.export_fp16 && !p.fake_quant);
+    awq_err e = awq_stage_block_open(&b, &so, &p, p.w_bit == 4 && !p.export_fp16 && !p.fake_quant);
     if (!e && (n = awq_parse_key_list("input", input, acts, (int)(sizeof acts / sizeof acts[0]))) <= 0)
         e = n < 0 ? AWQ_ERR_ARG : awq_fail(AWQ_ERR_ARG, "--input: no key given");
-    if (!e && so.block + n > m->cfg.num_hidden_layers)
+    if (!e && so.block + n > b.m->cfg.num_hidden_layers)
         e = awq_fail(AWQ_ERR_ARG, "--input: %d keys from block %d, but the model has %d blocks", n, so.block,
-                     m->cfg.num_hidden_layers);
-    if (!e && !so.print_key) e = awq_store_open(&s, so.store, 0);
-    if (!e) e = awq_work_blocks(m, &p, s, so.block, acts, n, &units, block_done, NULL); /* no store: keys only */
-    awq_store_close(s);
-    awq_model_close(m);
-    if (e) { awq_report(cli.prog); return 1; }
-    return 0;
+                     b.m->cfg.num_hidden_layers);
+    if (!e) e = awq_work_blocks(b.m, &p, b.s, so.block, acts, n, &units, block_done, NULL); /* no store: keys only */
+    return awq_stage_block_close(&b, e, NULL, cli.prog); /* block_done printed the keys */
 }

@@ -67,7 +67,7 @@ static awq_err write_config(const awq_model *m, const awq_params *p, const char 
     json_t *q = json_object();
     json_object_set_new(q, "quant_method", json_string("awq"));
     json_object_set_new(q, "bits", json_integer(p->w_bit));
-    json_object_set_new(q, "group_size", json_integer(p->group <= 0 ? -1 : p->group));
+    json_object_set_new(q, "group_size", json_integer(p->group));
     json_object_set_new(q, "zero_point", json_true());
     json_object_set_new(q, "version", json_string("gemm"));
     json_object_set_new(q, "modules_to_not_convert", json_null());

@@ -95,7 +95,7 @@ static awq_err finish_one(awq_params *p, const awq_param_desc *d)
     if (d->type == AWQ_PT_INT) {
         int v = *(int *)field(p, d);
         if (v < d->lo || v > d->hi) {
-            awq_fail(AWQ_ERR_ARG, "%s is outside %g..%g", who(d, text, name, sizeof name), d->lo, d->hi);
+            awq_fail(AWQ_ERR_ARG, "%s is outside %.0f..%.0f", who(d, text, name, sizeof name), d->lo, d->hi);
             return AWQ_ERR_ARG;
         }
     } else if (d->type == AWQ_PT_DOUBLE) {

@@ -7,6 +7,7 @@
 #include "../../cache/store.h"
 #include "opts.h"
 #include "params.h"
+#include "work.h"
 
 /* The options stage programs share besides the parameters. */
 typedef struct awq_stage_opts {
@@ -24,6 +25,22 @@ enum { AWQ_SO_MODEL = 1, AWQ_SO_BLOCK = 2, AWQ_SO_STORE = 4, AWQ_SO_PRINT_KEY = 
  *   if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2; */
 int awq_stage_parse(awq_cli *cli, const awq_opt *own, awq_stage_opts *so, unsigned which, awq_params *p, awq_program pg,
                     int argc, char **argv);
+
+/* What a block program opens before it runs the block worker: the model (with the block keys
+ * awq-plan memoised), the parameters checked against it (check: awq_params_check's need_pack,
+ * or AWQ_STAGE_NO_CHECK for a step no parameter of which depends on the shapes), the store
+ * (none with --print-key: keys only) and a worker on block so->block (stage_block.c). */
+typedef struct awq_stage_block {
+    awq_model *m;
+    awq_store *s;
+    awq_work w;
+} awq_stage_block;
+enum { AWQ_STAGE_NO_CHECK = -1 };
+awq_err awq_stage_block_open(awq_stage_block *b, const awq_stage_opts *so, const awq_params *p, int check);
+/* The program's end: on success print `out` (a key of b->w), else report e with the block named
+ * (out NULL: a batch, whose errors name their blocks already); close everything; the exit
+ * status (0 or 1). */
+int awq_stage_block_close(awq_stage_block *b, awq_err e, const awq_key *out, const char *prog);
 
 /* 1 when a valid object is stored under key (the step is done); a damaged one is reported as a
  * warning and 0 is returned so the caller rebuilds it. */
