@@ -7,9 +7,8 @@
  * show up as a difference downstream:
  *   scale search  on the block input           -> ratio picks, scales, loss tables
  *   apply-scale   with AutoAWQ's scales        -> the saved (scaled) norms, bitwise
- *   clip search   on that scaled block         -> clip picks (inputs recomputed with the scaled
- *                                                 weights, as the C stage does; AutoAWQ divides its
- *                                                 captured fp16 inputs instead)
+ *   clip search   on that scaled block         -> clip picks (the captured inputs divided by the
+ *                                                 scales, as the C stage and AutoAWQ both do)
  *   quantize+pack with AutoAWQ's clips         -> qweight/qzeros/scales of its checkpoint
  * and then end to end (C scales -> C clips -> C pack) against the checkpoint.
  * Asserted: every ratio pick identical or a near-tie (AutoAWQ's two losses within 1e-6 relative,
