@@ -831,6 +831,58 @@ static void t_fuzz_seeds_are_objects(void)
     globfree(&g);
 }
 
+/* ---------------------------------------------------------------- old formats */
+
+/* The committed object of format version 1 (tests/golden/objects/README.md), copied into a
+ * store under its key: it verifies, and get returns exactly the data it was written from. */
+#define V1_KEY "3d5d3a1e104192836f02dc015c156c47"
+static awq_store *v1_store(awq_key *k, char **path)
+{
+    size_t len;
+    uint8_t *b = t_read_file("tests/golden/objects/v1/" V1_KEY, &len);
+    if (!b) return NULL;
+    awq_store *s = open_store(t_path("store"), 2);
+    awq_key_parse(k, V1_KEY);
+    *path = awq_store_path(s, k);
+    char *dir = strndup(*path, (size_t)(strrchr(*path, '/') - *path));
+    mkdir(dir, 0777);
+    free(dir);
+    if (t_write_file(*path, b, len) != 0) t_failf(__FILE__, __LINE__, "copy", "cannot write '%s'", *path);
+    free(b);
+    return s;
+}
+
+static void t_v1_object(void)
+{
+    awq_key k;
+    char *path = NULL;
+    awq_store *s = v1_store(&k, &path);
+    if (!s) {
+        t_skip("tests/golden/objects/v1 not found (run from the repository root)");
+        return;
+    }
+    CHECK(awq_store_verify(s, &k) == AWQ_OK, "verify a v1 object: %s", awq_errmsg());
+    awq_object *o = NULL;
+    REQUIRE(awq_store_get(s, &k, &o) == AWQ_OK && o, "get a v1 object: %s", awq_errmsg());
+    CHECK(strcmp(o->kind, "act") == 0 && strcmp(o->recipe, "stage=v1-fixture\nalgo_version=1\n") == 0, "kind/recipe");
+    const awq_tensor *w = awq_object_tensor(o, "w"), *ids = awq_object_tensor(o, "ids"), *e = awq_object_tensor(o, "e");
+    REQUIRE(w && ids && e && o->n_tensors == 3, "tensors w, ids, e");
+    CHECK(w->dtype == AWQ_DT_F16 && w->ndim == 2 && w->shape[0] == 2304 && w->shape[1] == 1024, "w's dtype and shape");
+    size_t bad = 0;
+    for (size_t i = 0; i < 2304 * 1024; i++) {
+        uint16_t v;
+        memcpy(&v, (const uint8_t *)w->data + 2 * i, 2);
+        bad += v != (uint16_t)(0x3c00 | (i * 7) % 251);
+    }
+    CHECK(bad == 0, "w differs from its pattern in %zu elements", bad);
+    static const uint8_t want_ids[12] = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0};
+    CHECK(ids->nbytes == 12 && memcmp(ids->data, want_ids, 12) == 0, "ids");
+    CHECK(e->dtype == AWQ_DT_BF16 && e->nbytes == 0 && e->ndim == 2 && e->shape[1] == 3, "e");
+    awq_object_free(o);
+    free(path);
+    awq_store_close(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--child-put") == 0) return child_put(argc, argv);
@@ -852,6 +904,7 @@ int main(int argc, char **argv)
         {"disk_full_tmpfs", t_disk_full_tmpfs},
         {"file_size_limit", t_file_size_limit},
         {"fuzz_seeds_are_objects", t_fuzz_seeds_are_objects},
+        {"v1_object", t_v1_object},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
