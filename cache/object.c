@@ -1,6 +1,7 @@
 /* object.c - the object file format (described in store.h): encode (cut tensors into chunks,
  * shuffle floats, compress chunks on OpenMP threads, write through an awq_atomic), parse and
- * validate the header against any bytes (it is fuzzed), decode and verify the chunks.
+ * validate the header against any bytes (it is fuzzed), check the stored chunks' checksums,
+ * decode and verify the chunks.
  *
  * Byte-plane shuffle and zstd level, measured on one 4 MiB chunk each (one core, zstd 1.5.4,
  * level 1 / level 3; MB/s are of raw bytes and noisy, ±20%, on a shared 2-core machine):
@@ -35,6 +36,8 @@
  *   put        422   766  1141  1084   (chunks are written between batches: the disk side caps it)
  *   get        635  2304  3680  8818   (decompress + unshuffle + XXH3-64 into fresh memory)
  *   verify    1336  3570  5634 12460   (same without keeping the data)
+ * The cheap check (awq_object_check: XXH3-64 of the stored bytes only, format version 2) is
+ * timed against verify and get by tools/bench-store.c (docs/PERFORMANCE.md, "Cache check").
  */
 #include "store_internal.h"
 
@@ -220,10 +223,12 @@ static json_t *header_json(const awq_key *key, const char *kind, const char *rec
             /* While planning, each stored size is the largest zstd can produce, so the final
              * header (real sizes, padded with spaces) is never longer than the planned one. */
             uint64_t stored = bound_sizes ? ZSTD_compressBound(chunks[c].raw) : chunks[c].stored;
-            char h[17];
+            /* The checksum of the stored bytes has a fixed width too (the planned one is 0). */
+            char h[17], hs[17];
             snprintf(h, sizeof h, "%016llx", (unsigned long long)chunks[c].xxh64);
-            ok = json_array_append_new(jc, json_pack("[I,I,s,i]", (json_int_t)stored, (json_int_t)chunks[c].raw, h,
-                                                     chunks[c].shuffled)) == 0;
+            snprintf(hs, sizeof hs, "%016llx", (unsigned long long)chunks[c].stored_xxh64);
+            ok = json_array_append_new(jc, json_pack("[I,I,s,i,s]", (json_int_t)stored, (json_int_t)chunks[c].raw, h,
+                                                     chunks[c].shuffled, hs)) == 0;
         }
     }
     if (!ok) { json_decref(root); return NULL; }
@@ -281,7 +286,10 @@ static size_t compress_batch(enc_threads *w, awq_chunk *chunks, const src_chunk 
             const int level = s->fast ? LEVEL_FAST : s->es ? LEVEL_SHUFFLED : LEVEL_OTHER;
             size_t r = ZSTD_compressCCtx(w->cctx[tid], slot[i], slot_cap, in, c->raw, level);
             if (ZSTD_isError(r)) err = ZSTD_getErrorName(r);
-            else c->stored = (uint32_t)r;
+            else {
+                c->stored = (uint32_t)r;
+                c->stored_xxh64 = XXH3_64bits(slot[i], r);
+            }
         }
         if (err) {
             #pragma omp critical(awq_compress_error)
@@ -498,10 +506,12 @@ static awq_err parse_tensor(json_t *jt, int i, awq_object *o, size_t *c, size_t 
         json_t *e = json_array_get(jc, k);
         uint64_t stored, raw, shuf;
         size_t expect_raw = k + 1 < want ? AWQ_CHUNK : t->nbytes - k * AWQ_CHUNK;
-        if (!json_is_array(e) || json_array_size(e) != 4 || !get_uint(json_array_get(e, 0), UINT32_MAX, &stored) ||
+        size_t n_fields = o->version >= 2 ? 5 : 4; /* version 2 adds the checksum of the stored bytes */
+        if (!json_is_array(e) || json_array_size(e) != n_fields || !get_uint(json_array_get(e, 0), UINT32_MAX, &stored) ||
             !get_uint(json_array_get(e, 1), UINT32_MAX, &raw) ||
             !parse_hex64(json_string_value(json_array_get(e, 2)), &ch->xxh64) ||
-            !get_uint(json_array_get(e, 3), 1, &shuf))
+            !get_uint(json_array_get(e, 3), 1, &shuf) ||
+            (n_fields == 5 && !parse_hex64(json_string_value(json_array_get(e, 4)), &ch->stored_xxh64)))
             return awq_fail(AWQ_ERR_FORMAT, "chunk %zu of tensor '%s' has a malformed entry", k, name);
         if (raw != expect_raw)
             return awq_fail(AWQ_ERR_FORMAT, "chunk %zu of tensor '%s' claims %llu raw bytes, expected %zu", k, name,
@@ -584,8 +594,9 @@ awq_err awq_object_parse_header(const uint8_t *buf, size_t len, uint64_t file_si
                         (unsigned long long)(len < file_size ? len : file_size));
     if (memcmp(buf, MAGIC, 8) != 0) return awq_fail(AWQ_ERR_FORMAT, "bad magic: not an awqmake object");
     uint32_t version = get_u32(buf + 8), H = get_u32(buf + 12);
-    if (version != AWQ_OBJECT_VERSION)
-        return awq_fail(AWQ_ERR_FORMAT, "format version %u, this build reads version %u", version, AWQ_OBJECT_VERSION);
+    if (version < AWQ_OBJECT_VERSION_MIN || version > AWQ_OBJECT_VERSION)
+        return awq_fail(AWQ_ERR_FORMAT, "format version %u, this build reads versions %u to %u", version,
+                        AWQ_OBJECT_VERSION_MIN, AWQ_OBJECT_VERSION);
     if (H > AWQ_MAX_HEADER) return awq_fail(AWQ_ERR_FORMAT, "header length %u exceeds the limit of %zu", H, AWQ_MAX_HEADER);
     uint64_t need = (uint64_t)PREFIX + H + SUFFIX;
     if (need > file_size)
@@ -603,6 +614,7 @@ awq_err awq_object_parse_header(const uint8_t *buf, size_t len, uint64_t file_si
         json_decref(root);
         return awq_fail(AWQ_ERR_NOMEM, "out of memory reading a header");
     }
+    o->version = version;
     o->data_offset = need;
     o->file_size = file_size;
     awq_err e = parse_json(root, o);
@@ -617,7 +629,35 @@ awq_err awq_object_parse_header(const uint8_t *buf, size_t len, uint64_t file_si
 
 /* ---------------------------------------------------------------- decode */
 
-enum { CH_OK, CH_NOMEM, CH_ZSTD, CH_SIZE, CH_SUM };
+enum { CH_OK, CH_NOMEM, CH_ZSTD, CH_SIZE, CH_SUM, CH_STORED };
+
+/* Does chunk c's stored checksum match its bytes? Version 1 objects have none: yes. */
+static int stored_ok(const awq_object *o, const uint8_t *buf, size_t c)
+{
+    const awq_chunk *ch = &o->chunks[c];
+    return o->version < 2 || XXH3_64bits(buf + o->data_offset + ch->offset, ch->stored) == ch->stored_xxh64;
+}
+
+/* Message for a chunk's status (not CH_OK). */
+static awq_err chunk_error(const awq_object *o, const int *tensor_of, size_t c, int status)
+{
+    const char *name = o->tensors[tensor_of[c]].name;
+    size_t k = c - o->layout[tensor_of[c]].first_chunk;
+    return status == CH_NOMEM  ? awq_fail(AWQ_ERR_NOMEM, "out of memory decoding an object")
+         : status == CH_SUM    ? awq_fail(AWQ_ERR_CHECKSUM, "chunk %zu of tensor '%s': checksum mismatch", k, name)
+         : status == CH_STORED ? awq_fail(AWQ_ERR_CHECKSUM, "chunk %zu of tensor '%s': checksum of the compressed bytes mismatch", k, name)
+         : status == CH_SIZE   ? awq_fail(AWQ_ERR_CHECKSUM, "chunk %zu of tensor '%s': decompresses to the wrong size", k, name)
+         : awq_fail(AWQ_ERR_CHECKSUM, "chunk %zu of tensor '%s': corrupt compressed data", k, name);
+}
+
+/* Which tensor each chunk belongs to (caller frees; NULL when out of memory). */
+static int *chunk_tensors(const awq_object *o)
+{
+    int *tensor_of = malloc((o->n_chunks ? o->n_chunks : 1) * sizeof *tensor_of);
+    for (int i = 0; tensor_of && i < o->n_tensors; i++)
+        for (size_t k = 0; k < o->layout[i].n_chunks; k++) tensor_of[o->layout[i].first_chunk + k] = i;
+    return tensor_of;
+}
 
 typedef struct {
     ZSTD_DCtx *dctx;
@@ -651,7 +691,7 @@ awq_err awq_object_decode(const uint8_t *buf, size_t len, int n_threads, int wit
         }
     }
     /* Which tensor each chunk belongs to, for the destination and the message. */
-    int *tensor_of = malloc((o->n_chunks ? o->n_chunks : 1) * sizeof *tensor_of);
+    int *tensor_of = chunk_tensors(o);
     uint8_t *status = calloc(o->n_chunks ? o->n_chunks : 1, 1);
     int nt = awq_threads(n_threads);
     if ((size_t)nt > o->n_chunks) nt = o->n_chunks ? (int)o->n_chunks : 1;
@@ -663,12 +703,11 @@ awq_err awq_object_decode(const uint8_t *buf, size_t len, int n_threads, int wit
         awq_object_free(o);
         return awq_fail(AWQ_ERR_NOMEM, "out of memory decoding an object");
     }
-    for (int i = 0; i < o->n_tensors; i++)
-        for (size_t k = 0; k < o->layout[i].n_chunks; k++) tensor_of[o->layout[i].first_chunk + k] = i;
 
     #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (size_t c = 0; c < o->n_chunks; c++) {
         dec_thread *me = &th[thread_id()];
+        if (!stored_ok(o, buf, c)) { status[c] = CH_STORED; continue; } /* what awq_object_check sees */
         const awq_chunk *ch = &o->chunks[c];
         const awq_tensor *t = &o->tensors[tensor_of[c]];
         uint8_t *dst = t->data ? (uint8_t *)t->data + (c - o->layout[tensor_of[c]].first_chunk) * AWQ_CHUNK : NULL;
@@ -695,17 +734,40 @@ awq_err awq_object_decode(const uint8_t *buf, size_t len, int n_threads, int wit
         free(th[i].b);
     }
     free(th);
-    for (size_t c = 0; c < o->n_chunks && e == AWQ_OK; c++) {
-        if (status[c] == CH_OK) continue;
-        const char *name = o->tensors[tensor_of[c]].name;
-        size_t k = c - o->layout[tensor_of[c]].first_chunk;
-        e = status[c] == CH_NOMEM ? awq_fail(AWQ_ERR_NOMEM, "out of memory decoding an object")
-          : status[c] == CH_SUM   ? awq_fail(AWQ_ERR_CHECKSUM, "chunk %zu of tensor '%s': checksum mismatch", k, name)
-          : status[c] == CH_SIZE  ? awq_fail(AWQ_ERR_CHECKSUM, "chunk %zu of tensor '%s': decompresses to the wrong size", k, name)
-          : awq_fail(AWQ_ERR_CHECKSUM, "chunk %zu of tensor '%s': corrupt compressed data", k, name);
-    }
+    for (size_t c = 0; c < o->n_chunks && e == AWQ_OK; c++)
+        if (status[c] != CH_OK) e = chunk_error(o, tensor_of, c, status[c]);
     free(tensor_of);
     free(status);
+    if (e != AWQ_OK || !out) {
+        awq_object_free(o);
+        return e;
+    }
+    *out = o;
+    return AWQ_OK;
+}
+
+awq_err awq_object_check(const uint8_t *buf, size_t len, int n_threads, awq_object **out)
+{
+    if (out) *out = NULL;
+    awq_object *o;
+    awq_err e = awq_object_parse_header(buf, len, len, &o);
+    if (e != AWQ_OK) return e;
+    if (o->version < 2) { /* no checksums of the stored bytes: only decoding can tell */
+        awq_object_free(o);
+        return awq_object_decode(buf, len, n_threads, 0, out);
+    }
+    int nt = awq_threads(n_threads);
+    if ((size_t)nt > o->n_chunks) nt = o->n_chunks ? (int)o->n_chunks : 1;
+    size_t first_bad = SIZE_MAX;
+    /* Hashing runs at memory speed; threads help mostly with the page faults of a cold mapping. */
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(min : first_bad)
+    for (size_t c = 0; c < o->n_chunks; c++)
+        if (!stored_ok(o, buf, c) && c < first_bad) first_bad = c;
+    if (first_bad != SIZE_MAX) {
+        int *tensor_of = chunk_tensors(o);
+        e = tensor_of ? chunk_error(o, tensor_of, first_bad, CH_STORED) : awq_fail(AWQ_ERR_NOMEM, "out of memory checking an object");
+        free(tensor_of);
+    }
     if (e != AWQ_OK || !out) {
         awq_object_free(o);
         return e;

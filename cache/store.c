@@ -85,9 +85,12 @@ int awq_store_has(const awq_store *s, const awq_key *key)
     return has;
 }
 
-/* Map and decode (with_data) or just verify the object file at `path`, and check that the key
- * in its header is `key`. Any damage: FORMAT/CHECKSUM with the path and a hint to rebuild. */
-static awq_err load(awq_store *s, const awq_key *key, const char *path, int with_data, awq_object **out)
+/* How deep load() looks (store.h: check, verify, get). */
+typedef enum { LOAD_CHECK, LOAD_VERIFY, LOAD_DATA } load_mode;
+
+/* Map the object file at `path` and check it, verify it or decode it (mode), and check that the
+ * key in its header is `key`. Any damage: FORMAT/CHECKSUM with the path and a hint to rebuild. */
+static awq_err load(awq_store *s, const awq_key *key, const char *path, load_mode mode, awq_object **out)
 {
     char hex[AWQ_KEY_HEX + 1];
     awq_key_hex(key, hex);
@@ -119,7 +122,8 @@ static awq_err load(awq_store *s, const awq_key *key, const char *path, int with
     }
     close(fd);
     awq_object *o = NULL;
-    awq_err e = awq_object_decode(map, size, s->n_threads, with_data, &o);
+    awq_err e = mode == LOAD_CHECK ? awq_object_check(map, size, s->n_threads, &o)
+                                   : awq_object_decode(map, size, s->n_threads, mode == LOAD_DATA, &o);
     if (size > 0) munmap((void *)map, size);
     if (e == AWQ_OK && !awq_key_equal(&o->key, key)) {
         char other[AWQ_KEY_HEX + 1];
@@ -142,7 +146,16 @@ awq_err awq_store_verify(awq_store *s, const awq_key *key)
 {
     char *path = awq_store_path(s, key);
     if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    awq_err e = load(s, key, path, 0, NULL);
+    awq_err e = load(s, key, path, LOAD_VERIFY, NULL);
+    free(path);
+    return e;
+}
+
+awq_err awq_store_check(awq_store *s, const awq_key *key)
+{
+    char *path = awq_store_path(s, key);
+    if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    awq_err e = load(s, key, path, LOAD_CHECK, NULL);
     free(path);
     return e;
 }
@@ -153,7 +166,7 @@ awq_err awq_store_get(awq_store *s, const awq_key *key, awq_object **out)
     char *path = awq_store_path(s, key);
     if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     awq_prof_mark("get: (before)");
-    awq_err e = load(s, key, path, 1, out);
+    awq_err e = load(s, key, path, LOAD_DATA, out);
     awq_prof_mark("get %s: read+decompress", e == AWQ_OK ? (*out)->kind : "?");
     if (e == AWQ_ERR_FORMAT || e == AWQ_ERR_CHECKSUM) {
         /* A damaged object is never used: move it aside (as a temp file, which gc removes) so the
@@ -218,13 +231,13 @@ awq_err awq_store_put(awq_store *s, const awq_key *key, const char *kind, const 
     e = dir ? awq_mkdirs(dir) : awq_fail(AWQ_ERR_NOMEM, "out of memory");
     free(dir);
 
-    /* An existing object: keep it when it verifies (marking it used), replace it otherwise.
+    /* An existing object: keep it when it passes the check (marking it used), replace it otherwise.
      * A new one is linked in without replacing, so of two concurrent writers the first wins
      * and the second finds a valid object. */
     awq_atomic_mode mode = AWQ_ATOMIC_NOREPLACE;
     for (int attempt = 0; e == AWQ_OK; attempt++) {
         if (access(path, F_OK) == 0) {
-            if (load(s, key, path, 0, NULL) == AWQ_OK) {
+            if (load(s, key, path, LOAD_CHECK, NULL) == AWQ_OK) {
                 (void)utimensat(AT_FDCWD, path, NULL, 0);
                 break;
             }

@@ -6,19 +6,29 @@
  *
  * An object holds a kind ("act", "scales", ...), its key, the recipe text that produced it and
  * a table of named tensors (dtype, shape, bytes). On disk (all integers little-endian):
- *     magic "AWQOBJ\r\n" (8 bytes), u32 format version (1), u32 header length H,
+ *     magic "AWQOBJ\r\n" (8 bytes), u32 format version (2; 1 is still read), u32 header length H,
  *     H bytes of header (UTF-8 JSON, possibly followed by spaces), u64 XXH3-64 of those H bytes,
  *     the compressed chunks back to back, in tensor order, nothing after them.
  * The header JSON:
  *     {"kind":"act","key":"<32 hex>","recipe":"stage=...\n...",
  *      "tensors":[{"name":"x","dtype":"F16","shape":[2,3],
- *                  "chunks":[[stored_bytes, raw_bytes, "<xxh3-64 of raw bytes, 16 hex>", shuffled], ...]}]}
+ *                  "chunks":[[stored_bytes, raw_bytes, "<xxh3-64 of raw bytes, 16 hex>", shuffled,
+ *                              "<xxh3-64 of the stored (compressed) bytes, 16 hex>"], ...]}]}
+ * (Version 1 is the same without the fifth entry of a chunk.)
  * Each tensor's bytes are cut into chunks of AWQ_CHUNK bytes (the last one shorter; an empty
  * tensor has none) that are compressed independently with zstd (on several threads), after a
  * byte-plane shuffle for float types (shuffled = 1; measured in cache/object.c). A chunk's
  * position in the file is the sum of the stored sizes before it.
  * A reader verifies the magic, version, header checksum, every size against the file size,
  * every chunk's sizes and checksum, and never returns data from an object that fails a check.
+ * Two depths of checking:
+ *   check  (awq_store_check): header and the checksum of every chunk's stored bytes. Hashing
+ *          the compressed bytes costs a small fraction of decompressing them
+ *          (docs/PERFORMANCE.md), and it sees every byte of the file: a flip anywhere, or a
+ *          file cut or extended, fails. This is "is it cached?".
+ *   verify (awq_store_verify, and every get): the same, then decompress every chunk and check
+ *          the checksum of its raw bytes, which also catches an encoder that wrote wrong data.
+ * A version-1 object has no checksums of its stored bytes, so its check is a full verify.
  */
 #ifndef AWQ_STORE_H
 #define AWQ_STORE_H
@@ -32,7 +42,8 @@
 
 #define AWQ_MAX_DIMS 8
 #define AWQ_CHUNK ((size_t)4 << 20)          /* raw bytes per chunk (the last may be shorter) */
-#define AWQ_OBJECT_VERSION 1u
+#define AWQ_OBJECT_VERSION 2u           /* written; see the format above */
+#define AWQ_OBJECT_VERSION_MIN 1u       /* oldest read */
 #define AWQ_MAX_HEADER ((size_t)64 << 20)    /* larger headers are rejected as malformed */
 #define AWQ_MAX_TENSORS 1000000              /* per object */
 #define AWQ_MAX_NAME 4096                    /* bytes of a tensor name */
@@ -56,6 +67,7 @@ typedef struct awq_chunk {
     uint64_t offset;               /* in the file */
     uint32_t stored, raw;          /* compressed / raw bytes */
     uint64_t xxh64;                /* XXH3-64 of the raw (unshuffled) bytes */
+    uint64_t stored_xxh64;         /* XXH3-64 of the stored (compressed) bytes; version >= 2 */
     int shuffled;                  /* byte-plane shuffled before compression */
 } awq_chunk;
 
@@ -68,6 +80,7 @@ typedef struct awq_tensor_layout {
 /* An object read from the store; everything in it is owned by it (awq_object_free). */
 typedef struct awq_object {
     char kind[32];
+    uint32_t version;              /* format version of the file */
     awq_key key;                   /* as written in the header */
     char *recipe;                  /* owned; "" for source objects */
     int n_tensors;
@@ -120,6 +133,12 @@ awq_err awq_object_read_header(const char *path, awq_object **out_without_data, 
  * without keeping its data. Errors as awq_store_get. Does not touch the mtime. */
 awq_err awq_store_verify(awq_store *s, const awq_key *key);
 
+/* Check that an object is present and intact without decompressing it: the header, that the
+ * file name matches its key, and the checksum of every chunk's stored bytes (version 1 objects,
+ * which have none, are verified completely). A cheap "is it cached?"; the decoded content is
+ * still verified by the get that reads it. Errors as awq_store_verify; does not touch the mtime. */
+awq_err awq_store_check(awq_store *s, const awq_key *key);
+
 /* Walk every object file, in sorted order; call `fn` for each (key parsed from the path).
  * A non-zero return from fn stops the walk and is returned. Files that do not look like objects
  * are reported to fn with key == NULL and their path; temp files (".tmp-*") are skipped.
@@ -153,5 +172,10 @@ awq_err awq_object_parse_header(const uint8_t *buf, size_t len, uint64_t file_si
  * with_data = 0: verify only (*out may then be NULL; it gets the header when not NULL).
  * n_threads <= 0: all cores. */
 awq_err awq_object_decode(const uint8_t *buf, size_t len, int n_threads, int with_data, awq_object **out);
+
+/* The check of awq_store_check on a whole object held in memory: parse the header and hash every
+ * chunk's stored bytes (version 1: awq_object_decode without data). *out (may be NULL) gets the
+ * header when the object passes. n_threads <= 0: all cores. */
+awq_err awq_object_check(const uint8_t *buf, size_t len, int n_threads, awq_object **out);
 
 #endif

@@ -1,6 +1,7 @@
 #!/bin/sh
 # t_obj.sh - the awq-obj command line: put/info/cat round trip, hash against xxh128sum, ls, path,
-# verify of a damaged object (exit 1, one line naming it), the TTY refusal of cat, rm, gc by age
+# verify and verify --quick of a damaged object (exit 1, one line naming it), of an object of
+# format version 1, the TTY refusal of cat, rm, gc by age
 # and keep-list, usage errors (exit 2) and --help of every command.
 . tests/lib.sh
 
@@ -20,6 +21,7 @@ check "put key is the recipe hash" "[ '$K' = \"\$('$OBJ' hash '$TMP/recipe')\" ]
 check "--store wins over AWQ_CACHE" "[ ! -d '$AWQ_CACHE/objects' ] || [ -z \"\$(ls '$AWQ_CACHE/objects')\" ]"
 "$OBJ" --store "$S" info "$K" > "$TMP/info"
 check "info kind/key/recipe" "grep -qx 'kind	act' '$TMP/info' && grep -qx 'key	$K' '$TMP/info' && grep -qx 'recipe	stage=test' '$TMP/info'"
+check "info format version" "grep -qx 'format	2' '$TMP/info'"
 check "info tensors" "grep -q '^tensor	w	F16	\[3000,1000\]	6000000	' '$TMP/info' && grep -q '^tensor	ids	I32	\[3\]	12	' '$TMP/info'"
 P=$("$OBJ" --store "$S" path "$K")
 check "path is objects/ab/rest" "[ '$P' = '$S/objects/$(echo "$K" | cut -c1-2)/$(echo "$K" | cut -c3-)' ] && [ -f '$P' ]"
@@ -57,11 +59,25 @@ printf 'X' | dd of="$P" bs=1 seek=3000000 conv=notrunc 2>/dev/null
 "$OBJ" --store "$S" verify > "$TMP/bad" 2>"$TMP/err"; st=$?
 check "verify exits 1 on damage" "[ $st = 1 ]"
 check "verify prints one line for the bad object" "[ \$(wc -l < '$TMP/bad') = 1 ] && grep -q '^$K	object .* is damaged: chunk 0 of tensor .w.: ' '$TMP/bad'"
+"$OBJ" --store "$S" verify --quick > "$TMP/bad" 2>"$TMP/err"; st=$?
+check "verify --quick exits 1 on damage" "[ $st = 1 ]"
+check "verify --quick prints one line for the bad object" "[ \$(wc -l < '$TMP/bad') = 1 ] && grep -q '^$K	object .* is damaged: chunk 0 of tensor .w.: checksum of the compressed bytes' '$TMP/bad'"
+check "verify --quick of named keys" "[ \$(rc '$OBJ' --store '$S' verify --quick $K2 $K3) = 0 ] && [ \$(rc '$OBJ' --store '$S' verify --quick $K2 $K) = 1 ]"
+check "verify --quick says what it did" "'$OBJ' --store '$S' verify --quick $K2 2>&1 | grep -q 'checked (--quick): 1 good'"
 check "verify of named keys" "[ \$(rc '$OBJ' --store '$S' verify $K2 $K3) = 0 ] && [ \$(rc '$OBJ' --store '$S' verify $K2 $K) = 1 ]"
 check "cat never returns damaged data" "! '$OBJ' --store '$S' cat '$K' w > '$TMP/w.bad' 2>'$TMP/err' && [ ! -s '$TMP/w.bad' ] && grep -q 'hint: .*rebuilt' '$TMP/err'"
 check "put rebuilds the damaged object" "'$OBJ' --store '$S' put --kind act --recipe-file '$TMP/recipe' w='$TMP/w.bin:F16:3000,1000' ids='$TMP/ids.bin:I32:3' >/dev/null && '$OBJ' --store '$S' verify '$K' && cmp '$P' '$TMP/good'"
 echo hello > "$S/objects/notes.txt"
 check "verify warns about foreign files but passes" "'$OBJ' --store '$S' verify 2>'$TMP/err' && grep -q \"notes.txt' is not an object\" '$TMP/err'"
+
+# an object of format version 1 (tests/golden/objects): verify and --quick pass, damage fails both
+V1=3d5d3a1e104192836f02dc015c156c47
+mkdir -p "$TMP/s1/objects/3d" && cp tests/golden/objects/v1/$V1 "$TMP/s1/objects/3d/5d3a1e104192836f02dc015c156c47"
+chmod u+w "$TMP/s1/objects/3d/5d3a1e104192836f02dc015c156c47"
+check "verify a v1 object" "'$OBJ' --store '$TMP/s1' verify $V1 && '$OBJ' --store '$TMP/s1' verify --quick $V1"
+check "info of a v1 object" "'$OBJ' --store '$TMP/s1' info $V1 | grep -qx 'format	1'"
+printf 'X' | dd of="$TMP/s1/objects/3d/5d3a1e104192836f02dc015c156c47" bs=1 seek=1000 conv=notrunc 2>/dev/null
+check "verify --quick of a damaged v1 object" "[ \$(rc '$OBJ' --store '$TMP/s1' verify --quick $V1) = 1 ] && [ \$(rc '$OBJ' --store '$TMP/s1' verify $V1) = 1 ]"
 
 # gc: keep-list of paths and keys, age
 printf '# keep these\n%s\n%s\n' "$P" "$K3" > "$TMP/keep"
@@ -81,6 +97,7 @@ check "ls of an empty store" "[ -z \"\$('$OBJ' --store '$S' ls 2>/dev/null)\" ]"
 # usage errors: exit 2; every command has --help
 check "no command: 2" "[ \$(rc '$OBJ') = 2 ]"
 check "unknown command: 2" "[ \$(rc '$OBJ' frobnicate) = 2 ]"
+check "verify --bogus: 2" "[ \$(rc '$OBJ' --store '$S' verify --bogus) = 2 ]"
 check "put without --kind: 2" "[ \$(rc '$OBJ' --store '$S' put x='$TMP/ids.bin:I32:3') = 2 ]"
 check "cat without key: 2" "[ \$(rc '$OBJ' --store '$S' cat) = 2 ]"
 check "bad key: 1 with a message" "! '$OBJ' --store '$S' path 1234 2>'$TMP/err' && grep -q 'not an object key' '$TMP/err'"

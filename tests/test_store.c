@@ -1,12 +1,14 @@
 /* test_store.c - the object store (cache/key.h, cache/store.h): keys against xxh128sum, recipes,
  * round trips of every dtype (scalar, empty, multi-chunk, multi-threaded), every kind of damage
- * detected and never returned as data, crash safety (SIGKILL during put), concurrent puts,
+ * detected (by the cheap check, the full verify and get; a flip of any byte of an object) and
+ * never returned as data, objects of format version 1 (a committed file), crash safety (SIGKILL during put), concurrent puts,
  * rebuild of damaged objects, gc, and disk full (tmpfs, RLIMIT_FSIZE).
  * Children that put objects are this program re-executed with --child-put (a fresh process:
  * OpenMP does not survive fork()). */
 #include "test.h"
 #include "../cache/store.h"
 #include "../base/half.h"
+#include "../stages/common/stage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -107,14 +109,21 @@ static void put_sample(awq_store *s, const awq_key *k, awq_tensor t[2])
     if (e != AWQ_OK) t_failf(__FILE__, __LINE__, "put", "%s", awq_errmsg());
 }
 
-/* Verify must fail with `code`; then get must fail the same way with no data, a message naming
+/* The cheap check, verify and the stage's "is it cached?" must fail with `code` (the check's
+ * message naming the path and `what`); then get must fail the same way with no data, a message naming
  * the path and containing `what`, the rebuild hint, and move the damaged file aside (a temp
  * file gc removes) so that it is missing and the next run rebuilds it. */
 static void expect_damaged_(const char *file, int line, awq_store *s, const awq_key *k, awq_err code, const char *what)
 {
     awq_object *o = (awq_object *)1;
     char *path = awq_store_path(s, k);
+    if (awq_store_check(s, k) != code) t_failf(file, line, "check agrees", "check: %s", awq_errmsg());
+    if (!strstr(awq_errmsg(), path) || !strstr(awq_errmsg(), what))
+        t_failf(file, line, "check's message", "'%s' should name '%s' and say '%s'", awq_errmsg(), path, what);
+    awq_clear_error();
     if (awq_store_verify(s, k) != code) t_failf(file, line, "verify agrees", "verify: %s", awq_errmsg());
+    awq_clear_error();
+    if (awq_stage_cached(s, k)) t_failf(file, line, "not cached", "awq_stage_cached counted a damaged object as present");
     awq_clear_error();
     awq_err e = awq_store_get(s, k, &o);
     fprintf(stderr, "  (%s: %s / hint: %s)\n", what, awq_errmsg(), awq_errhint());
@@ -426,6 +435,67 @@ static void t_bad_arguments(void)
 
 /* ---------------------------------------------------------------- damage */
 
+/* Rewrite the header of an object in buf so that chunk c's checksum of its stored bytes is
+ * wrong while the header's own checksum matches (a header written wrong, not damaged later). */
+static void flip_stored_sum(uint8_t *buf, const awq_object *h, size_t c)
+{
+    char want[17];
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)h->chunks[c].stored_xxh64);
+    size_t H = h->data_offset - 24;
+    char *hdr = (char *)buf + 16, *at = memmem(hdr, H, want, 16);
+    if (!at) { t_failf(__FILE__, __LINE__, "find checksum", "%s not in the header", want); return; }
+    at[0] = at[0] == '0' ? '1' : '0';
+    uint64_t sum = XXH3_64bits(hdr, H);
+    for (int i = 0; i < 8; i++) buf[16 + H + i] = (uint8_t)(sum >> (8 * i));
+}
+
+/* Every byte of a small object flipped in turn (three masks): the check and a full decode both
+ * reject each one, and the check reports a checksum (not a crash or a pass) wherever the header
+ * parses. The object has a header, a shuffled F16 chunk, an I32 chunk and an empty tensor. */
+static void t_flip_every_byte(void)
+{
+    awq_store *s = open_store(t_path("store"), 1);
+    REQUIRE(s, "store");
+    awq_key k = test_key("flip");
+    int64_t sh[1] = {300}, si[1] = {5}, se[2] = {0, 3};
+    awq_tensor t[3] = {make_tensor("h", AWQ_DT_F16, 1, sh), make_tensor("ids", AWQ_DT_I32, 1, si),
+                       make_tensor("e", AWQ_DT_BF16, 2, se)};
+    REQUIRE(awq_store_put(s, &k, "act", "stage=test\n", t, 3) == AWQ_OK, "put: %s", awq_errmsg());
+    char *path = awq_store_path(s, &k);
+    size_t len;
+    uint8_t *orig = t_read_file(path, &len), *buf = malloc(len);
+    REQUIRE(orig && buf, "read object");
+    awq_object *o = NULL;
+    REQUIRE(awq_object_check(orig, len, 1, &o) == AWQ_OK && o && o->version == AWQ_OBJECT_VERSION && o->n_chunks == 2,
+            "the check accepts the intact object: %s", awq_errmsg());
+    CHECK(awq_object_decode(orig, len, 1, 0, NULL) == AWQ_OK, "decode accepts it: %s", awq_errmsg());
+    size_t missed_check = 0, missed_decode = 0, header_end = o->data_offset;
+    static const uint8_t masks[] = {0x01, 0x80, 0xff};
+    for (size_t i = 0; i < len; i++) {
+        for (size_t m = 0; m < sizeof masks; m++) {
+            memcpy(buf, orig, len);
+            buf[i] ^= masks[m];
+            awq_err e = awq_object_check(buf, len, 1, NULL);
+            if (e == AWQ_OK) {
+                if (missed_check++ < 5) fprintf(stderr, "  check missed a flip of byte %zu by %02x\n", i, masks[m]);
+            } else if (i >= header_end && (e != AWQ_ERR_CHECKSUM || !strstr(awq_errmsg(), "compressed bytes"))) {
+                t_failf(__FILE__, __LINE__, "payload flip", "byte %zu: %s", i, awq_errmsg());
+            }
+            if (awq_object_decode(buf, len, 1, 1, NULL) == AWQ_OK) missed_decode++;
+            awq_clear_error();
+        }
+    }
+    CHECK(missed_check == 0, "the check missed %zu of %zu flips", missed_check, 3 * len);
+    CHECK(missed_decode == 0, "decode missed %zu of %zu flips", missed_decode, 3 * len);
+    fprintf(stderr, "  %zu bytes (%zu of header), 3 flips each: all detected\n", len, header_end);
+    awq_object_free(o);
+    free(buf);
+    free(orig);
+    free(path);
+    for (int i = 0; i < 3; i++) free_tensor(&t[i]);
+    awq_store_close(s);
+}
+
 static void t_damage_is_detected(void)
 {
     awq_store *s = open_store(t_path("store"), 2);
@@ -450,8 +520,18 @@ static void t_damage_is_detected(void)
     const awq_chunk *c1 = &h->chunks[1], *ci = &h->chunks[3];
     DAMAGE(AWQ_ERR_CHECKSUM, "chunk 1 of tensor 'x'", buf[h->data_offset + c1->offset + c1->stored / 2] ^= 0x10);
     DAMAGE(AWQ_ERR_CHECKSUM, "chunk 0 of tensor 'ids'", buf[h->data_offset + ci->offset + ci->stored - 3] ^= 0x01);
+    /* the first and the last byte of the payload, and the header's own checksum */
+    DAMAGE(AWQ_ERR_CHECKSUM, "chunk 0 of tensor 'x'", buf[h->data_offset] ^= 0x80);
+    DAMAGE(AWQ_ERR_CHECKSUM, "chunk 0 of tensor 'ids'", buf[len - 1] ^= 0x80);
+    DAMAGE(AWQ_ERR_CHECKSUM, "header checksum mismatch", buf[h->data_offset - 8] ^= 0x01);
+    /* a wrong checksum of the stored bytes in a header that is otherwise consistent (its own
+     * checksum recomputed): the check finds the chunk whose bytes no longer match */
+    DAMAGE(AWQ_ERR_CHECKSUM, "chunk 1 of tensor 'x': checksum of the compressed bytes", flip_stored_sum(buf, h, 1));
+    /* version 1 in the prefix of a version-2 file: its chunk entries have a field too many */
+    DAMAGE(AWQ_ERR_FORMAT, "malformed entry", buf[8] = 1);
     DAMAGE(AWQ_ERR_FORMAT, "bad magic", buf[0] = 'X');
-    DAMAGE(AWQ_ERR_FORMAT, "format version 2", buf[8] = 2);
+    DAMAGE(AWQ_ERR_FORMAT, "format version 3", buf[8] = 3);
+    DAMAGE(AWQ_ERR_FORMAT, "format version 0", buf[8] = 0);
     DAMAGE(AWQ_ERR_FORMAT, "truncated", n = len - 1);
     DAMAGE(AWQ_ERR_FORMAT, "truncated", n = h->data_offset - 3);
     DAMAGE(AWQ_ERR_FORMAT, "too short", n = 10);
@@ -477,12 +557,14 @@ static void t_damage_is_detected(void)
     awq_store_close(s);
 }
 
-/* Header semantics beyond the checksum: hand-made headers with a correct checksum. */
-static awq_err parse_made(const char *json, size_t payload, awq_object **o)
+/* Header semantics beyond the checksum: hand-made headers with a correct checksum (format
+ * version 1, or `version` with parse_made_v). */
+static awq_err parse_made_v(uint8_t version, const char *json, size_t payload, awq_object **o)
 {
     size_t H = strlen(json), len = 16 + H + 8 + payload;
     uint8_t *buf = calloc(1, len);
     memcpy(buf, "AWQOBJ\r\n\1\0\0\0", 12);
+    buf[8] = version;
     for (int i = 0; i < 4; i++) buf[12 + i] = (uint8_t)(H >> (8 * i));
     memcpy(buf + 16, json, H);
     uint64_t sum = XXH3_64bits(json, H);
@@ -492,6 +574,7 @@ static awq_err parse_made(const char *json, size_t payload, awq_object **o)
     free(buf);
     return e;
 }
+static awq_err parse_made(const char *json, size_t payload, awq_object **o) { return parse_made_v(1, json, payload, o); }
 
 static void t_header_semantics(void)
 {
@@ -525,6 +608,17 @@ static void t_header_semantics(void)
         CHECK(e == AWQ_ERR_FORMAT && o == NULL && strstr(awq_errmsg(), bad[i].what), "case %zu: want '%s', got %s: %s", i,
               bad[i].what, awq_strerror(e), awq_errmsg());
     }
+    /* version 2: a fifth entry per chunk, the checksum of the stored bytes */
+    const char *v2 = "{\"name\":\"a\",\"dtype\":\"F16\",\"shape\":[2],\"chunks\":[[5,4,\"0000000000000000\",1,\"00000000000000ff\"]]}";
+    CHECK(parse_made_v(2, HDR(v2), 5, &o) == AWQ_OK && o->version == 2 && o->chunks[0].stored_xxh64 == 0xff,
+          "a valid version-2 header: %s", awq_errmsg());
+    awq_object_free(o);
+    o = NULL;
+    CHECK(parse_made_v(1, HDR(v2), 5, &o) == AWQ_ERR_FORMAT && strstr(awq_errmsg(), "malformed"), "5 entries in version 1");
+    CHECK(parse_made_v(2, HDR("{\"name\":\"a\",\"dtype\":\"F16\",\"shape\":[2],\"chunks\":[[5,4,\"0000000000000000\",1]]}"), 5, &o) ==
+              AWQ_ERR_FORMAT && strstr(awq_errmsg(), "malformed"), "4 entries in version 2");
+    CHECK(parse_made_v(2, HDR("{\"name\":\"a\",\"dtype\":\"F16\",\"shape\":[2],\"chunks\":[[5,4,\"0000000000000000\",1,\"xyz\"]]}"), 5, &o) ==
+              AWQ_ERR_FORMAT && strstr(awq_errmsg(), "malformed"), "a bad stored checksum in version 2");
     CHECK(parse_made("{\"kind\":\"act\",\"key\":\"x\",\"recipe\":\"\",\"tensors\":[]}", 0, &o) == AWQ_ERR_FORMAT, "bad key");
     CHECK(parse_made("{\"kind\":\"act\",\"kind\":\"b\"}", 0, &o) == AWQ_ERR_FORMAT && strstr(awq_errmsg(), "JSON"), "duplicate field");
     CHECK(parse_made("{\"kind\":\"a\"", 0, &o) == AWQ_ERR_FORMAT && strstr(awq_errmsg(), "JSON"), "broken JSON");
@@ -831,6 +925,70 @@ static void t_fuzz_seeds_are_objects(void)
     globfree(&g);
 }
 
+/* ---------------------------------------------------------------- old formats */
+
+/* The committed object of format version 1 (tests/golden/objects/README.md), copied into a
+ * store under its key: it verifies, and get returns exactly the data it was written from. */
+#define V1_KEY "3d5d3a1e104192836f02dc015c156c47"
+static awq_store *v1_store(awq_key *k, char **path)
+{
+    size_t len;
+    uint8_t *b = t_read_file("tests/golden/objects/v1/" V1_KEY, &len);
+    if (!b) return NULL;
+    awq_store *s = open_store(t_path("store"), 2);
+    awq_key_parse(k, V1_KEY);
+    *path = awq_store_path(s, k);
+    char *dir = strndup(*path, (size_t)(strrchr(*path, '/') - *path));
+    mkdir(dir, 0777);
+    free(dir);
+    if (t_write_file(*path, b, len) != 0) t_failf(__FILE__, __LINE__, "copy", "cannot write '%s'", *path);
+    free(b);
+    return s;
+}
+
+static void t_v1_object(void)
+{
+    awq_key k;
+    char *path = NULL;
+    awq_store *s = v1_store(&k, &path);
+    if (!s) {
+        t_skip("tests/golden/objects/v1 not found (run from the repository root)");
+        return;
+    }
+    CHECK(awq_store_verify(s, &k) == AWQ_OK, "verify a v1 object: %s", awq_errmsg());
+    awq_object *o = NULL;
+    REQUIRE(awq_store_get(s, &k, &o) == AWQ_OK && o, "get a v1 object: %s", awq_errmsg());
+    CHECK(strcmp(o->kind, "act") == 0 && strcmp(o->recipe, "stage=v1-fixture\nalgo_version=1\n") == 0, "kind/recipe");
+    const awq_tensor *w = awq_object_tensor(o, "w"), *ids = awq_object_tensor(o, "ids"), *e = awq_object_tensor(o, "e");
+    REQUIRE(w && ids && e && o->n_tensors == 3, "tensors w, ids, e");
+    CHECK(w->dtype == AWQ_DT_F16 && w->ndim == 2 && w->shape[0] == 2304 && w->shape[1] == 1024, "w's dtype and shape");
+    size_t bad = 0;
+    for (size_t i = 0; i < 2304 * 1024; i++) {
+        uint16_t v;
+        memcpy(&v, (const uint8_t *)w->data + 2 * i, 2);
+        bad += v != (uint16_t)(0x3c00 | (i * 7) % 251);
+    }
+    CHECK(bad == 0, "w differs from its pattern in %zu elements", bad);
+    static const uint8_t want_ids[12] = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0};
+    CHECK(ids->nbytes == 12 && memcmp(ids->data, want_ids, 12) == 0, "ids");
+    CHECK(e->dtype == AWQ_DT_BF16 && e->nbytes == 0 && e->ndim == 2 && e->shape[1] == 3, "e");
+    CHECK(o->version == 1, "read as version %u", o->version);
+    awq_object_free(o);
+    /* The cheap check of a version-1 object is a full verify (it has no checksums of its stored
+     * bytes): it passes, and it finds damage the header cannot show. */
+    CHECK(awq_store_check(s, &k) == AWQ_OK, "check a v1 object: %s", awq_errmsg());
+    CHECK(awq_stage_cached(s, &k), "a v1 object is cached");
+    size_t len;
+    uint8_t *b = t_read_file(path, &len);
+    REQUIRE(b && len == 1238, "read back");
+    b[len - 3] ^= 0x04; /* in the last chunk: ids' (21 bytes stored; e has none) */
+    REQUIRE(t_write_file(path, b, len) == 0, "damage");
+    EXPECT_DAMAGED(s, &k, AWQ_ERR_CHECKSUM, "chunk 0 of tensor 'ids'");
+    free(b);
+    free(path);
+    awq_store_close(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--child-put") == 0) return child_put(argc, argv);
@@ -843,6 +1001,7 @@ int main(int argc, char **argv)
         {"threads_give_identical_files", t_threads_give_identical_files},
         {"bad_arguments", t_bad_arguments},
         {"damage_is_detected", t_damage_is_detected},
+        {"flip_every_byte", t_flip_every_byte},
         {"header_semantics", t_header_semantics},
         {"foreign_files", t_foreign_files},
         {"killed_writer", t_killed_writer},
@@ -852,6 +1011,7 @@ int main(int argc, char **argv)
         {"disk_full_tmpfs", t_disk_full_tmpfs},
         {"file_size_limit", t_file_size_limit},
         {"fuzz_seeds_are_objects", t_fuzz_seeds_are_objects},
+        {"v1_object", t_v1_object},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -1,9 +1,12 @@
 /* fuzz_object_header.c - libFuzzer target: any bytes as an object file. The header parser must
  * accept or reject them without crashing, leaking or reading out of bounds, and what it accepts
- * must be consistent (every chunk inside the file); accepted objects of modest raw size are also
- * decoded completely (decompression and checksums on hostile data).
+ * must be consistent (every chunk inside the file); accepted objects are also put through the
+ * cheap check (checksums of the stored bytes), and those of modest raw size are decoded
+ * completely (decompression and checksums on hostile data).
  *
- * Seeds (tests/fuzz/seeds/object_header/) are small valid objects, made with awq-obj:
+ * Seeds (tests/fuzz/seeds/object_header/) are small valid objects, made with awq-obj. Those named
+ * by the bare key were written by the format-version-1 writer (no checksums of the stored bytes,
+ * so mutated chunks reach zstd); "<key>.v2" by the version-2 writer (the last line, with .v2):
  *   d=$(mktemp -d); printf '\x00\x3c\x00\xbc' > $d/h; printf 'stage=seed\nalgo_version=1\n' > $d/r
  *   head -c 300 /dev/urandom > $d/u; printf '\x01\x00\x00\x00\x02\x00\x00\x00' > $d/i; head -c 4 $d/i > $d/f
  *   k1=$(build/bin/awq-obj --store $d/s put --kind act w=$d/h:F16:2)
@@ -32,6 +35,10 @@ static void check_one(const uint8_t *data, size_t size)
     }
     for (int i = 0; i < o->n_tensors; i++)
         if (o->tensors[i].data != NULL || !o->tensors[i].name) abort();
+    awq_object_free(o);
+    o = NULL;
+    awq_err e = awq_object_check(data, size, 1, &o);
+    if ((e == AWQ_OK) != (o != NULL)) abort();
     awq_object_free(o);
     /* Decoding allocates the raw size; bound it so the fuzzer's memory limit is not the finding. */
     if (raw <= ((uint64_t)64 << 20)) {
