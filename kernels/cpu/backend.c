@@ -1,7 +1,6 @@
 /* backend.c - the CPU instance of the backend table: host memory (aligned malloc, memcpy) and
  * the fast ops of kernels/cpu/<op>.c. Static and stateless, so it needs no init or cleanup. */
 #include "cpu.h"
-#include "../quant.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +25,7 @@ static kern_status cpu_memcpy(awq_backend_ctx *ctx, void *dst, const void *src, 
 }
 
 static kern_status cpu_sync(awq_backend_ctx *ctx) { (void)ctx; return KERN_OK; }
-/* the CPU's matmul reads fp32 directly: nothing to convert, nothing to pin */
-static kern_status cpu_pin_f16(awq_backend_ctx *ctx, const float *x, size_t n) { (void)ctx; (void)x; (void)n; return KERN_OK; }
-static void cpu_unpin_f16(awq_backend_ctx *ctx, const float *x) { (void)ctx; (void)x; }
 static void cpu_close(const awq_backend *be) { (void)be; }
-
-static kern_status cpu_pack_qweight(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
-{
-    (void)ctx;
-    return kern_pack_qweight(qweight, codes, o, i);
-}
 
 static const awq_backend cpu_backend = {
     .name = "cpu",
@@ -65,11 +55,11 @@ static const awq_backend cpu_backend = {
     .clip_apply = kern_clip_apply_cpu,
     .sq_diff = kern_sq_diff_cpu,
     .to_f16 = kern_to_f16_cpu,
-    .pin_f16 = cpu_pin_f16,
-    .unpin_f16 = cpu_unpin_f16,
+    .pin_f16 = kern_pin_f16_cpu,
+    .unpin_f16 = kern_unpin_f16_cpu,
     .to_f32 = kern_to_f32_cpu,
     .scale_weight = kern_scale_weight_cpu,
-    .pack_qweight = cpu_pack_qweight,
+    .pack_qweight = kern_pack_qweight_cpu,
 };
 
 const awq_backend *awq_backend_cpu(void) { return &cpu_backend; }

@@ -47,6 +47,9 @@ kern_status kern_mean_abs_cpu(awq_backend_ctx *ctx, float *mean, const float *x,
                               int round_f16);
 kern_status kern_sq_diff_cpu(awq_backend_ctx *ctx, double *sum, const float *a, const float *b, size_t n,
                             int round_f16, int clamp);
+kern_status kern_pin_f16_cpu(awq_backend_ctx *ctx, const float *x, size_t n);
+void kern_unpin_f16_cpu(awq_backend_ctx *ctx, const float *x);
+kern_status kern_pack_qweight_cpu(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i);
 kern_status kern_to_f32_cpu(awq_backend_ctx *ctx, float *dst, kern_weight src, size_t n);
 kern_status kern_to_f16_cpu(awq_backend_ctx *ctx, uint16_t *dst, const float *src, size_t n);
 kern_status kern_round_f16_cpu(awq_backend_ctx *ctx, float *x, size_t n);

@@ -1,5 +1,5 @@
 /* quant_core.h - the pseudo-quantizer Q (spec §2.10) as inline, branch-free pieces that the fast
- * CPU ops (quantize, clip_search) run in `omp simd` loops. kern_quantize_ref in quant.c is the
+ * CPU ops (quantize, clip_search) run in `omp simd` loops. kern_quantize_ref in quantize.c is the
  * readable twin; the tests hold these to it bit for bit. Assumes the default rounding mode
  * (round to nearest even), as rintf and the reference do. */
 #ifndef AWQ_KERNELS_CPU_QUANT_CORE_H

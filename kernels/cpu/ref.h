@@ -1,4 +1,4 @@
-/* ref.h - the plain scalar references of every kernel (one per kernels/cpu/<op>.c): the math
+/* ref.h - the plain scalar references of every kernel (each in kernels/cpu/<stem>.c, the file of its op): the math
  * written to be read, one element at a time, in the order of spec §1.4/§1.5. The fast CPU ops
  * and the CUDA ops are tested against these. Semantics, shapes and aliasing rules are those of
  * the op of the same name in kernels.h (host memory; no context argument). */

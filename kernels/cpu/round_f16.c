@@ -44,19 +44,3 @@ kern_status kern_check_f16_cpu(awq_backend_ctx *ctx, const float *x, size_t n, s
     *first_bad = bad;
     return KERN_OK;
 }
-
-kern_status kern_to_f32_cpu(awq_backend_ctx *ctx, float *dst, kern_weight src, size_t n)
-{
-    (void)ctx;
-    #pragma omp parallel for schedule(static)
-    for (size_t e = 0; e < n; e++) dst[e] = kern_weight_at(src, e);
-    return KERN_OK;
-}
-
-kern_status kern_to_f16_cpu(awq_backend_ctx *ctx, uint16_t *dst, const float *src, size_t n)
-{
-    (void)ctx;
-    #pragma omp parallel for schedule(static)
-    for (size_t e = 0; e < n; e++) dst[e] = awq_f32_to_f16(src[e]);
-    return KERN_OK;
-}

@@ -128,7 +128,7 @@ __device__ __forceinline__ double warp_sum(double v)
     return v;
 }
 
-// fp32 -> fp16 copy of n values (rounded; exact for fp16 values); in convert.cu
+// fp32 -> fp16 copy of n values (rounded; exact for fp16 values) on the device; in convert.cu
 kern_status cuda_to_f16(awq_backend_ctx *ctx, __half *dst, const float *src, size_t n);
 // stored weight -> fp32 (exact)
 kern_status cuda_weight_to_f32(awq_backend_ctx *ctx, float *dst, kern_weight w, size_t n);

@@ -45,17 +45,3 @@ kern_status cuda_check_f16(awq_backend_ctx *ctx, const float *x, size_t n, size_
     *first_bad = (size_t)first;
     return KERN_OK;
 }
-
-__global__ void to_f16_kernel(uint16_t *dst, const float *src, size_t n)
-{
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x)
-        dst[e] = __half_as_ushort(__float2half_rn(src[e]));
-}
-
-kern_status cuda_to_f16(awq_backend_ctx *ctx, uint16_t *dst, const float *src, size_t n)
-{
-    if (!n) return KERN_OK;
-    to_f16_kernel<<<grid_for(ctx, n, 256), 256, 0, ctx->stream>>>(dst, src, n);
-    LAUNCH_CHECK();
-    return KERN_OK;
-}

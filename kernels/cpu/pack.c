@@ -1,9 +1,11 @@
 /* pack.c - AutoAWQ "GEMM" packing (spec §3.1, §2.11, pitfall 18): 4-bit codes packed eight to a
  * uint32 along the OUTPUT dimension in AWQ_ORDER, zeros likewise, scales transposed to fp16
  * [G, O]; and the way back (REVERSE order), for round trips and for evaluating packed
- * checkpoints. Host memory; OpenMP over blocks of rows of the packed tensors. */
-#include "quant.h"
-#include "../base/half.h"
+ * checkpoints. Host memory; OpenMP over blocks of rows of the packed tensors. The CPU's
+ * pack_qweight op is kern_pack_qweight; its CUDA twin is cuda/pack.cu. */
+#include "cpu.h"
+#include "../quant.h"
+#include "../../base/half.h"
 
 #include <string.h>
 
@@ -146,4 +148,10 @@ kern_status kern_dequant_gemm(float *w, const int32_t *qweight, const int32_t *q
         }
     }
     return KERN_OK;
+}
+
+kern_status kern_pack_qweight_cpu(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
+{
+    (void)ctx;
+    return kern_pack_qweight(qweight, codes, o, i);
 }

@@ -1,4 +1,4 @@
-/* quant.c - the pseudo-quantizer Q (spec §2.10) over a weight matrix, optionally column-scaled
+/* quantize.c - the pseudo-quantizer Q (spec §2.10) over a weight matrix, optionally column-scaled
  * as in the scale search (§2.6). _ref: the spec's lines, one group at a time, with awq_round_f16.
  * Fast: the same math from quant_core.h (bit-level fp16 rounding), groups in parallel. Both are
  * exact IEEE operations in the same order, so they agree bit for bit. */

@@ -1,4 +1,4 @@
-/* wmean.c - AutoAWQ's weight statistic for duo scaling (spec §2.12): every group of g weights of
+/* w_mean.c - AutoAWQ's weight statistic for duo scaling (spec §2.12): every group of g weights of
  * each row divided by its max |w| (+1e-6), then the mean over all rows of the stacked linears.
  * _ref: column by column in row order. Fast: the per-(row, group) divisors in parallel over
  * rows, then column blocks in parallel, each summed in row order (no thread dependence; in

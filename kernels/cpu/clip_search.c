@@ -1,4 +1,4 @@
-/* clip.c - the clip search of one linear (spec §2.8): for every (row, group) the shrink of max|w|
+/* clip_search.c - the clip search of one linear (spec §2.8): for every (row, group) the shrink of max|w|
  * that minimises the output error of the quantized group on the sampled tokens.
  * _ref: the loops of the spec, err in fp64 (the truth the fast path is measured against).
  * Fast: per tile of ROW_BLOCK rows and one group, the n_cand quantized versions of every row are
