@@ -26,7 +26,8 @@ int awq_stage_parse(awq_cli *cli, const awq_opt *own, awq_stage_opts *so, unsign
                     int argc, char **argv);
 
 /* 1 when a valid object is stored under key (the step is done); a damaged one is reported as a
- * warning and 0 is returned so the caller rebuilds it. */
+ * warning and 0 is returned so the caller rebuilds it. Cheap: awq_store_check (no decompression;
+ * the get that reads the object verifies its content). */
 int awq_stage_cached(awq_store *s, const awq_key *key);
 void awq_print_key(const awq_key *key);
 /* Parse a key option, naming the option in the error. */
