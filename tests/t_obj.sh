@@ -2,7 +2,7 @@
 # t_obj.sh - the awq-obj command line: put/info/cat round trip, hash against xxh128sum, ls, path,
 # verify and verify --quick of a damaged object (exit 1, one line naming it), of an object of
 # format version 1, the TTY refusal of cat, rm, gc by age
-# and keep-list, usage errors (exit 2) and --help of every command.
+# and keep-list, a smoke run of awq-bench-store, usage errors (exit 2) and --help of every command.
 . tests/lib.sh
 
 OBJ="$BIN/awq-obj"
@@ -93,6 +93,10 @@ check "gc rejects a bad keep-list" "! '$OBJ' --store '$S' gc --keep '$TMP/badkee
 ok "rm" "$OBJ" --store "$S" rm "$K"
 check "rm of a missing object fails" "! '$OBJ' --store '$S' rm '$K' 2>'$TMP/err' && grep -q 'not in the store' '$TMP/err'"
 check "ls of an empty store" "[ -z \"\$('$OBJ' --store '$S' ls 2>/dev/null)\" ]"
+
+# the benchmark of check vs verify (docs/PERFORMANCE.md) runs
+check "awq-bench-store runs" "'$BIN/awq-bench-store' --mib 1 --reps 1 -j 1 --store '$TMP/bench' | grep -q '^      1 | .*x\$'"
+check "awq-bench-store rejects --mib 0" "[ \$(rc '$BIN/awq-bench-store' --mib 0) = 2 ]"
 
 # usage errors: exit 2; every command has --help
 check "no command: 2" "[ \$(rc '$OBJ') = 2 ]"

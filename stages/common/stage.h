@@ -43,7 +43,8 @@ awq_err awq_stage_block_open(awq_stage_block *b, const awq_stage_opts *so, const
 int awq_stage_block_close(awq_stage_block *b, awq_err e, const awq_key *out, const char *prog);
 
 /* 1 when a valid object is stored under key (the step is done); a damaged one is reported as a
- * warning and 0 is returned so the caller rebuilds it. */
+ * warning and 0 is returned so the caller rebuilds it. Cheap: awq_store_check (no decompression;
+ * the get that reads the object verifies its content). */
 int awq_stage_cached(awq_store *s, const awq_key *key);
 void awq_print_key(const awq_key *key);
 /* Parse a key option, naming the option in the error. */
