@@ -8,7 +8,7 @@
  * equal fp32 sums. err is fp32 math, not the reference's fp16 tensors (spec pitfall 8). */
 #include "cpu.h"
 #include "ref.h"
-#include "quant_core.h"
+#include "../quant_core.h"
 #include "../quant.h"
 #include "../../base/half.h"
 
@@ -103,7 +103,7 @@ __attribute__((always_inline)) static inline void clip_candidates(float *d, floa
         #pragma omp simd
         for (size_t c = 0; c < g; c++) {
             float q = quant_code(quant_clamp_abs(wg[c], v), scale, zero, maxq, f16);
-            dk[c] = quant_h((q - zero) * scale, f16) - wg[c];
+            dk[c] = quant_deq(q, scale, zero, f16) - wg[c];
         }
     }
 }

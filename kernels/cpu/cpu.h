@@ -92,4 +92,17 @@ static inline float kern_round_f16_fast(float x)
     return awq_round_f16(x); /* overflow, Inf, NaN */
 }
 
+/* Signed max and min of v[0..n) (n >= 1; NaN is skipped by the comparisons), vectorized: the
+ * loop form of quant_extremes_add (kernels/quant_core.h) that the quantizing ops use. */
+static inline void quant_extremes(float *mx, float *mn, const float *v, size_t n)
+{
+    float hi = -INFINITY, lo = INFINITY;
+    #pragma omp simd reduction(max : hi) reduction(min : lo)
+    for (size_t c = 0; c < n; c++) {
+        hi = v[c] > hi ? v[c] : hi;
+        lo = v[c] < lo ? v[c] : lo;
+    }
+    *mx = hi, *mn = lo;
+}
+
 #endif

@@ -1,20 +1,15 @@
 /* quantize.c - the pseudo-quantizer Q (spec §2.10) over a weight matrix, optionally column-scaled
- * as in the scale search (§2.6). _ref: the spec's lines, one group at a time, with awq_round_f16.
- * Fast: the same math from quant_core.h (bit-level fp16 rounding), groups in parallel. Both are
- * exact IEEE operations in the same order, so they agree bit for bit. */
+ * as in the scale search (§2.6). The math of one group is kernels/quant_core.h, shared with the
+ * CUDA twin. _ref: one group at a time, one value at a time. Fast: groups in parallel, each in
+ * `omp simd` loops over the same core. */
 #include "cpu.h"
 #include "ref.h"
-#include "quant_core.h"
+#include "../quant_core.h"
 #include "../quant.h"
 #include "../../base/half.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-static float h_if(float x, int f16) { return f16 ? awq_round_f16(x) : x; }
-
-/* codes always in [0, maxq]: NaN becomes 0 */
-static float clamp_code(float v, float maxq) { return !(v >= 0.0f) ? 0.0f : v > maxq ? maxq : v; }
 
 kern_status kern_quantize_ref(float *deq, uint8_t *codes, float *scales, uint8_t *zeros, const float *w,
                               const float *col_scale, size_t o, size_t i, int64_t group, int w_bit, int round_f16)
@@ -23,7 +18,7 @@ kern_status kern_quantize_ref(float *deq, uint8_t *codes, float *scales, uint8_t
     if (w_bit < 2 || w_bit > 8 || kern_quant_group(&g, i, group) != KERN_OK) return KERN_ERR_ARG;
     size_t n_groups = i / g;
     float maxq = (float)((1 << w_bit) - 1);
-    float eps = round_f16 ? awq_f16_to_f32(0x00a8) : 1e-5f; /* clamp(min=1e-5) in the weight dtype */
+    int f16 = round_f16 != 0;
     float *v = malloc(g * sizeof *v);
     if (!v) return KERN_ERR_NOMEM;
     for (size_t r = 0; r < o; r++)
@@ -31,23 +26,17 @@ kern_status kern_quantize_ref(float *deq, uint8_t *codes, float *scales, uint8_t
             size_t c0 = j * g;
             for (size_t c = 0; c < g; c++) {
                 float x = w[r * i + c0 + c];
-                v[c] = col_scale ? h_if(x * col_scale[c0 + c], round_f16) : x;
+                v[c] = col_scale ? quant_h(x * col_scale[c0 + c], f16) : x;
             }
-            float mx = -INFINITY, mn = INFINITY; /* signed max/min; NaN is skipped */
-            for (size_t c = 0; c < g; c++) {
-                if (v[c] > mx) mx = v[c];
-                if (v[c] < mn) mn = v[c];
-            }
-            float range = h_if(mx - mn, round_f16);
-            if (!(range >= eps)) range = eps;
-            float scale = h_if(range / maxq, round_f16);
-            float zero = clamp_code(-rintf(h_if(mn / scale, round_f16)), maxq);
+            float mx = -INFINITY, mn = INFINITY, scale, zero; /* signed max/min; NaN is skipped */
+            for (size_t c = 0; c < g; c++) quant_extremes_add(&mx, &mn, v[c]);
+            quant_params(&scale, &zero, mx, mn, maxq, f16);
             if (scales) scales[r * n_groups + j] = scale;
             if (zeros) zeros[r * n_groups + j] = (uint8_t)zero;
             for (size_t c = 0; c < g; c++) {
-                float q = clamp_code(h_if(rintf(h_if(v[c] / scale, round_f16)) + zero, round_f16), maxq);
-                float d = h_if((q - zero) * scale, round_f16);
-                if (col_scale) d = h_if(d / col_scale[c0 + c], round_f16);
+                float q = quant_code(v[c], scale, zero, maxq, f16);
+                float d = quant_deq(q, scale, zero, f16);
+                if (col_scale) d = quant_h(d / col_scale[c0 + c], f16);
                 if (codes) codes[r * i + c0 + c] = (uint8_t)q;
                 if (deq) deq[r * i + c0 + c] = d;
             }
@@ -71,14 +60,14 @@ __attribute__((always_inline)) static inline void quantize_group(float *deq, uin
         for (size_t c = 0; c < g; c++) {
             float q = quant_code(src[c], scale, zero, maxq, f16);
             qb[c] = q;
-            dq[c] = quant_h(quant_h((q - zero) * scale, f16) / cs[c], f16);
+            dq[c] = quant_h(quant_deq(q, scale, zero, f16) / cs[c], f16);
         }
     } else {
         #pragma omp simd
         for (size_t c = 0; c < g; c++) {
             float q = quant_code(src[c], scale, zero, maxq, f16);
             qb[c] = q;
-            dq[c] = quant_h((q - zero) * scale, f16);
+            dq[c] = quant_deq(q, scale, zero, f16);
         }
     }
     if (codes)

@@ -6,7 +6,7 @@
 #include "cpu.h"
 #include "ref.h"
 #include "../quant.h"
-#include "quant_core.h"
+#include "../quant_core.h"
 #include "../../base/half.h"
 
 #include <math.h>

@@ -14,7 +14,8 @@
 // (E's traffic, not the FLOPs, bounds this op: 2 x 4 bytes per element of E against 4g FLOPs).
 // Either way the losses differ from the CPU's only by rounding within the bound that
 // tests/test_backends.c states.
-#include "quant.cuh"
+#include "cuda.cuh"
+#include "../quant_core.h"
 
 #define CLIP_BUDGET ((size_t)1 << 30) // bytes of D and E per chunk
 #define CLIP_TOK 2048                 // tokens per GEMM slice
@@ -33,18 +34,18 @@ __global__ void clip_candidates_kernel(float *D, __half *D16, float *mv, uint8_t
         for (size_t c = lane; c < g; c += 32) {
             float v = wg[c];
             m0 = fabsf(v) > m0 ? fabsf(v) : m0;
-            q_extremes_add(&wmax, &wmin, v);
+            quant_extremes_add(&wmax, &wmin, v);
         }
         m0 = warp_max(m0), wmax = warp_max(wmax), wmin = warp_min(wmin);
         float pv = 0, ps = 0, pz = 0; // the previous candidate's mv, scale, zero
         for (int k = 0; k < nc; k++) {
             float v = hif(__fmul_rn(m0, (float)(1.0 - (double)k / (double)n_grid)), f16), scale, zero;
-            q_params(&scale, &zero, q_clamp_abs(wmax, v), q_clamp_abs(wmin, v), maxq, f16);
+            quant_params(&scale, &zero, quant_clamp_abs(wmax, v), quant_clamp_abs(wmin, v), maxq, f16);
             size_t at = (it * nc + k) * g;
             int same = 1;
             for (size_t c = lane; c < g; c += 32) {
                 float wc = wg[c];
-                float d = __fsub_rn(q_deq(q_code(q_clamp_abs(wc, v), scale, zero, maxq, f16), scale, zero, f16), wc);
+                float d = __fsub_rn(quant_deq(quant_code(quant_clamp_abs(wc, v), scale, zero, maxq, f16), scale, zero, f16), wc);
                 if (f16) {
                     __half hi = __float2half_rn(d);
                     D16[2 * at + c] = hi;
@@ -53,7 +54,7 @@ __global__ void clip_candidates_kernel(float *D, __half *D16, float *mv, uint8_t
                     D[at + c] = d;
                 }
                 if (k) {
-                    float dp = __fsub_rn(q_deq(q_code(q_clamp_abs(wc, pv), ps, pz, maxq, f16), ps, pz, f16), wc);
+                    float dp = __fsub_rn(quant_deq(quant_code(quant_clamp_abs(wc, pv), ps, pz, maxq, f16), ps, pz, f16), wc);
                     same &= __float_as_uint(d) == __float_as_uint(dp);
                 }
             }

@@ -1,8 +1,10 @@
-// quantize.cu - Q over a weight matrix, one warp per (row, group): the warp finds the group's
+// quantize.cu - Q over a weight matrix (the math: kernels/quant_core.h, shared with the CPU's
+// quantize.c), one warp per (row, group): the warp finds the group's
 // signed extremes (of h(w * col_scale) when a column scale is given), lane 0's arithmetic is
 // repeated by every lane (same inputs, same result), and each lane quantizes its columns.
 // deq may equal w: a lane reads each of its elements before writing it.
-#include "quant.cuh"
+#include "cuda.cuh"
+#include "../quant_core.h"
 
 __global__ void quantize_kernel(float *deq, uint8_t *codes, float *scales, uint8_t *zeros, const float *w,
                                 const float *cs, size_t o, size_t i, size_t g, float maxq, int f16)
@@ -16,11 +18,11 @@ __global__ void quantize_kernel(float *deq, uint8_t *codes, float *scales, uint8
         for (size_t c = lane; c < g; c += 32) {
             float v = w[at + c];
             if (cs) v = hif(__fmul_rn(v, cs[c0 + c]), f16);
-            q_extremes_add(&mx, &mn, v);
+            quant_extremes_add(&mx, &mn, v);
         }
         mx = warp_max(mx), mn = warp_min(mn);
         float scale, zero;
-        q_params(&scale, &zero, mx, mn, maxq, f16);
+        quant_params(&scale, &zero, mx, mn, maxq, f16);
         if (lane == 0) {
             if (scales) scales[it] = scale;
             if (zeros) zeros[it] = (uint8_t)zero;
@@ -28,8 +30,8 @@ __global__ void quantize_kernel(float *deq, uint8_t *codes, float *scales, uint8
         for (size_t c = lane; c < g; c += 32) {
             float v = w[at + c];
             if (cs) v = hif(__fmul_rn(v, cs[c0 + c]), f16);
-            float q = q_code(v, scale, zero, maxq, f16);
-            float d = q_deq(q, scale, zero, f16);
+            float q = quant_code(v, scale, zero, maxq, f16);
+            float d = quant_deq(q, scale, zero, f16);
             if (cs) d = hif(__fdiv_rn(d, cs[c0 + c]), f16);
             if (codes) codes[at + c] = (uint8_t)q;
             if (deq) deq[at + c] = d;
