@@ -6,7 +6,7 @@
 #include "ref.h"
 #include "../../base/half.h"
 
-kern_status kern_to_f32_cpu(awq_backend_ctx *ctx, float *dst, kern_weight src, size_t n)
+kern_status cpu_to_f32(awq_backend_ctx *ctx, float *dst, kern_weight src, size_t n)
 {
     (void)ctx;
     #pragma omp parallel for schedule(static)
@@ -14,7 +14,7 @@ kern_status kern_to_f32_cpu(awq_backend_ctx *ctx, float *dst, kern_weight src, s
     return KERN_OK;
 }
 
-kern_status kern_to_f16_cpu(awq_backend_ctx *ctx, uint16_t *dst, const float *src, size_t n)
+kern_status cpu_to_f16(awq_backend_ctx *ctx, uint16_t *dst, const float *src, size_t n)
 {
     (void)ctx;
     #pragma omp parallel for schedule(static)
@@ -22,10 +22,10 @@ kern_status kern_to_f16_cpu(awq_backend_ctx *ctx, uint16_t *dst, const float *sr
     return KERN_OK;
 }
 
-kern_status kern_pin_f16_cpu(awq_backend_ctx *ctx, const float *x, size_t n)
+kern_status cpu_pin_f16(awq_backend_ctx *ctx, const float *x, size_t n)
 {
     (void)ctx, (void)x, (void)n;
     return KERN_OK;
 }
 
-void kern_unpin_f16_cpu(awq_backend_ctx *ctx, const float *x) { (void)ctx, (void)x; }
+void cpu_unpin_f16(awq_backend_ctx *ctx, const float *x) { (void)ctx, (void)x; }

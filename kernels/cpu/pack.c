@@ -150,7 +150,7 @@ kern_status kern_dequant_gemm(float *w, const int32_t *qweight, const int32_t *q
     return KERN_OK;
 }
 
-kern_status kern_pack_qweight_cpu(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
+kern_status cpu_pack_qweight(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
 {
     (void)ctx;
     return kern_pack_qweight(qweight, codes, o, i);

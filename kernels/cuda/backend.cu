@@ -171,28 +171,7 @@ extern "C" const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *
     t->copy = cu_copy;
     t->sync = cu_sync;
     t->close = cu_close;
-    t->matmul = cuda_matmul;
-    t->rmsnorm = cuda_rmsnorm;
-    t->rope = cuda_rope;
-    t->attention = cuda_attention;
-    t->silu_mul = cuda_silu_mul;
-    t->mlp = cuda_mlp;
-    t->attn = cuda_attn;
-    t->add = cuda_add;
-    t->embed = cuda_embed;
-    t->mean_abs = cuda_mean_abs;
-    t->round_f16 = cuda_round_f16;
-    t->check_f16 = cuda_check_f16;
-    t->quantize = cuda_quantize;
-    t->w_mean = cuda_w_mean;
-    t->clip_search = cuda_clip_search;
-    t->clip_apply = cuda_clip_apply;
-    t->scale_weight = cuda_scale_weight;
-    t->pack_qweight = cuda_pack_qweight;
-    t->sq_diff = cuda_sq_diff;
-    t->to_f16 = cuda_to_f16;
-    t->pin_f16 = cuda_pin_f16;
-    t->unpin_f16 = cuda_unpin_f16;
-    t->to_f32 = cuda_weight_to_f32;
+#define KERN_OP(name, stem, ret, params) t->name = cuda_##name;
+#include "../ops.def"
     return t;
 }
