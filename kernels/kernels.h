@@ -82,9 +82,17 @@ int kern_attn_args_ok(const float *out, const kern_attn_w *w, size_t h, size_t h
 /* Opaque per-instance state of a backend (device, stream, BLAS handle; NULL for the CPU). */
 typedef struct awq_backend_ctx awq_backend_ctx;
 
+/* What a backend can do, for callers that must choose (the bits of awq_backend.caps). */
+enum kern_cap {
+    KERN_CAP_HOST_MEMORY = 1u << 0,  /* backend memory is host memory: host pointers work as tensors */
+    KERN_CAP_HOST_COMPUTE = 1u << 1, /* the ops run on the calling thread (synchronous, OpenMP) */
+    KERN_CAP_CUDA = 1u << 2,         /* a CUDA device: device memory, stream-ordered ops */
+};
+
 typedef struct awq_backend awq_backend;
 struct awq_backend {
-    const char *name;     /* "cpu", "cuda" */
+    const char *name;     /* "cpu", "cuda": for messages; ask caps, not the name */
+    unsigned caps;        /* KERN_CAP_* */
     awq_backend_ctx *ctx; /* pass as the first argument of every function below */
 
     /* ---- memory ---------------------------------------------------------------------------- */
@@ -136,9 +144,15 @@ const awq_backend *awq_backend_cpu(void);
  * as fp16 (h() of the fp32 sum: the same value as rounding an fp32 C) and is widened into out. */
 const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *err);
 
-/* The CUDA or cuBLAS call behind this thread's last KERN_ERR_DEVICE/KERN_ERR_NOMEM from the
- * CUDA backend, e.g. "cudaMalloc(1152921504606846976 bytes): out of memory (backend.cu:57)", for
- * a message; "" when there was none (and always in a build without CUDA). */
-const char *awq_cuda_last_error(void);
+/* ---- error detail (every backend) ------------------------------------------------------------ */
+
+/* The detail behind this thread's last failed kernel call when the backend recorded one: for
+ * CUDA the call, its status name and file:line, e.g. "cudaMalloc(1152921504606846976 bytes): out
+ * of memory (backend.cu:57)"; "" when there is none. It stays until kern_clear_error or the next
+ * recorded failure; stages put it in their message (stages/common/kern_err.h). Never NULL. */
+const char *kern_last_error(void);
+void kern_clear_error(void);
+/* For backends: record the detail of a failure (printf format; truncated to 255 bytes). */
+void kern_record_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -29,6 +29,7 @@ static void cpu_close(const awq_backend *be) { (void)be; }
 
 static const awq_backend cpu_backend = {
     .name = "cpu",
+    .caps = KERN_CAP_HOST_MEMORY | KERN_CAP_HOST_COMPUTE,
     .ctx = NULL,
     .alloc = cpu_alloc,
     .free = cpu_free,

@@ -30,7 +30,7 @@ struct awq_backend_ctx {
 // The pinned fp16 copy of x[0..n) (pin_f16), or NULL: what an fp16 path uses instead of converting.
 const __half *cuda_pinned_f16(const awq_backend_ctx *ctx, const float *x, size_t n);
 
-// Record "expr: what (file:line)" for awq_cuda_last_error() and map the error: allocation
+// Record "expr: what (file:line)" for kern_last_error() and map the error: allocation
 // failures are KERN_ERR_NOMEM, everything else KERN_ERR_DEVICE. Non-sticky errors are cleared
 // so that the next op does not report them again.
 kern_status cuda_fail(cudaError_t e, const char *expr, const char *file, int line);
