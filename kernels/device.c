@@ -27,7 +27,6 @@ const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *err)
     return NULL;
 }
 
-const char *awq_cuda_last_error(void) { return ""; }
 
 kern_status awq_cuda_bench_gemm(const awq_backend *be, kern_dtype dt, int m, int n, int k, int reps, double *seconds)
 {

@@ -1,5 +1,23 @@
-/* kernels.c - backend-independent bits of kernels.h: status names, dtype sizes, shared argument checks. */
+/* kernels.c - backend-independent bits of kernels.h: status names, the error detail channel,
+ * dtype sizes, shared argument checks. */
 #include "kernels.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* per thread: a backend instance is used from one thread at a time, and so is its detail */
+static _Thread_local char last_error[256];
+
+const char *kern_last_error(void) { return last_error; }
+void kern_clear_error(void) { last_error[0] = 0; }
+
+void kern_record_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+}
 
 const char *kern_strerror(kern_status s)
 {

@@ -1,6 +1,6 @@
-/* kernel_support.h - helpers the kernel tests share (test_kernels.c, test_quant.c,
- * test_backends.c): random inputs from the test seed, and backend copies of host data. Static
- * inline: each test program is one translation unit. Failures to allocate end the test program. */
+/* kernel_support.h - helpers the kernel tests share (test_backends.c, test_quant.c): random
+ * inputs from the test seed, and backend copies of host data. Static inline: each test program
+ * is one translation unit. Failures to allocate end the test program. */
 #ifndef AWQ_KERNEL_SUPPORT_H
 #define AWQ_KERNEL_SUPPORT_H
 

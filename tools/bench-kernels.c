@@ -218,7 +218,7 @@ static awq_err time_op(const awq_backend *be, bufs *b, int k, int reps, double *
     }
     if (st != KERN_OK)
         return awq_fail(st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE, "op %d on %s: %s %s", k, be->name,
-                        kern_strerror(st), awq_cuda_last_error());
+                        kern_strerror(st), kern_last_error());
     qsort(t, 3, sizeof t[0], cmp_double);
     *sec = t[1];
     return AWQ_OK;
@@ -228,7 +228,7 @@ static awq_err time_op(const awq_backend *be, bufs *b, int k, int reps, double *
 static awq_err references(const awq_backend *be, bufs *b, double ref[3], double *bf16)
 {
     *bf16 = 0;
-    if (strcmp(be->name, "cuda") == 0) {
+    if (be->caps & KERN_CAP_CUDA) {
         const int m = 8192;
         double s = 0;
         kern_status st = awq_cuda_bench_gemm(be, KERN_F16, m, m, m, 10, &s);
@@ -237,7 +237,7 @@ static awq_err references(const awq_backend *be, bufs *b, double ref[3], double 
             *bf16 = 2.0 * m * m * (double)m / s / 1e12;
         if (st == KERN_OK && (st = awq_cuda_bench_gemm(be, KERN_F32, m, m, m, 5, &s)) == KERN_OK)
             ref[1] = 2.0 * m * m * (double)m / s / 1e12;
-        if (st != KERN_OK) return awq_fail(AWQ_ERR_DEVICE, "cuBLAS reference GEMM: %s %s", kern_strerror(st), awq_cuda_last_error());
+        if (st != KERN_OK) return awq_fail(AWQ_ERR_DEVICE, "cuBLAS reference GEMM: %s %s", kern_strerror(st), kern_last_error());
     } else { /* the CPU: its fp32 matmul op at 2048^3 stands for both */
         const size_t m = 2048;
         double t0 = awq_now();
@@ -252,7 +252,7 @@ static awq_err references(const awq_backend *be, bufs *b, double ref[3], double 
         be->sync(be->ctx);
         double t0 = awq_now();
         for (int r = 0; r < 10; r++) be->copy(be->ctx, b->deq, b->w32, bytes);
-        if (be->sync(be->ctx) != KERN_OK) return awq_fail(AWQ_ERR_DEVICE, "copy: %s", awq_cuda_last_error());
+        if (be->sync(be->ctx) != KERN_OK) return awq_fail(AWQ_ERR_DEVICE, "copy: %s", kern_last_error());
         double t = (awq_now() - t0) / 10;
         if (t < best) best = t;
     }
@@ -306,7 +306,7 @@ static awq_err bench(const awq_backend *be)
     if (!e) e = references(be, &b, ref, &bf16);
     if (!e) {
         char name[200] = "";
-        if (strcmp(be->name, "cuda") == 0) awq_cuda_device_count(name, sizeof name);
+        if (be->caps & KERN_CAP_CUDA) awq_cuda_device_count(name, sizeof name);
         printf("# %s: device %s%s%s, %zu tokens (%d x %d), %d calls per trial, median of 3\n", PROG, be->name,
                *name ? " " : "", name, n, g_seqs, SEQ, g_reps);
         printf("# reference: GEMM fp16 %.4g TFLOP/s, bf16 %.4g, fp32 %.4g (%s); copy %.4g GB/s (read + write)\n", ref[0],

@@ -10,7 +10,7 @@ kern_status kern_add_ref(float *y, const float *a, const float *b, size_t n, int
     return KERN_OK;
 }
 
-kern_status kern_add_cpu(awq_backend_ctx *ctx, float *y, const float *a, const float *b, size_t n, int round_f16)
+kern_status cpu_add(awq_backend_ctx *ctx, float *y, const float *a, const float *b, size_t n, int round_f16)
 {
     (void)ctx;
     if (round_f16) {

@@ -85,7 +85,7 @@ static void attention_pair(float *O, const float *Q, const float *K, const float
             for (size_t e = 0; e < d; e++) O[p * qw + e] = kern_round_f16_fast(O[p * qw + e]);
 }
 
-kern_status kern_attention_cpu(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
+kern_status cpu_attention(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
                                size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16)
 {
     (void)ctx;

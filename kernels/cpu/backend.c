@@ -29,6 +29,7 @@ static void cpu_close(const awq_backend *be) { (void)be; }
 
 static const awq_backend cpu_backend = {
     .name = "cpu",
+    .caps = KERN_CAP_HOST_MEMORY | KERN_CAP_HOST_COMPUTE,
     .ctx = NULL,
     .alloc = cpu_alloc,
     .free = cpu_free,
@@ -37,29 +38,8 @@ static const awq_backend cpu_backend = {
     .copy = cpu_memcpy,
     .sync = cpu_sync,
     .close = cpu_close,
-    .matmul = kern_matmul_cpu,
-    .rmsnorm = kern_rmsnorm_cpu,
-    .rope = kern_rope_cpu,
-    .attention = kern_attention_cpu,
-    .silu_mul = kern_silu_mul_cpu,
-    .mlp = kern_mlp_cpu,
-    .attn = kern_attn_cpu,
-    .add = kern_add_cpu,
-    .embed = kern_embed_cpu,
-    .mean_abs = kern_mean_abs_cpu,
-    .round_f16 = kern_round_f16_cpu,
-    .check_f16 = kern_check_f16_cpu,
-    .quantize = kern_quantize_cpu,
-    .w_mean = kern_w_mean_cpu,
-    .clip_search = kern_clip_search_cpu,
-    .clip_apply = kern_clip_apply_cpu,
-    .sq_diff = kern_sq_diff_cpu,
-    .to_f16 = kern_to_f16_cpu,
-    .pin_f16 = kern_pin_f16_cpu,
-    .unpin_f16 = kern_unpin_f16_cpu,
-    .to_f32 = kern_to_f32_cpu,
-    .scale_weight = kern_scale_weight_cpu,
-    .pack_qweight = kern_pack_qweight_cpu,
+#define KERN_OP(name, stem, ret, params) .name = cpu_##name,
+#include "../ops.def"
 };
 
 const awq_backend *awq_backend_cpu(void) { return &cpu_backend; }

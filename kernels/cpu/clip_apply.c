@@ -15,7 +15,7 @@ kern_status kern_clip_apply_ref(float *w, const float *max_val, size_t o, size_t
     return KERN_OK;
 }
 
-kern_status kern_clip_apply_cpu(awq_backend_ctx *ctx, float *w, const float *max_val, size_t o, size_t i,
+kern_status cpu_clip_apply(awq_backend_ctx *ctx, float *w, const float *max_val, size_t o, size_t i,
                                 int64_t group)
 {
     (void)ctx;

@@ -151,7 +151,7 @@ static void clip_tile(const clip_job *jb, size_t r0, size_t nr, size_t j, float 
     }
 }
 
-kern_status kern_clip_search_cpu(awq_backend_ctx *ctx, float *max_val, int32_t *best, float *loss, const float *w,
+kern_status cpu_clip_search(awq_backend_ctx *ctx, float *max_val, int32_t *best, float *loss, const float *w,
                                  const float *x, size_t o, size_t i, size_t t, int64_t group, int w_bit,
                                  int n_grid, double max_shrink, int round_f16)
 {

@@ -19,7 +19,7 @@ kern_status kern_embed_ref(float *y, const int32_t *ids, kern_weight table, size
     return KERN_OK;
 }
 
-kern_status kern_embed_cpu(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_weight table, size_t n,
+kern_status cpu_embed(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_weight table, size_t n,
                            size_t c, size_t vocab)
 {
     (void)ctx;

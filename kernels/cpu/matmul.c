@@ -46,7 +46,7 @@ static void matmul_tile(float *y, const float *x, const float *wb, kern_weight b
     }
 }
 
-kern_status kern_matmul_cpu(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, kern_weight bias,
+kern_status cpu_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, kern_weight bias,
                             size_t n, size_t o, size_t i, int round_f16)
 {
     (void)ctx;

@@ -21,7 +21,7 @@ kern_status kern_mean_abs_ref(float *mean, const float *x, size_t n, size_t c, i
 
 #define CHAN_BLOCK 256
 
-kern_status kern_mean_abs_cpu(awq_backend_ctx *ctx, float *mean, const float *x, size_t n, size_t c,
+kern_status cpu_mean_abs(awq_backend_ctx *ctx, float *mean, const float *x, size_t n, size_t c,
                               int round_f16)
 {
     (void)ctx;

@@ -31,7 +31,7 @@ kern_status kern_mlp_ref(float *out, float *down_in, const float *m, kern_weight
     return st;
 }
 
-kern_status kern_mlp_cpu(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
+kern_status cpu_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
                          kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down,
                          kern_weight b_down, float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f,
                          int round_f16)
@@ -39,9 +39,9 @@ kern_status kern_mlp_cpu(awq_backend_ctx *ctx, float *out, float *down_in, const
     if (!mlp_args_ok(out, w_gate, b_gate, w_up, b_up, w_down, b_down)) return KERN_ERR_ARG;
     if (!out && !down_in) return KERN_OK;
     float *a = down_in ? down_in : scratch_g;
-    kern_status st = kern_matmul_cpu(ctx, scratch_g, m, w_gate, b_gate, n, f, c, round_f16);
-    if (st == KERN_OK) st = kern_matmul_cpu(ctx, scratch_u, m, w_up, b_up, n, f, c, round_f16);
-    if (st == KERN_OK) st = kern_silu_mul_cpu(ctx, a, scratch_g, scratch_u, n * f, round_f16);
-    if (st == KERN_OK && out) st = kern_matmul_cpu(ctx, out, a, w_down, b_down, n, c, f, round_f16);
+    kern_status st = cpu_matmul(ctx, scratch_g, m, w_gate, b_gate, n, f, c, round_f16);
+    if (st == KERN_OK) st = cpu_matmul(ctx, scratch_u, m, w_up, b_up, n, f, c, round_f16);
+    if (st == KERN_OK) st = cpu_silu_mul(ctx, a, scratch_g, scratch_u, n * f, round_f16);
+    if (st == KERN_OK && out) st = cpu_matmul(ctx, out, a, w_down, b_down, n, c, f, round_f16);
     return st;
 }

@@ -4,6 +4,7 @@
  * checkpoints. Host memory; OpenMP over blocks of rows of the packed tensors. The CPU's
  * pack_qweight op is kern_pack_qweight; its CUDA twin is cuda/pack.cu. */
 #include "cpu.h"
+#include "ref.h"
 #include "../quant.h"
 #include "../../base/half.h"
 
@@ -150,7 +151,22 @@ kern_status kern_dequant_gemm(float *w, const int32_t *qweight, const int32_t *q
     return KERN_OK;
 }
 
-kern_status kern_pack_qweight_cpu(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
+/* The math of pack_qweight: one word at a time, kern_pack8 of the 8 codes of a column. */
+kern_status kern_pack_qweight_ref(int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
+{
+    if (o % 8) return KERN_ERR_ARG;
+    for (size_t e = 0; e < o * i; e++)
+        if (codes[e] > 15) return KERN_ERR_ARG;
+    for (size_t k = 0; k < i; k++)
+        for (size_t c = 0; c < o / 8; c++) {
+            uint8_t q[8];
+            for (int j = 0; j < 8; j++) q[j] = codes[(8 * c + (size_t)j) * i + k];
+            qweight[k * (o / 8) + c] = as_i32(kern_pack8(q));
+        }
+    return KERN_OK;
+}
+
+kern_status cpu_pack_qweight(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i)
 {
     (void)ctx;
     return kern_pack_qweight(qweight, codes, o, i);

@@ -76,7 +76,7 @@ __attribute__((always_inline)) static inline void quantize_group(float *deq, uin
     if (zero_out) *zero_out = (uint8_t)zero;
 }
 
-kern_status kern_quantize_cpu(awq_backend_ctx *ctx, float *deq, uint8_t *codes, float *scales, uint8_t *zeros,
+kern_status cpu_quantize(awq_backend_ctx *ctx, float *deq, uint8_t *codes, float *scales, uint8_t *zeros,
                               const float *w, const float *col_scale, size_t o, size_t i, int64_t group,
                               int w_bit, int round_f16)
 {

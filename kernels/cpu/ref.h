@@ -27,6 +27,11 @@ kern_status kern_mlp_ref(float *out /*[n,c] or NULL*/, float *down_in /*[n,f] or
                          kern_weight b_up /*[f] or none*/, kern_weight w_down /*[c,f]*/,
                          kern_weight b_down /*[c] or none*/, float *scratch_g /*[n*f]*/, float *scratch_u /*[n*f]*/,
                          size_t n, size_t c, size_t f, int round_f16);
+/* The composition of kern_matmul_ref, kern_rmsnorm_ref, kern_rope_ref and kern_attention_ref
+ * (its own scratch: KERN_ERR_NOMEM when that cannot be had). */
+kern_status kern_attn_ref(float *out /*[n,c] or NULL*/, float *o_in /*[n,h*d] or NULL*/, const float *a /*[n,c]*/,
+                          const kern_attn_w *w, const int32_t *pos /*[n]*/, const kern_rope *rope, size_t b, size_t t,
+                          size_t c, size_t h, size_t hkv, size_t d, int round_f16);
 kern_status kern_add_ref(float *y /*[n]*/, const float *a /*[n]*/, const float *b /*[n]*/, size_t n,
                          int round_f16);
 kern_status kern_embed_ref(float *y /*[n,c]*/, const int32_t *ids /*[n]*/, kern_weight table /*[vocab,c]*/,
@@ -50,6 +55,11 @@ kern_status kern_clip_apply_ref(float *w /*[o,i]*/, const float *max_val /*[o,G]
 
 kern_status kern_scale_weight_ref(float *w /*[rows,cols]*/, const float *s, size_t rows, size_t cols, int per_row,
                                   int round_f16);
+
+kern_status kern_to_f32_ref(float *dst /*[n]*/, kern_weight src /*[n]*/, size_t n);
+kern_status kern_to_f16_ref(uint16_t *dst /*[n]*/, const float *src /*[n]*/, size_t n);
+/* pack_qweight word by word with kern_pack8 (the fast op is kern_pack_qweight, kernels/quant.h) */
+kern_status kern_pack_qweight_ref(int32_t *qweight /*[i, o/8]*/, const uint8_t *codes /*[o, i]*/, size_t o, size_t i);
 
 kern_status kern_sq_diff_ref(double *sum, const float *a, const float *b, size_t n, int round_f16, int clamp);
 

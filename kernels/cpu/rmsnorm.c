@@ -31,7 +31,7 @@ kern_status kern_rmsnorm_ref(float *y, const float *x, kern_weight w, size_t n, 
     return KERN_OK;
 }
 
-kern_status kern_rmsnorm_cpu(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, size_t n, size_t c,
+kern_status cpu_rmsnorm(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, size_t n, size_t c,
                              float eps, int round_f16)
 {
     (void)ctx;

@@ -39,7 +39,7 @@ kern_status kern_rope_ref(float *x, const int32_t *pos, size_t n, size_t heads, 
     return KERN_OK;
 }
 
-kern_status kern_rope_cpu(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t n, size_t heads, size_t d,
+kern_status cpu_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t n, size_t heads, size_t d,
                           const kern_rope *rope, int round_f16)
 {
     (void)ctx;

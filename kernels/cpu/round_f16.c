@@ -14,7 +14,7 @@ kern_status kern_round_f16_ref(float *x, size_t n)
     return KERN_OK;
 }
 
-kern_status kern_round_f16_cpu(awq_backend_ctx *ctx, float *x, size_t n)
+kern_status cpu_round_f16(awq_backend_ctx *ctx, float *x, size_t n)
 {
     (void)ctx;
     #pragma omp parallel for schedule(static)
@@ -30,7 +30,7 @@ kern_status kern_check_f16_ref(const float *x, size_t n, size_t *first_bad)
     return KERN_OK;
 }
 
-kern_status kern_check_f16_cpu(awq_backend_ctx *ctx, const float *x, size_t n, size_t *first_bad)
+kern_status cpu_check_f16(awq_backend_ctx *ctx, const float *x, size_t n, size_t *first_bad)
 {
     (void)ctx;
     size_t bad = n;

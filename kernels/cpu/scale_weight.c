@@ -16,7 +16,7 @@ kern_status kern_scale_weight_ref(float *w, const float *s, size_t rows, size_t 
     return KERN_OK;
 }
 
-kern_status kern_scale_weight_cpu(awq_backend_ctx *ctx, float *w, const float *s, size_t rows, size_t cols, int per_row,
+kern_status cpu_scale_weight(awq_backend_ctx *ctx, float *w, const float *s, size_t rows, size_t cols, int per_row,
                                   int round_f16)
 {
     (void)ctx;

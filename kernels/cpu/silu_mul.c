@@ -16,7 +16,7 @@ kern_status kern_silu_mul_ref(float *out, const float *g, const float *u, size_t
     return KERN_OK;
 }
 
-kern_status kern_silu_mul_cpu(awq_backend_ctx *ctx, float *out, const float *g, const float *u, size_t n,
+kern_status cpu_silu_mul(awq_backend_ctx *ctx, float *out, const float *g, const float *u, size_t n,
                               int round_f16)
 {
     (void)ctx;

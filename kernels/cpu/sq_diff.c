@@ -27,7 +27,7 @@ kern_status kern_sq_diff_ref(double *sum, const float *a, const float *b, size_t
 
 enum { SLAB = 65536 };
 
-kern_status kern_sq_diff_cpu(awq_backend_ctx *ctx, double *sum, const float *a, const float *b, size_t n,
+kern_status cpu_sq_diff(awq_backend_ctx *ctx, double *sum, const float *a, const float *b, size_t n,
                              int round_f16, int clamp)
 {
     (void)ctx;

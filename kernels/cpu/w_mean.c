@@ -48,7 +48,7 @@ kern_status kern_w_mean_ref(float *wm, const float *const *w, const size_t *rows
 
 #define COL_BLOCK 256
 
-kern_status kern_w_mean_cpu(awq_backend_ctx *ctx, float *wm, const float *const *w, const size_t *rows, size_t n_w,
+kern_status cpu_w_mean(awq_backend_ctx *ctx, float *wm, const float *const *w, const size_t *rows, size_t n_w,
                             size_t i, int64_t group, int round_f16)
 {
     (void)ctx;

@@ -193,7 +193,7 @@ static kern_status attn_run(awq_backend_ctx *ctx, float *out32, __half *o16, con
     }
     if (f16 && out32) { // fp16 -> fp32 is exact: out32 = h(fp32 sum), nothing left to round
         kern_weight ow = {o16, KERN_F16};
-        KERN_TRY(cuda_weight_to_f32(ctx, out32, ow, b * t * h * d));
+        KERN_TRY(cuda_to_f32(ctx, out32, ow, b * t * h * d));
     }
     return KERN_OK;
 }

@@ -64,5 +64,5 @@ kern_status cuda_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float
     else KERN_TRY(cuda_scratch(ctx, nc * sizeof(__half), (void **)&c16));
     KERN_TRY(cuda_gemm_f16(ctx, c16, att16, w->o.data, n, c, hd));
     kern_weight cw = {c16, KERN_F16};
-    return cuda_weight_to_f32(ctx, out, cw, nc); // exact; out = h(fp32 sum), as from cuda_matmul
+    return cuda_to_f32(ctx, out, cw, nc); // exact; out = h(fp32 sum), as from cuda_matmul
 }

@@ -6,16 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static thread_local char last_error[256];
-
-extern "C" const char *awq_cuda_last_error(void) { return last_error; }
-
 static kern_status record(kern_status st, const char *expr, const char *what, const char *file, int line)
 {
     const char *base = file;
     for (const char *p = file; *p; p++)
         if (*p == '/' && p[1]) base = p + 1;
-    snprintf(last_error, sizeof last_error, "%s: %s (%s:%d)", expr, what, base, line);
+    kern_record_error("%s: %s (%s:%d)", expr, what, base, line);
     return st;
 }
 
@@ -127,7 +123,7 @@ static kern_status ctx_init(awq_backend_ctx *ctx, int ordinal)
     int n = 0;
     CUDA_CHECK(cudaGetDeviceCount(&n));
     if (ordinal < 0 || ordinal >= n) {
-        snprintf(last_error, sizeof last_error, "device %d: this machine has %d CUDA device(s)", ordinal, n);
+        kern_record_error("device %d: this machine has %d CUDA device(s)", ordinal, n);
         return KERN_ERR_ARG;
     }
     ctx->device = ordinal;
@@ -163,6 +159,7 @@ extern "C" const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *
     if (!ctx) return NULL;
     awq_backend *t = &ctx->table;
     t->name = "cuda";
+    t->caps = KERN_CAP_CUDA;
     t->ctx = ctx;
     t->alloc = cu_alloc;
     t->free = cu_free;
@@ -171,28 +168,7 @@ extern "C" const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *
     t->copy = cu_copy;
     t->sync = cu_sync;
     t->close = cu_close;
-    t->matmul = cuda_matmul;
-    t->rmsnorm = cuda_rmsnorm;
-    t->rope = cuda_rope;
-    t->attention = cuda_attention;
-    t->silu_mul = cuda_silu_mul;
-    t->mlp = cuda_mlp;
-    t->attn = cuda_attn;
-    t->add = cuda_add;
-    t->embed = cuda_embed;
-    t->mean_abs = cuda_mean_abs;
-    t->round_f16 = cuda_round_f16;
-    t->check_f16 = cuda_check_f16;
-    t->quantize = cuda_quantize;
-    t->w_mean = cuda_w_mean;
-    t->clip_search = cuda_clip_search;
-    t->clip_apply = cuda_clip_apply;
-    t->scale_weight = cuda_scale_weight;
-    t->pack_qweight = cuda_pack_qweight;
-    t->sq_diff = cuda_sq_diff;
-    t->to_f16 = cuda_to_f16;
-    t->pin_f16 = cuda_pin_f16;
-    t->unpin_f16 = cuda_unpin_f16;
-    t->to_f32 = cuda_weight_to_f32;
+#define KERN_OP(name, stem, ret, params) t->name = cuda_##name;
+#include "../ops.def"
     return t;
 }

@@ -23,7 +23,7 @@ kern_status cuda_to_f16(awq_backend_ctx *ctx, __half *dst, const float *src, siz
     return KERN_OK;
 }
 
-kern_status cuda_weight_to_f32(awq_backend_ctx *ctx, float *dst, kern_weight w, size_t n)
+kern_status cuda_to_f32(awq_backend_ctx *ctx, float *dst, kern_weight w, size_t n)
 {
     if (!n) return KERN_OK;
     weight_to_f32_kernel<<<grid_for(ctx, n, 256), 256, 0, ctx->stream>>>(dst, w.data, w.dtype, n);

@@ -30,7 +30,7 @@ struct awq_backend_ctx {
 // The pinned fp16 copy of x[0..n) (pin_f16), or NULL: what an fp16 path uses instead of converting.
 const __half *cuda_pinned_f16(const awq_backend_ctx *ctx, const float *x, size_t n);
 
-// Record "expr: what (file:line)" for awq_cuda_last_error() and map the error: allocation
+// Record "expr: what (file:line)" for kern_last_error() and map the error: allocation
 // failures are KERN_ERR_NOMEM, everything else KERN_ERR_DEVICE. Non-sticky errors are cleared
 // so that the next op does not report them again.
 kern_status cuda_fail(cudaError_t e, const char *expr, const char *file, int line);
@@ -130,8 +130,6 @@ __device__ __forceinline__ double warp_sum(double v)
 
 // fp32 -> fp16 copy of n values (rounded; exact for fp16 values) on the device; in convert.cu
 kern_status cuda_to_f16(awq_backend_ctx *ctx, __half *dst, const float *src, size_t n);
-// stored weight -> fp32 (exact)
-kern_status cuda_weight_to_f32(awq_backend_ctx *ctx, float *dst, kern_weight w, size_t n);
 
 // c16[n,o] = h(x16[n,i] · w16[o,i]^T): fp16 operands and C, fp32 accumulation; the one cublasGemmEx
 // call of cuda_matmul's faithful no-bias path, which mlp and attn share so that their products
@@ -146,46 +144,8 @@ kern_status cuda_rope_f16(awq_backend_ctx *ctx, __half *x, const int32_t *pos, s
 kern_status cuda_attention_f16(awq_backend_ctx *ctx, __half *o16, float *out32, const __half *q16, const __half *k16,
                                const __half *v16, size_t b, size_t t, size_t h, size_t hkv, size_t d);
 
-// ---- the ops (semantics in kernels.h) --------------------------------------------------------
-kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, kern_weight bias, size_t n,
-                        size_t o, size_t i, int round_f16);
-kern_status cuda_rmsnorm(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, size_t n, size_t c,
-                         float eps, int round_f16);
-kern_status cuda_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t n, size_t heads, size_t d,
-                      const kern_rope *rope, int round_f16);
-kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
-                           size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16);
-kern_status cuda_silu_mul(awq_backend_ctx *ctx, float *out, const float *g, const float *u, size_t n,
-                          int round_f16);
-kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
-                     kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down, kern_weight b_down,
-                     float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f, int round_f16);
-kern_status cuda_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float *a, const kern_attn_w *w,
-                      const int32_t *pos, const kern_rope *rope, float *scratch_q, float *scratch_k, float *scratch_v,
-                      float *scratch_att, size_t b, size_t t, size_t c, size_t h, size_t hkv, size_t d, int round_f16);
-kern_status cuda_add(awq_backend_ctx *ctx, float *y, const float *a, const float *b, size_t n, int round_f16);
-kern_status cuda_embed(awq_backend_ctx *ctx, float *y, const int32_t *ids, kern_weight table, size_t n, size_t c,
-                       size_t vocab);
-kern_status cuda_sq_diff(awq_backend_ctx *ctx, double *sum, const float *a, const float *b, size_t n, int round_f16,
-                         int clamp);
-kern_status cuda_mean_abs(awq_backend_ctx *ctx, float *mean, const float *x, size_t n, size_t c, int round_f16);
-kern_status cuda_to_f16(awq_backend_ctx *ctx, uint16_t *dst, const float *src, size_t n);
-kern_status cuda_round_f16(awq_backend_ctx *ctx, float *x, size_t n);
-kern_status cuda_pin_f16(awq_backend_ctx *ctx, const float *x, size_t n);
-void cuda_unpin_f16(awq_backend_ctx *ctx, const float *x);
-kern_status cuda_check_f16(awq_backend_ctx *ctx, const float *x, size_t n, size_t *first_bad);
-kern_status cuda_quantize(awq_backend_ctx *ctx, float *deq, uint8_t *codes, float *scales, uint8_t *zeros,
-                          const float *w, const float *col_scale, size_t o, size_t i, int64_t group, int w_bit,
-                          int round_f16);
-kern_status cuda_w_mean(awq_backend_ctx *ctx, float *wm, const float *const *w, const size_t *rows, size_t n_w,
-                        size_t i, int64_t group, int round_f16);
-kern_status cuda_clip_search(awq_backend_ctx *ctx, float *max_val, int32_t *best, float *loss, const float *w,
-                             const float *x, size_t o, size_t i, size_t t, int64_t group, int w_bit, int n_grid,
-                             double max_shrink, int round_f16);
-kern_status cuda_pack_qweight(awq_backend_ctx *ctx, int32_t *qweight, const uint8_t *codes, size_t o, size_t i);
-kern_status cuda_scale_weight(awq_backend_ctx *ctx, float *w, const float *s, size_t rows, size_t cols, int per_row,
-                              int round_f16);
-kern_status cuda_clip_apply(awq_backend_ctx *ctx, float *w, const float *max_val, size_t o, size_t i,
-                            int64_t group);
+// ---- the ops: cuda_<name> for every entry of kernels/ops.def (semantics there) ------------
+#define KERN_OP(name, stem, ret, params) ret cuda_##name params;
+#include "../ops.def"
 
 #endif

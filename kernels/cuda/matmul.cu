@@ -72,7 +72,7 @@ kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_wei
         KERN_TRY(cuda_gemm_f16(ctx, c16, x16, w.data, n, o, i));
         // fp16 -> fp32 is exact; y now holds h(fp32 sum), nothing left to round
         kern_weight c = {c16, KERN_F16};
-        return cuda_weight_to_f32(ctx, y, c, n * o);
+        return cuda_to_f32(ctx, y, c, n * o);
     }
     if (f16 && w.dtype == KERN_F16) {
         const __half *x16 = cuda_pinned_f16(ctx, x, n * i);
@@ -90,7 +90,7 @@ kern_status cuda_matmul(awq_backend_ctx *ctx, float *y, const float *x, kern_wei
         if (w.dtype != KERN_F32) {
             float *conv = NULL;
             KERN_TRY(cuda_scratch(ctx, o * i * sizeof *conv, (void **)&conv));
-            KERN_TRY(cuda_weight_to_f32(ctx, conv, w, o * i));
+            KERN_TRY(cuda_to_f32(ctx, conv, w, o * i));
             wf = conv;
         }
         CUBLAS_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)o, (int)n, (int)i, &one, wf, CUDA_R_32F,

@@ -91,5 +91,5 @@ kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const flo
     else KERN_TRY(cuda_scratch(ctx, nc * sizeof(__half), (void **)&c16)); // m16 is dead: a growth may free it
     KERN_TRY(cuda_gemm_f16(ctx, c16, g16, w_down.data, n, c, f));
     kern_weight cw = {c16, KERN_F16};
-    return cuda_weight_to_f32(ctx, out, cw, nc); // exact; out = h(fp32 sum), as from cuda_matmul
+    return cuda_to_f32(ctx, out, cw, nc); // exact; out = h(fp32 sum), as from cuda_matmul
 }

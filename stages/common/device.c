@@ -23,9 +23,10 @@ static awq_err open_cuda(const awq_backend **out)
     kern_status st = KERN_OK;
     *out = awq_backend_cuda(0, &st);
     if (*out) return AWQ_OK;
-    const char *detail = awq_cuda_last_error();
+    const char *detail = kern_last_error();
     awq_fail(st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE, "--device cuda: cannot start the CUDA backend: %s%s%s",
              kern_strerror(st), *detail ? ": " : "", detail);
+    kern_clear_error();
     awq_hint("use --device cpu");
     return st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE;
 }

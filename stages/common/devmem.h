@@ -14,9 +14,10 @@
 #include "../../base/error.h"
 #include "../../kernels/kernels.h"
 
-awq_err awq_kern_fail(kern_status s, const char *what); /* forward.c */
+#include "kern_err.h"
 
-static inline int awq_backend_is_host(const awq_backend *be) { return strcmp(be->name, "cpu") == 0; }
+/* Is backend memory host memory (so a host pointer can be lent instead of copied)? */
+static inline int awq_backend_is_host(const awq_backend *be) { return (be->caps & KERN_CAP_HOST_MEMORY) != 0; }
 
 /* Backend memory of `bytes` (uninitialised); NULL-safe free with awq_dev_free. */
 static inline awq_err awq_dev_alloc(const awq_backend *be, void **p, size_t bytes)

@@ -7,17 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-awq_err awq_kern_fail(kern_status s, const char *what)
-{
-    awq_err e = s == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : s == KERN_ERR_DEVICE ? AWQ_ERR_DEVICE
-              : s == KERN_ERR_UNSUPPORTED ? AWQ_ERR_UNSUPPORTED : AWQ_ERR_ARG;
-    awq_fail(e, "%s: %s", what, kern_strerror(s));
-    if (e == AWQ_ERR_NOMEM)
-        awq_hint("under make -j the other stages share the GPU's memory: run with fewer jobs (each block's "
-                 "awq-quantize of a 7B model holds ~14 GB), fewer calibration samples, or --device cpu; finished work is kept");
-    return e;
-}
-
 #define KCHECK(expr, what) do { kern_status ks_ = (expr); if (ks_ != KERN_OK) return awq_kern_fail(ks_, what); } while (0)
 
 kern_dtype awq_kern_dtype(awq_dtype t) { return t == AWQ_DT_F16 ? KERN_F16 : t == AWQ_DT_BF16 ? KERN_BF16 : KERN_F32; }

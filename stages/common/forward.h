@@ -9,6 +9,7 @@
 #define AWQ_FORWARD_H
 
 #include "../../kernels/kernels.h"
+#include "kern_err.h"
 #include "model.h"
 
 /* A block's weights as the kernels see them (backend memory; absent slots have data NULL). */
@@ -75,8 +76,5 @@ awq_err awq_logits(const awq_backend *be, const awq_model *m, kern_weight norm, 
  * the CPU; upload them with awq_dev_view for a device). */
 kern_weight awq_model_norm_w(const awq_model *m);
 kern_weight awq_model_head_w(const awq_model *m);
-
-/* Map a kernel status to an awq_err with a message naming `what`. */
-awq_err awq_kern_fail(kern_status s, const char *what);
 
 #endif
