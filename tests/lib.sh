@@ -42,3 +42,14 @@ check() {
     n=$1; shift
     if eval "$1" >"$TMP/.out" 2>&1; then pass "$n"; else fail "$n" "$1"; sed 's/^/    /' "$TMP/.out" | tail -n 20 >&2; fi
 }
+
+# damage FILE OFFSET [COUNT]: invert COUNT bytes (default 1) of FILE at OFFSET, so the damage is
+# never a no-op (writing a fixed byte over random data leaves it unchanged one time in 256)
+damage_bytes() {
+    _db_f=$1 _db_at=$2 _db_n=${3:-1}
+    chmod u+w "$_db_f"
+    for _db_b in $(od -An -tu1 -j "$_db_at" -N "$_db_n" "$_db_f"); do
+        printf "$(printf '\\%03o' $(( 255 - _db_b )))" | dd of="$_db_f" bs=1 seek="$_db_at" conv=notrunc 2>/dev/null
+        _db_at=$(( _db_at + 1 ))
+    done
+}

@@ -55,7 +55,7 @@ ok "verify all good" "$OBJ" --store "$S" verify
 # damage one byte in the middle of the object: verify names it and fails, the others pass
 cp "$P" "$TMP/good"
 chmod u+w "$P"
-printf 'X' | dd of="$P" bs=1 seek=3000000 conv=notrunc 2>/dev/null
+damage_bytes "$P" 3000000
 "$OBJ" --store "$S" verify > "$TMP/bad" 2>"$TMP/err"; st=$?
 check "verify exits 1 on damage" "[ $st = 1 ]"
 check "verify prints one line for the bad object" "[ \$(wc -l < '$TMP/bad') = 1 ] && grep -q '^$K	object .* is damaged: chunk 0 of tensor .w.: ' '$TMP/bad'"
@@ -76,7 +76,7 @@ mkdir -p "$TMP/s1/objects/3d" && cp tests/golden/objects/v1/$V1 "$TMP/s1/objects
 chmod u+w "$TMP/s1/objects/3d/5d3a1e104192836f02dc015c156c47"
 check "verify a v1 object" "'$OBJ' --store '$TMP/s1' verify $V1 && '$OBJ' --store '$TMP/s1' verify --quick $V1"
 check "info of a v1 object" "'$OBJ' --store '$TMP/s1' info $V1 | grep -qx 'format	1'"
-printf 'X' | dd of="$TMP/s1/objects/3d/5d3a1e104192836f02dc015c156c47" bs=1 seek=1000 conv=notrunc 2>/dev/null
+damage_bytes "$TMP/s1/objects/3d/5d3a1e104192836f02dc015c156c47" 1000
 check "verify --quick of a damaged v1 object" "[ \$(rc '$OBJ' --store '$TMP/s1' verify --quick $V1) = 1 ] && [ \$(rc '$OBJ' --store '$TMP/s1' verify $V1) = 1 ]"
 
 # gc: keep-list of paths and keys, age
