@@ -2108,6 +2108,44 @@ static void op_sq_diff(const awq_backend *be)
             }
 }
 
+/* add_rows: expert outputs added into distinct rows, three experts in turn (torch's order), bit for
+ * bit the _ref's; a by-hand case (fp16: h(1 + h(0.1 * 3)) = 1.2998046875); a row out of range is
+ * KERN_ERR_ARG. */
+static void op_add_rows(const awq_backend *be)
+{
+    static const struct { size_t m, c, n; } sh[] = {{1, 1, 1}, {24, 64, 7}, {512, 4096, 300}};
+    for (size_t k = 0; k < sizeof sh / sizeof sh[0]; k++)
+        for (int f16 = 0; f16 < 2; f16++) {
+            size_t m = sh[k].m, c = sh[k].c, n = sh[k].n;
+            float *y = rand_floats(m * c, -2, 2, f16), *got = xmalloc(m * c * 4);
+            float *dy = dev_put(be, y, m * c * 4);
+            char id[100];
+            snprintf(id, sizeof id, "add_rows[%s m=%zu c=%zu n=%zu f16=%d]", be->name, m, c, n, f16);
+            for (int expert = 0; expert < 3; expert++) {
+                float *x = rand_floats(n * c, -3, 3, f16), *wt = rand_floats(n, 0, 1, f16);
+                int32_t *rows = xmalloc(n * sizeof *rows);
+                for (size_t r = 0; r < n; r++) rows[r] = (int32_t)((r * 7 + (size_t)expert) % m); /* distinct: m % 7 != 0 */
+                float *dx = dev_put(be, x, n * c * 4), *dw = dev_put(be, wt, n * 4);
+                int32_t *dr = dev_put(be, rows, n * sizeof *rows);
+                CHECK(be->add_rows(be->ctx, dy, dx, dr, dw, n, c, m, f16) == KERN_OK, "%s", id);
+                CHECK(kern_add_rows_ref(y, x, rows, wt, n, c, m, f16) == KERN_OK, "%s ref", id);
+                dev_free(be, dx), dev_free(be, dw), dev_free(be, dr), free(x), free(wt), free(rows);
+            }
+            dev_get(be, got, dy, m * c * 4);
+            compare(id, got, y, m * c, (tolerance){.exact = 1});
+            dev_free(be, dy), free(y), free(got);
+        }
+    float y[2] = {1.0f, 5.0f}, x[1] = {0.1f}, wt[1] = {3.0f}, got[2];
+    int32_t rows[1] = {0}, bad[1] = {2};
+    float *dy = dev_put(be, y, 8), *dx = dev_put(be, x, 4), *dw = dev_put(be, wt, 4);
+    int32_t *dr = dev_put(be, rows, 4), *dbad = dev_put(be, bad, 4);
+    CHECK(be->add_rows(be->ctx, dy, dx, dr, dw, 1, 1, 2, 1) == KERN_OK, "add_rows by hand");
+    dev_get(be, got, dy, 8);
+    CHECK(got[0] == 1.2998046875f && got[1] == 5.0f, "add_rows[%s] by hand: got %.9g %.9g", be->name, got[0], got[1]);
+    CHECK(be->add_rows(be->ctx, dy, dx, dbad, dw, 1, 1, 2, 0) == KERN_ERR_ARG, "add_rows[%s]: row 2 of 2 accepted", be->name);
+    dev_free(be, dy), dev_free(be, dx), dev_free(be, dw), dev_free(be, dr), dev_free(be, dbad);
+}
+
 /* ---- memory and errors ----------------------------------------------------------------------- */
 
 /* An absurd allocation is KERN_ERR_NOMEM with *ptr = NULL, no crash, and the backend works on
@@ -2220,6 +2258,7 @@ static void test_op_w_mean(const awq_backend *be) { op_w_mean(be); }
 static void test_op_clip_search(const awq_backend *be) { op_clip_search(be); }
 static void test_op_clip_apply(const awq_backend *be) { op_clip_apply(be); }
 static void test_op_sq_diff(const awq_backend *be) { op_sq_diff(be); }
+static void test_op_add_rows(const awq_backend *be) { op_add_rows(be); }
 static void test_op_scale_weight(const awq_backend *be) { op_scale_weight(be); }
 static void test_op_pack_qweight(const awq_backend *be) { op_pack_qweight(be); }
 /* what is not one op: allocation failure, refused arguments */

@@ -275,6 +275,45 @@ static void t_rejects(void)
     EXPECT_FAIL(AWQ_ERR_FORMAT, "42", "expected a JSON object");
 }
 
+/* Mixtral-8x7B and Qwen3-30B-A3B as published, and the per-layer rule of Qwen3-MoE. */
+static void t_moe(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{\"architectures\":[\"MixtralForCausalLM\"],\"model_type\":\"mixtral\",\"hidden_size\":4096,"
+                      "\"intermediate_size\":14336,\"num_hidden_layers\":32,\"num_attention_heads\":32,"
+                      "\"num_key_value_heads\":8,\"vocab_size\":32000,\"num_local_experts\":8,\"num_experts_per_tok\":2,"
+                      "\"sliding_window\":null,\"rope_theta\":1e6}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_MIXTRAL && c.n_experts == 8 && c.n_experts_per_tok == 2 && c.norm_topk_prob == 1 &&
+          c.moe_intermediate_size == 14336 && awq_config_is_moe(&c), "mixtral: E %d k %d norm %d Fe %d", c.n_experts,
+          c.n_experts_per_tok, c.norm_topk_prob, c.moe_intermediate_size);
+    for (int l = 0; l < 32; l++) CHECK(awq_layer_experts(&c, l) == 8, "mixtral layer %d dense", l);
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen3MoeForCausalLM\"],\"model_type\":\"qwen3_moe\",\"hidden_size\":2048,"
+                      "\"intermediate_size\":6144,\"num_hidden_layers\":48,\"num_attention_heads\":32,\"head_dim\":128,"
+                      "\"num_key_value_heads\":4,\"vocab_size\":151936,\"num_experts\":128,\"num_experts_per_tok\":8,"
+                      "\"moe_intermediate_size\":768,\"norm_topk_prob\":true,\"decoder_sparse_step\":1,"
+                      "\"mlp_only_layers\":[]}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_QWEN3_MOE && c.qk_norm && c.n_experts == 128 && c.n_experts_per_tok == 8 &&
+          c.moe_intermediate_size == 768 && c.norm_topk_prob == 1 && awq_layer_experts(&c, 47) == 128, "qwen3_moe");
+    /* decoder_sparse_step 2: layers 1, 3, ... sparse; mlp_only_layers makes 3 dense again; the
+     * transformers 5 key num_local_experts is read too; norm_topk_prob defaults to false */
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen3MoeForCausalLM\"]," DIMS ",\"num_local_experts\":16,"
+                      "\"decoder_sparse_step\":2,\"mlp_only_layers\":[3]}") == AWQ_OK, "%s", awq_errmsg());
+    int want[6] = {0, 16, 0, 0, 0, 16};
+    for (int l = 0; l < 6; l++) CHECK(awq_layer_experts(&c, l) == want[l], "layer %d: %d experts", l, awq_layer_experts(&c, l));
+    CHECK(c.norm_topk_prob == 0 && c.n_experts_per_tok == 8 && c.moe_intermediate_size == 768, "qwen3_moe defaults");
+    /* no experts at all: a dense model */
+    REQUIRE(parse(&c, "{\"architectures\":[\"Qwen3MoeForCausalLM\"]," DIMS ",\"num_experts\":0}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(!awq_config_is_moe(&c) && awq_layer_experts(&c, 1) == 0, "num_experts 0 is dense");
+    REQUIRE(parse(&c, "{" LLAMA "," DIMS "}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(!awq_config_is_moe(&c) && awq_layer_experts(&c, 0) == 0, "llama has no experts");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{\"architectures\":[\"MixtralForCausalLM\"]," DIMS ",\"num_local_experts\":4,\"num_experts_per_tok\":5}",
+                "num_experts_per_tok 5", "4 experts");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{\"architectures\":[\"Qwen3MoeForCausalLM\"]," DIMS ",\"mlp_only_layers\":[32]}",
+                "mlp_only_layers[0]", "[0, 32)");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{\"architectures\":[\"MixtralForCausalLM\"]," DIMS ",\"num_local_experts\":257}",
+                "num_local_experts", "257");
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
@@ -282,6 +321,7 @@ int main(int argc, char **argv)
         {"llama31_explicit", t_llama31_explicit},
         {"rope_parameters_form", t_rope_parameters_form},
         {"mistral", t_mistral},
+        {"moe", t_moe},
         {"qwen2", t_qwen2},
         {"qwen3", t_qwen3},
         {"load_file_and_dir", t_load_file_and_dir},

@@ -5,6 +5,7 @@
 #include "../stages/common/eval.h"
 #include "../stages/common/tokens.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -50,6 +51,41 @@ static void stories_ppl(const char *variant, double want)
 static void t_stories260k_fp32_ppl(void) { stories_ppl("stories260K-hf", 5.0512); }
 static void t_stories260k_fp16_ppl(void) { stories_ppl("stories260K-hf-f16", 5.0513); }
 
+/* A mixture-of-experts fixture's perplexity against transformers' own (tests/golden/<name>/expect.json,
+ * tools/golden/gen_moe_golden.py): the same windows, compared as mean losses (the random
+ * models' perplexities are huge, their losses ~6 and ~39). */
+static void golden_moe_ppl(const char *name)
+{
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, "tests/golden/%s", name);
+    snprintf(path, sizeof path, "%s/expect.json", dir);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr), *ev = json_object_get(root, "eval");
+    REQUIRE(ev, "%s: %s (regenerate: tools/golden/gen_moe_golden.py)", path, root ? "no 'eval'" : jerr.text);
+    json_t *jids = json_object_get(ev, "ids");
+    size_t n = json_array_size(jids);
+    int seqlen = (int)json_integer_value(json_object_get(ev, "seqlen"));
+    double want = log(json_real_value(json_object_get(ev, "ppl")));
+    int32_t *ids = malloc(n * sizeof *ids);
+    REQUIRE(ids && n && seqlen > 0, "%s: eval ids", path);
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(jids, i));
+    awq_model *m = NULL;
+    REQUIRE(awq_model_open(&m, dir) == AWQ_OK, "%s", awq_errmsg());
+    awq_variant v = {"fp", NULL, NULL};
+    awq_eval_result r;
+    REQUIRE(awq_eval_ppl(awq_backend_cpu(), m, &v, 1, ids, n, seqlen, 0, 0, &r) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(r.n_windows == (int)(n / (size_t)seqlen), "%s: %d windows", name, r.n_windows);
+    CHECK(fabs(log(r.ppl) - want) <= 1e-5 * want, "%s: mean loss %.7f, transformers %.7f (regenerate: "
+          "tools/golden/gen_moe_golden.py)", name, log(r.ppl), want);
+    fprintf(stderr, "#   %s: mean loss %.7f, transformers %.7f\n", name, log(r.ppl), want);
+    awq_model_close(m);
+    free(ids);
+    json_decref(root);
+}
+
+static void t_golden_mixtral_moe_ppl(void) { golden_moe_ppl("mixtral_moe"); }
+static void t_golden_qwen3_moe_ppl(void) { golden_moe_ppl("qwen3_moe"); }
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
@@ -57,6 +93,8 @@ int main(int argc, char **argv)
         {"row_nll", t_row_nll},
         {"stories260k_fp32_ppl", t_stories260k_fp32_ppl},
         {"stories260k_fp16_ppl", t_stories260k_fp16_ppl},
+        {"golden_mixtral_moe_ppl", t_golden_mixtral_moe_ppl},
+        {"golden_qwen3_moe_ppl", t_golden_qwen3_moe_ppl},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -90,6 +90,10 @@ static void t_golden_llama2_mha(void) { golden("llama2_mha"); }
 static void t_golden_mistral(void) { golden("mistral"); }
 static void t_golden_qwen2_bias(void) { golden("qwen2_bias"); }
 static void t_golden_qwen3_qknorm(void) { golden("qwen3_qknorm"); }
+/* mixture of experts (tools/golden/gen_moe_golden.py): the routing picks the same experts as
+ * transformers for every token, else an output is off by far more than the bound */
+static void t_golden_mixtral_moe(void) { golden("mixtral_moe"); }
+static void t_golden_qwen3_moe(void) { golden("qwen3_moe"); }
 
 static void t_stories260k_reference(void)
 {
@@ -189,6 +193,8 @@ int main(int argc, char **argv)
         {"golden_mistral", t_golden_mistral},
         {"golden_qwen2_bias", t_golden_qwen2_bias},
         {"golden_qwen3_qknorm", t_golden_qwen3_qknorm},
+        {"golden_mixtral_moe", t_golden_mixtral_moe},
+        {"golden_qwen3_moe", t_golden_qwen3_moe},
         {"stories260k_reference", t_stories260k_reference},
         {"batch_independence_and_submodules", t_batch_independence_and_submodules},
         {"feats_only", t_feats_only},

@@ -34,6 +34,8 @@ kern_status kern_attn_ref(float *out /*[n,c] or NULL*/, float *o_in /*[n,h*d] or
                           size_t c, size_t h, size_t hkv, size_t d, int round_f16);
 kern_status kern_add_ref(float *y /*[n]*/, const float *a /*[n]*/, const float *b /*[n]*/, size_t n,
                          int round_f16);
+kern_status kern_add_rows_ref(float *y /*[m,c]*/, const float *x /*[n,c]*/, const int32_t *rows /*[n]*/,
+                              const float *wt /*[n]*/, size_t n, size_t c, size_t m, int round_f16);
 kern_status kern_embed_ref(float *y /*[n,c]*/, const int32_t *ids /*[n]*/, kern_weight table /*[vocab,c]*/,
                            size_t n, size_t c, size_t vocab);
 kern_status kern_mean_abs_ref(float *mean /*[c]*/, const float *x /*[n,c]*/, size_t n, size_t c,

@@ -37,6 +37,11 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
     awq_params each = *p; /* every parameter's own range, from the record */
     awq_err e = awq_params_finish(&each, (awq_program){AWQ_K_ALL, ~0u});
     if (e) return e;
+    if (awq_config_is_moe(c)) { /* the forward, capture and eval run; the experts' scale groups do not exist yet */
+        awq_fail(AWQ_ERR_UNSUPPORTED, "%s: quantizing mixture-of-experts blocks is not implemented yet", c->architecture);
+        awq_hint("awq-eval measures its perplexity (without RTN=1); AWQ of its experts is issue 17's next step");
+        return AWQ_ERR_UNSUPPORTED;
+    }
     if (need_pack && p->w_bit != 4) {
         awq_fail(AWQ_ERR_ARG, "the AutoAWQ GEMM format holds 4-bit weights only (w_bit %d)", p->w_bit);
         awq_hint("use W_BIT=4, or evaluate other widths as fake quantization");

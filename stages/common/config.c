@@ -26,9 +26,12 @@ static const struct {
     {"MistralForCausalLM", "mistral", AWQ_ARCH_MISTRAL},
     {"Qwen2ForCausalLM", "qwen2", AWQ_ARCH_QWEN2},
     {"Qwen3ForCausalLM", "qwen3", AWQ_ARCH_QWEN3},
+    {"MixtralForCausalLM", "mixtral", AWQ_ARCH_MIXTRAL},
+    {"Qwen3MoeForCausalLM", "qwen3_moe", AWQ_ARCH_QWEN3_MOE},
 };
 #define N_ARCHS (sizeof g_archs / sizeof g_archs[0])
-#define SUPPORTED_HINT "supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM"
+#define SUPPORTED_HINT "supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, " \
+                       "MixtralForCausalLM, Qwen3MoeForCausalLM"
 
 const char *awq_arch_name(awq_arch a)
 {
@@ -149,7 +152,7 @@ static awq_err read_dims(const rd *r, json_t *root, awq_config *cfg)
     awq_err e;
     if ((e = get_required_int(r, root, "hidden_size", 1 << 17, &cfg->hidden_size)) ||
         (e = get_required_int(r, root, "intermediate_size", 1 << 20, &cfg->intermediate_size)) ||
-        (e = get_required_int(r, root, "num_hidden_layers", 1024, &cfg->num_hidden_layers)) ||
+        (e = get_required_int(r, root, "num_hidden_layers", AWQ_MAX_LAYERS, &cfg->num_hidden_layers)) ||
         (e = get_required_int(r, root, "num_attention_heads", 1024, &cfg->num_attention_heads)) ||
         (e = get_required_int(r, root, "vocab_size", 1 << 22, &cfg->vocab_size)))
         return e;
@@ -244,7 +247,7 @@ static awq_err read_window(const rd *r, json_t *root, awq_config *cfg)
     if (cfg->arch == AWQ_ARCH_LLAMA) return AWQ_OK;
     if ((e = get_int(r, root, "", "sliding_window", 1, INT_MAX, &window, &has_window))) return e;
     int active = 0;
-    if (cfg->arch == AWQ_ARCH_MISTRAL) {
+    if (cfg->arch == AWQ_ARCH_MISTRAL || cfg->arch == AWQ_ARCH_MIXTRAL) {
         active = has_window;
     } else {
         int use = 0, max_window_layers = 28;
@@ -276,6 +279,7 @@ static awq_err read_flags(const rd *r, json_t *root, awq_config *cfg)
         cfg->qkv_bias = cfg->o_bias = attn_bias;
         break;
     case AWQ_ARCH_QWEN3:
+    case AWQ_ARCH_QWEN3_MOE:
         if ((e = get_bool(r, root, "attention_bias", &attn_bias))) return e;
         cfg->qkv_bias = cfg->o_bias = attn_bias;
         cfg->qk_norm = 1;
@@ -284,6 +288,7 @@ static awq_err read_flags(const rd *r, json_t *root, awq_config *cfg)
         cfg->qkv_bias = 1;
         break;
     case AWQ_ARCH_MISTRAL:
+    case AWQ_ARCH_MIXTRAL:
         break;
     }
     const char *act;
@@ -293,6 +298,52 @@ static awq_err read_flags(const rd *r, json_t *root, awq_config *cfg)
         return AWQ_ERR_UNSUPPORTED;
     }
     return AWQ_OK;
+}
+
+/* The experts (class defaults as transformers' MixtralConfig and Qwen3MoeConfig). */
+static awq_err read_moe(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    cfg->decoder_sparse_step = 1;
+    if (cfg->arch == AWQ_ARCH_MIXTRAL) {
+        cfg->n_experts = 8, cfg->n_experts_per_tok = 2, cfg->norm_topk_prob = 1;
+        cfg->moe_intermediate_size = cfg->intermediate_size;
+        if ((e = get_int(r, root, "", "num_local_experts", 1, AWQ_MAX_EXPERTS, &cfg->n_experts, NULL))) return e;
+    } else if (cfg->arch == AWQ_ARCH_QWEN3_MOE) {
+        cfg->n_experts = 128, cfg->n_experts_per_tok = 8, cfg->moe_intermediate_size = 768;
+        /* released checkpoints say num_experts; transformers 5 writes num_local_experts */
+        if ((e = get_int(r, root, "", "num_local_experts", 0, AWQ_MAX_EXPERTS, &cfg->n_experts, NULL)) ||
+            (e = get_int(r, root, "", "num_experts", 0, AWQ_MAX_EXPERTS, &cfg->n_experts, NULL)) ||
+            (e = get_int(r, root, "", "moe_intermediate_size", 1, 1 << 20, &cfg->moe_intermediate_size, NULL)) ||
+            (e = get_int(r, root, "", "decoder_sparse_step", 1, AWQ_MAX_LAYERS, &cfg->decoder_sparse_step, NULL)) ||
+            (e = get_bool(r, root, "norm_topk_prob", &cfg->norm_topk_prob)))
+            return e;
+        json_t *only = json_object_get(root, "mlp_only_layers");
+        if (only && !json_is_null(only)) {
+            if (!json_is_array(only)) return bad_type(r, "", "mlp_only_layers", only, "a list of layer indices");
+            for (size_t i = 0; i < json_array_size(only); i++) {
+                json_t *v = json_array_get(only, i);
+                if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= cfg->num_hidden_layers)
+                    return awq_fail(AWQ_ERR_FORMAT, "'%s': key 'mlp_only_layers[%zu]' must be a layer index in [0, %d)",
+                                    r->file, i, cfg->num_hidden_layers);
+                cfg->mlp_only[json_integer_value(v)] = 1;
+            }
+        }
+    } else {
+        return AWQ_OK;
+    }
+    if (cfg->n_experts == 0) return AWQ_OK;
+    if ((e = get_int(r, root, "", "num_experts_per_tok", 1, AWQ_MAX_EXPERTS, &cfg->n_experts_per_tok, NULL))) return e;
+    if (cfg->n_experts_per_tok > cfg->n_experts)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': num_experts_per_tok %d is more than the %d experts", r->file,
+                        cfg->n_experts_per_tok, cfg->n_experts);
+    return AWQ_OK;
+}
+
+int awq_layer_experts(const awq_config *cfg, int layer)
+{
+    if (cfg->n_experts == 0 || layer < 0 || layer >= cfg->num_hidden_layers || cfg->mlp_only[layer]) return 0;
+    return (layer + 1) % cfg->decoder_sparse_step == 0 ? cfg->n_experts : 0;
 }
 
 /* "dtype" (transformers v5) wins over "torch_dtype"; "torch.float16" spellings are accepted. */
@@ -358,6 +409,7 @@ awq_err awq_config_parse(awq_config *cfg, const char *json, size_t len, const ch
     if (e == AWQ_OK) e = read_rope(&r, root, cfg);
     if (e == AWQ_OK) e = read_flags(&r, root, cfg);
     if (e == AWQ_OK) e = read_window(&r, root, cfg);
+    if (e == AWQ_OK) e = read_moe(&r, root, cfg);
     if (e == AWQ_OK) e = read_dtype(&r, root, cfg);
     if (e == AWQ_OK) e = read_tokens(&r, root, cfg);
     json_decref(root);

@@ -1,5 +1,6 @@
 /* config.h - the parts of an HF config.json that define a Llama-family decoder (spec §1.1).
- * Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM.
+ * Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, and the
+ * mixture-of-experts MixtralForCausalLM and Qwen3MoeForCausalLM (awq_layer_experts).
  * Anything else (architecture, rope type, activation, active sliding window < 2048) is refused
  * with a message naming the key and the file.
  *
@@ -20,14 +21,21 @@
 #include "../../cache/dtype.h"
 #include "../../base/error.h"
 
-typedef enum awq_arch { AWQ_ARCH_LLAMA = 1, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3 } awq_arch;
+typedef enum awq_arch {
+    AWQ_ARCH_LLAMA = 1, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3, AWQ_ARCH_MIXTRAL, AWQ_ARCH_QWEN3_MOE
+} awq_arch;
+
+/* The most routed experts a block may have (DeepSeek-V3 has 256): the block's tensor slots are
+ * fixed-size arrays (model.h). */
+#define AWQ_MAX_EXPERTS 256
+#define AWQ_MAX_LAYERS 1024
 
 typedef enum awq_rope_type { AWQ_ROPE_DEFAULT = 0, AWQ_ROPE_LLAMA3 = 1 } awq_rope_type;
 
 typedef struct awq_config {
     awq_arch arch;
     char architecture[64];      /* architectures[0], e.g. "LlamaForCausalLM" */
-    char model_type[32];        /* "llama", "mistral", "qwen2", "qwen3" */
+    char model_type[32];        /* "llama", "mistral", "qwen2", "qwen3", "mixtral", "qwen3_moe" */
     int hidden_size;            /* C */
     int intermediate_size;      /* F */
     int num_hidden_layers;      /* L */
@@ -49,7 +57,23 @@ typedef struct awq_config {
     int sliding_window;         /* active window (0 = none) */
     awq_dtype torch_dtype;      /* F16/BF16/F32; AWQ_DT_INVALID when absent */
     int bos_token_id, eos_token_id; /* -1 when absent or negative (eos: first of a list) */
+    /* Mixture of experts (0 experts: dense). Mixtral: num_local_experts, intermediate_size per
+     * expert, every layer sparse, the top-k weights always renormalized. Qwen3-MoE: num_experts,
+     * moe_intermediate_size per expert, a layer is sparse unless listed in mlp_only_layers or
+     * (layer + 1) % decoder_sparse_step != 0 (then a dense mlp of intermediate_size), and the
+     * top-k weights renormalized only with norm_topk_prob. */
+    int n_experts;              /* E */
+    int n_experts_per_tok;      /* top-k */
+    int moe_intermediate_size;  /* Fe, each expert's ffn width */
+    int norm_topk_prob;
+    int decoder_sparse_step;    /* >= 1 */
+    unsigned char mlp_only[AWQ_MAX_LAYERS]; /* 1: layer listed in mlp_only_layers */
 } awq_config;
+
+/* Experts of block `layer`: 0 for a dense block (the mlp slots), else cfg->n_experts. */
+int awq_layer_experts(const awq_config *cfg, int layer);
+/* Does the model have any mixture-of-experts block? */
+static inline int awq_config_is_moe(const awq_config *cfg) { return cfg->n_experts > 0; }
 
 /* Read and validate `path` (a config.json, or a directory containing one). Errors:
  * AWQ_ERR_NOTFOUND/IO (cannot read), AWQ_ERR_FORMAT (bad JSON, missing/mistyped/out-of-range

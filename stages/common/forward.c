@@ -3,6 +3,7 @@
 #include "forward.h"
 
 #include "devmem.h"
+#include "moe.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +60,13 @@ kern_weight awq_model_norm_w(const awq_model *m) { return kw(m->final_norm); }
 kern_weight awq_model_head_w(const awq_model *m) { return kw(m->lm_head); }
 
 /* Scratch buffers, each [chunk rows, width]: 0 q [H*D], 1 k [Hkv*D], 2 v [Hkv*D], 3 attention
- * output [H*D], 4 gate [F], 5 up [F], 6 normalized input [C], 7 sub-module output [C]. */
+ * output [H*D], 4 gate [F], 5 up [F] (F: the widest mlp, dense or expert), 6 normalized input
+ * [C], 7 sub-module output [C]. */
 static size_t scratch_width(const awq_config *c, int i)
 {
     size_t hd = (size_t)c->num_attention_heads * c->head_dim, kvd = (size_t)c->num_key_value_heads * c->head_dim;
     size_t F = (size_t)c->intermediate_size, C = (size_t)c->hidden_size;
+    if (c->n_experts && (size_t)c->moe_intermediate_size > F) F = (size_t)c->moe_intermediate_size;
     const size_t w[AWQ_FWD_NBUF] = {hd, kvd, kvd, hd, F, F, C, C};
     return w[i];
 }
@@ -82,6 +85,8 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
                           (float)cfg->rope_original_max_position_embeddings};
     size_t row_bytes = 0;
     for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
+    if (cfg->n_experts) /* the experts' scratch (moe.c) */
+        row_bytes += (3 * (size_t)cfg->hidden_size + (size_t)cfg->n_experts * 2 + (size_t)cfg->n_experts_per_tok * 8) * sizeof(float);
     if (chunk_seqs <= 0) {
         size_t budget = (size_t)1 << 30;
         chunk_seqs = (int)(budget / (row_bytes * (size_t)seqlen));
@@ -103,12 +108,17 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
     }
     free(pos);
     if (ks != KERN_OK) { awq_fwd_free(f); return awq_kern_fail(ks, "cannot set up positions"); }
+    if (cfg->n_experts) {
+        awq_err e = awq_moe_init(f, rows);
+        if (e) { awq_fwd_free(f); return e; }
+    }
     return AWQ_OK;
 }
 
 void awq_fwd_free(awq_fwd *f)
 {
     if (!f->be) return;
+    awq_moe_free(f);
     for (int i = 0; i < AWQ_FWD_NBUF; i++) f->be->free(f->be->ctx, f->buf[i]);
     f->be->free(f->be->ctx, f->pos);
     memset(f, 0, sizeof *f);
@@ -144,6 +154,11 @@ static awq_err mlp_chunk(awq_fwd *f, const awq_block_w *w, const float *m, float
     const awq_backend *be = f->be;
     const size_t C = (size_t)f->cfg->hidden_size, F = (size_t)f->cfg->intermediate_size;
     if (!out && !down_in) return AWQ_OK;
+    if (w->w[AWQ_W_ROUTER].data) {
+        if (down_in) /* each expert has its own down_proj input: the AWQ search of experts is not here yet */
+            return awq_fail(AWQ_ERR_UNSUPPORTED, "the experts' down_proj inputs cannot be captured yet");
+        return awq_moe_forward_rows(f, w, f->cfg->n_experts, m, out, rows);
+    }
     KCHECK(be->mlp(be->ctx, out, down_in, m, w->w[AWQ_W_GATE], w->w[AWQ_B_GATE], w->w[AWQ_W_UP], w->w[AWQ_B_UP],
                    w->w[AWQ_W_DOWN], w->w[AWQ_B_DOWN], f->buf[4], f->buf[5], rows, C, F, f->round_f16),
            "mlp (gate_proj, up_proj, silu_mul, down_proj)");

@@ -41,6 +41,18 @@ typedef struct awq_feats {
 
 enum { AWQ_FWD_NBUF = 8 };
 
+/* The experts' scratch (stages/common/moe.h), for a model with a mixture-of-experts block. */
+typedef struct awq_moe_scratch {
+    float *logits;              /* [rows, E] router logits (backend) */
+    float *zero;                /* [rows, C] zeros, where the experts' sum starts (backend) */
+    float *x, *y;               /* [rows, C] one expert's gathered inputs and its outputs (backend) */
+    int32_t *rows;              /* [rows * k] the token rows of each expert in turn (backend) */
+    float *wt;                  /* [rows * k] their routing weights (backend) */
+    float *h_logits;            /* host copies and the routing: [rows, E] */
+    int32_t *h_expert, *h_rows; /* [rows * k] */
+    float *h_weight, *h_wt;     /* [rows * k] */
+} awq_moe_scratch;
+
 /* Shapes, numerics and scratch of a forward. */
 typedef struct awq_fwd {
     const awq_backend *be;
@@ -51,6 +63,7 @@ typedef struct awq_fwd {
     kern_rope rope;
     int32_t *pos;         /* [chunk_seqs * seqlen] positions (backend memory) */
     float *buf[AWQ_FWD_NBUF]; /* scratch, chunk-sized (see forward.c) */
+    awq_moe_scratch moe;      /* zeroed for a dense model */
 } awq_fwd;
 
 /* Set up for n_seq sequences of seqlen tokens; chunk_seqs <= 0 picks a size that keeps the
@@ -66,7 +79,8 @@ awq_err awq_block_forward(awq_fwd *f, const awq_block_w *w, const float *x /*[N,
 /* self_attn module alone on its (already normalized) input: q/k/v (+bias), q/k norm, RoPE,
  * causal GQA attention, o_proj (+bias); no residual. out must not alias a. */
 awq_err awq_attn_forward(awq_fwd *f, const awq_block_w *w, const float *a /*[N,C]*/, float *out /*[N,C]*/);
-/* mlp module alone: down(silu(gate(m)) * up(m)); no residual. out must not alias m. */
+/* mlp module alone: down(silu(gate(m)) * up(m)), or the experts' mlp of a mixture-of-experts
+ * block (moe.h); no residual. out must not alias m. */
 awq_err awq_mlp_forward(awq_fwd *f, const awq_block_w *w, const float *m /*[N,C]*/, float *out /*[N,C]*/);
 
 /* logits = lm_head(RMSNorm(x; norm)) for n rows; x, logits, norm and head in backend memory. */

@@ -1,11 +1,12 @@
 /* model.c - open an HF model directory and check it against its config (spec §1.1, §1.2). */
 #include "model.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const g_suffix[AWQ_SLOT__COUNT] = {
+static const char *const g_suffix[AWQ_SLOT__FIXED] = {
     [AWQ_W_INPUT_NORM] = "input_layernorm.weight",
     [AWQ_W_Q] = "self_attn.q_proj.weight", [AWQ_W_K] = "self_attn.k_proj.weight",
     [AWQ_W_V] = "self_attn.v_proj.weight", [AWQ_W_O] = "self_attn.o_proj.weight",
@@ -17,15 +18,59 @@ static const char *const g_suffix[AWQ_SLOT__COUNT] = {
     [AWQ_B_V] = "self_attn.v_proj.bias", [AWQ_B_O] = "self_attn.o_proj.bias",
     [AWQ_B_GATE] = "mlp.gate_proj.bias", [AWQ_B_UP] = "mlp.up_proj.bias",
     [AWQ_B_DOWN] = "mlp.down_proj.bias",
+    [AWQ_W_ROUTER] = "mlp.gate.weight",
 };
 
-const char *awq_slot_suffix(awq_slot s) { return (unsigned)s < AWQ_SLOT__COUNT ? g_suffix[s] : "?"; }
+/* The experts' names, made once (static storage, so callers may keep the pointer). */
+static char g_expert_suffix[AWQ_EXPERT__SLOTS * AWQ_MAX_EXPERTS][40];
+static pthread_once_t g_expert_once = PTHREAD_ONCE_INIT;
+static const char *const g_expert_proj[AWQ_EXPERT__SLOTS] = {"gate_proj", "up_proj", "down_proj"};
 
-/* Expected shape of a slot, or ndim 0 when the architecture has no such tensor. */
-static int slot_shape(const awq_config *c, awq_slot s, int64_t shape[2])
+static void make_expert_suffixes(void)
+{
+    for (int e = 0; e < AWQ_MAX_EXPERTS; e++)
+        for (int k = 0; k < AWQ_EXPERT__SLOTS; k++)
+            snprintf(g_expert_suffix[AWQ_EXPERT__SLOTS * e + k], sizeof g_expert_suffix[0], "mlp.experts.%d.%s.weight", e,
+                     g_expert_proj[k]);
+}
+
+const char *awq_slot_suffix(awq_slot s)
+{
+    if ((unsigned)s < AWQ_SLOT__FIXED) return g_suffix[s];
+    if ((unsigned)s >= AWQ_SLOT__COUNT) return "?";
+    pthread_once(&g_expert_once, make_expert_suffixes);
+    return g_expert_suffix[s - AWQ_SLOT__FIXED];
+}
+
+const char *awq_slot_name(const awq_config *cfg, awq_slot s, char *buf, size_t len)
+{
+    if (cfg->arch != AWQ_ARCH_MIXTRAL || (s != AWQ_W_ROUTER && (unsigned)s < AWQ_SLOT__FIXED)) {
+        snprintf(buf, len, "%s", awq_slot_suffix(s));
+    } else if (s == AWQ_W_ROUTER) {
+        snprintf(buf, len, "block_sparse_moe.gate.weight");
+    } else { /* Mixtral's experts: w1 = gate, w3 = up, w2 = down */
+        static const char *const w[AWQ_EXPERT__SLOTS] = {"w1", "w3", "w2"};
+        int i = (int)s - AWQ_SLOT__FIXED;
+        snprintf(buf, len, "block_sparse_moe.experts.%d.%s.weight", i / AWQ_EXPERT__SLOTS, w[i % AWQ_EXPERT__SLOTS]);
+    }
+    return buf;
+}
+
+/* Expected shape of a slot in block `layer`, or ndim 0 when the block has no such tensor. */
+static int slot_shape(const awq_config *c, int layer, awq_slot s, int64_t shape[2])
 {
     const int64_t C = c->hidden_size, F = c->intermediate_size, D = c->head_dim;
     const int64_t Q = (int64_t)c->num_attention_heads * D, KV = (int64_t)c->num_key_value_heads * D;
+    const int experts = awq_layer_experts(c, layer);
+    if ((unsigned)s >= AWQ_SLOT__FIXED) { /* an expert's gate, up or down */
+        int i = (int)s - AWQ_SLOT__FIXED;
+        if (i / AWQ_EXPERT__SLOTS >= experts) return 0;
+        const int64_t Fe = c->moe_intermediate_size;
+        int down = i % AWQ_EXPERT__SLOTS == AWQ_EXPERT_DOWN;
+        shape[0] = down ? C : Fe, shape[1] = down ? Fe : C;
+        return 2;
+    }
+    if (experts && s >= AWQ_W_GATE && s <= AWQ_B_DOWN && (s <= AWQ_W_DOWN || s >= AWQ_B_GATE)) return 0; /* no dense mlp */
     switch (s) {
     case AWQ_W_INPUT_NORM: case AWQ_W_POST_NORM: shape[0] = C; return 1;
     case AWQ_W_Q: shape[0] = Q; shape[1] = C; return 2;
@@ -39,6 +84,7 @@ static int slot_shape(const awq_config *c, awq_slot s, int64_t shape[2])
     case AWQ_B_O: if (!c->o_bias) return 0; shape[0] = C; return 1;
     case AWQ_B_GATE: case AWQ_B_UP: if (!c->mlp_bias) return 0; shape[0] = F; return 1;
     case AWQ_B_DOWN: if (!c->mlp_bias) return 0; shape[0] = C; return 1;
+    case AWQ_W_ROUTER: if (!experts) return 0; shape[0] = experts; shape[1] = C; return 2;
     default: return 0;
     }
 }
@@ -72,11 +118,13 @@ awq_err awq_model_block(const awq_model *m, int layer, awq_block *out)
     out->layer = layer;
     if (layer < 0 || layer >= m->cfg.num_hidden_layers)
         return awq_fail(AWQ_ERR_ARG, "block %d does not exist: '%s' has %d decoder blocks", layer, m->dir, m->cfg.num_hidden_layers);
-    for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
+    /* a dense block looks at the fixed slots only (no lookups of expert names it cannot have) */
+    const int n_slots = AWQ_SLOT__FIXED + AWQ_EXPERT__SLOTS * awq_layer_experts(&m->cfg, layer);
+    for (int s = 0; s < n_slots; s++) {
         int64_t shape[2];
-        int ndim = slot_shape(&m->cfg, (awq_slot)s, shape);
-        char name[160];
-        snprintf(name, sizeof name, "model.layers.%d.%s", layer, g_suffix[s]);
+        int ndim = slot_shape(&m->cfg, layer, (awq_slot)s, shape);
+        char name[160], rel[96];
+        snprintf(name, sizeof name, "model.layers.%d.%s", layer, awq_slot_name(&m->cfg, (awq_slot)s, rel, sizeof rel));
         const st_tensor *t = st_find(m->st, name);
         if (!ndim) {
             if (t) return awq_fail(AWQ_ERR_FORMAT, "'%s': unexpected tensor '%s' for %s with this config.json", m->dir, name, m->cfg.architecture);
@@ -156,9 +204,13 @@ awq_err awq_block_key(const awq_model *m, int layer, awq_key *out)
                      awq_arch_name(c->arch), c->num_attention_heads, c->num_key_value_heads, c->head_dim,
                      c->rms_norm_eps, c->rope_theta, (int)c->rope_type, c->rope_factor, c->rope_low_freq_factor,
                      c->rope_high_freq_factor, c->rope_original_max_position_embeddings, c->qk_norm);
+    if (awq_layer_experts(c, layer)) /* only then, so dense keys are unchanged */
+        n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n, " experts=%d topk=%d norm_topk=%d",
+                      awq_layer_experts(c, layer), c->n_experts_per_tok, c->norm_topk_prob);
     awq_hasher_update(h, cfgtext, (size_t)n + 1);
+    /* (a block's experts enter the key only after the fixed slots, so dense keys are unchanged) */
     for (int s = 0; s < AWQ_SLOT__COUNT; s++)
-        if (b.t[s]) hash_tensor(h, g_suffix[s], b.t[s]);
+        if (b.t[s]) hash_tensor(h, awq_slot_suffix((awq_slot)s), b.t[s]);
     *out = awq_hasher_final(h);
     awq_hasher_free(h);
     return AWQ_OK;

@@ -8,16 +8,30 @@
 #include "config.h"
 #include "safetensors.h"
 
-/* The tensors of one decoder block, in a fixed order (also the hashing order of the block key). */
+/* The tensors of one decoder block, in a fixed order (also the hashing order of the block key).
+ * A mixture-of-experts block has no dense mlp slots (gate/up/down and their biases) but a
+ * router (AWQ_W_ROUTER, never quantized) and, after the fixed slots, each expert's gate, up
+ * and down weights: AWQ_SLOT_EXPERT(e, AWQ_EXPERT_UP) etc. Every array indexed by slot has
+ * AWQ_SLOT__COUNT entries; those of experts a block does not have are NULL. */
 typedef enum awq_slot {
     AWQ_W_INPUT_NORM, AWQ_W_Q, AWQ_W_K, AWQ_W_V, AWQ_W_O, AWQ_W_Q_NORM, AWQ_W_K_NORM,
     AWQ_W_POST_NORM, AWQ_W_GATE, AWQ_W_UP, AWQ_W_DOWN,
     AWQ_B_Q, AWQ_B_K, AWQ_B_V, AWQ_B_O, AWQ_B_GATE, AWQ_B_UP, AWQ_B_DOWN,
-    AWQ_SLOT__COUNT
+    AWQ_W_ROUTER,
+    AWQ_SLOT__FIXED
 } awq_slot;
 
-/* "self_attn.q_proj.weight" etc. (the part after "model.layers.<i>."). */
+enum { AWQ_EXPERT_GATE, AWQ_EXPERT_UP, AWQ_EXPERT_DOWN, AWQ_EXPERT__SLOTS };
+#define AWQ_SLOT_EXPERT(e, k) ((awq_slot)(AWQ_SLOT__FIXED + AWQ_EXPERT__SLOTS * (e) + (k)))
+#define AWQ_SLOT__COUNT (AWQ_SLOT__FIXED + AWQ_EXPERT__SLOTS * AWQ_MAX_EXPERTS)
+
+/* The slot's name inside awqmake's objects and keys: "self_attn.q_proj.weight" etc. (the part
+ * after "model.layers.<i>."); experts "mlp.experts.<e>.gate_proj.weight", the router
+ * "mlp.gate.weight" whatever the architecture calls them. */
 const char *awq_slot_suffix(awq_slot s);
+/* The slot's tensor name in this architecture's checkpoint (Mixtral:
+ * "block_sparse_moe.experts.<e>.w1.weight", ...), into buf (at least 96 bytes). */
+const char *awq_slot_name(const awq_config *cfg, awq_slot s, char *buf, size_t len);
 
 typedef struct awq_block {
     int layer;

@@ -1,0 +1,29 @@
+/* moe.h - the mixture-of-experts mlp of a block (Mixtral's block_sparse_moe, Qwen3-MoE's mlp):
+ * router, top-k routing, each expert's gated mlp on the tokens routed to it, and the weighted
+ * sum, as transformers computes them (docs/AWQ.md "Mixture of experts"). */
+#ifndef AWQ_MOE_H
+#define AWQ_MOE_H
+
+#include "forward.h"
+
+/* Routing of n tokens from the router's logits [n, n_experts] (host memory):
+ *   p = softmax(logits) in fp32 (the max subtracted, exp, the sum in expert order, times 1/sum);
+ *   the top k = cfg->n_experts_per_tok experts by p, largest first, a tie going to the lower
+ *   expert index (torch.topk on the CPU); weight = p, divided by the sum of the k when
+ *   cfg->norm_topk_prob; round_f16: the weight rounded to fp16 (transformers 4.51, which AutoAWQ
+ *   runs, casts it to the activations' dtype before the products).
+ * expert and weight are [n, k]. */
+void awq_moe_route(const awq_config *cfg, int n_experts, const float *logits, size_t n, int round_f16, int32_t *expert,
+                   float *weight);
+
+/* Scratch of the experts' forward for `rows` rows a pass (awq_fwd_init calls it). */
+awq_err awq_moe_init(awq_fwd *f, size_t rows);
+void awq_moe_free(awq_fwd *f);
+
+/* out [rows, C] = the experts' mlp of the block on m [rows, C] (backend memory): router logits
+ * (fp16-rounded when faithful), the routing on the host, then per expert in index order the
+ * gather of its tokens, its mlp (the mlp op), and add_rows of its weighted outputs into out,
+ * which starts at zero (transformers' index_add_ order). out must not alias m. */
+awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, const float *m, float *out, size_t rows);
+
+#endif

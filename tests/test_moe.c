@@ -1,0 +1,114 @@
+/* test_moe.c - the experts' routing (stages/common/moe.h) against values worked out by hand: the
+ * softmax, the top-k order, a tie going to the lower expert, renormalisation only with
+ * norm_topk_prob, fp16 weights in the faithful mode; and the experts' mlp on the CPU against
+ * the same sum written out with the _refs (an expert no token chose adds nothing). The forward of
+ * whole models against transformers is in test_forward (tests/golden/mixtral_moe, qwen3_moe). */
+#include "test.h"
+#include "kernel_support.h"
+#include "../stages/common/moe.h"
+#include "../kernels/cpu/ref.h"
+#include "../base/half.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static awq_config moe_cfg(int E, int k, int norm)
+{
+    awq_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = AWQ_ARCH_QWEN3_MOE, c.n_experts = E, c.n_experts_per_tok = k, c.norm_topk_prob = norm;
+    c.decoder_sparse_step = 1;
+    return c;
+}
+
+static void t_route_by_hand(void)
+{
+    /* token 0: logits 2, 1, 1, 0 -> p = e^(x-2) / (1 + 2e^-1 + e^-2); top-2 = 0, then the tie 1|2 -> 1
+     * token 1: logits 0, 0, 3, 3 -> the tie at the top: 2 then 3 */
+    const float logits[8] = {2, 1, 1, 0, 0, 0, 3, 3};
+    int32_t ex[4];
+    float wt[4];
+    awq_config c = moe_cfg(4, 2, 0);
+    awq_moe_route(&c, 4, logits, 2, 0, ex, wt);
+    double z0 = 1 + 2 * exp(-1.0) + exp(-2.0), z1 = 2 + 2 * exp(-3.0);
+    CHECK(ex[0] == 0 && ex[1] == 1, "token 0 picks %d %d, want 0 1 (a tie goes to the lower index)", ex[0], ex[1]);
+    CHECK(ex[2] == 2 && ex[3] == 3, "token 1 picks %d %d, want 2 3", ex[2], ex[3]);
+    CHECK(fabs(wt[0] - 1 / z0) < 1e-6 && fabs(wt[1] - exp(-1.0) / z0) < 1e-6, "weights %.7g %.7g", wt[0], wt[1]);
+    CHECK(fabs(wt[2] - 1 / z1) < 1e-6 && wt[2] == wt[3], "weights %.7g %.7g", wt[2], wt[3]);
+    c.norm_topk_prob = 1;
+    awq_moe_route(&c, 4, logits, 2, 0, ex, wt);
+    CHECK(fabs(wt[0] - 1 / (1 + exp(-1.0))) < 1e-6 && fabs(wt[0] + wt[1] - 1) < 1e-6, "renormalised %.7g %.7g", wt[0], wt[1]);
+    CHECK(wt[2] == 0.5f && wt[3] == 0.5f, "renormalised tie %.7g %.7g", wt[2], wt[3]);
+    c.norm_topk_prob = 0;
+    awq_moe_route(&c, 4, logits, 2, 1, ex, wt);
+    for (int i = 0; i < 4; i++) CHECK(wt[i] == awq_round_f16(wt[i]), "fp16 mode: weight %d = %.9g is not an fp16 value", i, wt[i]);
+    CHECK(wt[0] == awq_round_f16((float)(1 / z0)), "fp16 weight %.9g", wt[0]);
+    /* large logits do not overflow (the max is subtracted) */
+    const float big[3] = {1000, 999, -1000};
+    awq_moe_route(&c, 3, big, 1, 0, ex, wt);
+    CHECK(ex[0] == 0 && ex[1] == 1 && fabs(wt[0] - 1 / (1 + exp(-1.0))) < 1e-6, "large logits: %d %d %g", ex[0], ex[1], wt[0]);
+}
+
+/* The experts' mlp through the forward's code on the CPU, against the sum written out with the
+ * _refs: out[t] = sum over its k experts (in expert order) of w * mlp_e(m[t]). Expert 3 of 4 gets
+ * no token (its router row is very negative): it must add nothing, and no NaN. */
+static void t_experts_sum(void)
+{
+    const size_t C = 16, Fe = 24, N = 10, E = 4, K = 2;
+    awq_config c = moe_cfg((int)E, (int)K, 1);
+    c.hidden_size = (int)C, c.moe_intermediate_size = (int)Fe, c.intermediate_size = 8;
+    c.num_attention_heads = 2, c.num_key_value_heads = 2, c.head_dim = 8, c.num_hidden_layers = 1;
+    const awq_backend *be = awq_backend_cpu();
+    awq_block_w w;
+    memset(&w, 0, sizeof w);
+    float *router = rand_floats(E * C, -1, 1, 0), *m = rand_floats(N * C, -1, 1, 0);
+    /* expert 3's logit is 0; the others' are 50 + at most 15 * 1 * 1 in size: expert 3 is never chosen */
+    for (size_t j = 0; j < C; j++) router[3 * C + j] = 0;
+    for (size_t e = 0; e < 3; e++) router[e * C] = 50;
+    for (size_t t = 0; t < N; t++) m[t * C] = 1;
+    float *ew[4][3];
+    w.w[AWQ_W_ROUTER] = (kern_weight){router, KERN_F32};
+    for (size_t e = 0; e < E; e++)
+        for (int k = 0; k < 3; k++) {
+            ew[e][k] = rand_floats(k == 2 ? C * Fe : Fe * C, -0.5f, 0.5f, 0);
+            w.w[AWQ_SLOT_EXPERT(e, k)] = (kern_weight){ew[e][k], KERN_F32};
+        }
+    for (int r16 = 0; r16 < 2; r16++) {
+        awq_fwd f;
+        REQUIRE(awq_fwd_init(&f, be, &c, 1, (int)N, r16, 1) == AWQ_OK, "init: %s", awq_errmsg());
+        float *out = malloc(N * C * 4), *want = calloc(N * C, 4), *logits = malloc(N * E * 4), *y = malloc(C * 4);
+        float *g = malloc(Fe * 4), *u = malloc(Fe * 4), wt[N * K];
+        int32_t ex[N * K];
+        REQUIRE(awq_moe_forward_rows(&f, &w, (int)E, m, out, N) == AWQ_OK, "moe: %s", awq_errmsg());
+        kern_matmul_ref(logits, m, w.w[AWQ_W_ROUTER], KERN_NO_WEIGHT, N, E, C, r16);
+        awq_moe_route(&c, (int)E, logits, N, r16, ex, wt);
+        for (size_t e = 0; e < E; e++)
+            for (size_t t = 0; t < N; t++)
+                for (size_t k = 0; k < K; k++) {
+                    if ((size_t)ex[t * K + k] != e) continue;
+                    CHECK(e != 3, "expert 3 was chosen by token %zu", t);
+                    kern_mlp_ref(y, NULL, m + t * C, w.w[AWQ_SLOT_EXPERT(e, 0)], KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 1)],
+                                 KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 2)], KERN_NO_WEIGHT, g, u, 1, C, Fe, r16);
+                    int32_t row = (int32_t)t;
+                    kern_add_rows_ref(want, y, &row, &wt[t * K + k], 1, C, N, r16);
+                }
+        size_t bad = 0;
+        for (size_t i = 0; i < N * C; i++) bad += !(fabsf(out[i] - want[i]) <= 1e-5f * (1 + fabsf(want[i])));
+        CHECK(bad == 0, "r16=%d: %zu of %zu outputs differ from the written-out sum", r16, bad, N * C);
+        free(out), free(want), free(logits), free(y), free(g), free(u);
+        awq_fwd_free(&f);
+    }
+    free(router), free(m);
+    for (size_t e = 0; e < E; e++)
+        for (int k = 0; k < 3; k++) free(ew[e][k]);
+}
+
+int main(int argc, char **argv)
+{
+    static const t_case cases[] = {
+        {"route_by_hand", t_route_by_hand},
+        {"experts_sum", t_experts_sum},
+    };
+    return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
+}
