@@ -39,7 +39,7 @@ int main(int argc, char **argv)
         e = awq_fail(AWQ_ERR_ARG, "--block %d: the model has %d blocks", block, m->cfg.num_hidden_layers);
     if (!e && !rest) e = awq_parse_key_opt(&key, "packed", packed);
     if (!e && !rest) e = awq_store_open(&s, so.store, 0);
-    if (!e) e = rest ? awq_write_rest_shard(m, out) : awq_write_block_shard(s, block, &key, out);
+    if (!e) e = rest ? awq_write_rest_shard(m, out) : awq_write_block_shard(&m->cfg, s, block, &key, out);
     if (!e) { awq_verbose("wrote '%s' in %.2f s", out, awq_now() - t0); printf("%s\n", out); }
     awq_store_close(s);
     awq_model_close(m);

@@ -58,8 +58,8 @@ static awq_err t5_search(int duo, awq_scale_result *r)
     p.group = 8;
     p.round_f16 = 0;
     p.duo = p.autoawq = duo;
-    awq_sgroup groups[4];
-    int ng = awq_scale_groups(&cfg, groups), gi = -1;
+    awq_sgroup groups[AWQ_MAX_GROUPS];
+    int ng = awq_scale_groups(&cfg, 0, groups), gi = -1;
     for (int i = 0; i < ng; i++) if (groups[i].prev == AWQ_W_UP) gi = i;
     awq_err e = AWQ_ERR_ARG;
     if (gi >= 0 && groups[gi].feat == AWQ_FEAT_DOWN_IN && groups[gi].inspect == AWQ_INSPECT_LINEAR &&
@@ -101,7 +101,7 @@ static void t_clip_inputs(void)
         for (size_t i = 0; i < N * C; i++) x[i] = awq_round_f16(t_randf(-2, 2));
         awq_block_f32 orig = {0};
         REQUIRE(awq_block_f32_from_model(m, 0, 1, &orig) == AWQ_OK, "%s", awq_errmsg());
-        awq_scale_result res[4];
+        awq_scale_result res[AWQ_MAX_GROUPS];
         awq_clip_in ci = {0}, fw = {0}, back = {0};
         int n_res = 0;
         REQUIRE(awq_search_scales(be, cfg, &p, &orig, x, B, S, res, &n_res, &ci) == AWQ_OK, "%s", awq_errmsg());
@@ -112,7 +112,7 @@ static void t_clip_inputs(void)
         awq_block_f32_view(&orig, &w);
         float *full[4];
         for (int k = 0; k < 4; k++) REQUIRE((full[k] = malloc(N * ci.width[k] * 4)), "oom");
-        awq_feats ft = {full[0], full[1], full[2], full[3]};
+        awq_feats ft = {full[0], full[1], full[2], full[3], NULL};
         REQUIRE(awq_fwd_init(&f, be, cfg, B, S, 1, 0) == AWQ_OK && awq_block_forward(&f, &w, x, NULL, &ft) == AWQ_OK, "%s", awq_errmsg());
         awq_fwd_free(&f);
         REQUIRE(awq_clip_in_compute(be, cfg, &p, &orig, x, B, S, &fw) == AWQ_OK, "%s", awq_errmsg());
@@ -132,7 +132,7 @@ static void t_clip_inputs(void)
         }
         /* divided by the scales */
         awq_clip_in sc = {0};
-        REQUIRE(awq_clip_in_alloc(&sc, cfg, ci.T, ci.step) == AWQ_OK, "oom");
+        REQUIRE(awq_clip_in_alloc(&sc, cfg, 0, ci.T, ci.step) == AWQ_OK, "oom");
         for (int k = 0; k < 4; k++) memcpy(sc.f[k], ci.f[k], ci.T * ci.width[k] * 4);
         REQUIRE(awq_clip_in_scale(&sc, res, n_res, 1) == AWQ_OK, "%s", awq_errmsg());
         for (int k = 0; k < 4; k++) {
@@ -153,7 +153,7 @@ static void t_clip_inputs(void)
         memset(&key, 0x5a + mi, sizeof key);
         REQUIRE(awq_store_open(&st, t_path("store"), 0) == AWQ_OK, "%s", awq_errmsg());
         REQUIRE(awq_clipin_put(st, &key, "test", &ci, 1) == AWQ_OK, "%s", awq_errmsg());
-        REQUIRE(awq_clipin_get(st, &key, cfg, &back) == AWQ_OK, "%s", awq_errmsg());
+        REQUIRE(awq_clipin_get(st, &key, cfg, 0, &back) == AWQ_OK, "%s", awq_errmsg());
         CHECK(back.T == ci.T, "%s: %zu rows back, %zu put", models[mi], back.T, ci.T);
         for (int k = 0; k < 4 && back.T == ci.T; k++)
             CHECK(memcmp(back.f[k], ci.f[k], ci.T * ci.width[k] * 4) == 0, "%s feat %d: the clipin object changed the values", models[mi], k);
@@ -317,10 +317,10 @@ static void t_stories_identity_and_error(void)
             awq_params p;
             awq_params_default(&p);
             p.group = groups[gi];
-            awq_scale_result res[4];
+            awq_scale_result res[AWQ_MAX_GROUPS];
             int n_res = 0;
             awq_block_f32 s16 = {0}, s32 = {0}, fq_awq = {0}, fq_rtn = {0};
-            awq_clip_result clips[7];
+            awq_clip_result clips[AWQ_MAX_LINEARS];
             awq_clip_in ci = {0};
             int n_clip = 0;
             float *max_val[AWQ_SLOT__COUNT] = {0};

@@ -1,11 +1,14 @@
 /* test_moe.c - the experts' routing (stages/common/moe.h) against values worked out by hand: the
  * softmax, the top-k order, a tie going to the lower expert, renormalisation only with
  * norm_topk_prob, fp16 weights in the faithful mode; and the experts' mlp on the CPU against
- * the same sum written out with the _refs (an expert no token chose adds nothing). The forward of
- * whole models against transformers is in test_forward (tests/golden/mixtral_moe, qwen3_moe). */
+ * the same sum written out with the _refs (an expert no token chose adds nothing); the AWQ side
+ * on block 0 of tests/golden/mixtral_moe: an expert no calibration token chose is an error naming
+ * it, and the scales folded into the router keep its logits. The forward of whole models against
+ * transformers is in test_forward (tests/golden/mixtral_moe, qwen3_moe). */
 #include "test.h"
 #include "kernel_support.h"
 #include "../stages/common/moe.h"
+#include "../stages/common/awq.h"
 #include "../kernels/cpu/ref.h"
 #include "../base/half.h"
 
@@ -80,7 +83,7 @@ static void t_experts_sum(void)
         float *out = malloc(N * C * 4), *want = calloc(N * C, 4), *logits = malloc(N * E * 4), *y = malloc(C * 4);
         float *g = malloc(Fe * 4), *u = malloc(Fe * 4), wt[N * K];
         int32_t ex[N * K];
-        REQUIRE(awq_moe_forward_rows(&f, &w, (int)E, m, out, N) == AWQ_OK, "moe: %s", awq_errmsg());
+        REQUIRE(awq_moe_forward_rows(&f, &w, (int)E, m, out, N, NULL, NULL, 0) == AWQ_OK, "moe: %s", awq_errmsg());
         kern_matmul_ref(logits, m, w.w[AWQ_W_ROUTER], KERN_NO_WEIGHT, N, E, C, r16);
         awq_moe_route(&c, (int)E, logits, N, r16, ex, wt);
         for (size_t e = 0; e < E; e++)
@@ -104,11 +107,95 @@ static void t_experts_sum(void)
         for (int k = 0; k < 3; k++) free(ew[e][k]);
 }
 
+/* Block 0 of the Mixtral fixture and a random block input of 4 x 16 tokens (fp16 values). */
+typedef struct moe_case { awq_model *m; awq_block_f32 b; float *x; int n_seq, seqlen; awq_params p; } moe_case;
+
+static int moe_case_open(moe_case *c)
+{
+    memset(c, 0, sizeof *c);
+    c->n_seq = 4, c->seqlen = 16;
+    awq_params_default(&c->p);
+    c->p.group = 32, c->p.n_grid = 4;
+    if (awq_model_open(&c->m, "tests/golden/mixtral_moe") != AWQ_OK) { CHECK(0, "open: %s", awq_errmsg()); return 0; }
+    if (awq_block_f32_from_model(c->m, 0, 1, &c->b) != AWQ_OK) { CHECK(0, "block: %s", awq_errmsg()); return 0; }
+    size_t n = (size_t)c->n_seq * (size_t)c->seqlen * (size_t)c->m->cfg.hidden_size;
+    c->x = rand_floats(n, -2, 2, 1);
+    return 1;
+}
+
+static void moe_case_close(moe_case *c)
+{
+    awq_block_f32_free(&c->b);
+    awq_model_close(c->m);
+    free(c->x);
+}
+
+/* With top-1 routing and expert 3's router row the mean of rows 0..2, its logit is the mean of
+ * three others and never the largest: no token chooses it, and the scale search says so, naming
+ * the expert, before searching anything (AutoAWQ stops on such an expert too). */
+static void t_expert_without_tokens(void)
+{
+    moe_case c;
+    if (!moe_case_open(&c)) return;
+    awq_config cfg = c.m->cfg;
+    cfg.n_experts_per_tok = 1;
+    const size_t C = (size_t)cfg.hidden_size;
+    float *r = c.b.t[AWQ_W_ROUTER];
+    for (size_t j = 0; j < C; j++) r[3 * C + j] = awq_round_f16((r[j] + r[C + j] + r[2 * C + j]) / 3);
+    awq_scale_result res[AWQ_MAX_GROUPS];
+    awq_clip_in ci;
+    int n = 0;
+    awq_err e = awq_search_scales(awq_backend_cpu(), &cfg, &c.p, &c.b, c.x, c.n_seq, c.seqlen, res, &n, &ci);
+    CHECK(e == AWQ_ERR_NUMERIC && strstr(awq_errmsg(), "expert 3 received none of the 64 calibration tokens") &&
+          strstr(awq_errhint(), "N_SAMPLES"), "got %d: %s / %s", e, awq_errmsg(), awq_errhint());
+    CHECK(n == 0, "%d groups left after the error", n);
+    awq_clear_error();
+    moe_case_close(&c);
+}
+
+/* The scales of post_attention_layernorm -> experts go into the router's columns too: on the
+ * scaled block's input (the normed rows divided by s, as the scaled norm makes them) the scaled
+ * router gives the original logits to fp16 rounding, where an unscaled router would not. */
+static void t_router_takes_the_scales(void)
+{
+    moe_case c;
+    if (!moe_case_open(&c)) return;
+    const awq_config *cfg = &c.m->cfg;
+    const awq_backend *be = awq_backend_cpu();
+    const size_t C = (size_t)cfg->hidden_size, N = (size_t)c.n_seq * (size_t)c.seqlen, E = (size_t)cfg->n_experts;
+    awq_scale_result res[AWQ_MAX_GROUPS];
+    int n = 0;
+    REQUIRE(awq_search_scales(be, cfg, &c.p, &c.b, c.x, c.n_seq, c.seqlen, res, &n, NULL) == AWQ_OK, "%s", awq_errmsg());
+    int gi = -1;
+    for (int i = 0; i < n; i++) if (res[i].group.all_experts) gi = i;
+    REQUIRE(gi >= 0 && res[gi].group.n_layers == 2 * (int)E && n == gi + 1 + (int)E, "groups: %d, all-experts at %d", n, gi);
+    float *router0 = malloc(E * C * 4), *m = rand_floats(N * C, -2, 2, 1), *ms = malloc(N * C * 4);
+    float *l0 = malloc(N * E * 4), *l1 = malloc(N * E * 4), *l2 = malloc(N * E * 4);
+    memcpy(router0, c.b.t[AWQ_W_ROUTER], E * C * 4);
+    REQUIRE(awq_apply_scales(&c.b, res, n, 1) == AWQ_OK, "%s", awq_errmsg());
+    const float *s = res[gi].s;
+    for (size_t i = 0; i < N * C; i++) ms[i] = awq_round_f16(m[i] / s[i % C]);
+    kern_matmul_ref(l0, m, (kern_weight){router0, KERN_F32}, KERN_NO_WEIGHT, N, E, C, 1);
+    kern_matmul_ref(l1, ms, (kern_weight){c.b.t[AWQ_W_ROUTER], KERN_F32}, KERN_NO_WEIGHT, N, E, C, 1);
+    kern_matmul_ref(l2, ms, (kern_weight){router0, KERN_F32}, KERN_NO_WEIGHT, N, E, C, 1);
+    double d1 = 0, d2 = 0, mx = 0;
+    for (size_t i = 0; i < N * E; i++)
+        d1 = fmax(d1, fabs(l1[i] - l0[i])), d2 = fmax(d2, fabs(l2[i] - l0[i])), mx = fmax(mx, fabs(l0[i]));
+    CHECK(d1 <= 0.02 * mx, "scaled router: logits move by %.3g of %.3g", d1, mx);
+    CHECK(d2 > 10 * d1, "an unscaled router would move them by only %.3g (scaled %.3g): the check cannot tell", d2, d1);
+    fprintf(stderr, "#   router logits: scaled router moves them by %.3g, unscaled by %.3g (of %.3g)\n", d1, d2, mx);
+    awq_scale_results_free(res, n);
+    free(router0), free(m), free(ms), free(l0), free(l1), free(l2);
+    moe_case_close(&c);
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
         {"route_by_hand", t_route_by_hand},
         {"experts_sum", t_experts_sum},
+        {"expert_without_tokens", t_expert_without_tokens},
+        {"router_takes_the_scales", t_router_takes_the_scales},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -56,6 +56,29 @@ static awq_err fill(void *vctx, int index, uint64_t offset, void *buf, size_t le
     return AWQ_OK;
 }
 
+/* The routers stay fp16: loaders skip a linear whose name contains an entry (AutoAWQ matches
+ * the block-relative name, vLLM the full one). Mixtral's "gate" is AutoAWQ's own entry (its
+ * experts are w1/w2/w3); Qwen3-MoE's router is "mlp.gate", which is also part of a dense
+ * layer's "mlp.gate_proj": with dense layers (mlp_only_layers) each router is listed by its full
+ * name, which vLLM reads and AutoAWQ's loader cannot (docs/AWQ.md). */
+static json_t *not_converted(const awq_config *c)
+{
+    if (!awq_config_is_moe(c)) return json_null();
+    json_t *a = json_array();
+    int dense = 0;
+    for (int l = 0; l < c->num_hidden_layers; l++) dense |= !awq_layer_experts(c, l);
+    if (c->arch == AWQ_ARCH_MIXTRAL) json_array_append_new(a, json_string("gate"));
+    else if (!dense) json_array_append_new(a, json_string("mlp.gate"));
+    else
+        for (int l = 0; l < c->num_hidden_layers; l++) {
+            char name[64];
+            if (!awq_layer_experts(c, l)) continue;
+            snprintf(name, sizeof name, "model.layers.%d.mlp.gate", l);
+            json_array_append_new(a, json_string(name));
+        }
+    return a;
+}
+
 /* config.json = the original + quantization_config, dtype float16 (spec §3.3) */
 static awq_err write_config(const awq_model *m, const awq_params *p, const char *dir)
 {
@@ -70,7 +93,7 @@ static awq_err write_config(const awq_model *m, const awq_params *p, const char 
     json_object_set_new(q, "group_size", json_integer(p->group));
     json_object_set_new(q, "zero_point", json_true());
     json_object_set_new(q, "version", json_string("gemm"));
-    json_object_set_new(q, "modules_to_not_convert", json_null());
+    json_object_set_new(q, "modules_to_not_convert", not_converted(&m->cfg));
     if (p->export_fp16) json_decref(q); /* plain fp16 weights: loaders must not see an AWQ config */
     else json_object_set_new(cfg, "quantization_config", q);
     if (json_object_get(cfg, "dtype")) json_object_set_new(cfg, "dtype", json_string("float16"));
@@ -147,18 +170,21 @@ static awq_err get_objects(awq_store *s, const awq_key *const *keys, int n, awq_
 /* awq_search_results.safetensors: model.layers.<i>.<prev>.scales and .<linear>.max_val */
 static awq_err write_search_results(awq_store *s, const awq_assemble_in *in, const char *dir)
 {
-    const int L = in->m->cfg.num_hidden_layers, cap = L * 16;
+    const int L = in->m->cfg.num_hidden_layers;
     awq_object **objs = calloc((size_t)L * 2, sizeof *objs);
     const awq_key **keys = calloc((size_t)L * 2, sizeof *keys);
-    st_tensor *t = calloc((size_t)cap, sizeof *t);
-    char (*names)[96] = calloc((size_t)cap, sizeof *names);
-    int nt = 0;
-    awq_err e = (!objs || !keys || !t || !names) ? awq_fail(AWQ_ERR_NOMEM, "out of memory") : AWQ_OK;
+    st_tensor *t = NULL;
+    char (*names)[96] = NULL;
+    int nt = 0, cap = 0;
+    awq_err e = (!objs || !keys) ? awq_fail(AWQ_ERR_NOMEM, "out of memory") : AWQ_OK;
     for (int l = 0; !e && l < L; l++) {
         keys[2 * l] = in->scales ? &in->scales[l] : NULL;
         keys[2 * l + 1] = in->clips ? &in->clips[l] : NULL;
     }
     if (!e) e = get_objects(s, keys, L * 2, objs);
+    for (int j = 0; !e && j < L * 2; j++) cap += objs[j] ? objs[j]->n_tensors : 0; /* at most all of them */
+    if (!e && (!(t = calloc((size_t)cap + 1, sizeof *t)) || !(names = calloc((size_t)cap + 1, sizeof *names))))
+        e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
     for (int j = 0; !e && j < L * 2; j++) {
         const awq_object *o = objs[j];
         for (int i = 0; o && i < o->n_tensors && !e; i++) {
@@ -166,7 +192,6 @@ static awq_err write_search_results(awq_store *s, const awq_assemble_in *in, con
             size_t n = strlen(nm);
             int keep = (n > 7 && strcmp(nm + n - 7, ".scales") == 0) || (n > 8 && strcmp(nm + n - 8, ".max_val") == 0);
             if (!keep) continue;
-            if (nt == cap) { e = awq_fail(AWQ_ERR_FORMAT, "block %d: more than 16 search results", j / 2); break; }
             snprintf(names[nt], sizeof names[nt], "model.layers.%d.%s", j / 2, nm);
             t[nt] = (st_tensor){names[nt], o->tensors[i].dtype, o->tensors[i].ndim, {0}, o->tensors[i].data, o->tensors[i].nbytes, 0};
             memcpy(t[nt].shape, o->tensors[i].shape, sizeof(int64_t) * (size_t)o->tensors[i].ndim);
@@ -243,10 +268,10 @@ static awq_err write_tensors(awq_store *s, const awq_assemble_in *in, const char
             cap = ncap;
         }
         if (h) {
-            e = awq_block_shard_tensors(h, l, t + n, names + n);
-            /* the name inside the object is the tail of the output name */
+            e = awq_block_shard_tensors(&m->cfg, h, l, t + n, names + n);
+            /* the name inside the object follows the output name's NUL (awq_block_shard_tensors) */
             for (int i = 0; !e && i < h->n_tensors; i++)
-                src[n + i] = (out_src){l, names[n + i] + strlen(names[n + i]) - strlen(h->tensors[i].name), NULL};
+                src[n + i] = (out_src){l, names[n + i] + strlen(names[n + i]) + 1, NULL};
             n += h->n_tensors;
             awq_object_free(h);
         } else {

@@ -3,6 +3,7 @@
 #include "awq.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,11 +17,12 @@ const awq_slot AWQ_LINEARS[7] = {AWQ_W_Q, AWQ_W_K, AWQ_W_V, AWQ_W_O, AWQ_W_GATE,
 
 int awq_slot_is_linear(awq_slot s)
 {
+    if ((unsigned)s >= AWQ_SLOT__FIXED) return (unsigned)s < AWQ_SLOT__COUNT; /* an expert's gate, up or down */
     for (int i = 0; i < 7; i++) if (AWQ_LINEARS[i] == s) return 1;
     return 0;
 }
 
-/* The bias slot of a linear, or AWQ_SLOT__COUNT. */
+/* The bias slot of a linear, or AWQ_SLOT__COUNT (experts have none). */
 static awq_slot bias_of(awq_slot s)
 {
     switch (s) {
@@ -28,6 +30,11 @@ static awq_slot bias_of(awq_slot s)
     case AWQ_W_O: return AWQ_B_O; case AWQ_W_GATE: return AWQ_B_GATE; case AWQ_W_UP: return AWQ_B_UP;
     case AWQ_W_DOWN: return AWQ_B_DOWN; default: return AWQ_SLOT__COUNT;
     }
+}
+static kern_weight bias_w(const awq_block_w *w, awq_slot L)
+{
+    awq_slot b = bias_of(L);
+    return b < AWQ_SLOT__COUNT ? w->w[b] : KERN_NO_WEIGHT;
 }
 
 #define KCHECK(expr, what) do { kern_status ks_ = (expr); if (ks_ != KERN_OK) return awq_kern_fail(ks_, what); } while (0)
@@ -37,11 +44,6 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
     awq_params each = *p; /* every parameter's own range, from the record */
     awq_err e = awq_params_finish(&each, (awq_program){AWQ_K_ALL, ~0u});
     if (e) return e;
-    if (awq_config_is_moe(c)) { /* the forward, capture and eval run; the experts' scale groups do not exist yet */
-        awq_fail(AWQ_ERR_UNSUPPORTED, "%s: quantizing mixture-of-experts blocks is not implemented yet", c->architecture);
-        awq_hint("awq-eval measures its perplexity (without RTN=1); AWQ of its experts is issue 17's next step");
-        return AWQ_ERR_UNSUPPORTED;
-    }
     if (need_pack && p->w_bit != 4) {
         awq_fail(AWQ_ERR_ARG, "the AutoAWQ GEMM format holds 4-bit weights only (w_bit %d)", p->w_bit);
         awq_hint("use W_BIT=4, or evaluate other widths as fake quantization");
@@ -59,6 +61,9 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
         {"gate/up_proj", c->hidden_size, c->intermediate_size},
         {"down_proj", c->intermediate_size, c->hidden_size},
         {"k/v_proj", c->hidden_size, c->num_key_value_heads * c->head_dim},
+        /* the experts' (a dense-only model repeats the rows above) */
+        {"experts' gate/up_proj", c->hidden_size, c->n_experts ? c->moe_intermediate_size : c->intermediate_size},
+        {"experts' down_proj", c->n_experts ? c->moe_intermediate_size : c->intermediate_size, c->hidden_size},
     };
     /* The group first, for every linear (a group that does not divide is the first thing to fix,
      * also when packing), then the GEMM format's out_features % 8. */
@@ -199,19 +204,36 @@ void awq_block_f32_view(const awq_block_f32 *b, awq_block_w *w)
 
 /* ---- scale groups --------------------------------------------------------------------------- */
 
-int awq_scale_groups(const awq_config *c, awq_sgroup out[4])
+awq_slot awq_sgroup_layer(const awq_sgroup *g, int i)
+{
+    if (!g->all_experts) return g->layers[i];
+    return AWQ_SLOT_EXPERT(i / 2, i % 2 ? AWQ_EXPERT_UP : AWQ_EXPERT_GATE);
+}
+
+int awq_block_experts(const awq_block_f32 *b) { return b->t[AWQ_W_ROUTER] ? (int)b->shape[AWQ_W_ROUTER][0] : 0; }
+
+int awq_scale_groups(const awq_config *c, int n_experts, awq_sgroup out[AWQ_MAX_GROUPS])
 {
     static const awq_sgroup all[4] = {
-        {"input_layernorm", AWQ_W_INPUT_NORM, {AWQ_W_Q, AWQ_W_K, AWQ_W_V}, 3, AWQ_INSPECT_ATTN, AWQ_FEAT_ATTN_IN},
-        {"v_proj", AWQ_W_V, {AWQ_W_O}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_O_IN},
-        {"post_attention_layernorm", AWQ_W_POST_NORM, {AWQ_W_GATE, AWQ_W_UP}, 2, AWQ_INSPECT_MLP, AWQ_FEAT_MLP_IN},
-        {"up_proj", AWQ_W_UP, {AWQ_W_DOWN}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_DOWN_IN},
+        {"input_layernorm", AWQ_W_INPUT_NORM, {AWQ_W_Q, AWQ_W_K, AWQ_W_V}, 3, AWQ_INSPECT_ATTN, AWQ_FEAT_ATTN_IN, 0, -1},
+        {"v_proj", AWQ_W_V, {AWQ_W_O}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_O_IN, 0, -1},
+        {"post_attention_layernorm", AWQ_W_POST_NORM, {AWQ_W_GATE, AWQ_W_UP}, 2, AWQ_INSPECT_MLP, AWQ_FEAT_MLP_IN, 0, -1},
+        {"up_proj", AWQ_W_UP, {AWQ_W_DOWN}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_DOWN_IN, 0, -1},
     };
     /* v_proj [Hkv*D, C] vs o_proj [C, H*D]: equal only for MHA with H*D == C */
     int v_o = c->num_key_value_heads * c->head_dim == c->hidden_size && c->hidden_size == c->num_attention_heads * c->head_dim;
     int n = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < (n_experts ? 3 : 4); i++)
         if (i != 1 || v_o) out[n++] = all[i];
+    if (!n_experts) return n;
+    out[n - 1].all_experts = 1, out[n - 1].n_layers = 2 * n_experts;
+    for (int e = 0; e < n_experts; e++, n++) {
+        out[n] = all[3];
+        snprintf(out[n].prev_name, sizeof out[n].prev_name, "mlp.experts.%d.up_proj", e);
+        out[n].prev = AWQ_SLOT_EXPERT(e, AWQ_EXPERT_UP);
+        out[n].layers[0] = AWQ_SLOT_EXPERT(e, AWQ_EXPERT_DOWN);
+        out[n].expert = e;
+    }
     return n;
 }
 
@@ -225,11 +247,12 @@ awq_feat awq_linear_feat(awq_slot s)
     }
 }
 
-static size_t feat_width(const awq_config *c, awq_feat f)
+/* Channels of a feat; moe: of a mixture-of-experts block (down_in is an expert's, Fe wide). */
+static size_t feat_width(const awq_config *c, awq_feat f, int moe)
 {
     switch (f) {
     case AWQ_FEAT_O_IN: return (size_t)c->num_attention_heads * c->head_dim;
-    case AWQ_FEAT_DOWN_IN: return (size_t)c->intermediate_size;
+    case AWQ_FEAT_DOWN_IN: return (size_t)(moe ? c->moe_intermediate_size : c->intermediate_size);
     default: return (size_t)c->hidden_size;
     }
 }
@@ -281,37 +304,80 @@ static void dev_block_f32_free(const awq_backend *be, dev_block_f32 *f)
     memset(f, 0, sizeof *f);
 }
 
-/* Inputs of every linear of block b on x (backend memory, each [N, width]). */
-typedef struct feats_buf { float *f[4]; } feats_buf;
+/* Inputs of every linear of block b on x (backend memory, each [N, width]; a mixture-of-experts
+ * block's down_in [N * k, Fe] with its routes on the host, forward.h). */
+typedef struct feats_buf { float *f[4]; awq_route *routes; size_t down_rows; int moe; } feats_buf;
 
-static void feats_free(const awq_backend *be, feats_buf *fb) { for (int i = 0; i < 4; i++) { awq_dev_free(be, fb->f[i]); fb->f[i] = NULL; } }
+static void feats_free(const awq_backend *be, feats_buf *fb)
+{
+    for (int i = 0; i < 4; i++) { awq_dev_free(be, fb->f[i]); fb->f[i] = NULL; }
+    free(fb->routes);
+    fb->routes = NULL;
+}
 
 static awq_err compute_feats(awq_fwd *f, const awq_config *c, const dev_block *b, const float *x, feats_buf *fb)
 {
     const awq_backend *be = f->be;
     const size_t N = (size_t)f->n_seq * (size_t)f->seqlen;
     memset(fb, 0, sizeof *fb);
+    fb->moe = b->w.w[AWQ_W_ROUTER].data != NULL;
+    fb->down_rows = fb->moe ? N * (size_t)c->n_experts_per_tok : N;
     awq_err e = AWQ_OK;
-    for (int i = 0; i < 4 && !e; i++) e = awq_dev_alloc(be, (void **)&fb->f[i], N * feat_width(c, (awq_feat)i) * sizeof(float));
-    awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3]};
+    for (int i = 0; i < 4 && !e; i++)
+        e = awq_dev_alloc(be, (void **)&fb->f[i], (i == 3 ? fb->down_rows : N) * feat_width(c, (awq_feat)i, fb->moe) * sizeof(float));
+    if (!e && fb->moe && !(fb->routes = malloc(fb->down_rows * sizeof *fb->routes)))
+        e = awq_fail(AWQ_ERR_NOMEM, "out of memory for the routing");
+    awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3], fb->routes};
     if (!e) e = awq_block_forward(f, &b->w, x, NULL, &ft); /* the feats only: no block output needed */
     if (e) feats_free(be, fb);
     return e;
 }
 
-/* out = the group's module2inspect on its input, with weights w. */
+/* The rows of expert e among a mixture-of-experts block's down_in rows, in AutoAWQ's order
+ * (transformers 4.51's torch.where over [k, tokens]: the tokens that chose it first, ascending,
+ * then those that chose it second, ...): pos[] (host, caller-sized [down_rows]) gets their
+ * indices into down_in; the count is returned. */
+static size_t expert_rows(const feats_buf *fb, int e, int k, int32_t *pos)
+{
+    size_t n = 0;
+    for (int slot = 0; slot < k; slot++) {
+        size_t first = n;
+        for (size_t r = 0; r < fb->down_rows; r++)
+            if (fb->routes[r].expert == e && fb->routes[r].slot == slot) pos[n++] = (int32_t)r;
+        /* routes are grouped by expert per pass, tokens ascending: sort this slot's rows by token */
+        for (size_t i = first + 1; i < n; i++)
+            for (size_t j = i; j > first && fb->routes[pos[j - 1]].token > fb->routes[pos[j]].token; j--) {
+                int32_t t = pos[j]; pos[j] = pos[j - 1]; pos[j - 1] = t;
+            }
+    }
+    return n;
+}
+
+/* dst [n, w] (backend) = the rows idx[] (host) of src [m, w] (backend): the embed op as a gather. */
+static awq_err gather_rows(const awq_backend *be, float *dst, const float *src, size_t m, size_t w, const int32_t *idx,
+                           size_t n)
+{
+    const void *d_idx = NULL;
+    void *own = NULL;
+    awq_err e = awq_dev_view(be, idx, n * sizeof *idx, &d_idx, &own);
+    kern_status ks = e ? KERN_OK : be->embed(be->ctx, dst, d_idx, (kern_weight){src, KERN_F32}, n, w, m);
+    awq_dev_release(be, own);
+    return e ? e : ks ? awq_kern_fail(ks, "gather an expert's rows") : AWQ_OK;
+}
+
+/* out = the group's module2inspect on its input (N rows), with weights w. */
 static awq_err run_inspect(awq_fwd *f, const awq_sgroup *g, const awq_block_w *w, const float *in, float *out, size_t N)
 {
     const awq_backend *be = f->be;
     switch (g->inspect) {
     case AWQ_INSPECT_ATTN: return awq_attn_forward(f, w, in, out);
-    case AWQ_INSPECT_MLP: return awq_mlp_forward(f, w, in, out);
+    case AWQ_INSPECT_MLP: return awq_mlp_forward(f, w, in, out); /* the experts' module in a MoE block */
     case AWQ_INSPECT_LINEAR: {
         /* out [N, O] = in [N, I] W^T + b; the layer's shape from the config */
         awq_slot L = g->layers[0];
         const awq_config *c = f->cfg;
-        size_t I = feat_width(c, g->feat), O = (size_t)c->hidden_size;
-        KCHECK(be->matmul(be->ctx, out, in, w->w[L], w->w[bias_of(L)], N, O, I, f->round_f16), "inspect linear");
+        size_t I = feat_width(c, g->feat, g->expert >= 0), O = (size_t)c->hidden_size;
+        KCHECK(be->matmul(be->ctx, out, in, w->w[L], bias_w(w, L), N, O, I, f->round_f16), "inspect linear");
         return AWQ_OK;
     }
     }
@@ -328,30 +394,33 @@ static size_t inspect_width(const awq_config *c, const awq_sgroup *g)
  * only the scale vector goes up and one loss value comes back. orig: host copy (shapes, w_mean
  * is computed on dev); dev: its backend weights; x: the group's input in backend memory. */
 static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p, const awq_block_f32 *orig,
-                            const dev_block *dev, const dev_block_f32 *f32, const awq_sgroup *g, const float *x,
+                            const dev_block *dev, const dev_block_f32 *f32, const awq_sgroup *g, const float *x, size_t N,
                             awq_scale_result *r)
 {
     const awq_backend *be = f->be;
-    const size_t N = (size_t)f->n_seq * (size_t)f->seqlen, I = feat_width(c, g->feat), OW = inspect_width(c, g);
-    const int r16 = p->round_f16;
+    const size_t I = feat_width(c, g->feat, g->expert >= 0 || g->all_experts), OW = inspect_width(c, g);
+    const int r16 = p->round_f16, nl = g->n_layers;
     memset(r, 0, sizeof *r);
     r->group = *g;
     r->n = I;
     r->n_grid = p->n_grid;
     r->best = -1;
-    float *ref = NULL, *out = NULL, *xs_d = NULL, *wm_d = NULL, *s_d = NULL, *wq[3] = {0};
-    uint16_t *wq16[3] = {0}; /* fp16 numerics: the pseudo-quantized weights as F16 for the matmuls */
+    float *ref = NULL, *out = NULL, *xs_d = NULL, *wm_d = NULL, *s_d = NULL;
+    float **wq = calloc((size_t)nl, sizeof *wq);
+    uint16_t **wq16 = calloc((size_t)nl, sizeof *wq16); /* fp16 numerics: the pseudo-quantized weights as F16 */
     float *xs = malloc(I * sizeof *xs), *wm = NULL, *s = malloc(I * sizeof *s);
     r->s = calloc(I, sizeof *r->s);
     r->losses = malloc((size_t)p->n_grid * sizeof *r->losses);
-    awq_err e = (!xs || !s || !r->s || !r->losses) ? awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search") : AWQ_OK;
+    awq_err e = (!xs || !s || !r->s || !r->losses || !wq || !wq16) ? awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search") : AWQ_OK;
     if (!e) e = awq_dev_alloc(be, (void **)&ref, N * OW * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&out, N * OW * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&xs_d, I * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&s_d, I * sizeof(float));
-    for (int l = 0; !e && l < g->n_layers; l++) {
-        e = awq_dev_alloc(be, (void **)&wq[l], awq_block_f32_numel(orig, g->layers[l]) * sizeof(float));
-        if (!e && r16) e = awq_dev_alloc(be, (void **)&wq16[l], awq_block_f32_numel(orig, g->layers[l]) * 2);
+    for (int l = 0; !e && l < nl; l++) {
+        size_t numel = awq_block_f32_numel(orig, awq_sgroup_layer(g, l));
+        if (!numel) { e = awq_fail(AWQ_ERR_FORMAT, "scale group '%s': the block lacks a layer", g->prev_name); break; }
+        e = awq_dev_alloc(be, (void **)&wq[l], numel * sizeof(float));
+        if (!e && r16) e = awq_dev_alloc(be, (void **)&wq16[l], numel * 2);
     }
     kern_status ks = KERN_OK;
     /* x is read by every grid point's forward: the device keeps it as fp16 once instead of each
@@ -362,14 +431,18 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     if (!e && (ks = be->mean_abs(be->ctx, xs_d, x, N, I, r16))) e = awq_kern_fail(ks, "mean |x|");
     if (!e) e = awq_dev_fetch(be, xs, xs_d, I * sizeof *xs);
     if (!e && p->duo) {
-        const float *mats[3];
-        size_t rows[3];
-        for (int l = 0; l < g->n_layers; l++) { mats[l] = f32->t[g->layers[l]]; rows[l] = (size_t)orig->shape[g->layers[l]][0]; }
-        if (!(wm = malloc(I * sizeof *wm))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        const float **mats = malloc((size_t)nl * sizeof *mats);
+        size_t *rows = malloc((size_t)nl * sizeof *rows);
+        if (!mats || !rows || !(wm = malloc(I * sizeof *wm))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        for (int l = 0; !e && l < nl; l++) {
+            awq_slot L = awq_sgroup_layer(g, l);
+            mats[l] = f32->t[L], rows[l] = (size_t)orig->shape[L][0];
+        }
         if (!e) e = awq_dev_alloc(be, (void **)&wm_d, I * sizeof(float));
-        if (!e && (ks = be->w_mean(be->ctx, wm_d, mats, rows, (size_t)g->n_layers, I, p->group, r16)))
+        if (!e && (ks = be->w_mean(be->ctx, wm_d, mats, rows, (size_t)nl, I, p->group, r16)))
             e = awq_kern_fail(ks, "weight statistic (duo scaling)");
         if (!e) e = awq_dev_fetch(be, wm, wm_d, I * sizeof *wm);
+        free(mats), free(rows);
     }
     awq_prof_dev(be, "scale: reference forward, stats");
     double best_err = INFINITY;
@@ -379,8 +452,8 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
         if ((ks = be->upload(be->ctx, s_d, s, I * sizeof *s))) { e = awq_kern_fail(ks, "upload scales"); break; }
         /* W'_L = h(Q(h(W_L * s)) / s) for the group's layers only; every other weight original */
         awq_block_w wk = dev->w;
-        for (int l = 0; !e && l < g->n_layers; l++) {
-            awq_slot L = g->layers[l];
+        for (int l = 0; !e && l < nl; l++) {
+            awq_slot L = awq_sgroup_layer(g, l);
             size_t rows = (size_t)orig->shape[L][0], cols = (size_t)orig->shape[L][1];
             ks = be->quantize(be->ctx, wq[l], NULL, NULL, NULL, f32->t[L], s_d, rows, cols, p->group, p->w_bit, r16);
             if (!ks && r16) ks = be->to_f16(be->ctx, wq16[l], wq[l], rows * cols); /* exact: fp16 values */
@@ -409,7 +482,8 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
         awq_hint("the block's outputs overflow or are NaN; check the activations (awq-obj info) or use --numerics fp32");
     }
     if (pinned) be->unpin_f16(be->ctx, x);
-    for (int l = 0; l < 3; l++) { awq_dev_free(be, wq[l]); awq_dev_free(be, wq16[l]); }
+    for (int l = 0; l < nl && wq && wq16; l++) { awq_dev_free(be, wq[l]); awq_dev_free(be, wq16[l]); }
+    free(wq), free(wq16);
     awq_dev_free(be, ref); awq_dev_free(be, out); awq_dev_free(be, xs_d); awq_dev_free(be, wm_d); awq_dev_free(be, s_d);
     free(xs); free(wm); free(s);
     if (e) { free(r->s); free(r->losses); r->s = NULL; r->losses = NULL; }
@@ -424,12 +498,13 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
     dev_block_f32 f32;
     const void *xd = NULL;
     void *xown = NULL;
-    size_t xbytes = (size_t)n_seq * (size_t)seqlen * feat_width(cfg, g->feat) * sizeof(float);
+    const size_t N = (size_t)n_seq * (size_t)seqlen;
+    size_t xbytes = N * feat_width(cfg, g->feat, g->expert >= 0 || g->all_experts) * sizeof(float);
     awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
     e = dev_block_upload(be, orig, p->round_f16, &dev, &f32);
     if (!e) e = awq_dev_view(be, x, xbytes, &xd, &xown);
-    if (!e) e = search_group(&f, cfg, p, orig, &dev, &f32, g, xd, r);
+    if (!e) e = search_group(&f, cfg, p, orig, &dev, &f32, g, xd, N, r);
     awq_dev_release(be, xown);
     dev_block_free(be, &dev);
     dev_block_f32_free(be, &f32);
@@ -479,34 +554,96 @@ static awq_err fetch_rows(const awq_backend *be, float *dst, const float *src, s
     return e;
 }
 
+/* The clip inputs of a block run (spec §2.8): the sampled rows of the dense feats, and of each
+ * expert the sampled rows of its tokens' gate/up and down_proj inputs. An expert without tokens
+ * is an error (its inputs are empty; AutoAWQ asserts there). */
+static awq_err fill_clip_in(const awq_backend *be, const awq_config *cfg, const awq_params *p, const block_run *br,
+                            awq_clip_in *ci)
+{
+    const feats_buf *fb = &br->fb;
+    const size_t N = (size_t)br->f.n_seq * (size_t)br->f.seqlen, C = (size_t)cfg->hidden_size;
+    const int E = fb->moe ? cfg->n_experts : 0, K = cfg->n_experts_per_tok;
+    size_t T, step;
+    awq_clip_rows(N, p, &T, &step);
+    awq_err e = awq_clip_in_alloc(ci, cfg, E, T, step);
+    for (int i = 0; i < 4 && !e; i++)
+        if (ci->width[i]) e = fetch_rows(be, ci->f[i], fb->f[i], ci->width[i], ci->step, ci->T);
+    int32_t *pos = E ? malloc(fb->down_rows * sizeof *pos) : NULL, *tok = E ? malloc(fb->down_rows * sizeof *tok) : NULL;
+    float *rows_d = NULL;
+    const size_t Fe = (size_t)cfg->moe_intermediate_size, wmax = C > Fe ? C : Fe;
+    if (!e && E && (!pos || !tok)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    if (!e && E) e = awq_dev_alloc(be, (void **)&rows_d, N * wmax * sizeof(float)); /* an expert has at most N tokens */
+    for (int ex = 0; ex < E && !e; ex++) {
+        size_t n = expert_rows(fb, ex, K, pos);
+        if (!n) {
+            e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it", ex, N);
+            awq_hint("calibrate on more (or more varied) text: more N_SAMPLES or another CALIB (AutoAWQ stops here too)");
+            break;
+        }
+        size_t Te, ste;
+        awq_clip_rows(n, p, &Te, &ste);
+        if ((e = awq_clip_in_alloc_expert(ci, cfg, ex, n, Te, ste))) break;
+        /* the kept rows: i * step of the ordered list; gate/up read the tokens' mlp_in rows */
+        size_t m = 0;
+        for (size_t i = 0; i < n; i += ste) tok[m] = fb->routes[pos[i]].token, pos[m] = pos[i], m++;
+        awq_clip_expert *x = &ci->ex[ex];
+        if (!e) e = gather_rows(be, rows_d, fb->f[2], N, C, tok, m);
+        if (!e) e = awq_dev_fetch(be, x->in, rows_d, m * C * sizeof(float));
+        if (!e) e = gather_rows(be, rows_d, fb->f[3], fb->down_rows, Fe, pos, m);
+        if (!e) e = awq_dev_fetch(be, x->down, rows_d, m * Fe * sizeof(float));
+    }
+    awq_dev_free(be, rows_d);
+    free(pos), free(tok);
+    if (e) awq_clip_in_free(ci);
+    return e;
+}
+
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                           const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
-                          awq_scale_result res[4], int *n_res, awq_clip_in *clip_in)
+                          awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
 {
     *n_res = 0;
-    awq_sgroup groups[4];
-    int ng = awq_scale_groups(cfg, groups);
+    awq_sgroup groups[AWQ_MAX_GROUPS];
+    const int E = awq_block_experts(orig), ng = awq_scale_groups(cfg, E, groups);
+    const size_t N = (size_t)n_seq * (size_t)seqlen;
     block_run br;
     awq_err e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, &br);
     if (e) return e;
-    /* the clip search's rows of the captured inputs, before the search reuses its memory */
+    /* the clip search's rows of the captured inputs, before the search reuses its memory (this
+     * also stops at an expert no token chose, before any search) */
     if (clip_in) {
-        size_t T, step;
-        awq_clip_rows((size_t)n_seq * (size_t)seqlen, p, &T, &step);
-        e = awq_clip_in_alloc(clip_in, cfg, T, step);
-        for (int i = 0; i < 4 && !e; i++)
-            e = fetch_rows(be, clip_in->f[i], br.fb.f[i], clip_in->width[i], clip_in->step, clip_in->T);
+        e = fill_clip_in(be, cfg, p, &br, clip_in);
         awq_prof_dev(be, "scale: clip inputs (sampled rows)");
     }
+    int32_t *pos = E ? malloc(br.fb.down_rows * sizeof *pos) : NULL;
+    float *xe = NULL; /* an expert's down_proj inputs, gathered */
+    if (!e && E && !pos) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    if (!e && E) e = awq_dev_alloc(be, (void **)&xe, br.fb.down_rows * (size_t)cfg->moe_intermediate_size * sizeof(float));
     for (int i = 0; !e && i < ng; i++) {
         double t0 = awq_now();
-        e = search_group(&br.f, cfg, p, orig, &br.dev, &br.f32, &groups[i], br.fb.f[groups[i].feat], &res[i]);
+        const awq_sgroup *g = &groups[i];
+        const float *in = br.fb.f[g->feat];
+        size_t rows = N;
+        if (g->expert >= 0) { /* the rows of its tokens, in AutoAWQ's order */
+            rows = expert_rows(&br.fb, g->expert, cfg->n_experts_per_tok, pos);
+            if (!rows) {
+                e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it",
+                             g->expert, N);
+                awq_hint("calibrate on more (or more varied) text: more N_SAMPLES or another CALIB (AutoAWQ stops here too)");
+                break;
+            }
+            e = gather_rows(be, xe, br.fb.f[3], br.fb.down_rows, (size_t)cfg->moe_intermediate_size, pos, rows);
+            in = xe;
+        }
+        if (!e) e = search_group(&br.f, cfg, p, orig, &br.dev, &br.f32, g, in, rows, &res[i]);
         if (!e) {
             *n_res = i + 1;
-            awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", groups[i].prev_name, res[i].best, p->n_grid,
+            awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", g->prev_name, res[i].best, p->n_grid,
                         (double)res[i].losses[res[i].best], awq_now() - t0);
         }
     }
+    awq_dev_free(be, xe);
+    free(pos);
     block_run_free(be, &br);
     if (e) {
         awq_scale_results_free(res, *n_res);
@@ -552,15 +689,24 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
         } else { /* (b) a linear: its last n output rows (and bias entries) = h(. / s[row]) */
             size_t rows = (size_t)b->shape[prev][0], cols = (size_t)b->shape[prev][1];
             if (rows < n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for %zu rows", r->group.prev_name, n, rows);
-            float *bias = b->t[bias_of(prev)];
+            float *bias = bias_of(prev) < AWQ_SLOT__COUNT ? b->t[bias_of(prev)] : NULL;
             e = fold(be, pw + (rows - n) * cols, s, n, cols, 1, round_f16);
             if (!e && bias) e = fold(be, bias + (rows - n), s, n, 1, 1, round_f16);
         }
         for (int l = 0; !e && l < r->group.n_layers; l++) { /* next linears: W[o][c] = h(W[o][c] * s[c]) */
-            awq_slot L = r->group.layers[l];
+            awq_slot L = awq_sgroup_layer(&r->group, l);
+            if (!b->t[L]) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': the block lacks a layer", r->group.prev_name);
             size_t rows = (size_t)b->shape[L][0], cols = (size_t)b->shape[L][1];
             if (cols != n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for in_features %zu", r->group.prev_name, n, cols);
             e = fold(be, b->t[L], s, rows, cols, 0, round_f16);
+        }
+        /* The router reads the same normed input as the experts: its columns take the scales too,
+         * so the routing of the scaled model is the original's (up to fp16 rounding). AutoAWQ
+         * leaves it out and the saved model routes on x / s; llm-compressor folds it (#2451). */
+        if (!e && r->group.all_experts && b->t[AWQ_W_ROUTER]) {
+            size_t rows = (size_t)b->shape[AWQ_W_ROUTER][0], cols = (size_t)b->shape[AWQ_W_ROUTER][1];
+            if (cols != n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for the router's %zu", r->group.prev_name, n, cols);
+            e = fold(be, b->t[AWQ_W_ROUTER], s, rows, cols, 0, round_f16);
         }
     }
     return e;
@@ -568,15 +714,24 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
 
 /* ---- clip search (spec §2.8) ---------------------------------------------------------------- */
 
-int awq_clip_linears(awq_slot out[7])
+int awq_block_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS])
 {
     int n = 0;
-    for (int i = 0; i < 7; i++) {
-        const char *name = awq_slot_suffix(AWQ_LINEARS[i]); /* block-relative, e.g. "self_attn.q_proj.weight" */
+    for (int s = 0; s < AWQ_SLOT__COUNT; s++)
+        if (b->t[s] && awq_slot_is_linear((awq_slot)s)) out[n++] = (awq_slot)s;
+    return n;
+}
+
+int awq_clip_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS])
+{
+    awq_slot all[AWQ_MAX_LINEARS];
+    int n = 0, na = awq_block_linears(b, all);
+    for (int i = 0; i < na; i++) {
+        const char *name = awq_slot_suffix(all[i]); /* block-relative, e.g. "self_attn.q_proj.weight" */
         static const char *const skip[] = {"q_", "k_", "query", "key", "Wqkv"};
         int skipped = 0;
         for (int k = 0; k < 5; k++) if (strstr(name, skip[k])) skipped = 1;
-        if (!skipped) out[n++] = AWQ_LINEARS[i];
+        if (!skipped) out[n++] = all[i];
     }
     return n;
 }
@@ -589,23 +744,41 @@ void awq_clip_rows(size_t N, const awq_params *p, size_t *T, size_t *step)
     *T = (N + st - 1) / st;
 }
 
-awq_err awq_clip_in_alloc(awq_clip_in *ci, const awq_config *cfg, size_t T, size_t step)
+awq_err awq_clip_in_alloc(awq_clip_in *ci, const awq_config *cfg, int n_experts, size_t T, size_t step)
 {
     memset(ci, 0, sizeof *ci);
     ci->T = T, ci->step = step;
     for (int i = 0; i < 4; i++) {
-        ci->width[i] = feat_width(cfg, (awq_feat)i);
-        if (!(ci->f[i] = calloc(ci->T * ci->width[i], sizeof(float)))) {
+        /* a mixture-of-experts block has no dense gate/up/down: its experts' rows are in ex[] */
+        ci->width[i] = n_experts && i >= AWQ_FEAT_MLP_IN ? 0 : feat_width(cfg, (awq_feat)i, 0);
+        if (ci->width[i] && !(ci->f[i] = calloc(ci->T * ci->width[i], sizeof(float)))) {
             awq_clip_in_free(ci);
             return awq_fail(AWQ_ERR_NOMEM, "out of memory for the clip inputs");
         }
     }
+    if (n_experts && !(ci->ex = calloc((size_t)n_experts, sizeof *ci->ex))) {
+        awq_clip_in_free(ci);
+        return awq_fail(AWQ_ERR_NOMEM, "out of memory for the clip inputs");
+    }
+    ci->n_experts = n_experts;
+    ci->ex_in_w = (size_t)cfg->hidden_size, ci->ex_down_w = (size_t)cfg->moe_intermediate_size;
     return AWQ_OK;
+}
+
+awq_err awq_clip_in_alloc_expert(awq_clip_in *ci, const awq_config *cfg, int e, size_t n_tok, size_t T, size_t step)
+{
+    awq_clip_expert *x = &ci->ex[e];
+    x->n_tok = n_tok, x->T = T, x->step = step;
+    x->in = calloc(T * (size_t)cfg->hidden_size + 1, sizeof(float));
+    x->down = calloc(T * (size_t)cfg->moe_intermediate_size + 1, sizeof(float));
+    return x->in && x->down ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory for the clip inputs");
 }
 
 void awq_clip_in_free(awq_clip_in *ci)
 {
     for (int i = 0; i < 4; i++) free(ci->f[i]);
+    for (int e = 0; e < ci->n_experts && ci->ex; e++) free(ci->ex[e].in), free(ci->ex[e].down);
+    free(ci->ex);
     memset(ci, 0, sizeof *ci);
 }
 
@@ -614,64 +787,92 @@ awq_err awq_clip_in_compute(const awq_backend *be, const awq_config *cfg, const 
 {
     /* the whole forward, as the scale search runs it, so the rows are the same bits as those a
      * search hands over (a forward over the sampled rows alone would block the GEMMs otherwise) */
-    size_t T, step;
-    awq_clip_rows((size_t)n_seq * (size_t)seqlen, p, &T, &step);
-    awq_err e = awq_clip_in_alloc(out, cfg, T, step);
-    if (e) return e;
+    memset(out, 0, sizeof *out);
     block_run br;
-    e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, &br); /* frees itself on error */
-    if (!e) {
-        for (int i = 0; i < 4 && !e; i++) e = fetch_rows(be, out->f[i], br.fb.f[i], out->width[i], step, T);
-        block_run_free(be, &br);
-    }
-    if (e) awq_clip_in_free(out);
+    awq_err e = block_run_init(be, cfg, p, orig, x, n_seq, seqlen, &br); /* frees itself on error */
+    if (e) return e;
+    e = fill_clip_in(be, cfg, p, &br, out);
+    block_run_free(be, &br);
     return e;
+}
+
+/* rows [T, w] = h(rows / s) */
+static void divide_rows(float *f, size_t T, size_t w, const float *s, int round_f16)
+{
+    #pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < T; t++)
+        for (size_t c = 0; c < w; c++) {
+            float v = f[t * w + c] / s[c];
+            f[t * w + c] = round_f16 ? awq_round_f16(v) : v;
+        }
 }
 
 awq_err awq_clip_in_scale(awq_clip_in *ci, const awq_scale_result *res, int n_res, int round_f16)
 {
     for (int gi = 0; gi < n_res; gi++) {
         const awq_scale_result *r = &res[gi];
-        const size_t w = ci->width[r->group.feat];
-        float *f = ci->f[r->group.feat];
-        if (r->n != w)
-            return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for an input of %zu channels", r->group.prev_name, r->n, w);
-        #pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < ci->T; t++)
-            for (size_t c = 0; c < w; c++) {
-                float v = f[t * w + c] / r->s[c];
-                f[t * w + c] = round_f16 ? awq_round_f16(v) : v;
+        const awq_sgroup *g = &r->group;
+        if (g->all_experts || g->expert >= 0) { /* every expert's gate/up input, or one expert's down input */
+            for (int e = 0; e < ci->n_experts; e++) {
+                if (g->expert >= 0 && e != g->expert) continue;
+                awq_clip_expert *x = &ci->ex[e];
+                if (!x->in) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': no clip inputs for expert %d", g->prev_name, e);
+                divide_rows(g->expert >= 0 ? x->down : x->in, x->T, r->n, r->s, round_f16);
             }
+            continue;
+        }
+        const size_t w = ci->width[g->feat];
+        if (r->n != w)
+            return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for an input of %zu channels", g->prev_name, r->n, w);
+        divide_rows(ci->f[g->feat], ci->T, w, r->s, round_f16);
     }
     return AWQ_OK;
 }
 
-awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq_params *p,
-                         const awq_block_f32 *scaled, const awq_clip_in *in, awq_clip_result res[7], int *n_res)
+/* The clip input of linear L: its rows [*T, I] in host memory. */
+static const float *clip_input(const awq_clip_in *in, awq_slot L, size_t *T, size_t *width)
 {
+    if ((unsigned)L >= AWQ_SLOT__FIXED) { /* an expert's */
+        int i = (int)L - AWQ_SLOT__FIXED, e = i / AWQ_EXPERT__SLOTS;
+        if (e >= in->n_experts || !in->ex[e].in) return NULL;
+        const awq_clip_expert *x = &in->ex[e];
+        *T = x->T;
+        if (i % AWQ_EXPERT__SLOTS == AWQ_EXPERT_DOWN) return *width = 0, x->down; /* width: the caller's I */
+        return *width = 0, x->in;
+    }
+    awq_feat f = awq_linear_feat(L);
+    *T = in->T, *width = in->width[f];
+    return in->f[f];
+}
+
+awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                         const awq_block_f32 *scaled, const awq_clip_in *in, awq_clip_result res[AWQ_MAX_LINEARS],
+                         int *n_res)
+{
+    (void)cfg;
     *n_res = 0;
-    const size_t T = in->T;
     dev_block dev;
     dev_block_f32 f32;
-    const void *xs_d[4] = {0};
-    void *xs_own[4] = {0};
     awq_err e = dev_block_upload(be, scaled, 0, &dev, &f32); /* the fp32 weights only: no forward here */
     if (e) return e;
     dev_block_free(be, &dev);
-    for (int i = 0; i < 4 && !e; i++) e = awq_dev_view(be, in->f[i], T * in->width[i] * sizeof(float), &xs_d[i], &xs_own[i]);
-    awq_prof_dev(be, "clip: inputs to the device");
     const size_t n_cand = kern_clip_candidates(p->clip_grid, p->max_shrink);
-    awq_slot lin[7];
-    int nl = awq_clip_linears(lin);
+    awq_slot lin[AWQ_MAX_LINEARS];
+    int nl = awq_clip_linears(scaled, lin);
     float *mv_d = NULL, *loss_d = NULL;
     int32_t *best_d = NULL;
     for (int li = 0; !e && li < nl; li++) {
         awq_slot L = lin[li];
-        size_t O = (size_t)scaled->shape[L][0], I = (size_t)scaled->shape[L][1], g;
+        size_t O = (size_t)scaled->shape[L][0], I = (size_t)scaled->shape[L][1], g, T = 0, width = 0;
         if (kern_quant_group(&g, I, p->group) != KERN_OK) { e = awq_fail(AWQ_ERR_ARG, "group %lld does not divide %zu", (long long)p->group, I); break; }
-        if (I != in->width[awq_linear_feat(L)]) { e = awq_fail(AWQ_ERR_ARG, "internal: clip input width %zu for in_features %zu", in->width[awq_linear_feat(L)], I); break; }
+        const float *x_host = clip_input(in, L, &T, &width);
+        if (!x_host || (width && width != I)) {
+            e = awq_fail(AWQ_ERR_ARG, "internal: no clip input of width %zu for %s", I, awq_slot_suffix(L));
+            break;
+        }
         size_t G = I / g;
-        const float *xs = xs_d[awq_linear_feat(L)]; /* the sampled rows [T, I] */
+        const void *xs = NULL; /* the sampled rows [T, I] on the device */
+        void *xs_own = NULL;
         awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
         mv_d = loss_d = NULL;
         best_d = NULL;
@@ -682,13 +883,15 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         r->loss = malloc(O * G * n_cand * sizeof *r->loss);
         *n_res = li + 1;
         if (!e && (!r->max_val || !r->best || !r->loss)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        if (!e) e = awq_dev_view(be, x_host, T * I * sizeof(float), &xs, &xs_own);
         if (!e) e = awq_dev_alloc(be, (void **)&mv_d, O * G * sizeof *mv_d);
         if (!e) e = awq_dev_alloc(be, (void **)&best_d, O * G * sizeof *best_d);
         if (!e) e = awq_dev_alloc(be, (void **)&loss_d, O * G * n_cand * sizeof *loss_d);
-        if (e) break;
+        if (e) { awq_dev_release(be, xs_own); break; }
         double t0 = awq_now();
         kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, f32.t[L], xs, O, I, T, p->group,
                                          p->w_bit, p->clip_grid, p->max_shrink, p->round_f16);
+        awq_dev_release(be, xs_own);
         if (ks) { e = awq_kern_fail(ks, "clip search"); break; }
         if (!e) e = awq_dev_fetch(be, r->max_val, mv_d, O * G * sizeof *mv_d);
         if (!e) e = awq_dev_fetch(be, r->best, best_d, O * G * sizeof *best_d);
@@ -697,7 +900,6 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         awq_verbose("clip %-24s %zu x %zu, %zu tokens (%.2f s)", awq_slot_suffix(L), O, I, T, awq_now() - t0);
     }
     awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
-    for (int i = 0; i < 4; i++) awq_dev_release(be, xs_own[i]);
     dev_block_f32_free(be, &f32);
     if (e) { awq_clip_results_free(res, *n_res); *n_res = 0; }
     return e;

@@ -42,21 +42,37 @@ size_t awq_block_f32_numel(const awq_block_f32 *b, awq_slot s);
 
 /* ---- scale groups (spec §2.5) ------------------------------------------------------------- */
 
+/* A block has at most this many scale groups (the four dense ones, or three plus one per expert)
+ * and quantized linears (seven, or q/k/v/o plus three per expert). */
+#define AWQ_MAX_GROUPS (4 + AWQ_MAX_EXPERTS)
+#define AWQ_MAX_LINEARS (7 + AWQ_EXPERT__SLOTS * AWQ_MAX_EXPERTS)
+
 typedef enum { AWQ_INSPECT_ATTN, AWQ_INSPECT_MLP, AWQ_INSPECT_LINEAR } awq_inspect;
 typedef enum { AWQ_FEAT_ATTN_IN, AWQ_FEAT_O_IN, AWQ_FEAT_MLP_IN, AWQ_FEAT_DOWN_IN } awq_feat;
 
 typedef struct awq_sgroup {
-    const char *prev_name;   /* "input_layernorm", "v_proj", ... (also the object tensor prefix) */
+    char prev_name[40];      /* "input_layernorm", "v_proj", "mlp.experts.3.up_proj" (also the object tensor prefix) */
     awq_slot prev;           /* the norm weight or the previous linear */
-    awq_slot layers[3];
+    awq_slot layers[3];      /* (all_experts: see awq_sgroup_layer) */
     int n_layers;
-    awq_inspect inspect;
+    awq_inspect inspect;     /* AWQ_INSPECT_MLP of a mixture-of-experts block: the whole experts' module */
     awq_feat feat;           /* the group's input */
+    int all_experts;         /* post_attention_layernorm -> every expert's gate_proj and up_proj (n_layers 2E);
+                              * the router's columns take the scales too (docs/AWQ.md) */
+    int expert;              /* >= 0: expert's up_proj -> down_proj, on the rows of its tokens; else -1 */
 } awq_sgroup;
 
-/* The groups of this architecture in table order; v->o only when v_proj and o_proj have the
- * same shape (MHA with H*D == C, spec §2.5 / pitfall 12). Returns the count (3 or 4). */
-int awq_scale_groups(const awq_config *cfg, awq_sgroup out[4]);
+/* Linear i of group g (i < g->n_layers): an all_experts group lists expert 0's gate_proj and
+ * up_proj, then expert 1's, ... (AutoAWQ's order). */
+awq_slot awq_sgroup_layer(const awq_sgroup *g, int i);
+
+/* The groups of a block with n_experts experts (0: dense) in table order (spec §2.5): attention
+ * input; v->o only when v_proj and o_proj have the same shape (MHA with H*D == C, pitfall 12);
+ * then gate/up and up->down, or for experts post_attention_layernorm -> all experts' gate/up and
+ * each expert's up->down (AutoAWQ's mixtral.py / qwen3_moe.py). Returns the count. */
+int awq_scale_groups(const awq_config *cfg, int n_experts, awq_sgroup out[AWQ_MAX_GROUPS]);
+/* Experts of a block copy (0: dense): the rows of its router. */
+int awq_block_experts(const awq_block_f32 *b);
 
 /* Result of the search for one group. */
 typedef struct awq_scale_result {
@@ -72,11 +88,12 @@ typedef struct awq_scale_result {
  * (awq_act_load; host memory on the CPU backend).
  * res receives awq_scale_groups() entries; free with awq_scale_results_free.
  * clip_in (may be NULL) receives the clip search's sampled rows of the inputs the search captured
- * (awq_clip_in_compute's result, without a second forward). */
+ * (awq_clip_in_compute's result, without a second forward). An expert that no calibration token
+ * chose is an error naming it (AutoAWQ stops there too: its inputs are empty). */
 struct awq_clip_in;
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                           const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
-                          awq_scale_result res[4], int *n_res, struct awq_clip_in *clip_in);
+                          awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, struct awq_clip_in *clip_in);
 void awq_scale_results_free(awq_scale_result *res, int n);
 
 /* The grid search of one group on its input x [n_seq*seqlen, in] (the group's feature, fp32 host
@@ -91,9 +108,13 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
 
 /* ---- clip (spec §2.8-§2.9) ------------------------------------------------------------------ */
 
-/* The linears clip search visits (all but those whose name contains "q_" or "k_", spec §2.8). */
-int awq_clip_linears(awq_slot out[7]);
-/* In (feature) index of a linear's input. */
+/* The linears clip search visits, in slot order: every quantized linear of the block but those
+ * whose name contains "q_" or "k_" (spec §2.8). */
+int awq_clip_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS]);
+/* The quantized linears of a block copy, in slot order (q, k, v, o, gate, up, down, then each
+ * expert's gate, up, down). */
+int awq_block_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS]);
+/* In (feature) index of a dense linear's input. */
 awq_feat awq_linear_feat(awq_slot linear);
 
 typedef struct awq_clip_result {
@@ -104,22 +125,37 @@ typedef struct awq_clip_result {
     float *loss;             /* [o, G, n_cand]; owned */
 } awq_clip_result;
 
+/* One expert's clip inputs: the rows of its tokens in AutoAWQ's order (the router's first
+ * choices by token, then the second choices, ...), of which rows 0, step, ... (T of them, step =
+ * max(1, n_tok / n_sample_token)) are kept; host memory. */
+typedef struct awq_clip_expert {
+    size_t n_tok, T, step;
+    float *in;               /* [T, C]  its gate_proj / up_proj input (post_attention_layernorm rows) */
+    float *down;             /* [T, Fe] its down_proj input */
+} awq_clip_expert;
+
 /* What the clip search reads (spec §2.3, §2.7, §2.8): the rows 0, step, 2*step, ... (T of
  * them, step = max(1, N / n_sample_token)) of the inputs of the block's linears as captured in
  * the forward with the ORIGINAL weights, then divided by the scales of each input's group,
  * feats[t][c] = h(feats[t][c] / s[c]) (AutoAWQ's apply_scale on input_feat). They depend on the
  * block input, the original block and the numerics only, so a clip-grid rerun reads them from
- * the store (awqobj.h) instead of the block input and a forward. Host memory. */
+ * the store (awqobj.h) instead of the block input and a forward. Host memory. A mixture-of-
+ * experts block has no dense mlp_in / down_in rows (width 0) but ex[] per expert. */
 typedef struct awq_clip_in {
     size_t T, step;
     size_t width[4];         /* of each awq_feat */
     float *f[4];             /* [T, width[i]] in awq_feat order; owned */
+    int n_experts;
+    awq_clip_expert *ex;     /* [n_experts]; owned */
+    size_t ex_in_w, ex_down_w; /* widths of their in and down rows: C and Fe */
 } awq_clip_in;
 
 /* The sampled rows: T and step for N rows. */
 void awq_clip_rows(size_t N, const awq_params *p, size_t *T, size_t *step);
-/* Allocate ci for T sampled rows of a block of this config (zeroed); free with awq_clip_in_free. */
-awq_err awq_clip_in_alloc(awq_clip_in *ci, const awq_config *cfg, size_t T, size_t step);
+/* Allocate ci for T sampled rows of a block of this config with n_experts experts (zeroed; the
+ * experts' arrays come later, awq_clip_in_alloc_expert); free with awq_clip_in_free. */
+awq_err awq_clip_in_alloc(awq_clip_in *ci, const awq_config *cfg, int n_experts, size_t T, size_t step);
+awq_err awq_clip_in_alloc_expert(awq_clip_in *ci, const awq_config *cfg, int e, size_t n_tok, size_t T, size_t step);
 /* The sampled rows of the ORIGINAL block's linear inputs on its input x (backend memory, as for
  * awq_search_scales): the same forward as the search's, so the same bits as its clip_in. */
 awq_err awq_clip_in_compute(const awq_backend *be, const awq_config *cfg, const awq_params *p,
@@ -131,7 +167,8 @@ void awq_clip_in_free(awq_clip_in *ci);
 
 /* Clip search on the scaled block and its scaled clip inputs (awq_clip_in_scale). */
 awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq_params *p,
-                         const awq_block_f32 *scaled, const awq_clip_in *in, awq_clip_result res[7], int *n_res);
+                         const awq_block_f32 *scaled, const awq_clip_in *in, awq_clip_result res[AWQ_MAX_LINEARS],
+                         int *n_res);
 void awq_clip_results_free(awq_clip_result *res, int n);
 
 
@@ -156,9 +193,9 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
                             const float *max_val, unsigned what, awq_packed_linear *out);
 void awq_packed_linear_free(awq_packed_linear *pl);
 
-/* The 7 quantized linears in module order (q, k, v, o, gate, up, down). */
+/* The 7 quantized linears of a dense block in module order (q, k, v, o, gate, up, down). */
 extern const awq_slot AWQ_LINEARS[7];
-/* Is slot a linear weight (one of AWQ_LINEARS)? */
+/* Is slot a quantized linear weight (one of AWQ_LINEARS or an expert's; never the router)? */
 int awq_slot_is_linear(awq_slot s);
 
 #endif

@@ -105,9 +105,10 @@ awq_err awq_packed_key(const awq_model *m, int layer, const awq_key *scaled, con
 
 awq_err awq_scales_put(awq_store *s, const awq_key *key, const char *recipe, const awq_scale_result *r, int n)
 {
-    awq_tensor t[12];
-    char names[12][64];
-    int32_t best[4];
+    awq_tensor *t = malloc((size_t)(3 * n + 1) * sizeof *t);
+    char (*names)[64] = malloc((size_t)(3 * n + 1) * sizeof *names);
+    int32_t *best = malloc((size_t)(n + 1) * sizeof *best);
+    if (!t || !names || !best) { free(t), free(names), free(best); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
     int nt = 0;
     for (int i = 0; i < n; i++) {
         best[i] = r[i].best;
@@ -121,7 +122,9 @@ awq_err awq_scales_put(awq_store *s, const awq_key *key, const char *recipe, con
         t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 1, {1}, &best[i], 4, 0};
         nt++;
     }
-    return awq_store_put(s, key, "scales", recipe, t, nt);
+    awq_err e = awq_store_put(s, key, "scales", recipe, t, nt);
+    free(t), free(names), free(best);
+    return e;
 }
 
 static awq_err bad_object(const awq_key *key, const char *kind, const char *what)
@@ -143,14 +146,15 @@ static awq_err get_kind(awq_store *s, const awq_key *key, const char *kind, awq_
     return AWQ_OK;
 }
 
-awq_err awq_scales_get(awq_store *s, const awq_key *key, const awq_config *cfg, awq_scale_result res[4], int *n)
+awq_err awq_scales_get(awq_store *s, const awq_key *key, const awq_config *cfg, int n_experts,
+                       awq_scale_result res[AWQ_MAX_GROUPS], int *n)
 {
     *n = 0;
     awq_object *o = NULL;
     awq_err e = get_kind(s, key, "scales", &o);
     if (e) return e;
-    awq_sgroup groups[4];
-    int ng = awq_scale_groups(cfg, groups);
+    awq_sgroup groups[AWQ_MAX_GROUPS];
+    int ng = awq_scale_groups(cfg, n_experts, groups);
     for (int i = 0; i < ng; i++) {
         char nm[3][64];
         snprintf(nm[0], 64, "%s.scales", groups[i].prev_name);
@@ -252,39 +256,84 @@ awq_err awq_block_get(awq_store *s, const awq_key *key, const char *kind, awq_bl
 
 static const char *const CLIPIN_NAMES[4] = {"attn_in", "o_in", "mlp_in", "down_in"}; /* awq_feat order */
 
+/* One array of the clipin object: [T, w] fp32 values, stored as F16 when they are fp16 values. */
+static awq_err clipin_tensor(awq_tensor *t, char *name, const float *v, size_t T, size_t w, int as_f16, uint16_t **h)
+{
+    size_t n = T * w;
+    *h = NULL;
+    *t = (awq_tensor){name, AWQ_DT_F32, 2, {(int64_t)T, (int64_t)w}, (void *)v, n * 4, 0};
+    if (!as_f16) return AWQ_OK; /* fp16 numerics: the values are fp16 values, so this is exact */
+    if (!(*h = malloc(n * 2 + 1))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    awq_f32_to_f16_n(*h, v, n);
+    t->dtype = AWQ_DT_F16, t->data = *h, t->nbytes = n * 2;
+    return AWQ_OK;
+}
+
 awq_err awq_clipin_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_in *ci, int as_f16)
 {
-    awq_tensor t[4];
-    uint16_t *h[4] = {0};
-    awq_err e = AWQ_OK;
+    const int cap = 4 + 2 * ci->n_experts;
+    awq_tensor *t = malloc((size_t)cap * sizeof *t);
+    uint16_t **h = calloc((size_t)cap, sizeof *h);
+    char (*names)[48] = malloc((size_t)cap * sizeof *names);
+    int nt = 0;
+    awq_err e = t && h && names ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory");
     for (int i = 0; i < 4 && !e; i++) {
-        size_t n = ci->T * ci->width[i];
-        t[i] = (awq_tensor){(char *)CLIPIN_NAMES[i], AWQ_DT_F32, 2, {(int64_t)ci->T, (int64_t)ci->width[i]}, ci->f[i], n * 4, 0};
-        if (!as_f16) continue; /* fp16 numerics: the values are fp16 values, so this is exact */
-        if (!(h[i] = malloc(n * 2 + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
-        awq_f32_to_f16_n(h[i], ci->f[i], n);
-        t[i].dtype = AWQ_DT_F16, t[i].data = h[i], t[i].nbytes = n * 2;
+        if (!ci->width[i]) continue; /* a mixture-of-experts block: no dense mlp inputs */
+        snprintf(names[nt], 48, "%s", CLIPIN_NAMES[i]);
+        e = clipin_tensor(&t[nt], names[nt], ci->f[i], ci->T, ci->width[i], as_f16, &h[nt]);
+        nt++;
     }
-    if (!e) e = awq_store_put(s, key, "clipin", recipe, t, 4);
-    for (int i = 0; i < 4; i++) free(h[i]);
+    for (int x = 0; x < ci->n_experts && !e; x++) {
+        const awq_clip_expert *ex = &ci->ex[x];
+        snprintf(names[nt], 48, "experts.%d.in", x);
+        e = clipin_tensor(&t[nt], names[nt], ex->in, ex->T, ci->ex_in_w, as_f16, &h[nt]);
+        nt++;
+        snprintf(names[nt], 48, "experts.%d.down_in", x);
+        if (!e) e = clipin_tensor(&t[nt], names[nt], ex->down, ex->T, ci->ex_down_w, as_f16, &h[nt]);
+        nt++;
+    }
+    if (!e) e = awq_store_put(s, key, "clipin", recipe, t, nt);
+    for (int i = 0; h && i < nt; i++) free(h[i]);
+    free(t), free(h), free(names);
     return e;
 }
 
-awq_err awq_clipin_get(awq_store *s, const awq_key *key, const awq_config *cfg, awq_clip_in *ci)
+/* Array `name` of the object as fp32 into dst [T, w] (T = rows given, or taken when *T is 0). */
+static awq_err clipin_read(const awq_object *o, const awq_key *key, const char *name, size_t *T, size_t w, float **dst)
+{
+    const awq_tensor *t = awq_object_tensor(o, name);
+    if (!t || t->ndim != 2 || (t->dtype != AWQ_DT_F16 && t->dtype != AWQ_DT_F32) || (*T && (size_t)t->shape[0] != *T) ||
+        (size_t)t->shape[1] != w)
+        return bad_object(key, "clipin", name);
+    *T = (size_t)t->shape[0];
+    size_t n = *T * w;
+    if (!*dst && !(*dst = malloc(n * sizeof(float) + 1))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    if (t->dtype == AWQ_DT_F16) awq_f16_to_f32_n(*dst, t->data, n);
+    else memcpy(*dst, t->data, n * 4);
+    return AWQ_OK;
+}
+
+awq_err awq_clipin_get(awq_store *s, const awq_key *key, const awq_config *cfg, int n_experts, awq_clip_in *ci)
 {
     awq_object *o = NULL;
     memset(ci, 0, sizeof *ci);
     awq_err e = get_kind(s, key, "clipin", &o);
     const awq_tensor *t0 = e ? NULL : awq_object_tensor(o, CLIPIN_NAMES[0]);
     if (!e && (!t0 || t0->ndim != 2)) e = bad_object(key, "clipin", CLIPIN_NAMES[0]);
-    if (!e) e = awq_clip_in_alloc(ci, cfg, (size_t)t0->shape[0], 0); /* step: not recorded, not needed */
+    if (!e) e = awq_clip_in_alloc(ci, cfg, n_experts, (size_t)t0->shape[0], 0); /* step: not recorded, not needed */
     for (int i = 0; i < 4 && !e; i++) {
-        const awq_tensor *t = awq_object_tensor(o, CLIPIN_NAMES[i]);
-        if (!t || t->ndim != 2 || (t->dtype != AWQ_DT_F16 && t->dtype != AWQ_DT_F32) || (size_t)t->shape[0] != ci->T ||
-            (size_t)t->shape[1] != ci->width[i]) { e = bad_object(key, "clipin", CLIPIN_NAMES[i]); break; }
-        size_t n = ci->T * ci->width[i];
-        if (t->dtype == AWQ_DT_F16) awq_f16_to_f32_n(ci->f[i], t->data, n);
-        else memcpy(ci->f[i], t->data, n * 4);
+        size_t T = ci->T;
+        if (ci->width[i]) e = clipin_read(o, key, CLIPIN_NAMES[i], &T, ci->width[i], &ci->f[i]);
+    }
+    for (int x = 0; x < n_experts && !e; x++) {
+        char nm[48];
+        awq_clip_expert *ex = &ci->ex[x];
+        size_t T = 0;
+        snprintf(nm, sizeof nm, "experts.%d.in", x);
+        e = clipin_read(o, key, nm, &T, (size_t)cfg->hidden_size, &ex->in);
+        snprintf(nm, sizeof nm, "experts.%d.down_in", x);
+        if (!e) e = clipin_read(o, key, nm, &T, (size_t)cfg->moe_intermediate_size, &ex->down);
+        ex->T = T;
     }
     awq_object_free(o);
     if (e) awq_clip_in_free(ci);
@@ -295,8 +344,9 @@ awq_err awq_clipin_get(awq_store *s, const awq_key *key, const awq_config *cfg, 
 
 awq_err awq_clips_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_result *r, int n)
 {
-    awq_tensor t[21];
-    char names[21][80];
+    awq_tensor *t = malloc((size_t)(3 * n + 1) * sizeof *t);
+    char (*names)[80] = malloc((size_t)(3 * n + 1) * sizeof *names);
+    if (!t || !names) { free(t), free(names); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
     int nt = 0;
     for (int i = 0; i < n; i++) {
         char lin[64];
@@ -312,7 +362,23 @@ awq_err awq_clips_put(awq_store *s, const awq_key *key, const char *recipe, cons
         t[nt] = (awq_tensor){names[nt], AWQ_DT_F32, 3, {O, G, K}, r[i].loss, (size_t)(O * G * K) * 4, 0};
         nt++;
     }
-    return awq_store_put(s, key, "clip", recipe, t, nt);
+    awq_err e = awq_store_put(s, key, "clip", recipe, t, nt);
+    free(t), free(names);
+    return e;
+}
+
+/* The linear slot named lin ("self_attn.v_proj", "mlp.experts.3.down_proj"), or -1. */
+static int linear_slot(const char *lin)
+{
+    char buf[64];
+    for (int i = 0; i < 7; i++)
+        if (!strcmp(lin, awq_linear_name(AWQ_LINEARS[i], buf, sizeof buf))) return AWQ_LINEARS[i];
+    int e, n = 0;
+    char proj[16];
+    if (sscanf(lin, "mlp.experts.%d.%15[a-z_]%n", &e, proj, &n) != 2 || lin[n] || e < 0 || e >= AWQ_MAX_EXPERTS) return -1;
+    for (int k = 0; k < AWQ_EXPERT__SLOTS; k++)
+        if (!strcmp(lin, awq_linear_name(AWQ_SLOT_EXPERT(e, k), buf, sizeof buf))) return AWQ_SLOT_EXPERT(e, k);
+    return -1;
 }
 
 awq_err awq_clips_get(awq_store *s, const awq_key *key, float *max_val[AWQ_SLOT__COUNT])
@@ -321,15 +387,16 @@ awq_err awq_clips_get(awq_store *s, const awq_key *key, float *max_val[AWQ_SLOT_
     awq_object *o = NULL;
     awq_err e = get_kind(s, key, "clip", &o);
     if (e) return e;
-    for (int i = 0; i < 7 && !e; i++) {
-        char lin[64], nm[80];
-        awq_linear_name(AWQ_LINEARS[i], lin, sizeof lin);
-        snprintf(nm, sizeof nm, "%s.max_val", lin);
-        const awq_tensor *t = awq_object_tensor(o, nm);
-        if (!t) continue;
-        if (t->dtype != AWQ_DT_F32 || t->ndim != 2) { e = bad_object(key, "clip", nm); break; }
-        if (!(max_val[AWQ_LINEARS[i]] = malloc(t->nbytes + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
-        memcpy(max_val[AWQ_LINEARS[i]], t->data, t->nbytes);
+    for (int i = 0; i < o->n_tensors && !e; i++) {
+        const awq_tensor *t = &o->tensors[i];
+        size_t n = strlen(t->name);
+        if (n < 9 || strcmp(t->name + n - 8, ".max_val") != 0) continue;
+        char lin[64];
+        snprintf(lin, sizeof lin, "%.*s", (int)(n - 8), t->name);
+        int L = linear_slot(lin);
+        if (L < 0 || t->dtype != AWQ_DT_F32 || t->ndim != 2 || max_val[L]) { e = bad_object(key, "clip", t->name); break; }
+        if (!(max_val[L] = malloc(t->nbytes + 1))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        memcpy(max_val[L], t->data, t->nbytes);
     }
     awq_object_free(o);
     if (e) for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) { free(max_val[sl]); max_val[sl] = NULL; }
@@ -338,19 +405,21 @@ awq_err awq_clips_get(awq_store *s, const awq_key *key, float *max_val[AWQ_SLOT_
 
 /* ---- packing ------------------------------------------------------------------------------ */
 
-enum { PACK_MAX_TENSORS = 4 * 7 + AWQ_SLOT__COUNT };
+enum { PACK_MAX_TENSORS = 3 * AWQ_MAX_LINEARS + AWQ_SLOT__COUNT };
 
 awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, const awq_backend *be,
                        const awq_params *p, const awq_block_f32 *b, float *const max_val[AWQ_SLOT__COUNT],
                        awq_block_f32 *fq)
 {
     const int pack = p->w_bit == 4 && !p->fake_quant;
-    awq_packed_linear pl[7] = {0};
-    awq_tensor t[PACK_MAX_TENSORS];
-    char names[PACK_MAX_TENSORS][80];
-    uint16_t *h16[AWQ_SLOT__COUNT] = {0};
+    awq_slot lins[AWQ_MAX_LINEARS];
+    const int nlin = awq_block_linears(b, lins);
+    awq_packed_linear *pl = calloc((size_t)nlin + 1, sizeof *pl);
+    awq_tensor *t = malloc(PACK_MAX_TENSORS * sizeof *t);
+    char (*names)[80] = malloc(PACK_MAX_TENSORS * sizeof *names);
+    uint16_t **h16 = calloc(AWQ_SLOT__COUNT, sizeof *h16);
     int nt = 0;
-    awq_err e = AWQ_OK;
+    awq_err e = pl && t && names && h16 ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (fq) memset(fq, 0, sizeof *fq);
     /* the small tensors (norms, biases) on the host; those of a block in device memory are fetched */
     const float *host_t[AWQ_SLOT__COUNT] = {0};
@@ -363,8 +432,8 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
         else e = awq_dev_fetch(b->be, fetched[sl], b->t[sl], n * sizeof(float));
         host_t[sl] = fetched[sl];
     }
-    for (int li = 0; li < 7 && !e; li++) {
-        awq_slot L = AWQ_LINEARS[li];
+    for (int li = 0; li < nlin && !e; li++) {
+        awq_slot L = lins[li];
         size_t O = (size_t)b->shape[L][0], I = (size_t)b->shape[L][1];
         if (p->export_fp16) { /* spec §3.6: scales and clips applied, no quantization, original names */
             size_t g;
@@ -439,8 +508,9 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
         }
     }
     if (!e) e = awq_store_put(s, key, "packed", recipe, t, nt);
-    for (int li = 0; li < 7; li++) awq_packed_linear_free(&pl[li]);
-    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) { free(h16[sl]); free(fetched[sl]); }
+    for (int li = 0; pl && li < nlin; li++) awq_packed_linear_free(&pl[li]);
+    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) { if (h16) free(h16[sl]); free(fetched[sl]); }
+    free(pl), free(t), free(names), free(h16);
     if (e && fq) awq_block_f32_free(fq);
     return e;
 }

@@ -29,8 +29,10 @@ awq_err awq_packed_key(const awq_model *m, int layer, const awq_key *scaled, con
                        awq_key *out, char **recipe);
 
 awq_err awq_scales_put(awq_store *s, const awq_key *key, const char *recipe, const awq_scale_result *r, int n);
-/* Read the scale groups back (the group table from cfg); res[i].s/losses owned by the caller. */
-awq_err awq_scales_get(awq_store *s, const awq_key *key, const awq_config *cfg, awq_scale_result res[4], int *n);
+/* Read the scale groups back (the group table of a block of cfg with n_experts experts);
+ * res[i].s/losses owned by the caller. */
+awq_err awq_scales_get(awq_store *s, const awq_key *key, const awq_config *cfg, int n_experts,
+                       awq_scale_result res[AWQ_MAX_GROUPS], int *n);
 
 /* A whole block as fp32 copies: put stores F16 (round_f16) or F32; get reads either. */
 awq_err awq_block_put(awq_store *s, const awq_key *key, const char *kind, const char *recipe, const awq_block_f32 *b,
@@ -38,8 +40,9 @@ awq_err awq_block_put(awq_store *s, const awq_key *key, const char *kind, const 
 awq_err awq_block_get(awq_store *s, const awq_key *key, const char *kind, awq_block_f32 *b);
 
 awq_err awq_clipin_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_in *ci, int as_f16);
-/* Read them back as fp32 into ci (allocated here; the widths checked against cfg). */
-awq_err awq_clipin_get(awq_store *s, const awq_key *key, const awq_config *cfg, awq_clip_in *ci);
+/* Read them back as fp32 into ci (allocated here; the widths checked against cfg and a block
+ * with n_experts experts). */
+awq_err awq_clipin_get(awq_store *s, const awq_key *key, const awq_config *cfg, int n_experts, awq_clip_in *ci);
 
 awq_err awq_clips_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_result *r, int n);
 /* max_val of every clipped linear, indexed by slot (NULL for unclipped); caller frees each. */

@@ -149,16 +149,14 @@ static awq_err attn_chunk(awq_fwd *f, const awq_block_w *w, const float *a, floa
  * out == NULL stops before down_proj (only down_in is wanted). One backend op (gate_proj, up_proj,
  * silu_mul, down_proj) with buf[4] and buf[5] as its scratch, so that a device backend can keep
  * the intermediates in fp16 (kernels.h). */
-static awq_err mlp_chunk(awq_fwd *f, const awq_block_w *w, const float *m, float *out, float *down_in, size_t rows)
+static awq_err mlp_chunk(awq_fwd *f, const awq_block_w *w, const float *m, float *out, float *down_in, awq_route *routes,
+                         size_t token0, size_t rows)
 {
     const awq_backend *be = f->be;
     const size_t C = (size_t)f->cfg->hidden_size, F = (size_t)f->cfg->intermediate_size;
     if (!out && !down_in) return AWQ_OK;
-    if (w->w[AWQ_W_ROUTER].data) {
-        if (down_in) /* each expert has its own down_proj input: the AWQ search of experts is not here yet */
-            return awq_fail(AWQ_ERR_UNSUPPORTED, "the experts' down_proj inputs cannot be captured yet");
-        return awq_moe_forward_rows(f, w, f->cfg->n_experts, m, out, rows);
-    }
+    if (w->w[AWQ_W_ROUTER].data) /* a mixture of experts: moe.c */
+        return awq_moe_forward_rows(f, w, f->cfg->n_experts, m, out, rows, down_in, routes, token0);
     KCHECK(be->mlp(be->ctx, out, down_in, m, w->w[AWQ_W_GATE], w->w[AWQ_B_GATE], w->w[AWQ_W_UP], w->w[AWQ_B_UP],
                    w->w[AWQ_W_DOWN], w->w[AWQ_B_DOWN], f->buf[4], f->buf[5], rows, C, F, f->round_f16),
            "mlp (gate_proj, up_proj, silu_mul, down_proj)");
@@ -186,7 +184,12 @@ static awq_err block_chunk(awq_fwd *f, const awq_block_w *w, const float *x, flo
     KCHECK(be->add(be->ctx, resid, x, sub_out, rows * C, r16), "residual add (attention)");
     KCHECK(be->rmsnorm(be->ctx, normed, resid, w->w[AWQ_W_POST_NORM], rows, C, eps, r16), "post_attention_layernorm");
     if (ft && ft->mlp_in) KCHECK(be->copy(be->ctx, ft->mlp_in + r0 * C, normed, rows * C * sizeof(float)), "copy gate/up input");
-    e = mlp_chunk(f, w, normed, y ? sub_out : NULL, ft && ft->down_in ? ft->down_in + r0 * F : NULL, rows);
+    /* a mixture of experts writes k rows of width Fe per token (forward.h) */
+    const int moe = w->w[AWQ_W_ROUTER].data != NULL;
+    const size_t k = moe ? (size_t)c->n_experts_per_tok : 1, dw = moe ? (size_t)c->moe_intermediate_size : F;
+    if (moe && ft && ft->down_in && !ft->routes) return awq_fail(AWQ_ERR_ARG, "internal: the experts' feats need routes");
+    e = mlp_chunk(f, w, normed, y ? sub_out : NULL, ft && ft->down_in ? ft->down_in + r0 * k * dw : NULL,
+                  ft && ft->routes ? ft->routes + r0 * k : NULL, r0, rows);
     if (e || !y) return e;
     KCHECK(be->add(be->ctx, resid, resid, sub_out, rows * C, r16), "residual add (mlp)");
     return AWQ_OK;
@@ -218,7 +221,7 @@ awq_err awq_mlp_forward(awq_fwd *f, const awq_block_w *w, const float *m, float 
     const size_t T = (size_t)f->seqlen, C = (size_t)f->cfg->hidden_size;
     for (size_t s0 = 0; s0 < (size_t)f->n_seq; s0 += (size_t)f->chunk_seqs) {
         size_t ns = (size_t)f->n_seq - s0 < (size_t)f->chunk_seqs ? (size_t)f->n_seq - s0 : (size_t)f->chunk_seqs;
-        awq_err e = mlp_chunk(f, w, m + s0 * T * C, out + s0 * T * C, NULL, ns * T);
+        awq_err e = mlp_chunk(f, w, m + s0 * T * C, out + s0 * T * C, NULL, NULL, 0, ns * T);
         if (e) return e;
     }
     return AWQ_OK;

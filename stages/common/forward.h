@@ -30,13 +30,22 @@ void awq_block_w_release(const awq_backend *be, void *own[AWQ_SLOT__COUNT]);
 /* Kernel dtype of a stored tensor (F32/F16/BF16). */
 kern_dtype awq_kern_dtype(awq_dtype t);
 
+/* Which token and expert a row of a mixture-of-experts block's down_in feat belongs to: the
+ * token's slot-th choice (0 = the router's first). */
+typedef struct awq_route { int32_t token, expert, slot; } awq_route;
+
 /* Inputs of the block's linears, fp32 [N, in_features] each (caller-owned backend memory);
- * NULL members are not captured. q/k/v share attn_in and gate/up share mlp_in. */
+ * NULL members are not captured. q/k/v share attn_in and gate/up share mlp_in. In a
+ * mixture-of-experts block mlp_in is every expert's gate/up input (each expert reads the rows of
+ * its tokens) and down_in holds N * k rows of width Fe, one per (token, chosen expert): the rows
+ * of each pass of chunk_seqs sequences, grouped by expert; routes (host, [N * k], required then)
+ * says which token and expert each row is. */
 typedef struct awq_feats {
     float *attn_in; /* input_layernorm(x)        [N, C]    -> q_proj, k_proj, v_proj */
     float *o_in;    /* attention output           [N, H*D]  -> o_proj */
-    float *mlp_in;  /* post_attention_layernorm   [N, C]    -> gate_proj, up_proj */
-    float *down_in; /* silu(gate) * up            [N, F]    -> down_proj */
+    float *mlp_in;  /* post_attention_layernorm   [N, C]    -> gate_proj, up_proj (every expert's) */
+    float *down_in; /* silu(gate) * up            [N, F] or [N * k, Fe] -> down_proj */
+    awq_route *routes;
 } awq_feats;
 
 enum { AWQ_FWD_NBUF = 8 };

@@ -56,6 +56,19 @@ const char *awq_slot_name(const awq_config *cfg, awq_slot s, char *buf, size_t l
     return buf;
 }
 
+const char *awq_ckpt_name(const awq_config *cfg, const char *name, char *buf, size_t len)
+{
+    static const char *const proj[AWQ_EXPERT__SLOTS][2] = {{"gate_proj", "w1"}, {"up_proj", "w3"}, {"down_proj", "w2"}};
+    int e, n = 0;
+    char p[16];
+    if (cfg->arch != AWQ_ARCH_MIXTRAL) return snprintf(buf, len, "%s", name), buf;
+    if (strncmp(name, "mlp.gate.", 9) == 0) return snprintf(buf, len, "block_sparse_moe.gate.%s", name + 9), buf;
+    if (sscanf(name, "mlp.experts.%d.%15[a-z_]%n", &e, p, &n) == 2 && (name[n] == 0 || name[n] == '.'))
+        for (int k = 0; k < AWQ_EXPERT__SLOTS; k++)
+            if (strcmp(p, proj[k][0]) == 0) return snprintf(buf, len, "block_sparse_moe.experts.%d.%s%s", e, proj[k][1], name + n), buf;
+    return snprintf(buf, len, "%s", name), buf;
+}
+
 /* Expected shape of a slot in block `layer`, or ndim 0 when the block has no such tensor. */
 static int slot_shape(const awq_config *c, int layer, awq_slot s, int64_t shape[2])
 {

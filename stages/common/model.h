@@ -29,6 +29,10 @@ enum { AWQ_EXPERT_GATE, AWQ_EXPERT_UP, AWQ_EXPERT_DOWN, AWQ_EXPERT__SLOTS };
  * after "model.layers.<i>."); experts "mlp.experts.<e>.gate_proj.weight", the router
  * "mlp.gate.weight" whatever the architecture calls them. */
 const char *awq_slot_suffix(awq_slot s);
+/* A block-relative tensor name of awqmake's objects ("mlp.experts.3.gate_proj.qweight",
+ * "mlp.gate.weight", "self_attn.q_proj.qweight") as this architecture's checkpoint names it
+ * (Mixtral: "block_sparse_moe.experts.3.w1.qweight", "block_sparse_moe.gate.weight"), into buf. */
+const char *awq_ckpt_name(const awq_config *cfg, const char *name, char *buf, size_t len);
 /* The slot's tensor name in this architecture's checkpoint (Mixtral:
  * "block_sparse_moe.experts.<e>.w1.weight", ...), into buf (at least 96 bytes). */
 const char *awq_slot_name(const awq_config *cfg, awq_slot s, char *buf, size_t len);

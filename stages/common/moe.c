@@ -74,7 +74,8 @@ void awq_moe_free(awq_fwd *f)
     memset(s, 0, sizeof *s);
 }
 
-awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, const float *m, float *out, size_t rows)
+awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, const float *m, float *out, size_t rows,
+                             float *down_in, awq_route *routes, size_t token0)
 {
     const awq_backend *be = f->be;
     const awq_config *c = f->cfg;
@@ -93,23 +94,26 @@ awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, co
     memcpy(fill, start, sizeof(size_t) * (size_t)n_experts);
     for (size_t t = 0; t < rows; t++)
         for (size_t k = 0; k < K; k++) {
-            size_t at = fill[s->h_expert[t * K + k]]++;
+            int32_t ex = s->h_expert[t * K + k];
+            size_t at = fill[ex]++;
             s->h_rows[at] = (int32_t)t, s->h_wt[at] = s->h_weight[t * K + k];
+            if (routes) routes[at] = (awq_route){(int32_t)(token0 + t), ex, (int32_t)k};
         }
     KCHECK(be->upload(be->ctx, s->rows, s->h_rows, rows * K * sizeof(int32_t)), "expert rows");
     KCHECK(be->upload(be->ctx, s->wt, s->h_wt, rows * K * sizeof(float)), "expert weights");
-    KCHECK(be->copy(be->ctx, out, s->zero, rows * C * sizeof(float)), "experts' sum");
+    if (out) KCHECK(be->copy(be->ctx, out, s->zero, rows * C * sizeof(float)), "experts' sum");
     const kern_weight rows_f32 = {m, KERN_F32};
     for (int e = 0; e < n_experts; e++) {
         size_t ne = start[e + 1] - start[e];
         if (!ne) continue; /* an expert no token chose adds nothing */
         const int32_t *er = s->rows + start[e];
         KCHECK(be->embed(be->ctx, s->x, er, rows_f32, ne, C, rows), "gather an expert's tokens");
-        KCHECK(be->mlp(be->ctx, s->y, NULL, s->x, w->w[AWQ_SLOT_EXPERT(e, AWQ_EXPERT_GATE)], KERN_NO_WEIGHT,
+        KCHECK(be->mlp(be->ctx, out ? s->y : NULL, down_in ? down_in + start[e] * Fe : NULL, s->x,
+                       w->w[AWQ_SLOT_EXPERT(e, AWQ_EXPERT_GATE)], KERN_NO_WEIGHT,
                        w->w[AWQ_SLOT_EXPERT(e, AWQ_EXPERT_UP)], KERN_NO_WEIGHT, w->w[AWQ_SLOT_EXPERT(e, AWQ_EXPERT_DOWN)],
                        KERN_NO_WEIGHT, f->buf[4], f->buf[5], ne, C, Fe, r16),
                "expert mlp (gate_proj, up_proj, silu_mul, down_proj)");
-        KCHECK(be->add_rows(be->ctx, out, s->y, er, s->wt + start[e], ne, C, rows, r16), "experts' weighted sum");
+        if (out) KCHECK(be->add_rows(be->ctx, out, s->y, er, s->wt + start[e], ne, C, rows, r16), "experts' weighted sum");
     }
     return AWQ_OK;
 }

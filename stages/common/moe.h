@@ -23,7 +23,12 @@ void awq_moe_free(awq_fwd *f);
 /* out [rows, C] = the experts' mlp of the block on m [rows, C] (backend memory): router logits
  * (fp16-rounded when faithful), the routing on the host, then per expert in index order the
  * gather of its tokens, its mlp (the mlp op), and add_rows of its weighted outputs into out,
- * which starts at zero (transformers' index_add_ order). out must not alias m. */
-awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, const float *m, float *out, size_t rows);
+ * which starts at zero (transformers' index_add_ order). out must not alias m.
+ * down_in (backend, [rows * k, Fe], may be NULL) receives each expert's down_proj input, the
+ * experts' rows one after the other, tokens ascending within an expert; routes (host, [rows *
+ * k], with down_in) says which token (token0 + row of m) and expert each row is. out NULL: the
+ * down_in rows only. */
+awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, const float *m, float *out, size_t rows,
+                             float *down_in, awq_route *routes, size_t token0);
 
 #endif

@@ -61,13 +61,16 @@ int awq_is_shard_name(const char *name)
     return (head == 4 && strncmp(name, "rest", 4) == 0) || (head > 0 && all_of(name, head, "0123456789"));
 }
 
-awq_err awq_block_shard_tensors(const awq_object *o, int layer, st_tensor *t, char **names)
+awq_err awq_block_shard_tensors(const awq_config *cfg, const awq_object *o, int layer, st_tensor *t, char **names)
 {
     for (int i = 0; i < o->n_tensors; i++) {
         const awq_tensor *ot = &o->tensors[i];
-        size_t len = strlen(ot->name) + 32;
+        /* the output name, then (after its NUL) the object's own name, which the assembler reads */
+        size_t len = 2 * strlen(ot->name) + 96;
+        char rel[160];
         if (!(names[i] = malloc(len))) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-        snprintf(names[i], len, "model.layers.%d.%s", layer, ot->name);
+        int k = snprintf(names[i], len, "model.layers.%d.%s", layer, awq_ckpt_name(cfg, ot->name, rel, sizeof rel));
+        snprintf(names[i] + k + 1, len - (size_t)k - 1, "%s", ot->name);
         t[i] = (st_tensor){names[i], ot->dtype, ot->ndim, {0}, ot->data, ot->nbytes, 0};
         memcpy(t[i].shape, ot->shape, sizeof(int64_t) * (size_t)ot->ndim);
     }
@@ -122,7 +125,7 @@ static awq_err make_parent(const char *path)
     return awq_mkdirs(dir);
 }
 
-awq_err awq_write_block_shard(awq_store *s, int layer, const awq_key *packed, const char *path)
+awq_err awq_write_block_shard(const awq_config *cfg, awq_store *s, int layer, const awq_key *packed, const char *path)
 {
     awq_object *o = NULL;
     awq_err e = awq_store_get(s, packed, &o);
@@ -135,7 +138,7 @@ awq_err awq_write_block_shard(awq_store *s, int layer, const awq_key *packed, co
     st_tensor *t = calloc((size_t)o->n_tensors + 1, sizeof *t);
     char **names = calloc((size_t)o->n_tensors + 1, sizeof *names);
     if (!e && (!t || !names)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    if (!e) e = awq_block_shard_tensors(o, layer, t, names);
+    if (!e) e = awq_block_shard_tensors(cfg, o, layer, t, names);
     if (!e) e = make_parent(path);
     if (!e) e = st_write(path, t, o->n_tensors);
     for (int i = 0; names && i < o->n_tensors; i++) free(names[i]);

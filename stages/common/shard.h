@@ -21,11 +21,12 @@ awq_err awq_rest_shard_name(const awq_model *m, char out[AWQ_SHARD_NAME_MAX]);
 int awq_is_shard_name(const char *name);
 
 /* The checkpoint tensors of block `layer` from its packed object `o` (loaded, or a header read
- * without data): t[i] for o->tensors[i], named "model.layers.<layer>.<name in the object>"
- * (malloc'ed into names[i], which t[i].name points to; the caller frees names[0..n_tensors)
+ * without data): t[i] for o->tensors[i], named "model.layers.<layer>.<name in the object>" as
+ * the architecture's checkpoint calls it (awq_ckpt_name; the object's own name follows the NUL
+ * of names[i]) (malloc'ed into names[i], which t[i].name points to; the caller frees names[0..n_tensors)
  * also after an error), same dtype, shape and bytes, data = o's data (NULL for a header).
  * Errors: AWQ_ERR_NOMEM. */
-awq_err awq_block_shard_tensors(const awq_object *o, int layer, st_tensor *t, char **names);
+awq_err awq_block_shard_tensors(const awq_config *cfg, const awq_object *o, int layer, st_tensor *t, char **names);
 
 /* The non-block tensors of the checkpoint: embed_tokens, the final norm, and lm_head when it is
  * not tied to the embedding, as F16 entries in t (names the model's, data NULL: the bytes come
@@ -39,7 +40,7 @@ awq_err awq_rest_fill(const st_tensor *t, uint64_t offset, void *buf, size_t len
 /* Write block `layer`'s shard (its packed object `packed` from the store) to `path`: atomic and
  * fsynced, the parent directory created. Errors: the object missing or damaged (named, with the
  * store's hint), not a packed object (AWQ_ERR_FORMAT), the file system's; never a partial file. */
-awq_err awq_write_block_shard(awq_store *s, int layer, const awq_key *packed, const char *path);
+awq_err awq_write_block_shard(const awq_config *cfg, awq_store *s, int layer, const awq_key *packed, const char *path);
 /* Write the rest shard of model `m` to `path`, as above; AWQ_ERR_NUMERIC from awq_rest_fill. */
 awq_err awq_write_rest_shard(const awq_model *m, const char *path);
 

@@ -89,13 +89,15 @@ awq_err awq_packed_block_f32(st_model *packed, int64_t group, const awq_model *m
         out->shape[s][0] = (int64_t)rows;
         out->shape[s][1] = (int64_t)cols;
         if (!(out->t[s] = malloc(n * sizeof(float)))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
-        char lin[64], name[160];
+        char lin[96], name[160], obj[96];
         if (!awq_slot_is_linear((awq_slot)s)) {
-            snprintf(name, sizeof name, "model.layers.%d.%s", layer, awq_slot_suffix((awq_slot)s));
+            snprintf(name, sizeof name, "model.layers.%d.%s", layer,
+                     awq_ckpt_name(&m->cfg, awq_slot_suffix((awq_slot)s), obj, sizeof obj));
             e = get_f16(packed, name, n, out->t[s]);
             continue;
         }
-        awq_linear_name((awq_slot)s, lin, sizeof lin);
+        awq_linear_name((awq_slot)s, obj, sizeof obj);
+        awq_ckpt_name(&m->cfg, obj, lin, sizeof lin); /* "mlp.experts.3.gate_proj" as the checkpoint calls it */
         const st_tensor *qw, *qz, *sc;
         size_t g;
         if (kern_quant_group(&g, cols, group) != KERN_OK) { e = awq_fail(AWQ_ERR_FORMAT, "group_size %lld does not divide %zu", (long long)group, cols); break; }
@@ -140,8 +142,10 @@ awq_err awq_variant_rtn_weights(void *ctx, int layer, awq_block_w *w)
         awq_block_f32_free(&v->cur);
         v->cur_layer = -1;
         awq_err e = awq_block_f32_from_model(v->m, layer, v->p.round_f16, &v->cur);
-        for (int li = 0; !e && li < 7; li++) {
-            awq_slot L = AWQ_LINEARS[li];
+        awq_slot lins[AWQ_MAX_LINEARS];
+        int nl = e ? 0 : awq_block_linears(&v->cur, lins);
+        for (int li = 0; !e && li < nl; li++) {
+            awq_slot L = lins[li];
             awq_packed_linear pl;
             e = awq_quantize_linear(v->be, &v->p, v->cur.t[L], (size_t)v->cur.shape[L][0], (size_t)v->cur.shape[L][1], NULL, 0, &pl);
             if (!e) { free(v->cur.t[L]); v->cur.t[L] = pl.deq; pl.deq = NULL; }

@@ -198,7 +198,7 @@ awq_err awq_work_scales(awq_work *w)
     if (w->res_ready) return AWQ_OK;
     awq_err e = AWQ_OK;
     if (has(w, AWQ_K_SCALES) || !(w->k.known & AWQ_K_ACT)) {
-        e = awq_scales_get(w->s, &w->k.scales, &w->m->cfg, w->res, &w->n_res);
+        e = awq_scales_get(w->s, &w->k.scales, &w->m->cfg, awq_layer_experts(&w->m->cfg, w->block), w->res, &w->n_res);
         w->res_ready = !e;
         return e;
     }
@@ -234,7 +234,7 @@ static awq_err need_clip_inputs(awq_work *w)
     awq_err e = AWQ_OK;
     if (w->ci_ready) goto done;
     if (has(w, AWQ_K_CLIPIN)) {
-        e = awq_clipin_get(w->s, &w->k.clipin, &w->m->cfg, &w->ci);
+        e = awq_clipin_get(w->s, &w->k.clipin, &w->m->cfg, awq_layer_experts(&w->m->cfg, w->block), &w->ci);
         w->ci_ready = !e;
         goto done;
     }
@@ -285,9 +285,9 @@ awq_err awq_work_clips(awq_work *w)
         return e;
     }
     double t0 = awq_now();
-    awq_clip_result clips[7];
+    awq_clip_result *clips = calloc(AWQ_MAX_LINEARS, sizeof *clips);
     int n_clip = 0;
-    e = need_backend(w);
+    e = clips ? need_backend(w) : awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (!e) e = need_clip_inputs(w); /* before the block is scaled: they may need the original */
     if (!e) e = awq_work_scaled(w, 0);
     if (!e && !w->ci_scaled) e = awq_clip_in_scale(&w->ci, w->res, w->n_res, w->p->round_f16);
@@ -299,7 +299,8 @@ awq_err awq_work_clips(awq_work *w)
         w->max_val[clips[i].linear] = clips[i].max_val;
         clips[i].max_val = NULL; /* the worker's now */
     }
-    awq_clip_results_free(clips, n_clip);
+    if (clips) awq_clip_results_free(clips, n_clip);
+    free(clips);
     if (!e) {
         w->clips_ready = 1, w->done |= AWQ_K_CLIP;
         w->n_clipped = n_clip, w->clip_s = awq_now() - t0;

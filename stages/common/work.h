@@ -45,7 +45,7 @@ typedef struct awq_work {
     int n_seq, seqlen;
     awq_block_f32 b;                /* the block: original, then scaled in place */
     int b_loaded, b_scaled;
-    awq_scale_result res[4];
+    awq_scale_result res[AWQ_MAX_GROUPS];
     int n_res, res_ready;
     awq_clip_in ci;
     int ci_ready, ci_scaled;

@@ -1,0 +1,77 @@
+#!/bin/sh
+# t_moe.sh - the make pipeline on the tiny mixture-of-experts models of tests/golden (Mixtral,
+# Qwen3-MoE with a dense layer): the output names every expert's GEMM tensors as the input
+# checkpoint names its experts, keeps the routers fp16 and lists them in modules_to_not_convert;
+# the packed checkpoint evaluates exactly as the store's fake-quant; a change to one block's
+# experts reruns that block and what follows only; kill -9 at random moments then a re-run gives
+# the same bytes.
+. tests/lib.sh
+
+ROOT=$(pwd)
+"$BIN/awq-gen-tokens" --vocab 256 --count 4096 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
+"$BIN/awq-gen-tokens" --vocab 256 --count 4096 --seed 6 --out "$TMP/eval.i32" >/dev/null 2>&1
+# q MODEL STORE OUT GROUP: one `make quantize`, its messages in $TMP/log
+q() {
+    AWQ_CACHE="$2" make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$1" OUT="$3" CALIB="$TMP/calib.i32" \
+        SEQLEN=128 GROUP="$4" N_GRID=4 >"$TMP/log" 2>&1
+}
+ran() { grep "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log" | awk '{s = $2; for (i = 3; i <= NF - 3; i++) s = s " " $i; print s}' |
+        sort | tr '\n' ';'; }
+# keys OUT: the tensor names of the output's index, one per line
+keys() { python3 -c 'import json,sys; print("\n".join(sorted(json.load(open(sys.argv[1]))["weight_map"])))' "$1/model.safetensors.index.json"; }
+not_converted() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["quantization_config"]["modules_to_not_convert"])' "$1/config.json"; }
+# loss MODEL --quant DIR | --work DIR: the variant's mean loss on the eval ids
+loss() { "$BIN/awq-eval" -m "$1" -t "$TMP/eval.i32" --seqlen 128 "$2" "$3" -o "$TMP/ev.json" >/dev/null 2>&1 &&
+         python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][1]["mean_loss"])' "$TMP/ev.json"; }
+
+MX=tests/golden/mixtral_moe QW=tests/golden/qwen3_moe
+ok mixtral_quantizes q "$MX" "$TMP/s" "$TMP/mx" 32
+keys "$TMP/mx" > "$TMP/mx.keys"
+n_exp=$(grep -c '^model\.layers\.[01]\.block_sparse_moe\.experts\.[0-3]\.w[123]\.\(qweight\|qzeros\|scales\)$' "$TMP/mx.keys")
+check mixtral_every_expert_packed_with_its_names "[ $n_exp -eq 72 ] && ! grep -q 'mlp\.' '$TMP/mx.keys'"
+check mixtral_router_fp16_not_quantized "grep -qx 'model.layers.0.block_sparse_moe.gate.weight' '$TMP/mx.keys' && ! grep -q 'gate.qweight' '$TMP/mx.keys'"
+check mixtral_modules_to_not_convert "[ \"\$(not_converted '$TMP/mx')\" = \"['gate']\" ]"
+p_quant=$(loss "$MX" --quant "$TMP/mx") p_work=$(AWQ_CACHE="$TMP/s" loss "$MX" --work "$TMP/mx.awq")
+check mixtral_checkpoint_evaluates_as_the_fake_quant "[ -n '$p_quant' ] && [ '$p_quant' = '$p_work' ]"
+
+ok qwen3_moe_quantizes q "$QW" "$TMP/s" "$TMP/qw" 16
+keys "$TMP/qw" > "$TMP/qw.keys"
+n_exp=$(grep -c '^model\.layers\.[02]\.mlp\.experts\.[0-7]\.\(gate\|up\|down\)_proj\.qweight$' "$TMP/qw.keys")
+check qwen3_moe_experts_and_dense_layer "[ $n_exp -eq 48 ] && grep -qx 'model.layers.1.mlp.gate_proj.qweight' '$TMP/qw.keys' && ! grep -q 'layers\.1\.mlp\.experts' '$TMP/qw.keys'"
+check qwen3_moe_routers_fp16 "grep -qx 'model.layers.2.mlp.gate.weight' '$TMP/qw.keys' && ! grep -q 'mlp.gate.qweight' '$TMP/qw.keys'"
+check qwen3_moe_routers_listed_by_full_name "[ \"\$(not_converted '$TMP/qw')\" = \"['model.layers.0.mlp.gate', 'model.layers.2.mlp.gate']\" ]"
+p_quant=$(loss "$QW" --quant "$TMP/qw") p_work=$(AWQ_CACHE="$TMP/s" loss "$QW" --work "$TMP/qw.awq")
+check qwen3_moe_checkpoint_evaluates_as_the_fake_quant "[ -n '$p_quant' ] && [ '$p_quant' = '$p_work' ]"
+
+# one expert of block 0 changed: block 0's AWQ, its output (block 1's input: "block 0 capture")
+# and block 1's AWQ rerun; the embedding (block 0's input) is reused
+cp -r "$MX" "$TMP/mx_b0"
+python3 - "$TMP/mx_b0/model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+off = 8 + n + h['model.layers.0.block_sparse_moe.experts.2.w2.weight']['data_offsets'][0]
+b[off + 1] ^= 0x04
+open(p, 'wb').write(b)
+PY
+q "$TMP/mx_b0" "$TMP/s" "$TMP/mx_b0_out" 32
+check changed_expert_reruns_its_block_and_later_only "[ \"\$(ran)\" = 'block 0 capture;block 0 quantize;block 0 shard;block 1 quantize;block 1 shard;model assemble;model shard;' ] || { echo \"ran: \$(ran)\"; false; }"
+
+# kill -9 the whole make at random moments, then finish: the same bytes
+q "$QW" "$TMP/s_ref" "$TMP/ref" 16
+i=0; crash_ok=1
+while [ $i -lt 5 ]; do
+    rm -rf "$TMP/out_c"
+    [ $i -eq 0 ] && rm -rf "$TMP/s_c"
+    delay=$(awk -v s=$i 'BEGIN{srand(s*11+3); printf "%.2f", rand()*1.5}')
+    ( AWQ_CACHE="$TMP/s_c" setsid make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$QW" OUT="$TMP/out_c" \
+        CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=16 N_GRID=4 >/dev/null 2>&1 & echo $! >"$TMP/pid"; wait ) &
+    sleep "$delay"
+    pg=$(cat "$TMP/pid"); kill -9 -- -"$pg" 2>/dev/null
+    wait
+    q "$QW" "$TMP/s_c" "$TMP/out_c" 16 || { crash_ok=0; echo "  resume $i failed: $(tail -3 "$TMP/log")" >&2; }
+    diff -r "$TMP/ref" "$TMP/out_c" >/dev/null || { crash_ok=0; echo "  resume $i: output differs" >&2; }
+    i=$((i + 1))
+done
+check crash_resume_5_kills "[ $crash_ok -eq 1 ] && \"$BIN/awq-obj\" --store '$TMP/s_c' verify >/dev/null 2>&1"
+exit $T_FAILED
