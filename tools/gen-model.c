@@ -55,7 +55,7 @@ static const awq_opt g_opts[] = {
     {"head-dim", 0, AWQ_OPT_STRING, &g_args.head_dim, "D", "head_dim (default hidden/heads; may differ, as in Qwen3)", 0},
     {"vocab", 0, AWQ_OPT_STRING, &g_args.vocab, "V", "vocab_size", 0},
     {"tie", 0, AWQ_OPT_FLAG, &g_args.tie, NULL, "tie_word_embeddings: no lm_head.weight", 0},
-    {"attention-bias", 0, AWQ_OPT_FLAG, &g_args.attention_bias, NULL, "llama/qwen3: bias on q,k,v,o (qwen2 always has q,k,v bias)", 0},
+    {"attention-bias", 0, AWQ_OPT_FLAG, &g_args.attention_bias, NULL, "llama/qwen3/qwen3_moe: bias on q,k,v,o (qwen2 always has q,k,v bias)", 0},
     {"mlp-bias", 0, AWQ_OPT_FLAG, &g_args.mlp_bias, NULL, "llama: bias on gate,up,down", 0},
     {"seed", 0, AWQ_OPT_STRING, &g_args.seed, "S", "random seed in [0, 2^63) (default 0); same arguments -> identical bytes", 0},
     {"outliers", 0, AWQ_OPT_STRING, &g_args.outliers, "K", "outlier channels planted in the layer norms (default 4)", 0},
@@ -63,10 +63,10 @@ static const awq_opt g_opts[] = {
     {"embed-outlier-scale", 0, AWQ_OPT_STRING, &g_args.embed_outlier_scale, "X", "factor on the same embedding columns (default 1: off)", 0},
     {"rope-theta", 0, AWQ_OPT_STRING, &g_args.rope_theta, "T", "rope_theta (default 1e4 llama, 5e5 llama with llama3 rope, 1e6 others)", 0},
     {"rope-scaling", 0, AWQ_OPT_STRING, &g_args.rope_scaling, "TYPE", "none (default) or llama3 (factor 8, low 1, high 4, original 8192)", 0},
-    {"rms-eps", 0, AWQ_OPT_STRING, &g_args.rms_eps, "E", "rms_norm_eps (default 1e-5 llama/mistral, 1e-6 qwen)", 0},
-    {"max-pos", 0, AWQ_OPT_STRING, &g_args.max_pos, "N", "max_position_embeddings (default 4096; 131072 with llama3 rope)", 0},
-    {"bos", 0, AWQ_OPT_STRING, &g_args.bos, "ID", "bos_token_id (default 1)", 0},
-    {"eos", 0, AWQ_OPT_STRING, &g_args.eos, "ID", "eos_token_id (default 2)", 0},
+    {"rms-eps", 0, AWQ_OPT_STRING, &g_args.rms_eps, "E", "rms_norm_eps (default 1e-5 llama/mistral/mixtral, 1e-6 qwen*)", 0},
+    {"max-pos", 0, AWQ_OPT_STRING, &g_args.max_pos, "N", "max_position_embeddings (default 4096, the full-size MoE presets' own; 131072 with llama3 rope)", 0},
+    {"bos", 0, AWQ_OPT_STRING, &g_args.bos, "ID", "bos_token_id (default 1; qwen3-30b-a3b 151643)", 0},
+    {"eos", 0, AWQ_OPT_STRING, &g_args.eos, "ID", "eos_token_id (default 2; qwen3-30b-a3b 151645)", 0},
     {"shard-size", 0, AWQ_OPT_STRING, &g_args.shard_size, "BYTES", "max tensor bytes per shard, e.g. 5GB, 200MiB (default: one file)", 0},
     {"experts", 0, AWQ_OPT_STRING, &g_args.experts, "E", "mixtral/qwen3_moe: routed experts per MoE layer, 1..256 "
      "(num_local_experts / num_experts; default: the preset's, 8 from a dense preset)", 0},
@@ -246,7 +246,13 @@ static awq_err resolve_moe(const gen_args *a, const preset *p, syn_model *m)
     }
 #define INT_ARG(str, name, lo, hi, field, dflt) \
     if (!(str)) field = (dflt); else if ((e = cli_int(name, str, lo, hi, &field)) != AWQ_OK) return e
-    INT_ARG(a->experts, "experts", 1, AWQ_MAX_EXPERTS, m->n_experts, pe ? pe->experts : 8);
+    INT_ARG(a->experts, "experts", 1, 1 << 20, m->n_experts, pe ? pe->experts : 8);
+    if (m->n_experts > AWQ_MAX_EXPERTS) {
+        awq_fail(AWQ_ERR_ARG, "--experts %d is more than the %d awqmake handles", m->n_experts, AWQ_MAX_EXPERTS);
+        awq_hint("a block's expert slots are a fixed array (AWQ_MAX_EXPERTS, stages/common/config.h): give at most %d",
+                 AWQ_MAX_EXPERTS);
+        return AWQ_ERR_ARG;
+    }
     INT_ARG(a->experts_per_tok, "experts-per-tok", 1, AWQ_MAX_EXPERTS, m->experts_per_tok, pe ? pe->experts_per_tok : 2);
     INT_ARG(a->moe_ffn, "moe-ffn", 1, 1 << 18, m->moe_ffn, pe && !mixtral ? pe->moe_ffn : m->ffn);
     INT_ARG(a->decoder_sparse_step, "decoder-sparse-step", 1, AWQ_MAX_LAYERS, m->decoder_sparse_step, 1);
@@ -254,7 +260,8 @@ static awq_err resolve_moe(const gen_args *a, const preset *p, syn_model *m)
     if (mixtral) m->moe_ffn = m->ffn;
     m->norm_topk_prob = mixtral || a->norm_topk_prob || (!a->no_norm_topk_prob && pe && pe->norm_topk_prob);
     if (m->experts_per_tok > m->n_experts) {
-        awq_fail(AWQ_ERR_ARG, "--experts-per-tok %d is more than --experts %d", m->experts_per_tok, m->n_experts);
+        awq_fail(AWQ_ERR_ARG, "--experts-per-tok %d%s is more than --experts %d", m->experts_per_tok,
+                 a->experts_per_tok ? "" : " (the preset's)", m->n_experts);
         awq_hint("each token is routed to K of the E experts: give --experts-per-tok at most %d (or more --experts)", m->n_experts);
         return AWQ_ERR_ARG;
     }
@@ -700,14 +707,14 @@ done:
 int main(int argc, char **argv)
 {
     awq_log_init(PROG, argc, argv);
-    awq_cli cli = {PROG, "write a synthetic HF-format Llama-family model (config.json, safetensors, "
+    awq_cli cli = {PROG, "write a synthetic HF-format Llama-family or mixture-of-experts model (config.json, safetensors, "
                          "awqmake_synthetic.json) with outlier channels planted in the layer norms; prints the directory",
                    NULL, "Architectures: llama, mistral, qwen2, qwen3, and the mixture-of-experts mixtral (MixtralForCausalLM:\n"
                          "model.layers.N.block_sparse_moe.gate.weight [E, C], block_sparse_moe.experts.E.w1/w3/w2.weight = gate/up/down)\n"
                          "and qwen3_moe (Qwen3MoeForCausalLM: model.layers.N.mlp.gate.weight, mlp.experts.E.gate_proj/up_proj/down_proj.weight;\n"
                          "layers in --mlp-only-layers or with (i+1) % --decoder-sparse-step != 0 get a dense mlp of --ffn).\n"
                          "Tensor values: see tools/synth.h (counter-based: same arguments, same bytes). The router's\n"
-                         "columns at the outlier channels are divided by --outlier-scale, so every expert receives tokens.", 0, NULL};
+                         "columns at the outlier channels are divided by --outlier-scale, so routing spreads over all experts.", 0, NULL};
     int rc = awq_opts_parse(&cli, g_opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
     gen_opts o;
