@@ -14,6 +14,9 @@ status() { "$@" >"$TMP/out" 2>"$TMP/err"; echo $?; }
 no_tmp() { [ -z "$(ls -A "$1" | grep '^\.tmp-')" ]; }
 
 check help_lists_options '"$GM" --help | grep -q -- "--shard-size" && "$GM" --help | grep -q -- "--embed-outlier-scale" && "$GT" --help | grep -q -- "--doc-len"'
+check help_lists_moe '"$GM" --help >"$TMP/help" && ( for w in --experts --experts-per-tok --moe-ffn --norm-topk-prob --decoder-sparse-step \
+    --mlp-only-layers --dry-run tiny-mixtral tiny-qwen3-moe mixtral-8x7b qwen3-30b-a3b "mixtral | qwen3_moe" block_sparse_moe.experts; do
+    grep -q -- "$w" "$TMP/help" || { echo "help lacks $w"; exit 1; }; done )'
 
 check stdout_is_the_path '[ "$("$GM" --out "$TMP/m" 2>/dev/null)" = "$TMP/m" ] && [ -f "$TMP/m/config.json" ] && [ -f "$TMP/m/model.safetensors" ] && [ -f "$TMP/m/awqmake_synthetic.json" ]'
 check summary_on_stderr '"$GM" --out "$TMP/m_summary" 2>&1 >/dev/null | grep -q "outlier channels"'
@@ -26,6 +29,35 @@ check bad_number '[ "$(status "$GM" --out "$TMP/x" --layers 2x)" = 2 ] && grep -
 check bad_shard_size '[ "$(status "$GM" --out "$TMP/x" --shard-size 5XB)" = 2 ] && grep -q -- "--shard-size" "$TMP/err"'
 check bias_wrong_arch '[ "$(status "$GM" --out "$TMP/x" --arch mistral --attention-bias)" = 2 ]'
 check missing_out '[ "$(status "$GM")" = 2 ] && grep -q -- "--out" "$TMP/err"'
+
+# mixture of experts: one error line naming the flag, a hint, nothing written
+refused() { # expected-text args...: exit 2, the text on the error line, a hint, no output directory
+    _want=$1; shift
+    [ "$(status "$GM" --out "$TMP/x" "$@")" = 2 ] && [ "$(grep -c "error:" "$TMP/err")" = 1 ] && grep "error:" "$TMP/err" | grep -q -- "$_want" &&
+        grep -q "^hint:" "$TMP/err" && [ ! -e "$TMP/x" ]
+}
+check moe_topk_over_experts 'refused "--experts-per-tok 5 is more than --experts 4" --arch mixtral --experts 4 --experts-per-tok 5'
+check moe_topk_over_preset_experts 'refused "--experts-per-tok 8 (the preset.s) is more than --experts 4" --preset qwen3-30b-a3b --experts 4'
+check moe_too_many_experts 'refused "--experts 300" --arch qwen3_moe --experts 300'
+check moe_mlp_only_out_of_range 'refused "--mlp-only-layers index 2 is out of range for --layers 2" --arch qwen3_moe --mlp-only-layers 0,2'
+check moe_mlp_only_not_a_number 'refused "--mlp-only-layers .x." --arch qwen3_moe --mlp-only-layers 1,x'
+check moe_option_on_dense_arch 'refused "--experts is a mixture-of-experts option; --arch llama" --experts 4 &&
+    refused "--mlp-only-layers is a mixture-of-experts option; --arch qwen3 " --arch qwen3 --mlp-only-layers 1 &&
+    refused "--norm-topk-prob is a mixture-of-experts option" --preset w7 --norm-topk-prob'
+check moe_qwen_option_on_mixtral 'refused "--moe-ffn is a qwen3_moe option, not mixtral" --arch mixtral --moe-ffn 64 &&
+    grep -q "^hint:.*--ffn" "$TMP/err" &&
+    refused "--norm-topk-prob is a qwen3_moe option" --preset tiny-mixtral --norm-topk-prob &&
+    refused "--decoder-sparse-step is a qwen3_moe option" --arch mixtral --decoder-sparse-step 2'
+check moe_no_sparse_layer 'refused "no layer has experts" --arch qwen3_moe --layers 2 --decoder-sparse-step 3 && grep -q "^hint:.*decoder-sparse-step" "$TMP/err" &&
+    refused "no layer has experts" --arch qwen3_moe --mlp-only-layers 0,1'
+check moe_norm_flags_contradict 'refused "contradict" --arch qwen3_moe --norm-topk-prob --no-norm-topk-prob'
+check unknown_preset_lists_moe 'refused "bogus" --preset bogus && grep -q "^hint:.*tiny-qwen3-moe.*qwen3-30b-a3b" "$TMP/err"'
+# --arch mixtral alone is tiny-mixtral; --dry-run writes nothing and needs no --out
+check moe_arch_picks_its_preset '"$GM" -q --out "$TMP/mx" --arch mixtral >/dev/null && grep -q "\"preset\": \"tiny-mixtral\"" "$TMP/mx/awqmake_synthetic.json" &&
+    grep -q "\"num_local_experts\": 8" "$TMP/mx/config.json" && grep -q "block_sparse_moe.experts.7.w2.weight" "$TMP/mx/model.safetensors"'
+check dry_run_writes_nothing '"$GM" -q --preset qwen3-30b-a3b --layers 1 --dry-run --out "$TMP/dry" >"$TMP/dry.json" && [ ! -e "$TMP/dry" ] &&
+    grep -q "mlp.experts.127.down_proj.weight" "$TMP/dry.json" && grep -q "\"total_size\": 2490905088" "$TMP/dry.json" &&
+    "$GM" -q --preset mixtral-8x7b --dry-run >/dev/null'
 check unknown_option '[ "$(status "$GM" --out "$TMP/x" --frobnicate)" = 2 ]'
 
 # an output whose parent is a regular file cannot be created

@@ -1,6 +1,8 @@
 /* gen-model.c - awq-gen-model: write a synthetic HF model directory (config.json + safetensors,
  * spec §1.1-1.3, + awqmake_synthetic.json with the generator's arguments and outlier channels)
- * for tests, the demo and benchmarks. Tensor values are described in synth.h.
+ * for tests, the demo and benchmarks: Llama, Mistral, Qwen2, Qwen3 and the mixture-of-experts
+ * Mixtral and Qwen3-MoE, with presets of real shapes. Tensor values are described in synth.h.
+ * --dry-run writes nothing and prints the config.json and safetensors headers it would write.
  * The directory appears whole or not at all: everything is written into <parent>/.tmp-<name>-XXXXXX
  * (each file atomically), which is renamed to the output path at the end. Tensors are streamed
  * one 16 MiB chunk at a time, so the 13.5 GB w7 preset needs little memory. */
@@ -30,15 +32,20 @@ typedef struct gen_args {
     const char *out, *preset, *arch, *dtype, *hidden, *ffn, *layers, *heads, *kv_heads, *head_dim, *vocab;
     const char *seed, *outliers, *outlier_scale, *embed_outlier_scale, *rope_theta, *rope_scaling, *rms_eps;
     const char *max_pos, *bos, *eos, *shard_size;
-    int tie, attention_bias, mlp_bias;
+    const char *experts, *experts_per_tok, *moe_ffn, *decoder_sparse_step, *mlp_only_layers;
+    int tie, attention_bias, mlp_bias, norm_topk_prob, no_norm_topk_prob, dry_run;
 } gen_args;
 
 static gen_args g_args;
 
 static const awq_opt g_opts[] = {
-    {"out", 'o', AWQ_OPT_STRING, &g_args.out, "DIR", "output model directory (must not exist, or be empty)", 1},
-    {"preset", 0, AWQ_OPT_STRING, &g_args.preset, "NAME", "tiny (default: llama C=128 F=256 L=2 H=4 Hkv=2 V=512) or w7 (Llama-2-7B shape)", 0},
-    {"arch", 0, AWQ_OPT_STRING, &g_args.arch, "ARCH", "llama | mistral | qwen2 | qwen3 (default: the preset's, llama)", 0},
+    {"out", 'o', AWQ_OPT_STRING, &g_args.out, "DIR", "output model directory (must not exist, or be empty; required unless --dry-run)", 0},
+    {"preset", 0, AWQ_OPT_STRING, &g_args.preset, "NAME", "tiny (default: llama C=128 F=256 L=2 H=4 Hkv=2 V=512), w7 (Llama-2-7B shape), "
+     "tiny-mixtral (C=64 F=128 L=2 H=4 Hkv=2 V=512, 8 experts top-2; the default with --arch mixtral), "
+     "tiny-qwen3-moe (C=64 F=128 L=2 H=4 Hkv=2 D=32 V=512, 16 experts top-4 of width 32, norm_topk_prob; the default with --arch qwen3_moe), "
+     "mixtral-8x7b (Mixtral-8x7B-v0.1 shape, 32 layers), qwen3-30b-a3b (Qwen3-30B-A3B shape, 48 layers); "
+     "every preset's --layers can be lowered, e.g. --preset mixtral-8x7b --layers 1 is one full-size block", 0},
+    {"arch", 0, AWQ_OPT_STRING, &g_args.arch, "ARCH", "llama | mistral | qwen2 | qwen3 | mixtral | qwen3_moe (default: the preset's, llama)", 0},
     {"dtype", 0, AWQ_OPT_STRING, &g_args.dtype, "T", "f16 | bf16 | f32 (default f16)", 0},
     {"hidden", 0, AWQ_OPT_STRING, &g_args.hidden, "C", "hidden_size (default: the preset's)", 0},
     {"ffn", 0, AWQ_OPT_STRING, &g_args.ffn, "F", "intermediate_size", 0},
@@ -48,7 +55,7 @@ static const awq_opt g_opts[] = {
     {"head-dim", 0, AWQ_OPT_STRING, &g_args.head_dim, "D", "head_dim (default hidden/heads; may differ, as in Qwen3)", 0},
     {"vocab", 0, AWQ_OPT_STRING, &g_args.vocab, "V", "vocab_size", 0},
     {"tie", 0, AWQ_OPT_FLAG, &g_args.tie, NULL, "tie_word_embeddings: no lm_head.weight", 0},
-    {"attention-bias", 0, AWQ_OPT_FLAG, &g_args.attention_bias, NULL, "llama/qwen3: bias on q,k,v,o (qwen2 always has q,k,v bias)", 0},
+    {"attention-bias", 0, AWQ_OPT_FLAG, &g_args.attention_bias, NULL, "llama/qwen3/qwen3_moe: bias on q,k,v,o (qwen2 always has q,k,v bias)", 0},
     {"mlp-bias", 0, AWQ_OPT_FLAG, &g_args.mlp_bias, NULL, "llama: bias on gate,up,down", 0},
     {"seed", 0, AWQ_OPT_STRING, &g_args.seed, "S", "random seed in [0, 2^63) (default 0); same arguments -> identical bytes", 0},
     {"outliers", 0, AWQ_OPT_STRING, &g_args.outliers, "K", "outlier channels planted in the layer norms (default 4)", 0},
@@ -56,11 +63,26 @@ static const awq_opt g_opts[] = {
     {"embed-outlier-scale", 0, AWQ_OPT_STRING, &g_args.embed_outlier_scale, "X", "factor on the same embedding columns (default 1: off)", 0},
     {"rope-theta", 0, AWQ_OPT_STRING, &g_args.rope_theta, "T", "rope_theta (default 1e4 llama, 5e5 llama with llama3 rope, 1e6 others)", 0},
     {"rope-scaling", 0, AWQ_OPT_STRING, &g_args.rope_scaling, "TYPE", "none (default) or llama3 (factor 8, low 1, high 4, original 8192)", 0},
-    {"rms-eps", 0, AWQ_OPT_STRING, &g_args.rms_eps, "E", "rms_norm_eps (default 1e-5 llama/mistral, 1e-6 qwen)", 0},
-    {"max-pos", 0, AWQ_OPT_STRING, &g_args.max_pos, "N", "max_position_embeddings (default 4096; 131072 with llama3 rope)", 0},
-    {"bos", 0, AWQ_OPT_STRING, &g_args.bos, "ID", "bos_token_id (default 1)", 0},
-    {"eos", 0, AWQ_OPT_STRING, &g_args.eos, "ID", "eos_token_id (default 2)", 0},
+    {"rms-eps", 0, AWQ_OPT_STRING, &g_args.rms_eps, "E", "rms_norm_eps (default 1e-5 llama/mistral/mixtral, 1e-6 qwen*)", 0},
+    {"max-pos", 0, AWQ_OPT_STRING, &g_args.max_pos, "N", "max_position_embeddings (default 4096, the full-size MoE presets' own; 131072 with llama3 rope)", 0},
+    {"bos", 0, AWQ_OPT_STRING, &g_args.bos, "ID", "bos_token_id (default 1; qwen3-30b-a3b 151643)", 0},
+    {"eos", 0, AWQ_OPT_STRING, &g_args.eos, "ID", "eos_token_id (default 2; qwen3-30b-a3b 151645)", 0},
     {"shard-size", 0, AWQ_OPT_STRING, &g_args.shard_size, "BYTES", "max tensor bytes per shard, e.g. 5GB, 200MiB (default: one file)", 0},
+    {"experts", 0, AWQ_OPT_STRING, &g_args.experts, "E", "mixtral/qwen3_moe: routed experts per MoE layer, 1..256 "
+     "(num_local_experts / num_experts; default: the preset's, 8 from a dense preset)", 0},
+    {"experts-per-tok", 0, AWQ_OPT_STRING, &g_args.experts_per_tok, "K", "mixtral/qwen3_moe: experts each token is routed to, "
+     "1..E (num_experts_per_tok; default: the preset's, 2 from a dense preset)", 0},
+    {"moe-ffn", 0, AWQ_OPT_STRING, &g_args.moe_ffn, "F", "qwen3_moe: each expert's width, moe_intermediate_size (default: the preset's, "
+     "--ffn from a dense preset); mixtral's experts are --ffn wide", 0},
+    {"norm-topk-prob", 0, AWQ_OPT_FLAG, &g_args.norm_topk_prob, NULL, "qwen3_moe: norm_topk_prob true, the top-k weights renormalized "
+     "(default: the preset's; mixtral always renormalizes)", 0},
+    {"no-norm-topk-prob", 0, AWQ_OPT_FLAG, &g_args.no_norm_topk_prob, NULL, "qwen3_moe: norm_topk_prob false (the class default)", 0},
+    {"decoder-sparse-step", 0, AWQ_OPT_STRING, &g_args.decoder_sparse_step, "S", "qwen3_moe: layer i has experts when (i+1) % S == 0, "
+     "others a dense mlp of --ffn (default 1: every layer)", 0},
+    {"mlp-only-layers", 0, AWQ_OPT_STRING, &g_args.mlp_only_layers, "I,J", "qwen3_moe: comma-separated layer indices that get a dense "
+     "mlp of --ffn instead of experts (default: none)", 0},
+    {"dry-run", 0, AWQ_OPT_FLAG, &g_args.dry_run, NULL, "write nothing: print {config, sidecar, files: {name: safetensors header}, "
+     "total_size} as JSON on stdout (checks a full-size preset's shapes without its gigabytes)", 0},
     {0},
 };
 
@@ -68,16 +90,41 @@ typedef struct preset {
     const char *name;
     awq_arch arch;
     int hidden, ffn, layers, heads, kv_heads, vocab;
+    int head_dim;                              /* 0: hidden / heads */
+    int experts, experts_per_tok, moe_ffn;     /* 0 experts: a dense preset */
+    int norm_topk_prob;
+    int max_pos, bos, eos;                     /* 0: the generator's defaults */
 } preset;
 
+/* The full-size shapes are those of the published config.json files (values checked against
+ * them; also in tests/test_genmodel.c):
+ *   mixtral-8x7b: huggingface.co/mistralai/Mixtral-8x7B-v0.1 config.json (transformers 4.36.0.dev0):
+ *     hidden_size 4096, intermediate_size 14336, num_hidden_layers 32, num_attention_heads 32,
+ *     num_key_value_heads 8, num_local_experts 8, num_experts_per_tok 2, vocab_size 32000,
+ *     max_position_embeddings 32768, rope_theta 1e6, rms_norm_eps 1e-5, bos 1, eos 2; also
+ *     MixtralConfig's defaults (transformers configuration_mixtral.py).
+ *   qwen3-30b-a3b: huggingface.co/Qwen/Qwen3-30B-A3B config.json (transformers 4.51.0):
+ *     hidden_size 2048, intermediate_size 6144, moe_intermediate_size 768, num_hidden_layers 48,
+ *     num_attention_heads 32, num_key_value_heads 4, head_dim 128, num_experts 128,
+ *     num_experts_per_tok 8, norm_topk_prob true, decoder_sparse_step 1, mlp_only_layers [],
+ *     vocab_size 151936, max_position_embeddings 40960, rope_theta 1e6, rms_norm_eps 1e-6,
+ *     bos 151643, eos 151645, tie_word_embeddings false (q/k norm: Qwen3MoeAttention always).
+ * The tiny ones keep the real expert counts where cheap (Mixtral's 8 of 2) and Qwen3's
+ * head_dim > hidden / heads, with dims small enough for the CPU tests. */
 static const preset g_presets[] = {
-    {"tiny", AWQ_ARCH_LLAMA, 128, 256, 2, 4, 2, 512},
-    {"w7", AWQ_ARCH_LLAMA, 4096, 11008, 32, 32, 32, 32000}, /* Llama-2-7B */
+    {"tiny", AWQ_ARCH_LLAMA, 128, 256, 2, 4, 2, 512, 0, 0, 0, 0, 0, 0, 0, 0},
+    {"w7", AWQ_ARCH_LLAMA, 4096, 11008, 32, 32, 32, 32000, 0, 0, 0, 0, 0, 0, 0, 0}, /* Llama-2-7B */
+    {"tiny-mixtral", AWQ_ARCH_MIXTRAL, 64, 128, 2, 4, 2, 512, 0, 8, 2, 128, 1, 0, 0, 0},
+    {"tiny-qwen3-moe", AWQ_ARCH_QWEN3_MOE, 64, 128, 2, 4, 2, 512, 32, 16, 4, 32, 1, 0, 0, 0},
+    {"mixtral-8x7b", AWQ_ARCH_MIXTRAL, 4096, 14336, 32, 32, 8, 32000, 0, 8, 2, 14336, 1, 32768, 1, 2},
+    {"qwen3-30b-a3b", AWQ_ARCH_QWEN3_MOE, 2048, 6144, 48, 32, 4, 151936, 128, 128, 8, 768, 1, 40960, 151643, 151645},
 };
+#define N_PRESETS (sizeof g_presets / sizeof g_presets[0])
 
 typedef struct gen_opts {
     syn_model m;
     const char *out, *preset;
+    int dry_run;
     int rope_llama3, max_pos, bos, eos;
     double rope_theta, rms_eps;
     uint64_t shard_size;
@@ -89,6 +136,8 @@ static const char *arch_class(awq_arch a)
     case AWQ_ARCH_MISTRAL: return "MistralForCausalLM";
     case AWQ_ARCH_QWEN2: return "Qwen2ForCausalLM";
     case AWQ_ARCH_QWEN3: return "Qwen3ForCausalLM";
+    case AWQ_ARCH_MIXTRAL: return "MixtralForCausalLM";
+    case AWQ_ARCH_QWEN3_MOE: return "Qwen3MoeForCausalLM";
     default: return "LlamaForCausalLM";
     }
 }
@@ -99,6 +148,8 @@ static const char *arch_type(awq_arch a)
     case AWQ_ARCH_MISTRAL: return "mistral";
     case AWQ_ARCH_QWEN2: return "qwen2";
     case AWQ_ARCH_QWEN3: return "qwen3";
+    case AWQ_ARCH_MIXTRAL: return "mixtral";
+    case AWQ_ARCH_QWEN3_MOE: return "qwen3_moe";
     default: return "llama";
     }
 }
@@ -107,11 +158,12 @@ static const char *torch_dtype(awq_dtype t) { return t == AWQ_DT_BF16 ? "bfloat1
 
 static awq_err parse_arch(const char *a, awq_arch *out)
 {
-    static const awq_arch all[] = {AWQ_ARCH_LLAMA, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3};
-    for (int i = 0; i < 4; i++)
+    static const awq_arch all[] = {AWQ_ARCH_LLAMA, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3, AWQ_ARCH_MIXTRAL,
+                                   AWQ_ARCH_QWEN3_MOE};
+    for (int i = 0; i < 6; i++)
         if (strcmp(a, arch_type(all[i])) == 0) { *out = all[i]; return AWQ_OK; }
     awq_fail(AWQ_ERR_ARG, "--arch '%s' is not supported", a);
-    awq_hint("use llama, mistral, qwen2 or qwen3");
+    awq_hint("use llama, mistral, qwen2, qwen3, mixtral or qwen3_moe");
     return AWQ_ERR_ARG;
 }
 
@@ -128,6 +180,106 @@ static awq_err parse_dtype(const char *a, awq_dtype *out)
     return AWQ_OK;
 }
 
+static const preset *find_preset(const char *name)
+{
+    for (size_t i = 0; i < N_PRESETS; i++)
+        if (strcmp(name, g_presets[i].name) == 0) return &g_presets[i];
+    return NULL;
+}
+
+/* --mlp-only-layers "0,3": comma-separated layer indices, each in [0, layers). */
+static awq_err parse_layer_list(const char *s, int layers, unsigned char *only)
+{
+    char buf[4096];
+    if (strlen(s) >= sizeof buf) return awq_fail(AWQ_ERR_ARG, "--mlp-only-layers is too long");
+    snprintf(buf, sizeof buf, "%s", s);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int i;
+        awq_err e = cli_int("mlp-only-layers", tok, 0, AWQ_MAX_LAYERS - 1, &i);
+        if (e != AWQ_OK) {
+            awq_hint("give layer indices separated by commas, e.g. --mlp-only-layers 0,3");
+            return e;
+        }
+        if (i >= layers) {
+            awq_fail(AWQ_ERR_ARG, "--mlp-only-layers index %d is out of range for --layers %d", i, layers);
+            awq_hint("layer indices run from 0 to %d", layers - 1);
+            return AWQ_ERR_ARG;
+        }
+        only[i] = 1;
+    }
+    return AWQ_OK;
+}
+
+/* The experts of a mixtral / qwen3_moe model (m->arch, m->ffn and m->layers already set): from
+ * the options, else the preset's when it has experts, else 8 experts, top 2, --ffn wide. */
+static awq_err resolve_moe(const gen_args *a, const preset *p, syn_model *m)
+{
+    awq_err e;
+    const char *given = a->experts ? "--experts" : a->experts_per_tok ? "--experts-per-tok" : a->moe_ffn ? "--moe-ffn"
+                      : a->norm_topk_prob ? "--norm-topk-prob" : a->no_norm_topk_prob ? "--no-norm-topk-prob"
+                      : a->decoder_sparse_step ? "--decoder-sparse-step" : a->mlp_only_layers ? "--mlp-only-layers" : NULL;
+    if (!syn_is_moe_arch(m->arch)) {
+        if (!given) return AWQ_OK;
+        awq_fail(AWQ_ERR_ARG, "%s is a mixture-of-experts option; --arch %s has a dense mlp", given, arch_type(m->arch));
+        awq_hint("use --arch mixtral or --arch qwen3_moe (or --preset tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b)");
+        return AWQ_ERR_ARG;
+    }
+    const preset *pe = p->experts ? p : NULL;
+    int mixtral = m->arch == AWQ_ARCH_MIXTRAL;
+    if (mixtral) {
+        const char *qwen_only = a->moe_ffn ? "--moe-ffn" : a->norm_topk_prob ? "--norm-topk-prob"
+                              : a->no_norm_topk_prob ? "--no-norm-topk-prob" : a->decoder_sparse_step ? "--decoder-sparse-step"
+                              : a->mlp_only_layers ? "--mlp-only-layers" : NULL;
+        if (qwen_only) {
+            awq_fail(AWQ_ERR_ARG, "%s is a qwen3_moe option, not mixtral", qwen_only);
+            awq_hint(a->moe_ffn ? "Mixtral's experts are --ffn wide: use --ffn"
+                     : (a->norm_topk_prob || a->no_norm_topk_prob) ? "Mixtral always renormalizes its top-k weights: drop it"
+                     : "every Mixtral layer has experts: drop it, or use --arch qwen3_moe");
+            return AWQ_ERR_ARG;
+        }
+    }
+    if (a->norm_topk_prob && a->no_norm_topk_prob) {
+        awq_fail(AWQ_ERR_ARG, "--norm-topk-prob and --no-norm-topk-prob contradict each other");
+        awq_hint("give one of them");
+        return AWQ_ERR_ARG;
+    }
+#define INT_ARG(str, name, lo, hi, field, dflt) \
+    if (!(str)) field = (dflt); else if ((e = cli_int(name, str, lo, hi, &field)) != AWQ_OK) return e
+    INT_ARG(a->experts, "experts", 1, 1 << 20, m->n_experts, pe ? pe->experts : 8);
+    if (m->n_experts > AWQ_MAX_EXPERTS) {
+        awq_fail(AWQ_ERR_ARG, "--experts %d is more than the %d awqmake handles", m->n_experts, AWQ_MAX_EXPERTS);
+        awq_hint("a block's expert slots are a fixed array (AWQ_MAX_EXPERTS, stages/common/config.h): give at most %d",
+                 AWQ_MAX_EXPERTS);
+        return AWQ_ERR_ARG;
+    }
+    INT_ARG(a->experts_per_tok, "experts-per-tok", 1, AWQ_MAX_EXPERTS, m->experts_per_tok, pe ? pe->experts_per_tok : 2);
+    INT_ARG(a->moe_ffn, "moe-ffn", 1, 1 << 18, m->moe_ffn, pe && !mixtral ? pe->moe_ffn : m->ffn);
+    INT_ARG(a->decoder_sparse_step, "decoder-sparse-step", 1, AWQ_MAX_LAYERS, m->decoder_sparse_step, 1);
+#undef INT_ARG
+    if (mixtral) m->moe_ffn = m->ffn;
+    m->norm_topk_prob = mixtral || a->norm_topk_prob || (!a->no_norm_topk_prob && pe && pe->norm_topk_prob);
+    if (m->experts_per_tok > m->n_experts) {
+        awq_fail(AWQ_ERR_ARG, "--experts-per-tok %d%s is more than --experts %d", m->experts_per_tok,
+                 a->experts_per_tok ? "" : " (the preset's)", m->n_experts);
+        awq_hint("each token is routed to K of the E experts: give --experts-per-tok at most %d (or more --experts)", m->n_experts);
+        return AWQ_ERR_ARG;
+    }
+    memset(m->mlp_only, 0, sizeof m->mlp_only);
+    if (a->mlp_only_layers && (e = parse_layer_list(a->mlp_only_layers, m->layers, m->mlp_only)) != AWQ_OK) return e;
+    int sparse = 0;
+    for (int i = 0; i < m->layers; i++) sparse += syn_layer_experts(m, i) > 0;
+    if (!sparse) {
+        awq_fail(AWQ_ERR_ARG, "no layer has experts with --layers %d, --decoder-sparse-step %d%s%s", m->layers,
+                 m->decoder_sparse_step, a->mlp_only_layers ? " and --mlp-only-layers " : "",
+                 a->mlp_only_layers ? a->mlp_only_layers : "");
+        awq_hint("layer i has experts when (i+1) %% --decoder-sparse-step == 0 and i is not in --mlp-only-layers: "
+                 "lower the step or list fewer layers");
+        return AWQ_ERR_ARG;
+    }
+    return AWQ_OK;
+}
+
 /* Turn the arguments into a model: the preset and the architecture give what the options leave
  * open; then check that the shapes make a model the pipeline can run. */
 static awq_err resolve(const gen_args *a, gen_opts *o)
@@ -135,19 +287,25 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     syn_model *m = &o->m;
     awq_err e;
     const preset *p = NULL;
+    awq_arch arch = 0;
+    if (a->arch && (e = parse_arch(a->arch, &arch)) != AWQ_OK) return e;
     o->out = a->out;
-    o->preset = a->preset ? a->preset : "tiny";
-    for (size_t i = 0; i < sizeof g_presets / sizeof g_presets[0]; i++)
-        if (strcmp(o->preset, g_presets[i].name) == 0) p = &g_presets[i];
-    if (!p) {
+    o->dry_run = a->dry_run;
+    /* --arch mixtral / qwen3_moe alone starts from its tiny preset, not from tiny's dense llama */
+    o->preset = a->preset ? a->preset : arch == AWQ_ARCH_MIXTRAL ? "tiny-mixtral" : arch == AWQ_ARCH_QWEN3_MOE ? "tiny-qwen3-moe" : "tiny";
+    if (!(p = find_preset(o->preset))) {
         awq_fail(AWQ_ERR_ARG, "--preset '%s' is unknown", o->preset);
-        awq_hint("use tiny or w7");
+        awq_hint("use tiny, w7, tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b or qwen3-30b-a3b");
         return AWQ_ERR_ARG;
     }
-    if (!o->out || !o->out[0]) return awq_fail(AWQ_ERR_ARG, "--out is empty");
-    m->arch = p->arch;
+    if (!o->dry_run && !o->out) {
+        awq_fail(AWQ_ERR_ARG, "--out DIR is required");
+        awq_hint("name the model directory to write, or pass --dry-run to print what would be written");
+        return AWQ_ERR_ARG;
+    }
+    if (o->out && !o->out[0]) return awq_fail(AWQ_ERR_ARG, "--out is empty");
+    m->arch = arch ? arch : p->arch;
     m->dtype = AWQ_DT_F16;
-    if (a->arch && (e = parse_arch(a->arch, &m->arch)) != AWQ_OK) return e;
     if (a->dtype && (e = parse_dtype(a->dtype, &m->dtype)) != AWQ_OK) return e;
     if (a->rope_scaling) {
         if (strcmp(a->rope_scaling, "llama3") == 0) o->rope_llama3 = 1;
@@ -157,7 +315,8 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
             return AWQ_ERR_ARG;
         }
     }
-    int llama = m->arch == AWQ_ARCH_LLAMA, qwen = m->arch == AWQ_ARCH_QWEN2 || m->arch == AWQ_ARCH_QWEN3;
+    int llama = m->arch == AWQ_ARCH_LLAMA;
+    int qwen = m->arch == AWQ_ARCH_QWEN2 || m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE;
     int64_t seed = 0;
     double d;
     /* value given ? parse it : default */
@@ -167,7 +326,7 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     if (!(str)) d = (dflt); else if ((e = cli_double(name, str, lo, hi, &d)) != AWQ_OK) return e; field = d
     INT_ARG(a->hidden, "hidden", 1, 1 << 16, m->hidden, p->hidden);
     INT_ARG(a->ffn, "ffn", 1, 1 << 18, m->ffn, p->ffn);
-    INT_ARG(a->layers, "layers", 1, 1024, m->layers, p->layers);
+    INT_ARG(a->layers, "layers", 1, AWQ_MAX_LAYERS, m->layers, p->layers);
     INT_ARG(a->heads, "heads", 1, 4096, m->heads, p->heads);
     /* the preset's kv-heads only go with its own heads: --heads alone means MHA */
     INT_ARG(a->kv_heads, "kv-heads", 1, 4096, m->kv_heads, a->heads ? m->heads : p->kv_heads);
@@ -177,9 +336,9 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     DBL_ARG(a->embed_outlier_scale, "embed-outlier-scale", 1e-3, 1e3, m->embed_outlier_scale, 1.0);
     DBL_ARG(a->rms_eps, "rms-eps", 1e-12, 1.0, o->rms_eps, qwen ? 1e-6 : 1e-5);
     DBL_ARG(a->rope_theta, "rope-theta", 1.0, 1e12, o->rope_theta, llama ? (o->rope_llama3 ? 500000.0 : 10000.0) : 1000000.0);
-    INT_ARG(a->max_pos, "max-pos", 1, 1 << 24, o->max_pos, o->rope_llama3 ? 131072 : 4096);
-    INT_ARG(a->bos, "bos", 0, 1 << 22, o->bos, 1);
-    INT_ARG(a->eos, "eos", 0, 1 << 22, o->eos, 2);
+    INT_ARG(a->max_pos, "max-pos", 1, 1 << 24, o->max_pos, o->rope_llama3 ? 131072 : p->max_pos ? p->max_pos : 4096);
+    INT_ARG(a->bos, "bos", 0, 1 << 22, o->bos, p->bos ? p->bos : 1);
+    INT_ARG(a->eos, "eos", 0, 1 << 22, o->eos, p->eos ? p->eos : 2);
 #undef INT_ARG
 #undef DBL_ARG
     if (a->seed && (e = cli_int64("seed", a->seed, 0, INT64_MAX, &seed)) != AWQ_OK) return e;
@@ -191,6 +350,8 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
 
     if (a->head_dim) {
         if ((e = cli_int("head-dim", a->head_dim, 2, 4096, &m->head_dim)) != AWQ_OK) return e;
+    } else if (p->head_dim) {
+        m->head_dim = p->head_dim; /* Qwen3's head_dim is its own, not hidden / heads */
     } else if (m->hidden % m->heads) {
         awq_fail(AWQ_ERR_ARG, "--hidden %d is not divisible by --heads %d", m->hidden, m->heads);
         awq_hint("choose heads that divide hidden, or give --head-dim explicitly (as Qwen3 does)");
@@ -215,8 +376,8 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
         awq_hint("pass --bos/--eos below the vocabulary size");
         return AWQ_ERR_ARG;
     }
-    if (m->attention_bias && !(llama || m->arch == AWQ_ARCH_QWEN3)) {
-        awq_fail(AWQ_ERR_ARG, "--attention-bias is a llama/qwen3 option, not %s", arch_type(m->arch));
+    if (m->attention_bias && !(llama || m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE)) {
+        awq_fail(AWQ_ERR_ARG, "--attention-bias is a llama/qwen3/qwen3_moe option, not %s", arch_type(m->arch));
         awq_hint(m->arch == AWQ_ARCH_QWEN2 ? "qwen2 always has q,k,v biases" : "drop --attention-bias");
         return AWQ_ERR_ARG;
     }
@@ -224,7 +385,7 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
         return awq_fail(AWQ_ERR_ARG, "--mlp-bias is a llama option, not %s", arch_type(m->arch));
     if (o->rope_llama3 && !llama)
         return awq_fail(AWQ_ERR_ARG, "--rope-scaling llama3 is a llama option, not %s", arch_type(m->arch));
-    return AWQ_OK;
+    return resolve_moe(a, p, m);
 }
 
 /* Write JSON (consumed) to dir/name atomically: indent 2, trailing newline, as HF does. */
@@ -245,10 +406,15 @@ static awq_err write_json(const char *dir, const char *name, json_t *j)
     return e;
 }
 
-/* config.json: the keys of spec §1.1 that the family's real configs carry. */
+/* config.json: the keys of spec §1.1 that the family's real configs carry, in the transformers 4
+ * form the released checkpoints have (torch_dtype, rope_theta + rope_scaling). Mixtral and
+ * Qwen3-MoE: the keys of Mixtral-8x7B-v0.1's and Qwen3-30B-A3B's config.json (MixtralConfig and
+ * Qwen3MoeConfig of transformers 4.x): num_local_experts for Mixtral, num_experts for Qwen3-MoE
+ * (transformers 5 writes num_local_experts for both; stages/common/config.c reads either). */
 static json_t *config_json(const gen_opts *o)
 {
     const syn_model *m = &o->m;
+    const int moe = syn_is_moe_arch(m->arch);
     json_t *j = json_object();
     json_object_set_new(j, "architectures", json_pack("[s]", arch_class(m->arch)));
     json_object_set_new(j, "model_type", json_string(arch_type(m->arch)));
@@ -263,19 +429,39 @@ static json_t *config_json(const gen_opts *o)
     json_object_set_new(j, "hidden_act", json_string("silu"));
     json_object_set_new(j, "rms_norm_eps", json_real(o->rms_eps));
     json_object_set_new(j, "rope_theta", json_real(o->rope_theta));
-    json_object_set_new(j, "rope_scaling", o->rope_llama3
-        ? json_pack("{s:f, s:f, s:f, s:i, s:s}", "factor", 8.0, "low_freq_factor", 1.0, "high_freq_factor", 4.0,
-                    "original_max_position_embeddings", 8192, "rope_type", "llama3")
-        : json_null());
+    if (m->arch != AWQ_ARCH_MIXTRAL) /* MixtralConfig (4.x) has no rope_scaling, nor has Mixtral's file */
+        json_object_set_new(j, "rope_scaling", o->rope_llama3
+            ? json_pack("{s:f, s:f, s:f, s:i, s:s}", "factor", 8.0, "low_freq_factor", 1.0, "high_freq_factor", 4.0,
+                        "original_max_position_embeddings", 8192, "rope_type", "llama3")
+            : json_null());
     json_object_set_new(j, "tie_word_embeddings", json_boolean(m->tie));
-    if (m->arch == AWQ_ARCH_LLAMA || m->arch == AWQ_ARCH_QWEN3)
+    if (m->arch == AWQ_ARCH_LLAMA || m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE)
         json_object_set_new(j, "attention_bias", json_boolean(m->attention_bias));
     if (m->arch == AWQ_ARCH_LLAMA) json_object_set_new(j, "mlp_bias", json_boolean(m->mlp_bias));
-    if (m->arch == AWQ_ARCH_MISTRAL) json_object_set_new(j, "sliding_window", json_null());
-    if (m->arch == AWQ_ARCH_QWEN2 || m->arch == AWQ_ARCH_QWEN3) {
+    if (m->arch == AWQ_ARCH_MISTRAL || m->arch == AWQ_ARCH_MIXTRAL) json_object_set_new(j, "sliding_window", json_null());
+    if (moe) {
+        json_object_set_new(j, "attention_dropout", json_real(0.0));
+        json_object_set_new(j, m->arch == AWQ_ARCH_MIXTRAL ? "num_local_experts" : "num_experts", json_integer(m->n_experts));
+        json_object_set_new(j, "num_experts_per_tok", json_integer(m->experts_per_tok));
+        json_object_set_new(j, "output_router_logits", json_false());
+        /* the released files' values: 0.02 in Mixtral-8x7B's, 0.001 (the class default) in Qwen3's */
+        json_object_set_new(j, "router_aux_loss_coef", json_real(m->arch == AWQ_ARCH_MIXTRAL ? 0.02 : 0.001));
+    }
+    if (m->arch == AWQ_ARCH_MIXTRAL) json_object_set_new(j, "router_jitter_noise", json_real(0.0));
+    if (m->arch == AWQ_ARCH_QWEN3_MOE) {
+        json_object_set_new(j, "moe_intermediate_size", json_integer(m->moe_ffn));
+        json_object_set_new(j, "norm_topk_prob", json_boolean(m->norm_topk_prob));
+        json_object_set_new(j, "decoder_sparse_step", json_integer(m->decoder_sparse_step));
+        json_t *only = json_array();
+        for (int i = 0; i < m->layers; i++)
+            if (m->mlp_only[i]) json_array_append_new(only, json_integer(i));
+        json_object_set_new(j, "mlp_only_layers", only);
+    }
+    if (m->arch == AWQ_ARCH_QWEN2 || m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE) {
         /* as Qwen releases ship it: a window that is configured but switched off */
         json_object_set_new(j, "use_sliding_window", json_false());
         json_object_set_new(j, "sliding_window", m->arch == AWQ_ARCH_QWEN2 ? json_integer(o->max_pos) : json_null());
+        /* Qwen3-30B-A3B's file: max_window_layers = num_hidden_layers, as the dense Qwen3's */
         json_object_set_new(j, "max_window_layers", json_integer(m->layers));
     }
     json_object_set_new(j, "initializer_range", json_real(0.02));
@@ -309,6 +495,17 @@ static json_t *sidecar_json(const gen_opts *o)
     json_object_set_new(j, "tie", json_boolean(m->tie));
     json_object_set_new(j, "attention_bias", json_boolean(m->attention_bias));
     json_object_set_new(j, "mlp_bias", json_boolean(m->mlp_bias));
+    if (syn_is_moe_arch(m->arch)) {
+        json_t *only = json_array();
+        for (int i = 0; i < m->layers; i++)
+            if (m->mlp_only[i]) json_array_append_new(only, json_integer(i));
+        json_object_set_new(j, "experts", json_integer(m->n_experts));
+        json_object_set_new(j, "experts_per_tok", json_integer(m->experts_per_tok));
+        json_object_set_new(j, "moe_ffn", json_integer(m->moe_ffn));
+        json_object_set_new(j, "norm_topk_prob", json_boolean(m->norm_topk_prob));
+        json_object_set_new(j, "decoder_sparse_step", json_integer(m->decoder_sparse_step));
+        json_object_set_new(j, "mlp_only_layers", only);
+    }
     json_object_set_new(j, "shard_size", json_integer((json_int_t)o->shard_size));
     json_object_set_new(j, "outlier_scale", json_real(m->outlier_scale));
     json_object_set_new(j, "embed_outlier_scale", json_real(m->embed_outlier_scale));
@@ -316,7 +513,8 @@ static json_t *sidecar_json(const gen_opts *o)
     json_object_set_new(j, "values", json_string(
         "z = Irwin-Hall(4) (sum of the four 16-bit fields of splitmix64(XXH3_64(name, seed) + (i+1)*0x9e3779b97f4a7c15), "
         "unit variance); linear weights z/sqrt(in), embed/lm_head z/sqrt(hidden), biases 0.05z, norms 1+0.1z; "
-        "outlier channels of input/post_attention layernorms x outlier_scale, embed columns x embed_outlier_scale"));
+        "outlier channels of input/post_attention layernorms x outlier_scale, embed columns x embed_outlier_scale; "
+        "MoE: router z/sqrt(hidden) with the outlier columns / outlier_scale, experts' linears as the dense ones"));
     return j;
 }
 
@@ -360,6 +558,89 @@ static int is_empty_dir(const char *path)
     return empty;
 }
 
+/* The safetensors table of the model (no data: fill() makes it) and its bytes. */
+static awq_err plan_tensors(const syn_model *m, syn_tensor **ts_out, st_tensor **st_out, int *count, uint64_t *total)
+{
+    syn_tensor *ts = syn_plan(m, count);
+    st_tensor *st_t = ts ? calloc((size_t)*count, sizeof *st_t) : NULL;
+    if (!st_t) { free(ts); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+    *total = 0;
+    for (int i = 0; i < *count; i++) {
+        st_t[i].name = ts[i].name;
+        st_t[i].dtype = m->dtype;
+        st_t[i].ndim = ts[i].ndim;
+        st_t[i].shape[0] = ts[i].shape[0];
+        st_t[i].shape[1] = ts[i].shape[1];
+        st_t[i].nbytes = (size_t)(syn_numel(&ts[i]) * awq_dtype_size(m->dtype));
+        *total += st_t[i].nbytes;
+    }
+    *ts_out = ts;
+    *st_out = st_t;
+    return AWQ_OK;
+}
+
+/* Shards by the writer's rule (greedy in model order, a new one when the next tensor would
+ * overflow a non-empty one): shard_of[i] for each tensor; returns the number of files. */
+static int split_shards(const st_tensor *st_t, int count, uint64_t shard_size, int *shard_of)
+{
+    uint64_t used = 0;
+    int files = 1;
+    for (int i = 0; i < count; i++) {
+        if (shard_size && used > 0 && used + st_t[i].nbytes > shard_size) { files++; used = 0; }
+        used += st_t[i].nbytes;
+        if (shard_of) shard_of[i] = files - 1;
+    }
+    return files;
+}
+
+/* --dry-run: on stdout, {"config": config.json, "sidecar": awqmake_synthetic.json, "files":
+ * {file name: its safetensors header as the writer makes it}, "total_size": tensor bytes}. */
+static awq_err dry_run(gen_opts *o, uint64_t *out_bytes, int *out_files)
+{
+    int count = 0;
+    syn_tensor *ts = NULL;
+    st_tensor *st_t = NULL;
+    uint64_t total = 0;
+    awq_err e = plan_tensors(&o->m, &ts, &st_t, &count, &total);
+    if (e != AWQ_OK) return e;
+    int *shard_of = malloc(((size_t)count + 1) * sizeof *shard_of);
+    json_t *files = json_object(), *j = json_object();
+    int nfiles = shard_of ? split_shards(st_t, count, o->shard_size, shard_of) : 0;
+    if (!shard_of || !files || !j) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    for (int k = 0, first = 0; e == AWQ_OK && k < nfiles; k++) {
+        int n = 0;
+        while (first + n < count && shard_of[first + n] == k) n++;
+        char fname[64];
+        if (nfiles == 1) snprintf(fname, sizeof fname, "model.safetensors");
+        else snprintf(fname, sizeof fname, "model-%05d-of-%05d.safetensors", k + 1, nfiles);
+        char *text = st_header_json(st_t + first, n);
+        json_error_t err;
+        json_t *h = text ? json_loads(text, 0, &err) : NULL;
+        free(text);
+        if (!h) e = awq_errcode() ? awq_errcode() : awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        else json_object_set_new(files, fname, h);
+        first += n;
+    }
+    if (e == AWQ_OK) {
+        json_object_set_new(j, "config", config_json(o));
+        json_object_set_new(j, "sidecar", sidecar_json(o));
+        json_object_set(j, "files", files);
+        json_object_set_new(j, "total_size", json_integer((json_int_t)total));
+        char *text = json_dumps(j, JSON_INDENT(1) | JSON_REAL_PRECISION(15));
+        if (!text) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        else if (printf("%s\n", text) < 0 || fflush(stdout) != 0) e = awq_fail_errno(errno, "cannot write to stdout");
+        free(text);
+    }
+    json_decref(files);
+    json_decref(j);
+    free(shard_of);
+    free(st_t);
+    free(ts);
+    *out_bytes = total;
+    *out_files = nfiles;
+    return e;
+}
+
 static awq_err generate(gen_opts *o, uint64_t *out_bytes, int *out_files)
 {
     syn_model *m = &o->m;
@@ -380,19 +661,10 @@ static awq_err generate(gen_opts *o, uint64_t *out_bytes, int *out_files)
     if (e != AWQ_OK) return e;
 
     int count = 0;
-    syn_tensor *ts = syn_plan(m, &count);
-    st_tensor *st_t = ts ? calloc((size_t)count, sizeof *st_t) : NULL;
-    if (!st_t) { free(ts); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+    syn_tensor *ts = NULL;
+    st_tensor *st_t = NULL;
     uint64_t total = 0;
-    for (int i = 0; i < count; i++) {
-        st_t[i].name = ts[i].name;
-        st_t[i].dtype = m->dtype;
-        st_t[i].ndim = ts[i].ndim;
-        st_t[i].shape[0] = ts[i].shape[0];
-        st_t[i].shape[1] = ts[i].shape[1];
-        st_t[i].nbytes = (size_t)(syn_numel(&ts[i]) * awq_dtype_size(m->dtype));
-        total += st_t[i].nbytes;
-    }
+    if ((e = plan_tensors(m, &ts, &st_t, &count, &total)) != AWQ_OK) return e;
     /* Refuse early rather than fail 13 GB in: the data plus a little for headers and JSON. */
     struct statvfs vfs;
     if (statvfs(parent, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < total + (1u << 20)) {
@@ -424,13 +696,7 @@ static awq_err generate(gen_opts *o, uint64_t *out_bytes, int *out_files)
         int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd >= 0) { (void)fsync(fd); close(fd); }
         *out_bytes = total;
-        uint64_t used = 0;
-        int files = 1;
-        for (int i = 0; i < count; i++) { /* same greedy rule as the writer, for the summary */
-            if (o->shard_size && used > 0 && used + st_t[i].nbytes > o->shard_size) { files++; used = 0; }
-            used += st_t[i].nbytes;
-        }
-        *out_files = files;
+        *out_files = split_shards(st_t, count, o->shard_size, NULL); /* for the summary */
     }
 done:
     free(st_t);
@@ -441,9 +707,14 @@ done:
 int main(int argc, char **argv)
 {
     awq_log_init(PROG, argc, argv);
-    awq_cli cli = {PROG, "write a synthetic HF-format Llama-family model (config.json, safetensors, "
+    awq_cli cli = {PROG, "write a synthetic HF-format Llama-family or mixture-of-experts model (config.json, safetensors, "
                          "awqmake_synthetic.json) with outlier channels planted in the layer norms; prints the directory",
-                   NULL, "Tensor values: see tools/synth.h (counter-based: same arguments, same bytes).", 0, NULL};
+                   NULL, "Architectures: llama, mistral, qwen2, qwen3, and the mixture-of-experts mixtral (MixtralForCausalLM:\n"
+                         "model.layers.N.block_sparse_moe.gate.weight [E, C], block_sparse_moe.experts.E.w1/w3/w2.weight = gate/up/down)\n"
+                         "and qwen3_moe (Qwen3MoeForCausalLM: model.layers.N.mlp.gate.weight, mlp.experts.E.gate_proj/up_proj/down_proj.weight;\n"
+                         "layers in --mlp-only-layers or with (i+1) % --decoder-sparse-step != 0 get a dense mlp of --ffn).\n"
+                         "Tensor values: see tools/synth.h (counter-based: same arguments, same bytes). The router's\n"
+                         "columns at the outlier channels are divided by --outlier-scale, so routing spreads over all experts.", 0, NULL};
     int rc = awq_opts_parse(&cli, g_opts, argc, argv);
     if (rc != AWQ_OPTS_OK) return rc == AWQ_OPTS_HELP ? 0 : 2;
     gen_opts o;
@@ -455,18 +726,27 @@ int main(int argc, char **argv)
     double t0 = awq_now();
     uint64_t bytes = 0;
     int files = 0;
-    e = generate(&o, &bytes, &files);
+    e = o.dry_run ? dry_run(&o, &bytes, &files) : generate(&o, &bytes, &files);
     double secs = awq_now() - t0;
     if (e != AWQ_OK) { awq_report(PROG); syn_free(&o.m); return 1; }
     const syn_model *m = &o.m;
     char ch[160] = "";
     for (int i = 0, n = 0; i < m->n_outliers && n < (int)sizeof ch - 16; i++)
         n += snprintf(ch + n, sizeof ch - (size_t)n, "%s%d", i ? "," : "", m->outliers[i]);
-    awq_info("%s C=%d F=%d L=%d H=%d Hkv=%d D=%d V=%d %s%s: %.1f MB in %d file%s, %.2f s (%.0f MB/s); outlier channels %s",
+    char took[96];
+    if (o.dry_run) snprintf(took, sizeof took, "dry run, nothing written");
+    else snprintf(took, sizeof took, "%.2f s (%.0f MB/s)", secs, secs > 0 ? bytes / 1e6 / secs : 0.0);
+    awq_info("%s C=%d F=%d L=%d H=%d Hkv=%d D=%d V=%d %s%s: %.1f MB in %d file%s, %s; outlier channels %s",
              arch_type(m->arch), m->hidden, m->ffn, m->layers, m->heads, m->kv_heads, m->head_dim, m->vocab,
-             awq_dtype_name(m->dtype), m->tie ? " tied" : "", bytes / 1e6, files, files == 1 ? "" : "s", secs,
-             secs > 0 ? bytes / 1e6 / secs : 0.0, m->n_outliers ? ch : "none");
-    printf("%s\n", o.out);
+             awq_dtype_name(m->dtype), m->tie ? " tied" : "", bytes / 1e6, files, files == 1 ? "" : "s", took,
+             m->n_outliers ? ch : "none");
+    if (m->n_experts) {
+        int sparse = 0;
+        for (int i = 0; i < m->layers; i++) sparse += syn_layer_experts(m, i) > 0;
+        awq_info("%d of %d layers with %d experts (top %d, width %d%s)", sparse, m->layers, m->n_experts,
+                 m->experts_per_tok, m->moe_ffn, m->norm_topk_prob ? ", renormalized" : "");
+    }
+    if (!o.dry_run) printf("%s\n", o.out);
     syn_free(&o.m);
     return 0;
 }

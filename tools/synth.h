@@ -1,4 +1,5 @@
-/* synth.h - the synthetic Llama-family model of awq-gen-model: its tensor list (spec §1.2) and a
+/* synth.h - the synthetic Llama-family model of awq-gen-model: its tensor list (spec §1.2, and the
+ * mixture-of-experts blocks of Mixtral and Qwen3-MoE) and a
  * counter-based value for every element, so any tensor or slice of one can be produced on its
  * own, on any thread, in any order, and reproduced bit for bit by the tests.
  * Header-only because every tools/<name>.c is a program of its own; tests include it too.
@@ -16,6 +17,13 @@
  *   input_layernorm and post_attention_layernorm: the outlier channels (the same K channels in
  *   every layer, as in real LLMs) are multiplied by outlier_scale, so the inputs of q/k/v and
  *   gate/up have a few large channels: the thing AWQ's activation-aware scales protect.
+ *   router (mlp.gate / block_sparse_moe.gate) [E, C]   z / sqrt(C), the columns at the outlier
+ *               channels divided by outlier_scale: the router sees the normalized input with
+ *               every channel at about the same weight, so its logits (std ~1) depend on the
+ *               whole token and not on the few planted channels alone, and the top-k routing is
+ *               spread over all experts (a router driven by 4 large channels would route by a
+ *               4-dimensional direction, leaving most of 128 experts unreachable). Experts'
+ *               gate/up/down are linear weights like the dense mlp's, each its own stream.
  */
 #ifndef AWQ_TOOLS_SYNTH_H
 #define AWQ_TOOLS_SYNTH_H
@@ -39,7 +47,8 @@ typedef enum syn_kind {
     SYN_WEIGHT,       /* std * z */
     SYN_EMBED,        /* std * z, outlier columns scaled by embed_outlier_scale */
     SYN_NORM,         /* 1 + std * z */
-    SYN_NORM_OUTLIER  /* 1 + std * z, outlier channels scaled by outlier_scale */
+    SYN_NORM_OUTLIER, /* 1 + std * z, outlier channels scaled by outlier_scale */
+    SYN_ROUTER        /* std * z, outlier columns divided by outlier_scale */
 } syn_kind;
 
 typedef struct syn_model {
@@ -49,6 +58,14 @@ typedef struct syn_model {
     int tie;                  /* no lm_head.weight */
     int attention_bias;       /* Llama/Qwen3: bias on q,k,v,o */
     int mlp_bias;             /* Llama: bias on gate,up,down */
+    /* Mixture of experts (arch MIXTRAL / QWEN3_MOE; n_experts 0 otherwise). A layer has experts
+     * unless mlp_only[layer] or (layer + 1) % decoder_sparse_step != 0 (then a dense mlp of ffn),
+     * as transformers' Qwen3MoeDecoderLayer decides; Mixtral: every layer, experts ffn wide. */
+    int n_experts, experts_per_tok;
+    int moe_ffn;              /* each expert's intermediate size */
+    int norm_topk_prob;       /* config only (Mixtral: always) */
+    int decoder_sparse_step;  /* >= 1 */
+    unsigned char mlp_only[AWQ_MAX_LAYERS];
     uint64_t seed;
     int n_outliers;
     float outlier_scale, embed_outlier_scale;
@@ -94,6 +111,14 @@ static inline float syn_normalish(uint64_t key, uint64_t i) { return (float)syn_
 static inline uint64_t syn_key(const char *name, uint64_t seed) { return XXH3_64bits_withSeed(name, strlen(name), seed); }
 
 static inline int syn_qkv_bias(const syn_model *m) { return m->arch == AWQ_ARCH_QWEN2 || m->attention_bias; }
+static inline int syn_is_moe_arch(awq_arch a) { return a == AWQ_ARCH_MIXTRAL || a == AWQ_ARCH_QWEN3_MOE; }
+static inline int syn_qk_norm(const syn_model *m) { return m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE; }
+/* Experts of layer i: 0 for a dense mlp (the rule of awq_layer_experts, stages/common/config.h). */
+static inline int syn_layer_experts(const syn_model *m, int i)
+{
+    if (!syn_is_moe_arch(m->arch) || m->n_experts <= 0 || i < 0 || i >= AWQ_MAX_LAYERS || m->mlp_only[i]) return 0;
+    return m->decoder_sparse_step > 0 && (i + 1) % m->decoder_sparse_step == 0 ? m->n_experts : 0;
+}
 static inline int syn_o_bias(const syn_model *m) { return m->arch != AWQ_ARCH_QWEN2 && m->attention_bias; }
 
 static inline void syn_free(syn_model *m)
@@ -147,16 +172,25 @@ static inline void syn_add(const syn_model *m, syn_tensor *out, int *n, const ch
 }
 
 /* The checkpoint's tensors in model order (embeddings, layer 0..L-1 as in spec §1.2, final
- * norm, lm_head), so shards split between blocks. Returns a malloc'ed array (caller frees) and
- * its length in *count; NULL when out of memory. */
+ * norm, lm_head), so shards split between blocks. A layer with experts has, after
+ * post_attention_layernorm, the router and each expert's gate, up, down in expert order, named
+ * as the architecture's checkpoints name them: Mixtral
+ *   model.layers.N.block_sparse_moe.gate.weight, block_sparse_moe.experts.E.w1/w3/w2.weight
+ * (w1 = gate, w3 = up, w2 = down), Qwen3-MoE
+ *   model.layers.N.mlp.gate.weight, mlp.experts.E.gate_proj/up_proj/down_proj.weight.
+ * Returns a malloc'ed array (caller frees) and its length in *count; NULL when out of memory. */
 static inline syn_tensor *syn_plan(const syn_model *m, int *count)
 {
     const int64_t C = m->hidden, F = m->ffn, D = m->head_dim, q = (int64_t)m->heads * D, kv = (int64_t)m->kv_heads * D;
-    syn_tensor *t = malloc(((size_t)m->layers * 22 + 3) * sizeof *t);
+    const int64_t Fe = m->moe_ffn;
+    size_t cap = 3;
+    for (int i = 0; i < m->layers; i++) cap += 22 + 1 + 3 * (size_t)syn_layer_experts(m, i);
+    syn_tensor *t = malloc(cap * sizeof *t);
     if (!t) return NULL;
     int n = 0;
     char name[SYN_NAME_MAX];
     float inv_c = 1.0f / sqrtf((float)C), inv_q = 1.0f / sqrtf((float)q), inv_f = 1.0f / sqrtf((float)F);
+    float inv_fe = Fe > 0 ? 1.0f / sqrtf((float)Fe) : 0.0f;
     syn_add(m, t, &n, "model.embed_tokens.weight", 2, m->vocab, C, SYN_EMBED, inv_c);
 #define ADD(ndim, d0, d1, kind, std, ...) \
     (snprintf(name, sizeof name, __VA_ARGS__), syn_add(m, t, &n, name, ndim, d0, d1, kind, std))
@@ -171,11 +205,25 @@ static inline syn_tensor *syn_plan(const syn_model *m, int *count)
         }
         ADD(2, C, q, SYN_WEIGHT, inv_q, "%s.%d.self_attn.o_proj.weight", p, i);
         if (syn_o_bias(m)) ADD(1, C, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.self_attn.o_proj.bias", p, i);
-        if (m->arch == AWQ_ARCH_QWEN3) {
+        if (syn_qk_norm(m)) {
             ADD(1, D, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.self_attn.q_norm.weight", p, i);
             ADD(1, D, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.self_attn.k_norm.weight", p, i);
         }
         ADD(1, C, 0, SYN_NORM_OUTLIER, SYN_NORM_STD, "%s.%d.post_attention_layernorm.weight", p, i);
+        const int E = syn_layer_experts(m, i);
+        if (E) {
+            const int mixtral = m->arch == AWQ_ARCH_MIXTRAL;
+            const char *moe = mixtral ? "block_sparse_moe" : "mlp";
+            static const char *const mix_w[3] = {"w1", "w3", "w2"}, *const qwen_w[3] = {"gate_proj", "up_proj", "down_proj"};
+            const char *const *w = mixtral ? mix_w : qwen_w;
+            ADD(2, E, C, SYN_ROUTER, inv_c, "%s.%d.%s.gate.weight", p, i, moe);
+            for (int e = 0; e < E; e++) {
+                ADD(2, Fe, C, SYN_WEIGHT, inv_c, "%s.%d.%s.experts.%d.%s.weight", p, i, moe, e, w[0]);
+                ADD(2, Fe, C, SYN_WEIGHT, inv_c, "%s.%d.%s.experts.%d.%s.weight", p, i, moe, e, w[1]);
+                ADD(2, C, Fe, SYN_WEIGHT, inv_fe, "%s.%d.%s.experts.%d.%s.weight", p, i, moe, e, w[2]);
+            }
+            continue;
+        }
         ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.gate_proj.weight", p, i);
         if (m->mlp_bias) ADD(1, F, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.gate_proj.bias", p, i);
         ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.up_proj.weight", p, i);
@@ -204,6 +252,7 @@ static inline float syn_outlier_factor(const syn_model *m, const syn_tensor *t, 
 {
     if (t->kind == SYN_NORM_OUTLIER) return m->is_outlier[i] ? m->outlier_scale : 0.0f;
     if (t->kind == SYN_EMBED) return m->is_outlier[i % (uint64_t)m->hidden] ? m->embed_outlier_scale : 0.0f;
+    if (t->kind == SYN_ROUTER) return m->is_outlier[i % (uint64_t)m->hidden] ? 1.0f / m->outlier_scale : 0.0f;
     return 0.0f;
 }
 

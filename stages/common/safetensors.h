@@ -110,6 +110,11 @@ awq_err st_write_sharded_fill(const char *dir, const st_tensor *tensors, int cou
 /* st_write, but tensors[i].data is ignored: the bytes come from fill(ctx, i, ...). */
 awq_err st_write_fill(const char *path, const st_tensor *tensors, int count, st_fill_fn fill, void *ctx);
 
+/* The JSON header st_write() would give tensors[0..count) (compact, before the padding; the
+ * data pointers are ignored), after the same checks of the table. malloc'ed (caller frees);
+ * NULL on failure (recorded). For dry runs that show a checkpoint without writing its bytes. */
+char *st_header_json(const st_tensor *tensors, int count);
+
 /* Write <dir>/model.safetensors.index.json atomically, as st_write_sharded does: tensor names[i]
  * is in shard file files[i] (a name inside dir), metadata.total_size = total_size (the sum of the
  * tensors' bytes). For shards written by other means (awq-assemble links them). Names must be

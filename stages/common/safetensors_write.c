@@ -243,6 +243,18 @@ static awq_err write_sharded(const char *dir, const source *s, uint64_t max_shar
     return e;
 }
 
+static awq_err no_fill(void *ctx, int index, uint64_t offset, void *buf, size_t len)
+{
+    (void)ctx, (void)index, (void)offset, (void)buf, (void)len;
+    return awq_fail(AWQ_ERR_ARG, "st_header_json writes no data");
+}
+
+char *st_header_json(const st_tensor *tensors, int count)
+{
+    source s = {tensors, count, no_fill, NULL};
+    return validate(&s) == AWQ_OK ? header_json(&s, 0, count) : NULL;
+}
+
 awq_err st_write(const char *path, const st_tensor *tensors, int count)
 {
     source s = {tensors, count, NULL, NULL};
