@@ -3,8 +3,9 @@
 # Qwen3-MoE with a dense layer): the output names every expert's GEMM tensors as the input
 # checkpoint names its experts, keeps the routers fp16 and lists them in modules_to_not_convert;
 # the packed checkpoint evaluates exactly as the store's fake-quant; a change to one block's
-# experts reruns that block and what follows only; kill -9 at random moments then a re-run gives
-# the same bytes.
+# experts reruns that block and what follows only; on awq-gen-model's tiny MoE presets (outlier
+# channels planted) make compare shows AWQ's KL below RTN's; kill -9 at random moments then a
+# re-run gives the same bytes.
 . tests/lib.sh
 
 ROOT=$(pwd)
@@ -56,6 +57,20 @@ open(p, 'wb').write(b)
 PY
 q "$TMP/mx_b0" "$TMP/s" "$TMP/mx_b0_out" 32
 check changed_expert_reruns_its_block_and_later_only "[ \"\$(ran)\" = 'block 0 capture;block 0 quantize;block 0 shard;block 1 quantize;block 1 shard;model assemble;model shard;' ] || { echo \"ran: \$(ran)\"; false; }"
+
+# make compare on the generator's tiny MoE models (outlier channels planted): AWQ's KL below RTN's
+for preset in tiny-mixtral tiny-qwen3-moe; do
+    "$BIN/awq-gen-model" -q --preset $preset --seed 3 --out "$TMP/$preset" >/dev/null
+    "$BIN/awq-gen-tokens" --vocab 512 --count 8192 --seed 5 --out "$TMP/calib512.i32" >/dev/null 2>&1
+    "$BIN/awq-gen-tokens" --vocab 512 --count 8192 --seed 6 --out "$TMP/eval512.i32" >/dev/null 2>&1
+    AWQ_CACHE="$TMP/s" make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$TMP/$preset" OUT="$TMP/out-$preset" \
+        CALIB="$TMP/calib512.i32" SEQLEN=128 GROUP=32 >"$TMP/log" 2>&1 &&
+    AWQ_CACHE="$TMP/s" make -C "$ROOT" --no-print-directory compare O="$O" MODEL="$TMP/$preset" OUT="$TMP/out-$preset" \
+        EVAL="$TMP/eval512.i32" EVAL_SEQLEN=128 GROUP=32 >"$TMP/log" 2>&1
+    kl=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(r[1]["kl_vs_first"], r[2]["kl_vs_first"])' \
+        "$TMP/out-$preset.awq/eval.json" 2>/dev/null)
+    check "${preset}_compare_awq_kl_below_rtn" "[ -n '$kl' ] && echo '$kl' | awk '{exit !(\$2 < \$1)}' || { echo 'RTN, AWQ KL: $kl'; false; }"
+done
 
 # kill -9 the whole make at random moments, then finish: the same bytes
 q "$QW" "$TMP/s_ref" "$TMP/ref" 16
