@@ -1,0 +1,59 @@
+#!/bin/sh
+# bench-moe.sh - one full-size mixture-of-experts block on this machine's GPU: awq-gen-model's
+# PRESET with one layer (mixtral-8x7b, qwen3-30b-a3b), 128 x 512 calibration tokens, w4 g128,
+# n_grid 20; prints the time of each stage (embed, capture, quantize), the peak GPU memory seen by
+# nvidia-smi, the block's AWQ FLOPs and the ratio to the FLOP floor at the cuBLAS fp16 peak
+# measured in the same run.
+#   tools/bench-moe.sh [O] [PRESET]
+set -eu
+O=${1:-build}
+PRESET=${2:-mixtral-8x7b}
+BIN=$(cd "$O/bin" && pwd)
+B=${BENCH_DIR:-$O/bench-moe}/$PRESET
+export AWQ_CACHE=$B/cache
+mkdir -p "$B"
+if [ ! -f "$B/model/config.json" ]; then
+    t0=$(date +%s.%N)
+    "$BIN/awq-gen-model" -q --preset "$PRESET" --layers 1 --seed 7 --out "$B/model" >/dev/null
+    echo "generated $PRESET (1 layer) in $(echo "$t0 $(date +%s.%N)" | awk '{printf "%.1f", $2-$1}') s" >&2
+fi
+V=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$B/model/config.json")
+[ -f "$B/calib.i32" ] || "$BIN/awq-gen-tokens" --vocab "$V" --count 65536 --seed 8 --out "$B/calib.i32" 2>/dev/null
+peak=$("$BIN/awq-bench-kernels" --device cuda --seqs 1 --reps 3 2>&1 | sed -n 's/.*GEMM fp16 \([0-9.]*\) TFLOP.*/\1/p' | head -1)
+[ -n "$peak" ] || peak=0
+rm -rf "$B/out" "$B/out.awq" "$AWQ_CACHE"
+nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$B/mem.log" 2>/dev/null &
+smi=$!
+t0=$(date +%s.%N)
+"$BIN/awq-plan" --model "$B/model" --calib "$B/calib.i32" --out "$B/out" --work "$B/out.awq" --bin "$BIN" --seqlen 512 \
+    --n-samples 128 --group 128 --device cuda -q && make --no-print-directory -j4 -f "$B/out.awq/plan.mk" all >"$B/run.log" 2>&1 ||
+    { kill $smi; tail -20 "$B/run.log" >&2; exit 1; }
+t1=$(date +%s.%N)
+kill $smi 2>/dev/null || true
+grep "^awqmake:" "$B/run.log"
+python3 - "$B/model/config.json" "$(echo "$t0 $t1" | awk '{printf "%.2f", $2-$1}')" "$peak" "$B/mem.log" "$B/run.log" <<'PY'
+import json, re, sys
+c = json.load(open(sys.argv[1])); wall = float(sys.argv[2]); peak = float(sys.argv[3])
+mem = [int(x) for x in open(sys.argv[4]).read().split() if x.isdigit()]
+st = {m.group(2): float(m.group(3)) for m in re.finditer(r"awqmake: (block 0|model) +(\w+) +([0-9.]+) s", open(sys.argv[5]).read())}
+C = c["hidden_size"]; H = c["num_attention_heads"]; Hkv = c["num_key_value_heads"]; D = c.get("head_dim") or C // H
+E = c.get("num_local_experts") or c.get("num_experts"); K = c["num_experts_per_tok"]
+F = c.get("moe_intermediate_size") or c["intermediate_size"]
+N, T, G = 128 * 512, 512, 20
+lin = lambda i, o, n: 2.0 * n * i * o
+attn = lin(C, H * D, N) + 2 * lin(C, Hkv * D, N) + lin(H * D, C, N) + 2 * 2.0 * 128 * H * T * T * D / 2
+moe = lin(C, E, N) + K * (2 * lin(C, F, N) + lin(F, C, N))   # router + the routed tokens' three GEMMs
+fwd = attn + moe
+search = fwd + G * attn + G * moe + E * G * lin(F, C, N * K / E)  # reference forward, grids of attn, experts, each down
+print("%s, 1 block, %d x %d tokens, w4 g128, n_grid 20: E=%d top-%d, Fe=%d" % (c["architectures"][0], 128, 512, E, K, F))
+print("stage       seconds")
+for k in ("embed", "capture", "quantize"):
+    if k in st: print("%-10s %8.2f" % (k, st[k]))
+print("wall       %8.2f   (plan, all stages, shards, assemble)" % wall)
+print("peak GPU memory used: %.1f GiB" % (max(mem) / 1024 if mem else 0))
+if peak > 0:
+    fl = search + fwd
+    print("AWQ FLOPs of the block (capture + scale search): %.1f TFLOP; floor at %.0f TFLOP/s: %.2f s; "
+          "capture+quantize %.2f s = %.1fx the floor" % (fl / 1e12, peak, fl / peak / 1e12, st.get("capture", 0) + st.get("quantize", 0),
+          (st.get("capture", 0) + st.get("quantize", 0)) / (fl / peak / 1e12)))
+PY
