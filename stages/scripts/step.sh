@@ -21,6 +21,8 @@
 # in the same run. $AWQ_HEAL_DEPTH bounds how deep such repairs nest.
 set -u
 target=$1; block=$2; stage=$3; shift 3
+files=$target   # every file the step makes (no spaces: they are make targets)
+for f in "$@"; do [ "$f" = "--" ] && break; files="$files $f"; done
 bin=$(cd "$(dirname "$0")" && pwd)
 work=${AWQ_WORK:-.}
 name="$stage"; [ "$block" != "-" ] && name="$stage.block$block"
@@ -57,8 +59,15 @@ depth=${AWQ_HEAL_DEPTH:-0}
 if [ $rc -eq $REBUILD ] && [ "$depth" -lt 3 ]; then
     why=$(sed -n 's/^[a-z-]*: error: //p' "$log" | head -n 1)
     echo "awqmake: $label $stage: $why; making it again" >&2
-    # the rule of TARGET in plan.mk (assemble's is the output's config.json, which `all` asks for)
-    goal=$target; [ "$stage" = assemble ] && goal=all
+    # a file of this step that is still missing: make then runs this step's rule (its existing
+    # files would not: the inputs are order-only prerequisites); assemble's rule is the output's
+    # config.json, which `all` asks for
+    goal=all
+    if [ "$stage" != assemble ]; then
+        goal=
+        for f in $files; do [ -e "$f" ] || { goal=$f; break; }; done
+        [ -n "$goal" ] || exit 0   # made meanwhile, by another make
+    fi
     AWQ_HEAL_DEPTH=$((depth + 1)); export AWQ_HEAL_DEPTH
     unset MAKEFLAGS MFLAGS MAKELEVEL
     exec "${AWQ_MAKE:-make}" --no-print-directory -f "$work/plan.mk" "$goal"
