@@ -5,7 +5,7 @@
 # from, and repairs them in one run; a damaged input read by two steps at once is made once;
 # `make gc` removes the moved-aside copies.
 . tests/lib.sh
-for p in awq-plan awq-gen-model awq-gen-tokens awq-step awq-claim; do
+for p in awq-plan awq-gen-model awq-gen-tokens awq-step; do
     [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }
 done
 ROOT=$(pwd)
