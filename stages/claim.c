@@ -68,18 +68,23 @@ static void waiting(void *ctx, const char *claim, const char *holder)
     awq_info("waiting for '%s' (held by %s)", claim, who);
 }
 
-/* Do all files exist (and, with `newer`, have a later mtime than it)? */
-static int all_present(char **files, int n, const char *newer)
+/* Does `file` exist (and, with `newer`, have a later mtime than it)? */
+static int present(const char *file, const char *newer)
 {
     struct stat ref, st;
-    if (newer && stat(newer, &ref) != 0) return 0;
-    for (int i = 0; i < n; i++) {
-        if (stat(files[i], &st) != 0) return 0;
-        if (newer && (st.st_mtim.tv_sec < ref.st_mtim.tv_sec ||
-                      (st.st_mtim.tv_sec == ref.st_mtim.tv_sec && st.st_mtim.tv_nsec <= ref.st_mtim.tv_nsec)))
-            return 0;
-    }
-    return 1;
+    if (stat(file, &st) != 0) return 0;
+    if (!newer) return 1;
+    return stat(newer, &ref) == 0 && (st.st_mtim.tv_sec > ref.st_mtim.tv_sec ||
+                                      (st.st_mtim.tv_sec == ref.st_mtim.tv_sec && st.st_mtim.tv_nsec > ref.st_mtim.tv_nsec));
+}
+
+/* Keep the files not present yet, in order; their count. */
+static int missing(char **files, int n, const char *newer)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!present(files[i], newer)) files[m++] = files[i];
+    return m;
 }
 
 /* Run argv as a child while the renewer keeps the claims; its exit status (128 + signal when killed). */
@@ -120,13 +125,14 @@ static int run(char **argv, awq_claims *claims, double lease)
 int main(int argc, char **argv)
 {
     double lease = awq_claim_lease();
-    int present = -1;
+    int skip = -1;
     const char *newer = NULL, *dir = NULL;
     const awq_opt opts[] = {
         {"lease", 0, AWQ_OPT_DOUBLE, &lease, "S", "seconds after which another host's unrenewed claim is taken over "
          "($AWQ_CLAIM_LEASE, the same on every host)", 0},
         {"in", 0, AWQ_OPT_STRING, &dir, "DIR", "make the claims in DIR (created if needed), not beside each FILE", 0},
-        {"skip-present", 0, AWQ_OPT_INT, &present, "STATUS", "when every FILE exists once claimed, do not run PROGRAM; exit with STATUS", 0},
+        {"skip-present", 0, AWQ_OPT_INT, &skip, "STATUS", "claim only the FILEs not there yet; when every FILE exists once "
+         "claimed, do not run PROGRAM and exit with STATUS", 0},
         {"newer-than", 0, AWQ_OPT_STRING, &newer, "REF", "with --skip-present: FILE counts as present only when newer than REF", 0},
         {0},
     };
@@ -147,6 +153,9 @@ int main(int argc, char **argv)
     }
     char **files = cli.positional, **prog = cli.positional + n_files + 1;
 
+    /* With --skip-present a file that is there needs no claim: it is made, nobody computes it (two
+     * clip-only reruns sharing a block's scales do not wait for each other) */
+    if (skip >= 0 && (n_files = missing(files, n_files, newer)) == 0) return skip;
     /* (an interrupt while waiting simply ends us: nothing is held yet) */
     awq_claims *claims = NULL;
     awq_claim_opts co = {.lease_s = lease, .dir = dir, .waiting = waiting};
@@ -158,7 +167,7 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     for (int s = 0, sigs[] = {SIGINT, SIGTERM, SIGHUP}; s < 3; s++) sigaction(sigs[s], &sa, NULL);
-    if (present >= 0 && all_present(files, n_files, newer)) rc = present; /* made meanwhile */
+    if (skip >= 0 && missing(files, n_files, newer) == 0) rc = skip; /* made meanwhile */
     else rc = run(prog, claims, lease);
     awq_claims_release(claims);
     if (got_signal) { /* die of it, as the shell and make expect of an interrupted job */
