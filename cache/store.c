@@ -208,7 +208,7 @@ awq_err awq_store_get(awq_store *s, const awq_key *key, awq_object **out)
     char *path = awq_store_path(s, key);
     if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     awq_prof_mark("get: (before)");
-    struct stat checked;
+    struct stat checked = {0};
     awq_err e = load(s, key, path, LOAD_DATA, out, &checked);
     awq_prof_mark("get %s: read+decompress", e == AWQ_OK ? (*out)->kind : "?");
     if (e == AWQ_ERR_NOTFOUND || e == AWQ_ERR_FORMAT || e == AWQ_ERR_CHECKSUM) s->lost++;
