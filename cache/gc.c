@@ -1,6 +1,6 @@
 /* gc.c - garbage collection of the object store: objects unused for a while and/or not on a
- * keep-list, and temp files that killed writers left behind (older than an hour, so a put in
- * flight is never touched). */
+ * keep-list, temp files that killed writers left behind (older than an hour, so a put in
+ * flight is never touched) and damaged objects moved aside by a read (at once). */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -43,7 +43,13 @@ static int visit(void *ctx, awq_entry_type type, const awq_key *key, const char 
     struct stat st;
     if (type == AWQ_ENTRY_FOREIGN || lstat(path, &st) != 0) return 0; /* foreign: not ours to delete */
     double age = difftime(g->now, st.st_mtime);
-    if (type == AWQ_ENTRY_TEMP) return age > TEMP_MAX_AGE_S ? remove_one(g, path, &st, 1) : 0;
+    if (type == AWQ_ENTRY_TEMP) {
+        /* a damaged object moved aside is never read again; other temps may be a put in flight
+         * or a live claim (renewed, so young) */
+        const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        int damaged = strncmp(name, ".tmp-damaged-", 13) == 0;
+        return damaged || age > TEMP_MAX_AGE_S ? remove_one(g, path, &st, 1) : 0;
+    }
     int by_age = o->older_than_s >= 0, by_keep = o->keep != NULL;
     if (!by_age && !by_keep) return 0;
     if (by_age && !(age >= o->older_than_s)) return 0;

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@ struct awq_store {
     char *root;     /* owned */
     char *objects;  /* owned: <root>/objects */
     int n_threads;
+    _Atomic int lost; /* gets that found their object missing or damaged (awq_store_lost) */
 };
 
 awq_err awq_store_default_root(char **out)
@@ -90,7 +93,7 @@ typedef enum { LOAD_CHECK, LOAD_VERIFY, LOAD_DATA } load_mode;
 
 /* Map the object file at `path` and check it, verify it or decode it (mode), and check that the
  * key in its header is `key`. Any damage: FORMAT/CHECKSUM with the path and a hint to rebuild. */
-static awq_err load(awq_store *s, const awq_key *key, const char *path, load_mode mode, awq_object **out)
+static awq_err load(awq_store *s, const awq_key *key, const char *path, load_mode mode, awq_object **out, struct stat *checked)
 {
     char hex[AWQ_KEY_HEX + 1];
     awq_key_hex(key, hex);
@@ -106,6 +109,7 @@ static awq_err load(awq_store *s, const awq_key *key, const char *path, load_mod
         close(fd);
         return e;
     }
+    if (checked) *checked = st;
     /* mmap: chunks are decompressed straight from the page cache on many threads. Objects are
      * never modified in place (only replaced by rename), so the mapping cannot shrink under us. */
     static const uint8_t empty[1];
@@ -146,7 +150,7 @@ awq_err awq_store_verify(awq_store *s, const awq_key *key)
 {
     char *path = awq_store_path(s, key);
     if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    awq_err e = load(s, key, path, LOAD_VERIFY, NULL);
+    awq_err e = load(s, key, path, LOAD_VERIFY, NULL, NULL);
     free(path);
     return e;
 }
@@ -155,10 +159,48 @@ awq_err awq_store_check(awq_store *s, const awq_key *key)
 {
     char *path = awq_store_path(s, key);
     if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    awq_err e = load(s, key, path, LOAD_CHECK, NULL);
+    awq_err e = load(s, key, path, LOAD_CHECK, NULL, NULL);
     free(path);
     return e;
 }
+
+/* Move the damaged file `path` (the one stat'ed in `checked`) aside as .tmp-damaged-NAME-HOST-PID-RAND,
+ * a temp name (walks skip it; gc removes it). If what was moved is not that file (a healthy copy
+ * was renamed into place meanwhile, by the step rebuilding it), it is put back. */
+static int move_aside(const char *path, const struct stat *checked)
+{
+    const char *slash = strrchr(path, '/');
+    char host[256], *bad = NULL;
+    unsigned r = 0;
+    if (!slash) return 0;
+    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = 0;
+    for (char *c = host; *c; c++)
+        if (*c == '/') *c = '_';
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) r = (unsigned)time(NULL) * 2654435761u;
+    if (asprintf(&bad, "%.*s/.tmp-damaged-%s-%s-%ld-%08x", (int)(slash - path), path, slash + 1, host, (long)getpid(), r) < 0)
+        return 0;
+    int moved = rename(path, bad) == 0;
+    struct stat st;
+    if (moved && checked && stat(bad, &st) == 0 && (st.st_ino != checked->st_ino || st.st_dev != checked->st_dev)) {
+        (void)link(bad, path); /* a new copy: back under its name (unless yet another is there) */
+        unlink(bad);
+        moved = 0;
+    }
+    free(bad);
+    return moved;
+}
+
+awq_err awq_store_move_aside(awq_store *s, const awq_key *key)
+{
+    char *path = awq_store_path(s, key);
+    if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    awq_err e = move_aside(path, NULL) || errno == ENOENT ? AWQ_OK : awq_fail_errno(errno, "cannot move '%s' aside", path);
+    free(path);
+    return e;
+}
+
+int awq_store_lost(const awq_store *s) { return s->lost; }
 
 awq_err awq_store_get(awq_store *s, const awq_key *key, awq_object **out)
 {
@@ -166,23 +208,20 @@ awq_err awq_store_get(awq_store *s, const awq_key *key, awq_object **out)
     char *path = awq_store_path(s, key);
     if (!path) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     awq_prof_mark("get: (before)");
-    awq_err e = load(s, key, path, LOAD_DATA, out);
+    struct stat checked = {0};
+    awq_err e = load(s, key, path, LOAD_DATA, out, &checked);
     awq_prof_mark("get %s: read+decompress", e == AWQ_OK ? (*out)->kind : "?");
+    if (e == AWQ_ERR_NOTFOUND || e == AWQ_ERR_FORMAT || e == AWQ_ERR_CHECKSUM) s->lost++;
     if (e == AWQ_ERR_FORMAT || e == AWQ_ERR_CHECKSUM) {
-        /* A damaged object is never used: move it aside (as a temp file, which gc removes) so the
-         * file is missing for make, and the next run rebuilds it. */
-        char *bad = malloc(strlen(path) + 64);
-        const char *slash = strrchr(path, '/');
-        if (bad && slash) {
-            sprintf(bad, "%.*s/.tmp-damaged-%s-%ld", (int)(slash - path), path, slash + 1, (long)getpid());
-            if (rename(path, bad) == 0) {
-                char msg[1100];
-                snprintf(msg, sizeof msg, "%s", awq_errmsg());
-                awq_fail(e, "%s", msg);
-                awq_hint("it was moved aside; re-run and it will be rebuilt");
-            }
+        /* A damaged object is never used: move it aside so the file is missing for make, and the
+         * step that makes it runs again (awq-step does that at once: the reading program exits
+         * with AWQ_EXIT_REBUILD). Another reader may have moved it already. */
+        if (move_aside(path, &checked) || errno == ENOENT) {
+            char msg[1100];
+            snprintf(msg, sizeof msg, "%s", awq_errmsg());
+            awq_fail(e, "%s", msg);
+            awq_hint("it was moved aside; re-run and it will be rebuilt");
         }
-        free(bad);
     }
     /* Mark it used, so gc --older-than means "not used for". A read-only shared store
      * cannot be marked; that only makes gc there less precise. */
@@ -237,7 +276,7 @@ awq_err awq_store_put(awq_store *s, const awq_key *key, const char *kind, const 
     awq_atomic_mode mode = AWQ_ATOMIC_NOREPLACE;
     for (int attempt = 0; e == AWQ_OK; attempt++) {
         if (access(path, F_OK) == 0) {
-            if (load(s, key, path, LOAD_CHECK, NULL) == AWQ_OK) {
+            if (load(s, key, path, LOAD_CHECK, NULL, NULL) == AWQ_OK) {
                 (void)utimensat(AT_FDCWD, path, NULL, 0);
                 break;
             }

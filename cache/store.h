@@ -119,8 +119,16 @@ awq_err awq_store_put(awq_store *s, const awq_key *key, const char *kind, const 
 
 /* Read and fully verify an object. AWQ_ERR_NOTFOUND when absent; AWQ_ERR_FORMAT or
  * AWQ_ERR_CHECKSUM (message names the object path, hint says how to rebuild it) when it is
- * damaged. *out is NULL on error. Refreshes the file's mtime (for gc by age). */
+ * damaged, and then the file is moved aside (awq_store_move_aside) so that the object is missing
+ * and its step runs again. *out is NULL on error. Refreshes the file's mtime (for gc by age). */
 awq_err awq_store_get(awq_store *s, const awq_key *key, awq_object **out);
+/* How many gets of this store found their object missing or damaged: a program whose input is
+ * gone tells the pipeline so by its exit status, and the input is made again (awq-step). */
+int awq_store_lost(const awq_store *s);
+/* Move an object's file aside as ".tmp-damaged-<name>-<host>-<pid>-<random>" beside it (a temp
+ * file: never read again; `awq-obj gc` removes it), so that the object is missing. AWQ_OK when
+ * there was none. */
+awq_err awq_store_move_aside(awq_store *s, const awq_key *key);
 void awq_object_free(awq_object *o);      /* NULL is a no-op */
 /* Tensor by name, NULL when absent. */
 const awq_tensor *awq_object_tensor(const awq_object *o, const char *name);
@@ -149,7 +157,8 @@ int awq_store_walk(awq_store *s, awq_store_visit_fn fn, void *ctx);
 /* Garbage collection. An object is removed when every rule given says so: its mtime is older
  * than `older_than_s` seconds (rule used when >= 0) and it is not in `keep` (rule used when
  * keep != NULL). With no rule, no object is removed. Temp files older than an hour (left by a
- * killed writer) are always removed; foreign files never. Reading an object refreshes its mtime,
+ * killed writer, or an unrenewed claim) and moved-aside damaged objects (".tmp-damaged-*", of any
+ * age: nothing reads them) are always removed; foreign files never. Reading an object refreshes its mtime,
  * so "age" is time since last use. dry_run: count and report only.
  * `report` (optional) is called for each file removed (or that would be). */
 typedef struct awq_gc_opts {

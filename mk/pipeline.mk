@@ -4,6 +4,7 @@
 #   make gc [GC_DAYS=30]           remove store objects unused for GC_DAYS days
 # `quantize` plans first (bin/awq-plan writes $(OUT).awq/plan.mk, every object named by its key)
 # and then runs that plan with the same make flags, so -j spreads the stages over the cores.
+# VERIFY=1 (a plan parameter) verifies the experiment's objects first and makes damaged ones again.
 
 MODEL      ?=
 OUT        ?=

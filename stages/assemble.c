@@ -72,8 +72,9 @@ int main(int argc, char **argv)
         if (!e) { awq_verbose("wrote '%s' in %.2f s", out, awq_now() - t0); printf("%s\n", out); }
     }
     free(pk); free(sk); free(ck);
+    const int status = awq_stage_status(s, e); /* an input gone: AWQ_EXIT_REBUILD, awq-step remakes it */
     awq_store_close(s);
     awq_model_close(m);
-    if (e) { awq_report(cli.prog); return 1; }
-    return 0;
+    if (e) awq_report(cli.prog);
+    return status;
 }

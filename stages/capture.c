@@ -91,8 +91,9 @@ int main(int argc, char **argv)
     if (!e && !so.print_key && !awq_stage_cached(s, &key)) e = run(&a, &p, s, m, &key, recipe);
     if (!e) awq_print_key(&key);
     free(recipe);
+    const int status = awq_stage_status(s, e); /* an input gone: AWQ_EXIT_REBUILD, awq-step remakes it */
     awq_store_close(s);
     awq_model_close(m);
-    if (e) { awq_report(cli.prog); return 1; }
-    return 0;
+    if (e) awq_report(cli.prog);
+    return status;
 }

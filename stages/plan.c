@@ -115,8 +115,9 @@ static awq_err block_keys(awq_model *m, const char *store_root, awq_key *keys, a
     return AWQ_OK;
 }
 
-/* Run awq-tokenize to store the tokens object now (cheap) and get its key. */
-static awq_err plan_tokens(const plan_args *a, const awq_params *p, awq_key *key)
+/* Run awq-tokenize to store the tokens object now (cheap) and get its key. `rule` gets the same
+ * command for plan.mk (quoted for make), so that a tokens object lost in the run is made again. */
+static awq_err plan_tokens(const plan_args *a, const awq_params *p, awq_key *key, char *rule, size_t rule_cap)
 {
     char cmd[16384], qb[4096], qc[4096], qs[4096], qm[4096], sel[64 + 4096];
     size_t n = strlen(a->calib);
@@ -128,6 +129,7 @@ static awq_err plan_tokens(const plan_args *a, const awq_params *p, awq_key *key
                   q(a->model, qm, sizeof qm), p->n_samples > 0 ? " --n-samples " : "", p->n_samples > 0 ? p->n_samples : 0);
     snprintf(cmd, sizeof cmd, "%s/awq-tokenize %s --seqlen %d --store %s", q(a->bin, qb, sizeof qb), sel, p->seqlen,
              q(a->store, qs, sizeof qs));
+    snprintf(rule, rule_cap, "%s", cmd);
     /* $$ in the quoted strings is for make; the shell here needs single $ */
     for (char *d = cmd; (d = strstr(d, "$$")); ) memmove(d, d + 1, strlen(d));
     FILE *f = popen(cmd, "r");
@@ -172,6 +174,35 @@ static awq_err clip_only_batches(const char *store_root, int L, const awq_key *s
     return AWQ_OK;
 }
 
+/* VERIFY=1: verify every object of the experiment that the store holds (decompressing it, as a
+ * read does); a damaged one is moved aside, so that make builds it again in this run (`all` then
+ * asks for every object, not only what the output needs). */
+static awq_err verify_objects(const char *store_root, const awq_key *tok, const awq_key *act, const awq_key *sc,
+                              const awq_key *cl, const awq_key *pk, int L)
+{
+    awq_store *s = NULL;
+    awq_err e = awq_store_open(&s, store_root, 0);
+    int n = 0, bad = 0;
+    double t0 = awq_now();
+    const struct { const awq_key *k; int count; } kinds[] = {{tok, 1}, {act, L + 1}, {sc, L}, {cl, L}, {pk, L}};
+    for (int k = 0; k < 5 && !e; k++)
+        for (int i = 0; i < kinds[k].count && !e; i++) {
+            const awq_key *key = &kinds[k].k[i];
+            if (!awq_store_has(s, key)) continue;
+            n++;
+            awq_err v = awq_store_verify(s, key);
+            if (v == AWQ_ERR_FORMAT || v == AWQ_ERR_CHECKSUM) {
+                awq_warn("%s; it is made again in this run", awq_errmsg());
+                awq_clear_error();
+                bad++;
+                e = awq_store_move_aside(s, key);
+            } else e = v;
+        }
+    if (!e) awq_info("plan: verified %d objects in %.1f s: %d damaged%s", n, awq_now() - t0, bad, bad ? ", moved aside" : "");
+    awq_store_close(s);
+    return e;
+}
+
 static awq_err plan(const plan_args *a, const awq_params *p, const char *store_root)
 {
     awq_model *m = NULL;
@@ -187,7 +218,8 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     awq_key *cl = calloc((size_t)L, sizeof *cl), *pk = calloc((size_t)L, sizeof *pk);
     if (!bk || !act || !sc || !sd || !cl || !pk) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (!e) e = block_keys(m, store_root, bk, &ek);
-    if (!e) e = plan_tokens(a, p, &tok);
+    static char tok_cmd[16384];
+    if (!e) e = plan_tokens(a, p, &tok, tok_cmd, sizeof tok_cmd);
     char rest_shard[AWQ_SHARD_NAME_MAX];
     if (!e) e = awq_rest_shard_name(m, rest_shard);
     /* Every key, with the same functions the stages use. */
@@ -199,6 +231,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         if (!e) e = awq_clip_key(&sd[l], &act[l], p, &cl[l], NULL);
         if (!e) e = awq_packed_key(m, l, &sd[l], &cl[l], p, &pk[l], NULL); /* p->export_fp16 is in the key */
     }
+    if (!e && p->verify) e = verify_objects(store_root, &tok, act, sc, cl, pk, L);
     if (e) goto done;
 
     char qm[4096], qo[4096], o1[64], o2[64], o3[64], h1[AWQ_KEY_HEX + 1];
@@ -221,9 +254,11 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
               "this is make $(MAKE_VERSION))\nendif\n\n");
     q(a->model, qm, sizeof qm);
     q(a->out, qo, sizeof qo);
-    /* act.0: the embedding of the tokens (the tokens object was stored by the plan itself) */
-    bput(&mk, "%s:\n\t@$(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s%s\n\n", obj(&act[0], o1), obj(&act[0], o2),
-         qm, hexs(&tok, h1), capture_params);
+    /* act.0: the embedding of the tokens (the tokens object was stored by the plan itself; its
+     * rule makes it again if it is lost during the run) */
+    bput(&mk, "%s:\n\t@$(RUN) $@ - tokenize -- %s\n\n", obj(&tok, o1), tok_cmd);
+    bput(&mk, "%s: | %s\n\t@$(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s%s\n\n", obj(&act[0], o1), obj(&tok, o3),
+         obj(&act[0], o2), qm, hexs(&tok, h1), capture_params);
     bput(&man, "block\tstage\tkey\n-\ttokens\t%s\n", hexs(&tok, h1));
     int *batch_end = NULL;
     if (!e) e = clip_only_batches(store_root, L, sc, cl, pk, &batch_end);
@@ -245,7 +280,14 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         for (int b = l; b <= end; b++) bput(&mk, " %s", obj(&act[b], o1));
         char label[32];
         snprintf(label, sizeof label, end > l ? "%d-%d" : "%d", l, end);
-        bput(&mk, "\n\t@$(RUN) %s %s quantize -- $(BIN)/awq-quantize -m %s -b %d -i ", obj(&pk[l], o1), label, qm, l);
+        /* the step claims every object it makes (awq-step), not only the target: another
+         * experiment may share the scales of a block whose clip and packed objects differ */
+        bput(&mk, "\n\t@$(RUN) %s %s quantize", obj(&pk[l], o1), label);
+        for (int b = l; b <= end; b++) {
+            bput(&mk, " %s %s", obj(&sc[b], o1), obj(&cl[b], o2));
+            if (b > l) bput(&mk, " %s", obj(&pk[b], o1));
+        }
+        bput(&mk, " -- $(BIN)/awq-quantize -m %s -b %d -i ", qm, l);
         for (int b = l; b <= end; b++) bput(&mk, "%s%s", b > l ? "," : "", hexs(&act[b], h1));
         bput(&mk, "%s\n\n", quantize_params);
     }
@@ -258,6 +300,14 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     for (int l = 0; l <= L; l++) bput(&mk, " %s", obj(&act[l], o1));
     bput(&mk, "\nSEARCH :=");
     for (int l = 0; l < L; l++) bput(&mk, " %s %s", obj(&sc[l], o1), obj(&cl[l], o2));
+    bput(&mk, "\nTOKENS := %s\n", obj(&tok, o1));
+    /* VERIFY=1 moved damaged objects aside: `all` asks for every object of the experiment (act.L
+     * feeds nothing and is not made), so that make builds them again */
+    bput(&mk, "VERIFIED :=");
+    if (p->verify) {
+        bput(&mk, " $(TOKENS) $(PACKED) $(SEARCH)");
+        for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&act[l], o1));
+    }
     bput(&mk, "\n");
     /* the output checkpoint (4-bit GEMM, or --export fp16): a shard file per block, written as
      * soon as its packed object exists, and one of the non-block tensors; assemble links them */
@@ -286,9 +336,9 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     }
     /* after the variables it names: a rule's prerequisites are expanded when it is read */
     bput(&mk, "# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n"
-              ".PRECIOUS: $(OUT)/config.json $(ACTS) $(PACKED) $(SEARCH)%s\n\n", pack ? " $(SHARDS)" : "");
-    if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json\n\n");
-    else bput(&mk, ".PHONY: all\nall: $(PACKED) $(SEARCH)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
+              ".PRECIOUS: $(OUT)/config.json $(TOKENS) $(ACTS) $(PACKED) $(SEARCH)%s\n\n", pack ? " $(SHARDS)" : "");
+    if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json $(VERIFIED)\n\n");
+    else bput(&mk, ".PHONY: all\nall: $(PACKED) $(SEARCH) $(VERIFIED)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
     bput(&keys, "%s\n", assemble_params); /* what the checkpoint's config says, beside the blocks' keys */
     for (int l = 0; l < L; l++) bput(&keys, "%s\n", hexs(&pk[l], h1));
     if (pack) bput(&keys, "%s\n", rest_shard); /* the non-block tensors (the model's files) */

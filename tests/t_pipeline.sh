@@ -113,15 +113,16 @@ AWQ_CACHE="$TMP/s1" "$BIN/awq-assemble" -m "$M" -o "$TMP/out1" --group 64 --shar
     --scales "$(keys "$TMP/out1.awq" scale-search)" --clips "$(keys "$TMP/out1.awq" clip-search)" >/dev/null 2>"$TMP/err"; rc=$?
 check missing_shard_clear_error '[ $rc -eq 1 ] && [ $(grep -c . "$TMP/err") -eq 2 ] && grep -q "error: .*'"'"'$TMP/shards_x/1-$pk1.safetensors'"'"'" "$TMP/err" && grep -q "^hint: .*make quantize" "$TMP/err" && [ -z "$(ls -d "$TMP"/out1.tmp-* "$TMP"/out1.old-* 2>/dev/null)" ] && diff -r "$TMP/out1.before" "$TMP/out1" && [ $(ls "$TMP/shards_x" | wc -l) -eq 3 ]'
 
-# awq-shard of a packed object that is not in the store, or that is damaged: a clear error, no file
+# awq-shard of a packed object that is not in the store, or that is damaged: a clear error, no
+# file, and exit status 75 (an input object is gone: awq-step has it made again, t_heal.sh)
 mkdir -p "$TMP/sh"
 "$BIN/awq-shard" --store "$TMP/s1" -m "$M" --block 1 --packed 0123456789abcdef0123456789abcdef -o "$TMP/sh/1.safetensors" 2>"$TMP/err"; rc=$?
-check shard_of_missing_object '[ $rc -eq 1 ] && grep -q "0123456789abcdef0123456789abcdef is not in the store" "$TMP/err" && [ -z "$(ls -A "$TMP/sh")" ]'
+check shard_of_missing_object '[ $rc -eq 75 ] && grep -q "0123456789abcdef0123456789abcdef is not in the store" "$TMP/err" && [ -z "$(ls -A "$TMP/sh")" ]'
 cp -r "$TMP/s1" "$TMP/s_bad"
 f="$TMP/s_bad/objects/$(echo $pk1 | cut -c1-2)/$(echo $pk1 | cut -c3-)"
 chmod u+w "$f"; printf 'XXXX' | dd of="$f" bs=1 seek=$(( $(wc -c <"$f") - 100 )) conv=notrunc 2>/dev/null
 "$BIN/awq-shard" --store "$TMP/s_bad" -m "$M" --block 1 --packed "$pk1" -o "$TMP/sh/1.safetensors" 2>"$TMP/err"; rc=$?
-check shard_of_damaged_object '[ $rc -eq 1 ] && grep -q "block 1: .*damaged" "$TMP/err" && [ -z "$(ls -A "$TMP/sh")" ]'
+check shard_of_damaged_object '[ $rc -eq 75 ] && grep -q "block 1: .*damaged" "$TMP/err" && [ -z "$(ls -A "$TMP/sh")" ]'
 
 q "$TMP/s1" "$TMP/out_g32" GROUP=32
 check group_change_reuses_every_capture '! grep -q -e " capture " -e " embed " "$TMP/log" && [ $(grep -c " quantize " "$TMP/log") -eq 3 ]'
@@ -161,15 +162,16 @@ while [ $i -lt 20 ]; do
 done
 check crash_resume_20_kills '[ $crash_ok -eq 1 ] && [ -z "$(ls -d "$TMP"/out_c.tmp-* 2>/dev/null)" ] && [ $(ls -A "$TMP/out_c.awq/shards" | wc -l) -eq 4 ]'
 
-# a damaged object: detected by the step that reads it, moved aside, rebuilt on the next run
-# (a scale-grid change, so block 0's scale search reads its input; a clip-grid rerun would not)
+# a damaged object: detected by the step that reads it, moved aside and rebuilt in the same run
+# (a scale-grid change, so block 0's scale search reads its input; a clip-grid rerun would not);
+# the next run has nothing to do (more in t_heal.sh)
 act0=$(awk -F'\t' '$1 == "0" && $2 == "input" {print $3}' "$TMP/out1.awq/manifest.tsv")
 f="$TMP/s1/objects/$(echo $act0 | cut -c1-2)/$(echo $act0 | cut -c3-)"
 chmod u+w "$f"; printf 'XXXX' | dd of="$f" bs=1 seek=300 conv=notrunc 2>/dev/null
 q "$TMP/s1" "$TMP/out_d" N_GRID=3; rc1=$?
 cp "$TMP/log" "$TMP/log.damaged"
 q "$TMP/s1" "$TMP/out_d" N_GRID=3; rc2=$?
-check damaged_object_detected_and_rebuilt '[ $rc1 -ne 0 ] && grep -q "damaged" "$TMP/log.damaged" && [ $rc2 -eq 0 ] && grep -q "embed" "$TMP/log" && "$BIN/awq-obj" --store "$TMP/s1" verify >/dev/null'
+check damaged_object_detected_and_rebuilt '[ $rc1 -eq 0 ] && grep -q "damaged.*; making it again" "$TMP/log.damaged" && grep -q " embed .* miss" "$TMP/log.damaged" && [ $rc2 -eq 0 ] && [ $(steps) -eq 0 ] && "$BIN/awq-obj" --store "$TMP/s1" verify >/dev/null'
 
 # disk full: a small tmpfs as the store
 mkdir -p "$TMP/small"

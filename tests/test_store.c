@@ -794,8 +794,41 @@ static void t_damaged_object_is_rebuilt(void)
     stat(path, &b);
     CHECK(a.st_ino == b.st_ino, "valid object not rewritten");
     CHECK(n_temps(t_path("store")) == 1, "only the damaged copy is left aside (%zu temps)", n_temps(t_path("store")));
+    /* gc removes the damaged copy at once (nothing reads it), not an hour later like a temp file
+     * that may be a put in flight */
+    t_write_file(t_path("store/objects/%.2s/.tmp-inflight-1-2", path + strlen(path) - 33), "tmp", 3);
+    awq_gc_opts g = {.older_than_s = -1};
+    size_t n = 0;
+    CHECK(awq_store_gc(s, &g, &n, NULL) == AWQ_OK && n == 1 && count_in(t_path("store"), "*/.tmp-damaged-*") == 0 &&
+          n_temps(t_path("store")) == 1 && awq_store_verify(s, &k) == AWQ_OK, "gc removed %zu: the damaged copy only", n);
     free(buf);
     free(path);
+    free_tensor(&t[0]);
+    free_tensor(&t[1]);
+    awq_store_close(s);
+}
+
+/* A get that finds its object missing or damaged is counted (a program then exits with
+ * AWQ_EXIT_REBUILD, and awq-step has the object made again); its exit status says so only for
+ * an object error after such a get; VERIFY=1 moves a damaged object aside by hand. */
+static void t_lost_objects(void)
+{
+    awq_store *s = open_store(t_path("store"), 1);
+    REQUIRE(s, "store");
+    awq_key k = test_key("lost"), missing = test_key("never");
+    awq_tensor t[2];
+    put_sample(s, &k, t);
+    awq_object *o = NULL;
+    CHECK(awq_store_get(s, &k, &o) == AWQ_OK && awq_store_lost(s) == 0, "a good get loses nothing");
+    awq_object_free(o);
+    CHECK(awq_stage_status(s, AWQ_ERR_NOTFOUND) == 1, "no get lost an object: status 1");
+    CHECK(awq_store_get(s, &missing, &o) == AWQ_ERR_NOTFOUND && awq_store_lost(s) == 1, "a missing object is lost");
+    CHECK(awq_stage_status(s, AWQ_ERR_NOTFOUND) == AWQ_EXIT_REBUILD && awq_stage_status(s, AWQ_ERR_CHECKSUM) == AWQ_EXIT_REBUILD &&
+          awq_stage_status(s, AWQ_ERR_ARG) == 1 && awq_stage_status(s, AWQ_OK) == 0, "statuses");
+    awq_clear_error();
+    CHECK(awq_store_move_aside(s, &k) == AWQ_OK && !awq_store_has(s, &k) && count_in(t_path("store"), "*/.tmp-damaged-*") == 1,
+          "moved aside by hand (VERIFY=1)");
+    CHECK(awq_store_move_aside(s, &missing) == AWQ_OK, "moving a missing object aside is no error: %s", awq_errmsg());
     free_tensor(&t[0]);
     free_tensor(&t[1]);
     awq_store_close(s);
@@ -1007,6 +1040,7 @@ int main(int argc, char **argv)
         {"killed_writer", t_killed_writer},
         {"concurrent_puts", t_concurrent_puts},
         {"damaged_object_is_rebuilt", t_damaged_object_is_rebuilt},
+        {"lost_objects", t_lost_objects},
         {"gc_age_and_keep", t_gc_age_and_keep},
         {"disk_full_tmpfs", t_disk_full_tmpfs},
         {"file_size_limit", t_file_size_limit},

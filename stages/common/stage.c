@@ -32,6 +32,14 @@ int awq_stage_parse(awq_cli *cli, const awq_opt *own, awq_stage_opts *so, unsign
     return AWQ_OPTS_OK;
 }
 
+int awq_stage_status(const awq_store *s, awq_err e)
+{
+    if (e == AWQ_OK) return 0;
+    /* an object error, and a read of this store found an object missing or damaged */
+    int object = e == AWQ_ERR_NOTFOUND || e == AWQ_ERR_FORMAT || e == AWQ_ERR_CHECKSUM;
+    return object && s && awq_store_lost(s) > 0 ? AWQ_EXIT_REBUILD : 1;
+}
+
 int awq_stage_cached(awq_store *s, const awq_key *key)
 {
     if (!awq_store_has(s, key)) return 0;

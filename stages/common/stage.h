@@ -39,8 +39,14 @@ enum { AWQ_STAGE_NO_CHECK = -1 };
 awq_err awq_stage_block_open(awq_stage_block *b, const awq_stage_opts *so, const awq_params *p, int check);
 /* The program's end: on success print `out` (a key of b->w), else report e with the block named
  * (out NULL: a batch, whose errors name their blocks already); close everything; the exit
- * status (0 or 1). */
+ * status (awq_stage_status). */
 int awq_stage_block_close(awq_stage_block *b, awq_err e, const awq_key *out, const char *prog);
+
+/* The exit status of a program the pipeline runs: 0 on success; AWQ_EXIT_REBUILD when it failed
+ * because an input object was missing or damaged (moved aside): awq-step then has make build it
+ * again and runs the step once more, in the same run; 1 for any other failure. */
+enum { AWQ_EXIT_REBUILD = 75 }; /* EX_TEMPFAIL of sysexits.h: "try again" */
+int awq_stage_status(const awq_store *s, awq_err e);
 
 /* 1 when a valid object is stored under key (the step is done); a damaged one is reported as a
  * warning and 0 is returned so the caller rebuilds it. Cheap: awq_store_check (no decompression;

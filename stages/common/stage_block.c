@@ -23,9 +23,10 @@ int awq_stage_block_close(awq_stage_block *b, awq_err e, const awq_key *out, con
 {
     if (!e && out) awq_print_key(out);
     if (e && out) awq_context(e, "block %d", b->w.block); /* a batch (out NULL) names its blocks itself */
+    const int status = awq_stage_status(b->s, e);
     awq_work_free(&b->w);
     awq_store_close(b->s);
     awq_model_close(b->m);
     if (e) awq_report(prog);
-    return e ? 1 : 0;
+    return status;
 }

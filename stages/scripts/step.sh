@@ -1,24 +1,40 @@
 #!/bin/sh
 # step.sh (installed as build/bin/awq-step) - run one pipeline step for make and report it.
-#   awq-step TARGET BLOCK STAGE -- PROGRAM ARGS...
-# Prints one line per finished step: "awqmake: block 3 clip-search  2.41 s  miss" (miss: computed;
-# hit: the object was already there; objects present when the plan was made are counted by
-# awq-plan and never run), checks that the key
-# the program printed names TARGET (plan and stage must agree), keeps the program's messages in
-# $AWQ_WORK/logs/ and shows them when it fails, and marks the step as running meanwhile
-# ($AWQ_WORK/running/, read by `make status`).
+#   awq-step TARGET BLOCK STAGE [FILE...] -- PROGRAM ARGS...
+# TARGET is the file the plan.mk rule makes; FILE... the other files the step makes (a quantize
+# step: every block's scales, clip and packed objects). Prints one line per finished step:
+# "awqmake: block 3 quantize  2.41 s  miss" (miss: computed; hit: another make, or another
+# experiment sharing the store, made it meanwhile; objects present when the plan was made are
+# counted by awq-plan and never run), checks that the key the program printed names TARGET (plan
+# and stage must agree), keeps the program's messages in $AWQ_WORK/logs/ and shows them when it
+# fails, and marks the step as running meanwhile ($AWQ_WORK/running/, read by `make status`).
+#
+# One computation per object: the program runs under awq-claim, which holds a claim on each file
+# the step makes while it runs (cache/claim.h: beside the store objects, in $AWQ_WORK/claims for
+# the output's files), waiting while another process - of this make, of another make on this OUT
+# or sharing these objects, of another host on a shared store - holds one. Once they are held, a
+# step whose files all exist is not run (a hit).
+#
+# Self-healing reads: a program that finds an input object missing or damaged (moved aside by
+# the read) exits with 75; the step then asks make (plan.mk, without the jobserver of the make
+# that runs it) for TARGET again, which makes the input first and then runs this step once more,
+# in the same run. $AWQ_HEAL_DEPTH bounds how deep such repairs nest.
 set -u
 target=$1; block=$2; stage=$3; shift 3
-[ "$1" = "--" ] && shift
+files=$target   # every file the step makes (no spaces: they are make targets)
+for f in "$@"; do [ "$f" = "--" ] && break; files="$files $f"; done
+bin=$(cd "$(dirname "$0")" && pwd)
 work=${AWQ_WORK:-.}
 name="$stage"; [ "$block" != "-" ] && name="$stage.block$block"
 mkdir -p "$work/logs" "$work/running"
 log="$work/logs/$name.log"
 echo $$ >"$work/running/$name"
-# a hit: the object appeared meanwhile (another experiment sharing the store made it)
-hit=miss; [ "$stage" != "assemble" ] && [ -e "$target" ] && hit=hit
-# assemble and shard write files of the output, not store objects: no key to check
-keyed=1; case $stage in assemble|shard) keyed=0 ;; esac
+# assemble and shard write files of the output, not store objects: no key to check, and their
+# claims go in the work directory (the shards directory and OUT's parent hold nothing else)
+keyed=1; claim_in=
+case $stage in assemble|shard) keyed=0; claim_in="--in $work/claims" ;; esac
+# the output is up to date when it is newer than the keys it was assembled from
+newer=; [ "$stage" = assemble ] && newer="--newer-than $work/out.keys"
 # Several stages share the cores under make -j: OpenMP threads that spin while they wait for
 # work (libgomp's default) would burn the cores the other stages need.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
@@ -28,19 +44,40 @@ export GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}
 # GPU memory between concurrent awq-quantize steps is shared out by the program itself
 # (stages/common/slots.h: AWQ_QUANTIZE_JOBS scale searches at once), through $AWQ_WORK/slots.
 export AWQ_WORK="$work"
+PRESENT=3   # awq-claim's status when every file exists once claimed: nothing was run
+REBUILD=75  # a program's status when an input object was missing or damaged (stage.h)
 start=$(date +%s.%N)
-out=$("$@" 2>"$log")
+# shellcheck disable=SC2086 # $claim_in and $newer are options or nothing
+out=$("$bin/awq-claim" --skip-present $PRESENT $claim_in $newer "$target" "$@" 2>"$log")
 rc=$?
 echo "$start $(date +%s.%N)" >"$work/logs/$name.time"   # when it ran, for tests and tools
 rm -f "$work/running/$name"
 secs=$(echo "$start $(date +%s.%N)" | awk '{printf "%.2f", $2 - $1}')
 label="block $block"; [ "$block" = "-" ] && label="model"
+hit=miss; [ $rc -eq $PRESENT ] && { hit=hit; rc=0; }
+depth=${AWQ_HEAL_DEPTH:-0}
+if [ $rc -eq $REBUILD ] && [ "$depth" -lt 3 ]; then
+    why=$(sed -n 's/^[a-z-]*: error: //p' "$log" | head -n 1)
+    echo "awqmake: $label $stage: $why; making it again" >&2
+    # a file of this step that is still missing: make then runs this step's rule (its existing
+    # files would not: the inputs are order-only prerequisites); assemble's rule is the output's
+    # config.json, which `all` asks for
+    goal=all
+    if [ "$stage" != assemble ]; then
+        goal=
+        for f in $files; do [ -e "$f" ] || { goal=$f; break; }; done
+        [ -n "$goal" ] || exit 0   # made meanwhile, by another make
+    fi
+    AWQ_HEAL_DEPTH=$((depth + 1)); export AWQ_HEAL_DEPTH
+    unset MAKEFLAGS MFLAGS MAKELEVEL
+    exec "${AWQ_MAKE:-make}" --no-print-directory -f "$work/plan.mk" "$goal"
+fi
 if [ $rc -ne 0 ]; then
     echo "awqmake: $label $stage FAILED after $secs s (log: $log)" >&2
     sed 's/^/  /' "$log" >&2
     exit $rc
 fi
-if [ $keyed -eq 1 ]; then
+if [ $keyed -eq 1 ] && [ $hit = miss ]; then
     key=$(basename "$(dirname "$target")")$(basename "$target")
     # a step over several blocks prints one key per block; the target's must be among them
     if ! printf '%s\n' "$out" | grep -qx "$key"; then
