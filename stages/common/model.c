@@ -259,8 +259,7 @@ static awq_err find_value(const awq_model *m, const st_tensor *const *t, int n, 
 awq_err awq_model_check_values(const awq_model *m, const uint32_t *mag, int round_f16)
 {
     const int L = m->cfg.num_hidden_layers;
-    /* blocks in order, then the embedding and the rest: the first bad tensor of the file order a
-     * person reads */
+    /* blocks first, in order, then the embedding and the rest */
     for (int l = 0; l <= L + 1; l++) {
         /* the embedding, final norm and lm_head go to the checkpoint in fp16 as they are, whatever
          * the numerics; a block's tensors are rounded to fp16 only with NUMERICS=fp16 (in fp32 a
