@@ -1,5 +1,5 @@
 # pipeline.mk - the user entry points of the AWQ pipeline:
-#   make -j quantize MODEL=<hf dir> OUT=<dir> CALIB=<ids.i32> [W_BIT=4 GROUP=128 ...]
+#   make -j quantize MODEL=<hf dir> OUT=<dir> CALIB=<text, .jsonl or .i32> [W_BIT=4 GROUP=128 ...]
 #   make status OUT=<dir>          what exists per block and stage
 #   make gc [GC_DAYS=30]           remove store objects unused for GC_DAYS days
 # `quantize` plans first (bin/awq-plan writes $(OUT).awq/plan.mk, every object named by its key)
@@ -21,19 +21,34 @@ param_args = $(foreach v,$(AWQ_PARAM_VARS),$(if $(filter-out undefined default,$
 
 plan_args = --model '$(MODEL)' --calib '$(CALIB)' --out '$(OUT)' --work '$(WORK)' --bin $(O)/bin $(param_args)
 
+# The programs started from here (and the plan's steps, through plan.mk) name make variables in
+# their hints, NUMERICS=fp32 rather than --numerics fp32 (stages/common/log.h awq_via_make). Set
+# per command, not exported: tests and tools that run the programs by hand get the flags.
+via_make := AWQ_VIA_MAKE=1
+
+# $(call quiet_errors,COMMAND): run a make that runs the plan, without its lines
+# "make[1]: *** [...] Error 1" and "make[1]: *** Waiting for unfinished jobs....". GNU make prints
+# them for every recipe that fails (job.c child_error: only ignored errors are silent under -s),
+# and awq-step has already said which step failed, why, and the hint, so they say nothing new.
+# Its stdout and stderr come out on stderr, line by line as before; its exit status is kept (fd 9
+# carries it out of the pipe: sh has no pipefail). The top-level make still prints one such line
+# for `quantize` itself: a make that fails says so, and no option silences that.
+make_noise := ^make(\[[0-9]+\])?: \*\*\* (\[.*\] Error [0-9]+|Waiting for unfinished jobs\.\.\.\.)$$
+quiet_errors = rc=$$( { { $(1) 2>&1 9>&-; echo $$? >&9; } | grep --line-buffered -Ev '$(make_noise)' >&2; } 9>&1 ); exit $$rc
+
 .PHONY: quantize status gc
-quantize: $(PROGRAMS) ## make -j quantize MODEL=dir OUT=dir CALIB=ids.i32 [W_BIT GROUP N_GRID CLIP_GRID ...]
+quantize: $(PROGRAMS) ## make -j quantize MODEL=dir OUT=dir CALIB=file [W_BIT GROUP N_GRID ...]; CALIB: text, .jsonl or .i32 ids
 	@test -n '$(MODEL)' && test -n '$(OUT)' && test -n '$(CALIB)' || \
-	  { echo "usage: make -j quantize MODEL=<hf dir> OUT=<dir> CALIB=<ids.i32> [W_BIT=4 GROUP=128 ...]" >&2; exit 2; }
-	$(Q)$(O)/bin/awq-plan $(plan_args)
-	$(Q)$(MAKE) -f '$(WORK)/plan.mk' all
+	  { echo "usage: make -j quantize MODEL=<hf dir> OUT=<dir> CALIB=<text, .jsonl or .i32> [W_BIT=4 GROUP=128 ...]" >&2; exit 2; }
+	$(Q)$(via_make) $(O)/bin/awq-plan $(plan_args)
+	$(Q)$(call quiet_errors,$(MAKE) -f '$(WORK)/plan.mk' all)
 
 status: $(PROGRAMS) ## make status OUT=dir: done / missing / running per block and stage
 	@test -n '$(OUT)' || { echo "usage: make status OUT=<dir>" >&2; exit 2; }
-	$(Q)$(O)/bin/awq-status '$(WORK)' $(O)/bin
+	$(Q)$(via_make) $(O)/bin/awq-status '$(WORK)' $(O)/bin
 
 gc: $(PROGRAMS) ## remove store objects not used for GC_DAYS days (and stale temp files)
-	$(Q)$(O)/bin/awq-obj gc --older-than $(GC_DAYS)
+	$(Q)$(via_make) $(O)/bin/awq-obj gc --older-than $(GC_DAYS)
 
 # ---- evaluation and report (issue 6) -------------------------------------------------------
 #   make eval MODEL=dir EVAL=ids.i32|text [OUT=dir] [EVAL_SEQLEN=2048]   FP (+ OUT) perplexity
@@ -53,18 +68,18 @@ awq_variant  = $(if $(OUT),$(if $(wildcard $(OUT)/config.json),--quant '$(OUT)',
 eval: $(PROGRAMS) ## make eval MODEL=dir EVAL=ids.i32|text [OUT=dir]: perplexity (spec §4.1), cached
 	@test -n '$(MODEL)' && test -n '$(EVAL)' || { echo "usage: make eval MODEL=<hf dir> EVAL=<ids.i32 or text> [OUT=<dir>]" >&2; exit 2; }
 	$(Q)$(call eval_tokens)
-	$(Q)$(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) $(eval_params) \
+	$(Q)$(via_make) $(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) $(eval_params) \
 	  $(awq_variant) -o '$(eval_json)'
 
 compare: $(PROGRAMS) ## make compare MODEL=dir OUT=dir EVAL=...: FP / RTN / AWQ in one table
 	@test -n '$(MODEL)' && test -n '$(OUT)' && test -n '$(EVAL)' || { echo "usage: make compare MODEL=<hf dir> OUT=<dir> EVAL=<ids.i32 or text>" >&2; exit 2; }
 	$(Q)$(call eval_tokens)
-	$(Q)$(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) $(eval_params) \
+	$(Q)$(via_make) $(O)/bin/awq-eval -m '$(MODEL)' -t '$(eval_ids)' --seqlen $(EVAL_SEQLEN) --max-windows $(EVAL_WINDOWS) $(eval_params) \
 	  --rtn $(if $(W_BIT),--rtn-w-bit $(W_BIT)) $(if $(GROUP),--rtn-group $(GROUP)) $(awq_variant) -o '$(eval_json)'
 
 report: $(PROGRAMS) ## make report OUT=dir: HTML page with PNG plots (scale losses, ratio heat map, clip shrinks, ppl)
 	@test -n '$(OUT)' || { echo "usage: make report OUT=<dir>" >&2; exit 2; }
-	$(Q)$(O)/bin/awq-report --work '$(WORK)' $(if $(wildcard $(WORK)/eval.json),--eval '$(WORK)/eval.json')
+	$(Q)$(via_make) $(O)/bin/awq-report --work '$(WORK)' $(if $(wildcard $(WORK)/eval.json),--eval '$(WORK)/eval.json')
 
 eval_tokens = $(if $(filter %.i32,$(EVAL)),true,mkdir -p $(dir $(eval_ids)) && \
-	{ test -s '$(eval_ids)' || $(O)/bin/awq-tokenize --eval --text '$(EVAL)' --model '$(MODEL)' -o '$(eval_ids)' >/dev/null; })
+	{ test -s '$(eval_ids)' || $(via_make) $(O)/bin/awq-tokenize --eval --text '$(EVAL)' --model '$(MODEL)' -o '$(eval_ids)' >/dev/null; })

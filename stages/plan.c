@@ -94,24 +94,32 @@ static const char *q(const char *s, char *out, size_t cap)
     return out;
 }
 
-/* The block keys of a model: from the store's memo (keymemo.c), else hashed and remembered. */
-static awq_err block_keys(awq_model *m, const char *store_root, awq_key *keys, awq_key *embed)
+/* The block keys of a model and the largest magnitude of each block's, the embedding's and the
+ * rest's values (mag[L + 2], for awq_model_check_values): from the store's memo (keymemo.c), else
+ * hashed - every weight read once, the magnitudes found on the way - and remembered. */
+static awq_err block_keys(awq_model *m, const char *store_root, awq_key *keys, awq_key *embed, uint32_t *mag)
 {
     const int L = m->cfg.num_hidden_layers;
-    int remembered = awq_model_load_key_memo(m, store_root);
+    if (awq_model_load_key_memo(m, store_root) && m->mag_memo) {
+        memcpy(keys, m->key_memo, (size_t)L * sizeof *keys);
+        *embed = m->key_memo[L];
+        memcpy(mag, m->mag_memo, (size_t)(L + 2) * sizeof *mag);
+        awq_verbose("block keys and value magnitudes remembered in the store's memo");
+        return AWQ_OK;
+    }
     double t0 = awq_now();
     awq_err e = AWQ_OK;
     for (int l = 0; l < L && !e; l++) {
-        e = awq_block_key(m, l, &keys[l]);
-        if (!remembered) awq_progress("hashing blocks", l + 1, L);
+        e = awq_block_hash(m, l, &keys[l], &mag[l]);
+        awq_progress("hashing blocks", l + 1, L);
     }
-    if (!e) e = awq_embed_key(m, embed);
-    if (e || remembered) {
-        if (!e) awq_verbose("block keys remembered in the store's memo");
-        return e;
-    }
+    if (!e) e = awq_embed_hash(m, embed, &mag[L]);
+    if (e) return e;
+    mag[L + 1] = awq_rest_mag(m);
     awq_verbose("hashed %d blocks in %.2f s", L, awq_now() - t0);
-    if (awq_model_save_key_memo(m, store_root, keys, embed) != AWQ_OK) awq_clear_error(); /* a memo is only a cache */
+    /* remembered also when the check below fails: a re-plan names the bad value again without
+     * hashing the model again */
+    if (awq_model_save_key_memo(m, store_root, keys, embed, mag) != AWQ_OK) awq_clear_error(); /* a memo is only a cache */
     return AWQ_OK;
 }
 
@@ -216,8 +224,12 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     awq_key *bk = calloc((size_t)L, sizeof *bk), ek, tok;
     awq_key *act = calloc((size_t)L + 1, sizeof *act), *sc = calloc((size_t)L, sizeof *sc), *sd = calloc((size_t)L, sizeof *sd);
     awq_key *cl = calloc((size_t)L, sizeof *cl), *pk = calloc((size_t)L, sizeof *pk);
-    if (!bk || !act || !sc || !sd || !cl || !pk) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    if (!e) e = block_keys(m, store_root, bk, &ek);
+    uint32_t *mag = calloc((size_t)L + 2, sizeof *mag);
+    if (!bk || !act || !sc || !sd || !cl || !pk || !mag) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    if (!e) e = block_keys(m, store_root, bk, &ek, mag);
+    /* NaN, Inf or (in fp16 numerics) values fp16 cannot hold: refused here, before any step runs
+     * and before anything is written, rather than by the step that meets them */
+    if (!e) e = awq_model_check_values(m, mag, p->round_f16);
     static char tok_cmd[16384];
     if (!e) e = plan_tokens(a, p, &tok, tok_cmd, sizeof tok_cmd);
     char rest_shard[AWQ_SHARD_NAME_MAX];
@@ -246,7 +258,10 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
               "# Re-run `make quantize` (which re-plans) rather than editing this file.\n\n");
     bput(&mk, "S := %s/objects\nBIN := %s\nMODEL := %s\nOUT := %s\nWORK := %s\nSTORE := %s\n",
          store_root, a->bin, a->model, a->out, a->work, store_root);
-    bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK) $(BIN)/awq-step\n.SUFFIXES:\n\n");
+    /* the steps speak to whoever started the plan: make variables when `make quantize` did
+     * (AWQ_VIA_MAKE, log.h), the programs' flags when awq-plan was run by hand */
+    bput(&mk, "RUN = AWQ_CACHE=$(STORE) AWQ_WORK=$(WORK)%s $(BIN)/awq-step\n.SUFFIXES:\n\n",
+         awq_via_make() ? " AWQ_VIA_MAKE=1" : "");
     bput(&mk, ".DEFAULT_GOAL := all\n\n");
     /* each block's awq-quantize is one rule for three objects: an older make would run it three
      * times, once per object, and fail the key check */
@@ -337,7 +352,8 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     /* after the variables it names: a rule's prerequisites are expanded when it is read */
     bput(&mk, "# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n"
               ".PRECIOUS: $(OUT)/config.json $(TOKENS) $(ACTS) $(PACKED) $(SEARCH)%s\n\n", pack ? " $(SHARDS)" : "");
-    if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json $(VERIFIED)\n\n");
+    /* a recipe that does nothing, so that make has something to do and no "Nothing to be done" to say */
+    if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json $(VERIFIED)\n\t@:\n\n");
     else bput(&mk, ".PHONY: all\nall: $(PACKED) $(SEARCH) $(VERIFIED)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
     bput(&keys, "%s\n", assemble_params); /* what the checkpoint's config says, beside the blocks' keys */
     for (int l = 0; l < L; l++) bput(&keys, "%s\n", hexs(&pk[l], h1));
@@ -370,7 +386,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
 freebufs:
     free(mk.p); free(man.p); free(keys.p);
 done:
-    free(bk); free(act); free(sc); free(sd); free(cl); free(pk);
+    free(bk); free(act); free(sc); free(sd); free(cl); free(pk); free(mag);
     awq_model_close(m);
     return e;
 }

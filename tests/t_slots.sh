@@ -15,10 +15,10 @@ tiny_model "$M" 3 11
 "$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
 q() { # JOBS STORE OUT [VAR=value...]
     j=$1 store=$2 out=$3; shift 3
-    AWQ_CACHE="$store" make -C "$ROOT" --no-print-directory -j"$j" quantize O="$O" MODEL="$M" OUT="$out" \
+    AWQ_VERBOSE=1 AWQ_CACHE="$store" make -C "$ROOT" --no-print-directory -j"$j" quantize O="$O" MODEL="$M" OUT="$out" \
         CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=64 N_GRID=4 "$@" >"$TMP/log" 2>&1
 }
-# "UNITS START END" of every holding the quantize steps logged (epoch seconds)
+# "UNITS START END" of every holding the quantize steps logged (epoch seconds; at -v, AWQ_VERBOSE=1)
 spans() { sed -n 's/.*gpu units: \([0-9]*\) held \([0-9.]*\)-\([0-9.]*\)$/\1 \2 \3/p' "$1"/logs/quantize.block*.log; }
 # how many holdings began before an earlier one ended
 overlaps() { sort -k2,2n | awk 'NR > 1 && $2 < end { n++ } { if ($3 > end) end = $3 } END { print n + 0 }'; }

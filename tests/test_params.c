@@ -4,6 +4,7 @@
  * stays the same: tests/t_keys.sh checks the keys themselves), and the plan.mk command line of a
  * program parsed back by that program's options into the same values. */
 #include "test.h"
+#include "../stages/common/awq.h"
 #include "../stages/common/params.h"
 
 #include <stdlib.h>
@@ -214,6 +215,41 @@ static void t_optlist_capacity(void)
     CHECK(awq_optlist_parse(&cli, &l, 1, argv) == AWQ_OPTS_USAGE, "an overflowed table parsed");
 }
 
+/* Hints speak the words of whoever started the program: the make variable under make's pipeline
+ * (AWQ_VIA_MAKE=1), the flag by hand; a parameter with no make variable, or a flag outside the
+ * record, is its flag either way. The expected text is put together from the record's fields. */
+static void t_hint_words(void)
+{
+    char want[128];
+    for (int via = 0; via < 2; via++) {
+        if (via) setenv("AWQ_VIA_MAKE", "1", 1);
+        else unsetenv("AWQ_VIA_MAKE");
+        for (int i = 0; i < awq_param_count; i++) {
+            const awq_param_desc *d = &awq_param_record[i];
+            if (via && d->make) snprintf(want, sizeof want, "%s=v1", d->make);
+            else snprintf(want, sizeof want, "--%s v1", d->flag);
+            CHECK(strcmp(AWQ_SAY(d->flag, "v1"), want) == 0, "%s: '%s', want '%s'", d->flag, AWQ_SAY(d->flag, "v1"), want);
+            if (via && d->make) snprintf(want, sizeof want, "%s", d->make);
+            else snprintf(want, sizeof want, "--%s", d->flag);
+            CHECK(strcmp(AWQ_SAY(d->flag, NULL), want) == 0, "%s alone: '%s', want '%s'", d->flag, AWQ_SAY(d->flag, NULL), want);
+        }
+        CHECK(strcmp(AWQ_SAY("not-a-parameter", "x"), "--not-a-parameter x") == 0, "%s", AWQ_SAY("not-a-parameter", "x"));
+    }
+    unsetenv("AWQ_VIA_MAKE");
+    /* and the messages made with it: a group that does not divide (awq_params_check's hint) */
+    awq_params p;
+    awq_params_default(&p);
+    p.group = 48;
+    awq_config c = {.hidden_size = 64, .intermediate_size = 128, .num_attention_heads = 4, .num_key_value_heads = 2,
+                    .head_dim = 16};
+    setenv("AWQ_VIA_MAKE", "1", 1);
+    CHECK(awq_params_check(&p, &c, 1) == AWQ_ERR_ARG && strstr(awq_errhint(), "GROUP=64") && !strstr(awq_errhint(), "--group"),
+          "under make: %s", awq_errhint());
+    unsetenv("AWQ_VIA_MAKE");
+    CHECK(awq_params_check(&p, &c, 1) == AWQ_ERR_ARG && strstr(awq_errhint(), "--group 64") && !strstr(awq_errhint(), "GROUP"),
+          "by hand: %s", awq_errhint());
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
@@ -223,6 +259,7 @@ int main(int argc, char **argv)
         {"recipe_entries", t_recipe_entries},
         {"plan_line_reads_back", t_plan_line_reads_back},
         {"optlist_capacity", t_optlist_capacity},
+        {"hint_words", t_hint_words},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -13,9 +13,10 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 mkdir -p "$DEMO"
 if [ ! -f "$DEMO/model/config.json" ]; then
     echo "== a synthetic Llama model (C=128, F=256, 2 layers, GQA 4/2, fp16) with 4 outlier channels x20"
+    # (the generators print what they wrote on stdout, for scripts; the line above says it)
     "$BIN/awq-gen-model" -q --preset tiny --seed 1 --out "$DEMO/model" >/dev/null
-    "$BIN/awq-gen-tokens" --vocab 512 --count 8192 --seed 2 --out "$DEMO/calib.i32" 2>/dev/null
-    "$BIN/awq-gen-tokens" --vocab 512 --count 8192 --seed 3 --out "$DEMO/eval.i32" 2>/dev/null
+    "$BIN/awq-gen-tokens" -q --vocab 512 --count 8192 --seed 2 --out "$DEMO/calib.i32" >/dev/null
+    "$BIN/awq-gen-tokens" -q --vocab 512 --count 8192 --seed 3 --out "$DEMO/eval.i32" >/dev/null
 fi
 set -- MODEL="$DEMO/model" OUT="$DEMO/out" CALIB="$DEMO/calib.i32" SEQLEN=256 N_SAMPLES=32 O="$O"
 echo "== make -j$JOBS quantize $*"

@@ -46,13 +46,16 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
     if (e) return e;
     if (need_pack && p->w_bit != 4) {
         awq_fail(AWQ_ERR_ARG, "the AutoAWQ GEMM format holds 4-bit weights only (w_bit %d)", p->w_bit);
-        awq_hint("use W_BIT=4, or evaluate other widths as fake quantization");
+        awq_hint("use %s, or evaluate other widths as fake quantization", AWQ_SAY("w-bit", "4"));
         return AWQ_ERR_ARG;
     }
     if (kern_clip_candidates(p->clip_grid, p->max_shrink) == 0) {
-        awq_fail(AWQ_ERR_ARG, "MAX_SHRINK=%g with CLIP_GRID=%d gives no clip candidates (int(%g * %d) = 0)", p->max_shrink,
-                 p->clip_grid, p->max_shrink, p->clip_grid);
-        awq_hint("raise MAX_SHRINK or CLIP_GRID so that their product is at least 1");
+        char ms[32], cg[32];
+        snprintf(ms, sizeof ms, "%g", p->max_shrink);
+        snprintf(cg, sizeof cg, "%d", p->clip_grid);
+        awq_fail(AWQ_ERR_ARG, "%s with %s gives no clip candidates (int(%g * %d) = 0)", AWQ_SAY("max-shrink", ms),
+                 AWQ_SAY("clip-grid", cg), p->max_shrink, p->clip_grid);
+        awq_hint("raise %s or %s so that their product is at least 1", AWQ_SAY("max-shrink", NULL), AWQ_SAY("clip-grid", NULL));
         return AWQ_ERR_ARG;
     }
     const struct { const char *name; int in, out; } lin[] = {
@@ -79,14 +82,17 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
             for (int k = 0; k < 3; k++)
                 if (lin[i].in % cand[k] == 0 && c->hidden_size % cand[k] == 0 && c->intermediate_size % cand[k] == 0 &&
                     (c->num_attention_heads * c->head_dim) % cand[k] == 0) {
-                    awq_hint("try GROUP=%d (or GROUP=-1 for one group per output channel)", cand[k]);
+                    char gs[16];
+                    snprintf(gs, sizeof gs, "%d", cand[k]);
+                    awq_hint("try %s (or %s for one group per output channel)", AWQ_SAY("group", gs), AWQ_SAY("group", "-1"));
                     return AWQ_ERR_ARG;
                 }
             if (need_pack && unpackable >= 0)
-                awq_hint("pad the model (out_features %d of %s is not a multiple of 8 either, so GROUP=-1 cannot be packed), "
-                         "or evaluate GROUP=-1 as fake quantization", lin[unpackable].out, lin[unpackable].name);
+                awq_hint("pad the model (out_features %d of %s is not a multiple of 8 either, so %s cannot be packed), "
+                         "or evaluate %s as fake quantization", lin[unpackable].out, lin[unpackable].name,
+                         AWQ_SAY("group", "-1"), AWQ_SAY("group", "-1"));
             else
-                awq_hint("use GROUP=-1 (one group per output channel), or pad the model");
+                awq_hint("use %s (one group per output channel), or pad the model", AWQ_SAY("group", "-1"));
             return AWQ_ERR_ARG;
         }
     }
@@ -128,7 +134,7 @@ static awq_err tensor_to_f32(const st_tensor *t, int layer, awq_slot s, int roun
             if (!awq_f32_fits_f16(buf[k])) {
                 awq_fail(AWQ_ERR_NUMERIC, "tensor 'model.layers.%d.%s' element %zu = %g does not fit fp16", layer,
                          awq_slot_suffix(s), k, (double)buf[k]);
-                awq_hint("AWQ computes in fp16 (spec §1.1); use --numerics fp32 for this model");
+                awq_hint("AWQ computes in fp16 (spec §1.1); use %s for this model", AWQ_SAY("numerics", "fp32"));
                 return AWQ_ERR_NUMERIC;
             }
             buf[k] = awq_round_f16(buf[k]);
@@ -479,7 +485,9 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     }
     if (!e && r->best < 0) {
         e = awq_fail(AWQ_ERR_NUMERIC, "scale search of group '%s': no grid point has a finite loss", g->prev_name);
-        awq_hint("the block's outputs overflow or are NaN; check the activations (awq-obj info) or use --numerics fp32");
+        /* the weights were checked by the plan: it is the block's outputs that overflow, which
+         * fp32 may hold; already in fp32, no setting helps */
+        if (r16) awq_hint("the block's outputs overflow fp16; %s computes them in fp32", AWQ_SAY("numerics", "fp32"));
     }
     if (pinned) be->unpin_f16(be->ctx, x);
     for (int l = 0; l < nl && wq && wq16; l++) { awq_dev_free(be, wq[l]); awq_dev_free(be, wq16[l]); }

@@ -2,6 +2,7 @@
 #include "device.h"
 
 #include "../../base/prof.h"
+#include "params.h"
 
 #include <string.h>
 
@@ -11,23 +12,23 @@
 static awq_err open_cuda(const awq_backend **out)
 {
     if (!awq_built_with_cuda()) {
-        awq_fail(AWQ_ERR_UNSUPPORTED, "--device cuda: this build has no CUDA backend");
-        awq_hint("rebuild with CUDA=1 (needs nvcc), or use --device cpu");
+        awq_fail(AWQ_ERR_UNSUPPORTED, "%s: this build has no CUDA backend", AWQ_SAY("device", "cuda"));
+        awq_hint("rebuild with CUDA=1 (needs nvcc), or use %s", AWQ_SAY("device", "cpu"));
         return AWQ_ERR_UNSUPPORTED;
     }
     if (awq_cuda_device_count(NULL, 0) < 1) {
-        awq_fail(AWQ_ERR_DEVICE, "--device cuda: no CUDA device found");
-        awq_hint("check nvidia-smi and CUDA_VISIBLE_DEVICES, or use --device cpu");
+        awq_fail(AWQ_ERR_DEVICE, "%s: no CUDA device found", AWQ_SAY("device", "cuda"));
+        awq_hint("check nvidia-smi and CUDA_VISIBLE_DEVICES, or use %s", AWQ_SAY("device", "cpu"));
         return AWQ_ERR_DEVICE;
     }
     kern_status st = KERN_OK;
     *out = awq_backend_cuda(0, &st);
     if (*out) return AWQ_OK;
     const char *detail = kern_last_error();
-    awq_fail(st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE, "--device cuda: cannot start the CUDA backend: %s%s%s",
-             kern_strerror(st), *detail ? ": " : "", detail);
+    awq_fail(st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE, "%s: cannot start the CUDA backend: %s%s%s",
+             AWQ_SAY("device", "cuda"), kern_strerror(st), *detail ? ": " : "", detail);
     kern_clear_error();
-    awq_hint("use --device cpu");
+    awq_hint("use %s", AWQ_SAY("device", "cpu"));
     return st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE;
 }
 

@@ -98,7 +98,8 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
     if (max_windows > 0 && n_win > (size_t)max_windows) n_win = (size_t)max_windows;
     if (n_win == 0) {
         awq_fail(AWQ_ERR_ARG, "%zu evaluation tokens do not fill one window of %d", n, seqlen);
-        awq_hint("use a longer evaluation text or a smaller --seqlen");
+        /* make eval / compare pass EVAL_SEQLEN as awq-eval's --seqlen (mk/pipeline.mk) */
+        awq_hint("use a longer evaluation text or a smaller %s", awq_via_make() ? "EVAL_SEQLEN" : "--seqlen");
         return AWQ_ERR_ARG;
     }
     for (size_t i = 0; i < n_win * T; i++)

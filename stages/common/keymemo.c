@@ -3,7 +3,15 @@
  * writes <store>/memo/<hash of the model files' paths, sizes, mtimes and inodes>; every stage
  * program then finds its block's key there instead of hashing the block again. A changed file
  * (new size, mtime or inode) gets a new memo name, so a stale memo is never read. The same
- * identity names the output's non-block tensors (awq_rest_key). */
+ * identity names the output's non-block tensors (awq_rest_key).
+ * After the keys, the memo holds what the plan's value check needs (model.h
+ * awq_model_check_values): the largest magnitude of each block, the embedding and the rest,
+ * found while hashing. It records magnitudes, not "the check passed", because the check depends
+ * on NUMERICS and the magnitudes do not: a re-plan with other numerics checks again from the memo,
+ * with no weight read, and reads only a block that fails, to name the element. Layout:
+ *   (L + 1) keys | (L + 2) uint32 magnitudes | "awqmag1\n"
+ * A memo of keys only (written before the check) still gives the stages their keys; the plan
+ * hashes again and rewrites it. */
 #include "model.h"
 
 #include <errno.h>
@@ -74,38 +82,60 @@ awq_err awq_rest_key(const awq_model *m, awq_key *out)
     return e;
 }
 
+static const char MAG_TAG[8] = {'a', 'w', 'q', 'm', 'a', 'g', '1', '\n'};
+
 int awq_model_load_key_memo(awq_model *m, const char *store_root)
 {
     char path[PATH_MAX];
     if (memo_path(m, store_root, path, sizeof path) != AWQ_OK) { awq_clear_error(); return 0; }
     const size_t L = (size_t)m->cfg.num_hidden_layers;
     awq_key *keys = malloc((L + 1) * sizeof *keys);
-    FILE *f = keys ? fopen(path, "rb") : NULL;
-    int ok = f && fread(keys, sizeof *keys, L + 1, f) == L + 1 && fgetc(f) == EOF;
+    uint32_t *mags = malloc((L + 2) * sizeof *mags);
+    char tag[sizeof MAG_TAG];
+    FILE *f = keys && mags ? fopen(path, "rb") : NULL;
+    int ok = f && fread(keys, sizeof *keys, L + 1, f) == L + 1;
+    int c = ok ? fgetc(f) : EOF;
+    int with_mags = ok && c != EOF && ungetc(c, f) != EOF && fread(mags, sizeof *mags, L + 2, f) == L + 2 &&
+                    fread(tag, 1, sizeof tag, f) == sizeof tag && memcmp(tag, MAG_TAG, sizeof tag) == 0 && fgetc(f) == EOF;
+    ok = ok && (c == EOF || with_mags);
     if (f) fclose(f);
-    if (!ok) { free(keys); return 0; }
+    if (!ok) { free(keys); free(mags); return 0; }
+    if (!with_mags) { free(mags); mags = NULL; }
     free(m->key_memo);
+    free(m->mag_memo);
     m->key_memo = keys;
+    m->mag_memo = mags;
     return 1;
 }
 
-awq_err awq_model_save_key_memo(awq_model *m, const char *store_root, const awq_key *blocks, const awq_key *embed)
+awq_err awq_model_save_key_memo(awq_model *m, const char *store_root, const awq_key *blocks, const awq_key *embed,
+                                const uint32_t *mag)
 {
     char path[PATH_MAX];
     awq_err e = memo_path(m, store_root, path, sizeof path);
     if (e) return e;
     const size_t L = (size_t)m->cfg.num_hidden_layers;
-    awq_key *keys = malloc((L + 1) * sizeof *keys);
-    if (!keys) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    const size_t nk = (L + 1) * sizeof(awq_key), nm = (L + 2) * sizeof(uint32_t);
+    char *buf = malloc(nk + nm + sizeof MAG_TAG);
+    awq_key *keys = malloc(nk);
+    uint32_t *mags = malloc(nm);
+    if (!buf || !keys || !mags) { free(buf); free(keys); free(mags); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
     memcpy(keys, blocks, L * sizeof *keys);
     keys[L] = *embed;
+    memcpy(mags, mag, nm);
+    memcpy(buf, keys, nk);
+    memcpy(buf + nk, mags, nm);
+    memcpy(buf + nk + nm, MAG_TAG, sizeof MAG_TAG);
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = 0;
     e = awq_mkdirs(dir);
-    if (!e) e = awq_write_file_atomic(path, keys, (L + 1) * sizeof *keys);
-    if (e) { free(keys); return e; }
+    if (!e) e = awq_write_file_atomic(path, buf, nk + nm + sizeof MAG_TAG);
+    free(buf);
+    if (e) { free(keys); free(mags); return e; }
     free(m->key_memo);
+    free(m->mag_memo);
     m->key_memo = keys;
+    m->mag_memo = mags;
     return AWQ_OK;
 }

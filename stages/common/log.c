@@ -20,6 +20,12 @@ double awq_now(void)
 
 const char *awq_log_prog(void) { return g_prog; }
 
+int awq_via_make(void)
+{
+    const char *v = getenv("AWQ_VIA_MAKE");
+    return v && strcmp(v, "1") == 0;
+}
+
 void awq_log_init(const char *prog, int argc, char **argv)
 {
     g_prog = prog;

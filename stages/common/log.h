@@ -15,6 +15,10 @@ void awq_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /*
 void awq_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /* always, "warning: " */
 /* "\r<prog>: <what> done/total" on a TTY, rate-limited; a final newline when done == total. */
 void awq_progress(const char *what, long done, long total);
+/* Was this program started by make's pipeline? mk/pipeline.mk and the steps of plan.mk set
+ * AWQ_VIA_MAKE=1; then hints name the make variables the person typed (NUMERICS=fp32), else the
+ * program's own flags (--numerics fp32): params.h awq_param_say. */
+int awq_via_make(void);
 /* Wall-clock seconds since an arbitrary start (monotonic). */
 double awq_now(void);
 

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "params.h"
+#include "values.h"
+
 static const char *const g_suffix[AWQ_SLOT__FIXED] = {
     [AWQ_W_INPUT_NORM] = "input_layernorm.weight",
     [AWQ_W_Q] = "self_attn.q_proj.weight", [AWQ_W_K] = "self_attn.k_proj.weight",
@@ -189,21 +192,33 @@ void awq_model_close(awq_model *m)
     st_close(m->st);
     free(m->dir);
     free(m->key_memo);
+    free(m->mag_memo);
     free(m);
 }
 
-static void hash_tensor(awq_hasher *h, const char *slot, const st_tensor *t)
+/* Hash a tensor (its slot name, dtype, shape, bytes) and return the largest magnitude of its
+ * values (values.h). The magnitude rides on the hash: chunk by chunk, each chunk still in the
+ * cache when it is scanned (XXH3's streaming digest does not depend on how the bytes are split). */
+static uint32_t hash_tensor(awq_hasher *h, const char *slot, const st_tensor *t)
 {
     char meta[256];
     int n = snprintf(meta, sizeof meta, "%s %s %d", slot, awq_dtype_name(t->dtype), t->ndim);
     for (int d = 0; d < t->ndim; d++) n += snprintf(meta + n, sizeof meta - (size_t)n, " %lld", (long long)t->shape[d]);
     awq_hasher_update(h, meta, (size_t)n + 1);
-    awq_hasher_update(h, t->data, t->nbytes);
+    const size_t esz = awq_dtype_size(t->dtype), chunk = ((size_t)64 << 10) * esz;
+    uint32_t mag = 0;
+    for (size_t off = 0; off < t->nbytes; off += chunk) {
+        const size_t len = t->nbytes - off < chunk ? t->nbytes - off : chunk;
+        const char *p = (const char *)t->data + off;
+        awq_hasher_update(h, p, len);
+        const uint32_t m = awq_mag_max(p, t->dtype, len / esz);
+        if (m > mag) mag = m;
+    }
+    return mag;
 }
 
-awq_err awq_block_key(const awq_model *m, int layer, awq_key *out)
+awq_err awq_block_hash(const awq_model *m, int layer, awq_key *out, uint32_t *mag)
 {
-    if (m->key_memo && layer >= 0 && layer < m->cfg.num_hidden_layers) { *out = m->key_memo[layer]; return AWQ_OK; }
     awq_block b;
     awq_err e = awq_model_block(m, layer, &b);
     if (e) return e;
@@ -222,20 +237,118 @@ awq_err awq_block_key(const awq_model *m, int layer, awq_key *out)
                       awq_layer_experts(c, layer), c->n_experts_per_tok, c->norm_topk_prob);
     awq_hasher_update(h, cfgtext, (size_t)n + 1);
     /* (a block's experts enter the key only after the fixed slots, so dense keys are unchanged) */
+    uint32_t most = 0;
     for (int s = 0; s < AWQ_SLOT__COUNT; s++)
-        if (b.t[s]) hash_tensor(h, awq_slot_suffix((awq_slot)s), b.t[s]);
+        if (b.t[s]) {
+            uint32_t v = hash_tensor(h, awq_slot_suffix((awq_slot)s), b.t[s]);
+            if (v > most) most = v;
+        }
     *out = awq_hasher_final(h);
     awq_hasher_free(h);
+    if (mag) *mag = most;
+    return AWQ_OK;
+}
+
+awq_err awq_block_key(const awq_model *m, int layer, awq_key *out)
+{
+    if (m->key_memo && layer >= 0 && layer < m->cfg.num_hidden_layers) { *out = m->key_memo[layer]; return AWQ_OK; }
+    return awq_block_hash(m, layer, out, NULL);
+}
+
+awq_err awq_embed_hash(const awq_model *m, awq_key *out, uint32_t *mag)
+{
+    awq_hasher *h = awq_hasher_new();
+    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    uint32_t v = hash_tensor(h, "embed_tokens", m->embed);
+    *out = awq_hasher_final(h);
+    awq_hasher_free(h);
+    if (mag) *mag = v;
     return AWQ_OK;
 }
 
 awq_err awq_embed_key(const awq_model *m, awq_key *out)
 {
     if (m->key_memo) { *out = m->key_memo[m->cfg.num_hidden_layers]; return AWQ_OK; }
-    awq_hasher *h = awq_hasher_new();
-    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    hash_tensor(h, "embed_tokens", m->embed);
-    *out = awq_hasher_final(h);
-    awq_hasher_free(h);
+    return awq_embed_hash(m, out, NULL);
+}
+
+/* The output's other tensors: the final norm, and lm_head when it is not the embedding. */
+static int rest_tensors(const awq_model *m, const st_tensor *t[2])
+{
+    int n = 0;
+    t[n++] = m->final_norm;
+    if (m->lm_head != m->embed) t[n++] = m->lm_head;
+    return n;
+}
+
+uint32_t awq_rest_mag(const awq_model *m)
+{
+    const st_tensor *t[2];
+    uint32_t most = 0;
+    for (int i = 0, n = rest_tensors(m, t); i < n; i++) {
+        uint32_t v = awq_mag_max(t[i]->data, t[i]->dtype, t[i]->nbytes / awq_dtype_size(t[i]->dtype));
+        if (v > most) most = v;
+    }
+    return most;
+}
+
+/* The error for tensor t holding `count` values at or beyond `bound`, the first at element i. */
+static awq_err value_error(const awq_model *m, const st_tensor *t, size_t i, size_t count, uint32_t bound)
+{
+    char where[96];
+    if (t->ndim == 2) snprintf(where, sizeof where, "[%zu, %zu]", i / (size_t)t->shape[1], i % (size_t)t->shape[1]);
+    else snprintf(where, sizeof where, "[%zu]", i);
+    const double v = awq_value_at(t->data, t->dtype, i);
+    char more[64] = "";
+    if (count > 1) snprintf(more, sizeof more, " (%zu such values in this tensor)", count);
+    if (bound == AWQ_MAG_NONFINITE)
+        return awq_fail(AWQ_ERR_NUMERIC, "'%s': tensor '%s' element %s is %s%s", st_file_path(m->st, t->file), t->name, where,
+                        v != v ? "NaN" : v > 0 ? "+Inf" : "-Inf", more);
+    return awq_fail(AWQ_ERR_NUMERIC, "'%s': tensor '%s' element %s = %g does not fit fp16 (largest 65504)%s",
+                    st_file_path(m->st, t->file), t->name, where, v, more);
+}
+
+/* Find, in tensors t[0..n), the first value with magnitude >= bound and fail naming it; AWQ_OK
+ * when there is none (a memo that was wrong about it). */
+static awq_err find_value(const awq_model *m, const st_tensor *const *t, int n, uint32_t bound)
+{
+    for (int k = 0; k < n; k++) {
+        if (!t[k]) continue;
+        size_t count, numel = t[k]->nbytes / awq_dtype_size(t[k]->dtype);
+        size_t i = awq_mag_find(t[k]->data, t[k]->dtype, numel, bound, &count);
+        if (i < numel) return value_error(m, t[k], i, count, bound);
+    }
+    return AWQ_OK;
+}
+
+awq_err awq_model_check_values(const awq_model *m, const uint32_t *mag, int round_f16)
+{
+    const int L = m->cfg.num_hidden_layers;
+    /* blocks first, in order, then the embedding and the rest */
+    for (int l = 0; l <= L + 1; l++) {
+        /* the embedding, final norm and lm_head go to the checkpoint in fp16 as they are, whatever
+         * the numerics; a block's tensors are rounded to fp16 only with NUMERICS=fp16 (in fp32 a
+         * norm may still fit once the scales are folded into it: awq-quantize checks that) */
+        const uint32_t bound = l < L && !round_f16 ? AWQ_MAG_NONFINITE : AWQ_MAG_F16_OVER;
+        if (mag[l] < bound) continue;
+        const uint32_t which = mag[l] >= AWQ_MAG_NONFINITE ? AWQ_MAG_NONFINITE : bound;
+        awq_block b;
+        const st_tensor *t[AWQ_SLOT__COUNT];
+        int n = 0;
+        if (l < L) {
+            awq_err e = awq_model_block(m, l, &b);
+            if (e) return e;
+            for (int s = 0; s < AWQ_SLOT__COUNT; s++) t[n++] = b.t[s];
+        } else if (l == L) t[n++] = m->embed;
+        else n = rest_tensors(m, t);
+        awq_err e = find_value(m, t, n, which);
+        if (!e) continue;
+        /* NUMERICS=fp32 keeps a block's weights as they are; nothing the user can set helps with
+         * NaN/Inf, or with the tensors stored in fp16 whatever the numerics */
+        if (which == AWQ_MAG_F16_OVER && l < L)
+            awq_hint("%s computes with the weights as stored (fp16 numerics round them to fp16 first)",
+                     AWQ_SAY("numerics", "fp32"));
+        return e;
+    }
     return AWQ_OK;
 }

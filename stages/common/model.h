@@ -50,6 +50,7 @@ typedef struct awq_model {
     const st_tensor *final_norm;         /* [C] */
     const st_tensor *lm_head;            /* [V, C]; == embed when tied */
     awq_key *key_memo;                   /* [L block keys, embed key] from the store's memo, or NULL */
+    uint32_t *mag_memo;                  /* [L blocks, embed, rest] largest magnitudes from the memo, or NULL */
 } awq_model;
 
 /* Open `dir`: config.json, safetensors, and check every tensor of spec §1.2 (presence, dtype
@@ -67,11 +68,31 @@ awq_err awq_block_key(const awq_model *m, int layer, awq_key *out);
 awq_err awq_embed_key(const awq_model *m, awq_key *out);
 /* Both come from m->key_memo when it is loaded (keymemo.c: hashing a block reads all its bytes). */
 
+/* The same keys, always read from the bytes, and on the way the largest magnitude of the values
+ * (values.h: |x| as fp32 bits, NaN > Inf > finite), for awq_model_check_values (mag may be NULL). */
+awq_err awq_block_hash(const awq_model *m, int layer, awq_key *out, uint32_t *mag);
+awq_err awq_embed_hash(const awq_model *m, awq_key *out, uint32_t *mag);
+/* The largest magnitude of the other tensors the output holds: the final norm, and lm_head when
+ * it is not the embedding (the only bytes the check reads that the keys do not). */
+uint32_t awq_rest_mag(const awq_model *m);
+
+/* Refuse, before anything is computed, values the pipeline cannot carry, given the magnitudes
+ * mag[L + 2] (blocks, embedding, rest) that hashing found: NaN or Inf in any tensor; beyond fp16
+ * (|x| >= 65520 rounds to Inf) in the embedding, final norm or lm_head, which the checkpoint holds
+ * in fp16, and, with round_f16 (NUMERICS=fp16), in any block tensor. Only a unit whose magnitude
+ * fails is read again, to name the file, tensor and element of its first such value
+ * (AWQ_ERR_NUMERIC; the hint names NUMERICS=fp32 where that would help). */
+awq_err awq_model_check_values(const awq_model *m, const uint32_t *mag, int round_f16);
+
 /* Load the keys awq-plan remembered in <store_root>/memo (NULL: the default store) into
- * m->key_memo; 1 when found, 0 when not (then the keys are computed on demand; not an error). */
+ * m->key_memo, and the magnitudes into m->mag_memo when the memo has them (memos written before
+ * the check have keys only); 1 when found, 0 when not (then the keys are computed on demand; not
+ * an error). */
 int awq_model_load_key_memo(awq_model *m, const char *store_root);
-/* Remember computed keys (blocks [L], embed) there, and use them from now on. */
-awq_err awq_model_save_key_memo(awq_model *m, const char *store_root, const awq_key *blocks, const awq_key *embed);
+/* Remember computed keys (blocks [L], embed) and magnitudes (mag[L + 2], as for
+ * awq_model_check_values) there, and use them from now on. */
+awq_err awq_model_save_key_memo(awq_model *m, const char *store_root, const awq_key *blocks, const awq_key *embed,
+                                const uint32_t *mag);
 
 /* Key of the output's non-block tensors (embed_tokens, final norm, lm_head when untied, in fp16;
  * the "rest" shard of stages/common/shard.h), from the identity of the model's files

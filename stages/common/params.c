@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 const awq_param_desc awq_param_record[] = {
 #define AWQ_PARAM(T, field, ...) {.type = AWQ_PT_##T, .offset = offsetof(awq_params, field), __VA_ARGS__},
 #include "params.def"
@@ -22,6 +24,16 @@ void awq_param_norm_group(awq_params *p)
 
 static void *field(awq_params *p, const awq_param_desc *d) { return (char *)p + d->offset; }
 static const void *cfield(const awq_params *p, const awq_param_desc *d) { return (const char *)p + d->offset; }
+
+const char *awq_param_say(const char *flag, const char *value, char *buf, size_t cap)
+{
+    const char *make = NULL;
+    for (int i = 0; i < awq_param_count; i++)
+        if (strcmp(awq_param_record[i].flag, flag) == 0) make = awq_param_record[i].make;
+    if (make && awq_via_make()) snprintf(buf, cap, "%s%s%s", make, value ? "=" : "", value ? value : "");
+    else snprintf(buf, cap, "--%s%s%s", flag, value ? " " : "", value ? value : "");
+    return buf;
+}
 
 /* "GROUP=-5 (--group)" or "--fake-quant": how to name a parameter in a message */
 static const char *who(const awq_param_desc *d, const char *value, char *buf, size_t cap)

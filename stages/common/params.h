@@ -109,6 +109,14 @@ awq_err awq_params_argv(char *buf, size_t cap, const awq_params *p, awq_program 
 /* A parameter's value as text ("128", "fp16", "0.5"): what --help, recipes and argv show. */
 void awq_param_text(const awq_param_desc *d, const awq_params *p, char *buf, size_t cap);
 
+/* How the person who started this program sets the parameter whose option is --`flag` to `value`
+ * (NULL: just name it), for hints in the words they typed: "NUMERICS=fp32" when make's pipeline
+ * started the program (log.h awq_via_make), "--numerics fp32" by hand. A parameter without a make
+ * variable, or a flag not in the record, is always named by its flag. Returns buf. */
+const char *awq_param_say(const char *flag, const char *value, char *buf, size_t cap);
+/* The same into a buffer that lives as long as the enclosing block: awq_hint("... %s", AWQ_SAY(...)) */
+#define AWQ_SAY(flag, value) awq_param_say((flag), (value), (char[160]){0}, 160)
+
 /* The entry of a field (by its offset in awq_params), for messages: NULL when none. */
 const awq_param_desc *awq_param_of(size_t offset);
 #define AWQ_PARAM_OF(field) awq_param_of(offsetof(awq_params, field))

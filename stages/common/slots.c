@@ -100,8 +100,9 @@ int awq_slots_threads(const awq_slots *s)
 void awq_slots_keep(awq_slots *s, int keep)
 {
     if (s->n <= keep) return;
-    /* when each holding began and ended, in the step's log: tests read it to check the bound */
-    awq_info("gpu units: %d held %.3f-%.3f", s->n, s->since, wall_now());
+    /* when each holding began and ended, in the step's log at -v (AWQ_VERBOSE=1): tests read it
+     * to check the bound; a person never needs it (awq-step shows a failed step's log) */
+    awq_verbose("gpu units: %d held %.3f-%.3f", s->n, s->since, wall_now());
     while (s->n > keep) close(s->fd[--s->n]);
     s->since = wall_now();
 }

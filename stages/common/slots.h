@@ -29,7 +29,8 @@ awq_err awq_slots_take(awq_slots *s, int units);
 /* Host threads for a step holding s->n units: its share of the cores (at least 2); 0 when
  * nothing is bounded (no AWQ_WORK). */
 int awq_slots_threads(const awq_slots *s);
-/* Give back units until `keep` are held; logs "gpu units: N held START-END" (epoch seconds). */
+/* Give back units until `keep` are held; logs "gpu units: N held START-END" (epoch seconds) at
+ * verbose level (AWQ_VERBOSE=1). */
 void awq_slots_keep(awq_slots *s, int keep);
 
 #endif

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <xxhash.h>
 
+#include "log.h"
 #include "tokenizer_int.h"
 
 struct awq_docs {
@@ -171,7 +172,8 @@ static awq_err jsonl_get(awq_docs *d, size_t i, const char **text, size_t *len)
     awq_err e = AWQ_OK;
     if (!json_is_string(v)) {
         e = awq_fail(AWQ_ERR_FORMAT, "'%s' line %zu has no string member \"%s\"", d->path, line_no, d->field);
-        awq_hint("choose the member with --field");
+        /* make passes no --field: the file needs "text" members (README) */
+        if (!awq_via_make()) awq_hint("choose the member with --field");
     } else {
         d->buf.n = 0;
         e = tk_bytes_put(&d->buf, json_string_value(v), json_string_length(v));

@@ -1,6 +1,7 @@
 /* tokenizer_json.c - what the tokenizer's readers (tokenizer_load.c, tokenizer_special.c) share:
  * errors "'<file>': <what>" and JSON members with defaults. Kept apart so that the two readers
  * depend on this file and load on special, never on each other both ways. */
+#include "log.h"
 #include "tokenizer_int.h"
 
 #include <stdarg.h>
@@ -30,7 +31,8 @@ awq_err tk_unsupported(const awq_tokenizer *t, const char *fmt, ...)
     va_start(ap, fmt);
     awq_err e = failv(AWQ_ERR_UNSUPPORTED, t, fmt, ap);
     va_end(ap);
-    awq_hint("awqmake reads BPE tokenizers (Llama, Mistral, Qwen, GPT-2 families); tokenize with Python and pass --ids");
+    awq_hint("awqmake reads BPE tokenizers (Llama, Mistral, Qwen, GPT-2 families); tokenize with Python and pass %s",
+             awq_via_make() ? "the ids as CALIB=FILE.i32" : "--ids");
     return e;
 }
 

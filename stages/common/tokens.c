@@ -1,6 +1,8 @@
 /* tokens.c - pre-tokenized calibration ids into a tokens object (spec §2.2 steps 5-6). */
 #include "tokens.h"
 
+#include "params.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +48,7 @@ awq_err awq_tokens_layout(size_t n, int seqlen, int max_blocks, int *n_blocks)
     size_t nb = n / (size_t)seqlen;
     if (nb == 0) {
         awq_fail(AWQ_ERR_ARG, "%zu calibration tokens do not fill one sequence of %d", n, seqlen);
-        awq_hint("use more calibration text or a smaller SEQLEN");
+        awq_hint("use more calibration text or a smaller %s", AWQ_SAY("seqlen", NULL));
         return AWQ_ERR_ARG;
     }
     if (max_blocks > 0 && nb > (size_t)max_blocks) nb = (size_t)max_blocks;

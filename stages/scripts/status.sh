@@ -1,12 +1,24 @@
 #!/bin/sh
 # status.sh (installed as build/bin/awq-status WORK BIN) - `make status`: for every block and stage of the plan in WORK, whether
-# its object is done (in the store), running (a step is computing it) or missing.
+# its object is done (in the store), running (a step is computing it) or missing; and the same
+# for the files of the output: each block's shard, the rest shard, and OUT itself (assemble).
 set -eu
+case ${1:-} in -h|--help)
+    cat <<EOF
+usage: awq-status WORK BIN
+what \`make status OUT=dir\` prints: for every block and stage of the plan in WORK (OUT.awq), done
+(its object is in the store, or its file is written), running (a step is making it) or missing
+EOF
+    exit 0 ;;
+esac
+[ $# -eq 2 ] || { echo "usage: awq-status WORK BIN" >&2; echo "try 'awq-status --help'" >&2; exit 2; }
 work=$1; bin=$2
 man="$work/manifest.tsv"
 [ -f "$man" ] || { echo "no plan in '$work' (run make quantize first)" >&2; exit 1; }
 store=$(sed -n 's/^STORE := //p' "$work/plan.mk")
-done_n=0; run_n=0; miss_n=0
+out=$(sed -n 's/^OUT := //p' "$work/plan.mk")
+# the output's shard files, block by block and the rest last (none when W_BIT has no checkpoint)
+shards=$(sed -n 's/^SHARDS := //p' "$work/plan.mk")
 # is an awq-quantize step over block $1 running? (running/quantize.blockN, or .blockA-B for a
 # batch of clip-only blocks)
 quantize_running() {
@@ -17,13 +29,38 @@ quantize_running() {
     done
     return 1
 }
+# is the step running/$1 alive?
+running() { [ -f "$work/running/$1" ] && kill -0 "$(cat "$work/running/$1")" 2>/dev/null; }
+# row BLOCK STAGE FILE-EXISTS RUNNING-NAME SHOWN: a file of the output
+file_row() {
+    if [ "$3" = 1 ]; then state=done; elif running "$4"; then state=running; else state=missing; fi
+    printf '%-6s %-13s %-8s %s\n' "$1" "$2" "$state" "$5"
+}
+# the shard row of block $1 ("rest" for the rest shard)
+shard_row() {
+    for s in $shards; do
+        f=$work/shards/${s##*/}
+        case ${s##*/} in
+        "$1"-*) if [ "$1" = rest ]; then b=- run=shard; else b=$1 run=shard.block$1; fi
+                have=0; [ -f "$f" ] && have=1
+                file_row "$b" shard "$have" "$run" "${s##*/}" ;;
+        esac
+    done
+}
 printf '%-6s %-13s %-8s %s\n' block stage state key
 tail -n +2 "$man" | while IFS="$(printf '\t')" read -r block stage key; do
     name=$stage; [ "$block" != "-" ] && name="$stage.block$block"
     if [ -f "$store/objects/$(echo "$key" | cut -c1-2)/$(echo "$key" | cut -c3-)" ]; then state=done
-    elif [ -f "$work/running/$name" ] && kill -0 "$(cat "$work/running/$name")" 2>/dev/null; then state=running
+    elif running "$name"; then state=running
     elif [ "$block" != "-" ] && quantize_running "$block"; then
         state=running  # awq-quantize makes the scales, clip and packed objects of its block
     else state=missing; fi
     printf '%-6s %-13s %-8s %s\n' "$block" "$stage" "$state" "$key"
+    if [ "$stage" = pack ]; then shard_row "$block"; fi
 done
+if [ -n "$shards" ]; then
+    shard_row rest
+    # OUT is up to date when its config.json is not older than what it depends on (as make sees it)
+    have=0; [ -f "$out/config.json" ] && [ ! "$out/config.json" -ot "$work/out.keys" ] && have=1
+    file_row - assemble "$have" assemble "$out"
+fi

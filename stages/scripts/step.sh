@@ -20,6 +20,23 @@
 # that runs it) for TARGET again, which makes the input first and then runs this step once more,
 # in the same run. $AWQ_HEAL_DEPTH bounds how deep such repairs nest.
 set -u
+usage="usage: awq-step TARGET BLOCK STAGE -- PROGRAM ARGS..."
+case ${1:-} in -h|--help)
+    cat <<EOF
+$usage
+run one step of an awqmake plan for make (plan.mk runs it; a person runs \`make quantize\`)
+
+  TARGET   the file the step makes (a store object, a shard, the output's config.json)
+  BLOCK    the decoder block, a range A-B for a batch, or - for the model
+  STAGE    embed, capture, quantize, shard or assemble
+  PROGRAM  the awq-* program and its arguments; it prints the key of what it made
+
+Prints one line per finished step on stderr, keeps PROGRAM's messages in \$AWQ_WORK/logs/ and
+shows them when it fails; exits with PROGRAM's status.
+EOF
+    exit 0 ;;
+esac
+[ $# -ge 4 ] || { echo "$usage" >&2; echo "try 'awq-step --help'" >&2; exit 2; }
 target=$1; block=$2; stage=$3; shift 3
 files=$target   # every file the step makes (no spaces: they are make targets)
 for f in "$@"; do [ "$f" = "--" ] && break; files="$files $f"; done
