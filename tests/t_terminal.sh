@@ -10,6 +10,8 @@ for p in awq-plan awq-gen-model awq-gen-tokens awq-step awq-status awq-capture; 
     [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }
 done
 ROOT=$(pwd)
+# make as a person types it: not a sub-make of `make test` (whose MAKELEVEL would name it make[1])
+unset MAKELEVEL MAKEFLAGS MFLAGS
 M=$TMP/model
 tiny_model "$M" 2 21
 "$BIN/awq-gen-tokens" -q --vocab 256 --count 2048 --seed 5 --out "$TMP/calib.i32" >/dev/null
