@@ -43,8 +43,22 @@ for k in a:
         for x, y in zip(a[k][2], c[k][2]): tot += 1; diff += x != y
 print("packed qweight bytes identical: %d of %d (%.3f%%)" % (tot - diff, tot, 100.0 * (tot - diff) / max(tot, 1)))
 PY
+    echo "grid and clip picks, each backend on its own captures (a token routed otherwise moves an expert's sampled rows):"
     python3 tools/golden/compare_picks.py "$BIN/awq-obj" "$OUTD/out-$name-cpu.awq/manifest.tsv" "$OUTD/store-$name-cpu" \
-        "$OUTD/store-$name-cuda"
+        "$OUTD/store-$name-cuda" | grep -v "^block "
+    # the same searches on the SAME inputs: the CPU run's act objects, the searches on CUDA
+    rm -rf "$OUTD/store-$name-mix" && cp -r "$OUTD/store-$name-cpu" "$OUTD/store-$name-mix"
+    for k in $(awk -F'\t' '$2 == "quantize" || $2 == "scale-search" || $2 == "clip-search" || $2 == "pack" || $2 == "clip-inputs" {print $3}' \
+               "$OUTD/out-$name-cpu.awq/manifest.tsv"); do
+        rm -f "$OUTD/store-$name-mix/objects/$(echo $k | cut -c1-2)/$(echo $k | cut -c3-)"
+    done
+    AWQ_CACHE=$OUTD/store-$name-mix "$BIN/awq-plan" --model "$M" --calib "$OUTD/calib.i32" --out "$OUTD/out-$name-mix" \
+        --work "$OUTD/out-$name-mix.awq" --bin "$BIN" --seqlen 128 --n-samples 64 --group $group --device cuda -q &&
+    AWQ_CACHE=$OUTD/store-$name-mix make --no-print-directory -j4 -f "$OUTD/out-$name-mix.awq/plan.mk" all \
+        2>"$OUTD/$name-mix.log" || tail -5 "$OUTD/$name-mix.log"
+    echo "grid and clip picks on the same inputs (the CPU's captures), searched on the CPU and on CUDA:"
+    python3 tools/golden/compare_picks.py "$BIN/awq-obj" "$OUTD/out-$name-cpu.awq/manifest.tsv" "$OUTD/store-$name-cpu" \
+        "$OUTD/store-$name-mix" | grep -v "^block "
     for dev in cpu cuda; do
         AWQ_CACHE=$OUTD/store-$name-$dev "$BIN/awq-eval" -m "$M" -t "$OUTD/eval.i32" --seqlen 128 --device cpu \
             --quant "$OUTD/out-$name-$dev" --rtn --rtn-group $group -o /dev/null 2>&1 | tail -3 | sed "s/^/$dev out: /"
