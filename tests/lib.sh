@@ -53,3 +53,37 @@ damage_bytes() {
         _db_at=$(( _db_at + 1 ))
     done
 }
+
+# pipeline_fixture: the pipeline tests' common start: the programs they run (else every check is
+# skipped), ROOT, a tiny 3-block model in $M and 2048 calibration ids in $TMP/calib.i32
+pipeline_fixture() {
+    for _pf in awq-plan awq-gen-model awq-gen-tokens awq-step; do
+        [ -x "$BIN/$_pf" ] || { skip all "$_pf not built"; exit 0; }
+    done
+    ROOT=$(pwd)
+    M="$TMP/model"
+    tiny_model "$M" 3 11
+    "$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
+}
+
+# q STORE OUT [VAR=value...]: one `make quantize` of $M on $TMP/calib.i32 (small settings), its
+# messages in $TMP/log
+q() {
+    _qs=$1 _qo=$2; shift 2
+    AWQ_CACHE="$_qs" make -C "$ROOT" --no-print-directory -j4 quantize O="$O" MODEL="$M" OUT="$_qo" CALIB="$TMP/calib.i32" \
+        SEQLEN=128 GROUP=64 N_GRID=4 "$@" >"$TMP/log" 2>&1
+}
+
+# flip_tensor_bit FILE TENSOR: flip one bit of the second byte of TENSOR in the safetensors FILE
+# (a model that differs from the original in that tensor only)
+flip_tensor_bit() {
+    python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+p, name = sys.argv[1], sys.argv[2]
+b = bytearray(open(p, 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+off = 8 + n + h[name]['data_offsets'][0]
+b[off + 1] ^= 0x04
+open(p, 'wb').write(b)
+PY
+}

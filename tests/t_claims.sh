@@ -7,13 +7,7 @@
 # process makes the step wait for it; a dead process's claim, and another host's claim not renewed
 # for the lease, are taken over.
 . tests/lib.sh
-for p in awq-plan awq-gen-model awq-gen-tokens awq-step; do
-    [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }
-done
-ROOT=$(pwd)
-M="$TMP/model"
-tiny_model "$M" 3 11
-"$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
+pipeline_fixture
 # plan STORE OUT [VAR=value...]: write OUT.awq/plan.mk (as make quantize does before it runs it)
 plan() {
     store=$1; out=$2; shift 2

@@ -5,19 +5,7 @@
 # from, and repairs them in one run; a damaged input read by two steps at once is made once;
 # `make gc` removes the moved-aside copies.
 . tests/lib.sh
-for p in awq-plan awq-gen-model awq-gen-tokens awq-step; do
-    [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }
-done
-ROOT=$(pwd)
-M="$TMP/model"
-tiny_model "$M" 3 11
-"$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
-# q STORE OUT [VAR=value...]: one `make quantize`, its messages in $TMP/log
-q() {
-    store=$1; out=$2; shift 2
-    AWQ_CACHE="$store" make -C "$ROOT" --no-print-directory -j4 quantize O="$O" MODEL="$M" OUT="$out" CALIB="$TMP/calib.i32" \
-        SEQLEN=128 GROUP=64 N_GRID=4 "$@" >"$TMP/log" 2>&1
-}
+pipeline_fixture
 ran() { grep "^awqmake: .* s  miss$" "$TMP/log" | awk '{print $(NF-3)}' | sort | uniq -c | tr -s ' ' | tr '\n' ';'; }
 # path STORE STAGE BLOCK: the object file of a manifest row of out1
 path() {

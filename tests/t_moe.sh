@@ -47,14 +47,7 @@ check qwen3_moe_checkpoint_evaluates_as_the_fake_quant "[ -n '$p_quant' ] && [ '
 # one expert of block 0 changed: block 0's AWQ, its output (block 1's input: "block 0 capture")
 # and block 1's AWQ rerun; the embedding (block 0's input) is reused
 cp -r "$MX" "$TMP/mx_b0"
-python3 - "$TMP/mx_b0/model.safetensors" <<'PY'
-import json, struct, sys
-p = sys.argv[1]; b = bytearray(open(p, 'rb').read())
-n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
-off = 8 + n + h['model.layers.0.block_sparse_moe.experts.2.w2.weight']['data_offsets'][0]
-b[off + 1] ^= 0x04
-open(p, 'wb').write(b)
-PY
+flip_tensor_bit "$TMP/mx_b0/model.safetensors" model.layers.0.block_sparse_moe.experts.2.w2.weight
 q "$TMP/mx_b0" "$TMP/s" "$TMP/mx_b0_out" 32
 check changed_expert_reruns_its_block_and_later_only "[ \"\$(ran)\" = 'block 0 capture;block 0 quantize;block 0 shard;block 1 quantize;block 1 shard;model assemble;model shard;' ] || { echo \"ran: \$(ran)\"; false; }"
 

@@ -9,19 +9,7 @@
 # same tensors as awq-assemble writing them itself, a removed output is relinked without any other
 # step, stale shards go, and a missing shard or packed object is a clear error.
 . tests/lib.sh
-for p in awq-plan awq-gen-model awq-gen-tokens awq-step; do
-    [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }
-done
-ROOT=$(pwd)
-M="$TMP/model"
-tiny_model "$M" 3 11
-"$BIN/awq-gen-tokens" --vocab 256 --count 2048 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
-# q STORE OUT [VAR=value...]: one `make quantize`, its messages in $TMP/log
-q() {
-    store=$1; out=$2; shift 2
-    AWQ_CACHE="$store" make -C "$ROOT" --no-print-directory -j4 quantize O="$O" MODEL="$M" OUT="$out" CALIB="$TMP/calib.i32" \
-        SEQLEN=128 GROUP=64 N_GRID=4 "$@" >"$TMP/log" 2>&1
-}
+pipeline_fixture
 steps() { grep -c "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log"; }           # stages that ran
 ran() { grep "^awqmake: .* s  \(hit\|miss\)$" "$TMP/log" | awk '{print $(NF-3)}' | sort | uniq -c | tr -s ' ' | tr '\n' ';'; }
 
@@ -130,14 +118,7 @@ check two_experiments_share_one_store '[ -f "$TMP/out_g32/config.json" ]'
 
 # a copy of the model with block 1 changed: block 0's work is reused
 cp -r "$M" "$TMP/model_b1"
-python3 - "$TMP/model_b1/model.safetensors" <<'PY'
-import json, struct, sys
-p = sys.argv[1]; b = bytearray(open(p, 'rb').read())
-n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
-off = 8 + n + h['model.layers.1.mlp.down_proj.weight']['data_offsets'][0]
-b[off + 1] ^= 0x04
-open(p, 'wb').write(b)
-PY
+flip_tensor_bit "$TMP/model_b1/model.safetensors" model.layers.1.mlp.down_proj.weight
 M_SAVE=$M; M="$TMP/model_b1"
 q "$TMP/s1" "$TMP/out_b1"
 M=$M_SAVE
