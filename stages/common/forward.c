@@ -80,9 +80,13 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
     f->n_seq = n_seq;
     f->seqlen = seqlen;
     f->round_f16 = round_f16;
-    f->rope = (kern_rope){(float)cfg->rope_theta, cfg->rope_type == AWQ_ROPE_LLAMA3, (float)cfg->rope_factor,
-                          (float)cfg->rope_low_freq_factor, (float)cfg->rope_high_freq_factor,
-                          (float)cfg->rope_original_max_position_embeddings};
+    f->rope = (kern_rope){.theta = (float)cfg->rope_theta, .llama3 = cfg->rope_type == AWQ_ROPE_LLAMA3,
+                          .factor = (float)cfg->rope_factor, .low_freq_factor = (float)cfg->rope_low_freq_factor,
+                          .high_freq_factor = (float)cfg->rope_high_freq_factor,
+                          .original_max_pos = (float)cfg->rope_original_max_position_embeddings,
+                          .yarn = cfg->rope_type == AWQ_ROPE_YARN, .beta_fast = cfg->rope_beta_fast,
+                          .beta_slow = cfg->rope_beta_slow, .truncate = cfg->rope_truncate,
+                          .attention_factor = (float)cfg->rope_attention_factor, .interleave = cfg->rope_interleave};
     size_t row_bytes = 0;
     for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
     if (cfg->n_experts) /* the experts' scratch (moe.c) */
