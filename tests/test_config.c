@@ -1,7 +1,7 @@
 /* test_config.c - config.json reading (spec §1.1): class defaults and explicit values of the
- * four supported architectures, both rope forms, and every refusal with its message. The
+ * supported architectures, both rope forms, and every refusal with its message. The
  * configs are written here, modelled on the published ones (Llama-2/3.1, Mistral v0.1,
- * Qwen2.5, Qwen3-0.6B). */
+ * Qwen2.5, Qwen3-0.6B, Mixtral-8x7B, Qwen3-30B-A3B, DeepSeek-V3). */
 #include "test.h"
 #include "../stages/common/config.h"
 
