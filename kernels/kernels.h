@@ -51,21 +51,32 @@ size_t kern_dtype_size(kern_dtype t);
 typedef struct kern_weight { const void *data; kern_dtype dtype; } kern_weight;
 #define KERN_NO_WEIGHT ((kern_weight){NULL, KERN_F32})
 
-/* RoPE parameters from config.json (spec §1.5). Only the default and "llama3" rope types exist;
- * refusing other types is the caller's job. */
+/* RoPE parameters from config.json (spec §1.5): the default, "llama3" and (DeepSeek-V3) "yarn"
+ * types; refusing other types is the caller's job. Members a type does not use are 0. */
 typedef struct kern_rope {
     float theta;            /* rope_theta (10000, 500000, 1e6, ...) */
     int llama3;             /* 1: rope_scaling.rope_type == "llama3", then the four below apply */
-    float factor;           /* 8 (Llama-3.1), 32 (Llama-3.2) */
+    float factor;           /* 8 (Llama-3.1), 32 (Llama-3.2); yarn's factor too */
     float low_freq_factor;  /* 1 */
     float high_freq_factor; /* 4 */
-    float original_max_pos; /* original_max_position_embeddings, 8192 */
+    float original_max_pos; /* original_max_position_embeddings, 8192; yarn's too */
+    int yarn;               /* 1: rope_type "yarn": factor, original_max_pos and the four below apply */
+    double beta_fast, beta_slow; /* yarn's correction range, in rotations (32, 1) */
+    int truncate;           /* yarn: floor/ceil the correction range (transformers' default) */
+    float attention_factor; /* yarn: cos and sin are multiplied by it in fp32 (before any fp16 rounding) */
+    int interleave;         /* DeepSeek's rope_interleave: see the rope op */
 } kern_rope;
 
 /* The rotary frequencies f[j], j < d/2, on the host, exactly as HF computes them in fp32:
  * inv_freq[j] = 1 / theta^(float(2j)/d) and, when p->llama3, the llama3 remap of §1.5 in the
- * same fp32 operation order. d must be even. Every backend's rope uses this function. */
+ * same fp32 operation order; when p->yarn, transformers' _compute_yarn_parameters (the correction
+ * range in fp64 as Python computes it, the ramp and the blend in fp32). d must be even. Every
+ * backend's rope uses this function. */
 void kern_rope_freqs(float *f /*[d/2]*/, size_t d, const kern_rope *p);
+/* The factor cos and sin are multiplied by: p->attention_factor for yarn, else 1. */
+float kern_rope_cs_scale(const kern_rope *p);
+/* The attention's default softmax scale, HF's head_dim ** -0.5 as fp32: (float)(1 / sqrt(d)). */
+float kern_attention_scale(size_t d);
 
 /* The weights of a self-attention module (Llama/Qwen self_attn) for the attn op: a host struct
  * whose members are backend memory. Absent biases and norms are KERN_NO_WEIGHT. */

@@ -5,6 +5,17 @@
 
 #include <math.h>
 
+float kern_rope_cs_scale(const kern_rope *p) { return p->yarn ? p->attention_factor : 1.0f; }
+
+float kern_attention_scale(size_t d) { return (float)(1.0 / sqrt((double)d)); }
+
+/* transformers' find_correction_dim: Python floats (fp64) */
+static double yarn_correction_dim(double rotations, size_t d, double base, double max_pos)
+{
+    const double pi = 3.14159265358979323846;
+    return ((double)d * log(max_pos / (rotations * 2 * pi))) / (2 * log(base));
+}
+
 void kern_rope_freqs(float *f, size_t d, const kern_rope *p)
 {
     const float two_pi = (float)(2.0 * 3.14159265358979323846); /* 2 * math.pi, then fp32 */
@@ -23,6 +34,22 @@ void kern_rope_freqs(float *f, size_t d, const kern_rope *p)
                 base = (1.0f - smooth) * base / p->factor + smooth * base;
             }
             inv = base;
+        }
+        if (p->yarn) {
+            /* find_correction_range(beta_fast, beta_slow, d, theta, original_max_pos, truncate) */
+            double lo = yarn_correction_dim(p->beta_fast, d, p->theta, p->original_max_pos);
+            double hi = yarn_correction_dim(p->beta_slow, d, p->theta, p->original_max_pos);
+            if (p->truncate) lo = floor(lo), hi = ceil(hi);
+            if (lo < 0) lo = 0;
+            if (hi > (double)(d - 1)) hi = (double)(d - 1);
+            if (lo == hi) hi += 0.001; /* linear_ramp_factor's guard */
+            /* ramp = clamp((arange(d/2) - lo) / (hi - lo), 0, 1), fp32 ops with fp32 scalars */
+            float ramp = ((float)j - (float)lo) / (float)(hi - lo);
+            ramp = ramp < 0.0f ? 0.0f : ramp > 1.0f ? 1.0f : ramp;
+            float extra = 1.0f - ramp;                           /* inv_freq_extrapolation_factor */
+            float pos_freq = powf(p->theta, expo);               /* base ** (arange / dim) */
+            float inv_extra = 1.0f / pos_freq, inv_inter = 1.0f / (p->factor * pos_freq);
+            inv = inv_inter * (1.0f - extra) + inv_extra * extra;
         }
         f[j] = inv;
     }

@@ -127,3 +127,11 @@ n0=$(n_objects)
 "$BIN/awq-capture" -m "$TMP/hot" --block 0 --input "$k0" >"$TMP/out" 2>"$TMP/err"
 rc=$?
 check fp16_overflow_named '[ $rc -eq 1 ] && grep -q "output of block 0.*sequence [0-9]*, token [0-9]*, channel [0-9]*" "$TMP/err" && [ $(n_objects) -eq $n0 ]'
+
+# DeepSeek-V3 (tests/golden/deepseek_v3, 3 blocks): the capture chain runs (awq-capture needs no
+# scale groups, which quantizing it would) and stores one object per block input
+: >"$TMP/chain.err"
+DS=tests/golden/deepseek_v3
+k=$("$BIN/awq-capture" -m "$DS" --tokens "$TOK" 2>>"$TMP/chain.err") && echo "$k" >"$TMP/dskeys" &&
+for i in 0 1 2; do k=$("$BIN/awq-capture" -m "$DS" --block $i --input "$k" 2>>"$TMP/chain.err") && echo "$k" >>"$TMP/dskeys"; done
+check deepseek_v3_chain '[ $(sort -u "$TMP/dskeys" | wc -l) -eq 4 ] && [ ! -s "$TMP/chain.err" ] && "$BIN/awq-obj" info "$(tail -1 "$TMP/dskeys")" | grep -q "F16\|BF16\|F32"'

@@ -108,12 +108,11 @@ static const void *gtensor(const st_model *st, awq_dtype dt, size_t nbytes, cons
  * max) in fp32, sum = fp32 sum of e, out = h( (sum_m h(e_m) v_m) * (1 / sum) ). (torch's vector
  * exp is an approximation within a few fp32 ulps; expf here, so rare h(e) roundings may differ.) */
 static kern_status sdpa_f16(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v, size_t b,
-                            size_t t, size_t h, size_t hkv, size_t d, int round_f16)
+                            size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, int round_f16)
 {
     (void)ctx;
-    if (hkv == 0 || h % hkv) return KERN_ERR_ARG;
+    if (hkv == 0 || h % hkv || dv != d) return KERN_ERR_ARG; /* the dense goldens' attention only */
     const size_t group = h / hkv, qw = h * d, kw = hkv * d;
-    const float scale = (float)(1.0 / sqrt((double)d));
     float *e = malloc(t * sizeof *e), *eh = malloc(t * sizeof *eh);
     if (!e || !eh) { free(e); free(eh); return KERN_ERR_NOMEM; }
     for (size_t s = 0; s < b; s++)

@@ -355,9 +355,19 @@ static void op_rmsnorm(const awq_backend *be)
             }
 }
 
-static const kern_rope rope_default = {10000.0f, 0, 0, 0, 0, 0};
-static const kern_rope rope_qwen = {1000000.0f, 0, 0, 0, 0, 0};
-static const kern_rope rope_llama31 = {500000.0f, 1, 8.0f, 1.0f, 4.0f, 8192.0f};
+static const kern_rope rope_default = {.theta = 10000.0f};
+static const kern_rope rope_qwen = {.theta = 1000000.0f};
+static const kern_rope rope_llama31 = {.theta = 500000.0f, .llama3 = 1, .factor = 8.0f, .low_freq_factor = 1.0f,
+                                       .high_freq_factor = 4.0f, .original_max_pos = 8192.0f};
+/* DeepSeek-V3: yarn (factor 40, original 4096, beta 32/1, attention factor 1), interleaved pairs;
+ * and a tiny yarn with a cos/sin factor of 1.037 (mscale 1, mscale_all_dim 0.707, factor 4) */
+static const kern_rope rope_dsv3 = {.theta = 10000.0f, .factor = 40.0f, .original_max_pos = 4096.0f, .yarn = 1,
+                                    .beta_fast = 32, .beta_slow = 1, .truncate = 1, .attention_factor = 1.0f,
+                                    .interleave = 1};
+static const kern_rope rope_yarn_small = {.theta = 10000.0f, .factor = 4.0f, .original_max_pos = 128.0f, .yarn = 1,
+                                          .beta_fast = 32, .beta_slow = 1, .truncate = 1,
+                                          .attention_factor = 1.036992729910394f};
+static const kern_rope rope_interleave = {.theta = 10000.0f, .interleave = 1};
 
 /* cos/sin may differ by an fp32 ulp between libm and the device (the rest is the same IEEE ops),
  * so fp32 within 1e-6 absolute + 1e-6 relative (NMSE 1e-12). Faithful: that ulp can straddle an
@@ -372,6 +382,8 @@ static void op_rope(const awq_backend *be)
         {1, 1, 2, 1, &rope_default, "d=2"}, {9, 3, 64, 4, &rope_default, "3 sequences of 4, last partial"},
         {37, 8, 128, 37, &rope_qwen, "theta 1e6"}, {20, 5, 96, 10, &rope_llama31, "llama3, d=96"},
         {6, 2, 128, 0, &rope_llama31, "large positions"}, {512, 32, 128, 512, &rope_default, "W7 q, 512 tokens"},
+        {48, 16, 64, 24, &rope_dsv3, "DeepSeek-V3 yarn, interleaved"}, {30, 3, 16, 10, &rope_yarn_small, "yarn, cos/sin x1.037"},
+        {9, 2, 8, 9, &rope_interleave, "interleaved, d=8"},
     };
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
         for (int f16 = 0; f16 < 2; f16++) {
@@ -385,7 +397,8 @@ static void op_rope(const awq_backend *be)
             size_t d = sh[s].d, half = d / 2;
             for (size_t e = 0; e < len; e++) {
                 size_t j = e % d % half, at = e - e % d; /* the rotation pair of element e */
-                double ab = fabs(x[at + j]) + fabs(x[at + j + half]);
+                double ab = sh[s].rope->interleave ? fabs(x[at + 2 * j]) + fabs(x[at + 2 * j + 1])
+                                                   : fabs(x[at + j]) + fabs(x[at + j + half]);
                 tol[e] = f16 ? ab * 0x1p-9 + ulp16(want[e]) : 1e-6 + 1e-6 * fabs(want[e]);
             }
             char id[160];
@@ -411,34 +424,39 @@ static void op_rope(const awq_backend *be)
  * the CUDA op, the boundary inside a sequence. */
 static void op_attention(const awq_backend *be)
 {
-    static const struct { size_t b, t, h, hkv, d; int big; const char *what; } sh[] = {
-        {1, 1, 1, 1, 8, 0, "one token"}, {2, 17, 4, 4, 16, 0, "MHA (ratio 1)"}, {3, 33, 8, 4, 64, 0, "GQA ratio 2"},
-        {2, 50, 8, 2, 128, 0, "GQA ratio 4"}, {1, 70, 8, 1, 40, 0, "MQA ratio 8, d=40"},
-        {2, 23, 6, 2, 128, 0, "d=128 with H*D=768, odd t"}, {3, 2048, 6, 2, 64, 1, "t=2048, 18 pairs (vs the CPU op)"},
-        {1, 512, 4, 2, 128, 0, "t=512, d=128: 8 query tiles of the fused kernel"},
-        {2, 100, 8, 2, 64, 0, "t=100, d=64, GQA ratio 4: partial tiles of the fused kernel"},
+    static const struct { size_t b, t, h, hkv, d; int big; const char *what; size_t dv; float scale; } sh[] = {
+        {1, 1, 1, 1, 8, 0, "one token", 0, 0}, {2, 17, 4, 4, 16, 0, "MHA (ratio 1)", 0, 0}, {3, 33, 8, 4, 64, 0, "GQA ratio 2", 0, 0},
+        {2, 50, 8, 2, 128, 0, "GQA ratio 4", 0, 0}, {1, 70, 8, 1, 40, 0, "MQA ratio 8, d=40", 0, 0},
+        {2, 23, 6, 2, 128, 0, "d=128 with H*D=768, odd t", 0, 0}, {3, 2048, 6, 2, 64, 1, "t=2048, 18 pairs (vs the CPU op)", 0, 0},
+        {1, 512, 4, 2, 128, 0, "t=512, d=128: 8 query tiles of the fused kernel", 0, 0},
+        {2, 100, 8, 2, 64, 0, "t=100, d=64, GQA ratio 4: partial tiles of the fused kernel", 0, 0},
+        /* DeepSeek's MLA: v heads narrower or wider than q/k heads, yarn's scale */
+        {2, 24, 4, 4, 48, 0, "MLA d=48 dv=24, yarn scale", 24, 0.17401743871138853f},
+        {1, 40, 4, 4, 24, 0, "MLA d=24 dv=40", 40, 0.3f},
+        {2, 600, 16, 16, 192, 1, "DeepSeek-V3 heads d=192 dv=128 (vs the CPU op)", 128, 0.1147213867929261f},
     };
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         if (sh[s].big && is_cpu(be)) continue;
         for (int f16 = 0; f16 < 2; f16++) {
-            size_t b = sh[s].b, t = sh[s].t, h = sh[s].h, hkv = sh[s].hkv, d = sh[s].d;
-            size_t nq = b * t * h * d, nk = b * t * hkv * d;
-            float *q = rand_floats(nq, -2, 2, f16), *k = rand_floats(nk, -2, 2, f16), *v = rand_floats(nk, -1, 1, f16);
-            float *want = xmalloc(nq * 4), *got = xmalloc(nq * 4);
-            kern_status st = sh[s].big ? awq_backend_cpu()->attention(NULL, want, q, k, v, b, t, h, hkv, d, f16)
-                                       : kern_attention_ref(want, q, k, v, b, t, h, hkv, d, f16);
+            size_t b = sh[s].b, t = sh[s].t, h = sh[s].h, hkv = sh[s].hkv, d = sh[s].d, dv = sh[s].dv ? sh[s].dv : d;
+            float scale = sh[s].scale ? sh[s].scale : kern_attention_scale(d);
+            size_t nq = b * t * h * d, nk = b * t * hkv * d, nv = b * t * hkv * dv, no = b * t * h * dv;
+            float *q = rand_floats(nq, -2, 2, f16), *k = rand_floats(nk, -2, 2, f16), *v = rand_floats(nv, -1, 1, f16);
+            float *want = xmalloc(no * 4), *got = xmalloc(no * 4);
+            kern_status st = sh[s].big ? awq_backend_cpu()->attention(NULL, want, q, k, v, b, t, h, hkv, d, dv, scale, f16)
+                                       : kern_attention_ref(want, q, k, v, b, t, h, hkv, d, dv, scale, f16);
             CHECK(st == KERN_OK, "reference");
             char id[200];
-            snprintf(id, sizeof id, "attention[%s b=%zu t=%zu h=%zu hkv=%zu d=%zu f16=%d (%s)]", be->name, b, t, h, hkv, d,
-                     f16, sh[s].what);
-            float *dq = dev_put(be, q, nq * 4), *dk = dev_put(be, k, nk * 4), *dv = dev_put(be, v, nk * 4);
-            float *dout = dev_out(be, nq * 4);
-            st = be->attention(be->ctx, dout, dq, dk, dv, b, t, h, hkv, d, f16);
+            snprintf(id, sizeof id, "attention[%s b=%zu t=%zu h=%zu hkv=%zu d=%zu dv=%zu f16=%d (%s)]", be->name, b, t, h,
+                     hkv, d, dv, f16, sh[s].what);
+            float *dq = dev_put(be, q, nq * 4), *dk = dev_put(be, k, nk * 4), *dv_ = dev_put(be, v, nv * 4);
+            float *dout = dev_out(be, no * 4);
+            st = be->attention(be->ctx, dout, dq, dk, dv_, b, t, h, hkv, d, dv, scale, f16);
             CHECK(st == KERN_OK, "%s: %s", id, kern_strerror(st));
-            dev_get(be, got, dout, nq * 4);
-            if (f16) compare(id, got, want, nq, (tolerance){.atol = 8e-3, .nmse = 1e-8, .f16 = 1, .flips = 0.05});
-            else compare(id, got, want, nq, (tolerance){.atol = 1e-5, .rtol = 1e-4, .nmse = 1e-10});
-            dev_free(be, dq), dev_free(be, dk), dev_free(be, dv), dev_free(be, dout);
+            dev_get(be, got, dout, no * 4);
+            if (f16) compare(id, got, want, no, (tolerance){.atol = 8e-3, .nmse = 1e-8, .f16 = 1, .flips = 0.05});
+            else compare(id, got, want, no, (tolerance){.atol = 1e-5, .rtol = 1e-4, .nmse = 1e-10});
+            dev_free(be, dq), dev_free(be, dk), dev_free(be, dv_), dev_free(be, dout);
             free(q), free(k), free(v), free(want), free(got);
         }
     }
@@ -688,7 +706,7 @@ static kern_status attn_want(int big, float *out, float *att, const float *a, co
     if (st == KERN_OK && w->k_norm.data) st = kern_rmsnorm_ref(rk, rk, w->k_norm, n * hkv, d, w->eps, f16);
     if (st == KERN_OK) st = kern_rope_ref(rq, pos, n, h, d, rope, f16);
     if (st == KERN_OK) st = kern_rope_ref(rk, pos, n, hkv, d, rope, f16);
-    if (st == KERN_OK) st = kern_attention_ref(att, rq, rk, rv, b, t, h, hkv, d, f16);
+    if (st == KERN_OK) st = kern_attention_ref(att, rq, rk, rv, b, t, h, hkv, d, d, kern_attention_scale(d), f16);
     if (st == KERN_OK && out) st = kern_matmul_ref(out, att, w->o, w->o_bias, n, c, h * d, f16);
     return st;
 }
@@ -835,7 +853,7 @@ static void op_attn(const awq_backend *be)
                 if (st == KERN_OK && dw.k_norm.data) st = be->rmsnorm(be->ctx, dsk, dsk, dw.k_norm, n * hkv, d, w.eps, f16);
                 if (st == KERN_OK) st = be->rope(be->ctx, dsq, dpos, n, h, d, sh[s].rope, f16);
                 if (st == KERN_OK) st = be->rope(be->ctx, dsk, dpos, n, hkv, d, sh[s].rope, f16);
-                if (st == KERN_OK) st = be->attention(be->ctx, dsatt, dsq, dsk, dsv, b, t, h, hkv, d, f16);
+                if (st == KERN_OK) st = be->attention(be->ctx, dsatt, dsq, dsk, dsv, b, t, h, hkv, d, d, kern_attention_scale(d), f16);
                 if (st == KERN_OK) st = be->matmul(be->ctx, dout, dsatt, dw.o, dw.o_bias, n, c, hd, f16);
                 CHECK(st == KERN_OK, "%s: separate ops: %s", id, kern_strerror(st));
                 dev_get(be, again, dsatt, nh * 4);
@@ -1538,7 +1556,7 @@ static void t_rope_spec_T8(void)
     for (int e = 0; e < 3; e++)
         CHECK(fabs(f[d[e].j] - d[e].v) <= 2e-7 * d[e].v, "theta 1e4: f[%d] = %.9g, want %.9g", d[e].j, f[d[e].j], d[e].v);
     kern_rope_freqs(f, 128, &rope_llama31);
-    const kern_rope unscaled = {500000.0f, 0, 0, 0, 0, 0};
+    const kern_rope unscaled = {.theta = 500000.0f};
     kern_rope_freqs(plain, 128, &unscaled);
     const struct { int j; double before, after; } l[] = {
         {0, 1, 1}, {20, 1.656044e-2, 1.656044e-2}, {30, 2.1311196e-3, 1.3718937e-3},
@@ -1586,6 +1604,82 @@ static void t_rope_ref_by_hand(void)
     }
 }
 
+/* YaRN's frequencies as transformers 5.23's _compute_yarn_parameters gives them (the fp32 values
+ * printed by torch; within 2e-7 relative for powf's last bit): DeepSeek-V3's (d 64, factor 40,
+ * original 4096, truncate false here) and a tiny one (d 16, factor 4, original 128). */
+static void t_rope_yarn_freqs(void)
+{
+    float f[32];
+    const double tiny[8] = {0x1p+0, 0x1.e5b9dp-3, 0x1.999998p-5, 0x1.030dc6p-7, 0x1.47ae14p-9, 0x1.9e7c7p-11,
+                            0x1.0624dep-12, 0x1.4b96cp-14};
+    kern_rope_freqs(f, 16, &rope_yarn_small);
+    for (int j = 0; j < 8; j++) CHECK(fabs(f[j] - tiny[j]) <= 2e-7 * tiny[j], "tiny yarn f[%d] = %a, want %a", j, f[j], tiny[j]);
+    kern_rope ds = rope_dsv3;
+    ds.theta = 50000.0f, ds.truncate = 0;
+    const double big[32] = {
+        0x1p+0, 0x1.6d1ce6p-1, 0x1.045db6p-1, 0x1.7356fep-2, 0x1.08ce7ap-2, 0x1.79ac46p-3, 0x1.0d52a2p-3, 0x1.801d36p-4,
+        0x1.11ea82p-4, 0x1.837ce6p-5, 0x1.f3a502p-6, 0x1.3e81fcp-6, 0x1.905c18p-7, 0x1.ee1fc6p-8, 0x1.298b02p-8,
+        0x1.5a2c6ap-9, 0x1.7e34ap-10, 0x1.8210aep-11, 0x1.43c80cp-12, 0x1.148a0ep-14, 0x1.e511b4p-16, 0x1.59e88p-16,
+        0x1.ed578ap-17, 0x1.5fcebep-17, 0x1.f5c17cp-18, 0x1.65cecp-18, 0x1.fe502ap-19, 0x1.6be8f4p-19, 0x1.03821cp-19,
+        0x1.721dccp-20, 0x1.07ef2p-20, 0x1.786dbcp-21};
+    kern_rope_freqs(f, 64, &ds);
+    for (int j = 0; j < 32; j++) CHECK(fabs(f[j] - big[j]) <= 2e-7 * big[j], "DeepSeek yarn f[%d] = %a, want %a", j, f[j], big[j]);
+    CHECK(kern_rope_cs_scale(&rope_yarn_small) == 1.036992729910394f && kern_rope_cs_scale(&rope_interleave) == 1.0f,
+          "cos/sin factor");
+}
+
+/* Interleaved pairs (x[2j], x[2j+1]) rotated and written in halves: the same bits as the halves
+ * rotation of the de-interleaved head (transformers' two formulations), in both modes; and the
+ * yarn factor multiplies cos and sin: with it, the result is the rotation by scaled cos/sin. */
+static void t_rope_interleave_by_hand(void)
+{
+    const size_t n = 5, heads = 3, d = 16, len = n * heads * d;
+    float *x = rand_floats(len, -3, 3, 0), *a = xmalloc(len * 4), *b = xmalloc(len * 4);
+    int32_t pos[5] = {0, 1, 2, 7, 300};
+    kern_rope plain = rope_yarn_small, inter = rope_yarn_small;
+    inter.interleave = 1;
+    for (int f16 = 0; f16 < 2; f16++) {
+        if (f16) round_all(x, len);
+        memcpy(a, x, len * 4);
+        for (size_t rh = 0; rh < n * heads; rh++)
+            for (size_t j = 0; j < d / 2; j++) b[rh * d + j] = x[rh * d + 2 * j], b[rh * d + j + d / 2] = x[rh * d + 2 * j + 1];
+        kern_rope_ref(a, pos, n, heads, d, &inter, f16);
+        kern_rope_ref(b, pos, n, heads, d, &plain, f16);
+        size_t where = 0;
+        CHECK(bits_equal(a, b, len, &where), "f16=%d: interleaved differs from de-interleaved halves at %zu", f16, where);
+    }
+    float y[4] = {1, 2, 3, 4}, f[2];
+    const int32_t p1 = 1;
+    kern_rope r4 = rope_yarn_small;
+    r4.interleave = 1;
+    kern_rope_freqs(f, 4, &r4);
+    kern_rope_ref(y, &p1, 1, 1, 4, &r4, 0);
+    double cs = 1.036992729910394, c0 = cos(f[0]) * cs, s0 = sin(f[0]) * cs, c1 = cos(f[1]) * cs, s1 = sin(f[1]) * cs;
+    const double want[4] = {1 * c0 - 2 * s0, 3 * c1 - 4 * s1, 2 * c0 + 1 * s0, 4 * c1 + 3 * s1};
+    for (int e = 0; e < 4; e++) CHECK(fabs(y[e] - want[e]) <= 1e-6, "y[%d] = %.9g, want %.9g", e, y[e], want[e]);
+    free(x), free(a), free(b);
+}
+
+/* v heads narrower than q/k heads (MLA): the output equals, bit for bit, the d = dv attention on
+ * v padded with zero columns (its first dv columns), at the same scale. */
+static void t_attention_dv_is_padded(void)
+{
+    const size_t b = 2, t = 13, h = 4, hkv = 2, d = 24, dv = 10;
+    const float scale = 0.3f;
+    float *q = rand_floats(b * t * h * d, -2, 2, 0), *k = rand_floats(b * t * hkv * d, -2, 2, 0);
+    float *v = rand_floats(b * t * hkv * dv, -1, 1, 0), *vp = calloc(b * t * hkv * d, 4);
+    float *o = xmalloc(b * t * h * dv * 4), *op = xmalloc(b * t * h * d * 4);
+    for (size_t r = 0; r < b * t * hkv; r++) memcpy(vp + r * d, v + r * dv, dv * 4);
+    for (int f16 = 0; f16 < 2; f16++) {
+        kern_attention_ref(o, q, k, v, b, t, h, hkv, d, dv, scale, f16);
+        kern_attention_ref(op, q, k, vp, b, t, h, hkv, d, d, scale, f16);
+        int bad = 0;
+        for (size_t r = 0; r < b * t * h; r++) bad += memcmp(o + r * dv, op + r * d, dv * 4) != 0;
+        CHECK(!bad, "f16=%d: %d heads differ from the padded attention", f16, bad);
+    }
+    free(q), free(k), free(v), free(vp), free(o), free(op);
+}
+
 /* Position 0 is the identity (cos 1, sin 0), for the _ref and every backend, in both modes. */
 static void t_rope_pos0_identity(void)
 {
@@ -1619,7 +1713,8 @@ static void t_rope_vs_ref(void)
     static const struct { size_t n, heads, d, t; const kern_rope *rope; const char *what; } sh[] = {
         {1, 1, 2, 1, &rope_default, "d=2"}, {9, 3, 64, 4, &rope_default, "3 sequences of 4 (last partial)"},
         {37, 8, 128, 37, &rope_qwen, "theta 1e6"}, {20, 5, 96, 10, &rope_llama31, "llama3, d=96"},
-        {6, 2, 128, 0, &rope_llama31, "large positions"},
+        {6, 2, 128, 0, &rope_llama31, "large positions"}, {48, 16, 64, 24, &rope_dsv3, "DeepSeek-V3 yarn, interleaved"},
+        {30, 3, 16, 10, &rope_yarn_small, "yarn, cos/sin x1.037"},
     };
     size_t nb = n_backends();
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
@@ -1668,7 +1763,8 @@ static kern_status attn_run(const awq_backend *be, float *out, const attn_in *a,
     size_t nq = a->b * a->t * a->h * a->d, nk = a->b * a->t * a->hkv * a->d;
     float *dq = dev_put(be, a->q, nq * 4), *dk = dev_put(be, a->k, nk * 4), *dv = dev_put(be, a->v, nk * 4);
     float *dout = dev_put(be, NULL, nq * 4);
-    kern_status st = be->attention(be->ctx, dout, dq, dk, dv, a->b, a->t, a->h, a->hkv, a->d, f16);
+    kern_status st = be->attention(be->ctx, dout, dq, dk, dv, a->b, a->t, a->h, a->hkv, a->d, a->d,
+                                    kern_attention_scale(a->d), f16);
     if (st == KERN_OK) dev_get(be, out, dout, nq * 4);
     dev_free(be, dq), dev_free(be, dk), dev_free(be, dv), dev_free(be, dout);
     return st;
@@ -1692,7 +1788,7 @@ static void t_attention_vs_ref(void)
             attn_in a = attn_rand(sh[s].b, sh[s].t, sh[s].h, sh[s].hkv, sh[s].d, f16);
             size_t nq = a.b * a.t * a.h * a.d;
             float *want = xmalloc(nq * 4), *got = xmalloc(nq * 4);
-            CHECK(kern_attention_ref(want, a.q, a.k, a.v, a.b, a.t, a.h, a.hkv, a.d, f16) == KERN_OK, "ref");
+            CHECK(kern_attention_ref(want, a.q, a.k, a.v, a.b, a.t, a.h, a.hkv, a.d, a.d, kern_attention_scale(a.d), f16) == KERN_OK, "ref");
             for (size_t bi = 0; bi < nb; bi++) {
                 const awq_backend *be = backends[bi];
                 char id[160];
@@ -1719,7 +1815,7 @@ static void t_attention_softmax_by_hand(void)
     for (size_t bi = 0; bi <= nb; bi++) {
         const char *who = bi < nb ? backends[bi]->name : "ref";
         kern_status st = bi < nb ? attn_run(backends[bi], out, &a, 0)
-                                 : kern_attention_ref(out, a.q, a.k, a.v, b, t, h, hkv, d, 0);
+                                 : kern_attention_ref(out, a.q, a.k, a.v, b, t, h, hkv, d, d, kern_attention_scale(d), 0);
         REQUIRE(st == KERN_OK, "%s: %s", who, kern_strerror(st));
         int bad = 0;
         for (size_t s = 0; s < b; s++)
@@ -1766,7 +1862,8 @@ static void t_attention_causal(void)
             for (size_t e = 0; e < h * d; e++) c.q[row * h * d + e] += 0.5f;
             for (size_t e = 0; e < hkv * d; e++) c.k[row * hkv * d + e] -= 0.75f, c.v[row * hkv * d + e] += 0.25f;
             if (bi < nb) attn_run(backends[bi], o1, &a, f16), attn_run(backends[bi], o2, &c, f16);
-            else kern_attention_ref(o1, a.q, a.k, a.v, b, t, h, hkv, d, f16), kern_attention_ref(o2, c.q, c.k, c.v, b, t, h, hkv, d, f16);
+            else kern_attention_ref(o1, a.q, a.k, a.v, b, t, h, hkv, d, d, kern_attention_scale(d), f16),
+                 kern_attention_ref(o2, c.q, c.k, c.v, b, t, h, hkv, d, d, kern_attention_scale(d), f16);
             size_t where = 0, before = row * h * d;
             CHECK(bits_equal(o1, o2, before, &where), "%s f16=%d: row %zu changed by a later token", who, f16,
                   where / (h * d));
@@ -1793,8 +1890,8 @@ static void t_attention_gqa_is_mha(void)
             }
         size_t nq = b * t * h * d;
         float *og = xmalloc(nq * 4), *om = xmalloc(nq * 4);
-        kern_attention_ref(og, g.q, g.k, g.v, b, t, h, hkv, d, 0);
-        kern_attention_ref(om, m.q, m.k, m.v, b, t, h, h, d, 0);
+        kern_attention_ref(og, g.q, g.k, g.v, b, t, h, hkv, d, d, kern_attention_scale(d), 0);
+        kern_attention_ref(om, m.q, m.k, m.v, b, t, h, h, d, d, kern_attention_scale(d), 0);
         size_t where = 0;
         CHECK(bits_equal(og, om, nq, &where), "ref hkv=%zu: differs from MHA at %zu", hkv, where);
         for (size_t bi = 0; bi < nb; bi++) {
@@ -1988,7 +2085,7 @@ static void t_bad_arguments(void)
     float buf[64] = {0};
     int32_t pos[4] = {0};
     kern_weight bad_dt = {buf, (kern_dtype)7};
-    CHECK(kern_attention_ref(buf, buf, buf, buf, 1, 2, 3, 2, 4, 0) == KERN_ERR_ARG, "ref: h=3 hkv=2");
+    CHECK(kern_attention_ref(buf, buf, buf, buf, 1, 2, 3, 2, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "ref: h=3 hkv=2");
     CHECK(kern_rope_ref(buf, pos, 1, 1, 5, &rope_default, 0) == KERN_ERR_ARG, "ref: odd d");
     CHECK(kern_matmul_ref(buf, buf, bad_dt, KERN_NO_WEIGHT, 1, 1, 1, 0) == KERN_ERR_ARG, "ref: bad dtype");
     size_t nb = n_backends();
@@ -1996,8 +2093,8 @@ static void t_bad_arguments(void)
         const awq_backend *be = backends[bi];
         float *d = dev_put(be, buf, sizeof buf);
         int32_t *dp = dev_put(be, pos, sizeof pos);
-        CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 3, 2, 4, 0) == KERN_ERR_ARG, "%s: h=3 hkv=2", be->name);
-        CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 4, 0, 4, 0) == KERN_ERR_ARG, "%s: hkv=0", be->name);
+        CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 3, 2, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "%s: h=3 hkv=2", be->name);
+        CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 4, 0, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "%s: hkv=0", be->name);
         CHECK(be->rope(be->ctx, d, dp, 1, 1, 5, &rope_default, 0) == KERN_ERR_ARG, "%s: odd d", be->name);
         CHECK(be->matmul(be->ctx, d, d, (kern_weight){d, (kern_dtype)7}, KERN_NO_WEIGHT, 1, 1, 1, 0) == KERN_ERR_ARG,
               "%s: bad dtype", be->name);
@@ -2168,8 +2265,8 @@ static void op_memory_errors(const awq_backend *be)
     int32_t pos[4] = {0};
     int32_t *dp = dev_put(be, pos, sizeof pos);
     float *d = dev_out(be, 4096);
-    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 3, 2, 4, 0) == KERN_ERR_ARG, "%s: h=3 hkv=2", be->name);
-    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 4, 0, 4, 0) == KERN_ERR_ARG, "%s: hkv=0", be->name);
+    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 3, 2, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "%s: h=3 hkv=2", be->name);
+    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 4, 0, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "%s: hkv=0", be->name);
     CHECK(be->rope(be->ctx, d, dp, 1, 1, 5, &rope_default, 0) == KERN_ERR_ARG, "%s: odd d", be->name);
     CHECK(be->matmul(be->ctx, d, d, (kern_weight){d, (kern_dtype)7}, KERN_NO_WEIGHT, 1, 1, 1, 0) == KERN_ERR_ARG, "%s: dtype", be->name);
     CHECK(be->rmsnorm(be->ctx, d, d, (kern_weight){d, (kern_dtype)-1}, 1, 1, 1e-6f, 0) == KERN_ERR_ARG, "%s: dtype", be->name);
@@ -2183,6 +2280,33 @@ static void op_memory_errors(const awq_backend *be)
     CHECK(be->w_mean(be->ctx, d, ws, rows0, 1, 12, 4, 1) == KERN_ERR_ARG, "%s: w_mean no rows", be->name);
     CHECK(be->sync(be->ctx) == KERN_OK, "%s: sync after refused calls", be->name);
     dev_free(be, da), dev_free(be, dp), dev_free(be, d);
+}
+
+/* ---- copy2d ---------------------------------------------------------------------------------- */
+
+/* Exact: the block lands bit for bit, and nothing outside it is written (the destination starts
+ * with a canary); w > an ld is refused. */
+static void op_copy2d(const awq_backend *be)
+{
+    static const struct { size_t n, dld, sld, w; } sh[] = {{1, 1, 1, 1}, {7, 48, 40, 16}, {300, 64, 224, 32}, {5, 9, 9, 9},
+                                                          {64, 192, 192, 0}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        size_t n = sh[s].n, dld = sh[s].dld, sld = sh[s].sld, w = sh[s].w;
+        float *src = rand_floats(n * sld, -5, 5, 0), *want = xmalloc(n * dld * 4), *got = xmalloc(n * dld * 4);
+        for (size_t e = 0; e < n * dld; e++) want[e] = -1234.5f;
+        float *dd = dev_put(be, want, n * dld * 4), *ds = dev_put(be, src, n * sld * 4);
+        CHECK(kern_copy2d_ref(want, dld, src, sld, n, w) == KERN_OK, "ref");
+        CHECK(be->copy2d(be->ctx, dd, dld, ds, sld, n, w) == KERN_OK, "copy2d[%s n=%zu w=%zu]", be->name, n, w);
+        dev_get(be, got, dd, n * dld * 4);
+        CHECK(!memcmp(got, want, n * dld * 4), "copy2d[%s n=%zu dld=%zu sld=%zu w=%zu] differs from the ref", be->name, n,
+              dld, sld, w);
+        dev_free(be, dd), dev_free(be, ds);
+        free(src), free(want), free(got);
+    }
+    float *d = dev_out(be, 64);
+    CHECK(be->copy2d(be->ctx, d, 2, d + 8, 4, 2, 3) == KERN_ERR_ARG, "%s: w > dst_ld", be->name);
+    CHECK(be->copy2d(be->ctx, d, 4, d + 8, 2, 2, 3) == KERN_ERR_ARG, "%s: w > src_ld", be->name);
+    dev_free(be, d);
 }
 
 /* ---- cases ----------------------------------------------------------------------------------- */
@@ -2214,7 +2338,7 @@ static void test_op_mlp(const awq_backend *be) { op_mlp(be); }
 static void attn_vs_ref(const awq_backend *be)
 {
     const size_t b = 2, t = 7, c = 48, h = 4, hkv = 2, d = 8, n = b * t;
-    const kern_rope rope = {10000.0f, 0, 0, 0, 0, 0};
+    const kern_rope rope = {.theta = 10000.0f};
     for (int extras = 0; extras < 2; extras++)
         for (int f16 = 0; f16 < 2; f16++) {
             kern_weight hw[10];
@@ -2249,6 +2373,7 @@ static void attn_vs_ref(const awq_backend *be)
         }
 }
 static void test_op_attn(const awq_backend *be) { op_attn(be); attn_vs_ref(be); }
+static void test_op_copy2d(const awq_backend *be) { op_copy2d(be); }
 static void test_op_embed(const awq_backend *be) { op_embed(be); with_backend(be, t_embed); }
 static void test_op_mean_abs(const awq_backend *be) { op_mean_abs(be); with_backend(be, t_mean_abs); }
 static void test_op_round_f16(const awq_backend *be) { round_f16_edges(be); with_backend(be, t_round_f16); }
@@ -2282,6 +2407,9 @@ int main(int argc, char **argv)
         {"ref/matmul_by_hand", t_matmul_ref_by_hand},
         {"ref/rope_spec_T8", t_rope_spec_T8},
         {"ref/rope_by_hand", t_rope_ref_by_hand},
+        {"ref/rope_yarn_freqs", t_rope_yarn_freqs},
+        {"ref/rope_interleave_by_hand", t_rope_interleave_by_hand},
+        {"ref/attention_dv_is_padded", t_attention_dv_is_padded},
         {"ref/silu_add_by_hand", t_silu_add_by_hand},
         {"cpu/round_f16_fast_sweep", t_round_f16_fast_sweep},
         {"cpu/thread_count", t_cpu_thread_count},

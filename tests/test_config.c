@@ -1,10 +1,11 @@
 /* test_config.c - config.json reading (spec §1.1): class defaults and explicit values of the
- * four supported architectures, both rope forms, and every refusal with its message. The
+ * supported architectures, both rope forms, and every refusal with its message. The
  * configs are written here, modelled on the published ones (Llama-2/3.1, Mistral v0.1,
- * Qwen2.5, Qwen3-0.6B). */
+ * Qwen2.5, Qwen3-0.6B, Mixtral-8x7B, Qwen3-30B-A3B, DeepSeek-V3). */
 #include "test.h"
 #include "../stages/common/config.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -314,6 +315,89 @@ static void t_moe(void)
                 "num_local_experts", "257");
 }
 
+/* DeepSeek-V3 as released (4.x config: rope_scaling with "type": "yarn", the keys transformers
+ * ignores), the class defaults of DeepseekV3Config, q_lora_rank null, and every refusal. */
+#define DSV3 "\"architectures\":[\"DeepseekV3ForCausalLM\"],\"model_type\":\"deepseek_v3\""
+#define DSV3_TINY DSV3 ",\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":3,\"num_attention_heads\":4," \
+                  "\"vocab_size\":256,\"n_routed_experts\":8,\"n_group\":4,\"topk_group\":2,\"num_experts_per_tok\":3"
+static void t_deepseek_v3(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{" DSV3 ",\"hidden_size\":7168,\"intermediate_size\":18432,\"num_hidden_layers\":61,"
+                      "\"num_attention_heads\":128,\"num_key_value_heads\":128,\"vocab_size\":129280,"
+                      "\"max_position_embeddings\":163840,\"rms_norm_eps\":1e-06,\"q_lora_rank\":1536,\"kv_lora_rank\":512,"
+                      "\"qk_nope_head_dim\":128,\"qk_rope_head_dim\":64,\"v_head_dim\":128,\"n_routed_experts\":256,"
+                      "\"n_shared_experts\":1,\"num_experts_per_tok\":8,\"moe_intermediate_size\":2048,\"n_group\":8,"
+                      "\"topk_group\":4,\"first_k_dense_replace\":3,\"norm_topk_prob\":true,\"routed_scaling_factor\":2.5,"
+                      "\"scoring_func\":\"sigmoid\",\"topk_method\":\"noaux_tc\",\"moe_layer_freq\":1,"
+                      "\"num_nextn_predict_layers\":1,\"rope_theta\":10000,\"rope_scaling\":{\"beta_fast\":32,\"beta_slow\":1,"
+                      "\"factor\":40,\"mscale\":1.0,\"mscale_all_dim\":1.0,\"original_max_position_embeddings\":4096,"
+                      "\"type\":\"yarn\"},\"tie_word_embeddings\":false,\"torch_dtype\":\"bfloat16\"}") == AWQ_OK,
+            "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_DEEPSEEK_V3 && c.mla && c.head_dim == 192 && c.num_key_value_heads == 128 &&
+          c.q_lora_rank == 1536 && c.kv_lora_rank == 512 && c.v_head_dim == 128 && c.rope_interleave &&
+          awq_attn_out_width(&c) == 128 * 128, "dsv3 attention: D %d q_lora %d", c.head_dim, c.q_lora_rank);
+    double m = 0.1 * log(40.0) + 1.0;
+    CHECK(c.rope_type == AWQ_ROPE_YARN && c.rope_factor == 40 && c.rope_original_max_position_embeddings == 4096 &&
+          c.rope_beta_fast == 32 && c.rope_beta_slow == 1 && c.rope_truncate && c.rope_attention_factor == 1.0 &&
+          fabs(c.attn_scale - pow(192.0, -0.5) * m * m) < 1e-15, "dsv3 yarn: scale %.17g af %.17g", c.attn_scale,
+          c.rope_attention_factor);
+    CHECK(c.router == AWQ_ROUTER_SIGMOID_GROUPED && c.n_experts == 256 && c.n_experts_per_tok == 8 && c.n_group == 8 &&
+          c.topk_group == 4 && c.n_shared_experts == 1 && c.routed_scaling_factor == 2.5 && c.norm_topk_prob &&
+          c.moe_intermediate_size == 2048, "dsv3 experts");
+    for (int l = 0; l < 61; l++) CHECK(awq_layer_experts(&c, l) == (l < 3 ? 0 : 256), "dsv3 layer %d: %d experts", l, awq_layer_experts(&c, l));
+    /* the class defaults; q_lora_rank null = q_proj; default RoPE keeps the plain scale */
+    REQUIRE(parse(&c, "{" DSV3 ",\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":4,"
+                      "\"num_attention_heads\":4,\"vocab_size\":256,\"q_lora_rank\":null}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.q_lora_rank == 0 && c.kv_lora_rank == 512 && c.head_dim == 192 && c.v_head_dim == 128 && c.n_experts == 256 &&
+          c.n_group == 8 && c.topk_group == 4 && c.first_k_dense_replace == 3 && c.routed_scaling_factor == 2.5 &&
+          c.rope_type == AWQ_ROPE_DEFAULT && c.rope_theta == 10000 && c.attn_scale == pow(192.0, -0.5) &&
+          awq_layer_experts(&c, 2) == 0 && awq_layer_experts(&c, 3) == 256, "dsv3 defaults");
+    REQUIRE(parse(&c, "{" DSV3 ",\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":4,"
+                      "\"num_attention_heads\":4,\"vocab_size\":256}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.q_lora_rank == 1536, "absent q_lora_rank: the default 1536, got %d", c.q_lora_rank);
+    /* yarn with attention_factor given, betas 0 meaning their defaults, truncate false, a top-level original */
+    REQUIRE(parse(&c, "{" DSV3_TINY ",\"original_max_position_embeddings\":256,\"rope_parameters\":{\"rope_type\":\"yarn\","
+                      "\"rope_theta\":1e4,\"factor\":4,\"original_max_position_embeddings\":128,\"beta_fast\":0,"
+                      "\"attention_factor\":0.5,\"truncate\":false,\"mscale_all_dim\":0.707}}") == AWQ_OK, "%s", awq_errmsg());
+    m = 0.1 * 0.707 * log(4.0) + 1.0;
+    CHECK(c.rope_original_max_position_embeddings == 256 && c.rope_beta_fast == 32 && !c.rope_truncate &&
+          c.rope_attention_factor == 0.5 && fabs(c.attn_scale - pow(192.0, -0.5) * m * m) < 1e-15, "yarn keys");
+    /* mscale and mscale_all_dim both set: cos/sin factor get_mscale(f, mscale) / get_mscale(f, mscale_all_dim) */
+    REQUIRE(parse(&c, "{" DSV3_TINY ",\"rope_parameters\":{\"rope_type\":\"yarn\",\"factor\":4,"
+                      "\"original_max_position_embeddings\":128,\"mscale\":1.0,\"mscale_all_dim\":0.707}}") == AWQ_OK,
+            "%s", awq_errmsg());
+    CHECK(fabs(c.rope_attention_factor - (0.1 * log(4.0) + 1) / m) < 1e-15 && c.rope_original_max_position_embeddings == 128,
+          "attention factor %.17g", c.rope_attention_factor);
+
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" DSV3_TINY ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8}}",
+                "'llama3'", "DeepseekV3", "default and yarn");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3_TINY ",\"rope_scaling\":{\"type\":\"yarn\",\"beta_fast\":32}}", "rope_scaling.factor");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3_TINY ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4,\"mscale\":\"1\"}}",
+                "rope_scaling.mscale");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3_TINY ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4,\"truncate\":1}}",
+                "rope_scaling.truncate");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3 ",\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":3,"
+                                "\"num_attention_heads\":4,\"vocab_size\":256,\"n_routed_experts\":10,\"n_group\":4}",
+                "n_routed_experts 10", "n_group 4");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3 ",\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":3,"
+                                "\"num_attention_heads\":4,\"vocab_size\":256,\"n_routed_experts\":8,\"n_group\":8}",
+                "at least 2 experts");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3_TINY ",\"topk_group\":5}", "topk_group 5", "n_group 4");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3_TINY ",\"num_experts_per_tok\":5}", "num_experts_per_tok 5", "the 4 experts");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" DSV3_TINY ",\"attention_bias\":true}", "attention_bias");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" DSV3_TINY ",\"num_key_value_heads\":2}", "num_key_value_heads 2");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" DSV3_TINY ",\"n_shared_experts\":0}", "n_shared_experts 0");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3_TINY ",\"qk_rope_head_dim\":7}", "qk_rope_head_dim 7");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3_TINY ",\"q_lora_rank\":\"48\"}", "'q_lora_rank'", "an integer");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3_TINY ",\"routed_scaling_factor\":0}", "'routed_scaling_factor'");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DSV3_TINY ",\"rope_interleave\":1}", "'rope_interleave'", "true or false");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" DSV3_TINY ",\"hidden_act\":\"gelu\"}", "hidden_act 'gelu'");
+    /* the yarn refusal of the other architectures stays */
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"Qwen3ForCausalLM\"]," DIMS ",\"rope_scaling\":{\"rope_type\":\"yarn\","
+                                     "\"factor\":4.0}}", "'yarn'");
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
@@ -322,6 +406,7 @@ int main(int argc, char **argv)
         {"rope_parameters_form", t_rope_parameters_form},
         {"mistral", t_mistral},
         {"moe", t_moe},
+        {"deepseek_v3", t_deepseek_v3},
         {"qwen2", t_qwen2},
         {"qwen3", t_qwen3},
         {"load_file_and_dir", t_load_file_and_dir},

@@ -94,6 +94,11 @@ static void t_golden_qwen3_qknorm(void) { golden("qwen3_qknorm"); }
  * transformers for every token, else an output is off by far more than the bound */
 static void t_golden_mixtral_moe(void) { golden("mixtral_moe"); }
 static void t_golden_qwen3_moe(void) { golden("qwen3_moe"); }
+/* DeepSeek-V3 (tools/golden/gen_dsv3_golden.py): latent attention with q_a/q_b and yarn +
+ * interleaved RoPE, or q_proj and rotate_half; dense first layers, grouped sigmoid routing with
+ * the correction bias, shared experts */
+static void t_golden_deepseek_v3(void) { golden("deepseek_v3"); }
+static void t_golden_deepseek_v3_qproj(void) { golden("deepseek_v3_qproj"); }
 
 static void t_stories260k_reference(void)
 {
@@ -195,6 +200,8 @@ int main(int argc, char **argv)
         {"golden_qwen3_qknorm", t_golden_qwen3_qknorm},
         {"golden_mixtral_moe", t_golden_mixtral_moe},
         {"golden_qwen3_moe", t_golden_qwen3_moe},
+        {"golden_deepseek_v3", t_golden_deepseek_v3},
+        {"golden_deepseek_v3_qproj", t_golden_deepseek_v3_qproj},
         {"stories260k_reference", t_stories260k_reference},
         {"batch_independence_and_submodules", t_batch_independence_and_submodules},
         {"feats_only", t_feats_only},

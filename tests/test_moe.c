@@ -3,12 +3,16 @@
  * norm_topk_prob, fp16 weights in the faithful mode; and the experts' mlp on the CPU against
  * the same sum written out with the _refs (an expert no token chose adds nothing); the AWQ side
  * on block 0 of tests/golden/mixtral_moe: an expert no calibration token chose is an error naming
- * it, and the scales folded into the router keep its logits. The forward of whole models against
- * transformers is in test_forward (tests/golden/mixtral_moe, qwen3_moe). */
+ * it, and the scales folded into the router keep its logits. DeepSeek-V3's grouped sigmoid routing
+ * by hand (the bias picks, the unbiased score weighs), its fp16-faithful forward, and the refusal to
+ * quantize it. The forward of whole models against transformers is in test_forward
+ * (tests/golden/mixtral_moe, qwen3_moe, deepseek_v3, deepseek_v3_qproj). */
 #include "test.h"
 #include "kernel_support.h"
 #include "../stages/common/moe.h"
 #include "../stages/common/awq.h"
+#include "../stages/common/eval.h"
+#include "../stages/common/params.h"
 #include "../kernels/cpu/ref.h"
 #include "../base/half.h"
 
@@ -51,6 +55,82 @@ static void t_route_by_hand(void)
     const float big[3] = {1000, 999, -1000};
     awq_moe_route(&c, 3, big, 1, 0, ex, wt);
     CHECK(ex[0] == 0 && ex[1] == 1 && fabs(wt[0] - 1 / (1 + exp(-1.0))) < 1e-6, "large logits: %d %d %g", ex[0], ex[1], wt[0]);
+}
+
+/* DeepSeek-V3's grouped sigmoid routing by hand: 8 experts in 4 groups of 2, topk_group 2, top-3.
+ * Logits are logit(s) for chosen scores s, so sigmoid gives s back (within an fp32 ulp). */
+static awq_config grouped_cfg(int norm, double rsf)
+{
+    awq_config c = moe_cfg(8, 3, norm);
+    c.arch = AWQ_ARCH_DEEPSEEK_V3, c.router = AWQ_ROUTER_SIGMOID_GROUPED, c.n_group = 4, c.topk_group = 2;
+    c.routed_scaling_factor = rsf, c.n_shared_experts = 1;
+    return c;
+}
+
+static void t_route_grouped_by_hand(void)
+{
+    /* scores: groups {0.9, 0.1} = 1.0, {0.6, 0.55} = 1.15, {0.2, 0.85} = 1.05, {0.5, 0.45} = 0.95 */
+    const double sc[8] = {0.9, 0.1, 0.6, 0.55, 0.2, 0.85, 0.5, 0.45};
+    float logits[8], zero[8] = {0};
+    for (int e = 0; e < 8; e++) logits[e] = (float)log(sc[e] / (1 - sc[e]));
+    int32_t ex[3];
+    float wt[3];
+    awq_config c = grouped_cfg(1, 2.5);
+    /* groups 1 and 2 kept (group 0 holds the best expert, 0.9, but its pair sums to less); then 5, 2, 3 */
+    awq_moe_route_grouped(&c, 8, logits, zero, 1, ex, wt);
+    CHECK(ex[0] == 5 && ex[1] == 2 && ex[2] == 3, "no bias: picks %d %d %d, want 5 2 3", ex[0], ex[1], ex[2]);
+    const double want0[3] = {0.85 / 2.0 * 2.5, 0.6 / 2.0 * 2.5, 0.55 / 2.0 * 2.5};
+    for (int k = 0; k < 3; k++) CHECK(fabs(wt[k] - want0[k]) < 1e-6, "no bias: weight %d = %.7g, want %.7g", k, wt[k], want0[k]);
+    /* +0.5 on expert 4 (score 0.2): group 2 leads and 4 is chosen, with its UNBIASED weight 0.2 */
+    float bias[8] = {0, 0, 0, 0, 0.5f, 0, 0, 0};
+    awq_moe_route_grouped(&c, 8, logits, bias, 1, ex, wt);
+    CHECK(ex[0] == 5 && ex[1] == 4 && ex[2] == 2, "bias on 4: picks %d %d %d, want 5 4 2", ex[0], ex[1], ex[2]);
+    const double want1[3] = {0.85 / 1.65 * 2.5, 0.2 / 1.65 * 2.5, 0.6 / 1.65 * 2.5};
+    for (int k = 0; k < 3; k++) CHECK(fabs(wt[k] - want1[k]) < 1e-6, "bias on 4: weight %d = %.7g, want %.7g", k, wt[k], want1[k]);
+    /* +0.3 on expert 1 lifts group 0 to 0.9 + 0.4 = 1.3: groups 0 and 1; expert 1 itself (0.4) is not chosen */
+    float bias1[8] = {0, 0.3f, 0, 0, 0, 0, 0, 0};
+    awq_moe_route_grouped(&c, 8, logits, bias1, 1, ex, wt);
+    CHECK(ex[0] == 0 && ex[1] == 2 && ex[2] == 3, "bias on 1: picks %d %d %d, want 0 2 3", ex[0], ex[1], ex[2]);
+    /* norm_topk_prob false: the scores times routed_scaling_factor */
+    c = grouped_cfg(0, 1.5);
+    awq_moe_route_grouped(&c, 8, logits, zero, 1, ex, wt);
+    for (int k = 0; k < 3; k++) CHECK(fabs(wt[k] - sc[ex[k]] * 1.5) < 1e-6, "unnormalised weight %d = %.7g", k, wt[k]);
+    /* all equal: the lower groups, then the lower experts (ties as torch.topk on the CPU gives them here) */
+    float flat[8] = {0};
+    awq_moe_route_grouped(&c, 8, flat, zero, 1, ex, wt);
+    CHECK(ex[0] == 0 && ex[1] == 1 && ex[2] == 2 && wt[0] == 0.75f, "ties: picks %d %d %d weight %g", ex[0], ex[1], ex[2], wt[0]);
+    /* several tokens: each routed on its own row */
+    float two[16];
+    memcpy(two, flat, sizeof flat), memcpy(two + 8, logits, sizeof logits);
+    int32_t ex2[6];
+    float wt2[6];
+    awq_moe_route_grouped(&c, 8, two, zero, 2, ex2, wt2);
+    CHECK(ex2[3] == 5 && ex2[4] == 2 && ex2[5] == 3, "token 1 picks %d %d %d", ex2[3], ex2[4], ex2[5]);
+}
+
+/* The forward of tests/golden/deepseek_v3 in the fp16-faithful mode: finite, and its perplexity
+ * near the fp32 one (the fp16 roundings of a tiny model move it by well under 1%); and quantizing
+ * a DeepSeek-V3 model is refused with one line and a hint, while eval ran. */
+static void t_deepseek_fp16_and_refusal(void)
+{
+    awq_model *m = NULL;
+    REQUIRE(awq_model_open(&m, "tests/golden/deepseek_v3") == AWQ_OK, "%s", awq_errmsg());
+    const size_t T = 32, n = 96;
+    int32_t ids[96];
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((i * 37 + 11) % 256);
+    awq_variant v = {"fp", NULL, NULL};
+    awq_eval_result r32, r16;
+    REQUIRE(awq_eval_ppl(awq_backend_cpu(), m, &v, 1, ids, n, (int)T, 0, 0, &r32) == AWQ_OK, "%s", awq_errmsg());
+    REQUIRE(awq_eval_ppl(awq_backend_cpu(), m, &v, 1, ids, n, (int)T, 0, 1, &r16) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(isfinite(r16.ppl) && fabs(log(r16.ppl) - log(r32.ppl)) < 0.01 * log(r32.ppl), "fp16 mean loss %.6f, fp32 %.6f",
+          log(r16.ppl), log(r32.ppl));
+    fprintf(stderr, "#   deepseek_v3: mean loss fp32 %.6f, fp16-faithful %.6f\n", log(r32.ppl), log(r16.ppl));
+    awq_params p;
+    awq_params_default(&p);
+    CHECK(awq_params_check(&p, &m->cfg, 1) == AWQ_ERR_UNSUPPORTED && strstr(awq_errmsg(), "DeepseekV3ForCausalLM") &&
+          strstr(awq_errmsg(), "cannot be quantized") && !strchr(awq_errmsg(), '\n') && strstr(awq_errhint(), "awq-eval"),
+          "refusal: %s / hint: %s", awq_errmsg(), awq_errhint());
+    awq_model_close(m);
 }
 
 /* The experts' mlp through the forward's code on the CPU, against the sum written out with the
@@ -193,6 +273,8 @@ int main(int argc, char **argv)
 {
     static const t_case cases[] = {
         {"route_by_hand", t_route_by_hand},
+        {"route_grouped_by_hand", t_route_grouped_by_hand},
+        {"deepseek_fp16_and_refusal", t_deepseek_fp16_and_refusal},
         {"experts_sum", t_experts_sum},
         {"expert_without_tokens", t_expert_without_tokens},
         {"router_takes_the_scales", t_router_takes_the_scales},

@@ -132,7 +132,7 @@ static void bufs_free(const awq_backend *be, bufs *b)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) be->free(be->ctx, all[i]);
 }
 
-static const kern_rope ROPE = {10000.0f, 0, 0, 0, 0, 0};
+static const kern_rope ROPE = {.theta = 10000.0f};
 
 /* the MLP and the attention module as one op and as the ops they replaced: their times are also
  * printed as ratios */
@@ -151,8 +151,8 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
     case 1: return be->matmul(c, b->y, b->x, wd, KERN_NO_WEIGHT, n, C, F, 1);
     case 2: return be->matmul(c, b->y, b->x, wd, KERN_NO_WEIGHT, n, C, C, 1);
     case 3: return be->matmul(c, b->y, b->x, wg, KERN_NO_WEIGHT, n, F, C, 0);
-    case 4: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, 1);
-    case 5: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, 0);
+    case 4: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, HD, kern_attention_scale(HD), 1);
+    case 5: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, HD, kern_attention_scale(HD), 0);
     case 6: return be->rmsnorm(c, b->y, b->q, wg, n, C, 1e-5f, 1);
     case 7: return be->rope(c, b->q, b->pos, n, HEADS, HD, &ROPE, 1);
     case 8: return be->silu_mul(c, b->y, b->x, b->x, n * F, 1);
@@ -190,7 +190,7 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
         if (st == KERN_OK) st = be->matmul(c, sv, b->x, wg, KERN_NO_WEIGHT, n, C, C, 1);
         if (st == KERN_OK) st = be->rope(c, sq, b->pos, n, HEADS, HD, &ROPE, 1);
         if (st == KERN_OK) st = be->rope(c, sk, b->pos, n, HEADS, HD, &ROPE, 1);
-        if (st == KERN_OK) st = be->attention(c, satt, sq, sk, sv, n / SEQ, SEQ, HEADS, HEADS, HD, 1);
+        if (st == KERN_OK) st = be->attention(c, satt, sq, sk, sv, n / SEQ, SEQ, HEADS, HEADS, HD, HD, kern_attention_scale(HD), 1);
         if (st == KERN_OK) st = be->matmul(c, b->o, satt, wg, KERN_NO_WEIGHT, n, C, C, 1);
         return st;
     }

@@ -1,5 +1,5 @@
 /* attention.c - causal self-attention with grouped KV heads (spec §1.4): per sequence and query
- * head, scores q·k * d^-0.5 over m <= p, fp32 softmax, weighted sum of v.
+ * head, scores q·k * scale over m <= p, fp32 softmax, weighted sum of v (v heads dv wide).
  * _ref: one dot product at a time. Fast: the (sequence, head) pairs in parallel, each as two
  * single-threaded cblas_sgemm calls on strided views (no copies): S = Q·K^T, then O = P·V. */
 #include "cpu.h"
@@ -10,16 +10,13 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* HF: self.scaling = head_dim ** -0.5 (a Python double), applied to fp32/fp16 scores as fp32 */
-static float attn_scale(size_t d) { return (float)(1.0 / sqrt((double)d)); }
-
 kern_status kern_attention_ref(float *out, const float *q, const float *k, const float *v,
-                               size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16)
+                               size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale,
+                               int round_f16)
 {
     if (hkv == 0 ? h != 0 : h % hkv) return KERN_ERR_ARG;
     if (b == 0 || t == 0 || h == 0) return KERN_OK;
-    size_t group = h / hkv, qw = h * d, kw = hkv * d;
-    float scale = attn_scale(d);
+    size_t group = h / hkv, qw = h * d, kw = hkv * d, ow = h * dv, vw = hkv * dv;
     float *sc = malloc(t * sizeof *sc);
     if (!sc) return KERN_ERR_NOMEM;
     for (size_t s = 0; s < b; s++)
@@ -41,10 +38,10 @@ kern_status kern_attention_ref(float *out, const float *q, const float *k, const
                     sc[m] = sc[m] / sum;
                     if (round_f16) sc[m] = awq_round_f16(sc[m]);
                 }
-                float *op = out + (s * t + p) * qw + hq * d;
-                for (size_t e = 0; e < d; e++) {
+                float *op = out + (s * t + p) * ow + hq * dv;
+                for (size_t e = 0; e < dv; e++) {
                     float acc = 0.0f;
-                    for (size_t m = 0; m <= p; m++) acc += sc[m] * v[(s * t + m) * kw + j * d + e];
+                    for (size_t m = 0; m <= p; m++) acc += sc[m] * v[(s * t + m) * vw + j * dv + e];
                     op[e] = round_f16 ? awq_round_f16(acc) : acc;
                 }
             }
@@ -71,29 +68,30 @@ static void softmax_row(float *row, size_t p, size_t t, float scale, int round_f
     for (size_t m = p + 1; m < t; m++) row[m] = 0.0f; /* masked: contributes exactly nothing */
 }
 
-/* One (sequence, query head) pair: S = Q·K^T, masked softmax, O = P·V; S is [t, t] scratch. */
+/* One (sequence, query head) pair: S = Q·K^T, masked softmax, O = P·V; S is [t, t] scratch.
+ * Row strides: qw (Q), kw (K), vw (V), ow (O). */
 static void attention_pair(float *O, const float *Q, const float *K, const float *V, float *S, size_t t,
-                           size_t d, size_t qw, size_t kw, float scale, int round_f16)
+                           size_t d, size_t dv, size_t qw, size_t kw, size_t vw, size_t ow, float scale, int round_f16)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t, (int)t, (int)d, 1.0f, Q, (int)qw, K, (int)kw,
                 0.0f, S, (int)t);
     for (size_t p = 0; p < t; p++) softmax_row(S + p * t, p, t, scale, round_f16);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)t, (int)d, (int)t, 1.0f, S, (int)t, V, (int)kw,
-                0.0f, O, (int)qw);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)t, (int)dv, (int)t, 1.0f, S, (int)t, V, (int)vw,
+                0.0f, O, (int)ow);
     if (round_f16)
         for (size_t p = 0; p < t; p++)
-            for (size_t e = 0; e < d; e++) O[p * qw + e] = kern_round_f16_fast(O[p * qw + e]);
+            for (size_t e = 0; e < dv; e++) O[p * ow + e] = kern_round_f16_fast(O[p * ow + e]);
 }
 
 kern_status cpu_attention(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
-                               size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16)
+                               size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale,
+                               int round_f16)
 {
     (void)ctx;
     if (hkv == 0 ? h != 0 : h % hkv) return KERN_ERR_ARG;
-    if (b == 0 || t == 0 || h == 0 || d == 0) return KERN_OK;
-    size_t group = h / hkv, qw = h * d, kw = hkv * d;
-    if (!kern_fits_blas(t) || !kern_fits_blas(qw)) return KERN_ERR_UNSUPPORTED;
-    float scale = attn_scale(d);
+    if (b == 0 || t == 0 || h == 0 || dv == 0) return KERN_OK;
+    size_t group = h / hkv, qw = h * d, kw = hkv * d, ow = h * dv, vw = hkv * dv;
+    if (!kern_fits_blas(t) || !kern_fits_blas(qw) || !kern_fits_blas(ow)) return KERN_ERR_UNSUPPORTED;
     kern_blas_serial();
     int nomem = 0;
     #pragma omp parallel
@@ -108,8 +106,8 @@ kern_status cpu_attention(awq_backend_ctx *ctx, float *out, const float *q, cons
             if (!S) continue;
             size_t s = pair / h, hq = pair % h, j = hq / group;
             /* strided views: rows of one head, row stride qw (queries/outputs) or kw (keys/values) */
-            attention_pair(out + s * t * qw + hq * d, q + s * t * qw + hq * d, k + s * t * kw + j * d,
-                           v + s * t * kw + j * d, S, t, d, qw, kw, scale, round_f16);
+            attention_pair(out + s * t * ow + hq * dv, q + s * t * qw + hq * d, k + s * t * kw + j * d,
+                           v + s * t * vw + j * dv, S, t, d, dv, qw, kw, vw, ow, scale, round_f16);
         }
         free(S);
     }

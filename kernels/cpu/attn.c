@@ -28,7 +28,7 @@ kern_status kern_attn_ref(float *out, float *o_in, const float *a, const kern_at
     if (st == KERN_OK && w->k_norm.data) st = kern_rmsnorm_ref(k, k, w->k_norm, n * hkv, d, w->eps, round_f16);
     if (st == KERN_OK) st = kern_rope_ref(q, pos, n, h, d, rope, round_f16);
     if (st == KERN_OK) st = kern_rope_ref(k, pos, n, hkv, d, rope, round_f16);
-    if (st == KERN_OK) st = kern_attention_ref(att, q, k, v, b, t, h, hkv, d, round_f16);
+    if (st == KERN_OK) st = kern_attention_ref(att, q, k, v, b, t, h, hkv, d, d, kern_attention_scale(d), round_f16);
     if (st == KERN_OK && o_in) memcpy(o_in, att, n * h * d * sizeof *att);
     if (st == KERN_OK && out) st = kern_matmul_ref(out, att, w->o, w->o_bias, n, c, h * d, round_f16);
     free(q);
@@ -53,7 +53,7 @@ kern_status cpu_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float 
     if (st == KERN_OK && w->k_norm.data) st = cpu_rmsnorm(ctx, k, k, w->k_norm, n * hkv, d, w->eps, round_f16);
     if (st == KERN_OK) st = cpu_rope(ctx, q, pos, n, h, d, rope, round_f16);
     if (st == KERN_OK) st = cpu_rope(ctx, k, pos, n, hkv, d, rope, round_f16);
-    if (st == KERN_OK) st = cpu_attention(ctx, att, q, k, v, b, t, h, hkv, d, round_f16);
+    if (st == KERN_OK) st = cpu_attention(ctx, att, q, k, v, b, t, h, hkv, d, d, kern_attention_scale(d), round_f16);
     if (st == KERN_OK && out) st = cpu_matmul(ctx, out, att, w->o, w->o_bias, n, c, h * d, round_f16);
     return st;
 }

@@ -16,9 +16,10 @@ kern_status kern_rmsnorm_ref(float *y /*[n,c]*/, const float *x /*[n,c]*/, kern_
                              size_t n, size_t c, float eps, int round_f16);
 kern_status kern_rope_ref(float *x /*[n, heads*d]*/, const int32_t *pos /*[n]*/, size_t n, size_t heads,
                           size_t d, const kern_rope *rope, int round_f16);
-kern_status kern_attention_ref(float *out /*[b*t, h*d]*/, const float *q /*[b*t, h*d]*/,
-                               const float *k /*[b*t, hkv*d]*/, const float *v /*[b*t, hkv*d]*/,
-                               size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16);
+kern_status kern_attention_ref(float *out /*[b*t, h*dv]*/, const float *q /*[b*t, h*d]*/,
+                               const float *k /*[b*t, hkv*d]*/, const float *v /*[b*t, hkv*dv]*/,
+                               size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale,
+                               int round_f16);
 kern_status kern_silu_mul_ref(float *out /*[n]*/, const float *g /*[n]*/, const float *u /*[n]*/,
                               size_t n, int round_f16);
 /* The composition of kern_matmul_ref and kern_silu_mul_ref (scratch: host buffers of n*f floats). */
@@ -36,6 +37,8 @@ kern_status kern_add_ref(float *y /*[n]*/, const float *a /*[n]*/, const float *
                          int round_f16);
 kern_status kern_add_rows_ref(float *y /*[m,c]*/, const float *x /*[n,c]*/, const int32_t *rows /*[n]*/,
                               const float *wt /*[n]*/, size_t n, size_t c, size_t m, int round_f16);
+kern_status kern_copy2d_ref(float *dst /*[n, dst_ld]*/, size_t dst_ld, const float *src /*[n, src_ld]*/,
+                           size_t src_ld, size_t n, size_t w);
 kern_status kern_embed_ref(float *y /*[n,c]*/, const int32_t *ids /*[n]*/, kern_weight table /*[vocab,c]*/,
                            size_t n, size_t c, size_t vocab);
 kern_status kern_mean_abs_ref(float *mean /*[c]*/, const float *x /*[n,c]*/, size_t n, size_t c,

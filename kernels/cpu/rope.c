@@ -1,6 +1,8 @@
 /* rope.c - rotary position embedding, rotate_half convention (spec §1.5, pitfall 15):
- * the first and second halves of each head are the two coordinates of d/2 rotations.
- * _ref: cos/sin recomputed for every element. Fast: cos/sin once per row for all heads,
+ * the first and second halves of each head are the two coordinates of d/2 rotations; with
+ * rope->interleave (DeepSeek) the pairs (x[2j], x[2j+1]) are, and the result is written in halves
+ * (transformers' apply_rotary_pos_emb_interleave). Yarn multiplies cos and sin by its attention
+ * factor. _ref: cos/sin recomputed for every element. Fast: cos/sin once per row for all heads,
  * rows in parallel. */
 #include "cpu.h"
 #include "ref.h"
@@ -8,21 +10,33 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* The interleaved layout's pairs moved to halves, in place: (x0, x2, ..., x1, x3, ...). The rotation
+ * of the halves then computes transformers' interleaved result (the same products and sums). */
+static void deinterleave(float *x, float *tmp, size_t d)
+{
+    size_t half = d / 2;
+    for (size_t j = 0; j < half; j++) tmp[j] = x[2 * j], tmp[j + half] = x[2 * j + 1];
+    memcpy(x, tmp, d * sizeof *x);
+}
 
 kern_status kern_rope_ref(float *x, const int32_t *pos, size_t n, size_t heads, size_t d,
                           const kern_rope *rope, int round_f16)
 {
     if (d % 2) return KERN_ERR_ARG;
     size_t half = d / 2;
-    float *f = malloc((half ? half : 1) * sizeof *f);
+    float *f = malloc((d ? d + half : 1) * sizeof *f), *tmp = f + half;
     if (!f) return KERN_ERR_NOMEM;
     kern_rope_freqs(f, d, rope);
+    const float cs = kern_rope_cs_scale(rope);
     for (size_t r = 0; r < n; r++)
         for (size_t hd = 0; hd < heads; hd++) {
             float *x1 = x + r * heads * d + hd * d, *x2 = x1 + half;
+            if (rope->interleave) deinterleave(x1, tmp, d);
             for (size_t j = 0; j < half; j++) {
                 float ang = (float)pos[r] * f[j];
-                float c = cosf(ang), s = sinf(ang);
+                float c = cosf(ang) * cs, s = sinf(ang) * cs; /* emb.cos() * attention_scaling */
                 float a = x1[j], b = x2[j];
                 if (round_f16) {
                     c = awq_round_f16(c), s = awq_round_f16(s);
@@ -46,14 +60,16 @@ kern_status cpu_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t 
     if (d % 2) return KERN_ERR_ARG;
     size_t half = d / 2;
     if (n == 0 || heads == 0 || half == 0) return KERN_OK;
-    /* f, then one cos/sin table per thread */
+    /* f, then one cos/sin table (and a head for the de-interleave) per thread */
     float *f = malloc(half * sizeof *f);
     if (!f) return KERN_ERR_NOMEM;
     kern_rope_freqs(f, d, rope);
+    const float cs_scale = kern_rope_cs_scale(rope);
+    const int inter = rope->interleave;
     int nomem = 0;
     #pragma omp parallel
     {
-        float *cs = malloc(2 * half * sizeof *cs);
+        float *cs = malloc((2 * half + (inter ? d : 0)) * sizeof *cs);
         if (!cs) {
             #pragma omp atomic write
             nomem = 1;
@@ -64,11 +80,12 @@ kern_status cpu_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t 
             float *c = cs, *s = cs + half;
             for (size_t j = 0; j < half; j++) {
                 float ang = (float)pos[r] * f[j];
-                c[j] = cosf(ang), s[j] = sinf(ang);
+                c[j] = cosf(ang) * cs_scale, s[j] = sinf(ang) * cs_scale;
                 if (round_f16) c[j] = awq_round_f16(c[j]), s[j] = awq_round_f16(s[j]);
             }
             for (size_t hd = 0; hd < heads; hd++) {
                 float *x1 = x + r * heads * d + hd * d, *x2 = x1 + half;
+                if (inter) deinterleave(x1, cs + 2 * half, d);
                 if (round_f16) {
                     for (size_t j = 0; j < half; j++) {
                         float a = x1[j], b = x2[j];

@@ -17,6 +17,7 @@
 // with fp32 S.
 // fp32 mode: fp32 GEMMs (CUBLAS_COMPUTE_32F_PEDANTIC), P in place of S, O written as fp32.
 // Masked entries of P are exact zeros, so the full-width P V adds nothing for them, as on the CPU.
+// q and k heads are d wide, v and output heads dv (DeepSeek's MLA: d != dv); the scale is given.
 #include "cuda.cuh"
 
 #include <math.h>
@@ -30,7 +31,7 @@ struct attn_ptrs {
 
 __global__ void attn_ptrs_kernel(attn_ptrs pt, const char *q, const char *k, const char *v, char *S, char *P, char *out,
                                  size_t p0, size_t np, size_t s_lo, size_t t, size_t h, size_t hkv, size_t d,
-                                 size_t esz, size_t ssz, size_t psz, size_t osz)
+                                 size_t dv, size_t esz, size_t ssz, size_t psz, size_t osz)
 {
     size_t group = h / hkv;
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < np; idx += (size_t)gridDim.x * blockDim.x) {
@@ -38,9 +39,9 @@ __global__ void attn_ptrs_kernel(attn_ptrs pt, const char *q, const char *k, con
         pt.a_qk[idx] = k + (sl * t * hkv * d + j * d) * esz;
         pt.b_qk[idx] = q + (sl * t * h * d + hq * d) * esz;
         pt.c_qk[idx] = S + idx * t * t * ssz;
-        pt.a_pv[idx] = v + (sl * t * hkv * d + j * d) * esz;
+        pt.a_pv[idx] = v + (sl * t * hkv * dv + j * dv) * esz;
         pt.b_pv[idx] = P + idx * t * t * psz;
-        pt.c_pv[idx] = out + (s * t * h * d + hq * d) * osz;
+        pt.c_pv[idx] = out + (s * t * h * dv + hq * dv) * osz;
     }
 }
 
@@ -135,14 +136,14 @@ static kern_status attn_softmax(awq_backend_ctx *ctx, float *S, const __half *S1
 
 // The attention of kernels.h. in16 (faithful only): q, k, v are the fp16 arrays themselves;
 // otherwise fp32 arrays (converted to fp16 a chunk of sequences at a time in the faithful mode).
-// Output: fp32 mode: out32, as fp32. Faithful: O as fp16 into o16 ([b*t, h*d]; in the scratch
+// Output: fp32 mode: out32, as fp32. Faithful: O as fp16 into o16 ([b*t, h*dv]; in the scratch
 // when NULL), then widened into out32 when it is not NULL.
 static kern_status attn_run(awq_backend_ctx *ctx, float *out32, __half *o16, const void *q, const void *k, const void *v,
-                            int in16, size_t b, size_t t, size_t h, size_t hkv, size_t d, int f16)
+                            int in16, size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, int f16)
 {
     if (hkv == 0 ? h != 0 : h % hkv) return KERN_ERR_ARG;
-    if (b == 0 || t == 0 || h == 0 || d == 0) return KERN_OK;
-    if (!fits_int(t) || !fits_int(h * d) || !fits_int(t * t)) return KERN_ERR_UNSUPPORTED;
+    if (b == 0 || t == 0 || h == 0 || dv == 0) return KERN_OK;
+    if (!fits_int(t) || !fits_int(h * d) || !fits_int(h * dv) || !fits_int(t * t)) return KERN_ERR_UNSUPPORTED;
     int s16 = f16 && t <= 1024, conv = f16 && !in16; // s16: fp16 scores, P written over them
     size_t ssz = s16 ? sizeof(__half) : sizeof(float), pairs = b * h, np = ATTN_BUDGET / (t * t * ssz);
     if (np < 1) np = 1;
@@ -152,8 +153,8 @@ static kern_status attn_run(awq_backend_ctx *ctx, float *out32, __half *o16, con
     carve cv = {0, NULL};
     size_t at_s = carve_add(&cv, np * t * t * ssz), at_p = carve_add(&cv, f16 && !s16 ? np * t * t * sizeof(__half) : 0);
     size_t at_q = carve_add(&cv, conv ? seqs * t * h * d * esz : 0), at_k = carve_add(&cv, conv ? seqs * t * hkv * d * esz : 0);
-    size_t at_v = carve_add(&cv, conv ? seqs * t * hkv * d * esz : 0), at_ptr = carve_add(&cv, 6 * np * sizeof(void *));
-    size_t at_o = carve_add(&cv, f16 && !o16 ? b * t * h * d * sizeof(__half) : 0);
+    size_t at_v = carve_add(&cv, conv ? seqs * t * hkv * dv * esz : 0), at_ptr = carve_add(&cv, 6 * np * sizeof(void *));
+    size_t at_o = carve_add(&cv, f16 && !o16 ? b * t * h * dv * sizeof(__half) : 0);
     KERN_TRY(cuda_scratch(ctx, cv.bytes, (void **)&cv.base));
     float *S = (float *)(cv.base + at_s);
     __half *P16 = s16 ? (__half *)S : f16 ? (__half *)(cv.base + at_p) : NULL;
@@ -163,7 +164,7 @@ static kern_status attn_run(awq_backend_ctx *ctx, float *out32, __half *o16, con
                     ptr + 4 * np, ptr + 5 * np};
     cudaDataType ty = f16 ? CUDA_R_16F : CUDA_R_32F;
     cublasComputeType_t ct = f16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_PEDANTIC;
-    const float one = 1.0f, zero = 0.0f, scale = (float)(1.0 / sqrt((double)d));
+    const float one = 1.0f, zero = 0.0f;
     char *ob = f16 ? (char *)o16 : (char *)out32;
     for (size_t p0 = 0; p0 < pairs; p0 += np) {
         size_t n = pairs - p0 < np ? pairs - p0 : np, s_lo = p0 / h, s_hi = (p0 + n - 1) / h;
@@ -174,38 +175,38 @@ static kern_status attn_run(awq_backend_ctx *ctx, float *out32, __half *o16, con
             __half *q16 = (__half *)(cv.base + at_q), *k16 = (__half *)(cv.base + at_k), *v16 = (__half *)(cv.base + at_v);
             KERN_TRY(cuda_to_f16(ctx, q16, qf + s_lo * t * h * d, ns * t * h * d));
             KERN_TRY(cuda_to_f16(ctx, k16, kf + s_lo * t * hkv * d, ns * t * hkv * d));
-            KERN_TRY(cuda_to_f16(ctx, v16, vf + s_lo * t * hkv * d, ns * t * hkv * d));
+            KERN_TRY(cuda_to_f16(ctx, v16, vf + s_lo * t * hkv * dv, ns * t * hkv * dv));
             qb = (const char *)q16, kb = (const char *)k16, vb = (const char *)v16;
         } else {
             s_lo = 0; // the arrays themselves
         }
         attn_ptrs_kernel<<<grid_for(ctx, n, 128), 128, 0, ctx->stream>>>(pt, qb, kb, vb, (char *)S,
                                                                          f16 ? (char *)P16 : (char *)S, ob, p0, n,
-                                                                         s_lo, t, h, hkv, d, esz, ssz, f16 ? 2 : 4, esz);
+                                                                         s_lo, t, h, hkv, d, dv, esz, ssz, f16 ? 2 : 4, esz);
         LAUNCH_CHECK();
         CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)t, (int)t, (int)d, &one, pt.a_qk, ty,
                                          (int)(hkv * d), pt.b_qk, ty, (int)(h * d), &zero, pt.c_qk, s16 ? CUDA_R_16F : CUDA_R_32F, (int)t,
                                          (int)n, ct, CUBLAS_GEMM_DEFAULT));
         KERN_TRY(attn_softmax(ctx, S, s16 ? P16 : NULL, P16, n * t, t, scale, f16));
-        CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)d, (int)t, (int)t, &one, pt.a_pv, ty,
-                                         (int)(hkv * d), pt.b_pv, ty, (int)t, &zero, pt.c_pv, ty, (int)(h * d),
+        CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)dv, (int)t, (int)t, &one, pt.a_pv, ty,
+                                         (int)(hkv * dv), pt.b_pv, ty, (int)t, &zero, pt.c_pv, ty, (int)(h * dv),
                                          (int)n, ct, CUBLAS_GEMM_DEFAULT));
     }
     if (f16 && out32) { // fp16 -> fp32 is exact: out32 = h(fp32 sum), nothing left to round
         kern_weight ow = {o16, KERN_F16};
-        KERN_TRY(cuda_to_f32(ctx, out32, ow, b * t * h * d));
+        KERN_TRY(cuda_to_f32(ctx, out32, ow, b * t * h * dv));
     }
     return KERN_OK;
 }
 
 kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
-                           size_t b, size_t t, size_t h, size_t hkv, size_t d, int round_f16)
+                           size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, int round_f16)
 {
-    return attn_run(ctx, out, NULL, q, k, v, 0, b, t, h, hkv, d, round_f16 != 0);
+    return attn_run(ctx, out, NULL, q, k, v, 0, b, t, h, hkv, d, dv, scale, round_f16 != 0);
 }
 
 kern_status cuda_attention_f16(awq_backend_ctx *ctx, __half *o16, float *out32, const __half *q16, const __half *k16,
                                const __half *v16, size_t b, size_t t, size_t h, size_t hkv, size_t d)
 {
-    return attn_run(ctx, out32, o16, q16, k16, v16, 1, b, t, h, hkv, d, 1);
+    return attn_run(ctx, out32, o16, q16, k16, v16, 1, b, t, h, hkv, d, d, kern_attention_scale(d), 1);
 }

@@ -20,6 +20,7 @@ kern_status cuda_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float
     const size_t n = b * t, hd = h * d, kd = hkv * d;
     int fast = round_f16 && w->q.dtype == KERN_F16 && w->k.dtype == KERN_F16 && w->v.dtype == KERN_F16 &&
                !w->q_bias.data && !w->k_bias.data && !w->v_bias.data && !w->q_norm.data && !w->k_norm.data &&
+               !rope->interleave &&
                (!out || (w->o.dtype == KERN_F16 && !w->o_bias.data)) && n && c && hd && fits_int(n) && fits_int(c) &&
                fits_int(hd);
     if (!fast) { // the composition itself (empty shapes, sizes beyond int are handled there)
@@ -31,7 +32,8 @@ kern_status cuda_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float
         if (w->k_norm.data) KERN_TRY(cuda_rmsnorm(ctx, scratch_k, scratch_k, w->k_norm, n * hkv, d, w->eps, round_f16));
         KERN_TRY(cuda_rope(ctx, scratch_q, pos, n, h, d, rope, round_f16));
         KERN_TRY(cuda_rope(ctx, scratch_k, pos, n, hkv, d, rope, round_f16));
-        KERN_TRY(cuda_attention(ctx, att, scratch_q, scratch_k, scratch_v, b, t, h, hkv, d, round_f16));
+        KERN_TRY(cuda_attention(ctx, att, scratch_q, scratch_k, scratch_v, b, t, h, hkv, d, d, kern_attention_scale(d),
+                                 round_f16));
         if (out) KERN_TRY(cuda_matmul(ctx, out, att, w->o, w->o_bias, n, c, hd, round_f16));
         return KERN_OK;
     }

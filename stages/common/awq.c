@@ -41,6 +41,12 @@ static kern_weight bias_w(const awq_block_w *w, awq_slot L)
 
 awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack)
 {
+    if (c->arch == AWQ_ARCH_DEEPSEEK_V3) {
+        awq_fail(AWQ_ERR_UNSUPPORTED, "%s cannot be quantized yet: awqmake has no AWQ scale groups for multi-head latent "
+                 "attention and shared experts", c->architecture);
+        awq_hint("awq-eval and awq-capture run DeepSeek-V3 models; quantizing them waits for AutoAWQ's deepseek_v3.py groups");
+        return AWQ_ERR_UNSUPPORTED;
+    }
     awq_params each = *p; /* every parameter's own range, from the record */
     awq_err e = awq_params_finish(&each, (awq_program){AWQ_K_ALL, ~0u});
     if (e) return e;

@@ -14,7 +14,8 @@
 
 /* Check the parameters against a model: group divides every linear's in_features, the GEMM
  * format's 4 bits and out_features % 8, clip candidates. (Each parameter's own range is checked
- * by awq_params_finish.) The message names the parameter and the linear and gives a hint. */
+ * by awq_params_finish.) The message names the parameter and the linear and gives a hint.
+ * AWQ_ERR_UNSUPPORTED for DeepseekV3 (no scale groups for it yet; eval and capture need no check). */
 awq_err awq_params_check(const awq_params *p, const awq_config *cfg, int need_pack);
 
 /* fp32 host copies of a block's tensors (rounded to fp16 values in fp16 numerics). */

@@ -28,10 +28,11 @@ static const struct {
     {"Qwen3ForCausalLM", "qwen3", AWQ_ARCH_QWEN3},
     {"MixtralForCausalLM", "mixtral", AWQ_ARCH_MIXTRAL},
     {"Qwen3MoeForCausalLM", "qwen3_moe", AWQ_ARCH_QWEN3_MOE},
+    {"DeepseekV3ForCausalLM", "deepseek_v3", AWQ_ARCH_DEEPSEEK_V3},
 };
 #define N_ARCHS (sizeof g_archs / sizeof g_archs[0])
 #define SUPPORTED_HINT "supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, " \
-                       "MixtralForCausalLM, Qwen3MoeForCausalLM"
+                       "MixtralForCausalLM, Qwen3MoeForCausalLM, DeepseekV3ForCausalLM"
 
 const char *awq_arch_name(awq_arch a)
 {
@@ -160,6 +161,16 @@ static awq_err read_dims(const rd *r, json_t *root, awq_config *cfg)
     cfg->num_key_value_heads = H;
     if ((e = get_int(r, root, "", "num_key_value_heads", 1, 1024, &cfg->num_key_value_heads, NULL)))
         return e;
+    if (cfg->arch == AWQ_ARCH_DEEPSEEK_V3) { /* head_dim is derived (read_mla); the file's is qk_rope_head_dim */
+        /* kv_b_proj makes H key/value heads; eager attention would repeat them H/Hkv times more */
+        if (cfg->num_key_value_heads != H)
+            return awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': num_key_value_heads %d differs from num_attention_heads %d; "
+                            "multi-head latent attention has one key/value head per query head", r->file,
+                            cfg->num_key_value_heads, H);
+        cfg->max_position_embeddings = 4096; /* DeepseekV3Config's default (yarn's fallback) */
+        if ((e = get_int(r, root, "", "max_position_embeddings", 1, 1 << 30, &cfg->max_position_embeddings, NULL))) return e;
+        return get_number(r, root, "", "rms_norm_eps", 0, 1, &cfg->rms_norm_eps, NULL);
+    }
     if (H % cfg->num_key_value_heads != 0)
         return awq_fail(AWQ_ERR_FORMAT, "'%s': num_attention_heads %d is not a multiple of num_key_value_heads %d", r->file,
                         H, cfg->num_key_value_heads);
@@ -178,6 +189,57 @@ static awq_err read_dims(const rd *r, json_t *root, awq_config *cfg)
                         (long long)H * cfg->head_dim);
     if ((e = get_int(r, root, "", "max_position_embeddings", 1, 1 << 30, &cfg->max_position_embeddings, NULL))) return e;
     return get_number(r, root, "", "rms_norm_eps", 0, 1, &cfg->rms_norm_eps, NULL);
+}
+
+static double yarn_get_mscale(double scale, double mscale)
+{
+    return scale <= 1 ? 1.0 : 0.1 * mscale * log(scale) + 1.0;
+}
+
+/* YaRN (DeepseekV3): transformers' _compute_yarn_parameters and standardize_rope_params. The
+ * original context is a top-level original_max_position_embeddings when the file has one (it wins,
+ * as in standardize_rope_params), else the rope dict's, else max_position_embeddings. */
+static awq_err read_yarn(const rd *r, json_t *root, json_t *rp, const char *prefix, awq_config *cfg)
+{
+    awq_err e;
+    int has_factor, has_af = 0, top = 0, inner = 0;
+    double af = 0;
+    cfg->rope_type = AWQ_ROPE_YARN;
+    cfg->rope_beta_fast = 32, cfg->rope_beta_slow = 1, cfg->rope_truncate = 1;
+    if ((e = get_number(r, rp, prefix, "factor", 0, 1e6, &cfg->rope_factor, &has_factor))) return e;
+    if (!has_factor) return awq_fail(AWQ_ERR_FORMAT, "'%s': yarn RoPE needs key '%sfactor'", r->file, prefix);
+    cfg->rope_original_max_position_embeddings = cfg->max_position_embeddings;
+    if ((e = get_int(r, rp, prefix, "original_max_position_embeddings", 1, 1 << 30,
+                     &cfg->rope_original_max_position_embeddings, &inner)) ||
+        (e = get_int(r, root, "", "original_max_position_embeddings", 1, 1 << 30,
+                     &cfg->rope_original_max_position_embeddings, &top)))
+        return e;
+    (void)inner, (void)top;
+    double bf = 0, bs = 0;
+    json_t *tr = json_object_get(rp, "truncate");
+    if (tr && !json_is_null(tr)) {
+        if (!json_is_boolean(tr)) return bad_type(r, prefix, "truncate", tr, "true or false");
+        cfg->rope_truncate = json_is_true(tr);
+    }
+    /* beta_fast / beta_slow may be any number (transformers: `or 32`, `or 1`: 0 counts as absent) */
+    static const char *const keys[4] = {"beta_fast", "beta_slow", "mscale", "mscale_all_dim"};
+    double *dst[4] = {&bf, &bs, &cfg->rope_mscale, &cfg->rope_mscale_all_dim};
+    for (int i = 0; i < 4; i++) {
+        json_t *v = json_object_get(rp, keys[i]);
+        if (!v || json_is_null(v)) continue;
+        if (!json_is_number(v) || !isfinite(json_number_value(v)) || fabs(json_number_value(v)) > 1e6)
+            return bad_type(r, prefix, keys[i], v, "a finite number");
+        *dst[i] = json_number_value(v);
+    }
+    if (bf != 0) cfg->rope_beta_fast = bf;
+    if (bs != 0) cfg->rope_beta_slow = bs;
+    if ((e = get_number(r, rp, prefix, "attention_factor", 0, 1e6, &af, &has_af))) return e;
+    const double f = cfg->rope_factor;
+    if (has_af) cfg->rope_attention_factor = af;
+    else if (cfg->rope_mscale != 0 && cfg->rope_mscale_all_dim != 0)
+        cfg->rope_attention_factor = yarn_get_mscale(f, cfg->rope_mscale) / yarn_get_mscale(f, cfg->rope_mscale_all_dim);
+    else cfg->rope_attention_factor = yarn_get_mscale(f, 1);
+    return AWQ_OK;
 }
 
 /* rope_parameters (transformers v5) or rope_theta + rope_scaling (older). Both may carry the
@@ -208,6 +270,16 @@ static awq_err read_rope(const rd *r, json_t *root, awq_config *cfg)
         if ((e = get_string(r, rp, prefix, "type", &type))) return e;
     }
     if (!type || strcmp(type, "default") == 0) goto check_partial;
+    if (cfg->arch == AWQ_ARCH_DEEPSEEK_V3) {
+        if (strcmp(type, "yarn") != 0) {
+            awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': %s%s '%.40s' is not supported for DeepseekV3 (only default and yarn RoPE)",
+                     r->file, prefix, type_key, type);
+            awq_hint("linear, dynamic, llama3 and longrope scaling are out of scope");
+            return AWQ_ERR_UNSUPPORTED;
+        }
+        if ((e = read_yarn(r, root, rp, prefix, cfg))) return e;
+        goto check_partial;
+    }
     if (strcmp(type, "llama3") != 0) {
         awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': %s%s '%.40s' is not supported (only default and llama3 RoPE)", r->file, prefix,
                  type_key, type);
@@ -244,7 +316,7 @@ static awq_err read_window(const rd *r, json_t *root, awq_config *cfg)
 {
     awq_err e;
     int window = 0, has_window = 0;
-    if (cfg->arch == AWQ_ARCH_LLAMA) return AWQ_OK;
+    if (cfg->arch == AWQ_ARCH_LLAMA || cfg->arch == AWQ_ARCH_DEEPSEEK_V3) return AWQ_OK;
     if ((e = get_int(r, root, "", "sliding_window", 1, INT_MAX, &window, &has_window))) return e;
     int active = 0;
     if (cfg->arch == AWQ_ARCH_MISTRAL || cfg->arch == AWQ_ARCH_MIXTRAL) {
@@ -290,12 +362,94 @@ static awq_err read_flags(const rd *r, json_t *root, awq_config *cfg)
     case AWQ_ARCH_MISTRAL:
     case AWQ_ARCH_MIXTRAL:
         break;
+    case AWQ_ARCH_DEEPSEEK_V3:
+        if ((e = get_bool(r, root, "attention_bias", &attn_bias))) return e;
+        if (attn_bias) {
+            awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': attention_bias true is not supported for DeepseekV3", r->file);
+            awq_hint("the released DeepSeek-V3 checkpoints have no attention biases");
+            return AWQ_ERR_UNSUPPORTED;
+        }
+        break;
     }
     const char *act;
     if ((e = get_string(r, root, "", "hidden_act", &act))) return e;
     if (act && strcmp(act, "silu") != 0) {
         awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': hidden_act '%.40s' is not supported (this model family uses silu)", r->file, act);
         return AWQ_ERR_UNSUPPORTED;
+    }
+    return AWQ_OK;
+}
+
+/* DeepseekV3's experts and router (DeepseekV3Config's defaults). A null counts as absent (the
+ * class default), as for every key; transformers itself fails on most of these nulls. */
+static awq_err read_moe_deepseek(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    const int L = cfg->num_hidden_layers;
+    cfg->router = AWQ_ROUTER_SIGMOID_GROUPED;
+    cfg->n_experts = 256, cfg->n_experts_per_tok = 8, cfg->moe_intermediate_size = 2048, cfg->norm_topk_prob = 1;
+    cfg->n_shared_experts = 1, cfg->n_group = 8, cfg->topk_group = 4, cfg->first_k_dense_replace = 3;
+    cfg->routed_scaling_factor = 2.5;
+    if ((e = get_int(r, root, "", "num_local_experts", 1, AWQ_MAX_EXPERTS, &cfg->n_experts, NULL)) ||
+        (e = get_int(r, root, "", "n_routed_experts", 1, AWQ_MAX_EXPERTS, &cfg->n_experts, NULL)) ||
+        (e = get_int(r, root, "", "num_experts_per_tok", 1, AWQ_MAX_EXPERTS, &cfg->n_experts_per_tok, NULL)) ||
+        (e = get_int(r, root, "", "moe_intermediate_size", 1, 1 << 20, &cfg->moe_intermediate_size, NULL)) ||
+        (e = get_int(r, root, "", "n_shared_experts", 0, 64, &cfg->n_shared_experts, NULL)) ||
+        (e = get_int(r, root, "", "n_group", 1, AWQ_MAX_EXPERTS, &cfg->n_group, NULL)) ||
+        (e = get_int(r, root, "", "topk_group", 1, AWQ_MAX_EXPERTS, &cfg->topk_group, NULL)) ||
+        (e = get_int(r, root, "", "first_k_dense_replace", 0, AWQ_MAX_LAYERS, &cfg->first_k_dense_replace, NULL)) ||
+        (e = get_bool(r, root, "norm_topk_prob", &cfg->norm_topk_prob)) ||
+        (e = get_number(r, root, "", "routed_scaling_factor", 0, 1e6, &cfg->routed_scaling_factor, NULL)))
+        return e;
+    const int E = cfg->n_experts, G = cfg->n_group;
+    if (cfg->n_shared_experts == 0) {
+        awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': n_shared_experts 0 is not supported (DeepseekV3 adds a shared-expert mlp)", r->file);
+        return AWQ_ERR_UNSUPPORTED;
+    }
+    if ((long long)cfg->moe_intermediate_size * cfg->n_shared_experts > (1 << 20))
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': moe_intermediate_size * n_shared_experts is implausibly large", r->file);
+    if (E % G != 0 || E / G < 2)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': n_routed_experts %d must be a multiple of n_group %d with at least 2 experts "
+                        "per group (each group is scored by its top 2)", r->file, E, G);
+    if (cfg->topk_group > G)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': topk_group %d is more than n_group %d", r->file, cfg->topk_group, G);
+    if (cfg->n_experts_per_tok > cfg->topk_group * (E / G))
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': num_experts_per_tok %d is more than the %d experts of topk_group %d groups",
+                        r->file, cfg->n_experts_per_tok, cfg->topk_group * (E / G), cfg->topk_group);
+    for (int l = 0; l < L && l < cfg->first_k_dense_replace; l++) cfg->mlp_only[l] = 1;
+    cfg->decoder_sparse_step = 1;
+    return AWQ_OK;
+}
+
+/* DeepseekV3's multi-head latent attention (after read_rope: the softmax scale takes yarn's
+ * mscale). q_lora_rank null means q_proj; absent means the class default 1536. */
+static awq_err read_mla(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    if (cfg->arch != AWQ_ARCH_DEEPSEEK_V3) return AWQ_OK;
+    cfg->mla = 1;
+    cfg->q_lora_rank = 1536, cfg->kv_lora_rank = 512, cfg->qk_nope_head_dim = 128, cfg->qk_rope_head_dim = 64;
+    cfg->v_head_dim = 128, cfg->rope_interleave = 1;
+    json_t *ql = json_object_get(root, "q_lora_rank");
+    if (ql && json_is_null(ql)) cfg->q_lora_rank = 0;
+    else if ((e = get_int(r, root, "", "q_lora_rank", 1, 1 << 20, &cfg->q_lora_rank, NULL))) return e;
+    if ((e = get_int(r, root, "", "kv_lora_rank", 1, 1 << 20, &cfg->kv_lora_rank, NULL)) ||
+        (e = get_int(r, root, "", "qk_nope_head_dim", 1, 4096, &cfg->qk_nope_head_dim, NULL)) ||
+        (e = get_int(r, root, "", "qk_rope_head_dim", 2, 4096, &cfg->qk_rope_head_dim, NULL)) ||
+        (e = get_int(r, root, "", "v_head_dim", 1, 4096, &cfg->v_head_dim, NULL)) ||
+        (e = get_bool(r, root, "rope_interleave", &cfg->rope_interleave)))
+        return e;
+    if (cfg->qk_rope_head_dim % 2 != 0)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': qk_rope_head_dim %d is odd; RoPE rotates pairs", r->file, cfg->qk_rope_head_dim);
+    cfg->head_dim = cfg->qk_nope_head_dim + cfg->qk_rope_head_dim;
+    const long long H = cfg->num_attention_heads;
+    if (H * cfg->head_dim > (1 << 20) || H * (cfg->qk_nope_head_dim + cfg->v_head_dim) > (1 << 20))
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': num_attention_heads * the head dims is implausibly large", r->file);
+    /* HF: self.scaling = yarn_apply_mscale(rope_parameters, qk_head_dim ** (-0.5)), in Python floats */
+    cfg->attn_scale = pow((double)cfg->head_dim, -0.5);
+    if (cfg->rope_type == AWQ_ROPE_YARN && cfg->rope_mscale_all_dim != 0) {
+        double m = yarn_get_mscale(cfg->rope_factor, cfg->rope_mscale_all_dim);
+        cfg->attn_scale = cfg->attn_scale * m * m;
     }
     return AWQ_OK;
 }
@@ -329,6 +483,8 @@ static awq_err read_moe(const rd *r, json_t *root, awq_config *cfg)
                 cfg->mlp_only[json_integer_value(v)] = 1;
             }
         }
+    } else if (cfg->arch == AWQ_ARCH_DEEPSEEK_V3) {
+        return read_moe_deepseek(r, root, cfg);
     } else {
         return AWQ_OK;
     }
@@ -410,6 +566,7 @@ awq_err awq_config_parse(awq_config *cfg, const char *json, size_t len, const ch
     if (e == AWQ_OK) e = read_flags(&r, root, cfg);
     if (e == AWQ_OK) e = read_window(&r, root, cfg);
     if (e == AWQ_OK) e = read_moe(&r, root, cfg);
+    if (e == AWQ_OK) e = read_mla(&r, root, cfg);
     if (e == AWQ_OK) e = read_dtype(&r, root, cfg);
     if (e == AWQ_OK) e = read_tokens(&r, root, cfg);
     json_decref(root);

@@ -1,6 +1,8 @@
 /* config.h - the parts of an HF config.json that define a Llama-family decoder (spec §1.1).
- * Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, and the
- * mixture-of-experts MixtralForCausalLM and Qwen3MoeForCausalLM (awq_layer_experts).
+ * Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, the
+ * mixture-of-experts MixtralForCausalLM and Qwen3MoeForCausalLM (awq_layer_experts), and
+ * DeepseekV3ForCausalLM (multi-head latent attention, YaRN RoPE, shared experts, group-limited
+ * sigmoid routing; transformers 5.23's DeepseekV3Config defaults for absent keys).
  * Anything else (architecture, rope type, activation, active sliding window < 2048) is refused
  * with a message naming the key and the file.
  *
@@ -9,7 +11,7 @@
  * absent. Integers must be JSON integers (4096.0 is refused), booleans JSON booleans. Both rope
  * forms are read: rope_parameters (transformers v5, may carry rope_theta) wins over
  * rope_theta + rope_scaling; the type is "rope_type" or the older "type"; only default and llama3
- * are accepted, and partial_rotary_factor must be 1. Sliding window: Mistral's non-null
+ * are accepted (DeepseekV3: default and yarn), and partial_rotary_factor must be 1. Sliding window: Mistral's non-null
  * sliding_window is active; Qwen2/Qwen3 use one only when use_sliding_window is true, and only
  * on layers >= max_window_layers (class defaults: window 4096, max_window_layers 28); Llama has
  * none. "dtype" (v5) wins over "torch_dtype". */
@@ -22,7 +24,8 @@
 #include "../../base/error.h"
 
 typedef enum awq_arch {
-    AWQ_ARCH_LLAMA = 1, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3, AWQ_ARCH_MIXTRAL, AWQ_ARCH_QWEN3_MOE
+    AWQ_ARCH_LLAMA = 1, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3, AWQ_ARCH_MIXTRAL, AWQ_ARCH_QWEN3_MOE,
+    AWQ_ARCH_DEEPSEEK_V3
 } awq_arch;
 
 /* The most routed experts a block may have (DeepSeek-V3 has 256): the block's tensor slots are
@@ -30,7 +33,11 @@ typedef enum awq_arch {
 #define AWQ_MAX_EXPERTS 256
 #define AWQ_MAX_LAYERS 1024
 
-typedef enum awq_rope_type { AWQ_ROPE_DEFAULT = 0, AWQ_ROPE_LLAMA3 = 1 } awq_rope_type;
+typedef enum awq_rope_type { AWQ_ROPE_DEFAULT = 0, AWQ_ROPE_LLAMA3 = 1, AWQ_ROPE_YARN = 2 } awq_rope_type;
+
+/* How a mixture-of-experts block routes: softmax top-k (Mixtral, Qwen3-MoE), or DeepSeek-V3's
+ * sigmoid scores with the correction bias and group-limited top-k (moe.h). */
+typedef enum awq_router { AWQ_ROUTER_SOFTMAX = 0, AWQ_ROUTER_SIGMOID_GROUPED = 1 } awq_router;
 
 typedef struct awq_config {
     awq_arch arch;
@@ -41,14 +48,20 @@ typedef struct awq_config {
     int num_hidden_layers;      /* L */
     int num_attention_heads;    /* H */
     int num_key_value_heads;    /* Hkv (default H) */
-    int head_dim;               /* D (default C/H) */
+    int head_dim;               /* D (default C/H); DeepseekV3: qk_nope_head_dim + qk_rope_head_dim */
     int vocab_size;             /* V */
     int max_position_embeddings;/* 0 when absent */
     double rms_norm_eps;        /* default 1e-6 (class default), always read */
     double rope_theta;          /* default 10000 */
     awq_rope_type rope_type;
     double rope_factor, rope_low_freq_factor, rope_high_freq_factor; /* llama3 only */
-    int rope_original_max_position_embeddings;                      /* llama3 only */
+    int rope_original_max_position_embeddings;                      /* llama3 and yarn */
+    /* yarn (DeepseekV3 only): beta_fast/beta_slow (defaults 32/1, a 0 counts as absent, as
+     * transformers' `or`), mscale and mscale_all_dim (0 when absent), truncate (default true), and
+     * the cos/sin factor transformers derives (attention_factor, or get_mscale(factor, mscale) /
+     * get_mscale(factor, mscale_all_dim) when both are non-zero, else get_mscale(factor)). */
+    double rope_beta_fast, rope_beta_slow, rope_mscale, rope_mscale_all_dim, rope_attention_factor;
+    int rope_truncate;
     int tie_word_embeddings;    /* default 0 for this family */
     int qkv_bias;               /* q,k,v have bias (Qwen2 always; Llama/Qwen3 attention_bias) */
     int o_bias;                 /* o_proj has bias (Llama/Qwen3 attention_bias) */
@@ -67,8 +80,32 @@ typedef struct awq_config {
     int moe_intermediate_size;  /* Fe, each expert's ffn width */
     int norm_topk_prob;
     int decoder_sparse_step;    /* >= 1 */
-    unsigned char mlp_only[AWQ_MAX_LAYERS]; /* 1: layer listed in mlp_only_layers */
+    unsigned char mlp_only[AWQ_MAX_LAYERS]; /* 1: layer listed in mlp_only_layers (DeepseekV3: the first
+                                             * first_k_dense_replace layers) */
+    /* DeepseekV3 (transformers 5.23, modeling_deepseek_v3.py). Multi-head latent attention (mla):
+     * q = q_b_proj(q_a_layernorm(q_a_proj(x))), or q_proj(x) when q_lora_rank is null (0 here);
+     * kv_a_proj_with_mqa(x) = [kv_lora_rank latent | qk_rope_head_dim shared rope key], the latent
+     * through kv_a_layernorm and kv_b_proj to H heads of [qk_nope_head_dim key | v_head_dim value];
+     * both latent norms have eps 1e-6 (DeepseekV3RMSNorm's default), not rms_norm_eps. The
+     * softmax scale attn_scale = head_dim^-0.5, times mscale^2 with mscale = 0.1 * mscale_all_dim *
+     * ln(factor) + 1 under yarn with a non-zero mscale_all_dim (yarn_apply_mscale). RoPE runs on the
+     * last qk_rope_head_dim of each q head and on the shared key part, interleaved pairs when
+     * rope_interleave. Experts: n_experts routed (n_routed_experts) plus one shared mlp of
+     * moe_intermediate_size * n_shared_experts added to their sum; layers < first_k_dense_replace
+     * are dense (intermediate_size). */
+    int mla;
+    int q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim, rope_interleave;
+    double attn_scale;          /* the softmax scale (mla) */
+    awq_router router;
+    int n_shared_experts, n_group, topk_group, first_k_dense_replace;
+    double routed_scaling_factor;
 } awq_config;
+
+/* Width of the attention output (o_proj's in_features): H * v_head_dim under mla, else H * D. */
+static inline int awq_attn_out_width(const awq_config *c)
+{
+    return c->num_attention_heads * (c->mla ? c->v_head_dim : c->head_dim);
+}
 
 /* Experts of block `layer`: 0 for a dense block (the mlp slots), else cfg->n_experts. */
 int awq_layer_experts(const awq_config *cfg, int layer);

@@ -3,6 +3,7 @@
 #include "forward.h"
 
 #include "devmem.h"
+#include "mla.h"
 #include "moe.h"
 
 #include <stdlib.h>
@@ -60,14 +61,17 @@ kern_weight awq_model_norm_w(const awq_model *m) { return kw(m->final_norm); }
 kern_weight awq_model_head_w(const awq_model *m) { return kw(m->lm_head); }
 
 /* Scratch buffers, each [chunk rows, width]: 0 q [H*D], 1 k [Hkv*D], 2 v [Hkv*D], 3 attention
- * output [H*D], 4 gate [F], 5 up [F] (F: the widest mlp, dense or expert), 6 normalized input
- * [C], 7 sub-module output [C]. */
+ * output [H*D] (MLA: v and the output [H*v_head_dim]), 4 gate [F], 5 up [F] (F: the widest mlp,
+ * dense, expert or shared experts), 6 normalized input [C], 7 sub-module output [C]. */
 static size_t scratch_width(const awq_config *c, int i)
 {
     size_t hd = (size_t)c->num_attention_heads * c->head_dim, kvd = (size_t)c->num_key_value_heads * c->head_dim;
+    size_t vd = c->mla ? (size_t)awq_attn_out_width(c) : kvd, od = c->mla ? vd : hd;
     size_t F = (size_t)c->intermediate_size, C = (size_t)c->hidden_size;
     if (c->n_experts && (size_t)c->moe_intermediate_size > F) F = (size_t)c->moe_intermediate_size;
-    const size_t w[AWQ_FWD_NBUF] = {hd, kvd, kvd, hd, F, F, C, C};
+    if (c->n_experts && (size_t)c->moe_intermediate_size * (size_t)c->n_shared_experts > F)
+        F = (size_t)c->moe_intermediate_size * (size_t)c->n_shared_experts;
+    const size_t w[AWQ_FWD_NBUF] = {hd, kvd, vd, od, F, F, C, C};
     return w[i];
 }
 
@@ -80,13 +84,18 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
     f->n_seq = n_seq;
     f->seqlen = seqlen;
     f->round_f16 = round_f16;
-    f->rope = (kern_rope){(float)cfg->rope_theta, cfg->rope_type == AWQ_ROPE_LLAMA3, (float)cfg->rope_factor,
-                          (float)cfg->rope_low_freq_factor, (float)cfg->rope_high_freq_factor,
-                          (float)cfg->rope_original_max_position_embeddings};
+    f->rope = (kern_rope){.theta = (float)cfg->rope_theta, .llama3 = cfg->rope_type == AWQ_ROPE_LLAMA3,
+                          .factor = (float)cfg->rope_factor, .low_freq_factor = (float)cfg->rope_low_freq_factor,
+                          .high_freq_factor = (float)cfg->rope_high_freq_factor,
+                          .original_max_pos = (float)cfg->rope_original_max_position_embeddings,
+                          .yarn = cfg->rope_type == AWQ_ROPE_YARN, .beta_fast = cfg->rope_beta_fast,
+                          .beta_slow = cfg->rope_beta_slow, .truncate = cfg->rope_truncate,
+                          .attention_factor = (float)cfg->rope_attention_factor, .interleave = cfg->rope_interleave};
     size_t row_bytes = 0;
     for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
     if (cfg->n_experts) /* the experts' scratch (moe.c) */
         row_bytes += (3 * (size_t)cfg->hidden_size + (size_t)cfg->n_experts * 2 + (size_t)cfg->n_experts_per_tok * 8) * sizeof(float);
+    if (cfg->mla) row_bytes += awq_mla_row_floats(cfg) * sizeof(float);
     if (chunk_seqs <= 0) {
         size_t budget = (size_t)1 << 30;
         chunk_seqs = (int)(budget / (row_bytes * (size_t)seqlen));
@@ -112,6 +121,10 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
         awq_err e = awq_moe_init(f, rows);
         if (e) { awq_fwd_free(f); return e; }
     }
+    if (cfg->mla) {
+        awq_err e = awq_mla_init(f, rows);
+        if (e) { awq_fwd_free(f); return e; }
+    }
     return AWQ_OK;
 }
 
@@ -119,6 +132,7 @@ void awq_fwd_free(awq_fwd *f)
 {
     if (!f->be) return;
     awq_moe_free(f);
+    awq_mla_free(f);
     for (int i = 0; i < AWQ_FWD_NBUF; i++) f->be->free(f->be->ctx, f->buf[i]);
     f->be->free(f->be->ctx, f->pos);
     memset(f, 0, sizeof *f);
@@ -132,6 +146,7 @@ static awq_err attn_chunk(awq_fwd *f, const awq_block_w *w, const float *a, floa
 {
     const awq_backend *be = f->be;
     const awq_config *c = f->cfg;
+    if (c->mla) return awq_mla_forward_rows(f, w, a, out, o_in, ns);
     const kern_attn_w aw = {
         w->w[AWQ_W_Q], w->w[AWQ_W_K], w->w[AWQ_W_V], w->w[AWQ_W_O],
         w->w[AWQ_B_Q], w->w[AWQ_B_K], w->w[AWQ_B_V], w->w[AWQ_B_O],
@@ -170,7 +185,7 @@ static awq_err block_chunk(awq_fwd *f, const awq_block_w *w, const float *x, flo
     const awq_backend *be = f->be;
     const awq_config *c = f->cfg;
     const size_t T = (size_t)f->seqlen, C = (size_t)c->hidden_size, rows = ns * T, r0 = s0 * T;
-    const size_t HD = (size_t)c->num_attention_heads * c->head_dim, F = (size_t)c->intermediate_size;
+    const size_t HD = (size_t)awq_attn_out_width(c), F = (size_t)c->intermediate_size;
     const float eps = (float)c->rms_norm_eps;
     const int r16 = f->round_f16;
     /* The residual stream moves into y after the attention half, so y == x works. y == NULL

@@ -42,7 +42,7 @@ typedef struct awq_route { int32_t token, expert, slot; } awq_route;
  * says which token and expert each row is. */
 typedef struct awq_feats {
     float *attn_in; /* input_layernorm(x)        [N, C]    -> q_proj, k_proj, v_proj */
-    float *o_in;    /* attention output           [N, H*D]  -> o_proj */
+    float *o_in;    /* attention output           [N, H*D]  -> o_proj (MLA: [N, H*v_head_dim]) */
     float *mlp_in;  /* post_attention_layernorm   [N, C]    -> gate_proj, up_proj (every expert's) */
     float *down_in; /* silu(gate) * up            [N, F] or [N * k, Fe] -> down_proj */
     awq_route *routes;
@@ -60,7 +60,20 @@ typedef struct awq_moe_scratch {
     float *h_logits;            /* host copies and the routing: [rows, E] */
     int32_t *h_expert, *h_rows; /* [rows * k] */
     float *h_weight, *h_wt;     /* [rows * k] */
+    float *h_bias;              /* [E] DeepSeek-V3's e_score_correction_bias as fp32 (host) */
+    void *h_bias_raw;           /* [E] as stored (host) */
 } awq_moe_scratch;
+
+/* The multi-head latent attention's scratch (stages/common/mla.h), for a DeepseekV3 model; each
+ * [rows, width] (backend). q, the keys, the values and the attention output use buf[0..3]. */
+typedef struct awq_mla_scratch {
+    float *qa;   /* [rows, q_lora_rank] q_a_proj, then q_a_layernorm (none without q_lora_rank) */
+    float *ckv;  /* [rows, kv_lora_rank + qk_rope_head_dim] kv_a_proj_with_mqa */
+    float *kvn;  /* [rows, kv_lora_rank] the latent, then kv_a_layernorm */
+    float *krot; /* [rows, qk_rope_head_dim] the shared rope key */
+    float *qrot; /* [rows, H * qk_rope_head_dim] the rope parts of q's heads */
+    float *kvb;  /* [rows, H * (qk_nope_head_dim + v_head_dim)] kv_b_proj */
+} awq_mla_scratch;
 
 /* Shapes, numerics and scratch of a forward. */
 typedef struct awq_fwd {
@@ -73,6 +86,7 @@ typedef struct awq_fwd {
     int32_t *pos;         /* [chunk_seqs * seqlen] positions (backend memory) */
     float *buf[AWQ_FWD_NBUF]; /* scratch, chunk-sized (see forward.c) */
     awq_moe_scratch moe;      /* zeroed for a dense model */
+    awq_mla_scratch mla;      /* zeroed unless cfg->mla */
 } awq_fwd;
 
 /* Set up for n_seq sequences of seqlen tokens; chunk_seqs <= 0 picks a size that keeps the
@@ -86,7 +100,8 @@ void awq_fwd_free(awq_fwd *f);
 awq_err awq_block_forward(awq_fwd *f, const awq_block_w *w, const float *x /*[N,C]*/, float *y /*[N,C]*/,
                           const awq_feats *feats);
 /* self_attn module alone on its (already normalized) input: q/k/v (+bias), q/k norm, RoPE,
- * causal GQA attention, o_proj (+bias); no residual. out must not alias a. */
+ * causal GQA attention, o_proj (+bias), or DeepSeek-V3's multi-head latent attention (mla.h); no
+ * residual. out must not alias a. */
 awq_err awq_attn_forward(awq_fwd *f, const awq_block_w *w, const float *a /*[N,C]*/, float *out /*[N,C]*/);
 /* mlp module alone: down(silu(gate(m)) * up(m)), or the experts' mlp of a mixture-of-experts
  * block (moe.h); no residual. out must not alias m. */

@@ -22,6 +22,12 @@ static const char *const g_suffix[AWQ_SLOT__FIXED] = {
     [AWQ_B_GATE] = "mlp.gate_proj.bias", [AWQ_B_UP] = "mlp.up_proj.bias",
     [AWQ_B_DOWN] = "mlp.down_proj.bias",
     [AWQ_W_ROUTER] = "mlp.gate.weight",
+    [AWQ_W_ROUTER_BIAS] = "mlp.gate.e_score_correction_bias",
+    [AWQ_W_SHARED_GATE] = "mlp.shared_experts.gate_proj.weight", [AWQ_W_SHARED_UP] = "mlp.shared_experts.up_proj.weight",
+    [AWQ_W_SHARED_DOWN] = "mlp.shared_experts.down_proj.weight",
+    [AWQ_W_Q_A] = "self_attn.q_a_proj.weight", [AWQ_W_Q_A_NORM] = "self_attn.q_a_layernorm.weight",
+    [AWQ_W_Q_B] = "self_attn.q_b_proj.weight", [AWQ_W_KV_A] = "self_attn.kv_a_proj_with_mqa.weight",
+    [AWQ_W_KV_A_NORM] = "self_attn.kv_a_layernorm.weight", [AWQ_W_KV_B] = "self_attn.kv_b_proj.weight",
 };
 
 /* The experts' names, made once (static storage, so callers may keep the pointer). */
@@ -87,6 +93,25 @@ static int slot_shape(const awq_config *c, int layer, awq_slot s, int64_t shape[
         return 2;
     }
     if (experts && s >= AWQ_W_GATE && s <= AWQ_B_DOWN && (s <= AWQ_W_DOWN || s >= AWQ_B_GATE)) return 0; /* no dense mlp */
+    if (c->mla) { /* DeepseekV3's attention (no k/v_proj, no biases: config.c refuses attention_bias) */
+        const int64_t H = c->num_attention_heads, rq = c->q_lora_rank, rkv = c->kv_lora_rank;
+        const int64_t Fs = (int64_t)c->moe_intermediate_size * c->n_shared_experts;
+        switch (s) {
+        case AWQ_W_Q: if (rq) return 0; shape[0] = H * D; shape[1] = C; return 2;
+        case AWQ_W_K: case AWQ_W_V: return 0;
+        case AWQ_W_O: shape[0] = C; shape[1] = H * c->v_head_dim; return 2;
+        case AWQ_W_Q_A: if (!rq) return 0; shape[0] = rq; shape[1] = C; return 2;
+        case AWQ_W_Q_A_NORM: if (!rq) return 0; shape[0] = rq; return 1;
+        case AWQ_W_Q_B: if (!rq) return 0; shape[0] = H * D; shape[1] = rq; return 2;
+        case AWQ_W_KV_A: shape[0] = rkv + c->qk_rope_head_dim; shape[1] = C; return 2;
+        case AWQ_W_KV_A_NORM: shape[0] = rkv; return 1;
+        case AWQ_W_KV_B: shape[0] = H * (c->qk_nope_head_dim + c->v_head_dim); shape[1] = rkv; return 2;
+        case AWQ_W_ROUTER_BIAS: if (!experts) return 0; shape[0] = experts; return 1;
+        case AWQ_W_SHARED_GATE: case AWQ_W_SHARED_UP: if (!experts) return 0; shape[0] = Fs; shape[1] = C; return 2;
+        case AWQ_W_SHARED_DOWN: if (!experts) return 0; shape[0] = C; shape[1] = Fs; return 2;
+        default: break;
+        }
+    }
     switch (s) {
     case AWQ_W_INPUT_NORM: case AWQ_W_POST_NORM: shape[0] = C; return 1;
     case AWQ_W_Q: shape[0] = Q; shape[1] = C; return 2;
@@ -226,7 +251,7 @@ awq_err awq_block_hash(const awq_model *m, int layer, awq_key *out, uint32_t *ma
     if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
     /* The block's function also depends on these config values (not on the layer index). */
     const awq_config *c = &m->cfg;
-    char cfgtext[512];
+    char cfgtext[1024];
     int n = snprintf(cfgtext, sizeof cfgtext,
                      "block arch=%s H=%d Hkv=%d D=%d eps=%.17g theta=%.17g rope=%d f=%.17g lo=%.17g hi=%.17g orig=%d qkn=%d",
                      awq_arch_name(c->arch), c->num_attention_heads, c->num_key_value_heads, c->head_dim,
@@ -235,6 +260,16 @@ awq_err awq_block_hash(const awq_model *m, int layer, awq_key *out, uint32_t *ma
     if (awq_layer_experts(c, layer)) /* only then, so dense keys are unchanged */
         n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n, " experts=%d topk=%d norm_topk=%d",
                       awq_layer_experts(c, layer), c->n_experts_per_tok, c->norm_topk_prob);
+    if (c->mla) /* DeepseekV3 (the architectures before it hash none of this) */
+        n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n,
+                      " mla q_lora=%d kv_lora=%d nope=%d rope_dim=%d v=%d interleave=%d scale=%.17g yarn_bf=%.17g"
+                      " yarn_bs=%.17g yarn_af=%.17g yarn_trunc=%d",
+                      c->q_lora_rank, c->kv_lora_rank, c->qk_nope_head_dim, c->qk_rope_head_dim, c->v_head_dim,
+                      c->rope_interleave, c->attn_scale, c->rope_beta_fast, c->rope_beta_slow, c->rope_attention_factor,
+                      c->rope_truncate);
+    if (c->router == AWQ_ROUTER_SIGMOID_GROUPED && awq_layer_experts(c, layer))
+        n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n, " router=sigmoid_grouped groups=%d topk_groups=%d shared=%d rsf=%.17g",
+                      c->n_group, c->topk_group, c->n_shared_experts, c->routed_scaling_factor);
     awq_hasher_update(h, cfgtext, (size_t)n + 1);
     /* (a block's experts enter the key only after the fixed slots, so dense keys are unchanged) */
     uint32_t most = 0;

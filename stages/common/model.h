@@ -18,6 +18,11 @@ typedef enum awq_slot {
     AWQ_W_POST_NORM, AWQ_W_GATE, AWQ_W_UP, AWQ_W_DOWN,
     AWQ_B_Q, AWQ_B_K, AWQ_B_V, AWQ_B_O, AWQ_B_GATE, AWQ_B_UP, AWQ_B_DOWN,
     AWQ_W_ROUTER,
+    /* DeepseekV3: the router's e_score_correction_bias, the shared experts' mlp, and the
+     * multi-head latent attention's own linears and norms (q_proj and o_proj are AWQ_W_Q and
+     * AWQ_W_O). After the router so that the dense and Mixtral/Qwen3-MoE slots keep their places. */
+    AWQ_W_ROUTER_BIAS, AWQ_W_SHARED_GATE, AWQ_W_SHARED_UP, AWQ_W_SHARED_DOWN,
+    AWQ_W_Q_A, AWQ_W_Q_A_NORM, AWQ_W_Q_B, AWQ_W_KV_A, AWQ_W_KV_A_NORM, AWQ_W_KV_B,
     AWQ_SLOT__FIXED
 } awq_slot;
 

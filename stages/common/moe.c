@@ -40,6 +40,51 @@ void awq_moe_route(const awq_config *cfg, int n_experts, const float *logits, si
     }
 }
 
+void awq_moe_route_grouped(const awq_config *cfg, int n_experts, const float *logits, const float *bias, size_t n,
+                           int32_t *expert, float *weight)
+{
+    const int E = n_experts, K = cfg->n_experts_per_tok, G = cfg->n_group, per = E / G, TG = cfg->topk_group;
+    const float rsf = (float)cfg->routed_scaling_factor;
+    float sc[AWQ_MAX_EXPERTS], ch[AWQ_MAX_EXPERTS], gs[AWQ_MAX_EXPERTS];
+    unsigned char keep[AWQ_MAX_EXPERTS], taken[AWQ_MAX_EXPERTS];
+    for (size_t t = 0; t < n; t++) {
+        const float *z = logits + t * (size_t)E;
+        for (int e = 0; e < E; e++) {
+            sc[e] = 1.0f / (1.0f + expf(-z[e])); /* router_logits.sigmoid() */
+            ch[e] = sc[e] + bias[e];             /* scores_for_choice */
+        }
+        for (int g = 0; g < G; g++) { /* each group: the sum of its two largest choice scores */
+            const float *cg = ch + g * per;
+            int b1 = 0;
+            for (int i = 1; i < per; i++) if (cg[i] > cg[b1]) b1 = i;
+            int b2 = b1 == 0 ? 1 : 0;
+            for (int i = 0; i < per; i++) if (i != b1 && cg[i] > cg[b2]) b2 = i;
+            gs[g] = cg[b1] + cg[b2];
+            keep[g] = 0;
+        }
+        for (int k = 0; k < TG; k++) { /* the topk_group best groups; a tie keeps the lower group */
+            int best = -1;
+            for (int g = 0; g < G; g++) if (!keep[g] && (best < 0 || gs[g] > gs[best])) best = g;
+            keep[best] = 1;
+        }
+        for (int e = 0; e < E; e++) taken[e] = !keep[e / per]; /* the other groups' experts: -inf */
+        int32_t *ex = expert + t * (size_t)K;
+        float *wt = weight + t * (size_t)K, ksum = 0;
+        for (int k = 0; k < K; k++) { /* config.c: K <= the kept groups' experts */
+            int best = -1;
+            for (int e = 0; e < E; e++) if (!taken[e] && (best < 0 || ch[e] > ch[best])) best = e;
+            taken[best] = 1;
+            ex[k] = best, wt[k] = sc[best]; /* the unbiased score */
+            ksum += sc[best];
+        }
+        const float denom = ksum + 1e-20f;
+        for (int k = 0; k < K; k++) {
+            if (cfg->norm_topk_prob) wt[k] /= denom;
+            wt[k] = wt[k] * rsf;
+        }
+    }
+}
+
 awq_err awq_moe_init(awq_fwd *f, size_t rows)
 {
     const awq_backend *be = f->be;
@@ -50,8 +95,10 @@ awq_err awq_moe_init(awq_fwd *f, size_t rows)
     s->h_weight = malloc(rows * K * sizeof(float));
     s->h_rows = malloc(rows * K * sizeof(int32_t));
     s->h_wt = malloc(rows * K * sizeof(float));
+    s->h_bias = malloc(E * sizeof(float));
+    s->h_bias_raw = malloc(E * sizeof(float));
     float *zero = calloc(rows * C, sizeof(float));
-    int ok = s->h_logits && s->h_expert && s->h_weight && s->h_rows && s->h_wt && zero &&
+    int ok = s->h_logits && s->h_expert && s->h_weight && s->h_rows && s->h_wt && s->h_bias && s->h_bias_raw && zero &&
              be->alloc(be->ctx, (void **)&s->logits, rows * E * sizeof(float)) == KERN_OK &&
              be->alloc(be->ctx, (void **)&s->zero, rows * C * sizeof(float)) == KERN_OK &&
              be->alloc(be->ctx, (void **)&s->x, rows * C * sizeof(float)) == KERN_OK &&
@@ -71,6 +118,7 @@ void awq_moe_free(awq_fwd *f)
     be->free(be->ctx, s->logits), be->free(be->ctx, s->zero), be->free(be->ctx, s->x), be->free(be->ctx, s->y);
     be->free(be->ctx, s->rows), be->free(be->ctx, s->wt);
     free(s->h_logits), free(s->h_expert), free(s->h_weight), free(s->h_rows), free(s->h_wt);
+    free(s->h_bias), free(s->h_bias_raw);
     memset(s, 0, sizeof *s);
 }
 
@@ -82,10 +130,26 @@ awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, co
     const size_t C = (size_t)c->hidden_size, Fe = (size_t)c->moe_intermediate_size, K = (size_t)c->n_experts_per_tok;
     const int r16 = f->round_f16;
     awq_moe_scratch *s = &f->moe;
-    KCHECK(be->matmul(be->ctx, s->logits, m, w->w[AWQ_W_ROUTER], KERN_NO_WEIGHT, rows, (size_t)n_experts, C, r16),
+    const int grouped = c->router == AWQ_ROUTER_SIGMOID_GROUPED;
+    /* DeepSeek-V3's router runs in fp32 whatever the model's dtype (F.linear on .float() copies) */
+    KCHECK(be->matmul(be->ctx, s->logits, m, w->w[AWQ_W_ROUTER], KERN_NO_WEIGHT, rows, (size_t)n_experts, C,
+                      grouped ? 0 : r16),
            "router (mlp.gate)");
     KCHECK(be->download(be->ctx, s->h_logits, s->logits, rows * (size_t)n_experts * sizeof(float)), "router logits");
-    awq_moe_route(c, n_experts, s->h_logits, rows, r16, s->h_expert, s->h_weight);
+    if (grouped) {
+        const kern_weight bw = w->w[AWQ_W_ROUTER_BIAS];
+        if (!bw.data) return awq_fail(AWQ_ERR_ARG, "internal: the grouped router needs e_score_correction_bias");
+        KCHECK(be->download(be->ctx, s->h_bias_raw, bw.data, (size_t)n_experts * kern_dtype_size(bw.dtype)),
+               "e_score_correction_bias");
+        for (int e = 0; e < n_experts; e++) {
+            const uint16_t *h = s->h_bias_raw;
+            s->h_bias[e] = bw.dtype == KERN_F32 ? ((const float *)s->h_bias_raw)[e]
+                         : bw.dtype == KERN_F16 ? awq_f16_to_f32(h[e]) : awq_bf16_to_f32(h[e]);
+        }
+        awq_moe_route_grouped(c, n_experts, s->h_logits, s->h_bias, rows, s->h_expert, s->h_weight);
+    } else {
+        awq_moe_route(c, n_experts, s->h_logits, rows, r16, s->h_expert, s->h_weight);
+    }
     /* the (token, weight) pairs of each expert in turn, tokens ascending within an expert */
     size_t start[AWQ_MAX_EXPERTS + 1] = {0};
     for (size_t i = 0; i < rows * K; i++) start[s->h_expert[i] + 1]++;
@@ -114,6 +178,13 @@ awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, co
                        KERN_NO_WEIGHT, f->buf[4], f->buf[5], ne, C, Fe, r16),
                "expert mlp (gate_proj, up_proj, silu_mul, down_proj)");
         if (out) KCHECK(be->add_rows(be->ctx, out, s->y, er, s->wt + start[e], ne, C, rows, r16), "experts' weighted sum");
+    }
+    if (out && w->w[AWQ_W_SHARED_GATE].data) { /* DeepSeek-V3: routed sum + shared_experts(m) */
+        const size_t Fs = Fe * (size_t)c->n_shared_experts;
+        KCHECK(be->mlp(be->ctx, s->y, NULL, m, w->w[AWQ_W_SHARED_GATE], KERN_NO_WEIGHT, w->w[AWQ_W_SHARED_UP], KERN_NO_WEIGHT,
+                       w->w[AWQ_W_SHARED_DOWN], KERN_NO_WEIGHT, f->buf[4], f->buf[5], rows, C, Fs, r16),
+               "shared experts (gate_proj, up_proj, silu_mul, down_proj)");
+        KCHECK(be->add(be->ctx, out, out, s->y, rows * C, r16), "routed + shared experts");
     }
     return AWQ_OK;
 }

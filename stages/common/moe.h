@@ -16,18 +16,33 @@
 void awq_moe_route(const awq_config *cfg, int n_experts, const float *logits, size_t n, int round_f16, int32_t *expert,
                    float *weight);
 
+/* DeepSeek-V3's routing (cfg->router == AWQ_ROUTER_SIGMOID_GROUPED; transformers 5.23's
+ * DeepseekV3TopkRouter) of n tokens from fp32 router logits [n, n_experts] (host):
+ *   s = sigmoid(logits) in fp32; c = s + bias (e_score_correction_bias, [n_experts] fp32: the
+ *   CHOICE only); each of cfg->n_group consecutive groups scored by the sum of its two largest c;
+ *   the cfg->topk_group best groups kept (a tie keeps the lower group); the top k =
+ *   cfg->n_experts_per_tok experts by c among the kept groups' experts, largest first (a tie
+ *   keeps the lower index); weight = s of the chosen expert (unbiased), divided by (the sum of
+ *   the k, in choice order, + 1e-20) when cfg->norm_topk_prob, then times
+ *   (float)routed_scaling_factor, all in fp32. The weights stay fp32 in the faithful mode too
+ *   (the fp16 expert outputs times fp32 weights promote to fp32; add_rows rounds the product).
+ * expert and weight are [n, k]. */
+void awq_moe_route_grouped(const awq_config *cfg, int n_experts, const float *logits, const float *bias, size_t n,
+                           int32_t *expert, float *weight);
+
 /* Scratch of the experts' forward for `rows` rows a pass (awq_fwd_init calls it). */
 awq_err awq_moe_init(awq_fwd *f, size_t rows);
 void awq_moe_free(awq_fwd *f);
 
 /* out [rows, C] = the experts' mlp of the block on m [rows, C] (backend memory): router logits
- * (fp16-rounded when faithful), the routing on the host, then per expert in index order the
- * gather of its tokens, its mlp (the mlp op), and add_rows of its weighted outputs into out,
- * which starts at zero (transformers' index_add_ order). out must not alias m.
+ * (fp16-rounded when faithful; DeepSeek-V3's always fp32), the routing on the host, then per
+ * expert in index order the gather of its tokens, its mlp (the mlp op), and add_rows of its
+ * weighted outputs into out, which starts at zero (transformers' index_add_ order); DeepSeek-V3
+ * then adds its shared experts' mlp of m (out = h(out + shared)). out must not alias m.
  * down_in (backend, [rows * k, Fe], may be NULL) receives each expert's down_proj input, the
  * experts' rows one after the other, tokens ascending within an expert; routes (host, [rows *
  * k], with down_in) says which token (token0 + row of m) and expert each row is. out NULL: the
- * down_in rows only. */
+ * down_in rows only (the routed experts'; the shared experts' input is m itself). */
 awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, const float *m, float *out, size_t rows,
                              float *down_in, awq_route *routes, size_t token0);
 
