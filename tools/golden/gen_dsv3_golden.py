@@ -34,14 +34,13 @@ import sys
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
 import safetensors
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_forward_golden import PINNED, check, forward, make_input_ids, round_to_storage, write_json  # noqa: E402
-from gen_moe_golden import EVAL_SEED, EVAL_WINDOWS, EVAL_SEQLEN, randomize  # noqa: E402
+from gen_forward_golden import check, forward, round_to_storage, write_json  # noqa: E402
+from gen_moe_golden import EVAL_SEED, EVAL_WINDOWS, EVAL_SEQLEN, build_all, randomize, save_forward  # noqa: E402
 
 BASE = dict(vocab_size=256, hidden_size=64, intermediate_size=96, max_position_embeddings=512, num_attention_heads=4,
             num_key_value_heads=4, n_routed_experts=8, moe_intermediate_size=32, num_hidden_layers=3)
@@ -206,25 +205,13 @@ def build(fx, out_dir, ids):
     info["rope_attention_factor"] = ref_model.model.rotary_emb.attention_scaling
     info["sensitivity"] = sensitivity(ref_model, ids, ref)
     write_json(os.path.join(d, "expect.json"), info)
-    tensors = {"input_ids": ids.to(torch.int32).contiguous()}
-    tensors.update(ref)
-    meta = {"generator": "tools/golden/gen_dsv3_golden.py", "torch": torch.__version__,
-            "transformers": transformers.__version__, "safetensors": safetensors.__version__,
-            "compute": "float32, eager attention, CPU", "positions": "0..23 per sequence, mask all ones",
-            "layout": "hidden.i = input of block i (i<L); hidden.L = FINAL-NORMED output; block_out.i = raw block i output"}
-    save_file(tensors, os.path.join(d, "forward.safetensors"), metadata={"golden": json.dumps(meta, sort_keys=True)})
+    save_forward(d, ids, ref, "tools/golden/gen_dsv3_golden.py")
     print(f"{fx['name']}: {json.dumps(info['layers'])} margin {log.margin:.2e} ppl {info['eval']['ppl']:.6f}")
     print(f"  sensitivity: {json.dumps({k: round(v, 4) for k, v in info['sensitivity'].items()})}")
 
 
 def main():
-    for mod, v in ((torch, PINNED["torch"]), (transformers, PINNED["transformers"])):
-        if not mod.__version__.startswith(v):
-            print(f"warning: {mod.__name__} {mod.__version__}, the fixtures were made with {v}", file=sys.stderr)
-    torch.set_num_threads(1)
-    ids = make_input_ids()
-    for fx in FIXTURES:
-        build(fx, "tests/golden", ids)
+    build_all(FIXTURES, build)
 
 
 if __name__ == "__main__":

@@ -129,24 +129,35 @@ def build(fx, out_dir, ids):
     info["eval"] = {"seqlen": EVAL_SEQLEN, "ids": stream.tolist(), "window_losses": losses,
                     "ppl": math.exp(sum(losses) / len(losses))}
     write_json(os.path.join(d, "expect.json"), info)
+    save_forward(d, ids, ref, "tools/golden/gen_moe_golden.py")
+    print(f"{fx['name']}: {json.dumps(info['layers'])} ppl {info['eval']['ppl']:.6f}")
+
+
+def save_forward(d, ids, ref, generator):
+    """forward.safetensors of a fixture: its input ids and transformers' outputs, in the layout of
+    gen_forward_golden.py (one metadata key, so reruns are byte-identical)."""
     tensors = {"input_ids": ids.to(torch.int32).contiguous()}
     tensors.update(ref)
-    meta = {"generator": "tools/golden/gen_moe_golden.py", "torch": torch.__version__,
+    meta = {"generator": generator, "torch": torch.__version__,
             "transformers": transformers.__version__, "safetensors": safetensors.__version__,
             "compute": "float32, eager attention, CPU", "positions": "0..23 per sequence, mask all ones",
             "layout": "hidden.i = input of block i (i<L); hidden.L = FINAL-NORMED output; block_out.i = raw block i output"}
     save_file(tensors, os.path.join(d, "forward.safetensors"), metadata={"golden": json.dumps(meta, sort_keys=True)})
-    print(f"{fx['name']}: {json.dumps(info['layers'])} ppl {info['eval']['ppl']:.6f}")
 
 
-def main():
+def build_all(fixtures, build_one):
+    """Every fixture into tests/golden/ on one CPU thread, warning when the pinned versions differ."""
     for mod, v in ((torch, PINNED["torch"]), (transformers, PINNED["transformers"])):
         if not mod.__version__.startswith(v):
             print(f"warning: {mod.__name__} {mod.__version__}, the fixtures were made with {v}", file=sys.stderr)
     torch.set_num_threads(1)
     ids = make_input_ids()
-    for fx in FIXTURES:
-        build(fx, "tests/golden", ids)
+    for fx in fixtures:
+        build_one(fx, "tests/golden", ids)
+
+
+def main():
+    build_all(FIXTURES, build)
 
 
 if __name__ == "__main__":
