@@ -35,7 +35,6 @@ import sys
 import torch
 from safetensors import safe_open
 from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
-import safetensors
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
