@@ -186,3 +186,18 @@ else
     skip disk_full_clear_error "cannot mount a tmpfs here (needs root)"
     skip disk_full_resumes "cannot mount a tmpfs here (needs root)"
 fi
+
+# disk full where OUT.awq is: a step's error is still shown when its log cannot be written (its
+# messages were lost with the log: found by tools/campaign-diskfull.sh, the output's last files)
+mkdir -p "$TMP/full"
+if mount -t tmpfs -o size=64k tmpfs "$TMP/full" 2>/dev/null; then
+    mkdir -p "$TMP/full/w/logs" "$TMP/full/w/running" "$TMP/s_full/objects/ab"
+    dd if=/dev/zero of="$TMP/full/filler" bs=4k 2>/dev/null   # until the tmpfs is full
+    AWQ_WORK="$TMP/full/w" "$BIN/awq-step" "$TMP/s_full/objects/ab/cdef0123456789abcdef0123456789" 0 capture -- \
+        sh -c 'echo "awq-capture: error: cannot write '"'"'x'"'"': No space left on device" >&2; exit 1' 2>"$TMP/err"; rc=$?
+    check full_disk_step_error_shown_without_its_log \
+        '[ $rc -eq 1 ] && grep -q "block 0 capture FAILED .*could not be written" "$TMP/err" && grep -q "^  awq-capture: error: cannot write .x.: No space left on device" "$TMP/err"'
+    umount "$TMP/full"
+else
+    skip full_disk_step_error_shown_without_its_log "cannot mount a tmpfs here (needs root)"
+fi

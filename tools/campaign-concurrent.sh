@@ -43,7 +43,7 @@ for case in "2 one" "4 one" "2 own" "4 own"; do
         [ "$how" = own ] && searches=$(cat "$d"/out*.awq/logs/quantize.*.log | grep -c "groups searched")
         once=0; [ "$got" = "$want" ] && [ "$got_out" = "$want_out" ] && [ "$searches" -eq "$L" ] && once=1
         same=1
-        for o in "$d"/out "$d"/out[0-9]*; do [ -d "$o" ] || continue; diff -r -q "$REF" "$o" >/dev/null || same=0; done
+        for o in "$d"/out "$d"/out[0-9] "$d"/out[0-9][0-9]; do [ -d "$o" ] || continue; diff -r -q "$REF" "$o" >/dev/null || same=0; done
         [ "$rcs" = "$(printf '0%.0s' $(seq 1 "$K"))" ] || same=0
         ver=0; "$BIN/awq-obj" --store "$d/store" verify >"$d/verify.log" 2>&1 && ver=1
         left=$( { find "$d" -name '.tmp-*'; find "$d" -path '*.awq/claims/*'; ls -d "$d"/out*.tmp-* 2>/dev/null; } | wc -l)

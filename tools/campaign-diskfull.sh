@@ -3,7 +3,7 @@
 # real-model `make quantize` whose store and OUT (with OUT.awq: plan, logs, shards) are on one
 # small tmpfs. The tmpfs of each trial is sized at random between 2% and 100% of what a whole run
 # needs there, so the run stops wherever that much has been written (the store, a shard, the
-# plan, a log, the output). Each trial checks: the make fails with a clear error (an "error:" line
+# plan, a log, the output); then EDGES trials at fixed fractions near 0% and 100%. Each trial checks: the make fails with a clear error (an "error:" line
 # saying "No space left on device" and naming a path on the tmpfs); no partial object or output
 # (no temporary file left, every stored object verifies, no OUT and no OUT.tmp-*, every shard
 # file complete); then, with space again (the tmpfs grown to 64 MB), a resume finishes with an
@@ -11,6 +11,7 @@
 #   tools/campaign-diskfull.sh                   # TRIALS=20
 . "$(dirname "$0")/campaign-lib.sh"
 TRIALS=${TRIALS:-20}
+EDGES=${EDGES-0.002 0.006 0.98 0.992 0.997}
 WORK=${WORK:-/tmp/awq-campaign-diskfull}
 MNT=$WORK/mnt
 mkdir -p "$WORK" "$MNT"
@@ -30,9 +31,13 @@ rm -rf "$MNT"/*
 table="$WORK/table.txt"
 ok_err=0 ok_named=0 ok_clean=0 ok_resume=0 n=0 first_fail=
 : >"$WORK/trials.txt"
-for i in $(seq 1 "$TRIALS"); do
+# the random trials, then the EDGES: fixed fractions of the need (the plan's own writes at the
+# start; the last shard and the output's files at the end), which random sizes seldom hit
+{ for i in $(seq 1 "$TRIALS"); do awk -v i="$i" -v f="$(rand "$i")" 'BEGIN {printf "%s %.6f\n", i, 0.02 + f * 0.98}'; done
+  k=0; for f in $EDGES; do k=$((k + 1)); echo "edge$k $f"; done; } >"$WORK/sizes.txt"
+while read -r i f; do
     rm -rf "$MNT"/*
-    f=$(rand "$i"); kb=$(awk -v f="$f" -v need="$NEED" 'BEGIN {printf "%d", 0.02 * need + f * 0.98 * need}')
+    kb=$(awk -v f="$f" -v need="$NEED" 'BEGIN {k = int(f * need); printf "%d", k < 4 ? 4 : k}')
     mount -o remount,size="${kb}k" "$MNT"
     quantize "$MNT/store" "$MNT/out" "$WORK/log.$i"; rc=$?
     n=$((n + 1))
@@ -74,12 +79,14 @@ PY
         echo "    log:"; grep -v "^awqmake: .* s  miss$" "$WORK/log.$i" | tail -n 8 | sed 's/^/      /'
         [ $res -eq 1 ] || { echo "    resume:"; tail -n 5 "$WORK/resume.$i" | sed 's/^/      /'; }
     fi
-done
+done <"$WORK/sizes.txt"
 {
     printf '%-8s %14s %14s %16s %16s\n' trials "clear error" "names file" "nothing partial" "resume identical"
     printf '%-8s %14s %14s %16s %16s\n' "$n" "$ok_err/$n" "$ok_named/$n" "$ok_clean/$n" "$ok_resume/$n"
 } >"$table"
 echo
 echo "where the disk filled (stage of the failing step: count):"
-cut -f4 "$WORK/trials.txt" | sed -n 's/^awqmake: \([a-z]* [0-9-]*\) *\([a-z]*\).*/\1 \2/p; s/^\([a-z-]*\): error: .*/\1/p' | sort | uniq -c | sed 's/^/  /'
+cut -f4 "$WORK/trials.txt" | awk '{prog = "?"; if (match($0, /awq-[a-z-]*: error/)) prog = substr($0, RSTART, RLENGTH - 7)
+    what = /store\/objects\// ? "a store object" : /out\.awq\/shards\// ? "a shard file" : /out\.awq\// ? "a file of OUT.awq" : /out/ ? "OUT" : "other"
+    print prog ", writing " what}' | sort | uniq -c | sed 's/^ */  /'
 cat "$table"

@@ -19,7 +19,7 @@ WORK=${WORK:-/tmp/awq-campaign-fuzz}
 TARGETS=${TARGETS:-$(for f in tests/fuzz/fuzz_*.c; do n=$(basename "$f" .c); echo "${n#fuzz_}"; done)}
 mkdir -p "$WORK"
 
-echo "campaign-fuzz: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(clang --version | head -1)"
+echo "campaign-fuzz: $(date -u '+%Y-%m-%d %H:%M UTC'), $(getconf _NPROCESSORS_ONLN) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(clang --version | head -1)"
 echo "building the targets (ASan + UBSan)..."
 make --no-print-directory -j"$(nproc)" O="$O" $(for t in $TARGETS; do echo "$O/fuzz/fuzz_$t"; done) >"$WORK/build.log" 2>&1 ||
     { tail -20 "$WORK/build.log"; echo "campaign-fuzz: build failed"; exit 1; }

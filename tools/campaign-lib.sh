@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
 O=${O:-build}
 BIN=$ROOT/$O/bin
-ASSETS=${AWQ_ASSETS:-$ROOT/../shared/assets}
+ASSETS=$(cd "${AWQ_ASSETS:-$ROOT/../shared/assets}" 2>/dev/null && pwd)
 MODEL=${MODEL:-$ASSETS/models/stories260K-ffn256-hf}
 CALIB=${CALIB:-$ASSETS/tokens/tinystories_calib.tok512.i32}
 QARGS=${QARGS:-GROUP=64 N_SAMPLES=16 SEQLEN=256}
@@ -19,14 +19,14 @@ SEED=${SEED:-1}
 [ -d "$MODEL" ] && [ -f "$CALIB" ] || { echo "$(basename "$0"): no model '$MODEL' or calibration '$CALIB' (set AWQ_ASSETS)" >&2; exit 2; }
 
 machine() {
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM; $(git -C "$ROOT" rev-parse --short HEAD)"
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(getconf _NPROCESSORS_ONLN) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM; ${REV:-$(git -C "$ROOT" rev-parse --short HEAD)}"
 }
 
 # quantize STORE OUT LOG [VAR=value...]: one `make quantize` of the campaign's experiment
 quantize() {
     _q_store=$1 _q_out=$2 _q_log=$3; shift 3
     AWQ_CACHE="$_q_store" make -C "$ROOT" --no-print-directory -j"$JOBS" quantize O="$O" MODEL="$MODEL" OUT="$_q_out" \
-        CALIB="$CALIB" $QARGS "$@" >"$_q_log" 2>&1
+        CALIB="$CALIB" $QARGS "$@" >"$_q_log" 2>&1 </dev/null
 }
 
 # the command line a person would type, for the reports
@@ -45,7 +45,7 @@ misses() { cat "$@" | grep "^awqmake: .* s  miss$" | awk '{print $(NF-3)}' | sor
 # campaign's settings are the same); sets REF and REF_S (its wall time)
 reference() {
     REF=$1/ref
-    _r_id=$(printf '%s\n' "$MODEL" "$CALIB" "$QARGS" "$(git -C "$ROOT" rev-parse HEAD)" | md5sum | cut -c1-12)
+    _r_id=$(printf '%s\n' "$MODEL" "$CALIB" "$QARGS" "${REV:-$(git -C "$ROOT" rev-parse HEAD)}" | md5sum | cut -c1-12)
     if [ -f "$REF/config.json" ] && [ "$(cat "$1/ref.id" 2>/dev/null)" = "$_r_id" ]; then
         REF_S=$(cat "$1/ref.seconds")
         echo "reference: $REF (kept; an uninterrupted run took $REF_S s)"
