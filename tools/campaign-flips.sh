@@ -113,7 +113,7 @@ echo "$RUNS runs of make quantize VERIFY=1 ($fresh_runs of them after a run into
     printf '%-8s %10s %10s %10s %10s %12s %16s\n' kind damages flips truncs detected "rebuilt same" "fresh OUT read"
     for k in $KINDS all; do
         awk -F'\t' -v k="$k" '$2 == k || k == "all" {n++; if ($4 ~ /^trunc/) t++; else f++; d += $5; b += $6; if ($7 != "-") {s++; sd += $7}}
-            END {printf "%-8s %10d %10d %10d %10s %12s %16s\n", k, n, f, t, d "/" n, b "/" n, sd "/" s}' "$WORK/damages.tsv"
+            END {printf "%-8s %10d %10d %10d %10s %12s %16s\n", k, n, f, t, d "/" n, b "/" n, s ? sd "/" s : "-"}' "$WORK/damages.tsv"
     done
     echo "runs failed: $bad_runs/$RUNS, OUT differs: $out_diff/$RUNS, fresh OUT failed or differs: $fresh_diff/$fresh_runs, store verify failures: $verify_bad"
 } >"$WORK/table.txt"
