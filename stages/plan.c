@@ -346,14 +346,14 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         bput(&mk, "$(WORK)/shards/%s:\n\t@$(RUN) $@ - shard -- $(BIN)/awq-shard -m %s --rest -o $@\n\n", rest_shard, qm);
         /* the output directory: rebuilt when out.keys changes, its inputs as order-only
          * prerequisites (the objects' mtimes track use for gc, not content) */
-        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--packed ",
+        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--manifest $(WORK)/manifest.tsv --packed ",
              "$(OUT)", qm, qo, assemble_params);
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&pk[l], h1));
         bput(&mk, " \\\n\t\t--scales ");
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&sc[l], h1));
         bput(&mk, " \\\n\t\t--clips ");
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&cl[l], h1));
-        bput(&mk, "\n\t@cp $(WORK)/manifest.tsv $(OUT)/.awqmake-manifest.tsv 2>/dev/null || true\n\n");
+        bput(&mk, "\n\n");
     }
     /* after the variables it names: a rule's prerequisites are expanded when it is read */
     bput(&mk, "# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n"

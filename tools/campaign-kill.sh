@@ -2,7 +2,7 @@
 # campaign-kill.sh - fault campaign (issue 16): kill -9 at TRIALS random moments of a real-model
 # `make quantize` from an empty store, each followed by a resume. The whole process group goes at
 # once (make, awq-step, awq-claim and the stage programs), as a crash or a power cut would take
-# them. Kill moments are drawn uniformly over the length of an uninterrupted run. Each trial
+# them (kill -9 -PGID: dash's kill takes no "--"). Kill moments are drawn uniformly over the length of an uninterrupted run. Each trial
 # checks: the resume succeeds, its OUT is byte-identical to the uninterrupted run's, the store
 # verifies (`awq-obj verify`), and no claim, temporary file or OUT.tmp-* is left once the resume
 # is done. Prints what was running at each kill, and a summary table last.
@@ -26,10 +26,10 @@ for i in $(seq 1 "$TRIALS"); do
     bg=$!
     sleep "$delay"
     pg=$(cat "$d/pgid" 2>/dev/null)
-    alive=0; [ -n "$pg" ] && kill -0 -- -"$pg" 2>/dev/null && alive=1
+    alive=0; [ -n "$pg" ] && kill -0 -"$pg" 2>/dev/null && alive=1
     # what was running (the steps' markers) and what was stored at the kill
     running=$(ls "$d/out.awq/running" 2>/dev/null | tr '\n' ' ')
-    [ -n "$pg" ] && kill -9 -- -"$pg" 2>/dev/null
+    [ -n "$pg" ] && kill -9 -"$pg" 2>/dev/null
     wait $bg 2>/dev/null
     stored=$(find "$d/store/objects" -type f ! -name '.*' 2>/dev/null | wc -l)
     n=$((n + 1)); mid=$((mid + alive))
