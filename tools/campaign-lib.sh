@@ -1,7 +1,7 @@
 # campaign-lib.sh - what the fault campaigns (tools/campaign-*.sh, issue 16) share; sourced.
 # The real model: stories260K-ffn256 (HF, 5 blocks, hidden 64, ffn 256) from ../shared/assets,
-# calibrated on 16 sequences of 256 tokens of its TinyStories calibration stream, group 64: one full
-# run takes about 15 s on 2 cores. Override with MODEL, CALIB, QARGS (make variables), JOBS (make -j).
+# calibrated on 32 sequences of 256 tokens of its TinyStories calibration stream, group 64: one full
+# run takes 10-20 s on 2 shared cores. Override with MODEL, CALIB, QARGS (make variables), JOBS (make -j).
 # Every campaign prints a line per trial and a summary table last; its files are in $WORK.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +11,7 @@ BIN=$ROOT/$O/bin
 ASSETS=$(cd "${AWQ_ASSETS:-$ROOT/../shared/assets}" 2>/dev/null && pwd)
 MODEL=${MODEL:-$ASSETS/models/stories260K-ffn256-hf}
 CALIB=${CALIB:-$ASSETS/tokens/tinystories_calib.tok512.i32}
-QARGS=${QARGS:-GROUP=64 N_SAMPLES=16 SEQLEN=256}
+QARGS=${QARGS:-GROUP=64 N_SAMPLES=32 SEQLEN=256}
 JOBS=${JOBS:-2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 SEED=${SEED:-1}
