@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../cache/atomic.h"
+#include "../cache/claim.h"
 #include "common/act.h"
 #include "common/awqobj.h"
 #include "common/log.h"
@@ -211,6 +212,40 @@ static awq_err verify_objects(const char *store_root, const awq_key *tok, const 
     return e;
 }
 
+/* A step killed after its file was made leaves its claim: make does not run that step again, so
+ * no step would take the claim over. Here every such claim (of a file that exists) is taken and
+ * released when its holder is gone; a live holder's is left alone. */
+static void sweep_claim(const char *file, const char *dir)
+{
+    char *c = awq_claim_path(file, dir);
+    int stale = c && access(file, F_OK) == 0 && access(c, F_OK) == 0;
+    free(c);
+    if (!stale) return;
+    awq_claims *cl = NULL;
+    const awq_claim_opts o = {.dir = dir, .no_wait = 1};
+    if (awq_claims_take(&cl, &file, 1, &o) == AWQ_OK) awq_claims_release(cl);
+    else awq_clear_error(); /* held by a live process, or unreadable: not ours to remove */
+}
+
+static void sweep_claims(const char *store_root, const char *work, const char *out, const awq_key *const *keys,
+                         const int *counts, int n_kinds, const awq_model *m, const awq_key *pk, const char *rest_shard)
+{
+    char path[PATH_MAX], claims[PATH_MAX], h[AWQ_KEY_HEX + 1], shard[AWQ_SHARD_NAME_MAX];
+    for (int k = 0; k < n_kinds; k++)
+        for (int i = 0; i < counts[k]; i++) {
+            awq_key_hex(&keys[k][i], h);
+            snprintf(path, sizeof path, "%s/objects/%.2s/%s", store_root, h, h + 2);
+            sweep_claim(path, NULL);
+        }
+    snprintf(claims, sizeof claims, "%s/claims", work); /* the output's files (awq-step --in) */
+    for (int l = 0; pk && l <= m->cfg.num_hidden_layers; l++) {
+        if (l < m->cfg.num_hidden_layers) awq_block_shard_name(l, &pk[l], shard);
+        snprintf(path, sizeof path, "%s/shards/%s", work, l < m->cfg.num_hidden_layers ? shard : rest_shard);
+        sweep_claim(path, claims);
+    }
+    sweep_claim(out, claims);
+}
+
 static awq_err plan(const plan_args *a, const awq_params *p, const char *store_root)
 {
     awq_model *m = NULL;
@@ -387,6 +422,9 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
             if (!e) e = write_if_changed(path, man.p, man.n);
             snprintf(path, sizeof path, "%s/out.keys", a->work);
             if (!e) e = write_if_changed(path, keys.p, keys.n);
+            const awq_key *kinds[] = {&tok, act, sc, ci, cl, pk};
+            const int n_of[] = {1, L, L, L, L, L};
+            if (!e) sweep_claims(store_root, a->work, a->out, kinds, n_of, 6, m, pack ? pk : NULL, rest_shard);
         }
     }
 freebufs:
