@@ -21,6 +21,8 @@ struct awq_store {
     char *objects;  /* owned: <root>/objects */
     int n_threads;
     _Atomic int lost; /* gets that found their object missing or damaged (awq_store_lost) */
+    int replaced;     /* puts that replaced a damaged object (awq_store_replaced) */
+    char replaced_why[512];
 };
 
 awq_err awq_store_default_root(char **out)
@@ -202,6 +204,12 @@ awq_err awq_store_move_aside(awq_store *s, const awq_key *key)
 
 int awq_store_lost(const awq_store *s) { return s->lost; }
 
+int awq_store_replaced(const awq_store *s, const char **why)
+{
+    if (why) *why = s->replaced ? s->replaced_why : "";
+    return s->replaced;
+}
+
 awq_err awq_store_get(awq_store *s, const awq_key *key, awq_object **out)
 {
     *out = NULL;
@@ -280,6 +288,7 @@ awq_err awq_store_put(awq_store *s, const awq_key *key, const char *kind, const 
                 (void)utimensat(AT_FDCWD, path, NULL, 0);
                 break;
             }
+            if (!s->replaced++) snprintf(s->replaced_why, sizeof s->replaced_why, "%s", awq_errmsg());
             awq_clear_error();
             mode = AWQ_ATOMIC_REPLACE;
         }

@@ -125,6 +125,9 @@ awq_err awq_store_get(awq_store *s, const awq_key *key, awq_object **out);
 /* How many gets of this store found their object missing or damaged: a program whose input is
  * gone tells the pipeline so by its exit status, and the input is made again (awq-step). */
 int awq_store_lost(const awq_store *s);
+/* How many puts of this store found the object there but damaged, and replaced it (*why: the
+ * first one's check error, naming the file), so that the program can say so. */
+int awq_store_replaced(const awq_store *s, const char **why);
 /* Move an object's file aside as ".tmp-damaged-<name>-<host>-<pid>-<random>" beside it (a temp
  * file: never read again; `awq-obj gc` removes it), so that the object is missing. AWQ_OK when
  * there was none. */

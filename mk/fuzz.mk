@@ -1,6 +1,8 @@
 # fuzz.mk - libFuzzer targets (tests/fuzz/fuzz_*.c) built with clang.
 #   make test   runs each for FUZZ_TIME_TEST seconds (bounded, part of the suite)
 #   make fuzz   runs each for FUZZ_TIME seconds (longer, by hand)
+# Both start from the seeds (tests/fuzz/seeds/NAME) and the corpus that tools/campaign-fuzz.sh keeps
+# (tests/fuzz/corpus/NAME, minimized); what they find stays in $(O)/fuzz/corpus-fuzz_NAME.
 # Without a clang that has the libFuzzer runtime the targets are skipped, and the runner
 # reports them as skipped (never as passed).
 
@@ -36,4 +38,5 @@ $(O)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(FLAGS_FILE) | $(DEPS_STAMP)
 .PHONY: fuzz
 fuzz: $(FUZZ_BINS) ## run every libFuzzer target for FUZZ_TIME seconds
 	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(O)/fuzz/corpus-$$n; \
-	  echo "fuzz $$n for $(FUZZ_TIME)s"; $$f -max_total_time=$(FUZZ_TIME) $(O)/fuzz/corpus-$$n tests/fuzz/seeds/$${n#fuzz_} || exit 1; done
+	  echo "fuzz $$n for $(FUZZ_TIME)s"; $$f -max_total_time=$(FUZZ_TIME) $(O)/fuzz/corpus-$$n tests/fuzz/seeds/$${n#fuzz_} \
+	    $$([ -d tests/fuzz/corpus/$${n#fuzz_} ] && echo tests/fuzz/corpus/$${n#fuzz_}) || exit 1; done

@@ -36,7 +36,7 @@ static awq_err parse_keys(const char *opt, const char *list, int L, awq_key **ou
 
 int main(int argc, char **argv)
 {
-    const char *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *shards_dir = NULL;
+    const char *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *shards_dir = NULL, *manifest = NULL;
     double shard_gb = 5;
     const awq_opt own[] = {
         {"packed", 0, AWQ_OPT_STRING, &packed, "K0,K1,...", "packed object of every block, in order", 1},
@@ -45,6 +45,7 @@ int main(int argc, char **argv)
         {"out", 'o', AWQ_OPT_STRING, &out, "DIR", "output model directory (replaced atomically)", 1},
         {"shard-gb", 0, AWQ_OPT_DOUBLE, &shard_gb, "GB", "largest shard (0 = one file)", 0},
         {"shards-dir", 0, AWQ_OPT_STRING, &shards_dir, "DIR", "link the shard files awq-shard wrote in DIR instead of writing the tensors", 0},
+        {"manifest", 0, AWQ_OPT_STRING, &manifest, "FILE", "copy FILE into the output as .awqmake-manifest.tsv (the plan's manifest)", 0},
         {0},
     };
     awq_cli cli = {"awq-assemble", "write the quantized model directory (AutoAWQ GEMM) from packed blocks; prints it", NULL,
@@ -65,7 +66,7 @@ int main(int argc, char **argv)
     if (!e && clips) e = parse_keys("clips", clips, m->cfg.num_hidden_layers, &ck);
     if (!e) e = awq_store_open(&s, so.store, 0);
     if (!e) {
-        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), shards_dir};
+        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), shards_dir, manifest};
         awq_prof_mark("assemble: inputs opened");
         double t0 = awq_now();
         e = awq_assemble(s, &in, out);

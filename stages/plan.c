@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../cache/atomic.h"
+#include "../cache/claim.h"
 #include "common/act.h"
 #include "common/awqobj.h"
 #include "common/log.h"
@@ -186,14 +187,14 @@ static awq_err clip_only_batches(const char *store_root, int L, const awq_key *s
  * read does); a damaged one is moved aside, so that make builds it again in this run (`all` then
  * asks for every object, not only what the output needs). */
 static awq_err verify_objects(const char *store_root, const awq_key *tok, const awq_key *act, const awq_key *sc,
-                              const awq_key *cl, const awq_key *pk, int L)
+                              const awq_key *ci, const awq_key *cl, const awq_key *pk, int L)
 {
     awq_store *s = NULL;
     awq_err e = awq_store_open(&s, store_root, 0);
     int n = 0, bad = 0;
     double t0 = awq_now();
-    const struct { const awq_key *k; int count; } kinds[] = {{tok, 1}, {act, L + 1}, {sc, L}, {cl, L}, {pk, L}};
-    for (int k = 0; k < 5 && !e; k++)
+    const struct { const awq_key *k; int count; } kinds[] = {{tok, 1}, {act, L + 1}, {sc, L}, {ci, L}, {cl, L}, {pk, L}};
+    for (int k = 0; k < 6 && !e; k++)
         for (int i = 0; i < kinds[k].count && !e; i++) {
             const awq_key *key = &kinds[k].k[i];
             if (!awq_store_has(s, key)) continue;
@@ -211,6 +212,40 @@ static awq_err verify_objects(const char *store_root, const awq_key *tok, const 
     return e;
 }
 
+/* A step killed after its file was made leaves its claim: make does not run that step again, so
+ * no step would take the claim over. Here every such claim (of a file that exists) is taken and
+ * released when its holder is gone; a live holder's is left alone. */
+static void sweep_claim(const char *file, const char *dir)
+{
+    char *c = awq_claim_path(file, dir);
+    int stale = c && access(file, F_OK) == 0 && access(c, F_OK) == 0;
+    free(c);
+    if (!stale) return;
+    awq_claims *cl = NULL;
+    const awq_claim_opts o = {.dir = dir, .no_wait = 1};
+    if (awq_claims_take(&cl, &file, 1, &o) == AWQ_OK) awq_claims_release(cl);
+    else awq_clear_error(); /* held by a live process, or unreadable: not ours to remove */
+}
+
+static void sweep_claims(const char *store_root, const char *work, const char *out, const awq_key *const *keys,
+                         const int *counts, int n_kinds, const awq_model *m, const awq_key *pk, const char *rest_shard)
+{
+    char path[PATH_MAX], claims[PATH_MAX], h[AWQ_KEY_HEX + 1], shard[AWQ_SHARD_NAME_MAX];
+    for (int k = 0; k < n_kinds; k++)
+        for (int i = 0; i < counts[k]; i++) {
+            awq_key_hex(&keys[k][i], h);
+            snprintf(path, sizeof path, "%s/objects/%.2s/%s", store_root, h, h + 2);
+            sweep_claim(path, NULL);
+        }
+    snprintf(claims, sizeof claims, "%s/claims", work); /* the output's files (awq-step --in) */
+    for (int l = 0; pk && l <= m->cfg.num_hidden_layers; l++) {
+        if (l < m->cfg.num_hidden_layers) awq_block_shard_name(l, &pk[l], shard);
+        snprintf(path, sizeof path, "%s/shards/%s", work, l < m->cfg.num_hidden_layers ? shard : rest_shard);
+        sweep_claim(path, claims);
+    }
+    sweep_claim(out, claims);
+}
+
 static awq_err plan(const plan_args *a, const awq_params *p, const char *store_root)
 {
     awq_model *m = NULL;
@@ -223,9 +258,9 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     const int L = m->cfg.num_hidden_layers;
     awq_key *bk = calloc((size_t)L, sizeof *bk), ek, tok;
     awq_key *act = calloc((size_t)L + 1, sizeof *act), *sc = calloc((size_t)L, sizeof *sc), *sd = calloc((size_t)L, sizeof *sd);
-    awq_key *cl = calloc((size_t)L, sizeof *cl), *pk = calloc((size_t)L, sizeof *pk);
+    awq_key *cl = calloc((size_t)L, sizeof *cl), *pk = calloc((size_t)L, sizeof *pk), *ci = calloc((size_t)L, sizeof *ci);
     uint32_t *mag = calloc((size_t)L + 2, sizeof *mag);
-    if (!bk || !act || !sc || !sd || !cl || !pk || !mag) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    if (!bk || !act || !sc || !sd || !cl || !pk || !ci || !mag) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (!e) e = block_keys(m, store_root, bk, &ek, mag);
     /* NaN, Inf or (in fp16 numerics) values fp16 cannot hold: refused here, before any step runs
      * and before anything is written, rather than by the step that meets them */
@@ -240,13 +275,14 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         e = awq_act_next_key(m, l, &act[l], p, &act[l + 1], NULL);
         if (!e) e = awq_scales_key(m, l, &act[l], p, &sc[l], NULL);
         if (!e) e = awq_scaled_key(m, l, &sc[l], p, &sd[l], NULL);
+        if (!e) e = awq_clipin_key(m, l, &act[l], p, &ci[l], NULL);
         if (!e) e = awq_clip_key(&sd[l], &act[l], p, &cl[l], NULL);
         if (!e) e = awq_packed_key(m, l, &sd[l], &cl[l], p, &pk[l], NULL); /* p->export_fp16 is in the key */
     }
-    if (!e && p->verify) e = verify_objects(store_root, &tok, act, sc, cl, pk, L);
+    if (!e && p->verify) e = verify_objects(store_root, &tok, act, sc, ci, cl, pk, L);
     if (e) goto done;
 
-    char qm[4096], qo[4096], o1[64], o2[64], o3[64], h1[AWQ_KEY_HEX + 1];
+    char qm[4096], qo[4096], o1[64], o2[64], o3[64], o4[64], h1[AWQ_KEY_HEX + 1];
     /* each step's parameters, from the record, as the step's own program reads them (params.h) */
     char capture_params[1024], quantize_params[1024], assemble_params[1024];
     e = awq_params_argv(capture_params, sizeof capture_params, p, AWQ_PROGRAM_CAPTURE);
@@ -288,9 +324,12 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         /* the AWQ treatment of the block (or of blocks l..end, a batch of clip-only work), one
          * process making their objects (awq-quantize; a grouped target: any of them missing
          * runs it once, and it makes only what is missing). The scaled block is never stored:
-         * awq-quantize folds the scales in memory. */
+         * awq-quantize folds the scales in memory. The clip inputs are one of its objects: the
+         * output does not need them, but a later clip rerun does, so a lost or damaged one
+         * (VERIFY=1) is made again, by a forward of the block only. */
         const int end = batch_end[l];
-        for (int b = l; b <= end; b++) bput(&mk, "%s %s %s ", obj(&sc[b], o1), obj(&cl[b], o2), obj(&pk[b], o3));
+        for (int b = l; b <= end; b++)
+            bput(&mk, "%s %s %s %s ", obj(&sc[b], o1), obj(&cl[b], o2), obj(&pk[b], o3), obj(&ci[b], o4));
         bput(&mk, "&: |");
         for (int b = l; b <= end; b++) bput(&mk, " %s", obj(&act[b], o1));
         char label[32];
@@ -299,7 +338,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
          * experiment may share the scales of a block whose clip and packed objects differ */
         bput(&mk, "\n\t@$(RUN) %s %s quantize", obj(&pk[l], o1), label);
         for (int b = l; b <= end; b++) {
-            bput(&mk, " %s %s", obj(&sc[b], o1), obj(&cl[b], o2));
+            bput(&mk, " %s %s %s", obj(&sc[b], o1), obj(&cl[b], o2), obj(&ci[b], o3));
             if (b > l) bput(&mk, " %s", obj(&pk[b], o1));
         }
         bput(&mk, " -- $(BIN)/awq-quantize -m %s -b %d -i ", qm, l);
@@ -315,12 +354,14 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     for (int l = 0; l <= L; l++) bput(&mk, " %s", obj(&act[l], o1));
     bput(&mk, "\nSEARCH :=");
     for (int l = 0; l < L; l++) bput(&mk, " %s %s", obj(&sc[l], o1), obj(&cl[l], o2));
+    bput(&mk, "\nCLIPINS :=");
+    for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&ci[l], o1));
     bput(&mk, "\nTOKENS := %s\n", obj(&tok, o1));
     /* VERIFY=1 moved damaged objects aside: `all` asks for every object of the experiment (act.L
      * feeds nothing and is not made), so that make builds them again */
     bput(&mk, "VERIFIED :=");
     if (p->verify) {
-        bput(&mk, " $(TOKENS) $(PACKED) $(SEARCH)");
+        bput(&mk, " $(TOKENS) $(PACKED) $(SEARCH) $(CLIPINS)");
         for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&act[l], o1));
     }
     bput(&mk, "\n");
@@ -340,18 +381,18 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         bput(&mk, "$(WORK)/shards/%s:\n\t@$(RUN) $@ - shard -- $(BIN)/awq-shard -m %s --rest -o $@\n\n", rest_shard, qm);
         /* the output directory: rebuilt when out.keys changes, its inputs as order-only
          * prerequisites (the objects' mtimes track use for gc, not content) */
-        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--packed ",
+        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--manifest $(WORK)/manifest.tsv --packed ",
              "$(OUT)", qm, qo, assemble_params);
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&pk[l], h1));
         bput(&mk, " \\\n\t\t--scales ");
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&sc[l], h1));
         bput(&mk, " \\\n\t\t--clips ");
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&cl[l], h1));
-        bput(&mk, "\n\t@cp $(WORK)/manifest.tsv $(OUT)/.awqmake-manifest.tsv 2>/dev/null || true\n\n");
+        bput(&mk, "\n\n");
     }
     /* after the variables it names: a rule's prerequisites are expanded when it is read */
     bput(&mk, "# Every output appears atomically, so nothing is ever deleted on an error or an interrupt.\n"
-              ".PRECIOUS: $(OUT)/config.json $(TOKENS) $(ACTS) $(PACKED) $(SEARCH)%s\n\n", pack ? " $(SHARDS)" : "");
+              ".PRECIOUS: $(OUT)/config.json $(TOKENS) $(ACTS) $(PACKED) $(SEARCH) $(CLIPINS)%s\n\n", pack ? " $(SHARDS)" : "");
     /* a recipe that does nothing, so that make has something to do and no "Nothing to be done" to say */
     if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json $(VERIFIED)\n\t@:\n\n");
     else bput(&mk, ".PHONY: all\nall: $(PACKED) $(SEARCH) $(VERIFIED)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
@@ -381,12 +422,15 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
             if (!e) e = write_if_changed(path, man.p, man.n);
             snprintf(path, sizeof path, "%s/out.keys", a->work);
             if (!e) e = write_if_changed(path, keys.p, keys.n);
+            const awq_key *kinds[] = {&tok, act, sc, ci, cl, pk};
+            const int n_of[] = {1, L, L, L, L, L};
+            if (!e) sweep_claims(store_root, a->work, a->out, kinds, n_of, 6, m, pack ? pk : NULL, rest_shard);
         }
     }
 freebufs:
     free(mk.p); free(man.p); free(keys.p);
 done:
-    free(bk); free(act); free(sc); free(sd); free(cl); free(pk); free(mag);
+    free(bk); free(act); free(sc); free(sd); free(cl); free(pk); free(ci); free(mag);
     awq_model_close(m);
     return e;
 }

@@ -38,6 +38,8 @@ static awq_err store_tokens(const char *store_dir, const int32_t *ids, size_t n,
     awq_err e = awq_tokens_layout(n, seqlen, max_blocks, &n_blocks);
     if (!e) e = awq_store_open(&store, store_dir, 0);
     if (!e) e = awq_tokens_put(store, ids, n_blocks, seqlen, &key);
+    const char *why;
+    if (!e && awq_store_replaced(store, &why)) awq_warn("%s; it was made again", why);
     if (!e) {
         char hex[AWQ_KEY_HEX + 1];
         awq_key_hex(&key, hex);

@@ -47,8 +47,9 @@ for src in tests/fuzz/fuzz_*.c; do
         continue
     fi
     corpus="$O/fuzz/corpus-$n"; mkdir -p "$corpus"
-    seeds="tests/fuzz/seeds/${n#fuzz_}"
+    seeds="tests/fuzz/seeds/${n#fuzz_}"; kept="tests/fuzz/corpus/${n#fuzz_}"   # kept: tools/campaign-fuzz.sh
     if "$bin" -max_total_time="$FUZZ_TIME" -timeout=10 -rss_limit_mb=2048 "$corpus" $( [ -d "$seeds" ] && echo "$seeds") \
+            $( [ -d "$kept" ] && echo "$kept") \
             >"$O/fuzz/$n.log" 2>&1; then
         echo "PASS fuzz:$n (${FUZZ_TIME}s, $(grep -c . "$corpus"/* 2>/dev/null | wc -l) corpus entries)" | tee -a "$log"
     else

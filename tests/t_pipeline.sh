@@ -125,8 +125,10 @@ M=$M_SAVE
 # (block 0's only step: its shard, into the new output's directory)
 check changed_block_reruns_it_and_later_only '[ "$(grep "block 0 " "$TMP/log" | awk "{print \$(NF-3)}")" = shard ] && grep -q "block 1   quantize" "$TMP/log" && grep -q "block 2   quantize" "$TMP/log" && grep -q "block 1   capture" "$TMP/log"'
 
-# crash resume: kill -9 the whole make at random moments, then finish; same bytes as out1
-i=0; crash_ok=1
+# crash resume: kill -9 the whole make at random moments, then finish; same bytes as out1. Some
+# kills must find the make running (dash's kill takes no "--": `kill -9 -- -PG` killed nothing, and
+# every "crash" was a finished run; found by tools/campaign-kill.sh)
+i=0; crash_ok=1; n_killed=0
 while [ $i -lt 20 ]; do
     rm -rf "$TMP/out_c"
     [ $((i % 4)) -eq 0 ] && rm -rf "$TMP/s3"   # now and then from an empty store
@@ -134,14 +136,26 @@ while [ $i -lt 20 ]; do
     ( AWQ_CACHE="$TMP/s3" setsid make -C "$ROOT" --no-print-directory -j4 quantize O="$O" MODEL="$M" OUT="$TMP/out_c" \
         CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=64 N_GRID=4 >/dev/null 2>&1 & echo $! >"$TMP/pid"; wait ) &
     sleep "$delay"
-    pg=$(cat "$TMP/pid"); kill -9 -- -"$pg" 2>/dev/null
+    pg=$(cat "$TMP/pid")
+    kill -0 -"$pg" 2>/dev/null && kill -9 -"$pg" 2>/dev/null && n_killed=$((n_killed + 1))
     wait
     q "$TMP/s3" "$TMP/out_c" || { crash_ok=0; echo "  resume $i failed: $(tail -3 "$TMP/log")" >&2; }
     diff -r "$TMP/ref" "$TMP/out_c" >/dev/null || { crash_ok=0; echo "  resume $i: output differs" >&2; }
     "$BIN/awq-obj" --store "$TMP/s3" verify >/dev/null 2>&1 || { crash_ok=0; echo "  resume $i: store does not verify" >&2; }
     i=$((i + 1))
 done
-check crash_resume_20_kills '[ $crash_ok -eq 1 ] && [ -z "$(ls -d "$TMP"/out_c.tmp-* 2>/dev/null)" ] && [ $(ls -A "$TMP/out_c.awq/shards" | wc -l) -eq 4 ]'
+echo "  (crash resume: $n_killed of 20 kills found the make running)"
+check crash_resume_20_kills '[ $crash_ok -eq 1 ] && [ $n_killed -ge 3 ] && [ -z "$(ls -d "$TMP"/out_c.tmp-* 2>/dev/null)" ] && [ $(ls -A "$TMP/out_c.awq/shards" | wc -l) -eq 4 ]'
+
+# a crash right after the output appears (here: at the first `cp` any step runs, which is where
+# the manifest used to be copied in, after OUT was renamed into place): the resume gives the same
+# OUT, its manifest included (OUT was complete and up to date without it: found by the kills above)
+mkdir -p "$TMP/fakebin"; printf '#!/bin/sh\nkill -9 0\n' >"$TMP/fakebin/cp"; chmod +x "$TMP/fakebin/cp"
+rm -rf "$TMP/out_c"
+AWQ_CACHE="$TMP/s3" PATH="$TMP/fakebin:$PATH" setsid make -C "$ROOT" --no-print-directory -j4 quantize O="$O" MODEL="$M" OUT="$TMP/out_c" \
+    CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=64 N_GRID=4 >/dev/null 2>&1
+q "$TMP/s3" "$TMP/out_c"; rc=$?
+check crash_after_out_appears_resumes_complete '[ $rc -eq 0 ] && diff -r "$TMP/ref" "$TMP/out_c"'
 
 # a damaged object: detected by the step that reads it, moved aside and rebuilt in the same run
 # (a scale-grid change, so block 0's scale search reads its input; a clip-grid rerun would not);
@@ -166,4 +180,19 @@ if mount -t tmpfs -o size=96k tmpfs "$TMP/small" 2>/dev/null; then
 else
     skip disk_full_clear_error "cannot mount a tmpfs here (needs root)"
     skip disk_full_resumes "cannot mount a tmpfs here (needs root)"
+fi
+
+# disk full where OUT.awq is: a step's error is still shown when its log cannot be written (its
+# messages were lost with the log: found by tools/campaign-diskfull.sh, the output's last files)
+mkdir -p "$TMP/full"
+if mount -t tmpfs -o size=64k tmpfs "$TMP/full" 2>/dev/null; then
+    mkdir -p "$TMP/full/w/logs" "$TMP/full/w/running" "$TMP/s_full/objects/ab"
+    dd if=/dev/zero of="$TMP/full/filler" bs=4k 2>/dev/null   # until the tmpfs is full
+    AWQ_WORK="$TMP/full/w" "$BIN/awq-step" "$TMP/s_full/objects/ab/cdef0123456789abcdef0123456789" 0 capture -- \
+        sh -c 'echo "awq-capture: error: cannot write '"'"'x'"'"': No space left on device" >&2; exit 1' 2>"$TMP/err"; rc=$?
+    check full_disk_step_error_shown_without_its_log \
+        '[ $rc -eq 1 ] && grep -q "block 0 capture FAILED .*could not be written" "$TMP/err" && grep -q "^  awq-capture: error: cannot write .x.: No space left on device" "$TMP/err"'
+    umount "$TMP/full"
+else
+    skip full_disk_step_error_shown_without_its_log "cannot mount a tmpfs here (needs root)"
 fi

@@ -394,6 +394,11 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
     }
     if (!e) e = write_config(m, in->p, tmp);
     if (!e) e = copy_side_files(m, tmp);
+    if (!e && in->manifest) { /* inside the new directory: OUT never appears without it */
+        char to[4096];
+        snprintf(to, sizeof to, "%s/.awqmake-manifest.tsv", tmp);
+        e = copy_file(in->manifest, to);
+    }
     awq_prof_mark("assemble: config, side files");
     if (!e) e = write_search_results(s, in, tmp);
     awq_prof_mark("assemble: search results");

@@ -20,6 +20,8 @@ typedef struct awq_assemble_in {
     uint64_t max_shard_bytes;  /* 0: one file */
     const char *shards_dir;    /* NULL: write every tensor here; else link the shard files awq-shard
                                   wrote there (shard.h), and max_shard_bytes is not used */
+    const char *manifest;      /* NULL, or a file copied in as .awqmake-manifest.tsv (the plan's
+                                  manifest: which objects the output was made from) */
 } awq_assemble_in;
 
 /* Make `out_dir` (replacing an existing one only once the new one is complete).

@@ -33,8 +33,9 @@ awq_err awq_ids_load(const char *path, int32_t **ids, size_t *n)
     if (got != count || rerr) { free(buf); return awq_fail(AWQ_ERR_IO, "cannot read '%s'", path); }
     for (size_t i = 0; i < count; i++) { /* files are little-endian; so is every supported host */
         if (buf[i] < 0) {
+            int32_t bad = buf[i];
             free(buf);
-            return awq_fail(AWQ_ERR_FORMAT, "'%s': token %zu has negative id %d", path, i, buf[i]);
+            return awq_fail(AWQ_ERR_FORMAT, "'%s': token %zu has negative id %d", path, i, bad);
         }
     }
     *ids = buf;

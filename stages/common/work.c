@@ -121,6 +121,11 @@ static int has(awq_work *w, unsigned kind)
     return (w->have & kind) != 0;
 }
 
+/* The clip inputs' key is known (the block's input is) and the store has no such object: a step
+ * that makes the block's objects makes them too (a later clip rerun reads them), also when the
+ * clip and packed objects are there (they were lost, or found damaged by VERIFY=1). */
+static int lacks_clipin(awq_work *w) { return (w->k.known & AWQ_K_CLIPIN) && !has(w, AWQ_K_CLIPIN); }
+
 void awq_work_check(awq_work *w, unsigned which)
 {
     for (unsigned kind = 1; kind < AWQ_K_ALL; kind <<= 1)
@@ -208,7 +213,7 @@ awq_err awq_work_scales(awq_work *w)
     if (!e) e = need_block(w);
     if (!e && w->b_scaled) e = awq_fail(AWQ_ERR_ARG, "block %d: internal: the scale search needs the original block", w->block);
     /* the clip inputs come out of the search's own forward (stored for later clip reruns) */
-    const int capture = !w->ci_ready && !has(w, AWQ_K_CLIP);
+    const int capture = !w->ci_ready && (!has(w, AWQ_K_CLIP) || lacks_clipin(w));
     if (!e) e = awq_search_scales(w->be, &w->m->cfg, w->p, &w->b, w->x, w->n_seq, w->seqlen, w->res, &w->n_res,
                                   capture ? &w->ci : NULL);
     if (!e) e = awq_scales_put(w->s, &w->k.scales, w->k.r_scales, w->res, w->n_res);
@@ -328,10 +333,13 @@ awq_err awq_work_pack(awq_work *w)
  * clipin object) are not stored */
 static int needs_input(awq_work *w)
 {
-    return !has(w, AWQ_K_SCALES) || (!has(w, AWQ_K_CLIP) && !has(w, AWQ_K_CLIPIN));
+    return !has(w, AWQ_K_SCALES) || (!has(w, AWQ_K_CLIP) && !has(w, AWQ_K_CLIPIN)) || lacks_clipin(w);
 }
 
-static int complete(awq_work *w) { return has(w, AWQ_K_SCALES) && has(w, AWQ_K_CLIP) && has(w, AWQ_K_PACKED); }
+static int complete(awq_work *w)
+{
+    return has(w, AWQ_K_SCALES) && has(w, AWQ_K_CLIP) && has(w, AWQ_K_PACKED) && !lacks_clipin(w);
+}
 
 awq_err awq_work_block(awq_work *w)
 {
@@ -344,7 +352,7 @@ awq_err awq_work_block(awq_work *w)
     if (!e) e = need_backend(w);
     if (!e) e = need_block(w);
     if (!e) e = awq_work_scales(w);
-    if (!e && !has(w, AWQ_K_CLIP)) e = need_clip_inputs(w);
+    if (!e && (!has(w, AWQ_K_CLIP) || lacks_clipin(w))) e = need_clip_inputs(w);
     free_x(w);
     if (!e) e = awq_work_scaled(w, 0);
     if (!e) e = awq_work_clips(w);

@@ -45,7 +45,7 @@ work=${AWQ_WORK:-.}
 name="$stage"; [ "$block" != "-" ] && name="$stage.block$block"
 mkdir -p "$work/logs" "$work/running"
 log="$work/logs/$name.log"
-echo $$ >"$work/running/$name"
+{ echo $$ >"$work/running/$name"; } 2>/dev/null   # (a full disk: make status misses it, nothing worse)
 # assemble and shard write files of the output, not store objects: no key to check, and their
 # claims go in the work directory (the shards directory and OUT's parent hold nothing else)
 keyed=1; claim_in=
@@ -64,17 +64,32 @@ export AWQ_WORK="$work"
 PRESENT=3   # awq-claim's status when every file exists once claimed: nothing was run
 REBUILD=75  # a program's status when an input object was missing or damaged (stage.h)
 start=$(date +%s.%N)
+# The program's messages are kept in memory, then written to its log: on a full disk the log may
+# not be writable (the program has just failed for want of space), and its error must still be
+# shown. Its stdout (the keys it made) and its status come after a marker line.
+mark="@@awq-step status@@"
 # shellcheck disable=SC2086 # $claim_in and $newer are options or nothing
-out=$("$bin/awq-claim" --skip-present $PRESENT $claim_in $newer "$target" "$@" 2>"$log")
-rc=$?
-echo "$start $(date +%s.%N)" >"$work/logs/$name.time"   # when it ran, for tests and tools
+res=$( { out=$("$bin/awq-claim" --skip-present $PRESENT $claim_in $newer "$target" "$@" 2>&3 3>&-)
+         printf '\n%s %s\n%s' "$mark" "$?" "$out"; } 3>&1 )
+msgs=${res%"
+$mark "*}                                  # stderr: all before the last marker line
+res=${res##*"
+$mark "}                                   # "STATUS" or "STATUS<newline>STDOUT"
+rc=${res%%"
+"*}
+out=; case $res in *"
+"*) out=${res#*"
+"} ;; esac
+logged=1
+{ printf '%s' "$msgs" >"$log"; } 2>/dev/null || logged=0
+{ echo "$start $(date +%s.%N)" >"$work/logs/$name.time"; } 2>/dev/null   # when it ran, for tests and tools
 rm -f "$work/running/$name"
 secs=$(echo "$start $(date +%s.%N)" | awk '{printf "%.2f", $2 - $1}')
 label="block $block"; [ "$block" = "-" ] && label="model"
 hit=miss; [ $rc -eq $PRESENT ] && { hit=hit; rc=0; }
 depth=${AWQ_HEAL_DEPTH:-0}
 if [ $rc -eq $REBUILD ] && [ "$depth" -lt 3 ]; then
-    why=$(sed -n 's/^[a-z-]*: error: //p' "$log" | head -n 1)
+    why=$(printf '%s\n' "$msgs" | sed -n 's/^[a-z-]*: error: //p' | head -n 1)
     echo "awqmake: $label $stage: $why; making it again" >&2
     # a file of this step that is still missing: make then runs this step's rule (its existing
     # files would not: the inputs are order-only prerequisites); assemble's rule is the output's
@@ -90,8 +105,10 @@ if [ $rc -eq $REBUILD ] && [ "$depth" -lt 3 ]; then
     exec "${AWQ_MAKE:-make}" --no-print-directory -f "$work/plan.mk" "$goal"
 fi
 if [ $rc -ne 0 ]; then
-    echo "awqmake: $label $stage FAILED after $secs s (log: $log)" >&2
-    sed 's/^/  /' "$log" >&2
+    where="log: $log"; [ $logged -eq 1 ] || where="its log $log could not be written"
+    echo "awqmake: $label $stage FAILED after $secs s ($where)" >&2
+    msgs=$(printf '%s' "$msgs")   # without its last newline
+    [ -z "$msgs" ] || printf '%s\n' "$msgs" | sed 's/^/  /' >&2
     exit $rc
 fi
 if [ $keyed -eq 1 ] && [ $hit = miss ]; then
