@@ -5,7 +5,7 @@
 # them (kill -9 -PGID: dash's kill takes no "--"). Kill moments are drawn uniformly over the length of an uninterrupted run. Each trial
 # checks: the resume succeeds, its OUT is byte-identical to the uninterrupted run's, the store
 # verifies (`awq-obj verify`), and no claim, temporary file or OUT.tmp-* is left once the resume
-# is done. Prints what was running at each kill, and a summary table last.
+# is done. The resume starts once every killed process is gone. Prints what was running at each kill, and a summary table last.
 #   tools/campaign-kill.sh                       # TRIALS=100
 . "$(dirname "$0")/campaign-lib.sh"
 TRIALS=${TRIALS:-100}
@@ -31,6 +31,9 @@ for i in $(seq 1 "$TRIALS"); do
     running=$(ls "$d/out.awq/running" 2>/dev/null | tr '\n' ' ')
     [ -n "$pg" ] && kill -9 -"$pg" 2>/dev/null
     wait $bg 2>/dev/null
+    # kill(2) returns before the group's processes are gone: resume once they are, as after a
+    # crash (a plan that looked while a killed step was still exiting would see its claim live)
+    j=0; while [ -n "$pg" ] && kill -0 -"$pg" 2>/dev/null && [ $j -lt 200 ]; do sleep 0.05; j=$((j + 1)); done
     stored=$(find "$d/store/objects" -type f ! -name '.*' 2>/dev/null | wc -l)
     n=$((n + 1)); mid=$((mid + alive))
     t0=$(now)
