@@ -139,12 +139,15 @@ while [ $i -lt 20 ]; do
     pg=$(cat "$TMP/pid")
     kill -0 -"$pg" 2>/dev/null && kill -9 -"$pg" 2>/dev/null && n_killed=$((n_killed + 1))
     wait
+    # kill(2) returns before the group's processes are gone (a killed assemble still exiting would
+    # look alive, and its OUT.tmp-<pid> be kept): resume once they are, as after a crash
+    j=0; while kill -0 -"$pg" 2>/dev/null && [ $j -lt 200 ]; do sleep 0.05; j=$((j + 1)); done
     q "$TMP/s3" "$TMP/out_c" || { crash_ok=0; echo "  resume $i failed: $(tail -3 "$TMP/log")" >&2; }
     diff -r "$TMP/ref" "$TMP/out_c" >/dev/null || { crash_ok=0; echo "  resume $i: output differs" >&2; }
     "$BIN/awq-obj" --store "$TMP/s3" verify >/dev/null 2>&1 || { crash_ok=0; echo "  resume $i: store does not verify" >&2; }
     i=$((i + 1))
 done
-echo "  (crash resume: $n_killed of 20 kills found the make running)"
+echo "  (crash resume: $n_killed of 20 kills found the make running; left: $(ls -d "$TMP"/out_c.tmp-* 2>/dev/null))" >&2
 check crash_resume_20_kills '[ $crash_ok -eq 1 ] && [ $n_killed -ge 3 ] && [ -z "$(ls -d "$TMP"/out_c.tmp-* 2>/dev/null)" ] && [ $(ls -A "$TMP/out_c.awq/shards" | wc -l) -eq 4 ]'
 
 # a crash right after the output appears (here: at the first `cp` any step runs, which is where

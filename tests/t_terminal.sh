@@ -40,7 +40,7 @@ check no_gpu_units_in_step_logs '[ -n "$(ls "$TMP/out.awq/logs/"quantize.block*.
 STORE=$TMP/s_cuda
 CUDA_VISIBLE_DEVICES= q "$TMP/out_cuda" DEVICE=cuda; rc=$?
 check failed_step_hint_names_the_make_variable '[ $rc -ne 0 ] && grep -q "FAILED after" "$TMP/log" && grep -q "^  hint: .*DEVICE=cpu" "$TMP/log" && ! grep -q -- "--device" "$TMP/log"'
-check failed_step_without_the_plans_make_errors '! grep -qE "^make\[[0-9]+\]: \*\*\*|Waiting for unfinished jobs" "$TMP/log" && [ "$(grep -c "\*\*\*" "$TMP/log")" -eq 1 ] && tail -n 1 "$TMP/log" | grep -q "^make: \*\*\* .*quantize\] Error"'
+check failed_step_without_the_plans_make_errors '! grep -qE "^make\[[0-9]+\]: \*\*\*|Waiting for unfinished jobs" "$TMP/log" && [ "$(grep -c "\*\*\*" "$TMP/log")" -eq 1 ] && tail -n 1 "$TMP/log" | grep -q "^make: \*\*\* .*quantize\] Error" || { cat "$TMP/log"; false; }'
 tok=$(awk -F'\t' '$2 == "tokens" {print $3}' "$TMP/out_cuda.awq/manifest.tsv")
 CUDA_VISIBLE_DEVICES= AWQ_CACHE="$TMP/s_cuda" "$BIN/awq-capture" -m "$M" --tokens "$tok" --device cuda >"$TMP/log" 2>&1; rc=$?
 check failed_program_by_hand_hint_names_the_flag '[ $rc -ne 0 ] && grep -q "^hint: .*--device cpu" "$TMP/log" && ! grep -q "DEVICE=" "$TMP/log"'

@@ -6,17 +6,17 @@
 # scales, clipin, clip, packed: every kind alike), chosen at random, at a random offset (a flip) or
 # to a random shorter length (a truncation). PER_RUN damages go into distinct objects before each
 # run (1: one run per damage; more: a faster equivalent, each damage still counted on its own).
-# Every SAMPLE-th run first goes into a fresh OUT without VERIFY (a step that reads a damaged
+# Every SAMPLE-th run (7: prime to the 6 kinds, so every kind is sampled) first goes into a fresh OUT without VERIFY (a step that reads a damaged
 # object heals it; one that has no reason to read it does not see it), then the VERIFY=1 run.
 # Counts per damage: detected (its object named damaged by a run), rebuilt (the object is back,
 # byte-identical to the one before the damage), and per run: exit status, OUT byte-identical to
 # an uninterrupted run's. The store is verified every 10 runs and at the end.
-#   tools/campaign-flips.sh                      # FLIPS=1000 TRUNCS=100 PER_RUN=1 SAMPLE=10
+#   tools/campaign-flips.sh                      # FLIPS=1000 TRUNCS=100 PER_RUN=1 SAMPLE=7
 . "$(dirname "$0")/campaign-lib.sh"
 FLIPS=${FLIPS:-1000}
 TRUNCS=${TRUNCS:-100}
 PER_RUN=${PER_RUN:-1}
-SAMPLE=${SAMPLE:-10}
+SAMPLE=${SAMPLE:-7}
 WORK=${WORK:-/tmp/awq-campaign-flips}
 mkdir -p "$WORK"
 echo "campaign-flips: $(machine)"
