@@ -1,10 +1,16 @@
 /* test_shard.c - the pieces of the output checkpoint that awq-shard writes while the pipeline
  * runs (stages/common/shard.h): shard file names and which names pruning may touch, the fp16
  * conversion of the non-block tensors with its range checks, and the key of those tensors (the
- * same while the model's files stay the same, new when one changes). The pipeline as a whole is
- * tested in t_pipeline.sh. */
+ * same while the model's files stay the same, new when one changes), and the compressed-tensors
+ * packing (stages/common/ct.h) against compressed-tensors' own pack_to_int32 on 2..8 bits
+ * (tests/golden/ct/pack_vectors.json, tools/golden/ct_pack_vectors.py). The pipeline as a whole is
+ * tested in t_pipeline.sh, FORMAT=ct in t_ct.sh. */
 #include "test.h"
+#include "../stages/common/ct.h"
+#include "../stages/common/params.h"
 #include "../stages/common/shard.h"
+
+#include <jansson.h>
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -19,8 +25,11 @@ static void t_names(void)
     awq_key k;
     REQUIRE(awq_key_parse(&k, HEX) == AWQ_OK, "%s", awq_errmsg());
     char name[AWQ_SHARD_NAME_MAX];
-    awq_block_shard_name(31, &k, name);
+    awq_block_shard_name(31, &k, AWQ_FORMAT_AUTOAWQ, name);
     CHECK(strcmp(name, "31-" HEX ".safetensors") == 0, "%s", name);
+    char ct[AWQ_SHARD_NAME_MAX]; /* another format: another name of the same form */
+    awq_block_shard_name(31, &k, AWQ_FORMAT_CT, ct);
+    CHECK(strcmp(ct, name) != 0 && strncmp(ct, "31-", 3) == 0 && awq_is_shard_name(ct), "%s", ct);
     const char *yes[] = {name, "0-" HEX ".safetensors", "rest-" HEX ".safetensors",
                          ".tmp-rest-" HEX ".safetensors-4242-0badf00d", ".tmp-7-" HEX ".safetensors-1-00000000"};
     const char *no[] = {"model-00001-of-00033.safetensors", "model.safetensors.index.json", "31-" HEX ".safetensors.bak",
@@ -96,12 +105,58 @@ static void t_rest_key_follows_the_model_files(void)
     awq_model_close(m);
 }
 
+/* int32 words of a JSON array of arrays, in row order, into w (at most cap); returns the count */
+static size_t words_of(json_t *a, uint32_t *w, size_t cap)
+{
+    size_t n = 0, i, j;
+    json_t *row, *v;
+    json_array_foreach(a, i, row) json_array_foreach(row, j, v) if (n < cap) w[n++] = (uint32_t)json_integer_value(v);
+    return n;
+}
+
+static void t_ct_packing_equals_compressed_tensors(void)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file("tests/golden/ct/pack_vectors.json", 0, &jerr);
+    REQUIRE(root, "tests/golden/ct/pack_vectors.json: %s (regenerate: tools/golden/ct_pack_vectors.py)", jerr.text);
+    size_t ci;
+    json_t *c;
+    int n_cases = 0;
+    json_array_foreach(json_object_get(root, "cases"), ci, c) {
+        int bits = (int)json_integer_value(json_object_get(c, "bits"));
+        size_t R = (size_t)json_integer_value(json_object_get(c, "rows")), C = (size_t)json_integer_value(json_object_get(c, "cols"));
+        uint8_t codes[8 * 64], tr[8 * 64];
+        size_t i, j;
+        json_t *row, *v;
+        json_array_foreach(json_object_get(c, "codes"), i, row) json_array_foreach(row, j, v) {
+            codes[i * C + j] = (uint8_t)json_integer_value(v);
+            tr[j * R + i] = codes[i * C + j];
+        }
+        uint32_t want[512], got[512];
+        size_t n = words_of(json_object_get(c, "packed_dim1"), want, 512);
+        CHECK(n == R * awq_ct_words(C, bits), "%d bits: %zu words along dim 1, want %zu", bits, R * awq_ct_words(C, bits), n);
+        awq_ct_pack_rows((int32_t *)got, codes, R, C, bits);
+        for (size_t k = 0; k < n; k++) CHECK(got[k] == want[k], "%d bits, dim 1, word %zu: %08x, compressed-tensors %08x", bits, k, got[k], want[k]);
+        for (size_t r = 0; r < R; r++)
+            for (size_t k = 0; k < C; k++)
+                CHECK(awq_ct_get((int32_t *)got + r * awq_ct_words(C, bits), 1, k, bits) == codes[r * C + k], "%d bits: unpack [%zu, %zu]", bits, r, k);
+        n = words_of(json_object_get(c, "packed_dim0_of_transpose"), want, 512);
+        CHECK(n == awq_ct_words(C, bits) * R, "%d bits: words along dim 0", bits);
+        awq_ct_pack_cols((int32_t *)got, tr, C, R, bits);
+        for (size_t k = 0; k < n; k++) CHECK(got[k] == want[k], "%d bits, dim 0, word %zu: %08x, compressed-tensors %08x", bits, k, got[k], want[k]);
+        n_cases++;
+    }
+    CHECK(n_cases == 5, "%d cases", n_cases);
+    json_decref(root);
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
         {"names", t_names},
         {"rest_fill_converts_and_checks_range", t_rest_fill_converts_and_checks_range},
         {"rest_key_follows_the_model_files", t_rest_key_follows_the_model_files},
+        {"ct_packing_equals_compressed_tensors", t_ct_packing_equals_compressed_tensors},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

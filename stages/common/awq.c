@@ -932,7 +932,7 @@ void awq_clip_results_free(awq_clip_result *res, int n)
 awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const float *w, size_t o, size_t i,
                             const float *max_val, unsigned what, awq_packed_linear *out)
 {
-    const int pack = (what & AWQ_QL_PACK) != 0, want_deq = !pack || (what & AWQ_QL_DEQ), on_dev = (what & AWQ_QL_W_ON_DEV) != 0;
+    const int pack = (what & AWQ_QL_PACK) != 0, want_deq = (!pack && !(what & AWQ_QL_CODES)) || (what & AWQ_QL_DEQ), on_dev = (what & AWQ_QL_W_ON_DEV) != 0;
     memset(out, 0, sizeof *out);
     size_t g;
     if (kern_quant_group(&g, i, p->group) != KERN_OK)
@@ -963,6 +963,14 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
     if (!e && want_deq) e = awq_dev_fetch(be, out->deq, deq_d, o * i * sizeof *deq_d);
     if (!e) e = awq_dev_fetch(be, scales, sc_d, o * G * sizeof *sc_d);
     if (!e) e = awq_dev_fetch(be, zeros, zeros_d, o * G);
+    if (!e && (what & AWQ_QL_CODES)) { /* handed over, with the codes fetched */
+        if (!(out->codes = malloc(o * i + 1))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        else e = awq_dev_fetch(be, out->codes, codes_d, o * i);
+        out->zeros = zeros;
+        out->scales = scales;
+        zeros = NULL;
+        scales = NULL;
+    }
     if (!e && pack) {
         out->qweight = malloc(i * (o / 8) * sizeof *out->qweight);
         out->qzeros = malloc(G * (o / 8) * sizeof *out->qzeros);
@@ -970,7 +978,8 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
         if (!out->qweight || !out->qzeros || !out->scales16) e = awq_fail(AWQ_ERR_NOMEM, "out of memory packing");
         const int host = awq_backend_is_host(be); /* the CPU packs straight into the output */
         if (!e && !host) e = awq_dev_alloc(be, (void **)&qw_d, i * (o / 8) * sizeof *qw_d);
-        if (!e && ((ks = kern_pack_zeros_scales(out->qzeros, out->scales16, zeros, scales, o, i, p->group)) ||
+        if (!e && ((ks = kern_pack_zeros_scales(out->qzeros, out->scales16, out->zeros ? out->zeros : zeros,
+                                                out->scales ? out->scales : scales, o, i, p->group)) ||
                    (ks = be->pack_qweight(be->ctx, host ? out->qweight : qw_d, codes_d, o, i))))
             e = awq_kern_fail(ks, "pack (GEMM layout needs w_bit 4, out_features % 8 == 0 and fp16 scales)");
         if (!e && !host) e = awq_dev_fetch(be, out->qweight, qw_d, i * (o / 8) * sizeof *qw_d);
@@ -986,5 +995,6 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
 void awq_packed_linear_free(awq_packed_linear *pl)
 {
     free(pl->qweight); free(pl->qzeros); free(pl->scales16); free(pl->deq);
+    free(pl->codes); free(pl->zeros); free(pl->scales);
     memset(pl, 0, sizeof *pl);
 }

@@ -1,0 +1,68 @@
+#!/bin/sh
+# t_ct.sh - FORMAT=ct, the compressed-tensors pack-quantized checkpoint (README "Formats"):
+#   - it holds the tensors compressed-tensors' own AutoAWQConverter makes from awqmake's
+#     FORMAT=autoawq checkpoint of the same experiment (tests/golden/ct, tools/golden/gen_ct_golden.sh):
+#     integers identical, scales bit-equal, MoE experts under the input's own names, same scheme;
+#   - switching FORMAT on an existing experiment computes only the shards and the assembly;
+#   - OUT holds no safetensors file its index does not name (the search results are in OUT.awq/);
+#   - awq-eval reads it as it reads AutoAWQ's: the same perplexity for the same codes, and W_BIT 3
+#     and 8 (which only CT holds) and GROUP=-1 (strategy channel) equal the fake-quant of the search;
+#   - a W_BIT that AutoAWQ cannot hold says so and names FORMAT=ct.
+. tests/lib.sh
+for p in awq-plan awq-gen-model awq-gen-tokens awq-eval; do [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }; done
+command -v python3 >/dev/null || { skip all "python3 missing"; exit 0; }
+ROOT=$(pwd)
+. tests/ct_cases.sh
+export AWQ_CACHE="$TMP/store"
+"$BIN/awq-gen-tokens" --vocab 256 --count 1024 --seed 5 --out "$TMP/c.i32" >/dev/null 2>&1
+"$BIN/awq-gen-tokens" --vocab 256 --count 512 --seed 6 --out "$TMP/e.i32" >/dev/null 2>&1
+regen="if FORMAT=ct is right and the golden is stale: tools/golden/gen_ct_golden.sh (needs /tmp/ctvenv, tools/golden/requirements-ct.txt)"
+# q MODEL OUT VAR=...: make quantize into the shared store, its step lines in $TMP/log
+q() { _m=$1 _o=$2; shift 2; make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$_m" OUT="$_o" CALIB="$TMP/c.i32" \
+    SEQLEN=128 DEVICE=cpu "$@" >"$TMP/log" 2>&1; }
+# the stages that computed something in the last q (sorted, one per line)
+computed() { grep "^awqmake: .* s  miss$" "$TMP/log" | awk '{print $(NF-3)}' | sort -u | tr '\n' ' '; }
+# ppl EVAL_JSON VARIANT_NAME
+ppl() { python3 -c "import json,sys; print([v['ppl'] for v in json.load(open(sys.argv[1]))['results'] if v['name'] == sys.argv[2]][0])" "$1" "$2"; }
+ev() { _em=$1; shift; "$BIN/awq-eval" -m "$_em" -t "$TMP/e.i32" --seqlen 64 --device cpu -o "$TMP/eval.json" "$@" >/dev/null 2>"$TMP/eval.err"; }
+
+echo "$CT_CASES" | while IFS='|' read -r name gen vars; do
+    M="$TMP/m-$name" O1="$TMP/o-$name"
+    # shellcheck disable=SC2086 # the variables are words
+    "$BIN/awq-gen-model" -q --out "$M" $gen >/dev/null
+    # shellcheck disable=SC2086
+    if ! q "$M" "$O1" FORMAT=autoawq $vars; then fail "${name}_autoawq" "make quantize failed"; sed 's/^/    /' "$TMP/log" | tail -5 >&2; continue; fi
+    check "${name}_autoawq_out_indexed" 'python3 tests/ct_compare.py indexed "$O1"'
+    cp "$O1/config.json" "$TMP/autoawq-config.json"
+    # shellcheck disable=SC2086
+    q "$M" "$O1" FORMAT=ct $vars; rc=$?
+    check "${name}_format_switch_computes_only_shards_and_assembly" '[ $rc -eq 0 ] && [ "$(computed)" = "assemble shard " ] || { echo "computed: $(computed)"; false; }'
+    check "${name}_ct_out_indexed" 'python3 tests/ct_compare.py indexed "$O1" && [ -s "$O1.awq/awq_search_results.safetensors" ]'
+    if [ -d "tests/golden/ct/$name" ]; then
+        if python3 tests/ct_compare.py same "tests/golden/ct/$name" "$O1" >"$TMP/cmp" 2>&1; then pass "${name}_equals_compressed_tensors_converter"
+        else fail "${name}_equals_compressed_tensors_converter" "$regen"; sed 's/^/    /' "$TMP/cmp" >&2; fi
+    else skip "${name}_equals_compressed_tensors_converter" "tests/golden/ct/$name missing ($regen)"; fi
+    # the same codes read from both checkpoints: the same perplexity, to the last digit
+    mv "$O1" "$TMP/ct-$name"
+    # shellcheck disable=SC2086
+    q "$M" "$O1" FORMAT=autoawq $vars
+    ev "$M" --quant "$O1,$TMP/ct-$name"
+    check "${name}_eval_reads_ct_as_autoawq" '[ -n "$(ppl "$TMP/eval.json" "ct-$name")" ] && [ "$(ppl "$TMP/eval.json" "ct-$name")" = "$(ppl "$TMP/eval.json" "o-$name")" ]'
+done
+
+# widths and strategies only CT holds, against the search's own fake quantization of the same codes
+M="$TMP/m-llama"
+tiny_model "$M" 2 3
+for v in "W_BIT=3 GROUP=64" "W_BIT=8 GROUP=64" "W_BIT=2 GROUP=32" "W_BIT=4 GROUP=-1"; do
+    cn=$(echo "$v" | tr ' =' '_-')
+    # shellcheck disable=SC2086
+    q "$M" "$TMP/fake-$cn" N_GRID=3 $v
+    [ "${v#W_BIT=4}" = "$v" ] && check "${cn}_autoawq_names_format_ct" 'grep -q "hint: FORMAT=ct writes a compressed-tensors checkpoint" "$TMP/log" && [ ! -e "$TMP/fake-$cn" ]'
+    # shellcheck disable=SC2086
+    q "$M" "$TMP/ct-$cn" N_GRID=3 FORMAT=ct $v; rc=$?
+    bits=$(echo "$v" | sed 's/W_BIT=\([0-9]\).*/\1/')
+    check "${cn}_ct_checkpoint" '[ $rc -eq 0 ] && python3 tests/ct_compare.py indexed "$TMP/ct-$cn" && grep -q "\"num_bits\": $bits," "$TMP/ct-$cn/config.json"'
+    ev "$M" --quant "$TMP/ct-$cn" --work "$TMP/fake-$cn.awq"
+    check "${cn}_ct_eval_equals_fake_quant" 'a=$(ppl "$TMP/eval.json" "ct-$cn") b=$(ppl "$TMP/eval.json" "fake-$cn.awq (fake-quant)"); [ -n "$a" ] && [ "$a" = "$b" ] || { echo "ct $a, fake-quant $b"; cat "$TMP/eval.err"; false; }'
+done
+check channel_strategy 'python3 -c "import json,sys; w=json.load(open(sys.argv[1]))[\"quantization_config\"][\"config_groups\"][\"config_group_0\"][\"weights\"]; assert w[\"strategy\"] == \"channel\" and \"group_size\" not in w, w" "$TMP/ct-W_BIT-4_GROUP--1/config.json"'
