@@ -26,7 +26,7 @@ computed() { grep "^awqmake: .* s  miss$" "$TMP/log" | awk '{print $(NF-3)}' | s
 ppl() { python3 -c "import json,sys; print([v['ppl'] for v in json.load(open(sys.argv[1]))['results'] if v['name'] == sys.argv[2]][0])" "$1" "$2"; }
 ev() { _em=$1; shift; "$BIN/awq-eval" -m "$_em" -t "$TMP/e.i32" --seqlen 64 --device cpu -o "$TMP/eval.json" "$@" >/dev/null 2>"$TMP/eval.err"; }
 
-echo "$CT_CASES" | while IFS='|' read -r name gen vars; do
+while IFS='|' read -r name gen vars; do
     M="$TMP/m-$name" O1="$TMP/o-$name"
     # shellcheck disable=SC2086 # the variables are words
     "$BIN/awq-gen-model" -q --out "$M" $gen >/dev/null
@@ -48,7 +48,18 @@ echo "$CT_CASES" | while IFS='|' read -r name gen vars; do
     q "$M" "$O1" FORMAT=autoawq $vars
     ev "$M" --quant "$O1,$TMP/ct-$name"
     check "${name}_eval_reads_ct_as_autoawq" '[ -n "$(ppl "$TMP/eval.json" "ct-$name")" ] && [ "$(ppl "$TMP/eval.json" "ct-$name")" = "$(ppl "$TMP/eval.json" "o-$name")" ]'
-done
+    a=$(ppl "$TMP/eval.json" "o-$name")
+    mkdir -p "$TMP/ct-$name.awq" # make compare writes its eval.json into OUT.awq (ct-$name was moved out of o-$name)
+    # shellcheck disable=SC2086
+    make -C "$ROOT" --no-print-directory compare O="$O" MODEL="$M" OUT="$TMP/ct-$name" EVAL="$TMP/e.i32" EVAL_SEQLEN=64 DEVICE=cpu \
+        $vars >"$TMP/cmp.log" 2>&1; rc=$?
+    check "${name}_make_compare_reads_ct" '[ $rc -eq 0 ] && [ "$(ppl "$TMP/ct-$name.awq/eval.json" "ct-$name")" = "$a" ]'
+done <<EOF
+$CT_CASES
+EOF
+M="$TMP/m-llama_g64"
+fails export_with_format_ct_refused q "$M" "$TMP/exp" FORMAT=ct EXPORT=1
+check export_with_format_ct_says_why 'grep -q "EXPORT=1 writes unquantized fp16 weights" "$TMP/log" && grep -q "hint:" "$TMP/log" && [ ! -e "$TMP/exp" ]'
 
 # widths and strategies only CT holds, against the search's own fake quantization of the same codes
 M="$TMP/m-llama"

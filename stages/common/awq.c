@@ -55,6 +55,13 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
         awq_hint("use %s, or evaluate other widths as fake quantization", AWQ_SAY("w-bit", "4"));
         return AWQ_ERR_ARG;
     }
+    if (p->export_fp16 && p->format == AWQ_FORMAT_CT) { /* plain fp16 weights: no codes to pack */
+        awq_fail(AWQ_ERR_ARG, "%s writes unquantized fp16 weights, which have no compressed-tensors form (%s)",
+                 AWQ_SAY("export", "1"), AWQ_SAY("format", "ct"));
+        awq_hint("drop one of them: %s for the fp16 export, or %s for the quantized checkpoint", AWQ_SAY("format", "autoawq"),
+                 AWQ_SAY("export", "0"));
+        return AWQ_ERR_ARG;
+    }
     if (kern_clip_candidates(p->clip_grid, p->max_shrink) == 0) {
         char ms[32], cg[32];
         snprintf(ms, sizeof ms, "%g", p->max_shrink);
