@@ -112,7 +112,7 @@ static void t_clip_inputs(void)
         awq_block_f32_view(&orig, &w);
         float *full[4];
         for (int k = 0; k < 4; k++) REQUIRE((full[k] = malloc(N * ci.width[k] * 4)), "oom");
-        awq_feats ft = {full[0], full[1], full[2], full[3], NULL};
+        awq_feats ft = {full[0], full[1], full[2], full[3], NULL, NULL, NULL, NULL};
         REQUIRE(awq_fwd_init(&f, be, cfg, B, S, 1, 0) == AWQ_OK && awq_block_forward(&f, &w, x, NULL, &ft) == AWQ_OK, "%s", awq_errmsg());
         awq_fwd_free(&f);
         REQUIRE(awq_clip_in_compute(be, cfg, &p, &orig, x, B, S, &fw) == AWQ_OK, "%s", awq_errmsg());

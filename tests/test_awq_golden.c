@@ -203,7 +203,7 @@ static void xmean_diffs(const awq_backend *be, const awq_config *cfg, const awq_
     awq_fwd f;
     awq_block_w w;
     awq_block_f32_view(orig, &w);
-    awq_feats ft = {fb[0], fb[1], fb[2], fb[3], routes};
+    awq_feats ft = {fb[0], fb[1], fb[2], fb[3], routes, NULL, NULL, NULL};
     if (y && xm && routes && fb[0] && fb[1] && fb[2] && fb[3] && awq_fwd_init(&f, be, cfg, N_SEQ, SEQLEN, 1, 0) == AWQ_OK) {
         if (awq_block_forward(&f, &w, x, y, &ft) == AWQ_OK)
             for (int i = 0; i < n_res; i++) {
@@ -236,7 +236,7 @@ static void check_routing(const awq_backend *be, const awq_config *cfg, const aw
     awq_fwd f;
     awq_block_w w;
     awq_block_f32_view(orig, &w);
-    awq_feats ft = {NULL, NULL, mlp_in, down, routes};
+    awq_feats ft = {NULL, NULL, mlp_in, down, routes, NULL, NULL, NULL};
     if (mlp_in && down && routes && mine && awq_fwd_init(&f, be, cfg, N_SEQ, SEQLEN, 1, 0) == AWQ_OK) {
         if (awq_block_forward(&f, &w, x, NULL, &ft) == AWQ_OK) {
             for (size_t r = 0; r < N * K; r++) mine[(size_t)routes[r].token * K + (size_t)routes[r].slot] = routes[r].expert;

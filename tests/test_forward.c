@@ -131,7 +131,7 @@ static void t_batch_independence_and_submodules(void)
     REQUIRE(awq_fwd_init(&fb, be, &m->cfg, B, T, 0, 0) == AWQ_OK, "init");
     REQUIRE(awq_fwd_init(&f1, be, &m->cfg, 1, T, 0, 1) == AWQ_OK, "init");
     REQUIRE(awq_fwd_init(&fc, be, &m->cfg, B, T, 0, 2) == AWQ_OK, "init"); /* chunks of 2 + 1 */
-    awq_feats ft = {a, NULL, mo, NULL, NULL};
+    awq_feats ft = {a, NULL, mo, NULL, NULL, NULL, NULL, NULL};
     REQUIRE(awq_block_forward(&fb, &w, x, y, &ft) == AWQ_OK, "fwd");
     REQUIRE(awq_block_forward(&f1, &w, x + T * C, y1, NULL) == AWQ_OK, "fwd");
     REQUIRE(awq_block_forward(&fc, &w, x, y2, NULL) == AWQ_OK, "fwd");
@@ -178,7 +178,8 @@ static void t_feats_only(void)
             REQUIRE(awq_block_w_host(m, 0, &w) == AWQ_OK, "block");
             awq_fwd f;
             REQUIRE(awq_fwd_init(&f, be, &m->cfg, B, S, r16, 2) == AWQ_OK, "init"); /* chunks of 2, 2, 1 sequences */
-            awq_feats ff = {full[0], full[1], full[2], full[3], NULL}, fo = {only[0], only[1], only[2], only[3], NULL};
+            awq_feats ff = {full[0], full[1], full[2], full[3], NULL, NULL, NULL, NULL},
+                      fo = {only[0], only[1], only[2], only[3], NULL, NULL, NULL, NULL};
             REQUIRE(awq_block_forward(&f, &w, x, y, &ff) == AWQ_OK, "fwd: %s", awq_errmsg());
             REQUIRE(awq_block_forward(&f, &w, x, NULL, &fo) == AWQ_OK, "feats only: %s", awq_errmsg());
             for (int k = 0; k < 4; k++)

@@ -525,7 +525,7 @@ static void forward_and_route(const char *dir, const char *tokens_file, int n_se
     for (int l = 0; l < c->num_hidden_layers; l++) {
         awq_block_w w;
         awq_block b;
-        awq_feats ft = {NULL, NULL, mlp_in, NULL, NULL};
+        awq_feats ft = {NULL, NULL, mlp_in, NULL, NULL, NULL, NULL, NULL};
         if (awq_block_w_host(mm, l, &w) != AWQ_OK || awq_model_block(mm, l, &b) != AWQ_OK) { CHECK(0, "block %d: %s", l, awq_errmsg()); break; }
         if (awq_block_forward(&f, &w, x, x, &ft) != AWQ_OK) { CHECK(0, "block %d forward: %s", l, awq_errmsg()); break; }
         size_t bad = 0;

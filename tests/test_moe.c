@@ -109,9 +109,10 @@ static void t_route_grouped_by_hand(void)
 }
 
 /* The forward of tests/golden/deepseek_v3 in the fp16-faithful mode: finite, and its perplexity
- * near the fp32 one (the fp16 roundings of a tiny model move it by well under 1%); and quantizing
- * a DeepSeek-V3 model is refused with one line and a hint, while eval ran. */
-static void t_deepseek_fp16_and_refusal(void)
+ * near the fp32 one (the fp16 roundings of a tiny model move it by well under 1%); and the
+ * parameter check knows the latent attention's linears: group 32 does not divide q_b_proj's
+ * in_features (q_lora_rank 48), which the message names; group 16 divides every linear. */
+static void t_deepseek_fp16_and_params(void)
 {
     awq_model *m = NULL;
     REQUIRE(awq_model_open(&m, "tests/golden/deepseek_v3") == AWQ_OK, "%s", awq_errmsg());
@@ -127,9 +128,11 @@ static void t_deepseek_fp16_and_refusal(void)
     fprintf(stderr, "#   deepseek_v3: mean loss fp32 %.6f, fp16-faithful %.6f\n", log(r32.ppl), log(r16.ppl));
     awq_params p;
     awq_params_default(&p);
-    CHECK(awq_params_check(&p, &m->cfg, 1) == AWQ_ERR_UNSUPPORTED && strstr(awq_errmsg(), "DeepseekV3ForCausalLM") &&
-          strstr(awq_errmsg(), "cannot be quantized") && !strchr(awq_errmsg(), '\n') && strstr(awq_errhint(), "awq-eval"),
-          "refusal: %s / hint: %s", awq_errmsg(), awq_errhint());
+    p.group = 32;
+    CHECK(awq_params_check(&p, &m->cfg, 1) == AWQ_ERR_ARG && strstr(awq_errmsg(), "in_features 48 of q_b_proj") &&
+          !strchr(awq_errmsg(), '\n') && strstr(awq_errhint(), "group"), "group 32: %s / hint: %s", awq_errmsg(), awq_errhint());
+    p.group = 16;
+    CHECK(awq_params_check(&p, &m->cfg, 1) == AWQ_OK, "group 16: %s", awq_errmsg());
     awq_model_close(m);
 }
 
@@ -274,7 +277,7 @@ int main(int argc, char **argv)
     static const t_case cases[] = {
         {"route_by_hand", t_route_by_hand},
         {"route_grouped_by_hand", t_route_grouped_by_hand},
-        {"deepseek_fp16_and_refusal", t_deepseek_fp16_and_refusal},
+        {"deepseek_fp16_and_params", t_deepseek_fp16_and_params},
         {"experts_sum", t_experts_sum},
         {"expert_without_tokens", t_expert_without_tokens},
         {"router_takes_the_scales", t_router_takes_the_scales},

@@ -15,10 +15,14 @@
 
 const awq_slot AWQ_LINEARS[7] = {AWQ_W_Q, AWQ_W_K, AWQ_W_V, AWQ_W_O, AWQ_W_GATE, AWQ_W_UP, AWQ_W_DOWN};
 
+/* DeepSeek-V3's quantized linears beyond AWQ_LINEARS (its q_proj and o_proj are AWQ_W_Q, AWQ_W_O) */
+static const awq_slot MLA_LINEARS[7] = {AWQ_W_Q_A, AWQ_W_Q_B, AWQ_W_KV_A, AWQ_W_KV_B,
+                                        AWQ_W_SHARED_GATE, AWQ_W_SHARED_UP, AWQ_W_SHARED_DOWN};
+
 int awq_slot_is_linear(awq_slot s)
 {
     if ((unsigned)s >= AWQ_SLOT__FIXED) return (unsigned)s < AWQ_SLOT__COUNT; /* an expert's gate, up or down */
-    for (int i = 0; i < 7; i++) if (AWQ_LINEARS[i] == s) return 1;
+    for (int i = 0; i < 7; i++) if (AWQ_LINEARS[i] == s || MLA_LINEARS[i] == s) return 1;
     return 0;
 }
 
@@ -39,14 +43,10 @@ static kern_weight bias_w(const awq_block_w *w, awq_slot L)
 
 #define KCHECK(expr, what) do { kern_status ks_ = (expr); if (ks_ != KERN_OK) return awq_kern_fail(ks_, what); } while (0)
 
+typedef struct lin_shape { const char *name; int in, out; } lin_shape;
+
 awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack)
 {
-    if (c->arch == AWQ_ARCH_DEEPSEEK_V3) {
-        awq_fail(AWQ_ERR_UNSUPPORTED, "%s cannot be quantized yet: awqmake has no AWQ scale groups for multi-head latent "
-                 "attention and shared experts", c->architecture);
-        awq_hint("awq-eval and awq-capture run DeepSeek-V3 models; quantizing them waits for AutoAWQ's deepseek_v3.py groups");
-        return AWQ_ERR_UNSUPPORTED;
-    }
     awq_params each = *p; /* every parameter's own range, from the record */
     awq_err e = awq_params_finish(&each, (awq_program){AWQ_K_ALL, ~0u});
     if (e) return e;
@@ -64,7 +64,9 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
         awq_hint("raise %s or %s so that their product is at least 1", AWQ_SAY("max-shrink", NULL), AWQ_SAY("clip-grid", NULL));
         return AWQ_ERR_ARG;
     }
-    const struct { const char *name; int in, out; } lin[] = {
+    const int H = c->num_attention_heads, dqk = c->qk_nope_head_dim + c->qk_rope_head_dim;
+    const int Fs = c->moe_intermediate_size * c->n_shared_experts;
+    const lin_shape dense_lin[] = {
         {"q/k/v_proj", c->hidden_size, c->num_attention_heads * c->head_dim},
         {"o_proj", c->num_attention_heads * c->head_dim, c->hidden_size},
         {"gate/up_proj", c->hidden_size, c->intermediate_size},
@@ -73,10 +75,24 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
         /* the experts' (a dense-only model repeats the rows above) */
         {"experts' gate/up_proj", c->hidden_size, c->n_experts ? c->moe_intermediate_size : c->intermediate_size},
         {"experts' down_proj", c->n_experts ? c->moe_intermediate_size : c->intermediate_size, c->hidden_size},
+    }, mla_lin[] = { /* DeepSeek-V3: the latent attention's linears, dense mlp, experts, shared experts */
+        {c->q_lora_rank ? "q_a_proj" : "q_proj", c->hidden_size, c->q_lora_rank ? c->q_lora_rank : H * dqk},
+        {"q_b_proj", c->q_lora_rank ? c->q_lora_rank : c->hidden_size, H * dqk},
+        {"kv_a_proj_with_mqa", c->hidden_size, c->kv_lora_rank + c->qk_rope_head_dim},
+        {"kv_b_proj", c->kv_lora_rank, H * (c->qk_nope_head_dim + c->v_head_dim)},
+        {"o_proj", H * c->v_head_dim, c->hidden_size},
+        {"gate/up_proj", c->hidden_size, c->intermediate_size},
+        {"down_proj", c->intermediate_size, c->hidden_size},
+        {"experts' gate/up_proj", c->hidden_size, c->moe_intermediate_size},
+        {"experts' down_proj", c->moe_intermediate_size, c->hidden_size},
+        {"shared_experts' gate/up_proj", c->hidden_size, Fs},
+        {"shared_experts' down_proj", Fs, c->hidden_size},
     };
+    const int mla = c->mla;
+    const lin_shape *lin = mla ? mla_lin : dense_lin;
+    const int n_lin = mla ? (int)(sizeof mla_lin / sizeof mla_lin[0]) : (int)(sizeof dense_lin / sizeof dense_lin[0]);
     /* The group first, for every linear (a group that does not divide is the first thing to fix,
      * also when packing), then the GEMM format's out_features % 8. */
-    const int n_lin = (int)(sizeof lin / sizeof lin[0]);
     int unpackable = -1; /* a linear whose out_features the GEMM format cannot hold */
     for (int i = 0; i < n_lin; i++)
         if (unpackable < 0 && lin[i].out % 8 != 0) unpackable = i;
@@ -87,7 +103,8 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
             int cand[] = {128, 64, 32};
             for (int k = 0; k < 3; k++)
                 if (lin[i].in % cand[k] == 0 && c->hidden_size % cand[k] == 0 && c->intermediate_size % cand[k] == 0 &&
-                    (c->num_attention_heads * c->head_dim) % cand[k] == 0) {
+                    awq_attn_out_width(c) % cand[k] == 0 && (!mla || (c->kv_lora_rank % cand[k] == 0 &&
+                    c->q_lora_rank % cand[k] == 0 && c->moe_intermediate_size % cand[k] == 0))) {
                     char gs[16];
                     snprintf(gs, sizeof gs, "%d", cand[k]);
                     awq_hint("try %s (or %s for one group per output channel)", AWQ_SAY("group", gs), AWQ_SAY("group", "-1"));
@@ -219,26 +236,50 @@ void awq_block_f32_view(const awq_block_f32 *b, awq_block_w *w)
 awq_slot awq_sgroup_layer(const awq_sgroup *g, int i)
 {
     if (!g->all_experts) return g->layers[i];
+    if (g->shared && i >= g->n_layers - 2) return i == g->n_layers - 2 ? AWQ_W_SHARED_GATE : AWQ_W_SHARED_UP;
     return AWQ_SLOT_EXPERT(i / 2, i % 2 ? AWQ_EXPERT_UP : AWQ_EXPERT_GATE);
 }
 
 int awq_block_experts(const awq_block_f32 *b) { return b->t[AWQ_W_ROUTER] ? (int)b->shape[AWQ_W_ROUTER][0] : 0; }
 
+/* DeepSeek-V3's latent attention groups (AutoAWQ's deepseek_v3.py): the block input's linears with
+ * the attention as module2inspect; each latent norm with the one linear after it (AutoAWQ gives
+ * no module2inspect, so the linear itself is inspected). */
+static int mla_attn_groups(const awq_config *c, awq_sgroup *out)
+{
+    int n = 0;
+    out[n++] = (awq_sgroup){"input_layernorm", AWQ_W_INPUT_NORM, {c->q_lora_rank ? AWQ_W_Q_A : AWQ_W_Q, AWQ_W_KV_A}, 2,
+                            AWQ_INSPECT_ATTN, AWQ_FEAT_ATTN_IN, 0, -1, 0};
+    if (c->q_lora_rank)
+        out[n++] = (awq_sgroup){"self_attn.q_a_layernorm", AWQ_W_Q_A_NORM, {AWQ_W_Q_B}, 1, AWQ_INSPECT_LINEAR,
+                                AWQ_FEAT_Q_B_IN, 0, -1, 0};
+    out[n++] = (awq_sgroup){"self_attn.kv_a_layernorm", AWQ_W_KV_A_NORM, {AWQ_W_KV_B}, 1, AWQ_INSPECT_LINEAR,
+                            AWQ_FEAT_KV_B_IN, 0, -1, 0};
+    return n;
+}
+
 int awq_scale_groups(const awq_config *c, int n_experts, awq_sgroup out[AWQ_MAX_GROUPS])
 {
     static const awq_sgroup all[4] = {
-        {"input_layernorm", AWQ_W_INPUT_NORM, {AWQ_W_Q, AWQ_W_K, AWQ_W_V}, 3, AWQ_INSPECT_ATTN, AWQ_FEAT_ATTN_IN, 0, -1},
-        {"v_proj", AWQ_W_V, {AWQ_W_O}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_O_IN, 0, -1},
-        {"post_attention_layernorm", AWQ_W_POST_NORM, {AWQ_W_GATE, AWQ_W_UP}, 2, AWQ_INSPECT_MLP, AWQ_FEAT_MLP_IN, 0, -1},
-        {"up_proj", AWQ_W_UP, {AWQ_W_DOWN}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_DOWN_IN, 0, -1},
+        {"input_layernorm", AWQ_W_INPUT_NORM, {AWQ_W_Q, AWQ_W_K, AWQ_W_V}, 3, AWQ_INSPECT_ATTN, AWQ_FEAT_ATTN_IN, 0, -1, 0},
+        {"v_proj", AWQ_W_V, {AWQ_W_O}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_O_IN, 0, -1, 0},
+        {"post_attention_layernorm", AWQ_W_POST_NORM, {AWQ_W_GATE, AWQ_W_UP}, 2, AWQ_INSPECT_MLP, AWQ_FEAT_MLP_IN, 0, -1, 0},
+        {"up_proj", AWQ_W_UP, {AWQ_W_DOWN}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_DOWN_IN, 0, -1, 0},
     };
-    /* v_proj [Hkv*D, C] vs o_proj [C, H*D]: equal only for MHA with H*D == C */
-    int v_o = c->num_key_value_heads * c->head_dim == c->hidden_size && c->hidden_size == c->num_attention_heads * c->head_dim;
     int n = 0;
-    for (int i = 0; i < (n_experts ? 3 : 4); i++)
-        if (i != 1 || v_o) out[n++] = all[i];
-    if (!n_experts) return n;
-    out[n - 1].all_experts = 1, out[n - 1].n_layers = 2 * n_experts;
+    if (c->mla) { /* no v -> o group: MLA has no v_proj */
+        n = mla_attn_groups(c, out);
+        out[n++] = all[2];
+        if (!n_experts) { out[n++] = all[3]; return n; }
+    } else {
+        /* v_proj [Hkv*D, C] vs o_proj [C, H*D]: equal only for MHA with H*D == C */
+        int v_o = c->num_key_value_heads * c->head_dim == c->hidden_size && c->hidden_size == c->num_attention_heads * c->head_dim;
+        for (int i = 0; i < (n_experts ? 3 : 4); i++)
+            if (i != 1 || v_o) out[n++] = all[i];
+        if (!n_experts) return n;
+    }
+    const int shared = c->mla && c->n_shared_experts > 0; /* DeepSeek-V3's shared experts */
+    out[n - 1].all_experts = 1, out[n - 1].n_layers = 2 * n_experts + 2 * shared, out[n - 1].shared = shared;
     for (int e = 0; e < n_experts; e++, n++) {
         out[n] = all[3];
         snprintf(out[n].prev_name, sizeof out[n].prev_name, "mlp.experts.%d.up_proj", e);
@@ -246,6 +287,9 @@ int awq_scale_groups(const awq_config *c, int n_experts, awq_sgroup out[AWQ_MAX_
         out[n].layers[0] = AWQ_SLOT_EXPERT(e, AWQ_EXPERT_DOWN);
         out[n].expert = e;
     }
+    if (shared) /* after the experts, as AutoAWQ lists it; on all N rows (every token reaches them) */
+        out[n++] = (awq_sgroup){"mlp.shared_experts.up_proj", AWQ_W_SHARED_UP, {AWQ_W_SHARED_DOWN}, 1, AWQ_INSPECT_LINEAR,
+                                AWQ_FEAT_SHARED_DOWN_IN, 0, -1, 0};
     return n;
 }
 
@@ -253,9 +297,12 @@ awq_feat awq_linear_feat(awq_slot s)
 {
     switch (s) {
     case AWQ_W_O: return AWQ_FEAT_O_IN;
-    case AWQ_W_GATE: case AWQ_W_UP: return AWQ_FEAT_MLP_IN;
+    case AWQ_W_GATE: case AWQ_W_UP: case AWQ_W_SHARED_GATE: case AWQ_W_SHARED_UP: return AWQ_FEAT_MLP_IN;
     case AWQ_W_DOWN: return AWQ_FEAT_DOWN_IN;
-    default: return AWQ_FEAT_ATTN_IN;
+    case AWQ_W_Q_B: return AWQ_FEAT_Q_B_IN;
+    case AWQ_W_KV_B: return AWQ_FEAT_KV_B_IN;
+    case AWQ_W_SHARED_DOWN: return AWQ_FEAT_SHARED_DOWN_IN;
+    default: return AWQ_FEAT_ATTN_IN; /* q/k/v, q_a_proj, kv_a_proj_with_mqa */
     }
 }
 
@@ -263,9 +310,34 @@ awq_feat awq_linear_feat(awq_slot s)
 static size_t feat_width(const awq_config *c, awq_feat f, int moe)
 {
     switch (f) {
-    case AWQ_FEAT_O_IN: return (size_t)c->num_attention_heads * c->head_dim;
+    case AWQ_FEAT_O_IN: return (size_t)awq_attn_out_width(c);
     case AWQ_FEAT_DOWN_IN: return (size_t)(moe ? c->moe_intermediate_size : c->intermediate_size);
+    case AWQ_FEAT_Q_B_IN: return (size_t)c->q_lora_rank;
+    case AWQ_FEAT_KV_B_IN: return (size_t)c->kv_lora_rank;
+    case AWQ_FEAT_SHARED_DOWN_IN: return (size_t)c->moe_intermediate_size * (size_t)c->n_shared_experts;
     default: return (size_t)c->hidden_size;
+    }
+}
+
+/* Is feat f computed in a block of this config (moe: a mixture-of-experts block)? */
+static int feat_present(const awq_config *c, awq_feat f, int moe)
+{
+    switch (f) {
+    case AWQ_FEAT_Q_B_IN: return c->mla && c->q_lora_rank > 0;
+    case AWQ_FEAT_KV_B_IN: return c->mla;
+    case AWQ_FEAT_SHARED_DOWN_IN: return moe && c->mla && c->n_shared_experts > 0;
+    default: return f < AWQ_FEAT__COUNT;
+    }
+}
+
+/* out_features of a linear (the inspected output of a one-linear group) */
+static size_t linear_out(const awq_config *c, awq_slot L)
+{
+    const size_t H = (size_t)c->num_attention_heads;
+    switch (L) {
+    case AWQ_W_Q_B: return H * (size_t)(c->qk_nope_head_dim + c->qk_rope_head_dim);
+    case AWQ_W_KV_B: return H * (size_t)(c->qk_nope_head_dim + c->v_head_dim);
+    default: return (size_t)c->hidden_size; /* o_proj and every down_proj */
     }
 }
 
@@ -318,11 +390,11 @@ static void dev_block_f32_free(const awq_backend *be, dev_block_f32 *f)
 
 /* Inputs of every linear of block b on x (backend memory, each [N, width]; a mixture-of-experts
  * block's down_in [N * k, Fe] with its routes on the host, forward.h). */
-typedef struct feats_buf { float *f[4]; awq_route *routes; size_t down_rows; int moe; } feats_buf;
+typedef struct feats_buf { float *f[AWQ_FEAT__COUNT]; awq_route *routes; size_t down_rows; int moe; } feats_buf;
 
 static void feats_free(const awq_backend *be, feats_buf *fb)
 {
-    for (int i = 0; i < 4; i++) { awq_dev_free(be, fb->f[i]); fb->f[i] = NULL; }
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) { awq_dev_free(be, fb->f[i]); fb->f[i] = NULL; }
     free(fb->routes);
     fb->routes = NULL;
 }
@@ -335,23 +407,36 @@ static awq_err compute_feats(awq_fwd *f, const awq_config *c, const dev_block *b
     fb->moe = b->w.w[AWQ_W_ROUTER].data != NULL;
     fb->down_rows = fb->moe ? N * (size_t)c->n_experts_per_tok : N;
     awq_err e = AWQ_OK;
-    for (int i = 0; i < 4 && !e; i++)
-        e = awq_dev_alloc(be, (void **)&fb->f[i], (i == 3 ? fb->down_rows : N) * feat_width(c, (awq_feat)i, fb->moe) * sizeof(float));
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++)
+        if (feat_present(c, (awq_feat)i, fb->moe))
+            e = awq_dev_alloc(be, (void **)&fb->f[i],
+                              (i == AWQ_FEAT_DOWN_IN ? fb->down_rows : N) * feat_width(c, (awq_feat)i, fb->moe) * sizeof(float));
     if (!e && fb->moe && !(fb->routes = malloc(fb->down_rows * sizeof *fb->routes)))
         e = awq_fail(AWQ_ERR_NOMEM, "out of memory for the routing");
-    awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3], fb->routes};
+    awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3], fb->routes, fb->f[AWQ_FEAT_Q_B_IN], fb->f[AWQ_FEAT_KV_B_IN],
+                    fb->f[AWQ_FEAT_SHARED_DOWN_IN]};
     if (!e) e = awq_block_forward(f, &b->w, x, NULL, &ft); /* the feats only: no block output needed */
     if (e) feats_free(be, fb);
     return e;
 }
 
 /* The rows of expert e among a mixture-of-experts block's down_in rows, in AutoAWQ's order
- * (transformers 4.51's torch.where over [k, tokens]: the tokens that chose it first, ascending,
- * then those that chose it second, ...): pos[] (host, caller-sized [down_rows]) gets their
+ * (transformers 4.51's torch.where over [k, tokens] for Mixtral and Qwen3-MoE: the tokens that
+ * chose it first, ascending, then those that chose it second, ...; over [tokens, k] for
+ * DeepSeek-V3, by_token: its tokens ascending): pos[] (host, caller-sized [down_rows]) gets their
  * indices into down_in; the count is returned. */
-static size_t expert_rows(const feats_buf *fb, int e, int k, int32_t *pos)
+static size_t expert_rows(const feats_buf *fb, int e, int k, int by_token, int32_t *pos)
 {
     size_t n = 0;
+    if (by_token) {
+        for (size_t r = 0; r < fb->down_rows; r++)
+            if (fb->routes[r].expert == e) pos[n++] = (int32_t)r;
+        for (size_t i = 1; i < n; i++) /* a pass's rows are grouped by expert: sort by token */
+            for (size_t j = i; j > 0 && fb->routes[pos[j - 1]].token > fb->routes[pos[j]].token; j--) {
+                int32_t t = pos[j]; pos[j] = pos[j - 1]; pos[j - 1] = t;
+            }
+        return n;
+    }
     for (int slot = 0; slot < k; slot++) {
         size_t first = n;
         for (size_t r = 0; r < fb->down_rows; r++)
@@ -388,7 +473,7 @@ static awq_err run_inspect(awq_fwd *f, const awq_sgroup *g, const awq_block_w *w
         /* out [N, O] = in [N, I] W^T + b; the layer's shape from the config */
         awq_slot L = g->layers[0];
         const awq_config *c = f->cfg;
-        size_t I = feat_width(c, g->feat, g->expert >= 0), O = (size_t)c->hidden_size;
+        size_t I = feat_width(c, g->feat, g->expert >= 0), O = linear_out(c, L);
         KCHECK(be->matmul(be->ctx, out, in, w->w[L], bias_w(w, L), N, O, I, f->round_f16), "inspect linear");
         return AWQ_OK;
     }
@@ -398,8 +483,8 @@ static awq_err run_inspect(awq_fwd *f, const awq_sgroup *g, const awq_block_w *w
 
 static size_t inspect_width(const awq_config *c, const awq_sgroup *g)
 {
-    (void)g; /* every module2inspect of the Llama family outputs [N, C] */
-    return (size_t)c->hidden_size;
+    /* the attention and mlp modules output [N, C]; a one-linear group its out_features */
+    return g->inspect == AWQ_INSPECT_LINEAR ? linear_out(c, g->layers[0]) : (size_t)c->hidden_size;
 }
 
 /* One group's grid search (spec §2.6). Everything big stays in backend memory; per grid point
@@ -580,7 +665,7 @@ static awq_err fill_clip_in(const awq_backend *be, const awq_config *cfg, const 
     size_t T, step;
     awq_clip_rows(N, p, &T, &step);
     awq_err e = awq_clip_in_alloc(ci, cfg, E, T, step);
-    for (int i = 0; i < 4 && !e; i++)
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++)
         if (ci->width[i]) e = fetch_rows(be, ci->f[i], fb->f[i], ci->width[i], ci->step, ci->T);
     int32_t *pos = E ? malloc(fb->down_rows * sizeof *pos) : NULL, *tok = E ? malloc(fb->down_rows * sizeof *tok) : NULL;
     float *rows_d = NULL;
@@ -588,7 +673,7 @@ static awq_err fill_clip_in(const awq_backend *be, const awq_config *cfg, const 
     if (!e && E && (!pos || !tok)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (!e && E) e = awq_dev_alloc(be, (void **)&rows_d, N * wmax * sizeof(float)); /* an expert has at most N tokens */
     for (int ex = 0; ex < E && !e; ex++) {
-        size_t n = expert_rows(fb, ex, K, pos);
+        size_t n = expert_rows(fb, ex, K, cfg->arch == AWQ_ARCH_DEEPSEEK_V3, pos);
         if (!n) {
             e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it", ex, N);
             awq_hint("calibrate on more (or more varied) text: more N_SAMPLES or another CALIB (AutoAWQ stops here too)");
@@ -639,7 +724,7 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
         const float *in = br.fb.f[g->feat];
         size_t rows = N;
         if (g->expert >= 0) { /* the rows of its tokens, in AutoAWQ's order */
-            rows = expert_rows(&br.fb, g->expert, cfg->n_experts_per_tok, pos);
+            rows = expert_rows(&br.fb, g->expert, cfg->n_experts_per_tok, cfg->arch == AWQ_ARCH_DEEPSEEK_V3, pos);
             if (!rows) {
                 e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it",
                              g->expert, N);
@@ -762,9 +847,15 @@ awq_err awq_clip_in_alloc(awq_clip_in *ci, const awq_config *cfg, int n_experts,
 {
     memset(ci, 0, sizeof *ci);
     ci->T = T, ci->step = step;
-    for (int i = 0; i < 4; i++) {
-        /* a mixture-of-experts block has no dense gate/up/down: its experts' rows are in ex[] */
-        ci->width[i] = n_experts && i >= AWQ_FEAT_MLP_IN ? 0 : feat_width(cfg, (awq_feat)i, 0);
+    const int shared = n_experts && cfg->mla && cfg->n_shared_experts > 0; /* DeepSeek-V3's shared experts */
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) {
+        /* a mixture-of-experts block has no dense gate/up/down: its experts' rows are in ex[]; the
+         * shared experts read every token's mlp_in row and their own down_in; q_b_proj is never
+         * clipped (its name has "q_"), so its input is not kept */
+        if (!feat_present(cfg, (awq_feat)i, n_experts > 0) || i == AWQ_FEAT_Q_B_IN) ci->width[i] = 0;
+        else if (n_experts && i == AWQ_FEAT_MLP_IN) ci->width[i] = shared ? (size_t)cfg->hidden_size : 0;
+        else if (n_experts && i == AWQ_FEAT_DOWN_IN) ci->width[i] = 0;
+        else ci->width[i] = feat_width(cfg, (awq_feat)i, n_experts > 0);
         if (ci->width[i] && !(ci->f[i] = calloc(ci->T * ci->width[i], sizeof(float)))) {
             awq_clip_in_free(ci);
             return awq_fail(AWQ_ERR_NOMEM, "out of memory for the clip inputs");
@@ -790,7 +881,7 @@ awq_err awq_clip_in_alloc_expert(awq_clip_in *ci, const awq_config *cfg, int e, 
 
 void awq_clip_in_free(awq_clip_in *ci)
 {
-    for (int i = 0; i < 4; i++) free(ci->f[i]);
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) free(ci->f[i]);
     for (int e = 0; e < ci->n_experts && ci->ex; e++) free(ci->ex[e].in), free(ci->ex[e].down);
     free(ci->ex);
     memset(ci, 0, sizeof *ci);
@@ -833,9 +924,18 @@ awq_err awq_clip_in_scale(awq_clip_in *ci, const awq_scale_result *res, int n_re
                 if (!x->in) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': no clip inputs for expert %d", g->prev_name, e);
                 divide_rows(g->expert >= 0 ? x->down : x->in, x->T, r->n, r->s, round_f16);
             }
+            /* the shared experts' gate/up read the dense mlp_in rows (AutoAWQ divides their
+             * input_feat too: they are layers of this group) */
+            if (g->shared && ci->width[AWQ_FEAT_MLP_IN]) {
+                if (r->n != ci->width[AWQ_FEAT_MLP_IN])
+                    return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for an input of %zu channels", g->prev_name,
+                                    r->n, ci->width[AWQ_FEAT_MLP_IN]);
+                divide_rows(ci->f[AWQ_FEAT_MLP_IN], ci->T, r->n, r->s, round_f16);
+            }
             continue;
         }
         const size_t w = ci->width[g->feat];
+        if (!w) continue; /* an input no clip search reads (q_b_proj's) */
         if (r->n != w)
             return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for an input of %zu channels", g->prev_name, r->n, w);
         divide_rows(ci->f[g->feat], ci->T, w, r->s, round_f16);

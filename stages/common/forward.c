@@ -193,9 +193,15 @@ static awq_err block_chunk(awq_fwd *f, const awq_block_w *w, const float *x, flo
     float *normed = f->buf[6], *sub_out = f->buf[7], *resid = y ? y + r0 * C : sub_out;
     x += r0 * C;
     KCHECK(be->rmsnorm(be->ctx, normed, x, w->w[AWQ_W_INPUT_NORM], rows, C, eps, r16), "input_layernorm");
+    if (ft) { /* DeepSeek-V3's extra feats, this pass's rows (mla.c, moe.c write them) */
+        const size_t Fs = (size_t)c->moe_intermediate_size * (size_t)c->n_shared_experts;
+        f->cap_q_b_in = ft->q_b_in ? ft->q_b_in + r0 * (size_t)c->q_lora_rank : NULL;
+        f->cap_kv_b_in = ft->kv_b_in ? ft->kv_b_in + r0 * (size_t)c->kv_lora_rank : NULL;
+        f->cap_shared_down_in = ft->shared_down_in ? ft->shared_down_in + r0 * Fs : NULL;
+    }
     if (ft && ft->attn_in) KCHECK(be->copy(be->ctx, ft->attn_in + r0 * C, normed, rows * C * sizeof(float)), "copy q/k/v input");
     awq_err e = attn_chunk(f, w, normed, sub_out, ft && ft->o_in ? ft->o_in + r0 * HD : NULL, ns);
-    if (e) return e;
+    if (e) { f->cap_q_b_in = f->cap_kv_b_in = f->cap_shared_down_in = NULL; return e; }
     KCHECK(be->add(be->ctx, resid, x, sub_out, rows * C, r16), "residual add (attention)");
     KCHECK(be->rmsnorm(be->ctx, normed, resid, w->w[AWQ_W_POST_NORM], rows, C, eps, r16), "post_attention_layernorm");
     if (ft && ft->mlp_in) KCHECK(be->copy(be->ctx, ft->mlp_in + r0 * C, normed, rows * C * sizeof(float)), "copy gate/up input");
@@ -205,6 +211,7 @@ static awq_err block_chunk(awq_fwd *f, const awq_block_w *w, const float *x, flo
     if (moe && ft && ft->down_in && !ft->routes) return awq_fail(AWQ_ERR_ARG, "internal: the experts' feats need routes");
     e = mlp_chunk(f, w, normed, y ? sub_out : NULL, ft && ft->down_in ? ft->down_in + r0 * k * dw : NULL,
                   ft && ft->routes ? ft->routes + r0 * k : NULL, r0, rows);
+    f->cap_q_b_in = f->cap_kv_b_in = f->cap_shared_down_in = NULL;
     if (e || !y) return e;
     KCHECK(be->add(be->ctx, resid, resid, sub_out, rows * C, r16), "residual add (mlp)");
     return AWQ_OK;
