@@ -306,8 +306,7 @@ awq_feat awq_linear_feat(awq_slot s)
     }
 }
 
-/* Channels of a feat; moe: of a mixture-of-experts block (down_in is an expert's, Fe wide). */
-static size_t feat_width(const awq_config *c, awq_feat f, int moe)
+size_t awq_feat_width(const awq_config *c, awq_feat f, int moe)
 {
     switch (f) {
     case AWQ_FEAT_O_IN: return (size_t)awq_attn_out_width(c);
@@ -410,7 +409,7 @@ static awq_err compute_feats(awq_fwd *f, const awq_config *c, const dev_block *b
     for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++)
         if (feat_present(c, (awq_feat)i, fb->moe))
             e = awq_dev_alloc(be, (void **)&fb->f[i],
-                              (i == AWQ_FEAT_DOWN_IN ? fb->down_rows : N) * feat_width(c, (awq_feat)i, fb->moe) * sizeof(float));
+                              (i == AWQ_FEAT_DOWN_IN ? fb->down_rows : N) * awq_feat_width(c, (awq_feat)i, fb->moe) * sizeof(float));
     if (!e && fb->moe && !(fb->routes = malloc(fb->down_rows * sizeof *fb->routes)))
         e = awq_fail(AWQ_ERR_NOMEM, "out of memory for the routing");
     awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3], fb->routes, fb->f[AWQ_FEAT_Q_B_IN], fb->f[AWQ_FEAT_KV_B_IN],
@@ -473,7 +472,7 @@ static awq_err run_inspect(awq_fwd *f, const awq_sgroup *g, const awq_block_w *w
         /* out [N, O] = in [N, I] W^T + b; the layer's shape from the config */
         awq_slot L = g->layers[0];
         const awq_config *c = f->cfg;
-        size_t I = feat_width(c, g->feat, g->expert >= 0), O = linear_out(c, L);
+        size_t I = awq_feat_width(c, g->feat, g->expert >= 0), O = linear_out(c, L);
         KCHECK(be->matmul(be->ctx, out, in, w->w[L], bias_w(w, L), N, O, I, f->round_f16), "inspect linear");
         return AWQ_OK;
     }
@@ -495,7 +494,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
                             awq_scale_result *r)
 {
     const awq_backend *be = f->be;
-    const size_t I = feat_width(c, g->feat, g->expert >= 0 || g->all_experts), OW = inspect_width(c, g);
+    const size_t I = awq_feat_width(c, g->feat, g->expert >= 0 || g->all_experts), OW = inspect_width(c, g);
     const int r16 = p->round_f16, nl = g->n_layers;
     memset(r, 0, sizeof *r);
     r->group = *g;
@@ -598,7 +597,7 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
     const void *xd = NULL;
     void *xown = NULL;
     const size_t N = (size_t)n_seq * (size_t)seqlen;
-    size_t xbytes = N * feat_width(cfg, g->feat, g->expert >= 0 || g->all_experts) * sizeof(float);
+    size_t xbytes = N * awq_feat_width(cfg, g->feat, g->expert >= 0 || g->all_experts) * sizeof(float);
     awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
     e = dev_block_upload(be, orig, p->round_f16, &dev, &f32);
@@ -855,7 +854,7 @@ awq_err awq_clip_in_alloc(awq_clip_in *ci, const awq_config *cfg, int n_experts,
         if (!feat_present(cfg, (awq_feat)i, n_experts > 0) || i == AWQ_FEAT_Q_B_IN) ci->width[i] = 0;
         else if (n_experts && i == AWQ_FEAT_MLP_IN) ci->width[i] = shared ? (size_t)cfg->hidden_size : 0;
         else if (n_experts && i == AWQ_FEAT_DOWN_IN) ci->width[i] = 0;
-        else ci->width[i] = feat_width(cfg, (awq_feat)i, n_experts > 0);
+        else ci->width[i] = awq_feat_width(cfg, (awq_feat)i, n_experts > 0);
         if (ci->width[i] && !(ci->f[i] = calloc(ci->T * ci->width[i], sizeof(float)))) {
             awq_clip_in_free(ci);
             return awq_fail(AWQ_ERR_NOMEM, "out of memory for the clip inputs");

@@ -130,6 +130,8 @@ int awq_clip_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS]);
 int awq_block_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS]);
 /* In (feature) index of a dense linear's input. */
 awq_feat awq_linear_feat(awq_slot linear);
+/* Channels of a feat; moe: of a mixture-of-experts block (down_in is an expert's, Fe wide). */
+size_t awq_feat_width(const awq_config *cfg, awq_feat f, int moe);
 
 typedef struct awq_clip_result {
     awq_slot linear;
