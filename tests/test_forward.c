@@ -99,6 +99,11 @@ static void t_golden_qwen3_moe(void) { golden("qwen3_moe"); }
  * the correction bias, shared experts */
 static void t_golden_deepseek_v3(void) { golden("deepseek_v3"); }
 static void t_golden_deepseek_v3_qproj(void) { golden("deepseek_v3_qproj"); }
+/* Phi-3 (tools/golden/gen_dense_golden.py): fused qkv_proj and gate_up_proj read as parts;
+ * longrope with the long factors (24 tokens past an original 16) and partial rotary 12 of 16, or
+ * the short factors with an explicit attention_factor */
+static void t_golden_phi3_longrope_partial(void) { golden("phi3_longrope_partial"); }
+static void t_golden_phi3_short(void) { golden("phi3_short"); }
 
 static void t_stories260k_reference(void)
 {
@@ -203,6 +208,8 @@ int main(int argc, char **argv)
         {"golden_qwen3_moe", t_golden_qwen3_moe},
         {"golden_deepseek_v3", t_golden_deepseek_v3},
         {"golden_deepseek_v3_qproj", t_golden_deepseek_v3_qproj},
+        {"golden_phi3_longrope_partial", t_golden_phi3_longrope_partial},
+        {"golden_phi3_short", t_golden_phi3_short},
         {"stories260k_reference", t_stories260k_reference},
         {"batch_independence_and_submodules", t_batch_independence_and_submodules},
         {"feats_only", t_feats_only},

@@ -46,9 +46,10 @@ static const awq_opt g_opts[] = {
      "mixtral-8x7b (Mixtral-8x7B-v0.1 shape, 32 layers), qwen3-30b-a3b (Qwen3-30B-A3B shape, 48 layers), "
      "tiny-deepseek-v3 (C=64 F=128 L=2 H=4 V=512, latent attention q_lora 32 kv_lora 32, 8 experts top-2 of width 32 + 1 shared, "
      "layer 0 dense; the default with --arch deepseek_v3), deepseek-v3 (DeepSeek-V3 shape, 61 layers, the first 3 dense; "
-     "with --layers L <= 3 the first L-1, so --layers 2 is one dense and one MoE block); "
+     "with --layers L <= 3 the first L-1, so --layers 2 is one dense and one MoE block), "
+     "tiny-phi3 (C=128 F=256 L=2 H=Hkv=4 V=512, fused qkv_proj and gate_up_proj; the default with --arch phi3); "
      "every preset's --layers can be lowered, e.g. --preset mixtral-8x7b --layers 1 is one full-size block", 0},
-    {"arch", 0, AWQ_OPT_STRING, &g_args.arch, "ARCH", "llama | mistral | qwen2 | qwen3 | mixtral | qwen3_moe | deepseek_v3 "
+    {"arch", 0, AWQ_OPT_STRING, &g_args.arch, "ARCH", "llama | mistral | qwen2 | qwen3 | mixtral | qwen3_moe | deepseek_v3 | phi3 "
      "(default: the preset's, llama)", 0},
     {"dtype", 0, AWQ_OPT_STRING, &g_args.dtype, "T", "f16 | bf16 | f32 (default f16)", 0},
     {"hidden", 0, AWQ_OPT_STRING, &g_args.hidden, "C", "hidden_size (default: the preset's)", 0},
@@ -124,6 +125,8 @@ static const preset g_presets[] = {
     {"qwen3-30b-a3b", AWQ_ARCH_QWEN3_MOE, 2048, 6144, 48, 32, 4, 151936, 128, 128, 8, 768, 1, 40960, 151643, 151645},
     {"tiny-deepseek-v3", AWQ_ARCH_DEEPSEEK_V3, 64, 128, 2, 4, 4, 512, 0, 8, 2, 32, 1, 0, 0, 1},
     {"deepseek-v3", AWQ_ARCH_DEEPSEEK_V3, 7168, 18432, 61, 128, 128, 129280, 0, 256, 8, 2048, 1, 163840, 0, 1},
+    /* Phi-3-mini's proportions (MHA, D = C/H, untied), small: fused qkv_proj and gate_up_proj */
+    {"tiny-phi3", AWQ_ARCH_PHI3, 128, 256, 2, 4, 4, 512, 0, 0, 0, 0, 0, 0, 0, 0},
 };
 
 /* DeepSeek-V3's own shape (the preset rows above hold the common part; head_dim is
@@ -165,6 +168,7 @@ static const char *arch_class(awq_arch a)
     case AWQ_ARCH_MIXTRAL: return "MixtralForCausalLM";
     case AWQ_ARCH_QWEN3_MOE: return "Qwen3MoeForCausalLM";
     case AWQ_ARCH_DEEPSEEK_V3: return "DeepseekV3ForCausalLM";
+    case AWQ_ARCH_PHI3: return "Phi3ForCausalLM";
     default: return "LlamaForCausalLM";
     }
 }
@@ -178,6 +182,7 @@ static const char *arch_type(awq_arch a)
     case AWQ_ARCH_MIXTRAL: return "mixtral";
     case AWQ_ARCH_QWEN3_MOE: return "qwen3_moe";
     case AWQ_ARCH_DEEPSEEK_V3: return "deepseek_v3";
+    case AWQ_ARCH_PHI3: return "phi3";
     default: return "llama";
     }
 }
@@ -187,11 +192,11 @@ static const char *torch_dtype(awq_dtype t) { return t == AWQ_DT_BF16 ? "bfloat1
 static awq_err parse_arch(const char *a, awq_arch *out)
 {
     static const awq_arch all[] = {AWQ_ARCH_LLAMA, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3, AWQ_ARCH_MIXTRAL,
-                                   AWQ_ARCH_QWEN3_MOE, AWQ_ARCH_DEEPSEEK_V3};
-    for (int i = 0; i < 7; i++)
+                                   AWQ_ARCH_QWEN3_MOE, AWQ_ARCH_DEEPSEEK_V3, AWQ_ARCH_PHI3};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(a, arch_type(all[i])) == 0) { *out = all[i]; return AWQ_OK; }
     awq_fail(AWQ_ERR_ARG, "--arch '%s' is not supported", a);
-    awq_hint("use llama, mistral, qwen2, qwen3, mixtral, qwen3_moe or deepseek_v3");
+    awq_hint("use llama, mistral, qwen2, qwen3, mixtral, qwen3_moe, deepseek_v3 or phi3");
     return AWQ_ERR_ARG;
 }
 
@@ -349,10 +354,10 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     o->dry_run = a->dry_run;
     /* --arch mixtral / qwen3_moe alone starts from its tiny preset, not from tiny's dense llama */
     o->preset = a->preset ? a->preset : arch == AWQ_ARCH_MIXTRAL ? "tiny-mixtral" : arch == AWQ_ARCH_QWEN3_MOE ? "tiny-qwen3-moe"
-              : arch == AWQ_ARCH_DEEPSEEK_V3 ? "tiny-deepseek-v3" : "tiny";
+              : arch == AWQ_ARCH_DEEPSEEK_V3 ? "tiny-deepseek-v3" : arch == AWQ_ARCH_PHI3 ? "tiny-phi3" : "tiny";
     if (!(p = find_preset(o->preset))) {
         awq_fail(AWQ_ERR_ARG, "--preset '%s' is unknown", o->preset);
-        awq_hint("use tiny, w7, tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b, tiny-deepseek-v3 or deepseek-v3");
+        awq_hint("use tiny, w7, tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b, tiny-deepseek-v3, deepseek-v3 or tiny-phi3");
         return AWQ_ERR_ARG;
     }
     if (!o->dry_run && !o->out) {
@@ -394,7 +399,7 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     DBL_ARG(a->embed_outlier_scale, "embed-outlier-scale", 1e-3, 1e3, m->embed_outlier_scale, 1.0);
     DBL_ARG(a->rms_eps, "rms-eps", 1e-12, 1.0, o->rms_eps, qwen || dsv3 ? 1e-6 : 1e-5);
     DBL_ARG(a->rope_theta, "rope-theta", 1.0, 1e12, o->rope_theta,
-            llama || dsv3 ? (o->rope_llama3 ? 500000.0 : 10000.0) : 1000000.0);
+            llama || dsv3 ? (o->rope_llama3 ? 500000.0 : 10000.0) : m->arch == AWQ_ARCH_PHI3 ? 10000.0 : 1000000.0);
     INT_ARG(a->max_pos, "max-pos", 1, 1 << 24, o->max_pos, o->rope_llama3 ? 131072 : p->max_pos ? p->max_pos : 4096);
     INT_ARG(a->bos, "bos", 0, 1 << 22, o->bos, p->bos || dsv3 ? p->bos : 1);
     INT_ARG(a->eos, "eos", 0, 1 << 22, o->eos, p->eos ? p->eos : 2);
@@ -497,7 +502,10 @@ static json_t *config_json(const gen_opts *o)
     if (m->arch == AWQ_ARCH_LLAMA || m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE)
         json_object_set_new(j, "attention_bias", json_boolean(m->attention_bias));
     if (m->arch == AWQ_ARCH_LLAMA) json_object_set_new(j, "mlp_bias", json_boolean(m->mlp_bias));
-    if (m->arch == AWQ_ARCH_MISTRAL || m->arch == AWQ_ARCH_MIXTRAL) json_object_set_new(j, "sliding_window", json_null());
+    if (m->arch == AWQ_ARCH_MISTRAL || m->arch == AWQ_ARCH_MIXTRAL || m->arch == AWQ_ARCH_PHI3)
+        json_object_set_new(j, "sliding_window", json_null());
+    if (m->arch == AWQ_ARCH_PHI3) /* Phi3Config's; the longrope checkpoints' factor ratio */
+        json_object_set_new(j, "original_max_position_embeddings", json_integer(o->max_pos));
     if (moe) {
         json_object_set_new(j, "attention_dropout", json_real(0.0));
         json_object_set_new(j, m->arch == AWQ_ARCH_MIXTRAL ? "num_local_experts" : "num_experts", json_integer(m->n_experts));

@@ -241,7 +241,9 @@ static inline syn_tensor *syn_plan(const syn_model *m, int *count)
             continue;
         }
         static const char *proj[3] = {"q_proj", "k_proj", "v_proj"};
-        for (int j = 0; j < 3; j++) {
+        const int phi3 = m->arch == AWQ_ARCH_PHI3; /* q/k/v and gate/up fused, as Phi-3 stores them */
+        if (phi3) ADD(2, q + 2 * kv, C, SYN_WEIGHT, inv_c, "%s.%d.self_attn.qkv_proj.weight", p, i);
+        for (int j = 0; j < 3 && !phi3; j++) {
             int64_t out = j == 0 ? q : kv;
             ADD(2, out, C, SYN_WEIGHT, inv_c, "%s.%d.self_attn.%s.weight", p, i, proj[j]);
             if (syn_qkv_bias(m)) ADD(1, out, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.self_attn.%s.bias", p, i, proj[j]);
@@ -267,10 +269,14 @@ static inline syn_tensor *syn_plan(const syn_model *m, int *count)
             }
             continue;
         }
-        ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.gate_proj.weight", p, i);
-        if (m->mlp_bias) ADD(1, F, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.gate_proj.bias", p, i);
-        ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.up_proj.weight", p, i);
-        if (m->mlp_bias) ADD(1, F, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.up_proj.bias", p, i);
+        if (phi3) {
+            ADD(2, 2 * F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.gate_up_proj.weight", p, i);
+        } else {
+            ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.gate_proj.weight", p, i);
+            if (m->mlp_bias) ADD(1, F, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.gate_proj.bias", p, i);
+            ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.up_proj.weight", p, i);
+            if (m->mlp_bias) ADD(1, F, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.up_proj.bias", p, i);
+        }
         ADD(2, C, F, SYN_WEIGHT, inv_f, "%s.%d.mlp.down_proj.weight", p, i);
         if (m->mlp_bias) ADD(1, C, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.down_proj.bias", p, i);
     }

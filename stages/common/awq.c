@@ -176,6 +176,7 @@ awq_err awq_block_f32_from_model_on(const awq_backend *be, const awq_model *m, i
     memset(out, 0, sizeof *out);
     const int host = awq_backend_is_host(be);
     if (!host) out->be = be;
+    out->fused = m->cfg.fused;
     awq_block blk;
     awq_err e = awq_model_block(m, layer, &blk);
     for (int s = 0; !e && s < AWQ_SLOT__COUNT; s++) {
@@ -215,6 +216,7 @@ awq_err awq_block_f32_copy(const awq_block_f32 *src, awq_block_f32 *dst)
 {
     memset(dst, 0, sizeof *dst);
     if (src->be) return awq_fail(AWQ_ERR_ARG, "copying a block held in device memory is not supported");
+    dst->fused = src->fused;
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
         if (!src->t[s]) continue;
         size_t n = awq_block_f32_numel(src, (awq_slot)s);
@@ -824,6 +826,10 @@ int awq_clip_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS])
 {
     awq_slot all[AWQ_MAX_LINEARS];
     int n = 0, na = awq_block_linears(b, all);
+    if (b->fused) { /* AutoAWQ's name test sees "self_attn.qkv_proj" (no "q_", "k_"): q and k rows are clipped */
+        memcpy(out, all, (size_t)na * sizeof *all);
+        return na;
+    }
     for (int i = 0; i < na; i++) {
         const char *name = awq_slot_suffix(all[i]); /* block-relative, e.g. "self_attn.q_proj.weight" */
         static const char *const skip[] = {"q_", "k_", "query", "key", "Wqkv"};

@@ -23,6 +23,8 @@ typedef struct awq_block_f32 {
     int64_t shape[AWQ_SLOT__COUNT][2];
     int ndim[AWQ_SLOT__COUNT];
     const awq_backend *be;            /* NULL: t[] are host memory; else memory of this device backend */
+    int fused;                        /* 1: the checkpoint fuses q/k/v and gate/up (Phi3, fused.h): every
+                                       * part is clipped (AutoAWQ clips qkv_proj) and packed fused */
 } awq_block_f32;
 
 /* From the model's (original) tensors. With round_f16, BF16/F32 values are rounded to fp16
@@ -123,7 +125,8 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
 /* ---- clip (spec §2.8-§2.9) ------------------------------------------------------------------ */
 
 /* The linears clip search visits, in slot order: every quantized linear of the block but those
- * whose name contains "q_" or "k_" (spec §2.8). */
+ * whose name contains "q_" or "k_" (spec §2.8); of a fused block (Phi3) every one, q and k
+ * included, as AutoAWQ clips the fused qkv_proj. */
 int awq_clip_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS]);
 /* The quantized linears of a block copy, in slot order (q, k, v, o, gate, up, down, then each
  * expert's gate, up, down). */

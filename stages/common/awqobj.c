@@ -8,6 +8,7 @@
 #include "../../base/half.h"
 #include "../../kernels/quant.h"
 #include "devmem.h"
+#include "fused.h"
 
 const char *awq_linear_name(awq_slot s, char *buf, size_t cap)
 {
@@ -508,7 +509,12 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
             memcpy(fq->shape[sl], b->shape[sl], sizeof fq->shape[sl]);
         }
     }
+    /* Phi3: the output holds qkv_proj and gate_up_proj as the input did (fused.h) */
+    void *fused_bufs[AWQ_FUSED_MAX_BUFS];
+    int n_fused = 0;
+    if (!e && b->fused) e = awq_fuse_packed(t, &nt, fused_bufs, &n_fused, names);
     if (!e) e = awq_store_put(s, key, "packed", recipe, t, nt);
+    for (int k = 0; k < n_fused; k++) free(fused_bufs[k]);
     for (int li = 0; pl && li < nlin; li++) awq_packed_linear_free(&pl[li]);
     for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) { if (h16) free(h16[sl]); free(fetched[sl]); }
     free(pl), free(t), free(names), free(h16);

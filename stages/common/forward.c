@@ -91,6 +91,11 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
                           .yarn = cfg->rope_type == AWQ_ROPE_YARN, .beta_fast = cfg->rope_beta_fast,
                           .beta_slow = cfg->rope_beta_slow, .truncate = cfg->rope_truncate,
                           .attention_factor = (float)cfg->rope_attention_factor, .interleave = cfg->rope_interleave};
+    f->rope.rotary_dim = cfg->rotary_dim;
+    if (cfg->rope_type == AWQ_ROPE_LONGROPE) { /* Phi3: the long factors only past the original context */
+        f->rope.longrope = 1;
+        f->rope.ext_factors = seqlen > cfg->rope_original_max_position_embeddings ? cfg->rope_long_factor : cfg->rope_short_factor;
+    }
     size_t row_bytes = 0;
     for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
     if (cfg->n_experts) /* the experts' scratch (moe.c) */
