@@ -44,6 +44,7 @@ alive() {
 # batch of clip-only blocks)
 quantize_running() {
     for f in "$work"/running/quantize.block*; do
+        case $f in *.slurm) continue ;; esac   # (awq-step's note of its Slurm step)
         [ -f "$f" ] || continue
         r=${f##*.block}; lo=${r%-*}; hi=${r#*-}
         [ "$1" -ge "$lo" ] && [ "$1" -le "$hi" ] && alive "$f" && return 0

@@ -43,6 +43,13 @@ shows them when it fails; exits with PROGRAM's status.
 EOF
     exit 0 ;;
 esac
+# (internal) the start of a Slurm job step (LAUNCHER=slurm, below): note the step and its host
+# beside the running file, for tests and people, then run the rest
+if [ "${1:-}" = --in-step ]; then
+    { echo "${SLURM_JOB_ID:-?}.${SLURM_STEP_ID:-?} $(uname -n)" >"$2"; } 2>/dev/null
+    shift 2
+    exec "$@"
+fi
 [ $# -ge 4 ] || { echo "$usage" >&2; echo "try 'awq-step --help'" >&2; exit 2; }
 target=$1; block=$2; stage=$3; shift 3
 files=$target   # every file the step makes (no spaces: they are make targets)
@@ -85,7 +92,8 @@ if [ "${AWQ_LAUNCHER:-local}" = slurm ]; then
         fi
         [ "$(cat "$gpus" 2>/dev/null)" = 1 ] && gres=--gres=gpu:1 ;;
     esac
-    launch="srun --quiet --nodes=1 --ntasks=1 --exclusive --job-name=awq-$name --mem=${AWQ_STEP_MB:-1024}M $gres ${AWQ_SRUN_FLAGS:-} --"
+    launch="srun --quiet --nodes=1 --ntasks=1 --exclusive --job-name=awq-$name --mem=${AWQ_STEP_MB:-1024}M $gres ${AWQ_SRUN_FLAGS:-}"
+    launch="$launch -- $bin/awq-step --in-step $work/running/$name.slurm"
     export AWQ_DEVICES=slurm   # the GPU Slurm gave the step is its first visible one; no units
 fi
 PRESENT=3   # awq-claim's status when every file exists once claimed: nothing was run
@@ -110,7 +118,7 @@ out=; case $res in *"
 logged=1
 { printf '%s' "$msgs" >"$log"; } 2>/dev/null || logged=0
 { echo "$start $(date +%s.%N)" >"$work/logs/$name.time"; } 2>/dev/null   # when it ran, for tests and tools
-rm -f "$work/running/$name"
+rm -f "$work/running/$name" "$work/running/$name.slurm"
 secs=$(echo "$start $(date +%s.%N)" | awk '{printf "%.2f", $2 - $1}')
 label="block $block"; [ "$block" = "-" ] && label="model"
 hit=miss; [ $rc -eq $PRESENT ] && { hit=hit; rc=0; }
