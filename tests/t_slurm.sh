@@ -6,7 +6,7 @@
 # model is quantized with `make -j4 quantize LAUNCHER=slurm`, each step a job step: OUT is byte
 # for byte a local run's. Then one job step is cancelled mid-run (scancel): make fails naming that
 # step, `make status` showed it running on this host meanwhile, and make run again finishes with
-# the same OUT. When Slurm cannot be had or started, every check is skipped saying why.
+# the same OUT; tools/slurm-quantize.sbatch, submitted with sbatch, gives it too. When Slurm cannot be had or started, every check is skipped saying why.
 . tests/lib.sh
 pipeline_fixture
 D="$TMP/slurm"
@@ -18,7 +18,7 @@ stop_slurm() { # the daemons this test started, by their pids, the controller la
     for p in $pids; do for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done; done
 }
 trap 'stop_slurm; if [ $T_FAILED -eq 0 ]; then rm -rf "$TMP"; else echo "# files kept in $TMP" >&2; fi' EXIT
-NAMES="launch_steps_same_out status_shows_running_host cancelled_step_fails_make rerun_after_scancel_same_out"
+NAMES="launch_steps_same_out status_shows_running_host cancelled_step_fails_make rerun_after_scancel_same_out sbatch_script_same_out"
 skip_all() { for n in $NAMES; do skip "$n" "$1"; done; exit 0; }
 
 need="slurmctld slurmd srun salloc scancel sinfo munged mungekey"
@@ -130,3 +130,9 @@ qs "$TMP/s2" "$TMP/out2" "$TMP/log3" N_GRID=20; rc=$?
 check rerun_after_scancel_same_out \
     '[ $rc -eq 0 ] && grep -q "awqmake: block $blk *quantize .* miss" "$TMP/log3" && diff -r "$TMP/out.local" "$TMP/out2"'
 [ -n "$step" ] && echo "  (cancelled job step $step: block $blk quantize)"
+
+# From outside an allocation: the documented batch script, submitted and waited for.
+AWQ_CACHE="$TMP/s5" sbatch -Q --wait -N1 -n"$cpus" --mem=1800 --time=20 --output="$TMP/sbatch.log" \
+    tools/slurm-quantize.sbatch O="$O" MODEL="$M" OUT="$TMP/out5" CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=64 N_GRID=20 \
+    >"$TMP/sbatch.out" 2>&1; rc=$?
+check sbatch_script_same_out '[ $rc -eq 0 ] && grep -q "awqmake: model *assemble" "$TMP/sbatch.log" && diff -r "$TMP/out.local" "$TMP/out5"'
