@@ -288,7 +288,7 @@ static awq_err check_launch(void)
     const char *job = getenv("SLURM_JOB_ID");
     if (!job || !*job) {
         awq_fail(AWQ_ERR_ARG, "LAUNCHER=slurm: not inside a Slurm allocation (SLURM_JOB_ID is not set)");
-        awq_hint("salloc -N 2 --gres=gpu:8 make -j quantize LAUNCHER=slurm ..., or sbatch tools/slurm-quantize.sbatch MODEL=... OUT=... CALIB=...");
+        awq_hint("salloc -N 2 --gres=gpu:8 make -j quantize LAUNCHER=slurm ..., or its batch script from outside (README: Many GPUs and clusters)");
         return AWQ_ERR_ARG;
     }
     return AWQ_OK;

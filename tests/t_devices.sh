@@ -84,4 +84,4 @@ bad LAUNCHER=pbs; rc=$?
 check bad_launcher '[ $rc -ne 0 ] && grep -q "error: LAUNCHER=pbs: not one of local, slurm" "$TMP/log" && grep -q "^hint: " "$TMP/log"'
 (unset SLURM_JOB_ID; bad LAUNCHER=slurm); rc=$?
 check slurm_outside_an_allocation \
-    '[ $rc -ne 0 ] && grep -q "error: LAUNCHER=slurm: not inside a Slurm allocation" "$TMP/log" && grep -q "^hint: salloc .*sbatch tools/slurm-quantize.sbatch" "$TMP/log"'
+    '[ $rc -ne 0 ] && grep -q "error: LAUNCHER=slurm: not inside a Slurm allocation" "$TMP/log" && grep -q "^hint: salloc .*LAUNCHER=slurm .*README: Many GPUs and clusters" "$TMP/log"'
