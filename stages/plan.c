@@ -23,6 +23,7 @@
 #include "common/awqobj.h"
 #include "common/log.h"
 #include "common/shard.h"
+#include "common/memest.h"
 #include "common/slots.h"
 #include "common/stage.h"
 #include "common/tokens.h"
@@ -81,14 +82,9 @@ static const char *obj(const awq_key *k, char out[64])
     return out;
 }
 
-/* Host memory (MB) a step may use, for `srun --mem` under LAUNCHER=slurm (Slurm places steps by
- * it; awq-step passes it on): the block input and output in fp32 (T tokens x C), the block's
- * weights in fp32 three times (original, scaled, quantized), the widest intermediate of its
- * forward over all tokens twice, and 512 MB for the program. It errs high: a step that asks too
- * little may be killed, one that asks too much only waits longer. layer < 0: the embedding. */
-static long step_mb(const awq_model *m, int layer, long T)
+/* The elements of block `layer`'s tensors (0 when it cannot be read: the steps report that). */
+static double block_params(const awq_model *m, int layer)
 {
-    const awq_config *c = &m->cfg;
     double w = 0;
     awq_block b;
     if (layer >= 0 && awq_model_block(m, layer, &b) == AWQ_OK) {
@@ -96,13 +92,17 @@ static long step_mb(const awq_model *m, int layer, long T)
             if (b.t[i]) {
                 double n = 1;
                 for (int d = 0; d < b.t[i]->ndim; d++) n *= (double)b.t[i]->shape[d];
-                w += 4 * n;
+                w += n;
             }
     } else awq_clear_error();
-    if (layer < 0) w = 4.0 * c->vocab_size * c->hidden_size; /* the embedding table */
-    const double wide = c->intermediate_size > 4 * c->hidden_size ? c->intermediate_size : 4.0 * c->hidden_size;
-    const double bytes = 2.0 * T * c->hidden_size * 4 + 3 * w + 2.0 * T * wide * 4;
-    return 512 + (long)(bytes / (1 << 20));
+    return w;
+}
+
+/* Host memory (MB) a step may use, for `srun --mem` (memest.h: the one estimate of memory).
+ * layer < 0: the embedding. */
+static long step_mb(const awq_model *m, int layer, long T)
+{
+    return awq_mem_host_mb(&m->cfg, layer, block_params(m, layer), T);
 }
 
 /* Shell-quote a string for a makefile recipe (single quotes; $ doubled for make). */
