@@ -473,8 +473,8 @@ static void t_chunked_search(void)
             awq_block_f32 orig = {0};
             REQUIRE(awq_block_f32_from_model(m, layer, r16, &orig) == AWQ_OK, "%s", awq_errmsg());
             awq_mem_need need;
-            awq_mem_estimate(cfg, awq_block_experts(&orig), 0, B, S, r16, &need);
-            const double budgets[2] = {1, awq_mem_chunked(cfg, awq_block_experts(&orig), 0, B, S, r16, 2048)};
+            awq_mem_estimate(cfg, awq_block_experts(&orig), 0, B, S, r16, 0, &need);
+            const double budgets[2] = {1, awq_mem_chunked(cfg, awq_block_experts(&orig), 0, B, S, r16, 0, 2048)};
             awq_scale_result whole[AWQ_MAX_GROUPS];
             awq_clip_in ciw = {0};
             int nw = 0;

@@ -40,7 +40,7 @@ static void t_table(void)
         awq_config c = r->c;
         if (c.n_experts) c.head_dim = 128;
         awq_mem_need n;
-        awq_mem_estimate(&c, c.n_experts, 0, 128, 512, 1, &n);
+        awq_mem_estimate(&c, c.n_experts, 0, 128, 512, 1, 1, &n);
         printf("  %-22s search %5.1f GiB (x %.1f, weights %.1f, fwd %.1f, feats %.1f, group %.1f), chunked %5.1f, "
                "clip-only %4.1f; measured %.1f\n", r->name, n.search / GIB, n.x / GIB, n.weights / GIB, n.fwd / GIB,
                n.feats / GIB, n.group / GIB, n.chunked / GIB, n.clip / GIB, r->measured_gib);
@@ -54,8 +54,8 @@ static void t_table(void)
     awq_config l70 = rows[3].c, mx = rows[1].c;
     mx.head_dim = 128;
     awq_mem_need a, b;
-    awq_mem_estimate(&l70, 0, 0, 128, 512, 1, &a);
-    awq_mem_estimate(&mx, 8, 0, 128, 512, 1, &b);
+    awq_mem_estimate(&l70, 0, 0, 128, 512, 1, 1, &a);
+    awq_mem_estimate(&mx, 8, 0, 128, 512, 1, 1, &b);
     CHECK(a.search > 22 * GIB && a.chunked < 21 * GIB, "70B: %.1f / %.1f GiB", a.search / GIB, a.chunked / GIB);
     CHECK(b.search > 22 * GIB && b.chunked < 21 * GIB, "Mixtral: %.1f / %.1f GiB", b.search / GIB, b.chunked / GIB);
 }
@@ -66,12 +66,12 @@ static void t_monotone(void)
 {
     awq_config c = shape(4096, 11008, 32, 32, 0, 0, 0);
     awq_mem_need a, b, f32;
-    awq_mem_estimate(&c, 0, 0, 64, 512, 1, &a);
-    awq_mem_estimate(&c, 0, 0, 128, 512, 1, &b);
-    awq_mem_estimate(&c, 0, 0, 128, 512, 0, &f32);
+    awq_mem_estimate(&c, 0, 0, 64, 512, 1, 1, &a);
+    awq_mem_estimate(&c, 0, 0, 128, 512, 1, 1, &b);
+    awq_mem_estimate(&c, 0, 0, 128, 512, 0, 1, &f32);
     CHECK(a.search < b.search, "%g %g", a.search, b.search);
     CHECK(f32.weights < b.weights, "%g %g", f32.weights, b.weights);
-    double c1 = awq_mem_chunked(&c, 0, 0, 128, 512, 1, b.pass_rows), c4 = awq_mem_chunked(&c, 0, 0, 128, 512, 1, 4 * b.pass_rows);
+    double c1 = awq_mem_chunked(&c, 0, 0, 128, 512, 1, 1, b.pass_rows), c4 = awq_mem_chunked(&c, 0, 0, 128, 512, 1, 1, 4 * b.pass_rows);
     CHECK(c1 == b.chunked && c1 <= c4, "%g %g %g", c1, c4, b.chunked);
     char s[32];
     CHECK(!strcmp(awq_mem_str(13.94 * GIB, s, sizeof s), "13.9 GiB"), "%s", s);

@@ -791,7 +791,7 @@ static awq_err search_whole(const awq_backend *be, const awq_config *cfg, const 
  * pass is ~1 GiB of scratch) is cut into whole sequences instead: its GEMMs are per row, the
  * same bits on the CPU (test_awq chunked_search); an experts' block is not, since each expert's
  * GEMM would see another count of rows. */
-static size_t chunk_rows(const awq_config *c, int E, int n_seq, int seqlen, int r16, double budget)
+static size_t chunk_rows(const awq_config *c, int E, int n_seq, int seqlen, int r16, int gpu, double budget)
 {
     const int cs = awq_fwd_chunk_seqs(c, n_seq, seqlen);
     if (cs >= n_seq && E) return 0;
@@ -807,7 +807,7 @@ static size_t chunk_rows(const awq_config *c, int E, int n_seq, int seqlen, int 
     const size_t N = (size_t)n_seq * (size_t)seqlen;
     if (unit >= N) return 0;
     size_t rows = unit;
-    while (rows + unit < N && awq_mem_chunked(c, E, 0, n_seq, seqlen, r16, (long)(rows + unit)) <= budget) rows += unit;
+    while (rows + unit < N && awq_mem_chunked(c, E, 0, n_seq, seqlen, r16, gpu, (long)(rows + unit)) <= budget) rows += unit;
     return rows;
 }
 
@@ -952,9 +952,11 @@ awq_err awq_search_scales_within(const awq_backend *be, const awq_config *cfg, c
 {
     const int E = awq_block_experts(orig);
     if (budget > 0) {
+        /* a CPU backend standing in for a device (DEVICES=cpu:N) was given units sized as one */
+        const int gpu = !awq_backend_is_host(be) || awq_mem_simulated();
         awq_mem_need need;
-        awq_mem_estimate(cfg, E, 0, n_seq, seqlen, p->round_f16, &need);
-        const size_t rows = need.search > budget ? chunk_rows(cfg, E, n_seq, seqlen, p->round_f16, budget) : 0;
+        awq_mem_estimate(cfg, E, 0, n_seq, seqlen, p->round_f16, gpu, &need);
+        const size_t rows = need.search > budget ? chunk_rows(cfg, E, n_seq, seqlen, p->round_f16, gpu, budget) : 0;
         if (rows) return search_chunked(be, cfg, p, orig, x, n_seq, seqlen, rows, res, n_res, clip_in);
     }
     return search_whole(be, cfg, p, orig, x, n_seq, seqlen, res, n_res, clip_in);

@@ -3,6 +3,10 @@
 #include "memest.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../kernels/device.h"
 
 #include "forward.h"
 
@@ -87,37 +91,38 @@ static double feats_bytes(const shape *s, double rows)
     return b;
 }
 
-static void base(const awq_config *c, const shape *s, int r16, long n_seq, awq_mem_need *out)
+static void base(const awq_config *c, const shape *s, int r16, int gpu, long n_seq, awq_mem_need *out)
 {
     const int cs = awq_fwd_chunk_seqs(c, (int)n_seq, (int)s->seqlen);
     out->pass_rows = (long)cs * (long)s->seqlen;
-    out->ctx = CTX_BYTES;
+    out->ctx = gpu ? CTX_BYTES : 0;
     out->x = s->N * s->C * 4;
     out->weights = s->params * (r16 ? 6 : 4);
     /* the pass's scratch and its attention scores [rows, H, seqlen] (fp32) */
     out->fwd = (double)out->pass_rows * ((double)awq_fwd_row_bytes(c) + s->H * s->seqlen * 4);
 }
 
-void awq_mem_estimate(const awq_config *c, int n_experts, double params, long n_seq, int seqlen, int r16,
+void awq_mem_estimate(const awq_config *c, int n_experts, double params, long n_seq, int seqlen, int r16, int gpu,
                       awq_mem_need *out)
 {
     const shape s = shape_of(c, n_experts, params, n_seq, seqlen);
-    base(c, &s, r16, n_seq, out);
+    base(c, &s, r16, gpu, n_seq, out);
     out->feats = feats_bytes(&s, s.N);
     out->group = largest_group(&s, r16, -1);
     out->search = out->ctx + out->x + out->weights + out->fwd + out->feats + out->group;
-    out->chunked = awq_mem_chunked(c, n_experts, params, n_seq, seqlen, r16, out->pass_rows);
+    out->chunked = awq_mem_chunked(c, n_experts, params, n_seq, seqlen, r16, gpu, out->pass_rows);
     /* clip-only: the scaled weights (fp32 + the packing's codes), the sampled rows of the inputs
      * (n_sample_token 512 by default: small) and the grid's [o, G, candidates] losses, which the
      * weights bound; the context */
     out->clip = out->ctx + s.params * 4 * 2 + 512.0 * (2 * s.C + s.OD + (s.E ? s.E * (s.C + s.Fe) : s.F)) * 4;
 }
 
-double awq_mem_chunked(const awq_config *c, int n_experts, double params, long n_seq, int seqlen, int r16, long rows)
+double awq_mem_chunked(const awq_config *c, int n_experts, double params, long n_seq, int seqlen, int r16, int gpu,
+                       long rows)
 {
     const shape s = shape_of(c, n_experts, params, n_seq, seqlen);
     awq_mem_need b;
-    base(c, &s, r16, n_seq, &b);
+    base(c, &s, r16, gpu, n_seq, &b);
     if (rows < b.pass_rows) rows = b.pass_rows;
     if ((double)rows > s.N) rows = (long)s.N;
     /* first the forward of a chunk, its feats downloaded to the host; then one group at a time */
@@ -132,6 +137,17 @@ long awq_mem_host_mb(const awq_config *c, int layer, double params, long T)
     const double wide = c->intermediate_size > 4 * c->hidden_size ? c->intermediate_size : 4.0 * c->hidden_size;
     const double bytes = 2.0 * T * c->hidden_size * 4 + 3 * w + 2.0 * T * wide * 4;
     return 512 + (long)(bytes / (1 << 20));
+}
+
+int awq_mem_simulated(void)
+{
+    const char *d = getenv("AWQ_DEVICES");
+    return d && strncmp(d, "cpu:", 4) == 0;
+}
+
+int awq_mem_on_gpu(const char *device)
+{
+    return awq_mem_simulated() || ((!device || strcmp(device, "cpu") != 0) && awq_cuda_device_count(NULL, 0) > 0);
 }
 
 const char *awq_mem_str(double bytes, char *out, size_t cap)

@@ -35,17 +35,24 @@ typedef struct awq_mem_need {
 /* Elements of the block's weights (every tensor of a layer with n_experts experts), from the shape. */
 double awq_mem_block_params(const awq_config *c, int n_experts);
 /* The device memory of block steps on N = n_seq * seqlen calibration tokens. params: the block's
- * element count (0: awq_mem_block_params). r16: fp16 numerics. */
-void awq_mem_estimate(const awq_config *c, int n_experts, double params, long n_seq, int seqlen, int r16,
+ * element count (0: awq_mem_block_params). r16: fp16 numerics. gpu: a device (also a simulated
+ * one, DEVICES=cpu:N), whose process holds a CUDA context; 0: the host's memory (no GPU). */
+void awq_mem_estimate(const awq_config *c, int n_experts, double params, long n_seq, int seqlen, int r16, int gpu,
                       awq_mem_need *out);
 /* A chunked search's need when its trial outputs are `rows` rows at a time (>= pass_rows). */
-double awq_mem_chunked(const awq_config *c, int n_experts, double params, long n_seq, int seqlen, int r16, long rows);
+double awq_mem_chunked(const awq_config *c, int n_experts, double params, long n_seq, int seqlen, int r16, int gpu,
+                       long rows);
 /* Host memory (MB) of a step, for `srun --mem` (LAUNCHER=slurm): the block input and output in
  * fp32, the weights in fp32 three times (original, scaled, quantized), the widest intermediate of
  * the forward over all tokens twice, and 512 MB for the program. It errs high: a step that asks
  * too little may be killed, one that asks too much only waits longer. params: the block's
  * elements; layer < 0 (the embedding): the embedding table instead. */
 long awq_mem_host_mb(const awq_config *c, int layer, double params, long n_tokens);
+
+/* Whether a step's memory is a device's (the estimate counts a CUDA context): DEVICES=cpu:N
+ * (simulated devices), or a GPU that DEVICE (cpu|cuda|auto) computes on. */
+int awq_mem_simulated(void);
+int awq_mem_on_gpu(const char *device);
 
 /* "13.9 GiB" / "512 MiB" into out (for the plan's per-GPU line and logs). */
 const char *awq_mem_str(double bytes, char *out, size_t cap);

@@ -162,7 +162,8 @@ static void step_need(const awq_work *w, awq_mem_need *need)
     const int seqlen = w->p->seqlen > 0 ? w->p->seqlen : 512;
     long n_seq = t && *t ? strtol(t, NULL, 10) / seqlen : 128;
     if (n_seq < 1) n_seq = 1;
-    awq_mem_estimate(&w->m->cfg, awq_layer_experts(&w->m->cfg, w->block), 0, n_seq, seqlen, w->p->round_f16, need);
+    awq_mem_estimate(&w->m->cfg, awq_layer_experts(&w->m->cfg, w->block), 0, n_seq, seqlen, w->p->round_f16,
+                     awq_mem_on_gpu(w->p->device), need);
 }
 
 static awq_err need_units(awq_work *w, double bytes)
