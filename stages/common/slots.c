@@ -233,7 +233,7 @@ int awq_slots_pool(void)
     if (awq_devices_get(&d) != AWQ_OK) { awq_clear_error(); return 12; } /* the steps report it */
     int n = 0;
     for (int i = 0; i < d.n; i++) n += d.units[i];
-    return n;
+    return n < 1 ? 1 : n; /* AWQ_DEVICES=slurm: no pools (Slurm shares the GPUs) */
 }
 
 /* seconds since the epoch: comparable between processes (awq_now() is per process) */
