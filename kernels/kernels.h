@@ -65,7 +65,16 @@ typedef struct kern_rope {
     int truncate;           /* yarn: floor/ceil the correction range (transformers' default) */
     float attention_factor; /* yarn: cos and sin are multiplied by it in fp32 (before any fp16 rounding) */
     int interleave;         /* DeepSeek's rope_interleave: see the rope op */
+    /* Phi-3 (transformers' longrope, "su"): inv_freq[j] = 1 / (ext_factors[j] * theta^(2j/rd)) and cos/sin
+     * times attention_factor; ext_factors (host, [rd/2]) are the short or the long factors, which the
+     * caller picks by sequence length. NULL: none. */
+    const float *ext_factors;
+    int longrope;           /* 1: cos and sin are multiplied by attention_factor (as for yarn) */
+    int rotary_dim;         /* partial rotary (Phi-3 partial_rotary_factor): only the first rotary_dim
+                             * values of each head rotate, as rotate_half over them; 0 = the whole head */
 } kern_rope;
+/* The rotated width of a head of d values: rope->rotary_dim, or d when it is 0. */
+static inline size_t kern_rope_dim(const kern_rope *p, size_t d) { return p->rotary_dim ? (size_t)p->rotary_dim : d; }
 
 /* The rotary frequencies f[j], j < d/2, on the host, exactly as HF computes them in fp32:
  * inv_freq[j] = 1 / theta^(float(2j)/d) and, when p->llama3, the llama3 remap of §1.5 in the
@@ -73,7 +82,7 @@ typedef struct kern_rope {
  * range in fp64 as Python computes it, the ramp and the blend in fp32). d must be even. Every
  * backend's rope uses this function. */
 void kern_rope_freqs(float *f /*[d/2]*/, size_t d, const kern_rope *p);
-/* The factor cos and sin are multiplied by: p->attention_factor for yarn, else 1. */
+/* The factor cos and sin are multiplied by: p->attention_factor for yarn and longrope, else 1. */
 float kern_rope_cs_scale(const kern_rope *p);
 /* The attention's default softmax scale, HF's head_dim ** -0.5 as fp32: (float)(1 / sqrt(d)). */
 float kern_attention_scale(size_t d);

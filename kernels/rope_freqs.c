@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-float kern_rope_cs_scale(const kern_rope *p) { return p->yarn ? p->attention_factor : 1.0f; }
+float kern_rope_cs_scale(const kern_rope *p) { return p->yarn || p->longrope ? p->attention_factor : 1.0f; }
 
 float kern_attention_scale(size_t d) { return (float)(1.0 / sqrt((double)d)); }
 
@@ -22,6 +22,7 @@ void kern_rope_freqs(float *f, size_t d, const kern_rope *p)
     for (size_t j = 0; j < d / 2; j++) {
         float expo = (float)(2 * j) / (float)d;   /* arange(0, d, 2).float() / d */
         float inv = 1.0f / powf(p->theta, expo);  /* 1.0 / (base ** expo) */
+        if (p->ext_factors) inv = 1.0f / (p->ext_factors[j] * powf(p->theta, expo)); /* longrope: 1 / (ext * base ** expo) */
         if (p->llama3) {
             float lo_wl = p->original_max_pos / p->low_freq_factor;
             float hi_wl = p->original_max_pos / p->high_freq_factor;

@@ -23,8 +23,10 @@
 #include "common/awqobj.h"
 #include "common/log.h"
 #include "common/shard.h"
+#include "common/memest.h"
 #include "common/slots.h"
 #include "common/stage.h"
+#include "common/tokens.h"
 
 typedef struct plan_args {
     const char *model, *calib, *out, *work, *store, *bin;
@@ -78,6 +80,29 @@ static const char *obj(const awq_key *k, char out[64])
     awq_key_hex(k, h);
     snprintf(out, 64, "$(S)/%.2s/%s", h, h + 2);
     return out;
+}
+
+/* The elements of block `layer`'s tensors (0 when it cannot be read: the steps report that). */
+static double block_params(const awq_model *m, int layer)
+{
+    double w = 0;
+    awq_block b;
+    if (layer >= 0 && awq_model_block(m, layer, &b) == AWQ_OK) {
+        for (int i = 0; i < AWQ_SLOT__COUNT; i++)
+            if (b.t[i]) {
+                double n = 1;
+                for (int d = 0; d < b.t[i]->ndim; d++) n *= (double)b.t[i]->shape[d];
+                w += n;
+            }
+    } else awq_clear_error();
+    return w;
+}
+
+/* Host memory (MB) a step may use, for `srun --mem` (memest.h: the one estimate of memory).
+ * layer < 0: the embedding. */
+static long step_mb(const awq_model *m, int layer, long T)
+{
+    return awq_mem_host_mb(&m->cfg, layer, block_params(m, layer), T);
 }
 
 /* Shell-quote a string for a makefile recipe (single quotes; $ doubled for make). */
@@ -155,10 +180,10 @@ static awq_err plan_tokens(const plan_args *a, const awq_params *p, awq_key *key
  * clip or packed object is not (a clip-grid rerun) needs no scale search: little GPU memory and
  * little work, so the start of a process and its GPU context (made one at a time by the driver,
  * ~0.2 s each) would dominate. Consecutive such blocks are batched so that about as many
- * processes run as there are GPU memory units for them (3 x AWQ_QUANTIZE_JOBS, slots.h).
+ * processes run as fit in the GPUs' memory at once (procs: memest.h's clip-only need, slots.h).
  * (*end)[l] = the last block of the process starting at l, or -1 for a block inside a batch. */
 static awq_err clip_only_batches(const char *store_root, int L, const awq_key *sc, const awq_key *cl, const awq_key *pk,
-                                 int **end)
+                                 int procs, int **end)
 {
     int *clip_only = calloc((size_t)L, sizeof *clip_only);
     *end = malloc((size_t)L * sizeof **end);
@@ -170,7 +195,6 @@ static awq_err clip_only_batches(const char *store_root, int L, const awq_key *s
             n += clip_only[l] = awq_store_has(s, &sc[l]) && !(awq_store_has(s, &cl[l]) && awq_store_has(s, &pk[l]));
         awq_store_close(s);
     } else awq_clear_error(); /* no store yet: nothing is clip-only */
-    const int procs = awq_slots_pool(); /* one clip-only process per unit */
     const int per = (n + procs - 1) / procs;
     for (int l = 0; l < L; ) {
         int last = l;
@@ -246,6 +270,77 @@ static void sweep_claims(const char *store_root, const char *work, const char *o
     sweep_claim(out, claims);
 }
 
+/* DEVICES and LAUNCHER (make variables that reach the steps as $AWQ_DEVICES and $AWQ_LAUNCHER,
+ * and enter no key): checked here, once, in the user's words, rather than by every step. */
+static awq_err check_launch(void)
+{
+    awq_devices d;
+    awq_err e = awq_devices_get(&d);
+    if (e) return e;
+    const char *l = getenv("AWQ_LAUNCHER");
+    if (!l || !*l || strcmp(l, "local") == 0) return AWQ_OK;
+    if (strcmp(l, "slurm") != 0) {
+        awq_fail(AWQ_ERR_ARG, "LAUNCHER=%s: not one of local, slurm", l);
+        awq_hint("LAUNCHER=local runs the steps here (make -j, every GPU of DEVICES); LAUNCHER=slurm runs each as a Slurm job step");
+        return AWQ_ERR_ARG;
+    }
+    const char *job = getenv("SLURM_JOB_ID");
+    if (!job || !*job) {
+        awq_fail(AWQ_ERR_ARG, "LAUNCHER=slurm: not inside a Slurm allocation (SLURM_JOB_ID is not set)");
+        awq_hint("salloc -N 2 --gres=gpu:8 make -j quantize LAUNCHER=slurm ..., or its batch script from outside (README: Many GPUs and clusters)");
+        return AWQ_ERR_ARG;
+    }
+    return AWQ_OK;
+}
+
+/* The GPU memory pools of this run (slots.h), sized from each device's free memory now and the
+ * largest block's need (memest.h), written for the steps; one line per device says what was
+ * found and chosen. T: the calibration tokens (0: not known yet, the default 128 sequences). */
+static awq_err size_pools(const plan_args *a, const awq_params *p, const awq_model *m, long T, awq_devices *d,
+                          awq_mem_need *need)
+{
+    const awq_config *c = &m->cfg;
+    const int seqlen = p->seqlen > 0 ? p->seqlen : 512;
+    const long n_seq = T > 0 ? T / seqlen : 128;
+    memset(need, 0, sizeof *need);
+    for (int l = 0; l < c->num_hidden_layers; l++) { /* dense and experts' blocks differ */
+        awq_mem_need n;
+        awq_mem_estimate(c, awq_layer_experts(c, l), 0, n_seq, seqlen, p->round_f16, awq_mem_on_gpu(p->device), &n);
+        if (n.search > need->search) *need = n;
+    }
+    awq_err e = awq_devices_get(d);
+    if (e || d->unbounded) return e;
+    awq_pool_size(d, need->search);
+    if (!a->dry) e = awq_mkdirs(a->work);
+    if (!e && !a->dry) e = awq_pool_write(d, a->work);
+    char s1[32], s2[32], s3[32], s4[32];
+    for (int i = 0; !e && i < d->n; i++) {
+        const double pool = d->units[i] * d->unit_b;
+        const int at_once = d->units[i] / awq_pool_units_for(d, i, need->search);
+        char dev[16];
+        if (d->ordinal[i] < 0) snprintf(dev, sizeof dev, "cpu");
+        else snprintf(dev, sizeof dev, "%s%d", d->simulated ? "sim" : "gpu", d->ordinal[i]);
+        if (d->jobs)
+            awq_info("plan: %s %s: %s free; a block's scale search needs ~%s; AWQ_QUANTIZE_JOBS=%d: %d at once", dev,
+                     d->card[i], awq_mem_str(d->free_b[i], s1, sizeof s1), awq_mem_str(need->search, s2, sizeof s2),
+                     d->jobs, d->jobs * d->listed[i]);
+        else if (need->search <= pool)
+            awq_info("plan: %s %s: %s free; a block's scale search needs ~%s (clip-only ~%s): %d at once", dev, d->card[i],
+                     awq_mem_str(d->free_b[i], s1, sizeof s1), awq_mem_str(need->search, s2, sizeof s2),
+                     awq_mem_str(need->clip, s3, sizeof s3), at_once);
+        else
+            awq_info("plan: %s %s: %s free; a block's scale search needs ~%s, more than the %s it can use: one at a time, "
+                     "the tokens in chunks (~%s)", dev, d->card[i], awq_mem_str(d->free_b[i], s1, sizeof s1),
+                     awq_mem_str(need->search, s2, sizeof s2), awq_mem_str(pool, s3, sizeof s3),
+                     awq_mem_str(need->chunked, s4, sizeof s4));
+        if (!d->jobs && need->chunked > pool)
+            awq_warn("%s: even in chunks a scale search needs ~%s, more than the %s free there: steps may run out of memory "
+                     "(hint: fewer calibration tokens, %s, or %s)", dev, awq_mem_str(need->chunked, s1, sizeof s1),
+                     awq_mem_str(pool, s2, sizeof s2), AWQ_SAY("n_samples", "64"), AWQ_SAY("device", "cpu"));
+    }
+    return e;
+}
+
 static awq_err plan(const plan_args *a, const awq_params *p, const char *store_root)
 {
     awq_model *m = NULL;
@@ -268,6 +363,18 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     if (!e) e = awq_model_check_values(m, mag, p->round_f16);
     static char tok_cmd[16384];
     if (!e) e = plan_tokens(a, p, &tok, tok_cmd, sizeof tok_cmd);
+    long T = 0; /* calibration tokens, for the steps' memory (step_mb) */
+    if (!e) {
+        awq_store *ts = NULL;
+        awq_object *to = NULL;
+        const int32_t *ids;
+        int n_seq = 0, seqlen = 0;
+        if (awq_store_open(&ts, store_root, 1) == AWQ_OK && awq_tokens_get(ts, &tok, &to, &ids, &n_seq, &seqlen) == AWQ_OK)
+            T = (long)n_seq * seqlen;
+        else awq_clear_error(); /* an estimate only: read again by the steps, which report it */
+        awq_object_free(to);
+        awq_store_close(ts);
+    }
     char rest_shard[AWQ_SHARD_NAME_MAX];
     if (!e) e = awq_rest_shard_name(m, rest_shard);
     /* Every key, with the same functions the stages use. */
@@ -310,15 +417,20 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     /* act.0: the embedding of the tokens (the tokens object was stored by the plan itself; its
      * rule makes it again if it is lost during the run) */
     bput(&mk, "%s:\n\t@$(RUN) $@ - tokenize -- %s\n\n", obj(&tok, o1), tok_cmd);
-    bput(&mk, "%s: | %s\n\t@$(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s%s\n\n", obj(&act[0], o1), obj(&tok, o3),
-         obj(&act[0], o2), qm, hexs(&tok, h1), capture_params);
+    bput(&mk, "%s: | %s\n\t@AWQ_STEP_MB=%ld $(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s%s\n\n", obj(&act[0], o1),
+         obj(&tok, o3), step_mb(m, -1, T), obj(&act[0], o2), qm, hexs(&tok, h1), capture_params);
     bput(&man, "block\tstage\tkey\n-\ttokens\t%s\n", hexs(&tok, h1));
     int *batch_end = NULL;
-    if (!e) e = clip_only_batches(store_root, L, sc, cl, pk, &batch_end);
+    /* the GPUs' memory pools, sized now for this model and these tokens (one line per GPU) */
+    awq_devices dv;
+    awq_mem_need need;
+    if (!e) e = size_pools(a, p, m, T, &dv, &need);
+    if (!e) e = clip_only_batches(store_root, L, sc, cl, pk, dv.unbounded ? 12 : awq_pool_fit(&dv, need.clip), &batch_end);
     for (int l = 0; !e && l < L; l++) {
         /* capture: the next block's input, from the ORIGINAL block: never waits on a search */
-        bput(&mk, "%s: | %s\n\t@$(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s%s\n\n", obj(&act[l + 1], o1),
-             obj(&act[l], o2), obj(&act[l + 1], o3), l, qm, l, hexs(&act[l], h1), capture_params);
+        bput(&mk, "%s: | %s\n\t@AWQ_STEP_MB=%ld $(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s%s\n\n",
+             obj(&act[l + 1], o1), obj(&act[l], o2), step_mb(m, l, T), obj(&act[l + 1], o3), l, qm, l, hexs(&act[l], h1),
+             capture_params);
         const struct { const char *stage; const awq_key *k; } rows[] = {
             {"input", &act[l]}, {"scale-search", &sc[l]}, {"clip-search", &cl[l]}, {"pack", &pk[l]}};
         for (int r = 0; r < 4; r++) bput(&man, "%d\t%s\t%s\n", l, rows[r].stage, hexs(rows[r].k, h1));
@@ -338,7 +450,9 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         snprintf(label, sizeof label, end > l ? "%d-%d" : "%d", l, end);
         /* the step claims every object it makes (awq-step), not only the target: another
          * experiment may share the scales of a block whose clip and packed objects differ */
-        bput(&mk, "\n\t@$(RUN) %s %s quantize", obj(&pk[l], o1), label);
+        long mb = 0; /* a batch holds one block at a time */
+        for (int b = l; b <= end; b++) mb = step_mb(m, b, T) > mb ? step_mb(m, b, T) : mb;
+        bput(&mk, "\n\t@AWQ_STEP_MB=%ld AWQ_STEP_TOKENS=%ld $(RUN) %s %s quantize", mb, T, obj(&pk[l], o1), label);
         for (int b = l; b <= end; b++) {
             bput(&mk, " %s %s %s", obj(&sc[b], o1), obj(&cl[b], o2), obj(&ci[b], o3));
             if (b > l) bput(&mk, " %s", obj(&pk[b], o1));
@@ -359,6 +473,11 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     bput(&mk, "\nCLIPINS :=");
     for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&ci[l], o1));
     bput(&mk, "\nTOKENS := %s\n", obj(&tok, o1));
+    /* The capture chain is the serial path: make's walk meets its next link first (and so gives
+     * it the next job slot, before any search) when the last input a block needs comes first in
+     * the prerequisites of the goal. It is made anyway (an order-only prerequisite of that
+     * block's step), so this changes the order, not what is made. */
+    bput(&mk, "CHAIN := %s\n", obj(&act[L > 0 ? L - 1 : 0], o1));
     /* VERIFY=1 moved damaged objects aside: `all` asks for every object of the experiment (act.L
      * feeds nothing and is not made), so that make builds them again */
     bput(&mk, "VERIFIED :=");
@@ -383,7 +502,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         bput(&mk, "$(WORK)/shards/%s:\n\t@$(RUN) $@ - shard -- $(BIN)/awq-shard -m %s --rest -o $@\n\n", rest_shard, qm);
         /* the output directory: rebuilt when out.keys changes, its inputs as order-only
          * prerequisites (the objects' mtimes track use for gc, not content) */
-        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--manifest $(WORK)/manifest.tsv --search-results $(WORK)/awq_search_results.safetensors --packed ",
+        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(CHAIN) $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--manifest $(WORK)/manifest.tsv --search-results $(WORK)/awq_search_results.safetensors --packed ",
              "$(OUT)", qm, qo, assemble_params);
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&pk[l], h1));
         bput(&mk, " \\\n\t\t--scales ");
@@ -397,7 +516,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
               ".PRECIOUS: $(OUT)/config.json $(TOKENS) $(ACTS) $(PACKED) $(SEARCH) $(CLIPINS)%s\n\n", pack ? " $(SHARDS)" : "");
     /* a recipe that does nothing, so that make has something to do and no "Nothing to be done" to say */
     if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json $(VERIFIED)\n\t@:\n\n");
-    else bput(&mk, ".PHONY: all\nall: $(PACKED) $(SEARCH) $(VERIFIED)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n"
+    else bput(&mk, ".PHONY: all\nall: $(CHAIN) $(PACKED) $(SEARCH) $(VERIFIED)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n"
                    "\t@echo 'hint: %s writes a compressed-tensors checkpoint of %d-bit weights from the same search' >&2\n\n",
                    p->w_bit, AWQ_SAY("format", "ct"), p->w_bit);
     bput(&keys, "%s\n", assemble_params); /* what the checkpoint's config says, beside the blocks' keys */
@@ -506,7 +625,8 @@ int main(int argc, char **argv)
     }
     if (!e) {
         a.model = model; a.calib = calib; a.bin = bin; a.store = store; a.out = out; a.work = work;
-        e = plan(&a, &p, store);
+        e = check_launch();
+        if (!e) e = plan(&a, &p, store);
     }
     if (e) { awq_report(cli.prog); return 1; }
     return 0;

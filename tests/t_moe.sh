@@ -1,6 +1,6 @@
 #!/bin/sh
 # t_moe.sh - the make pipeline on the tiny mixture-of-experts models of tests/golden (Mixtral,
-# Qwen3-MoE with a dense layer): the output names every expert's GEMM tensors as the input
+# Qwen3-MoE with a dense layer, DeepSeek-V3 with its latent attention and shared experts): the output names every expert's GEMM tensors as the input
 # checkpoint names its experts, keeps the routers fp16 and lists them in modules_to_not_convert;
 # the packed checkpoint evaluates exactly as the store's fake-quant; a change to one block's
 # experts reruns that block and what follows only; on awq-gen-model's tiny MoE presets (outlier
@@ -51,8 +51,28 @@ flip_tensor_bit "$TMP/mx_b0/model.safetensors" model.layers.0.block_sparse_moe.e
 q "$TMP/mx_b0" "$TMP/s" "$TMP/mx_b0_out" 32
 check changed_expert_reruns_its_block_and_later_only "[ \"\$(ran)\" = 'block 0 capture;block 0 quantize;block 0 shard;block 1 quantize;block 1 shard;model assemble;model shard;' ] || { echo \"ran: \$(ran)\"; false; }"
 
+# DeepSeek-V3 (latent attention, shared experts, layer 0 dense): every quantized linear under its
+# own name, router weight and e_score_correction_bias fp16 and listed by full name (the dense
+# layer's mlp.gate_proj would match "mlp.gate"), the checkpoint evaluates as the fake quant, and
+# one expert of block 1 changed reruns block 1, its capture and block 2 only
+DS=tests/golden/deepseek_v3
+ok deepseek_v3_quantizes q "$DS" "$TMP/s" "$TMP/ds" 16
+keys "$TMP/ds" > "$TMP/ds.keys"
+n_lin=$(grep -c '^model\.layers\.[12]\.\(self_attn\.\(q_a\|q_b\|kv_a\|kv_b\|o\)_proj\(_with_mqa\)\?\|mlp\.shared_experts\.\(gate\|up\|down\)_proj\|mlp\.experts\.[0-7]\.\(gate\|up\|down\)_proj\)\.qweight$' "$TMP/ds.keys")
+check deepseek_v3_every_linear_packed_with_its_names "[ $n_lin -eq 64 ] && grep -qx 'model.layers.0.mlp.down_proj.qweight' '$TMP/ds.keys' && grep -qx 'model.layers.0.self_attn.kv_a_layernorm.weight' '$TMP/ds.keys' || { echo \"$n_lin linears\"; false; }"
+check deepseek_v3_router_fp16 "grep -qx 'model.layers.1.mlp.gate.weight' '$TMP/ds.keys' && grep -qx 'model.layers.2.mlp.gate.e_score_correction_bias' '$TMP/ds.keys' && ! grep -q 'mlp.gate.qweight' '$TMP/ds.keys'"
+check deepseek_v3_modules_to_not_convert "[ \"\$(not_converted '$TMP/ds')\" = \"['model.layers.1.mlp.gate', 'model.layers.2.mlp.gate']\" ]"
+p_quant=$(loss "$DS" --quant "$TMP/ds") p_work=$(AWQ_CACHE="$TMP/s" loss "$DS" --work "$TMP/ds.awq")
+check deepseek_v3_checkpoint_evaluates_as_the_fake_quant "[ -n '$p_quant' ] && [ '$p_quant' = '$p_work' ]"
+cp -r "$DS" "$TMP/ds_b1"
+flip_tensor_bit "$TMP/ds_b1/model.safetensors" model.layers.1.mlp.experts.5.down_proj.weight
+q "$TMP/ds_b1" "$TMP/s" "$TMP/ds_b1_out" 16
+# (a new OUT: every block's shard file is written for it, block 0's too, from the stored packed
+# object; block 0's capture and quantize are hits)
+check deepseek_v3_changed_expert_reruns_its_block_and_later_only "[ \"\$(ran)\" = 'block 0 shard;block 1 capture;block 1 quantize;block 1 shard;block 2 quantize;block 2 shard;model assemble;model shard;' ] || { echo \"ran: \$(ran)\"; false; }"
+
 # make compare on the generator's tiny MoE models (outlier channels planted): AWQ's KL below RTN's
-for preset in tiny-mixtral tiny-qwen3-moe; do
+for preset in tiny-mixtral tiny-qwen3-moe tiny-deepseek-v3; do
     "$BIN/awq-gen-model" -q --preset $preset --seed 3 --out "$TMP/$preset" >/dev/null
     "$BIN/awq-gen-tokens" --vocab 512 --count 8192 --seed 5 --out "$TMP/calib512.i32" >/dev/null 2>&1
     "$BIN/awq-gen-tokens" --vocab 512 --count 8192 --seed 6 --out "$TMP/eval512.i32" >/dev/null 2>&1

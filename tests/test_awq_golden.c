@@ -1,7 +1,9 @@
 /* test_awq_golden.c - the C AWQ block algorithm against AutoAWQ 0.2.9's own results on the five
- * tiny dense models and the two mixture-of-experts ones (tests/golden/awq/, made by
- * tools/golden/gen_awq_golden.py; read its README). Settings as AutoAWQ ran them: w4, group 32
- * (16 for qwen3_moe, whose experts are 48 wide), n_grid 20, fp16 numerics, AutoAWQ semantics, duo
+ * tiny dense models, the two mixture-of-experts ones (tests/golden/awq/, made by
+ * tools/golden/gen_awq_golden.py; read its README) and DeepSeek-V3 (tests/golden/awq/deepseek_v3,
+ * tools/golden/gen_awq_golden_dsv3.py: latent attention groups, shared experts, sigmoid grouped
+ * routing). Settings as AutoAWQ ran them: w4, group 32 (16 for qwen3_moe, whose experts are 48
+ * wide, and deepseek_v3, whose q_lora_rank is 48), n_grid 20, fp16 numerics, AutoAWQ semantics, duo
  * scaling off (duo_false) and on (duo_true); every block gets the input AutoAWQ saw.
  * Mixture of experts: the routing of every token is AutoAWQ's but for near-ties; each expert's
  * clip inputs have AutoAWQ's row count; two AutoAWQ quirks are not reproduced and are left out of
@@ -45,8 +47,9 @@
 
 static const struct { const char *name; int group; } MODELS[] = {
     {"llama_gqa_llama3rope_tied", 32}, {"llama2_mha", 32}, {"mistral", 32}, {"qwen2_bias", 32}, {"qwen3_qknorm", 32},
-    {"mixtral_moe", 32}, {"qwen3_moe", 16},
+    {"mixtral_moe", 32}, {"qwen3_moe", 16}, {"deepseek_v3", 16},
 };
+enum { N_MODELS = sizeof MODELS / sizeof MODELS[0] };
 enum { N_DENSE_MODELS = 5 };
 static const char *const MODES[] = {"duo_false", "duo_true"};
 enum { N_SEQ = 8, SEQLEN = 64 };
@@ -62,7 +65,7 @@ static const char *golden_prev(const awq_sgroup *g, char buf[96])
     case AWQ_W_V: return "self_attn.v_proj";
     case AWQ_W_POST_NORM: return "post_attention_layernorm";
     case AWQ_W_UP: return "mlp.up_proj";
-    default: return NULL;
+    default: return g->prev_name; /* DeepSeek-V3's latent norms and shared experts: AutoAWQ's names already */
     }
 }
 
@@ -171,9 +174,7 @@ static int golden_scales(const st_model *gold, const awq_config *cfg, int b, awq
     int ng = awq_scale_groups(cfg, awq_layer_experts(cfg, b), groups), n = 0;
     for (int i = 0; i < ng; i++) {
         char gp[96];
-        size_t in = (size_t)(groups[i].expert >= 0 ? cfg->moe_intermediate_size : groups[i].prev == AWQ_W_UP ?
-                             cfg->intermediate_size : groups[i].prev == AWQ_W_V ? cfg->num_attention_heads * cfg->head_dim :
-                             cfg->hidden_size);
+        size_t in = awq_feat_width(cfg, groups[i].feat, groups[i].expert >= 0 || groups[i].all_experts);
         const float *s = gtensor(gold, AWQ_DT_F32, in * 4, "block.%d.scale.%s.scales", b, golden_prev(&groups[i], gp));
         const int32_t *k = gtensor(gold, AWQ_DT_I32, 4, "block.%d.scale.%s.best_ratio_idx", b, golden_prev(&groups[i], gp));
         if (!s || !k) break;
@@ -193,18 +194,25 @@ static void xmean_diffs(const awq_backend *be, const awq_config *cfg, const awq_
                         const st_model *gold, int b, const awq_scale_result *res, int n_res, int out[AWQ_MAX_GROUPS])
 {
     const size_t N = N_SEQ * SEQLEN, K = awq_block_experts(orig) ? (size_t)cfg->n_experts_per_tok : 1;
-    const size_t wd[4] = {(size_t)cfg->hidden_size, (size_t)cfg->num_attention_heads * cfg->head_dim,
-                          (size_t)cfg->hidden_size, (size_t)(K > 1 || awq_block_experts(orig) ? cfg->moe_intermediate_size
-                                                                                            : cfg->intermediate_size)};
-    float *fb[4], *y = malloc(N * (size_t)cfg->hidden_size * 4), *xm = malloc(wd[3] * 4 + wd[1] * 4 + wd[0] * 4);
+    size_t wd[AWQ_FEAT__COUNT], wmax = 0;
+    float *fb[AWQ_FEAT__COUNT], *y = malloc(N * (size_t)cfg->hidden_size * 4);
+    int ok = y != NULL;
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) {
+        wd[i] = awq_feat_width(cfg, (awq_feat)i, awq_block_experts(orig) > 0);
+        wmax = wd[i] > wmax ? wd[i] : wmax;
+        fb[i] = wd[i] ? malloc(N * wd[i] * (i == AWQ_FEAT_DOWN_IN ? K : 1) * 4) : NULL;
+        ok &= !wd[i] || fb[i];
+    }
+    float *xm = malloc(wmax * 4);
     awq_route *routes = malloc(N * K * sizeof *routes);
-    for (int i = 0; i < 4; i++) fb[i] = malloc(N * wd[i] * (i == 3 ? K : 1) * 4);
     for (int i = 0; i < n_res; i++) out[i] = -1;
     awq_fwd f;
     awq_block_w w;
     awq_block_f32_view(orig, &w);
-    awq_feats ft = {fb[0], fb[1], fb[2], fb[3], routes};
-    if (y && xm && routes && fb[0] && fb[1] && fb[2] && fb[3] && awq_fwd_init(&f, be, cfg, N_SEQ, SEQLEN, 1, 0) == AWQ_OK) {
+    awq_feats ft = {fb[0], fb[1], fb[2], fb[3], routes, fb[AWQ_FEAT_Q_B_IN], fb[AWQ_FEAT_KV_B_IN], fb[AWQ_FEAT_SHARED_DOWN_IN]};
+    if (!cfg->mla) ft.q_b_in = ft.kv_b_in = ft.shared_down_in = NULL;
+    else if (!awq_block_experts(orig)) ft.shared_down_in = NULL;
+    if (ok && xm && routes && awq_fwd_init(&f, be, cfg, N_SEQ, SEQLEN, 1, 0) == AWQ_OK) {
         if (awq_block_forward(&f, &w, x, y, &ft) == AWQ_OK)
             for (int i = 0; i < n_res; i++) {
                 char gp[96];
@@ -216,7 +224,7 @@ static void xmean_diffs(const awq_backend *be, const awq_config *cfg, const awq_
             }
         awq_fwd_free(&f);
     }
-    for (int i = 0; i < 4; i++) free(fb[i]);
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) free(fb[i]);
     free(y);
     free(xm);
     free(routes);
@@ -236,7 +244,7 @@ static void check_routing(const awq_backend *be, const awq_config *cfg, const aw
     awq_fwd f;
     awq_block_w w;
     awq_block_f32_view(orig, &w);
-    awq_feats ft = {NULL, NULL, mlp_in, down, routes};
+    awq_feats ft = {NULL, NULL, mlp_in, down, routes, NULL, NULL, NULL};
     if (mlp_in && down && routes && mine && awq_fwd_init(&f, be, cfg, N_SEQ, SEQLEN, 1, 0) == AWQ_OK) {
         if (awq_block_forward(&f, &w, x, NULL, &ft) == AWQ_OK) {
             for (size_t r = 0; r < N * K; r++) mine[(size_t)routes[r].token * K + (size_t)routes[r].slot] = routes[r].expert;
@@ -292,10 +300,14 @@ static int check_scales(const awq_backend *be, const awq_model *m, const st_mode
             continue;
         }
         /* A different pick: a near-tie when AutoAWQ's own losses of the two ratios are within
-         * 1e-6 relative (issue 4), or within the agreement of the two loss tables (the forwards
-         * differ by fp16 roundings; such picks are not decided by the search). */
+         * 1e-6 relative (issue 4), or within what the agreement of the two loss tables allows (the
+         * forwards differ by fp16 roundings; such picks are not decided by the search): with each
+         * C loss within dev of AutoAWQ's, C's order of the two can differ from AutoAWQ's when
+         * their gap is up to dev at either ratio, 2 dev in all (first seen on deepseek_v3 block 0's
+         * mlp: AutoAWQ's gap 2.48e-3, the tables agreeing to 2.45e-3, almost all of it at one
+         * ratio). */
         const double gap = fabs(gl[r->best] - gl[*gb]) / gl[*gb];
-        const int tie = gap <= 1e-6, near = gap <= dev;
+        const int tie = gap <= 1e-6, near = gap <= 2 * dev;
         ty->pick_near += tie || near;
         ty->pick_bad += !(tie || near);
         printf("# %s block %d %-24s C k=%2d, AutoAWQ k=%2d: AutoAWQ's losses %.9g / %.9g (gap %.2e), C's %.9g / %.9g; "
@@ -451,9 +463,10 @@ static void check_block(const awq_model *m, const st_model *gold, const st_model
         CHECK(0, "%s block %d: applying AutoAWQ's scales: %s", tag, b, awq_errmsg());
         goto done;
     }
-    const awq_slot norms[2] = {AWQ_W_INPUT_NORM, AWQ_W_POST_NORM};
-    for (int k = 0; k < 2; k++) {
-        const size_t C = (size_t)cfg->hidden_size;
+    const awq_slot norms[4] = {AWQ_W_INPUT_NORM, AWQ_W_POST_NORM, AWQ_W_Q_A_NORM, AWQ_W_KV_A_NORM}; /* (DeepSeek-V3's latent norms) */
+    for (int k = 0; k < 4; k++) {
+        if (k >= 2 && !orig.t[norms[k]]) continue;
+        const size_t C = (size_t)orig.shape[norms[k]][0];
         const uint16_t *h = gtensor(gold, AWQ_DT_F16, C * 2, "ckpt.model.layers.%d.%s", b, awq_slot_suffix(norms[k]));
         if (!h) { CHECK(0, "%s block %d: saved %s missing", tag, b, awq_slot_suffix(norms[k])); continue; }
         for (size_t c = 0; c < C; c++) ty->norms_same += awq_f32_to_f16(scaled.t[norms[k]][c]) == h[c];
@@ -547,7 +560,7 @@ static void params_for(awq_params *p, int duo, int group)
 static void t_autoawq_golden(void)
 {
     tally all = {0};
-    for (size_t mi = 0; mi < sizeof MODELS / sizeof MODELS[0]; mi++) {
+    for (size_t mi = 0; mi < N_MODELS; mi++) {
         char path[256];
         const char *model = MODELS[mi].name;
         snprintf(path, sizeof path, "tests/golden/%s", model);
@@ -615,10 +628,10 @@ static void t_autoawq_golden(void)
         st_close(in);
         awq_model_close(m);
     }
-    printf("# AutoAWQ golden, all 7 models x 2 modes x every block: scale picks %d/%d identical (+%d near-ties), x_mean bitwise "
+    printf("# AutoAWQ golden, all %d models x 2 modes x every block: scale picks %d/%d identical (+%d near-ties), x_mean bitwise "
            "in %d/%d groups, grid losses agree to %.1e; clip picks %ld/%ld identical (+%ld fp16 ties, +%ld within AutoAWQ's "
            "fp16 rounding); packed codes with AutoAWQ's scales+clips %ld/%ld (%.4f%%); end to end %ld/%ld (%.3f%%; %ld "
-           "codes after a near-tie pick not compared)\n",
+           "codes after a near-tie pick not compared)\n", (int)N_MODELS,
            all.pick_same, all.groups, all.pick_near, all.xmean_same, all.groups, all.loss_rel, all.clip_same, all.clip_og, all.clip_tie, all.clip_near, all.codes_iso,
            all.codes, 100.0 * all.codes_iso / (all.codes ? all.codes : 1), all.codes_e2e, all.codes - all.codes_after_tie,
            100.0 * all.codes_e2e / (all.codes - all.codes_after_tie ? all.codes - all.codes_after_tie : 1), all.codes_after_tie);

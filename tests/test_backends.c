@@ -376,6 +376,13 @@ static const kern_rope rope_interleave = {.theta = 10000.0f, .interleave = 1};
  * (|a| + |b|)*2^-9 + one fp16 ulp of the result; seen on the GPU at one (position, frequency) of
  * 32768, i.e. a few heads' pairs in a row; at most 1% may differ. Positions restart per
  * sequence or reach 8191. */
+/* Phi-3: longrope short factors (1..2.2, one per pair of the rotated 24), cos/sin x1.19, partial
+ * rotary 24 of 32 (the last 8 of each head pass through); and a plain partial rotary. */
+static const float phi3_ext[12] = {1.0f, 1.05f, 1.1f, 1.2f, 1.3f, 1.4f, 1.5f, 1.7f, 1.9f, 2.0f, 2.1f, 2.2f};
+static const kern_rope rope_phi3 = {.theta = 10000.0f, .ext_factors = phi3_ext, .longrope = 1, .attention_factor = 1.19f,
+                                    .rotary_dim = 24};
+static const kern_rope rope_partial = {.theta = 10000.0f, .rotary_dim = 8};
+
 static void op_rope(const awq_backend *be)
 {
     static const struct { size_t n, heads, d, t; const kern_rope *rope; const char *what; } sh[] = {
@@ -384,6 +391,7 @@ static void op_rope(const awq_backend *be)
         {6, 2, 128, 0, &rope_llama31, "large positions"}, {512, 32, 128, 512, &rope_default, "W7 q, 512 tokens"},
         {48, 16, 64, 24, &rope_dsv3, "DeepSeek-V3 yarn, interleaved"}, {30, 3, 16, 10, &rope_yarn_small, "yarn, cos/sin x1.037"},
         {9, 2, 8, 9, &rope_interleave, "interleaved, d=8"},
+        {20, 4, 32, 10, &rope_phi3, "longrope, partial 24 of 32"}, {12, 2, 16, 12, &rope_partial, "partial 8 of 16"},
     };
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
         for (int f16 = 0; f16 < 2; f16++) {
@@ -394,8 +402,9 @@ static void op_rope(const awq_backend *be)
             memcpy(want, x, len * 4);
             CHECK(kern_rope_ref(want, pos, n, sh[s].heads, sh[s].d, sh[s].rope, f16) == KERN_OK, "ref");
             double *tol = xmalloc(len * sizeof *tol);
-            size_t d = sh[s].d, half = d / 2;
+            size_t d = sh[s].d, half = kern_rope_dim(sh[s].rope, d) / 2;
             for (size_t e = 0; e < len; e++) {
+                if (e % d >= 2 * half) { tol[e] = 0; continue; } /* not rotated: passed through exactly */
                 size_t j = e % d % half, at = e - e % d; /* the rotation pair of element e */
                 double ab = sh[s].rope->interleave ? fabs(x[at + 2 * j]) + fabs(x[at + 2 * j + 1])
                                                    : fabs(x[at + j]) + fabs(x[at + j + half]);
@@ -412,6 +421,14 @@ static void op_rope(const awq_backend *be)
             dev_free(be, dx), dev_free(be, dp);
             free(x), free(want), free(got), free(pos), free(tol);
         }
+    /* the shape rule: an odd or too wide rotated part, and a partial interleaved one, are refused */
+    static const kern_rope bad[] = {{.theta = 1e4f, .rotary_dim = 7}, {.theta = 1e4f, .rotary_dim = 18},
+                                    {.theta = 1e4f, .rotary_dim = 8, .interleave = 1}};
+    float *dx = dev_out(be, 2 * 16 * 4);
+    int32_t zero[2] = {0, 1}, *dp = dev_put(be, zero, sizeof zero);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        CHECK(be->rope(be->ctx, dx, dp, 2, 1, 16, &bad[k], 0) == KERN_ERR_ARG, "rope[%s] bad shape %zu accepted", be->name, k);
+    dev_free(be, dx), dev_free(be, dp);
 }
 
 /* ---- attention ------------------------------------------------------------------------------- */
@@ -2174,7 +2191,8 @@ static void t_round_f16_fast_sweep(void)
 
 /* The sum of positive fp64 terms (each the exact square of an fp32 difference) in another order
  * than the _ref's one running sum: within n * 2^-52 relative, so 1e-9 is asked for n <= 200003.
- * Called twice it gives the same bits (fixed order). Values beyond +-65504 test the clamp; a NaN
+ * Called twice it gives the same bits (fixed order); added to *sum piece by piece (pieces of
+ * 2 x 65536 elements) the same bits as in one call. Values beyond +-65504 test the clamp; a NaN
  * makes the sum NaN on every backend. n = 0 gives 0. */
 static void op_sq_diff(const awq_backend *be)
 {
@@ -2186,7 +2204,7 @@ static void op_sq_diff(const awq_backend *be)
                 float *a = rand_floats(n, -3, 3, 0), *c = rand_floats(n, -3, 3, 0);
                 if (clamp)
                     for (size_t e = 0; e < n; e += 97) a[e] = e % 2 ? 1e6f : -70000.0f;
-                double want = -1, got = -2, again = -3;
+                double want = 0, got = 0, again = 0, pieces = 0;
                 kern_sq_diff_ref(&want, a, c, n, f16, clamp);
                 float *da = dev_put(be, a, n * 4), *dc = dev_put(be, c, n * 4);
                 char id[80];
@@ -2195,9 +2213,16 @@ static void op_sq_diff(const awq_backend *be)
                 CHECK(be->sq_diff(be->ctx, &again, da, dc, n, f16, clamp) == KERN_OK, "%s", id);
                 CHECK(fabs(got - want) <= 1e-9 * want, "%s: got %.17g want %.17g", id, got, want);
                 CHECK(!memcmp(&got, &again, sizeof got), "%s: a second call gives %.17g, the first %.17g", id, again, got);
+                /* the sum is added to *sum: pieces starting at multiples of 65536 give the whole's bits */
+                for (size_t e0 = 0; e0 < n; e0 += 2 * 65536) {
+                    size_t m = n - e0 < 2 * 65536 ? n - e0 : 2 * 65536;
+                    CHECK(be->sq_diff(be->ctx, &pieces, da + e0, dc + e0, m, f16, clamp) == KERN_OK, "%s", id);
+                }
+                CHECK(!memcmp(&got, &pieces, sizeof got), "%s: in pieces %.17g, whole %.17g", id, pieces, got);
                 if (n > 1) {
                     a[n / 2] = NAN;
                     CHECK(be->upload(be->ctx, da, a, n * 4) == KERN_OK, "%s", id);
+                    got = 0;
                     CHECK(be->sq_diff(be->ctx, &got, da, dc, n, f16, clamp) == KERN_OK && isnan(got), "%s: NaN gives %g", id, got);
                 }
                 dev_free(be, da), dev_free(be, dc);

@@ -207,7 +207,11 @@ static void t_rejects(void)
 {
     EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"n_embd\":768}",
                 "unsupported architecture 'GPT2LMHeadModel'");
-    CHECK(strstr(awq_errhint(), "LlamaForCausalLM") && strstr(awq_errhint(), "Qwen3ForCausalLM"), "hint: %s", awq_errhint());
+    /* the hint lists every supported architecture */
+    static const char *const every[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                                        "MixtralForCausalLM", "Qwen3MoeForCausalLM", "DeepseekV3ForCausalLM", "Phi3ForCausalLM"};
+    for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
+        CHECK(strstr(awq_errhint(), every[i]), "hint lacks %s: %s", every[i], awq_errhint());
     EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"OPTForCausalLM\"]," DIMS "}", "'OPTForCausalLM'");
     EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"model_type\":\"gpt2\"," DIMS "}", "model_type 'gpt2'");
     EXPECT_FAIL(AWQ_ERR_FORMAT, "{" DIMS "}", "architectures", "model_type");
@@ -320,6 +324,43 @@ static void t_moe(void)
 #define DSV3 "\"architectures\":[\"DeepseekV3ForCausalLM\"],\"model_type\":\"deepseek_v3\""
 #define DSV3_TINY DSV3 ",\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":3,\"num_attention_heads\":4," \
                   "\"vocab_size\":256,\"n_routed_experts\":8,\"n_group\":4,\"topk_group\":2,\"num_experts_per_tok\":3"
+#define PHI3 "\"architectures\":[\"Phi3ForCausalLM\"],\"model_type\":\"phi3\",\"hidden_size\":3072," \
+             "\"intermediate_size\":8192,\"num_hidden_layers\":32,\"num_attention_heads\":32,\"vocab_size\":32064"
+/* Phi3Config: eps 1e-5 and 4096 positions by default, fused linears; longrope ("su" read as it, the
+ * top-level original_max_position_embeddings wins, attention factor from max/original), partial rotary */
+static void t_phi3(void)
+{
+    awq_config c;
+    char sf[2048], lf[2048];
+    int n = 0, k = 0;
+    for (int j = 0; j < 48; j++) {
+        n += snprintf(sf + n, sizeof sf - (size_t)n, "%s%g", j ? "," : "", 1.0 + 0.01 * j);
+        k += snprintf(lf + k, sizeof lf - (size_t)k, "%s%g", j ? "," : "", 1.0 + 0.5 * j);
+    }
+    REQUIRE(parse(&c, "{" PHI3 "}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_PHI3 && c.fused && c.rms_norm_eps == 1e-5 && c.max_position_embeddings == 4096 &&
+          c.head_dim == 96 && c.rotary_dim == 0 && c.rope_type == AWQ_ROPE_DEFAULT && !c.qkv_bias, "phi3 defaults");
+    /* Phi-3-mini-128k: su, 131072 / 4096 -> sqrt(1 + ln 32 / ln 4096) */
+    REQUIRE(parse(&c, "{" PHI3 ",\"max_position_embeddings\":131072,\"original_max_position_embeddings\":4096,"
+                      "\"rope_scaling\":{\"type\":\"su\",\"short_factor\":[%s],\"long_factor\":[%s],"
+                      "\"original_max_position_embeddings\":99}}", sf, lf) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.rope_type == AWQ_ROPE_LONGROPE && c.rope_original_max_position_embeddings == 4096 &&
+          fabs(c.rope_attention_factor - sqrt(1 + log(32.0) / log(4096.0))) < 1e-15 && c.rope_short_factor[47] == 1.47f &&
+          c.rope_long_factor[1] == 1.5f, "phi3 longrope: orig %d af %.17g", c.rope_original_max_position_embeddings,
+          c.rope_attention_factor);
+    /* Phi-4-mini: partial_rotary_factor 0.75 of head 128 -> 96 rotate, 48 factors */
+    REQUIRE(parse(&c, "{" PHI3 ",\"num_attention_heads\":24,\"num_key_value_heads\":8,\"partial_rotary_factor\":0.75,"
+                      "\"rope_scaling\":{\"type\":\"longrope\",\"short_factor\":[%s],\"long_factor\":[%s]}}", sf, lf) == AWQ_OK,
+            "%s", awq_errmsg());
+    CHECK(c.head_dim == 128 && c.rotary_dim == 96 && c.rope_attention_factor == 1.0, "phi4-mini: rotary %d af %g", c.rotary_dim,
+          c.rope_attention_factor);
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" PHI3 ",\"rope_scaling\":{\"type\":\"longrope\",\"short_factor\":[1,2],\"long_factor\":[1,2]}}",
+                "short_factor", "48 numbers");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" PHI3 ",\"rope_scaling\":{\"type\":\"llama3\"}}", "not supported for Phi3");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" PHI3 ",\"partial_rotary_factor\":0.01}", "partial_rotary_factor");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" PHI3 ",\"sliding_window\":1024}", "sliding_window 1024");
+}
+
 static void t_deepseek_v3(void)
 {
     awq_config c;
@@ -407,6 +448,7 @@ int main(int argc, char **argv)
         {"mistral", t_mistral},
         {"moe", t_moe},
         {"deepseek_v3", t_deepseek_v3},
+        {"phi3", t_phi3},
         {"qwen2", t_qwen2},
         {"qwen3", t_qwen3},
         {"load_file_and_dir", t_load_file_and_dir},

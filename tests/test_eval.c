@@ -76,7 +76,7 @@ static void golden_moe_ppl(const char *name)
     REQUIRE(awq_eval_ppl(awq_backend_cpu(), m, &v, 1, ids, n, seqlen, 0, 0, &r) == AWQ_OK, "%s", awq_errmsg());
     CHECK(r.n_windows == (int)(n / (size_t)seqlen), "%s: %d windows", name, r.n_windows);
     CHECK(fabs(log(r.ppl) - want) <= 1e-5 * want, "%s: mean loss %.7f, transformers %.7f (regenerate: "
-          "tools/golden/gen_moe_golden.py or gen_dsv3_golden.py)", name, log(r.ppl), want);
+          "tools/golden/gen_moe_golden.py, gen_dsv3_golden.py or gen_dense_golden.py)", name, log(r.ppl), want);
     fprintf(stderr, "#   %s: mean loss %.7f, transformers %.7f\n", name, log(r.ppl), want);
     awq_model_close(m);
     free(ids);
@@ -87,6 +87,9 @@ static void t_golden_mixtral_moe_ppl(void) { golden_moe_ppl("mixtral_moe"); }
 static void t_golden_qwen3_moe_ppl(void) { golden_moe_ppl("qwen3_moe"); }
 static void t_golden_deepseek_v3_ppl(void) { golden_moe_ppl("deepseek_v3"); }
 static void t_golden_deepseek_v3_qproj_ppl(void) { golden_moe_ppl("deepseek_v3_qproj"); }
+/* Phi-3 (tools/golden/gen_dense_golden.py): 32-token windows, long factors past 16 / short within 64 */
+static void t_golden_phi3_longrope_partial_ppl(void) { golden_moe_ppl("phi3_longrope_partial"); }
+static void t_golden_phi3_short_ppl(void) { golden_moe_ppl("phi3_short"); }
 
 int main(int argc, char **argv)
 {
@@ -99,6 +102,8 @@ int main(int argc, char **argv)
         {"golden_qwen3_moe_ppl", t_golden_qwen3_moe_ppl},
         {"golden_deepseek_v3_ppl", t_golden_deepseek_v3_ppl},
         {"golden_deepseek_v3_qproj_ppl", t_golden_deepseek_v3_qproj_ppl},
+        {"golden_phi3_longrope_partial_ppl", t_golden_phi3_longrope_partial_ppl},
+        {"golden_phi3_short_ppl", t_golden_phi3_short_ppl},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

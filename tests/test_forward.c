@@ -99,6 +99,11 @@ static void t_golden_qwen3_moe(void) { golden("qwen3_moe"); }
  * the correction bias, shared experts */
 static void t_golden_deepseek_v3(void) { golden("deepseek_v3"); }
 static void t_golden_deepseek_v3_qproj(void) { golden("deepseek_v3_qproj"); }
+/* Phi-3 (tools/golden/gen_dense_golden.py): fused qkv_proj and gate_up_proj read as parts;
+ * longrope with the long factors (24 tokens past an original 16) and partial rotary 12 of 16, or
+ * the short factors with an explicit attention_factor */
+static void t_golden_phi3_longrope_partial(void) { golden("phi3_longrope_partial"); }
+static void t_golden_phi3_short(void) { golden("phi3_short"); }
 
 static void t_stories260k_reference(void)
 {
@@ -131,7 +136,7 @@ static void t_batch_independence_and_submodules(void)
     REQUIRE(awq_fwd_init(&fb, be, &m->cfg, B, T, 0, 0) == AWQ_OK, "init");
     REQUIRE(awq_fwd_init(&f1, be, &m->cfg, 1, T, 0, 1) == AWQ_OK, "init");
     REQUIRE(awq_fwd_init(&fc, be, &m->cfg, B, T, 0, 2) == AWQ_OK, "init"); /* chunks of 2 + 1 */
-    awq_feats ft = {a, NULL, mo, NULL, NULL};
+    awq_feats ft = {a, NULL, mo, NULL, NULL, NULL, NULL, NULL};
     REQUIRE(awq_block_forward(&fb, &w, x, y, &ft) == AWQ_OK, "fwd");
     REQUIRE(awq_block_forward(&f1, &w, x + T * C, y1, NULL) == AWQ_OK, "fwd");
     REQUIRE(awq_block_forward(&fc, &w, x, y2, NULL) == AWQ_OK, "fwd");
@@ -178,7 +183,8 @@ static void t_feats_only(void)
             REQUIRE(awq_block_w_host(m, 0, &w) == AWQ_OK, "block");
             awq_fwd f;
             REQUIRE(awq_fwd_init(&f, be, &m->cfg, B, S, r16, 2) == AWQ_OK, "init"); /* chunks of 2, 2, 1 sequences */
-            awq_feats ff = {full[0], full[1], full[2], full[3], NULL}, fo = {only[0], only[1], only[2], only[3], NULL};
+            awq_feats ff = {full[0], full[1], full[2], full[3], NULL, NULL, NULL, NULL},
+                      fo = {only[0], only[1], only[2], only[3], NULL, NULL, NULL, NULL};
             REQUIRE(awq_block_forward(&f, &w, x, y, &ff) == AWQ_OK, "fwd: %s", awq_errmsg());
             REQUIRE(awq_block_forward(&f, &w, x, NULL, &fo) == AWQ_OK, "feats only: %s", awq_errmsg());
             for (int k = 0; k < 4; k++)
@@ -202,6 +208,8 @@ int main(int argc, char **argv)
         {"golden_qwen3_moe", t_golden_qwen3_moe},
         {"golden_deepseek_v3", t_golden_deepseek_v3},
         {"golden_deepseek_v3_qproj", t_golden_deepseek_v3_qproj},
+        {"golden_phi3_longrope_partial", t_golden_phi3_longrope_partial},
+        {"golden_phi3_short", t_golden_phi3_short},
         {"stories260k_reference", t_stories260k_reference},
         {"batch_independence_and_submodules", t_batch_independence_and_submodules},
         {"feats_only", t_feats_only},

@@ -525,7 +525,7 @@ static void forward_and_route(const char *dir, const char *tokens_file, int n_se
     for (int l = 0; l < c->num_hidden_layers; l++) {
         awq_block_w w;
         awq_block b;
-        awq_feats ft = {NULL, NULL, mlp_in, NULL, NULL};
+        awq_feats ft = {NULL, NULL, mlp_in, NULL, NULL, NULL, NULL, NULL};
         if (awq_block_w_host(mm, l, &w) != AWQ_OK || awq_model_block(mm, l, &b) != AWQ_OK) { CHECK(0, "block %d: %s", l, awq_errmsg()); break; }
         if (awq_block_forward(&f, &w, x, x, &ft) != AWQ_OK) { CHECK(0, "block %d forward: %s", l, awq_errmsg()); break; }
         size_t bad = 0;
@@ -839,6 +839,35 @@ static void t_full_size_presets(void)
     }
 }
 
+/* DeepSeek-V3 at full size with --layers 2 (--dry-run; 27.9 GB were it written): one dense and one
+ * MoE block, the published latent attention dims, every tensor counted and the bytes by hand. */
+static void t_deepseek_v3_preset(void)
+{
+    if (!gen_available()) return;
+    json_t *j = dry_run("deepseek_v3", "--preset deepseek-v3 --layers 2");
+    if (!j) return;
+    json_t *c = json_object_get(j, "config");
+#define CI(k) json_integer_value(json_object_get(c, k))
+    CHECK(CI("hidden_size") == 7168 && CI("intermediate_size") == 18432 && CI("moe_intermediate_size") == 2048 &&
+          CI("num_attention_heads") == 128 && CI("q_lora_rank") == 1536 && CI("kv_lora_rank") == 512 &&
+          CI("qk_nope_head_dim") == 128 && CI("qk_rope_head_dim") == 64 && CI("v_head_dim") == 128 &&
+          CI("n_routed_experts") == 256 && CI("num_experts_per_tok") == 8 && CI("n_shared_experts") == 1 && CI("n_group") == 8 &&
+          CI("topk_group") == 4 && CI("first_k_dense_replace") == 1 && CI("vocab_size") == 129280 && CI("num_hidden_layers") == 2,
+          "deepseek-v3 dims");
+#undef CI
+    size_t n = 0;
+    const char *fname;
+    json_t *hdr;
+    json_object_foreach(json_object_get(j, "files"), fname, hdr) n += json_object_size(hdr) - (json_object_get(hdr, "__metadata__") != NULL);
+    /* embed, lm_head, final norm; 2 x (7 attention tensors + 2 norms); dense mlp 3; router + bias + 256 x 3 + shared 3 */
+    CHECK(n == 797, "%zu tensors", n);
+    /* elements: 2 x 129280 x 7168 + 2 x 187121664 (attention, norms) + 3 x 18432 x 7168 + 256 x 7168 + 256
+     * + 256 x 3 x 2048 x 7168 + 3 x 2048 x 7168 + 7168, fp16 */
+    CHECK(json_integer_value(json_object_get(j, "total_size")) == 27888269824ll, "deepseek-v3 --layers 2: %lld bytes",
+          (long long)json_integer_value(json_object_get(j, "total_size")));
+    json_decref(j);
+}
+
 /* What --dry-run shows is what is written: the same headers, config.json and sidecar. */
 static void t_dry_run_matches(void)
 {
@@ -892,6 +921,7 @@ int main(int argc, char **argv)
         {"moe_deterministic", t_moe_deterministic},
         {"moe_config_keys", t_moe_config_keys},
         {"full_size_presets", t_full_size_presets},
+        {"deepseek_v3_preset", t_deepseek_v3_preset},
         {"dry_run_matches", t_dry_run_matches},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);

@@ -109,9 +109,10 @@ static void t_route_grouped_by_hand(void)
 }
 
 /* The forward of tests/golden/deepseek_v3 in the fp16-faithful mode: finite, and its perplexity
- * near the fp32 one (the fp16 roundings of a tiny model move it by well under 1%); and quantizing
- * a DeepSeek-V3 model is refused with one line and a hint, while eval ran. */
-static void t_deepseek_fp16_and_refusal(void)
+ * near the fp32 one (the fp16 roundings of a tiny model move it by well under 1%); and the
+ * parameter check knows the latent attention's linears: group 32 does not divide q_b_proj's
+ * in_features (q_lora_rank 48), which the message names; group 16 divides every linear. */
+static void t_deepseek_fp16_and_params(void)
 {
     awq_model *m = NULL;
     REQUIRE(awq_model_open(&m, "tests/golden/deepseek_v3") == AWQ_OK, "%s", awq_errmsg());
@@ -127,9 +128,11 @@ static void t_deepseek_fp16_and_refusal(void)
     fprintf(stderr, "#   deepseek_v3: mean loss fp32 %.6f, fp16-faithful %.6f\n", log(r32.ppl), log(r16.ppl));
     awq_params p;
     awq_params_default(&p);
-    CHECK(awq_params_check(&p, &m->cfg, 1) == AWQ_ERR_UNSUPPORTED && strstr(awq_errmsg(), "DeepseekV3ForCausalLM") &&
-          strstr(awq_errmsg(), "cannot be quantized") && !strchr(awq_errmsg(), '\n') && strstr(awq_errhint(), "awq-eval"),
-          "refusal: %s / hint: %s", awq_errmsg(), awq_errhint());
+    p.group = 32;
+    CHECK(awq_params_check(&p, &m->cfg, 1) == AWQ_ERR_ARG && strstr(awq_errmsg(), "in_features 48 of q_b_proj") &&
+          !strchr(awq_errmsg(), '\n') && strstr(awq_errhint(), "group"), "group 32: %s / hint: %s", awq_errmsg(), awq_errhint());
+    p.group = 16;
+    CHECK(awq_params_check(&p, &m->cfg, 1) == AWQ_OK, "group 16: %s", awq_errmsg());
     awq_model_close(m);
 }
 
@@ -269,15 +272,84 @@ static void t_router_takes_the_scales(void)
     moe_case_close(&c);
 }
 
+/* DeepSeek-V3's scale groups as AutoAWQ 0.2.9's deepseek_v3.py forms them (its order, names,
+ * linears and module2inspect), for a dense and a MoE block, with and without q_lora_rank; then a
+ * MoE block's whole search on random inputs: the clip inputs hold the shared experts' rows and the
+ * latent norm's output, and the clip search visits kv_a/kv_b/o and the shared experts but not the
+ * q projections (AutoAWQ's q/k rule). */
+static void t_deepseek_groups(void)
+{
+    awq_model *m = NULL, *mq = NULL;
+    REQUIRE(awq_model_open(&m, "tests/golden/deepseek_v3") == AWQ_OK, "%s", awq_errmsg());
+    REQUIRE(awq_model_open(&mq, "tests/golden/deepseek_v3_qproj") == AWQ_OK, "%s", awq_errmsg());
+    const awq_config *c = &m->cfg;
+    awq_sgroup g[AWQ_MAX_GROUPS];
+    int n = awq_scale_groups(c, 0, g);
+    CHECK(n == 5 && !strcmp(g[0].prev_name, "input_layernorm") && g[0].n_layers == 2 && g[0].layers[0] == AWQ_W_Q_A &&
+          g[0].layers[1] == AWQ_W_KV_A && g[0].inspect == AWQ_INSPECT_ATTN && !strcmp(g[1].prev_name, "self_attn.q_a_layernorm") &&
+          g[1].prev == AWQ_W_Q_A_NORM && g[1].layers[0] == AWQ_W_Q_B && g[1].inspect == AWQ_INSPECT_LINEAR &&
+          g[1].feat == AWQ_FEAT_Q_B_IN && !strcmp(g[2].prev_name, "self_attn.kv_a_layernorm") && g[2].layers[0] == AWQ_W_KV_B &&
+          g[2].feat == AWQ_FEAT_KV_B_IN && g[3].prev == AWQ_W_POST_NORM && g[3].inspect == AWQ_INSPECT_MLP &&
+          g[4].prev == AWQ_W_UP && g[4].layers[0] == AWQ_W_DOWN, "dense block: %d groups", n);
+    n = awq_scale_groups(c, 8, g);
+    CHECK(n == 3 + 1 + 8 + 1 && g[3].all_experts && g[3].shared && g[3].n_layers == 18 &&
+          awq_sgroup_layer(&g[3], 0) == AWQ_SLOT_EXPERT(0, AWQ_EXPERT_GATE) &&
+          awq_sgroup_layer(&g[3], 15) == AWQ_SLOT_EXPERT(7, AWQ_EXPERT_UP) && awq_sgroup_layer(&g[3], 16) == AWQ_W_SHARED_GATE &&
+          awq_sgroup_layer(&g[3], 17) == AWQ_W_SHARED_UP && g[4].expert == 0 && g[11].expert == 7 &&
+          !strcmp(g[12].prev_name, "mlp.shared_experts.up_proj") && g[12].layers[0] == AWQ_W_SHARED_DOWN &&
+          g[12].feat == AWQ_FEAT_SHARED_DOWN_IN && g[12].expert < 0, "MoE block: %d groups", n);
+    n = awq_scale_groups(&mq->cfg, 0, g); /* q_lora_rank null: q_proj joins kv_a_proj_with_mqa, no q_a_layernorm */
+    CHECK(n == 4 && g[0].layers[0] == AWQ_W_Q && g[0].layers[1] == AWQ_W_KV_A && g[1].prev == AWQ_W_KV_A_NORM,
+          "q_proj model: %d groups, first %d %d", n, g[0].layers[0], g[0].layers[1]);
+
+    awq_params p;
+    awq_params_default(&p);
+    p.group = 16, p.n_grid = 4;
+    awq_block_f32 b;
+    REQUIRE(awq_block_f32_from_model(m, 1, 1, &b) == AWQ_OK, "%s", awq_errmsg());
+    const int ns = 4, T = 32;
+    float *x = rand_floats((size_t)ns * T * (size_t)c->hidden_size, -2, 2, 1);
+    awq_scale_result res[AWQ_MAX_GROUPS];
+    awq_clip_in ci;
+    int nr = 0;
+    REQUIRE(awq_search_scales(awq_backend_cpu(), c, &p, &b, x, ns, T, res, &nr, &ci) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(nr == 13, "%d results", nr);
+    int finite = 1;
+    for (int i = 0; i < nr; i++)
+        for (size_t k = 0; k < res[i].n; k++) finite &= isfinite(res[i].s[k]) && res[i].s[k] > 0;
+    CHECK(finite, "a scale is not finite and positive");
+    CHECK(ci.width[AWQ_FEAT_MLP_IN] == 64 && ci.width[AWQ_FEAT_SHARED_DOWN_IN] == 64 && ci.width[AWQ_FEAT_KV_B_IN] == 32 &&
+          ci.width[AWQ_FEAT_Q_B_IN] == 0 && ci.width[AWQ_FEAT_DOWN_IN] == 0, "clip input widths %zu %zu %zu %zu",
+          ci.width[AWQ_FEAT_MLP_IN], ci.width[AWQ_FEAT_SHARED_DOWN_IN], ci.width[AWQ_FEAT_KV_B_IN], ci.width[AWQ_FEAT_Q_B_IN]);
+    REQUIRE(awq_apply_scales(&b, res, nr, 1) == AWQ_OK && awq_clip_in_scale(&ci, res, nr, 1) == AWQ_OK, "%s", awq_errmsg());
+    static awq_clip_result cr[AWQ_MAX_LINEARS];
+    int nc = 0;
+    REQUIRE(awq_search_clips(awq_backend_cpu(), c, &p, &b, &ci, cr, &nc) == AWQ_OK, "%s", awq_errmsg());
+    unsigned seen = 0;
+    const awq_slot want[] = {AWQ_W_KV_A, AWQ_W_KV_B, AWQ_W_O, AWQ_W_SHARED_GATE, AWQ_W_SHARED_UP, AWQ_W_SHARED_DOWN,
+                             AWQ_W_Q_A, AWQ_W_Q_B};
+    for (int i = 0; i < nc; i++)
+        for (int k = 0; k < 8; k++) seen |= (cr[i].linear == want[k]) << k;
+    CHECK(seen == 0x3f && nc == 6 + 24, "clip search visited %#x, %d linears", seen, nc);
+    awq_clip_results_free(cr, nc);
+    awq_clip_in_free(&ci);
+    awq_scale_results_free(res, nr);
+    awq_block_f32_free(&b);
+    free(x);
+    awq_model_close(m);
+    awq_model_close(mq);
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
         {"route_by_hand", t_route_by_hand},
         {"route_grouped_by_hand", t_route_grouped_by_hand},
-        {"deepseek_fp16_and_refusal", t_deepseek_fp16_and_refusal},
+        {"deepseek_fp16_and_params", t_deepseek_fp16_and_params},
         {"experts_sum", t_experts_sum},
         {"expert_without_tokens", t_expert_without_tokens},
         {"router_takes_the_scales", t_router_takes_the_scales},
+        {"deepseek_groups", t_deepseek_groups},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -40,12 +40,17 @@ static gen_args g_args;
 
 static const awq_opt g_opts[] = {
     {"out", 'o', AWQ_OPT_STRING, &g_args.out, "DIR", "output model directory (must not exist, or be empty; required unless --dry-run)", 0},
-    {"preset", 0, AWQ_OPT_STRING, &g_args.preset, "NAME", "tiny (default: llama C=128 F=256 L=2 H=4 Hkv=2 V=512), w7 (Llama-2-7B shape), "
+    {"preset", 0, AWQ_OPT_STRING, &g_args.preset, "NAME", "tiny (default: llama C=128 F=256 L=2 H=4 Hkv=2 V=512), w7 (Llama-2-7B shape), llama-70b (Llama-2-70B shape, 80 layers), "
      "tiny-mixtral (C=64 F=128 L=2 H=4 Hkv=2 V=512, 8 experts top-2; the default with --arch mixtral), "
      "tiny-qwen3-moe (C=64 F=128 L=2 H=4 Hkv=2 D=32 V=512, 16 experts top-4 of width 32, norm_topk_prob; the default with --arch qwen3_moe), "
-     "mixtral-8x7b (Mixtral-8x7B-v0.1 shape, 32 layers), qwen3-30b-a3b (Qwen3-30B-A3B shape, 48 layers); "
+     "mixtral-8x7b (Mixtral-8x7B-v0.1 shape, 32 layers), qwen3-30b-a3b (Qwen3-30B-A3B shape, 48 layers), "
+     "tiny-deepseek-v3 (C=64 F=128 L=2 H=4 V=512, latent attention q_lora 32 kv_lora 32, 8 experts top-2 of width 32 + 1 shared, "
+     "layer 0 dense; the default with --arch deepseek_v3), deepseek-v3 (DeepSeek-V3 shape, 61 layers, the first 3 dense; "
+     "with --layers L <= 3 the first L-1, so --layers 2 is one dense and one MoE block), "
+     "tiny-phi3 (C=128 F=256 L=2 H=Hkv=4 V=512, fused qkv_proj and gate_up_proj; the default with --arch phi3); "
      "every preset's --layers can be lowered, e.g. --preset mixtral-8x7b --layers 1 is one full-size block", 0},
-    {"arch", 0, AWQ_OPT_STRING, &g_args.arch, "ARCH", "llama | mistral | qwen2 | qwen3 | mixtral | qwen3_moe (default: the preset's, llama)", 0},
+    {"arch", 0, AWQ_OPT_STRING, &g_args.arch, "ARCH", "llama | mistral | qwen2 | qwen3 | mixtral | qwen3_moe | deepseek_v3 | phi3 "
+     "(default: the preset's, llama)", 0},
     {"dtype", 0, AWQ_OPT_STRING, &g_args.dtype, "T", "f16 | bf16 | f32 (default f16)", 0},
     {"hidden", 0, AWQ_OPT_STRING, &g_args.hidden, "C", "hidden_size (default: the preset's)", 0},
     {"ffn", 0, AWQ_OPT_STRING, &g_args.ffn, "F", "intermediate_size", 0},
@@ -114,10 +119,35 @@ typedef struct preset {
 static const preset g_presets[] = {
     {"tiny", AWQ_ARCH_LLAMA, 128, 256, 2, 4, 2, 512, 0, 0, 0, 0, 0, 0, 0, 0},
     {"w7", AWQ_ARCH_LLAMA, 4096, 11008, 32, 32, 32, 32000, 0, 0, 0, 0, 0, 0, 0, 0}, /* Llama-2-7B */
+    {"llama-70b", AWQ_ARCH_LLAMA, 8192, 28672, 80, 64, 8, 32000, 0, 0, 0, 0, 0, 0, 0, 0}, /* Llama-2-70B (GQA 64/8) */
     {"tiny-mixtral", AWQ_ARCH_MIXTRAL, 64, 128, 2, 4, 2, 512, 0, 8, 2, 128, 1, 0, 0, 0},
     {"tiny-qwen3-moe", AWQ_ARCH_QWEN3_MOE, 64, 128, 2, 4, 2, 512, 32, 16, 4, 32, 1, 0, 0, 0},
     {"mixtral-8x7b", AWQ_ARCH_MIXTRAL, 4096, 14336, 32, 32, 8, 32000, 0, 8, 2, 14336, 1, 32768, 1, 2},
     {"qwen3-30b-a3b", AWQ_ARCH_QWEN3_MOE, 2048, 6144, 48, 32, 4, 151936, 128, 128, 8, 768, 1, 40960, 151643, 151645},
+    {"tiny-deepseek-v3", AWQ_ARCH_DEEPSEEK_V3, 64, 128, 2, 4, 4, 512, 0, 8, 2, 32, 1, 0, 0, 1},
+    {"deepseek-v3", AWQ_ARCH_DEEPSEEK_V3, 7168, 18432, 61, 128, 128, 129280, 0, 256, 8, 2048, 1, 163840, 0, 1},
+    /* Phi-3-mini's proportions (MHA, D = C/H, untied), small: fused qkv_proj and gate_up_proj */
+    {"tiny-phi3", AWQ_ARCH_PHI3, 128, 256, 2, 4, 4, 512, 0, 0, 0, 0, 0, 0, 0, 0},
+};
+
+/* DeepSeek-V3's own shape (the preset rows above hold the common part; head_dim is
+ * qk_rope_head_dim, as its config.json says):
+ *   deepseek-v3: huggingface.co/deepseek-ai/DeepSeek-V3 config.json: q_lora_rank 1536,
+ *     kv_lora_rank 512, qk_nope_head_dim 128, qk_rope_head_dim 64, v_head_dim 128,
+ *     n_routed_experts 256, num_experts_per_tok 8, n_shared_experts 1, n_group 8, topk_group 4,
+ *     first_k_dense_replace 3, routed_scaling_factor 2.5, norm_topk_prob true, rope_theta 10000,
+ *     rope_scaling yarn (factor 40, original_max_position_embeddings 4096, beta_fast 32,
+ *     beta_slow 1, mscale 1, mscale_all_dim 1), rms_norm_eps 1e-6, bos 0, eos 1.
+ *   tiny-deepseek-v3: every dimension a multiple of 16 so that group 32 divides every in_features
+ *     (C 64, q/kv_lora 32, o_proj 4 x 16, F 128, experts 32), default RoPE. */
+typedef struct mla_preset {
+    const char *name;
+    int q_lora, kv_lora, qk_nope, qk_rope, v_head, n_shared, n_group, topk_group, first_dense, yarn;
+    double routed_scaling;
+} mla_preset;
+static const mla_preset g_mla_presets[] = {
+    {"tiny-deepseek-v3", 32, 32, 16, 16, 16, 1, 4, 2, 1, 0, 2.5},
+    {"deepseek-v3", 1536, 512, 128, 64, 128, 1, 8, 4, 3, 1, 2.5},
 };
 #define N_PRESETS (sizeof g_presets / sizeof g_presets[0])
 
@@ -138,6 +168,8 @@ static const char *arch_class(awq_arch a)
     case AWQ_ARCH_QWEN3: return "Qwen3ForCausalLM";
     case AWQ_ARCH_MIXTRAL: return "MixtralForCausalLM";
     case AWQ_ARCH_QWEN3_MOE: return "Qwen3MoeForCausalLM";
+    case AWQ_ARCH_DEEPSEEK_V3: return "DeepseekV3ForCausalLM";
+    case AWQ_ARCH_PHI3: return "Phi3ForCausalLM";
     default: return "LlamaForCausalLM";
     }
 }
@@ -150,6 +182,8 @@ static const char *arch_type(awq_arch a)
     case AWQ_ARCH_QWEN3: return "qwen3";
     case AWQ_ARCH_MIXTRAL: return "mixtral";
     case AWQ_ARCH_QWEN3_MOE: return "qwen3_moe";
+    case AWQ_ARCH_DEEPSEEK_V3: return "deepseek_v3";
+    case AWQ_ARCH_PHI3: return "phi3";
     default: return "llama";
     }
 }
@@ -159,11 +193,11 @@ static const char *torch_dtype(awq_dtype t) { return t == AWQ_DT_BF16 ? "bfloat1
 static awq_err parse_arch(const char *a, awq_arch *out)
 {
     static const awq_arch all[] = {AWQ_ARCH_LLAMA, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3, AWQ_ARCH_MIXTRAL,
-                                   AWQ_ARCH_QWEN3_MOE};
-    for (int i = 0; i < 6; i++)
+                                   AWQ_ARCH_QWEN3_MOE, AWQ_ARCH_DEEPSEEK_V3, AWQ_ARCH_PHI3};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(a, arch_type(all[i])) == 0) { *out = all[i]; return AWQ_OK; }
     awq_fail(AWQ_ERR_ARG, "--arch '%s' is not supported", a);
-    awq_hint("use llama, mistral, qwen2, qwen3, mixtral or qwen3_moe");
+    awq_hint("use llama, mistral, qwen2, qwen3, mixtral, qwen3_moe, deepseek_v3 or phi3");
     return AWQ_ERR_ARG;
 }
 
@@ -227,6 +261,24 @@ static awq_err resolve_moe(const gen_args *a, const preset *p, syn_model *m)
     }
     const preset *pe = p->experts ? p : NULL;
     int mixtral = m->arch == AWQ_ARCH_MIXTRAL;
+    if (m->arch == AWQ_ARCH_DEEPSEEK_V3) {
+        const mla_preset *mp = NULL;
+        for (size_t i = 0; i < sizeof g_mla_presets / sizeof g_mla_presets[0]; i++)
+            if (!strcmp(p->name, g_mla_presets[i].name)) mp = &g_mla_presets[i];
+        if (!mp || a->decoder_sparse_step || a->mlp_only_layers) {
+            awq_fail(AWQ_ERR_ARG, !mp ? "--arch deepseek_v3 takes its latent attention from a deepseek preset, not '%s'"
+                                      : "%s is a qwen3_moe option, not deepseek_v3", !mp ? p->name
+                     : a->decoder_sparse_step ? "--decoder-sparse-step" : "--mlp-only-layers");
+            awq_hint(!mp ? "use --preset tiny-deepseek-v3 or deepseek-v3" : "DeepSeek-V3's first layers are dense: lower --layers");
+            return AWQ_ERR_ARG;
+        }
+        m->q_lora = mp->q_lora, m->kv_lora = mp->kv_lora, m->qk_nope = mp->qk_nope, m->qk_rope = mp->qk_rope;
+        m->v_head = mp->v_head, m->n_shared = mp->n_shared, m->n_group = mp->n_group, m->topk_group = mp->topk_group;
+        m->routed_scaling = mp->routed_scaling;
+        /* fewer layers than the preset's dense ones: keep the last a MoE block */
+        m->first_dense = m->layers <= mp->first_dense ? m->layers - 1 : mp->first_dense;
+        m->head_dim = m->qk_rope;
+    }
     if (mixtral) {
         const char *qwen_only = a->moe_ffn ? "--moe-ffn" : a->norm_topk_prob ? "--norm-topk-prob"
                               : a->no_norm_topk_prob ? "--no-norm-topk-prob" : a->decoder_sparse_step ? "--decoder-sparse-step"
@@ -258,6 +310,16 @@ static awq_err resolve_moe(const gen_args *a, const preset *p, syn_model *m)
     INT_ARG(a->decoder_sparse_step, "decoder-sparse-step", 1, AWQ_MAX_LAYERS, m->decoder_sparse_step, 1);
 #undef INT_ARG
     if (mixtral) m->moe_ffn = m->ffn;
+    if (m->arch == AWQ_ARCH_DEEPSEEK_V3) {
+        m->decoder_sparse_step = 1;
+        if (m->n_experts % m->n_group || m->experts_per_tok > m->n_experts / m->n_group * m->topk_group) {
+            awq_fail(AWQ_ERR_ARG, "--experts %d / --experts-per-tok %d do not fit DeepSeek-V3's %d expert groups (top %d groups)",
+                     m->n_experts, m->experts_per_tok, m->n_group, m->topk_group);
+            awq_hint("give --experts a multiple of %d and --experts-per-tok at most %d experts per group times %d",
+                     m->n_group, m->n_group, m->topk_group);
+            return AWQ_ERR_ARG;
+        }
+    }
     m->norm_topk_prob = mixtral || a->norm_topk_prob || (!a->no_norm_topk_prob && pe && pe->norm_topk_prob);
     if (m->experts_per_tok > m->n_experts) {
         awq_fail(AWQ_ERR_ARG, "--experts-per-tok %d%s is more than --experts %d", m->experts_per_tok,
@@ -292,10 +354,11 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     o->out = a->out;
     o->dry_run = a->dry_run;
     /* --arch mixtral / qwen3_moe alone starts from its tiny preset, not from tiny's dense llama */
-    o->preset = a->preset ? a->preset : arch == AWQ_ARCH_MIXTRAL ? "tiny-mixtral" : arch == AWQ_ARCH_QWEN3_MOE ? "tiny-qwen3-moe" : "tiny";
+    o->preset = a->preset ? a->preset : arch == AWQ_ARCH_MIXTRAL ? "tiny-mixtral" : arch == AWQ_ARCH_QWEN3_MOE ? "tiny-qwen3-moe"
+              : arch == AWQ_ARCH_DEEPSEEK_V3 ? "tiny-deepseek-v3" : arch == AWQ_ARCH_PHI3 ? "tiny-phi3" : "tiny";
     if (!(p = find_preset(o->preset))) {
         awq_fail(AWQ_ERR_ARG, "--preset '%s' is unknown", o->preset);
-        awq_hint("use tiny, w7, tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b or qwen3-30b-a3b");
+        awq_hint("use tiny, w7, tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b, tiny-deepseek-v3, deepseek-v3 or tiny-phi3");
         return AWQ_ERR_ARG;
     }
     if (!o->dry_run && !o->out) {
@@ -317,6 +380,7 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     }
     int llama = m->arch == AWQ_ARCH_LLAMA;
     int qwen = m->arch == AWQ_ARCH_QWEN2 || m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE;
+    const int dsv3 = m->arch == AWQ_ARCH_DEEPSEEK_V3;
     int64_t seed = 0;
     double d;
     /* value given ? parse it : default */
@@ -334,10 +398,11 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     INT_ARG(a->outliers, "outliers", 0, 1 << 16, m->n_outliers, m->hidden < 4 ? m->hidden : 4);
     DBL_ARG(a->outlier_scale, "outlier-scale", 1e-3, 1e3, m->outlier_scale, 20.0);
     DBL_ARG(a->embed_outlier_scale, "embed-outlier-scale", 1e-3, 1e3, m->embed_outlier_scale, 1.0);
-    DBL_ARG(a->rms_eps, "rms-eps", 1e-12, 1.0, o->rms_eps, qwen ? 1e-6 : 1e-5);
-    DBL_ARG(a->rope_theta, "rope-theta", 1.0, 1e12, o->rope_theta, llama ? (o->rope_llama3 ? 500000.0 : 10000.0) : 1000000.0);
+    DBL_ARG(a->rms_eps, "rms-eps", 1e-12, 1.0, o->rms_eps, qwen || dsv3 ? 1e-6 : 1e-5);
+    DBL_ARG(a->rope_theta, "rope-theta", 1.0, 1e12, o->rope_theta,
+            llama || dsv3 ? (o->rope_llama3 ? 500000.0 : 10000.0) : m->arch == AWQ_ARCH_PHI3 ? 10000.0 : 1000000.0);
     INT_ARG(a->max_pos, "max-pos", 1, 1 << 24, o->max_pos, o->rope_llama3 ? 131072 : p->max_pos ? p->max_pos : 4096);
-    INT_ARG(a->bos, "bos", 0, 1 << 22, o->bos, p->bos ? p->bos : 1);
+    INT_ARG(a->bos, "bos", 0, 1 << 22, o->bos, p->bos || dsv3 ? p->bos : 1);
     INT_ARG(a->eos, "eos", 0, 1 << 22, o->eos, p->eos ? p->eos : 2);
 #undef INT_ARG
 #undef DBL_ARG
@@ -438,7 +503,10 @@ static json_t *config_json(const gen_opts *o)
     if (m->arch == AWQ_ARCH_LLAMA || m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE)
         json_object_set_new(j, "attention_bias", json_boolean(m->attention_bias));
     if (m->arch == AWQ_ARCH_LLAMA) json_object_set_new(j, "mlp_bias", json_boolean(m->mlp_bias));
-    if (m->arch == AWQ_ARCH_MISTRAL || m->arch == AWQ_ARCH_MIXTRAL) json_object_set_new(j, "sliding_window", json_null());
+    if (m->arch == AWQ_ARCH_MISTRAL || m->arch == AWQ_ARCH_MIXTRAL || m->arch == AWQ_ARCH_PHI3)
+        json_object_set_new(j, "sliding_window", json_null());
+    if (m->arch == AWQ_ARCH_PHI3) /* Phi3Config's; the longrope checkpoints' factor ratio */
+        json_object_set_new(j, "original_max_position_embeddings", json_integer(o->max_pos));
     if (moe) {
         json_object_set_new(j, "attention_dropout", json_real(0.0));
         json_object_set_new(j, m->arch == AWQ_ARCH_MIXTRAL ? "num_local_experts" : "num_experts", json_integer(m->n_experts));
@@ -448,6 +516,34 @@ static json_t *config_json(const gen_opts *o)
         json_object_set_new(j, "router_aux_loss_coef", json_real(m->arch == AWQ_ARCH_MIXTRAL ? 0.02 : 0.001));
     }
     if (m->arch == AWQ_ARCH_MIXTRAL) json_object_set_new(j, "router_jitter_noise", json_real(0.0));
+    if (m->arch == AWQ_ARCH_DEEPSEEK_V3) { /* DeepSeek-V3's config.json keys (DeepseekV3Config) */
+        int yarn = 0;
+        for (size_t i = 0; i < sizeof g_mla_presets / sizeof g_mla_presets[0]; i++)
+            if (!strcmp(o->preset, g_mla_presets[i].name)) yarn = g_mla_presets[i].yarn;
+        json_object_del(j, "num_experts");
+        json_object_set_new(j, "n_routed_experts", json_integer(m->n_experts));
+        json_object_set_new(j, "moe_intermediate_size", json_integer(m->moe_ffn));
+        json_object_set_new(j, "n_shared_experts", json_integer(m->n_shared));
+        json_object_set_new(j, "n_group", json_integer(m->n_group));
+        json_object_set_new(j, "topk_group", json_integer(m->topk_group));
+        json_object_set_new(j, "first_k_dense_replace", json_integer(m->first_dense));
+        json_object_set_new(j, "norm_topk_prob", json_boolean(m->norm_topk_prob));
+        json_object_set_new(j, "routed_scaling_factor", json_real(m->routed_scaling));
+        json_object_set_new(j, "scoring_func", json_string("sigmoid"));
+        json_object_set_new(j, "topk_method", json_string("noaux_tc"));
+        json_object_set_new(j, "q_lora_rank", m->q_lora ? json_integer(m->q_lora) : json_null());
+        json_object_set_new(j, "kv_lora_rank", json_integer(m->kv_lora));
+        json_object_set_new(j, "qk_nope_head_dim", json_integer(m->qk_nope));
+        json_object_set_new(j, "qk_rope_head_dim", json_integer(m->qk_rope));
+        json_object_set_new(j, "v_head_dim", json_integer(m->v_head));
+        json_object_set_new(j, "attention_bias", json_false());
+        json_object_del(j, "router_aux_loss_coef");
+        if (yarn)
+            json_object_set_new(j, "rope_scaling",
+                                json_pack("{s:f, s:i, s:i, s:f, s:f, s:i, s:s}", "factor", 40.0, "beta_fast", 32, "beta_slow", 1,
+                                          "mscale", 1.0, "mscale_all_dim", 1.0, "original_max_position_embeddings", 4096,
+                                          "type", "yarn"));
+    }
     if (m->arch == AWQ_ARCH_QWEN3_MOE) {
         json_object_set_new(j, "moe_intermediate_size", json_integer(m->moe_ffn));
         json_object_set_new(j, "norm_topk_prob", json_boolean(m->norm_topk_prob));
@@ -505,6 +601,15 @@ static json_t *sidecar_json(const gen_opts *o)
         json_object_set_new(j, "norm_topk_prob", json_boolean(m->norm_topk_prob));
         json_object_set_new(j, "decoder_sparse_step", json_integer(m->decoder_sparse_step));
         json_object_set_new(j, "mlp_only_layers", only);
+    }
+    if (m->arch == AWQ_ARCH_DEEPSEEK_V3) {
+        json_object_set_new(j, "q_lora_rank", json_integer(m->q_lora));
+        json_object_set_new(j, "kv_lora_rank", json_integer(m->kv_lora));
+        json_object_set_new(j, "qk_nope_head_dim", json_integer(m->qk_nope));
+        json_object_set_new(j, "qk_rope_head_dim", json_integer(m->qk_rope));
+        json_object_set_new(j, "v_head_dim", json_integer(m->v_head));
+        json_object_set_new(j, "n_shared_experts", json_integer(m->n_shared));
+        json_object_set_new(j, "first_k_dense_replace", json_integer(m->first_dense));
     }
     json_object_set_new(j, "shard_size", json_integer((json_int_t)o->shard_size));
     json_object_set_new(j, "outlier_scale", json_real(m->outlier_scale));

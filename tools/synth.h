@@ -66,6 +66,11 @@ typedef struct syn_model {
     int norm_topk_prob;       /* config only (Mixtral: always) */
     int decoder_sparse_step;  /* >= 1 */
     unsigned char mlp_only[AWQ_MAX_LAYERS];
+    /* DeepSeek-V3 (arch DEEPSEEK_V3): multi-head latent attention (q_lora 0: q_proj), layers >=
+     * first_dense have experts plus n_shared shared experts (one mlp of moe_ffn * n_shared) and the
+     * router's e_score_correction_bias; config-only: n_group, topk_group, routed_scaling */
+    int q_lora, kv_lora, qk_nope, qk_rope, v_head, n_shared, n_group, topk_group, first_dense;
+    double routed_scaling;
     uint64_t seed;
     int n_outliers;
     float outlier_scale, embed_outlier_scale;
@@ -111,12 +116,16 @@ static inline float syn_normalish(uint64_t key, uint64_t i) { return (float)syn_
 static inline uint64_t syn_key(const char *name, uint64_t seed) { return XXH3_64bits_withSeed(name, strlen(name), seed); }
 
 static inline int syn_qkv_bias(const syn_model *m) { return m->arch == AWQ_ARCH_QWEN2 || m->attention_bias; }
-static inline int syn_is_moe_arch(awq_arch a) { return a == AWQ_ARCH_MIXTRAL || a == AWQ_ARCH_QWEN3_MOE; }
+static inline int syn_is_moe_arch(awq_arch a)
+{
+    return a == AWQ_ARCH_MIXTRAL || a == AWQ_ARCH_QWEN3_MOE || a == AWQ_ARCH_DEEPSEEK_V3;
+}
 static inline int syn_qk_norm(const syn_model *m) { return m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE; }
 /* Experts of layer i: 0 for a dense mlp (the rule of awq_layer_experts, stages/common/config.h). */
 static inline int syn_layer_experts(const syn_model *m, int i)
 {
     if (!syn_is_moe_arch(m->arch) || m->n_experts <= 0 || i < 0 || i >= AWQ_MAX_LAYERS || m->mlp_only[i]) return 0;
+    if (m->arch == AWQ_ARCH_DEEPSEEK_V3) return i >= m->first_dense ? m->n_experts : 0;
     return m->decoder_sparse_step > 0 && (i + 1) % m->decoder_sparse_step == 0 ? m->n_experts : 0;
 }
 static inline int syn_o_bias(const syn_model *m) { return m->arch != AWQ_ARCH_QWEN2 && m->attention_bias; }
@@ -184,7 +193,7 @@ static inline syn_tensor *syn_plan(const syn_model *m, int *count)
     const int64_t C = m->hidden, F = m->ffn, D = m->head_dim, q = (int64_t)m->heads * D, kv = (int64_t)m->kv_heads * D;
     const int64_t Fe = m->moe_ffn;
     size_t cap = 3;
-    for (int i = 0; i < m->layers; i++) cap += 22 + 1 + 3 * (size_t)syn_layer_experts(m, i);
+    for (int i = 0; i < m->layers; i++) cap += 30 + 3 * (size_t)syn_layer_experts(m, i);
     syn_tensor *t = malloc(cap * sizeof *t);
     if (!t) return NULL;
     int n = 0;
@@ -197,8 +206,44 @@ static inline syn_tensor *syn_plan(const syn_model *m, int *count)
     for (int i = 0; i < m->layers; i++) {
         const char *p = "model.layers";
         ADD(1, C, 0, SYN_NORM_OUTLIER, SYN_NORM_STD, "%s.%d.input_layernorm.weight", p, i);
+        if (m->arch == AWQ_ARCH_DEEPSEEK_V3) { /* the latent attention, as DeepSeek-V3's checkpoint names it */
+            const int64_t H = m->heads, dqk = m->qk_nope + m->qk_rope, rq = m->q_lora, rkv = m->kv_lora;
+            if (rq) {
+                ADD(2, rq, C, SYN_WEIGHT, inv_c, "%s.%d.self_attn.q_a_proj.weight", p, i);
+                ADD(1, rq, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.self_attn.q_a_layernorm.weight", p, i);
+                ADD(2, H * dqk, rq, SYN_WEIGHT, 1.0f / sqrtf((float)rq), "%s.%d.self_attn.q_b_proj.weight", p, i);
+            } else {
+                ADD(2, H * dqk, C, SYN_WEIGHT, inv_c, "%s.%d.self_attn.q_proj.weight", p, i);
+            }
+            ADD(2, rkv + m->qk_rope, C, SYN_WEIGHT, inv_c, "%s.%d.self_attn.kv_a_proj_with_mqa.weight", p, i);
+            ADD(1, rkv, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.self_attn.kv_a_layernorm.weight", p, i);
+            ADD(2, H * (m->qk_nope + m->v_head), rkv, SYN_WEIGHT, 1.0f / sqrtf((float)rkv), "%s.%d.self_attn.kv_b_proj.weight", p, i);
+            ADD(2, C, H * m->v_head, SYN_WEIGHT, 1.0f / sqrtf((float)(H * m->v_head)), "%s.%d.self_attn.o_proj.weight", p, i);
+            ADD(1, C, 0, SYN_NORM_OUTLIER, SYN_NORM_STD, "%s.%d.post_attention_layernorm.weight", p, i);
+            const int E = syn_layer_experts(m, i);
+            if (E) {
+                const int64_t Fs = Fe * m->n_shared;
+                ADD(2, E, C, SYN_ROUTER, inv_c, "%s.%d.mlp.gate.weight", p, i);
+                ADD(1, E, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.gate.e_score_correction_bias", p, i);
+                for (int e = 0; e < E; e++) {
+                    ADD(2, Fe, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.experts.%d.gate_proj.weight", p, i, e);
+                    ADD(2, Fe, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.experts.%d.up_proj.weight", p, i, e);
+                    ADD(2, C, Fe, SYN_WEIGHT, inv_fe, "%s.%d.mlp.experts.%d.down_proj.weight", p, i, e);
+                }
+                ADD(2, Fs, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.shared_experts.gate_proj.weight", p, i);
+                ADD(2, Fs, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.shared_experts.up_proj.weight", p, i);
+                ADD(2, C, Fs, SYN_WEIGHT, 1.0f / sqrtf((float)Fs), "%s.%d.mlp.shared_experts.down_proj.weight", p, i);
+                continue;
+            }
+            ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.gate_proj.weight", p, i);
+            ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.up_proj.weight", p, i);
+            ADD(2, C, F, SYN_WEIGHT, inv_f, "%s.%d.mlp.down_proj.weight", p, i);
+            continue;
+        }
         static const char *proj[3] = {"q_proj", "k_proj", "v_proj"};
-        for (int j = 0; j < 3; j++) {
+        const int phi3 = m->arch == AWQ_ARCH_PHI3; /* q/k/v and gate/up fused, as Phi-3 stores them */
+        if (phi3) ADD(2, q + 2 * kv, C, SYN_WEIGHT, inv_c, "%s.%d.self_attn.qkv_proj.weight", p, i);
+        for (int j = 0; j < 3 && !phi3; j++) {
             int64_t out = j == 0 ? q : kv;
             ADD(2, out, C, SYN_WEIGHT, inv_c, "%s.%d.self_attn.%s.weight", p, i, proj[j]);
             if (syn_qkv_bias(m)) ADD(1, out, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.self_attn.%s.bias", p, i, proj[j]);
@@ -224,10 +269,14 @@ static inline syn_tensor *syn_plan(const syn_model *m, int *count)
             }
             continue;
         }
-        ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.gate_proj.weight", p, i);
-        if (m->mlp_bias) ADD(1, F, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.gate_proj.bias", p, i);
-        ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.up_proj.weight", p, i);
-        if (m->mlp_bias) ADD(1, F, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.up_proj.bias", p, i);
+        if (phi3) {
+            ADD(2, 2 * F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.gate_up_proj.weight", p, i);
+        } else {
+            ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.gate_proj.weight", p, i);
+            if (m->mlp_bias) ADD(1, F, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.gate_proj.bias", p, i);
+            ADD(2, F, C, SYN_WEIGHT, inv_c, "%s.%d.mlp.up_proj.weight", p, i);
+            if (m->mlp_bias) ADD(1, F, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.up_proj.bias", p, i);
+        }
         ADD(2, C, F, SYN_WEIGHT, inv_f, "%s.%d.mlp.down_proj.weight", p, i);
         if (m->mlp_bias) ADD(1, C, 0, SYN_WEIGHT, SYN_BIAS_STD, "%s.%d.mlp.down_proj.bias", p, i);
     }

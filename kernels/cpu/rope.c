@@ -1,5 +1,6 @@
 /* rope.c - rotary position embedding, rotate_half convention (spec §1.5, pitfall 15):
- * the first and second halves of each head are the two coordinates of d/2 rotations; with
+ * the first and second halves of each head (of its first rotary_dim values, Phi-3's partial
+ * rotary) are the two coordinates of d/2 rotations; with
  * rope->interleave (DeepSeek) the pairs (x[2j], x[2j+1]) are, and the result is written in halves
  * (transformers' apply_rotary_pos_emb_interleave). Yarn multiplies cos and sin by its attention
  * factor. _ref: cos/sin recomputed for every element. Fast: cos/sin once per row for all heads,
@@ -21,14 +22,21 @@ static void deinterleave(float *x, float *tmp, size_t d)
     memcpy(x, tmp, d * sizeof *x);
 }
 
+/* The rope op's shape rule (ops.def): d and the rotated width rd even, rd <= d, interleave whole heads. */
+static int rope_args_ok(size_t d, const kern_rope *rope)
+{
+    size_t rd = kern_rope_dim(rope, d);
+    return d % 2 == 0 && rd % 2 == 0 && rd <= d && (!rope->interleave || rd == d);
+}
+
 kern_status kern_rope_ref(float *x, const int32_t *pos, size_t n, size_t heads, size_t d,
                           const kern_rope *rope, int round_f16)
 {
-    if (d % 2) return KERN_ERR_ARG;
-    size_t half = d / 2;
+    if (!rope_args_ok(d, rope)) return KERN_ERR_ARG;
+    size_t rd = kern_rope_dim(rope, d), half = rd / 2;
     float *f = malloc((d ? d + half : 1) * sizeof *f), *tmp = f + half;
     if (!f) return KERN_ERR_NOMEM;
-    kern_rope_freqs(f, d, rope);
+    kern_rope_freqs(f, rd, rope);
     const float cs = kern_rope_cs_scale(rope);
     for (size_t r = 0; r < n; r++)
         for (size_t hd = 0; hd < heads; hd++) {
@@ -57,13 +65,13 @@ kern_status cpu_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t 
                           const kern_rope *rope, int round_f16)
 {
     (void)ctx;
-    if (d % 2) return KERN_ERR_ARG;
-    size_t half = d / 2;
+    if (!rope_args_ok(d, rope)) return KERN_ERR_ARG;
+    size_t half = kern_rope_dim(rope, d) / 2;
     if (n == 0 || heads == 0 || half == 0) return KERN_OK;
     /* f, then one cos/sin table (and a head for the de-interleave) per thread */
     float *f = malloc(half * sizeof *f);
     if (!f) return KERN_ERR_NOMEM;
-    kern_rope_freqs(f, d, rope);
+    kern_rope_freqs(f, 2 * half, rope);
     const float cs_scale = kern_rope_cs_scale(rope);
     const int inter = rope->interleave;
     int nomem = 0;

@@ -26,10 +26,10 @@ __device__ __forceinline__ void rope_pair(float a, float b, float ang, float cs,
     }
 }
 
-__global__ void rope_kernel(float *x, const int32_t *pos, const float *f, size_t n, size_t heads, size_t d, float cs,
-                            int f16)
+__global__ void rope_kernel(float *x, const int32_t *pos, const float *f, size_t n, size_t heads, size_t d,
+                            size_t half, float cs, int f16)
 {
-    size_t half = d / 2, total = n * heads * half;
+    size_t total = n * heads * half;
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x) {
         size_t j = e % half, rh = e / half, r = rh / heads;
         float *x1 = x + rh * d, *x2 = x1 + half;
@@ -55,9 +55,10 @@ __global__ void rope_interleave_kernel(float *x, const int32_t *pos, const float
 }
 
 // the faithful math on fp16 values, in place
-__global__ void rope_f16_kernel(__half *x, const int32_t *pos, const float *f, size_t n, size_t heads, size_t d, float cs)
+__global__ void rope_f16_kernel(__half *x, const int32_t *pos, const float *f, size_t n, size_t heads, size_t d,
+                                size_t half, float cs)
 {
-    size_t half = d / 2, total = n * heads * half;
+    size_t total = n * heads * half;
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x) {
         size_t j = e % half, rh = e / half, r = rh / heads;
         __half *x1 = x + rh * d, *x2 = x1 + half;
@@ -84,14 +85,21 @@ static kern_status rope_freqs_dev(awq_backend_ctx *ctx, size_t d, const kern_rop
     return KERN_OK;
 }
 
+// the op's shape rule (ops.def), as the CPU's
+static int rope_args_ok(size_t d, const kern_rope *rope)
+{
+    size_t rd = kern_rope_dim(rope, d);
+    return d % 2 == 0 && rd % 2 == 0 && rd <= d && (!rope->interleave || rd == d);
+}
+
 kern_status cuda_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t n, size_t heads, size_t d,
                       const kern_rope *rope, int round_f16)
 {
-    if (d % 2) return KERN_ERR_ARG;
-    size_t half = d / 2;
+    if (!rope_args_ok(d, rope)) return KERN_ERR_ARG;
+    size_t half = kern_rope_dim(rope, d) / 2;
     if (n == 0 || heads == 0 || half == 0) return KERN_OK;
     float *df = NULL;
-    KERN_TRY(rope_freqs_dev(ctx, d, rope, &df));
+    KERN_TRY(rope_freqs_dev(ctx, 2 * half, rope, &df));
     const float cs = kern_rope_cs_scale(rope);
     if (rope->interleave) {
         if (d * sizeof(float) > 48 * 1024) return KERN_ERR_UNSUPPORTED;
@@ -100,8 +108,8 @@ kern_status cuda_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t
         rope_interleave_kernel<<<(unsigned)blocks, threads, d * sizeof(float), ctx->stream>>>(x, pos, df, n, heads, d, cs,
                                                                                              round_f16 != 0);
     } else {
-        rope_kernel<<<grid_for(ctx, n * heads * half, 256), 256, 0, ctx->stream>>>(x, pos, df, n, heads, d, cs,
-                                                                                   round_f16 != 0);
+        rope_kernel<<<grid_for(ctx, n * heads * half, 256), 256, 0, ctx->stream>>>(x, pos, df, n, heads, d, half,
+                                                                                   cs, round_f16 != 0);
     }
     LAUNCH_CHECK();
     return KERN_OK;
@@ -110,13 +118,13 @@ kern_status cuda_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t
 kern_status cuda_rope_f16(awq_backend_ctx *ctx, __half *x, const int32_t *pos, size_t n, size_t heads, size_t d,
                           const kern_rope *rope)
 {
-    if (d % 2) return KERN_ERR_ARG;
+    if (!rope_args_ok(d, rope)) return KERN_ERR_ARG;
     if (rope->interleave) return KERN_ERR_UNSUPPORTED; // the attn op's fast path, which never takes it
-    size_t half = d / 2;
+    size_t half = kern_rope_dim(rope, d) / 2;
     if (n == 0 || heads == 0 || half == 0) return KERN_OK;
     float *df = NULL;
-    KERN_TRY(rope_freqs_dev(ctx, d, rope, &df));
-    rope_f16_kernel<<<grid_for(ctx, n * heads * half, 256), 256, 0, ctx->stream>>>(x, pos, df, n, heads, d,
+    KERN_TRY(rope_freqs_dev(ctx, 2 * half, rope, &df));
+    rope_f16_kernel<<<grid_for(ctx, n * heads * half, 256), 256, 0, ctx->stream>>>(x, pos, df, n, heads, d, half,
                                                                                    kern_rope_cs_scale(rope));
     LAUNCH_CHECK();
     return KERN_OK;

@@ -12,13 +12,18 @@
 #include "device.h"
 #include "devmem.h"
 #include "log.h"
+#include "memest.h"
 
 const awq_slot AWQ_LINEARS[7] = {AWQ_W_Q, AWQ_W_K, AWQ_W_V, AWQ_W_O, AWQ_W_GATE, AWQ_W_UP, AWQ_W_DOWN};
+
+/* DeepSeek-V3's quantized linears beyond AWQ_LINEARS (its q_proj and o_proj are AWQ_W_Q, AWQ_W_O) */
+static const awq_slot MLA_LINEARS[7] = {AWQ_W_Q_A, AWQ_W_Q_B, AWQ_W_KV_A, AWQ_W_KV_B,
+                                        AWQ_W_SHARED_GATE, AWQ_W_SHARED_UP, AWQ_W_SHARED_DOWN};
 
 int awq_slot_is_linear(awq_slot s)
 {
     if ((unsigned)s >= AWQ_SLOT__FIXED) return (unsigned)s < AWQ_SLOT__COUNT; /* an expert's gate, up or down */
-    for (int i = 0; i < 7; i++) if (AWQ_LINEARS[i] == s) return 1;
+    for (int i = 0; i < 7; i++) if (AWQ_LINEARS[i] == s || MLA_LINEARS[i] == s) return 1;
     return 0;
 }
 
@@ -39,14 +44,10 @@ static kern_weight bias_w(const awq_block_w *w, awq_slot L)
 
 #define KCHECK(expr, what) do { kern_status ks_ = (expr); if (ks_ != KERN_OK) return awq_kern_fail(ks_, what); } while (0)
 
+typedef struct lin_shape { const char *name; int in, out; } lin_shape;
+
 awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack)
 {
-    if (c->arch == AWQ_ARCH_DEEPSEEK_V3) {
-        awq_fail(AWQ_ERR_UNSUPPORTED, "%s cannot be quantized yet: awqmake has no AWQ scale groups for multi-head latent "
-                 "attention and shared experts", c->architecture);
-        awq_hint("awq-eval and awq-capture run DeepSeek-V3 models; quantizing them waits for AutoAWQ's deepseek_v3.py groups");
-        return AWQ_ERR_UNSUPPORTED;
-    }
     awq_params each = *p; /* every parameter's own range, from the record */
     awq_err e = awq_params_finish(&each, (awq_program){AWQ_K_ALL, ~0u});
     if (e) return e;
@@ -71,7 +72,9 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
         awq_hint("raise %s or %s so that their product is at least 1", AWQ_SAY("max-shrink", NULL), AWQ_SAY("clip-grid", NULL));
         return AWQ_ERR_ARG;
     }
-    const struct { const char *name; int in, out; } lin[] = {
+    const int H = c->num_attention_heads, dqk = c->qk_nope_head_dim + c->qk_rope_head_dim;
+    const int Fs = c->moe_intermediate_size * c->n_shared_experts;
+    const lin_shape dense_lin[] = {
         {"q/k/v_proj", c->hidden_size, c->num_attention_heads * c->head_dim},
         {"o_proj", c->num_attention_heads * c->head_dim, c->hidden_size},
         {"gate/up_proj", c->hidden_size, c->intermediate_size},
@@ -80,10 +83,24 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
         /* the experts' (a dense-only model repeats the rows above) */
         {"experts' gate/up_proj", c->hidden_size, c->n_experts ? c->moe_intermediate_size : c->intermediate_size},
         {"experts' down_proj", c->n_experts ? c->moe_intermediate_size : c->intermediate_size, c->hidden_size},
+    }, mla_lin[] = { /* DeepSeek-V3: the latent attention's linears, dense mlp, experts, shared experts */
+        {c->q_lora_rank ? "q_a_proj" : "q_proj", c->hidden_size, c->q_lora_rank ? c->q_lora_rank : H * dqk},
+        {"q_b_proj", c->q_lora_rank ? c->q_lora_rank : c->hidden_size, H * dqk},
+        {"kv_a_proj_with_mqa", c->hidden_size, c->kv_lora_rank + c->qk_rope_head_dim},
+        {"kv_b_proj", c->kv_lora_rank, H * (c->qk_nope_head_dim + c->v_head_dim)},
+        {"o_proj", H * c->v_head_dim, c->hidden_size},
+        {"gate/up_proj", c->hidden_size, c->intermediate_size},
+        {"down_proj", c->intermediate_size, c->hidden_size},
+        {"experts' gate/up_proj", c->hidden_size, c->moe_intermediate_size},
+        {"experts' down_proj", c->moe_intermediate_size, c->hidden_size},
+        {"shared_experts' gate/up_proj", c->hidden_size, Fs},
+        {"shared_experts' down_proj", Fs, c->hidden_size},
     };
+    const int mla = c->mla;
+    const lin_shape *lin = mla ? mla_lin : dense_lin;
+    const int n_lin = mla ? (int)(sizeof mla_lin / sizeof mla_lin[0]) : (int)(sizeof dense_lin / sizeof dense_lin[0]);
     /* The group first, for every linear (a group that does not divide is the first thing to fix,
      * also when packing), then the GEMM format's out_features % 8. */
-    const int n_lin = (int)(sizeof lin / sizeof lin[0]);
     int unpackable = -1; /* a linear whose out_features the GEMM format cannot hold */
     for (int i = 0; i < n_lin; i++)
         if (unpackable < 0 && lin[i].out % 8 != 0) unpackable = i;
@@ -94,7 +111,8 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
             int cand[] = {128, 64, 32};
             for (int k = 0; k < 3; k++)
                 if (lin[i].in % cand[k] == 0 && c->hidden_size % cand[k] == 0 && c->intermediate_size % cand[k] == 0 &&
-                    (c->num_attention_heads * c->head_dim) % cand[k] == 0) {
+                    awq_attn_out_width(c) % cand[k] == 0 && (!mla || (c->kv_lora_rank % cand[k] == 0 &&
+                    c->q_lora_rank % cand[k] == 0 && c->moe_intermediate_size % cand[k] == 0))) {
                     char gs[16];
                     snprintf(gs, sizeof gs, "%d", cand[k]);
                     awq_hint("try %s (or %s for one group per output channel)", AWQ_SAY("group", gs), AWQ_SAY("group", "-1"));
@@ -166,6 +184,7 @@ awq_err awq_block_f32_from_model_on(const awq_backend *be, const awq_model *m, i
     memset(out, 0, sizeof *out);
     const int host = awq_backend_is_host(be);
     if (!host) out->be = be;
+    out->fused = m->cfg.fused;
     awq_block blk;
     awq_err e = awq_model_block(m, layer, &blk);
     for (int s = 0; !e && s < AWQ_SLOT__COUNT; s++) {
@@ -205,6 +224,7 @@ awq_err awq_block_f32_copy(const awq_block_f32 *src, awq_block_f32 *dst)
 {
     memset(dst, 0, sizeof *dst);
     if (src->be) return awq_fail(AWQ_ERR_ARG, "copying a block held in device memory is not supported");
+    dst->fused = src->fused;
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
         if (!src->t[s]) continue;
         size_t n = awq_block_f32_numel(src, (awq_slot)s);
@@ -226,26 +246,50 @@ void awq_block_f32_view(const awq_block_f32 *b, awq_block_w *w)
 awq_slot awq_sgroup_layer(const awq_sgroup *g, int i)
 {
     if (!g->all_experts) return g->layers[i];
+    if (g->shared && i >= g->n_layers - 2) return i == g->n_layers - 2 ? AWQ_W_SHARED_GATE : AWQ_W_SHARED_UP;
     return AWQ_SLOT_EXPERT(i / 2, i % 2 ? AWQ_EXPERT_UP : AWQ_EXPERT_GATE);
 }
 
 int awq_block_experts(const awq_block_f32 *b) { return b->t[AWQ_W_ROUTER] ? (int)b->shape[AWQ_W_ROUTER][0] : 0; }
 
+/* DeepSeek-V3's latent attention groups (AutoAWQ's deepseek_v3.py): the block input's linears with
+ * the attention as module2inspect; each latent norm with the one linear after it (AutoAWQ gives
+ * no module2inspect, so the linear itself is inspected). */
+static int mla_attn_groups(const awq_config *c, awq_sgroup *out)
+{
+    int n = 0;
+    out[n++] = (awq_sgroup){"input_layernorm", AWQ_W_INPUT_NORM, {c->q_lora_rank ? AWQ_W_Q_A : AWQ_W_Q, AWQ_W_KV_A}, 2,
+                            AWQ_INSPECT_ATTN, AWQ_FEAT_ATTN_IN, 0, -1, 0};
+    if (c->q_lora_rank)
+        out[n++] = (awq_sgroup){"self_attn.q_a_layernorm", AWQ_W_Q_A_NORM, {AWQ_W_Q_B}, 1, AWQ_INSPECT_LINEAR,
+                                AWQ_FEAT_Q_B_IN, 0, -1, 0};
+    out[n++] = (awq_sgroup){"self_attn.kv_a_layernorm", AWQ_W_KV_A_NORM, {AWQ_W_KV_B}, 1, AWQ_INSPECT_LINEAR,
+                            AWQ_FEAT_KV_B_IN, 0, -1, 0};
+    return n;
+}
+
 int awq_scale_groups(const awq_config *c, int n_experts, awq_sgroup out[AWQ_MAX_GROUPS])
 {
     static const awq_sgroup all[4] = {
-        {"input_layernorm", AWQ_W_INPUT_NORM, {AWQ_W_Q, AWQ_W_K, AWQ_W_V}, 3, AWQ_INSPECT_ATTN, AWQ_FEAT_ATTN_IN, 0, -1},
-        {"v_proj", AWQ_W_V, {AWQ_W_O}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_O_IN, 0, -1},
-        {"post_attention_layernorm", AWQ_W_POST_NORM, {AWQ_W_GATE, AWQ_W_UP}, 2, AWQ_INSPECT_MLP, AWQ_FEAT_MLP_IN, 0, -1},
-        {"up_proj", AWQ_W_UP, {AWQ_W_DOWN}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_DOWN_IN, 0, -1},
+        {"input_layernorm", AWQ_W_INPUT_NORM, {AWQ_W_Q, AWQ_W_K, AWQ_W_V}, 3, AWQ_INSPECT_ATTN, AWQ_FEAT_ATTN_IN, 0, -1, 0},
+        {"v_proj", AWQ_W_V, {AWQ_W_O}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_O_IN, 0, -1, 0},
+        {"post_attention_layernorm", AWQ_W_POST_NORM, {AWQ_W_GATE, AWQ_W_UP}, 2, AWQ_INSPECT_MLP, AWQ_FEAT_MLP_IN, 0, -1, 0},
+        {"up_proj", AWQ_W_UP, {AWQ_W_DOWN}, 1, AWQ_INSPECT_LINEAR, AWQ_FEAT_DOWN_IN, 0, -1, 0},
     };
-    /* v_proj [Hkv*D, C] vs o_proj [C, H*D]: equal only for MHA with H*D == C */
-    int v_o = c->num_key_value_heads * c->head_dim == c->hidden_size && c->hidden_size == c->num_attention_heads * c->head_dim;
     int n = 0;
-    for (int i = 0; i < (n_experts ? 3 : 4); i++)
-        if (i != 1 || v_o) out[n++] = all[i];
-    if (!n_experts) return n;
-    out[n - 1].all_experts = 1, out[n - 1].n_layers = 2 * n_experts;
+    if (c->mla) { /* no v -> o group: MLA has no v_proj */
+        n = mla_attn_groups(c, out);
+        out[n++] = all[2];
+        if (!n_experts) { out[n++] = all[3]; return n; }
+    } else {
+        /* v_proj [Hkv*D, C] vs o_proj [C, H*D]: equal only for MHA with H*D == C */
+        int v_o = c->num_key_value_heads * c->head_dim == c->hidden_size && c->hidden_size == c->num_attention_heads * c->head_dim;
+        for (int i = 0; i < (n_experts ? 3 : 4); i++)
+            if (i != 1 || v_o) out[n++] = all[i];
+        if (!n_experts) return n;
+    }
+    const int shared = c->mla && c->n_shared_experts > 0; /* DeepSeek-V3's shared experts */
+    out[n - 1].all_experts = 1, out[n - 1].n_layers = 2 * n_experts + 2 * shared, out[n - 1].shared = shared;
     for (int e = 0; e < n_experts; e++, n++) {
         out[n] = all[3];
         snprintf(out[n].prev_name, sizeof out[n].prev_name, "mlp.experts.%d.up_proj", e);
@@ -253,6 +297,9 @@ int awq_scale_groups(const awq_config *c, int n_experts, awq_sgroup out[AWQ_MAX_
         out[n].layers[0] = AWQ_SLOT_EXPERT(e, AWQ_EXPERT_DOWN);
         out[n].expert = e;
     }
+    if (shared) /* after the experts, as AutoAWQ lists it; on all N rows (every token reaches them) */
+        out[n++] = (awq_sgroup){"mlp.shared_experts.up_proj", AWQ_W_SHARED_UP, {AWQ_W_SHARED_DOWN}, 1, AWQ_INSPECT_LINEAR,
+                                AWQ_FEAT_SHARED_DOWN_IN, 0, -1, 0};
     return n;
 }
 
@@ -260,19 +307,46 @@ awq_feat awq_linear_feat(awq_slot s)
 {
     switch (s) {
     case AWQ_W_O: return AWQ_FEAT_O_IN;
-    case AWQ_W_GATE: case AWQ_W_UP: return AWQ_FEAT_MLP_IN;
+    case AWQ_W_GATE: case AWQ_W_UP: case AWQ_W_SHARED_GATE: case AWQ_W_SHARED_UP: return AWQ_FEAT_MLP_IN;
     case AWQ_W_DOWN: return AWQ_FEAT_DOWN_IN;
-    default: return AWQ_FEAT_ATTN_IN;
+    case AWQ_W_Q_B: return AWQ_FEAT_Q_B_IN;
+    case AWQ_W_KV_B: return AWQ_FEAT_KV_B_IN;
+    case AWQ_W_SHARED_DOWN: return AWQ_FEAT_SHARED_DOWN_IN;
+    default: return AWQ_FEAT_ATTN_IN; /* q/k/v, q_a_proj, kv_a_proj_with_mqa */
     }
 }
 
-/* Channels of a feat; moe: of a mixture-of-experts block (down_in is an expert's, Fe wide). */
-static size_t feat_width(const awq_config *c, awq_feat f, int moe)
+size_t awq_feat_width(const awq_config *c, awq_feat f, int moe)
 {
     switch (f) {
-    case AWQ_FEAT_O_IN: return (size_t)c->num_attention_heads * c->head_dim;
+    case AWQ_FEAT_O_IN: return (size_t)awq_attn_out_width(c);
     case AWQ_FEAT_DOWN_IN: return (size_t)(moe ? c->moe_intermediate_size : c->intermediate_size);
+    case AWQ_FEAT_Q_B_IN: return (size_t)c->q_lora_rank;
+    case AWQ_FEAT_KV_B_IN: return (size_t)c->kv_lora_rank;
+    case AWQ_FEAT_SHARED_DOWN_IN: return (size_t)c->moe_intermediate_size * (size_t)c->n_shared_experts;
     default: return (size_t)c->hidden_size;
+    }
+}
+
+/* Is feat f computed in a block of this config (moe: a mixture-of-experts block)? */
+static int feat_present(const awq_config *c, awq_feat f, int moe)
+{
+    switch (f) {
+    case AWQ_FEAT_Q_B_IN: return c->mla && c->q_lora_rank > 0;
+    case AWQ_FEAT_KV_B_IN: return c->mla;
+    case AWQ_FEAT_SHARED_DOWN_IN: return moe && c->mla && c->n_shared_experts > 0;
+    default: return f < AWQ_FEAT__COUNT;
+    }
+}
+
+/* out_features of a linear (the inspected output of a one-linear group) */
+static size_t linear_out(const awq_config *c, awq_slot L)
+{
+    const size_t H = (size_t)c->num_attention_heads;
+    switch (L) {
+    case AWQ_W_Q_B: return H * (size_t)(c->qk_nope_head_dim + c->qk_rope_head_dim);
+    case AWQ_W_KV_B: return H * (size_t)(c->qk_nope_head_dim + c->v_head_dim);
+    default: return (size_t)c->hidden_size; /* o_proj and every down_proj */
     }
 }
 
@@ -325,11 +399,19 @@ static void dev_block_f32_free(const awq_backend *be, dev_block_f32 *f)
 
 /* Inputs of every linear of block b on x (backend memory, each [N, width]; a mixture-of-experts
  * block's down_in [N * k, Fe] with its routes on the host, forward.h). */
-typedef struct feats_buf { float *f[4]; awq_route *routes; size_t down_rows; int moe; } feats_buf;
+typedef struct feats_buf { float *f[AWQ_FEAT__COUNT]; awq_route *routes; size_t down_rows; int moe; } feats_buf;
 
 static void feats_free(const awq_backend *be, feats_buf *fb)
 {
-    for (int i = 0; i < 4; i++) { awq_dev_free(be, fb->f[i]); fb->f[i] = NULL; }
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) { awq_dev_free(be, fb->f[i]); fb->f[i] = NULL; }
+    free(fb->routes);
+    fb->routes = NULL;
+}
+
+/* the same buffers in host memory (search_chunked) */
+static void host_feats_free(feats_buf *fb)
+{
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) { free(fb->f[i]); fb->f[i] = NULL; }
     free(fb->routes);
     fb->routes = NULL;
 }
@@ -342,23 +424,36 @@ static awq_err compute_feats(awq_fwd *f, const awq_config *c, const dev_block *b
     fb->moe = b->w.w[AWQ_W_ROUTER].data != NULL;
     fb->down_rows = fb->moe ? N * (size_t)c->n_experts_per_tok : N;
     awq_err e = AWQ_OK;
-    for (int i = 0; i < 4 && !e; i++)
-        e = awq_dev_alloc(be, (void **)&fb->f[i], (i == 3 ? fb->down_rows : N) * feat_width(c, (awq_feat)i, fb->moe) * sizeof(float));
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++)
+        if (feat_present(c, (awq_feat)i, fb->moe))
+            e = awq_dev_alloc(be, (void **)&fb->f[i],
+                              (i == AWQ_FEAT_DOWN_IN ? fb->down_rows : N) * awq_feat_width(c, (awq_feat)i, fb->moe) * sizeof(float));
     if (!e && fb->moe && !(fb->routes = malloc(fb->down_rows * sizeof *fb->routes)))
         e = awq_fail(AWQ_ERR_NOMEM, "out of memory for the routing");
-    awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3], fb->routes};
+    awq_feats ft = {fb->f[0], fb->f[1], fb->f[2], fb->f[3], fb->routes, fb->f[AWQ_FEAT_Q_B_IN], fb->f[AWQ_FEAT_KV_B_IN],
+                    fb->f[AWQ_FEAT_SHARED_DOWN_IN]};
     if (!e) e = awq_block_forward(f, &b->w, x, NULL, &ft); /* the feats only: no block output needed */
     if (e) feats_free(be, fb);
     return e;
 }
 
 /* The rows of expert e among a mixture-of-experts block's down_in rows, in AutoAWQ's order
- * (transformers 4.51's torch.where over [k, tokens]: the tokens that chose it first, ascending,
- * then those that chose it second, ...): pos[] (host, caller-sized [down_rows]) gets their
+ * (transformers 4.51's torch.where over [k, tokens] for Mixtral and Qwen3-MoE: the tokens that
+ * chose it first, ascending, then those that chose it second, ...; over [tokens, k] for
+ * DeepSeek-V3, by_token: its tokens ascending): pos[] (host, caller-sized [down_rows]) gets their
  * indices into down_in; the count is returned. */
-static size_t expert_rows(const feats_buf *fb, int e, int k, int32_t *pos)
+static size_t expert_rows(const feats_buf *fb, int e, int k, int by_token, int32_t *pos)
 {
     size_t n = 0;
+    if (by_token) {
+        for (size_t r = 0; r < fb->down_rows; r++)
+            if (fb->routes[r].expert == e) pos[n++] = (int32_t)r;
+        for (size_t i = 1; i < n; i++) /* a pass's rows are grouped by expert: sort by token */
+            for (size_t j = i; j > 0 && fb->routes[pos[j - 1]].token > fb->routes[pos[j]].token; j--) {
+                int32_t t = pos[j]; pos[j] = pos[j - 1]; pos[j - 1] = t;
+            }
+        return n;
+    }
     for (int slot = 0; slot < k; slot++) {
         size_t first = n;
         for (size_t r = 0; r < fb->down_rows; r++)
@@ -389,13 +484,20 @@ static awq_err run_inspect(awq_fwd *f, const awq_sgroup *g, const awq_block_w *w
 {
     const awq_backend *be = f->be;
     switch (g->inspect) {
-    case AWQ_INSPECT_ATTN: return awq_attn_forward(f, w, in, out);
-    case AWQ_INSPECT_MLP: return awq_mlp_forward(f, w, in, out); /* the experts' module in a MoE block */
+    case AWQ_INSPECT_ATTN:
+    case AWQ_INSPECT_MLP: { /* the modules run on whole sequences: N / seqlen of them (a chunk of the search) */
+        const int all = f->n_seq;
+        f->n_seq = (int)(N / (size_t)f->seqlen);
+        awq_err e = g->inspect == AWQ_INSPECT_ATTN ? awq_attn_forward(f, w, in, out)
+                                                   : awq_mlp_forward(f, w, in, out); /* the experts' module in a MoE block */
+        f->n_seq = all;
+        return e;
+    }
     case AWQ_INSPECT_LINEAR: {
         /* out [N, O] = in [N, I] W^T + b; the layer's shape from the config */
         awq_slot L = g->layers[0];
         const awq_config *c = f->cfg;
-        size_t I = feat_width(c, g->feat, g->expert >= 0), O = (size_t)c->hidden_size;
+        size_t I = awq_feat_width(c, g->feat, g->expert >= 0), O = linear_out(c, L);
         KCHECK(be->matmul(be->ctx, out, in, w->w[L], bias_w(w, L), N, O, I, f->round_f16), "inspect linear");
         return AWQ_OK;
     }
@@ -405,8 +507,8 @@ static awq_err run_inspect(awq_fwd *f, const awq_sgroup *g, const awq_block_w *w
 
 static size_t inspect_width(const awq_config *c, const awq_sgroup *g)
 {
-    (void)g; /* every module2inspect of the Llama family outputs [N, C] */
-    return (size_t)c->hidden_size;
+    /* the attention and mlp modules output [N, C]; a one-linear group its out_features */
+    return g->inspect == AWQ_INSPECT_LINEAR ? linear_out(c, g->layers[0]) : (size_t)c->hidden_size;
 }
 
 /* One group's grid search (spec §2.6). Everything big stays in backend memory; per grid point
@@ -414,10 +516,14 @@ static size_t inspect_width(const awq_config *c, const awq_sgroup *g)
  * is computed on dev); dev: its backend weights; x: the group's input in backend memory. */
 static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p, const awq_block_f32 *orig,
                             const dev_block *dev, const dev_block_f32 *f32, const awq_sgroup *g, const float *x, size_t N,
-                            awq_scale_result *r)
+                            size_t chunk, awq_scale_result *r)
 {
+    /* chunk: rows of a trial forward at once (0 or >= N: all); the loss adds the same partial sums
+     * in the same order either way (sq_diff's slabs, chunk * OW a multiple of them), so only the
+     * memory of the trial output changes */
+    if (!chunk || chunk > N) chunk = N;
     const awq_backend *be = f->be;
-    const size_t I = feat_width(c, g->feat, g->expert >= 0 || g->all_experts), OW = inspect_width(c, g);
+    const size_t I = awq_feat_width(c, g->feat, g->expert >= 0 || g->all_experts), OW = inspect_width(c, g);
     const int r16 = p->round_f16, nl = g->n_layers;
     memset(r, 0, sizeof *r);
     r->group = *g;
@@ -432,7 +538,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     r->losses = malloc((size_t)p->n_grid * sizeof *r->losses);
     awq_err e = (!xs || !s || !r->s || !r->losses || !wq || !wq16) ? awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search") : AWQ_OK;
     if (!e) e = awq_dev_alloc(be, (void **)&ref, N * OW * sizeof(float));
-    if (!e) e = awq_dev_alloc(be, (void **)&out, N * OW * sizeof(float));
+    if (!e) e = awq_dev_alloc(be, (void **)&out, (chunk ? chunk : 1) * OW * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&xs_d, I * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&s_d, I * sizeof(float));
     for (int l = 0; !e && l < nl; l++) {
@@ -444,7 +550,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     kern_status ks = KERN_OK;
     /* x is read by every grid point's forward: the device keeps it as fp16 once instead of each
      * GEMM converting it (the same bits; without room for the copy the GEMMs convert as before) */
-    const int pinned = !e && r16 && be->pin_f16(be->ctx, x, N * I) == KERN_OK;
+    const int pinned = !e && r16 && chunk == N && be->pin_f16(be->ctx, x, N * I) == KERN_OK;
     /* ref = M(x) with the original weights; xs = mean |x| per input channel */
     if (!e) e = run_inspect(f, g, &dev->w, x, ref, N);
     if (!e && (ks = be->mean_abs(be->ctx, xs_d, x, N, I, r16))) e = awq_kern_fail(ks, "mean |x|");
@@ -480,12 +586,15 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
             wk.w[L] = r16 ? (kern_weight){wq16[l], KERN_F16} : (kern_weight){wq[l], KERN_F32};
         }
         awq_prof_dev(be, "scale grid: pseudo-quantize");
-        if (!e) e = run_inspect(f, g, &wk, x, out, N);
-        awq_prof_dev(be, "scale grid: module forward");
         /* err = mean over all elements of fp32(h(ref - out))^2 (spec §2.6, pitfall 8); AutoAWQ
          * clamps both outputs to the fp16 range first */
         double acc = 0;
-        if (!e && (ks = be->sq_diff(be->ctx, &acc, ref, out, N * OW, r16, p->autoawq))) e = awq_kern_fail(ks, "loss");
+        for (size_t r0 = 0; !e && r0 < N; r0 += chunk) {
+            const size_t n = N - r0 < chunk ? N - r0 : chunk;
+            e = run_inspect(f, g, &wk, x + r0 * I, out, n);
+            awq_prof_dev(be, "scale grid: module forward");
+            if (!e && (ks = be->sq_diff(be->ctx, &acc, ref + r0 * OW, out, n * OW, r16, p->autoawq))) e = awq_kern_fail(ks, "loss");
+        }
         if (e) break;
         awq_prof_dev(be, "scale grid: loss");
         double err = acc / (double)(N * OW);
@@ -520,12 +629,12 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
     const void *xd = NULL;
     void *xown = NULL;
     const size_t N = (size_t)n_seq * (size_t)seqlen;
-    size_t xbytes = N * feat_width(cfg, g->feat, g->expert >= 0 || g->all_experts) * sizeof(float);
+    size_t xbytes = N * awq_feat_width(cfg, g->feat, g->expert >= 0 || g->all_experts) * sizeof(float);
     awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
     if (e) return e;
     e = dev_block_upload(be, orig, p->round_f16, &dev, &f32);
     if (!e) e = awq_dev_view(be, x, xbytes, &xd, &xown);
-    if (!e) e = search_group(&f, cfg, p, orig, &dev, &f32, g, xd, N, r);
+    if (!e) e = search_group(&f, cfg, p, orig, &dev, &f32, g, xd, N, 0, r);
     awq_dev_release(be, xown);
     dev_block_free(be, &dev);
     dev_block_f32_free(be, &f32);
@@ -587,7 +696,7 @@ static awq_err fill_clip_in(const awq_backend *be, const awq_config *cfg, const 
     size_t T, step;
     awq_clip_rows(N, p, &T, &step);
     awq_err e = awq_clip_in_alloc(ci, cfg, E, T, step);
-    for (int i = 0; i < 4 && !e; i++)
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++)
         if (ci->width[i]) e = fetch_rows(be, ci->f[i], fb->f[i], ci->width[i], ci->step, ci->T);
     int32_t *pos = E ? malloc(fb->down_rows * sizeof *pos) : NULL, *tok = E ? malloc(fb->down_rows * sizeof *tok) : NULL;
     float *rows_d = NULL;
@@ -595,7 +704,7 @@ static awq_err fill_clip_in(const awq_backend *be, const awq_config *cfg, const 
     if (!e && E && (!pos || !tok)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (!e && E) e = awq_dev_alloc(be, (void **)&rows_d, N * wmax * sizeof(float)); /* an expert has at most N tokens */
     for (int ex = 0; ex < E && !e; ex++) {
-        size_t n = expert_rows(fb, ex, K, pos);
+        size_t n = expert_rows(fb, ex, K, cfg->arch == AWQ_ARCH_DEEPSEEK_V3, pos);
         if (!n) {
             e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it", ex, N);
             awq_hint("calibrate on more (or more varied) text: more N_SAMPLES or another CALIB (AutoAWQ stops here too)");
@@ -619,9 +728,9 @@ static awq_err fill_clip_in(const awq_backend *be, const awq_config *cfg, const 
     return e;
 }
 
-awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
-                          const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
-                          awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
+static awq_err search_whole(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                            const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
+                            awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
 {
     *n_res = 0;
     awq_sgroup groups[AWQ_MAX_GROUPS];
@@ -646,7 +755,7 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
         const float *in = br.fb.f[g->feat];
         size_t rows = N;
         if (g->expert >= 0) { /* the rows of its tokens, in AutoAWQ's order */
-            rows = expert_rows(&br.fb, g->expert, cfg->n_experts_per_tok, pos);
+            rows = expert_rows(&br.fb, g->expert, cfg->n_experts_per_tok, cfg->arch == AWQ_ARCH_DEEPSEEK_V3, pos);
             if (!rows) {
                 e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it",
                              g->expert, N);
@@ -656,7 +765,7 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
             e = gather_rows(be, xe, br.fb.f[3], br.fb.down_rows, (size_t)cfg->moe_intermediate_size, pos, rows);
             in = xe;
         }
-        if (!e) e = search_group(&br.f, cfg, p, orig, &br.dev, &br.f32, g, in, rows, &res[i]);
+        if (!e) e = search_group(&br.f, cfg, p, orig, &br.dev, &br.f32, g, in, rows, 0, &res[i]);
         if (!e) {
             *n_res = i + 1;
             awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", g->prev_name, res[i].best, p->n_grid,
@@ -673,6 +782,200 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     }
     return e;
 }
+
+/* ---- a scale search within a memory budget: the tokens in chunks ----------------------------
+ * When the whole search does not fit (memest.h), the block's forward runs on `rows` tokens at a
+ * time and the linears' inputs go to the host; each group then holds its own input (all tokens),
+ * its reference output and the trial output of one chunk. The forward's passes are the same as a
+ * whole search's (rows is a multiple of them), every loss adds the same sq_diff slabs in the same
+ * order, and mean |x|, the reference and the routing see the same rows: the same scales, losses
+ * and clip inputs, bit for bit, whatever the budget (test_awq: chunked_search). */
+
+/* Rows of a chunk for a budget: a multiple of the forward's pass, so that every GEMM sees the row
+ * counts of the whole search, whose sq_diff pieces start on slab boundaries for every group's
+ * output width (and on the CPU matmul's 256-row tiles), as many as fit; 0 when no chunk smaller
+ * than all the tokens exists. A dense block whose one pass is all the tokens (a small model: the
+ * pass is ~1 GiB of scratch) is cut into whole sequences instead: its GEMMs are per row, the
+ * same bits on the CPU (test_awq chunked_search); an experts' block is not, since each expert's
+ * GEMM would see another count of rows. */
+static size_t chunk_rows(const awq_config *c, int E, int n_seq, int seqlen, int r16, int gpu, double budget)
+{
+    const int cs = awq_fwd_chunk_seqs(c, n_seq, seqlen);
+    if (cs >= n_seq && E) return 0;
+    size_t unit = (size_t)(cs < n_seq ? cs : 1) * (size_t)seqlen;
+    awq_sgroup groups[AWQ_MAX_GROUPS];
+    const int ng = awq_scale_groups(c, E, groups);
+    for (int m = 1; m <= 65536; m *= 2) { /* slabs are 65536 = 2^16 elements: a power of two suffices */
+        int ok = unit * (size_t)m % 256 == 0;
+        for (int i = 0; i < ng && ok; i++) ok = (unit * (size_t)m * inspect_width(c, &groups[i])) % 65536 == 0;
+        if (ok) { unit *= (size_t)m; break; }
+        if (m == 65536) return 0;
+    }
+    const size_t N = (size_t)n_seq * (size_t)seqlen;
+    if (unit >= N) return 0;
+    size_t rows = unit;
+    while (rows + unit < N && awq_mem_chunked(c, E, 0, n_seq, seqlen, r16, gpu, (long)(rows + unit)) <= budget) rows += unit;
+    return rows;
+}
+
+/* The linears' inputs of every token on the host, computed `rows` at a time (feats_buf's
+ * layout: a MoE block's down_in rows chunk after chunk, routes with the tokens' global index). */
+static awq_err host_feats(awq_fwd *f, const awq_config *c, const dev_block *b, const float *x, size_t rows, feats_buf *hf)
+{
+    const awq_backend *be = f->be;
+    const size_t N = (size_t)f->n_seq * (size_t)f->seqlen, C = (size_t)c->hidden_size;
+    const int all = f->n_seq, moe = b->w.w[AWQ_W_ROUTER].data != NULL;
+    const size_t k = moe ? (size_t)c->n_experts_per_tok : 1;
+    memset(hf, 0, sizeof *hf);
+    hf->moe = moe;
+    hf->down_rows = N * k;
+    feats_buf d = {0};
+    awq_err e = AWQ_OK;
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++) {
+        if (!feat_present(c, (awq_feat)i, moe)) continue;
+        const size_t w = awq_feat_width(c, (awq_feat)i, moe), per = i == AWQ_FEAT_DOWN_IN ? k : 1;
+        if (!(hf->f[i] = malloc(N * per * w * sizeof(float)))) e = awq_fail(AWQ_ERR_NOMEM, "out of host memory for the block's feats");
+        if (!e) e = awq_dev_alloc(be, (void **)&d.f[i], rows * per * w * sizeof(float));
+    }
+    if (!e && moe && !(hf->routes = malloc(hf->down_rows * sizeof *hf->routes))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory for the routing");
+    for (size_t r0 = 0; !e && r0 < N; r0 += rows) {
+        const size_t n = N - r0 < rows ? N - r0 : rows;
+        f->n_seq = (int)(n / (size_t)f->seqlen);
+        awq_feats ft = {d.f[0], d.f[1], d.f[2], d.f[3], moe ? hf->routes + r0 * k : NULL, d.f[AWQ_FEAT_Q_B_IN],
+                        d.f[AWQ_FEAT_KV_B_IN], d.f[AWQ_FEAT_SHARED_DOWN_IN]};
+        e = awq_block_forward(f, &b->w, x + r0 * C, NULL, &ft);
+        f->n_seq = all;
+        for (size_t r = 0; !e && moe && r < n * k; r++) hf->routes[r0 * k + r].token += (int32_t)r0;
+        for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++) {
+            if (!hf->f[i]) continue;
+            const size_t w = awq_feat_width(c, (awq_feat)i, moe), per = i == AWQ_FEAT_DOWN_IN ? k : 1;
+            e = awq_dev_fetch(be, hf->f[i] + r0 * per * w, d.f[i], n * per * w * sizeof(float));
+        }
+    }
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) awq_dev_free(be, d.f[i]);
+    if (e) host_feats_free(hf);
+    return e;
+}
+
+/* fill_clip_in's rows, from host feats */
+static awq_err host_clip_in(const awq_config *cfg, const awq_params *p, const feats_buf *hf, size_t N, awq_clip_in *ci)
+{
+    const size_t C = (size_t)cfg->hidden_size, Fe = (size_t)cfg->moe_intermediate_size;
+    const int E = hf->moe ? cfg->n_experts : 0, K = cfg->n_experts_per_tok;
+    size_t T, step;
+    awq_clip_rows(N, p, &T, &step);
+    awq_err e = awq_clip_in_alloc(ci, cfg, E, T, step);
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++)
+        for (size_t t = 0; ci->width[i] && t < ci->T; t++)
+            memcpy(ci->f[i] + t * ci->width[i], hf->f[i] + t * ci->step * ci->width[i], ci->width[i] * sizeof(float));
+    int32_t *pos = E ? malloc(hf->down_rows * sizeof *pos) : NULL;
+    if (!e && E && !pos) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    for (int ex = 0; ex < E && !e; ex++) {
+        size_t n = expert_rows(hf, ex, K, cfg->arch == AWQ_ARCH_DEEPSEEK_V3, pos);
+        if (!n) {
+            e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it", ex, N);
+            awq_hint("calibrate on more (or more varied) text: more N_SAMPLES or another CALIB (AutoAWQ stops here too)");
+            break;
+        }
+        size_t Te, ste, m = 0;
+        awq_clip_rows(n, p, &Te, &ste);
+        if ((e = awq_clip_in_alloc_expert(ci, cfg, ex, n, Te, ste))) break;
+        for (size_t i = 0; i < n; i += ste, m++) {
+            memcpy(ci->ex[ex].in + m * C, hf->f[AWQ_FEAT_MLP_IN] + (size_t)hf->routes[pos[i]].token * C, C * sizeof(float));
+            memcpy(ci->ex[ex].down + m * Fe, hf->f[AWQ_FEAT_DOWN_IN] + (size_t)pos[i] * Fe, Fe * sizeof(float));
+        }
+    }
+    free(pos);
+    if (e) awq_clip_in_free(ci);
+    return e;
+}
+
+static awq_err search_chunked(const awq_backend *be, const awq_config *cfg, const awq_params *p, const awq_block_f32 *orig,
+                              const float *x, int n_seq, int seqlen, size_t rows, awq_scale_result res[AWQ_MAX_GROUPS],
+                              int *n_res, awq_clip_in *clip_in)
+{
+    *n_res = 0;
+    awq_sgroup groups[AWQ_MAX_GROUPS];
+    const int E = awq_block_experts(orig), ng = awq_scale_groups(cfg, E, groups);
+    const size_t N = (size_t)n_seq * (size_t)seqlen, Fe = (size_t)cfg->moe_intermediate_size;
+    awq_fwd f;
+    dev_block dev;
+    dev_block_f32 f32;
+    feats_buf hf = {0};
+    awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    if (e) return e;
+    e = dev_block_upload(be, orig, p->round_f16, &dev, &f32);
+    if (e) { awq_fwd_free(&f); return e; }
+    awq_info("scale search in chunks of %zu of the %zu tokens (the whole search does not fit this step's memory)", rows, N);
+    e = host_feats(&f, cfg, &dev, x, rows, &hf);
+    awq_prof_dev(be, "scale: forward with feats, in chunks");
+    if (!e && clip_in) e = host_clip_in(cfg, p, &hf, N, clip_in);
+    int32_t *pos = E ? malloc(hf.down_rows * sizeof *pos) : NULL;
+    float *xe = E ? malloc(N * Fe * sizeof *xe) : NULL; /* an expert's down_proj inputs (at most N rows) */
+    if (!e && E && (!pos || !xe)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; !e && i < ng; i++) {
+        double t0 = awq_now();
+        const awq_sgroup *g = &groups[i];
+        const float *in = hf.f[g->feat];
+        size_t n = N;
+        if (g->expert >= 0) { /* the rows of its tokens, in AutoAWQ's order */
+            n = expert_rows(&hf, g->expert, cfg->n_experts_per_tok, cfg->arch == AWQ_ARCH_DEEPSEEK_V3, pos);
+            if (!n) {
+                e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it",
+                             g->expert, N);
+                awq_hint("calibrate on more (or more varied) text: more N_SAMPLES or another CALIB (AutoAWQ stops here too)");
+                break;
+            }
+            for (size_t r = 0; r < n; r++) memcpy(xe + r * Fe, hf.f[AWQ_FEAT_DOWN_IN] + (size_t)pos[r] * Fe, Fe * sizeof(float));
+            in = xe;
+        }
+        const void *ind = NULL;
+        void *own = NULL;
+        e = awq_dev_view(be, in, n * awq_feat_width(cfg, g->feat, g->expert >= 0 || g->all_experts) * sizeof(float), &ind, &own);
+        if (!e) e = search_group(&f, cfg, p, orig, &dev, &f32, g, ind, n, rows, &res[i]);
+        awq_dev_release(be, own);
+        if (!e) {
+            *n_res = i + 1;
+            awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", g->prev_name, res[i].best, p->n_grid,
+                        (double)res[i].losses[res[i].best], awq_now() - t0);
+        }
+    }
+    free(xe), free(pos);
+    host_feats_free(&hf);
+    dev_block_free(be, &dev);
+    dev_block_f32_free(be, &f32);
+    awq_fwd_free(&f);
+    if (e) {
+        awq_scale_results_free(res, *n_res);
+        *n_res = 0;
+        if (clip_in) awq_clip_in_free(clip_in);
+    }
+    return e;
+}
+
+awq_err awq_search_scales_within(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                                 const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, double budget,
+                                 awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
+{
+    const int E = awq_block_experts(orig);
+    if (budget > 0) {
+        /* a CPU backend standing in for a device (DEVICES=cpu:N) was given units sized as one */
+        const int gpu = !awq_backend_is_host(be) || awq_mem_simulated();
+        awq_mem_need need;
+        awq_mem_estimate(cfg, E, 0, n_seq, seqlen, p->round_f16, gpu, &need);
+        const size_t rows = need.search > budget ? chunk_rows(cfg, E, n_seq, seqlen, p->round_f16, gpu, budget) : 0;
+        if (rows) return search_chunked(be, cfg, p, orig, x, n_seq, seqlen, rows, res, n_res, clip_in);
+    }
+    return search_whole(be, cfg, p, orig, x, n_seq, seqlen, res, n_res, clip_in);
+}
+
+awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                          const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
+                          awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
+{
+    return awq_search_scales_within(be, cfg, p, orig, x, n_seq, seqlen, 0, res, n_res, clip_in);
+}
+
 
 void awq_scale_results_free(awq_scale_result *res, int n)
 {
@@ -747,6 +1050,10 @@ int awq_clip_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS])
 {
     awq_slot all[AWQ_MAX_LINEARS];
     int n = 0, na = awq_block_linears(b, all);
+    if (b->fused) { /* AutoAWQ's name test sees "self_attn.qkv_proj" (no "q_", "k_"): q and k rows are clipped */
+        memcpy(out, all, (size_t)na * sizeof *all);
+        return na;
+    }
     for (int i = 0; i < na; i++) {
         const char *name = awq_slot_suffix(all[i]); /* block-relative, e.g. "self_attn.q_proj.weight" */
         static const char *const skip[] = {"q_", "k_", "query", "key", "Wqkv"};
@@ -769,9 +1076,15 @@ awq_err awq_clip_in_alloc(awq_clip_in *ci, const awq_config *cfg, int n_experts,
 {
     memset(ci, 0, sizeof *ci);
     ci->T = T, ci->step = step;
-    for (int i = 0; i < 4; i++) {
-        /* a mixture-of-experts block has no dense gate/up/down: its experts' rows are in ex[] */
-        ci->width[i] = n_experts && i >= AWQ_FEAT_MLP_IN ? 0 : feat_width(cfg, (awq_feat)i, 0);
+    const int shared = n_experts && cfg->mla && cfg->n_shared_experts > 0; /* DeepSeek-V3's shared experts */
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) {
+        /* a mixture-of-experts block has no dense gate/up/down: its experts' rows are in ex[]; the
+         * shared experts read every token's mlp_in row and their own down_in; q_b_proj is never
+         * clipped (its name has "q_"), so its input is not kept */
+        if (!feat_present(cfg, (awq_feat)i, n_experts > 0) || i == AWQ_FEAT_Q_B_IN) ci->width[i] = 0;
+        else if (n_experts && i == AWQ_FEAT_MLP_IN) ci->width[i] = shared ? (size_t)cfg->hidden_size : 0;
+        else if (n_experts && i == AWQ_FEAT_DOWN_IN) ci->width[i] = 0;
+        else ci->width[i] = awq_feat_width(cfg, (awq_feat)i, n_experts > 0);
         if (ci->width[i] && !(ci->f[i] = calloc(ci->T * ci->width[i], sizeof(float)))) {
             awq_clip_in_free(ci);
             return awq_fail(AWQ_ERR_NOMEM, "out of memory for the clip inputs");
@@ -797,7 +1110,7 @@ awq_err awq_clip_in_alloc_expert(awq_clip_in *ci, const awq_config *cfg, int e, 
 
 void awq_clip_in_free(awq_clip_in *ci)
 {
-    for (int i = 0; i < 4; i++) free(ci->f[i]);
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) free(ci->f[i]);
     for (int e = 0; e < ci->n_experts && ci->ex; e++) free(ci->ex[e].in), free(ci->ex[e].down);
     free(ci->ex);
     memset(ci, 0, sizeof *ci);
@@ -840,9 +1153,18 @@ awq_err awq_clip_in_scale(awq_clip_in *ci, const awq_scale_result *res, int n_re
                 if (!x->in) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': no clip inputs for expert %d", g->prev_name, e);
                 divide_rows(g->expert >= 0 ? x->down : x->in, x->T, r->n, r->s, round_f16);
             }
+            /* the shared experts' gate/up read the dense mlp_in rows (AutoAWQ divides their
+             * input_feat too: they are layers of this group) */
+            if (g->shared && ci->width[AWQ_FEAT_MLP_IN]) {
+                if (r->n != ci->width[AWQ_FEAT_MLP_IN])
+                    return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for an input of %zu channels", g->prev_name,
+                                    r->n, ci->width[AWQ_FEAT_MLP_IN]);
+                divide_rows(ci->f[AWQ_FEAT_MLP_IN], ci->T, r->n, r->s, round_f16);
+            }
             continue;
         }
         const size_t w = ci->width[g->feat];
+        if (!w) continue; /* an input no clip search reads (q_b_proj's) */
         if (r->n != w)
             return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for an input of %zu channels", g->prev_name, r->n, w);
         divide_rows(ci->f[g->feat], ci->T, w, r->s, round_f16);

@@ -14,8 +14,7 @@
 
 /* Check the parameters against a model: group divides every linear's in_features, the GEMM
  * format's 4 bits and out_features % 8, clip candidates. (Each parameter's own range is checked
- * by awq_params_finish.) The message names the parameter and the linear and gives a hint.
- * AWQ_ERR_UNSUPPORTED for DeepseekV3 (no scale groups for it yet; eval and capture need no check). */
+ * by awq_params_finish.) The message names the parameter and the linear and gives a hint. */
 awq_err awq_params_check(const awq_params *p, const awq_config *cfg, int need_pack);
 
 /* fp32 host copies of a block's tensors (rounded to fp16 values in fp16 numerics). */
@@ -24,6 +23,8 @@ typedef struct awq_block_f32 {
     int64_t shape[AWQ_SLOT__COUNT][2];
     int ndim[AWQ_SLOT__COUNT];
     const awq_backend *be;            /* NULL: t[] are host memory; else memory of this device backend */
+    int fused;                        /* 1: the checkpoint fuses q/k/v and gate/up (Phi3, fused.h): every
+                                       * part is clipped (AutoAWQ clips qkv_proj) and packed fused */
 } awq_block_f32;
 
 /* From the model's (original) tensors. With round_f16, BF16/F32 values are rounded to fp16
@@ -43,13 +44,21 @@ size_t awq_block_f32_numel(const awq_block_f32 *b, awq_slot s);
 
 /* ---- scale groups (spec §2.5) ------------------------------------------------------------- */
 
-/* A block has at most this many scale groups (the four dense ones, or three plus one per expert)
- * and quantized linears (seven, or q/k/v/o plus three per expert). */
-#define AWQ_MAX_GROUPS (4 + AWQ_MAX_EXPERTS)
-#define AWQ_MAX_LINEARS (7 + AWQ_EXPERT__SLOTS * AWQ_MAX_EXPERTS)
+/* A block has at most this many scale groups (the four dense ones; three plus one per expert; for
+ * DeepSeek-V3 three attention groups, the experts' and shared experts' gate/up, one per expert and
+ * the shared experts' up->down) and quantized linears (the fixed linear slots, seven dense plus
+ * the latent attention's four and the shared experts' three, then three per expert). */
+#define AWQ_MAX_GROUPS (5 + AWQ_MAX_EXPERTS)
+#define AWQ_MAX_LINEARS (14 + AWQ_EXPERT__SLOTS * AWQ_MAX_EXPERTS)
 
 typedef enum { AWQ_INSPECT_ATTN, AWQ_INSPECT_MLP, AWQ_INSPECT_LINEAR } awq_inspect;
-typedef enum { AWQ_FEAT_ATTN_IN, AWQ_FEAT_O_IN, AWQ_FEAT_MLP_IN, AWQ_FEAT_DOWN_IN } awq_feat;
+/* The inputs the linears read (forward.h's awq_feats); the last three are DeepSeek-V3's:
+ * q_a_layernorm's output (q_b_proj), kv_a_layernorm's (kv_b_proj), the shared experts' down_proj
+ * input. */
+typedef enum {
+    AWQ_FEAT_ATTN_IN, AWQ_FEAT_O_IN, AWQ_FEAT_MLP_IN, AWQ_FEAT_DOWN_IN,
+    AWQ_FEAT_Q_B_IN, AWQ_FEAT_KV_B_IN, AWQ_FEAT_SHARED_DOWN_IN, AWQ_FEAT__COUNT
+} awq_feat;
 
 typedef struct awq_sgroup {
     char prev_name[40];      /* "input_layernorm", "v_proj", "mlp.experts.3.up_proj" (also the object tensor prefix) */
@@ -58,19 +67,25 @@ typedef struct awq_sgroup {
     int n_layers;
     awq_inspect inspect;     /* AWQ_INSPECT_MLP of a mixture-of-experts block: the whole experts' module */
     awq_feat feat;           /* the group's input */
-    int all_experts;         /* post_attention_layernorm -> every expert's gate_proj and up_proj (n_layers 2E);
+    int all_experts;         /* post_attention_layernorm -> every expert's gate_proj and up_proj (n_layers 2E,
+                              * or 2E + 2 with DeepSeek-V3's shared experts' gate_proj and up_proj last);
                               * the router's columns take the scales too (docs/AWQ.md) */
     int expert;              /* >= 0: expert's up_proj -> down_proj, on the rows of its tokens; else -1 */
+    int shared;              /* an all_experts group ending with the shared experts' gate/up (DeepSeek-V3) */
 } awq_sgroup;
 
 /* Linear i of group g (i < g->n_layers): an all_experts group lists expert 0's gate_proj and
- * up_proj, then expert 1's, ... (AutoAWQ's order). */
+ * up_proj, then expert 1's, ..., then the shared experts' (AutoAWQ's order). */
 awq_slot awq_sgroup_layer(const awq_sgroup *g, int i);
 
 /* The groups of a block with n_experts experts (0: dense) in table order (spec §2.5): attention
  * input; v->o only when v_proj and o_proj have the same shape (MHA with H*D == C, pitfall 12);
  * then gate/up and up->down, or for experts post_attention_layernorm -> all experts' gate/up and
- * each expert's up->down (AutoAWQ's mixtral.py / qwen3_moe.py). Returns the count. */
+ * each expert's up->down (AutoAWQ's mixtral.py / qwen3_moe.py). DeepSeek-V3 (AutoAWQ's
+ * deepseek_v3.py): input_layernorm -> q_a_proj (q_proj without q_lora_rank) + kv_a_proj_with_mqa
+ * on the latent attention; q_a_layernorm -> q_b_proj; kv_a_layernorm -> kv_b_proj; then the dense
+ * groups, or the experts' with the shared experts' gate/up in the all-experts group and
+ * shared_experts.up_proj -> down_proj last. Returns the count. */
 int awq_scale_groups(const awq_config *cfg, int n_experts, awq_sgroup out[AWQ_MAX_GROUPS]);
 /* Experts of a block copy (0: dense): the rows of its router. */
 int awq_block_experts(const awq_block_f32 *b);
@@ -95,6 +110,13 @@ struct awq_clip_in;
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                           const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
                           awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, struct awq_clip_in *clip_in);
+/* The same within `budget` bytes of memory (0: no bound): when the whole search needs more
+ * (memest.h), the block's forward runs on chunks of the tokens, the linears' inputs wait on the
+ * host and each group's trial forwards run a chunk at a time. The results are the same bits as
+ * awq_search_scales' (the chunks follow the forward's passes and the loss's summation slabs). */
+awq_err awq_search_scales_within(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                                 const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, double budget,
+                                 awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, struct awq_clip_in *clip_in);
 void awq_scale_results_free(awq_scale_result *res, int n);
 
 /* The grid search of one group on its input x [n_seq*seqlen, in] (the group's feature, fp32 host
@@ -110,13 +132,16 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
 /* ---- clip (spec §2.8-§2.9) ------------------------------------------------------------------ */
 
 /* The linears clip search visits, in slot order: every quantized linear of the block but those
- * whose name contains "q_" or "k_" (spec §2.8). */
+ * whose name contains "q_" or "k_" (spec §2.8); of a fused block (Phi3) every one, q and k
+ * included, as AutoAWQ clips the fused qkv_proj. */
 int awq_clip_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS]);
 /* The quantized linears of a block copy, in slot order (q, k, v, o, gate, up, down, then each
  * expert's gate, up, down). */
 int awq_block_linears(const awq_block_f32 *b, awq_slot out[AWQ_MAX_LINEARS]);
 /* In (feature) index of a dense linear's input. */
 awq_feat awq_linear_feat(awq_slot linear);
+/* Channels of a feat; moe: of a mixture-of-experts block (down_in is an expert's, Fe wide). */
+size_t awq_feat_width(const awq_config *cfg, awq_feat f, int moe);
 
 typedef struct awq_clip_result {
     awq_slot linear;
@@ -141,11 +166,12 @@ typedef struct awq_clip_expert {
  * feats[t][c] = h(feats[t][c] / s[c]) (AutoAWQ's apply_scale on input_feat). They depend on the
  * block input, the original block and the numerics only, so a clip-grid rerun reads them from
  * the store (awqobj.h) instead of the block input and a forward. Host memory. A mixture-of-
- * experts block has no dense mlp_in / down_in rows (width 0) but ex[] per expert. */
+ * experts block has no dense down_in rows (width 0) but ex[] per expert, and its mlp_in rows only
+ * for DeepSeek-V3's shared experts. q_b_proj's input is never kept: no clip search reads it. */
 typedef struct awq_clip_in {
     size_t T, step;
-    size_t width[4];         /* of each awq_feat */
-    float *f[4];             /* [T, width[i]] in awq_feat order; owned */
+    size_t width[AWQ_FEAT__COUNT]; /* of each awq_feat (0: not kept) */
+    float *f[AWQ_FEAT__COUNT];     /* [T, width[i]] in awq_feat order; owned */
     int n_experts;
     awq_clip_expert *ex;     /* [n_experts]; owned */
     size_t ex_in_w, ex_down_w; /* widths of their in and down rows: C and Fe */
@@ -199,7 +225,8 @@ void awq_packed_linear_free(awq_packed_linear *pl);
 
 /* The 7 quantized linears of a dense block in module order (q, k, v, o, gate, up, down). */
 extern const awq_slot AWQ_LINEARS[7];
-/* Is slot a quantized linear weight (one of AWQ_LINEARS or an expert's; never the router)? */
+/* Is slot a quantized linear weight (one of AWQ_LINEARS, DeepSeek-V3's latent attention and
+ * shared experts' linears, or an expert's; never the router)? */
 int awq_slot_is_linear(awq_slot s);
 
 #endif

@@ -9,6 +9,7 @@
 #include "../../kernels/quant.h"
 #include "ct.h"
 #include "devmem.h"
+#include "fused.h"
 
 const char *awq_linear_name(awq_slot s, char *buf, size_t cap)
 {
@@ -265,7 +266,8 @@ awq_err awq_block_get(awq_store *s, const awq_key *key, const char *kind, awq_bl
 
 /* ---- clip inputs -------------------------------------------------------------------------- */
 
-static const char *const CLIPIN_NAMES[4] = {"attn_in", "o_in", "mlp_in", "down_in"}; /* awq_feat order */
+static const char *const CLIPIN_NAMES[AWQ_FEAT__COUNT] = { /* awq_feat order */
+    "attn_in", "o_in", "mlp_in", "down_in", "q_b_in", "kv_b_in", "shared_down_in"};
 
 /* One array of the clipin object: [T, w] fp32 values, stored as F16 when they are fp16 values. */
 static awq_err clipin_tensor(awq_tensor *t, char *name, const float *v, size_t T, size_t w, int as_f16, uint16_t **h)
@@ -282,14 +284,14 @@ static awq_err clipin_tensor(awq_tensor *t, char *name, const float *v, size_t T
 
 awq_err awq_clipin_put(awq_store *s, const awq_key *key, const char *recipe, const awq_clip_in *ci, int as_f16)
 {
-    const int cap = 4 + 2 * ci->n_experts;
+    const int cap = AWQ_FEAT__COUNT + 2 * ci->n_experts;
     awq_tensor *t = malloc((size_t)cap * sizeof *t);
     uint16_t **h = calloc((size_t)cap, sizeof *h);
     char (*names)[48] = malloc((size_t)cap * sizeof *names);
     int nt = 0;
     awq_err e = t && h && names ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < 4 && !e; i++) {
-        if (!ci->width[i]) continue; /* a mixture-of-experts block: no dense mlp inputs */
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++) {
+        if (!ci->width[i]) continue; /* a mixture-of-experts block: no dense mlp inputs; others' absent feats */
         snprintf(names[nt], 48, "%s", CLIPIN_NAMES[i]);
         e = clipin_tensor(&t[nt], names[nt], ci->f[i], ci->T, ci->width[i], as_f16, &h[nt]);
         nt++;
@@ -332,7 +334,7 @@ awq_err awq_clipin_get(awq_store *s, const awq_key *key, const awq_config *cfg, 
     const awq_tensor *t0 = e ? NULL : awq_object_tensor(o, CLIPIN_NAMES[0]);
     if (!e && (!t0 || t0->ndim != 2)) e = bad_object(key, "clipin", CLIPIN_NAMES[0]);
     if (!e) e = awq_clip_in_alloc(ci, cfg, n_experts, (size_t)t0->shape[0], 0); /* step: not recorded, not needed */
-    for (int i = 0; i < 4 && !e; i++) {
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++) {
         size_t T = ci->T;
         if (ci->width[i]) e = clipin_read(o, key, CLIPIN_NAMES[i], &T, ci->width[i], &ci->f[i]);
     }
@@ -382,8 +384,8 @@ awq_err awq_clips_put(awq_store *s, const awq_key *key, const char *recipe, cons
 static int linear_slot(const char *lin)
 {
     char buf[64];
-    for (int i = 0; i < 7; i++)
-        if (!strcmp(lin, awq_linear_name(AWQ_LINEARS[i], buf, sizeof buf))) return AWQ_LINEARS[i];
+    for (int sl = 0; sl < AWQ_SLOT__FIXED; sl++) /* the dense, latent attention and shared experts' linears */
+        if (awq_slot_is_linear((awq_slot)sl) && !strcmp(lin, awq_linear_name((awq_slot)sl, buf, sizeof buf))) return sl;
     int e, n = 0;
     char proj[16];
     if (sscanf(lin, "mlp.experts.%d.%15[a-z_]%n", &e, proj, &n) != 2 || lin[n] || e < 0 || e >= AWQ_MAX_EXPERTS) return -1;
@@ -549,7 +551,12 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
             memcpy(fq->shape[sl], b->shape[sl], sizeof fq->shape[sl]);
         }
     }
+    /* Phi3: the output holds qkv_proj and gate_up_proj as the input did (fused.h) */
+    void *fused_bufs[AWQ_FUSED_MAX_BUFS];
+    int n_fused = 0;
+    if (!e && b->fused) e = awq_fuse_packed(t, &nt, fused_bufs, &n_fused, names);
     if (!e) e = awq_store_put(s, key, "packed", recipe, t, nt);
+    for (int k = 0; k < n_fused; k++) free(fused_bufs[k]);
     for (int li = 0; pl && li < nlin; li++) awq_packed_linear_free(&pl[li]);
     for (int li = 0; cts && li < nlin; li++) awq_ct_linear_free(&cts[li]);
     free(cts);

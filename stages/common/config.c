@@ -29,10 +29,11 @@ static const struct {
     {"MixtralForCausalLM", "mixtral", AWQ_ARCH_MIXTRAL},
     {"Qwen3MoeForCausalLM", "qwen3_moe", AWQ_ARCH_QWEN3_MOE},
     {"DeepseekV3ForCausalLM", "deepseek_v3", AWQ_ARCH_DEEPSEEK_V3},
+    {"Phi3ForCausalLM", "phi3", AWQ_ARCH_PHI3},
 };
 #define N_ARCHS (sizeof g_archs / sizeof g_archs[0])
 #define SUPPORTED_HINT "supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, " \
-                       "MixtralForCausalLM, Qwen3MoeForCausalLM, DeepseekV3ForCausalLM"
+                       "MixtralForCausalLM, Qwen3MoeForCausalLM, DeepseekV3ForCausalLM, Phi3ForCausalLM"
 
 const char *awq_arch_name(awq_arch a)
 {
@@ -171,6 +172,7 @@ static awq_err read_dims(const rd *r, json_t *root, awq_config *cfg)
         if ((e = get_int(r, root, "", "max_position_embeddings", 1, 1 << 30, &cfg->max_position_embeddings, NULL))) return e;
         return get_number(r, root, "", "rms_norm_eps", 0, 1, &cfg->rms_norm_eps, NULL);
     }
+    if (cfg->arch == AWQ_ARCH_PHI3) cfg->rms_norm_eps = 1e-5, cfg->max_position_embeddings = 4096; /* Phi3Config's */
     if (H % cfg->num_key_value_heads != 0)
         return awq_fail(AWQ_ERR_FORMAT, "'%s': num_attention_heads %d is not a multiple of num_key_value_heads %d", r->file,
                         H, cfg->num_key_value_heads);
@@ -242,6 +244,60 @@ static awq_err read_yarn(const rd *r, json_t *root, json_t *rp, const char *pref
     return AWQ_OK;
 }
 
+/* A longrope factor list: an array of rotary_dim/2 numbers. */
+static awq_err read_factors(const rd *r, json_t *rp, const char *prefix, const char *key, int n, float *out)
+{
+    json_t *v = json_object_get(rp, key);
+    if (!v || json_is_null(v)) return awq_fail(AWQ_ERR_FORMAT, "'%s': longrope RoPE needs key '%s%s'", r->file, prefix, key);
+    if (!json_is_array(v) || json_array_size(v) != (size_t)n)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s%s' must be an array of %d numbers (rotary width / 2)", r->file, prefix,
+                        key, n);
+    for (int j = 0; j < n; j++) {
+        json_t *x = json_array_get(v, (size_t)j);
+        double d = json_is_number(x) ? json_number_value(x) : NAN;
+        if (!isfinite(d) || d <= 0)
+            return awq_fail(AWQ_ERR_FORMAT, "'%s': key '%s%s[%d]' must be a positive number", r->file, prefix, key, j);
+        out[j] = (float)d; /* torch.tensor(factors, dtype=float32) */
+    }
+    return AWQ_OK;
+}
+
+/* Phi3's longrope (Phi3Config reads "su" and "yarn" as longrope): both factor lists, the original
+ * context (the top-level key wins: standardize_rope_params), factor and attention_factor. */
+/* Phi3's rotated width: int(head_dim * partial_rotary_factor), even (rotate_half splits it). */
+static awq_err check_partial_phi3(const rd *r, double partial, awq_config *cfg)
+{
+    int rd_ = (int)(cfg->head_dim * partial);
+    if (rd_ < 2 || rd_ % 2 || rd_ / 2 > AWQ_MAX_ROPE_PAIRS)
+        return awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': partial_rotary_factor %g gives a rotary width of %d of head_dim %d; "
+                        "it must be even and at least 2", r->file, partial, rd_, cfg->head_dim);
+    cfg->rotary_dim = rd_ == cfg->head_dim ? 0 : rd_;
+    return AWQ_OK;
+}
+
+static awq_err read_longrope(const rd *r, json_t *root, json_t *rp, const char *prefix, awq_config *cfg)
+{
+    awq_err e;
+    const int pairs = (cfg->rotary_dim ? cfg->rotary_dim : cfg->head_dim) / 2;
+    int orig = 4096, has_top;
+    double factor = 0, att = 0;
+    int has_factor, has_att;
+    if ((e = get_int(r, rp, prefix, "original_max_position_embeddings", 1, 1 << 30, &orig, NULL)) ||
+        (e = get_int(r, root, "", "original_max_position_embeddings", 1, 1 << 30, &orig, &has_top)) ||
+        (e = get_number(r, rp, prefix, "factor", 0, 1e6, &factor, &has_factor)) ||
+        (e = get_number(r, rp, prefix, "attention_factor", 0, 1e6, &att, &has_att)) ||
+        (e = read_factors(r, rp, prefix, "short_factor", pairs, cfg->rope_short_factor)) ||
+        (e = read_factors(r, rp, prefix, "long_factor", pairs, cfg->rope_long_factor)))
+        return e;
+    cfg->rope_type = AWQ_ROPE_LONGROPE;
+    cfg->rope_original_max_position_embeddings = orig;
+    if (!has_factor) factor = (double)cfg->max_position_embeddings / orig;
+    cfg->rope_factor = factor;
+    if (!has_att) att = factor <= 1.0 ? 1.0 : sqrt(1 + log(factor) / log((double)orig));
+    cfg->rope_attention_factor = att;
+    return AWQ_OK;
+}
+
 /* rope_parameters (transformers v5) or rope_theta + rope_scaling (older). Both may carry the
  * type under "rope_type" or, in old files, "type". */
 static awq_err read_rope(const rd *r, json_t *root, awq_config *cfg)
@@ -270,6 +326,16 @@ static awq_err read_rope(const rd *r, json_t *root, awq_config *cfg)
         if ((e = get_string(r, rp, prefix, "type", &type))) return e;
     }
     if (!type || strcmp(type, "default") == 0) goto check_partial;
+    if (cfg->arch == AWQ_ARCH_PHI3) {
+        if (strcmp(type, "longrope") != 0 && strcmp(type, "su") != 0 && strcmp(type, "yarn") != 0) {
+            awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': %s%s '%.40s' is not supported for Phi3 (default and longrope RoPE)", r->file,
+                     prefix, type_key, type);
+            awq_hint("Phi3ForCausalLM itself accepts only default and longrope (su, yarn)");
+            return AWQ_ERR_UNSUPPORTED;
+        }
+        if ((e = check_partial_phi3(r, partial, cfg))) return e;
+        return read_longrope(r, root, rp, prefix, cfg);
+    }
     if (cfg->arch == AWQ_ARCH_DEEPSEEK_V3) {
         if (strcmp(type, "yarn") != 0) {
             awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': %s%s '%.40s' is not supported for DeepseekV3 (only default and yarn RoPE)",
@@ -304,6 +370,7 @@ static awq_err read_rope(const rd *r, json_t *root, awq_config *cfg)
         return awq_fail(AWQ_ERR_FORMAT, "'%s': %shigh_freq_factor %g must be greater than low_freq_factor %g", r->file,
                         prefix, cfg->rope_high_freq_factor, cfg->rope_low_freq_factor);
 check_partial:
+    if (cfg->arch == AWQ_ARCH_PHI3) return check_partial_phi3(r, partial, cfg);
     if (partial != 1.0)
         return awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': partial_rotary_factor %g is not supported (RoPE over the whole head only)",
                         r->file, partial);
@@ -319,7 +386,7 @@ static awq_err read_window(const rd *r, json_t *root, awq_config *cfg)
     if (cfg->arch == AWQ_ARCH_LLAMA || cfg->arch == AWQ_ARCH_DEEPSEEK_V3) return AWQ_OK;
     if ((e = get_int(r, root, "", "sliding_window", 1, INT_MAX, &window, &has_window))) return e;
     int active = 0;
-    if (cfg->arch == AWQ_ARCH_MISTRAL || cfg->arch == AWQ_ARCH_MIXTRAL) {
+    if (cfg->arch == AWQ_ARCH_MISTRAL || cfg->arch == AWQ_ARCH_MIXTRAL || cfg->arch == AWQ_ARCH_PHI3) {
         active = has_window;
     } else {
         int use = 0, max_window_layers = 28;
@@ -361,6 +428,9 @@ static awq_err read_flags(const rd *r, json_t *root, awq_config *cfg)
         break;
     case AWQ_ARCH_MISTRAL:
     case AWQ_ARCH_MIXTRAL:
+        break;
+    case AWQ_ARCH_PHI3: /* no biases (the class has none), q/k/v and gate/up fused */
+        cfg->fused = 1;
         break;
     case AWQ_ARCH_DEEPSEEK_V3:
         if ((e = get_bool(r, root, "attention_bias", &attn_bias))) return e;

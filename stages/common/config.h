@@ -1,8 +1,10 @@
 /* config.h - the parts of an HF config.json that define a Llama-family decoder (spec §1.1).
  * Supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, the
- * mixture-of-experts MixtralForCausalLM and Qwen3MoeForCausalLM (awq_layer_experts), and
+ * mixture-of-experts MixtralForCausalLM and Qwen3MoeForCausalLM (awq_layer_experts),
  * DeepseekV3ForCausalLM (multi-head latent attention, YaRN RoPE, shared experts, group-limited
- * sigmoid routing; transformers 5.23's DeepseekV3Config defaults for absent keys).
+ * sigmoid routing; transformers 5.23's DeepseekV3Config defaults for absent keys), and
+ * Phi3ForCausalLM (Phi-3, Phi-4: fused qkv_proj and gate_up_proj, longrope, partial rotary;
+ * Phi3Config's defaults: rms_norm_eps 1e-5, max and original max positions 4096).
  * Anything else (architecture, rope type, activation, active sliding window < 2048) is refused
  * with a message naming the key and the file.
  *
@@ -11,7 +13,8 @@
  * absent. Integers must be JSON integers (4096.0 is refused), booleans JSON booleans. Both rope
  * forms are read: rope_parameters (transformers v5, may carry rope_theta) wins over
  * rope_theta + rope_scaling; the type is "rope_type" or the older "type"; only default and llama3
- * are accepted (DeepseekV3: default and yarn), and partial_rotary_factor must be 1. Sliding window: Mistral's non-null
+ * are accepted (DeepseekV3: default and yarn; Phi3: default and longrope), and partial_rotary_factor
+ * must be 1 (Phi3: any giving an even rotary width). Sliding window: Mistral's non-null
  * sliding_window is active; Qwen2/Qwen3 use one only when use_sliding_window is true, and only
  * on layers >= max_window_layers (class defaults: window 4096, max_window_layers 28); Llama has
  * none. "dtype" (v5) wins over "torch_dtype". */
@@ -25,7 +28,7 @@
 
 typedef enum awq_arch {
     AWQ_ARCH_LLAMA = 1, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3, AWQ_ARCH_MIXTRAL, AWQ_ARCH_QWEN3_MOE,
-    AWQ_ARCH_DEEPSEEK_V3
+    AWQ_ARCH_DEEPSEEK_V3, AWQ_ARCH_PHI3
 } awq_arch;
 
 /* The most routed experts a block may have (DeepSeek-V3 has 256): the block's tensor slots are
@@ -33,7 +36,10 @@ typedef enum awq_arch {
 #define AWQ_MAX_EXPERTS 256
 #define AWQ_MAX_LAYERS 1024
 
-typedef enum awq_rope_type { AWQ_ROPE_DEFAULT = 0, AWQ_ROPE_LLAMA3 = 1, AWQ_ROPE_YARN = 2 } awq_rope_type;
+typedef enum awq_rope_type { AWQ_ROPE_DEFAULT = 0, AWQ_ROPE_LLAMA3 = 1, AWQ_ROPE_YARN = 2, AWQ_ROPE_LONGROPE = 3 } awq_rope_type;
+
+/* The most rotation pairs a head may have (longrope's factor lists are this long at most). */
+#define AWQ_MAX_ROPE_PAIRS 512
 
 /* How a mixture-of-experts block routes: softmax top-k (Mixtral, Qwen3-MoE), or DeepSeek-V3's
  * sigmoid scores with the correction bias and group-limited top-k (moe.h). */
@@ -62,6 +68,17 @@ typedef struct awq_config {
      * get_mscale(factor, mscale_all_dim) when both are non-zero, else get_mscale(factor)). */
     double rope_beta_fast, rope_beta_slow, rope_mscale, rope_mscale_all_dim, rope_attention_factor;
     int rope_truncate;
+    /* Phi3 (transformers 5.23's Phi3Config and _compute_longrope_parameters): rotary_dim =
+     * int(head_dim * partial_rotary_factor) (0: the whole head); longrope ("su" and "yarn" are read
+     * as longrope, as Phi3Config does) with short and long factors of rotary_dim/2 entries each, the
+     * long ones used when a sequence is longer than rope_original_max_position_embeddings (the
+     * top-level original_max_position_embeddings, default 4096, which wins over the rope block's),
+     * and cos/sin times rope_attention_factor (the file's attention_factor, else sqrt(1 + ln(factor) /
+     * ln(original)) for factor = the file's factor or max_position_embeddings / original, > 1). */
+    int rotary_dim;
+    float rope_short_factor[AWQ_MAX_ROPE_PAIRS], rope_long_factor[AWQ_MAX_ROPE_PAIRS];
+    int fused;                  /* Phi3: q/k/v stored as one self_attn.qkv_proj and gate/up as one
+                                 * mlp.gate_up_proj (stages/common/fused.h) */
     int tie_word_embeddings;    /* default 0 for this family */
     int qkv_bias;               /* q,k,v have bias (Qwen2 always; Llama/Qwen3 attention_bias) */
     int o_bias;                 /* o_proj has bias (Llama/Qwen3 attention_bias) */

@@ -75,6 +75,24 @@ static size_t scratch_width(const awq_config *c, int i)
     return w[i];
 }
 
+size_t awq_fwd_row_bytes(const awq_config *cfg)
+{
+    size_t row_bytes = 0;
+    for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
+    if (cfg->n_experts) /* the experts' scratch (moe.c) */
+        row_bytes += (3 * (size_t)cfg->hidden_size + (size_t)cfg->n_experts * 2 + (size_t)cfg->n_experts_per_tok * 8) * sizeof(float);
+    if (cfg->mla) row_bytes += awq_mla_row_floats(cfg) * sizeof(float);
+    return row_bytes;
+}
+
+int awq_fwd_chunk_seqs(const awq_config *cfg, int n_seq, int seqlen)
+{
+    const size_t budget = (size_t)1 << 30;
+    int chunk_seqs = (int)(budget / (awq_fwd_row_bytes(cfg) * (size_t)(seqlen > 0 ? seqlen : 1)));
+    if (chunk_seqs < 1) chunk_seqs = 1;
+    return chunk_seqs > n_seq ? n_seq : chunk_seqs;
+}
+
 awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, int n_seq, int seqlen,
                      int round_f16, int chunk_seqs)
 {
@@ -91,16 +109,12 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
                           .yarn = cfg->rope_type == AWQ_ROPE_YARN, .beta_fast = cfg->rope_beta_fast,
                           .beta_slow = cfg->rope_beta_slow, .truncate = cfg->rope_truncate,
                           .attention_factor = (float)cfg->rope_attention_factor, .interleave = cfg->rope_interleave};
-    size_t row_bytes = 0;
-    for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
-    if (cfg->n_experts) /* the experts' scratch (moe.c) */
-        row_bytes += (3 * (size_t)cfg->hidden_size + (size_t)cfg->n_experts * 2 + (size_t)cfg->n_experts_per_tok * 8) * sizeof(float);
-    if (cfg->mla) row_bytes += awq_mla_row_floats(cfg) * sizeof(float);
-    if (chunk_seqs <= 0) {
-        size_t budget = (size_t)1 << 30;
-        chunk_seqs = (int)(budget / (row_bytes * (size_t)seqlen));
-        if (chunk_seqs < 1) chunk_seqs = 1;
+    f->rope.rotary_dim = cfg->rotary_dim;
+    if (cfg->rope_type == AWQ_ROPE_LONGROPE) { /* Phi3: the long factors only past the original context */
+        f->rope.longrope = 1;
+        f->rope.ext_factors = seqlen > cfg->rope_original_max_position_embeddings ? cfg->rope_long_factor : cfg->rope_short_factor;
     }
+    if (chunk_seqs <= 0) chunk_seqs = awq_fwd_chunk_seqs(cfg, n_seq, seqlen);
     if (chunk_seqs > n_seq) chunk_seqs = n_seq;
     f->chunk_seqs = chunk_seqs;
     size_t rows = (size_t)chunk_seqs * (size_t)seqlen;
@@ -193,9 +207,15 @@ static awq_err block_chunk(awq_fwd *f, const awq_block_w *w, const float *x, flo
     float *normed = f->buf[6], *sub_out = f->buf[7], *resid = y ? y + r0 * C : sub_out;
     x += r0 * C;
     KCHECK(be->rmsnorm(be->ctx, normed, x, w->w[AWQ_W_INPUT_NORM], rows, C, eps, r16), "input_layernorm");
+    if (ft) { /* DeepSeek-V3's extra feats, this pass's rows (mla.c, moe.c write them) */
+        const size_t Fs = (size_t)c->moe_intermediate_size * (size_t)c->n_shared_experts;
+        f->cap_q_b_in = ft->q_b_in ? ft->q_b_in + r0 * (size_t)c->q_lora_rank : NULL;
+        f->cap_kv_b_in = ft->kv_b_in ? ft->kv_b_in + r0 * (size_t)c->kv_lora_rank : NULL;
+        f->cap_shared_down_in = ft->shared_down_in ? ft->shared_down_in + r0 * Fs : NULL;
+    }
     if (ft && ft->attn_in) KCHECK(be->copy(be->ctx, ft->attn_in + r0 * C, normed, rows * C * sizeof(float)), "copy q/k/v input");
     awq_err e = attn_chunk(f, w, normed, sub_out, ft && ft->o_in ? ft->o_in + r0 * HD : NULL, ns);
-    if (e) return e;
+    if (e) { f->cap_q_b_in = f->cap_kv_b_in = f->cap_shared_down_in = NULL; return e; }
     KCHECK(be->add(be->ctx, resid, x, sub_out, rows * C, r16), "residual add (attention)");
     KCHECK(be->rmsnorm(be->ctx, normed, resid, w->w[AWQ_W_POST_NORM], rows, C, eps, r16), "post_attention_layernorm");
     if (ft && ft->mlp_in) KCHECK(be->copy(be->ctx, ft->mlp_in + r0 * C, normed, rows * C * sizeof(float)), "copy gate/up input");
@@ -205,6 +225,7 @@ static awq_err block_chunk(awq_fwd *f, const awq_block_w *w, const float *x, flo
     if (moe && ft && ft->down_in && !ft->routes) return awq_fail(AWQ_ERR_ARG, "internal: the experts' feats need routes");
     e = mlp_chunk(f, w, normed, y ? sub_out : NULL, ft && ft->down_in ? ft->down_in + r0 * k * dw : NULL,
                   ft && ft->routes ? ft->routes + r0 * k : NULL, r0, rows);
+    f->cap_q_b_in = f->cap_kv_b_in = f->cap_shared_down_in = NULL;
     if (e || !y) return e;
     KCHECK(be->add(be->ctx, resid, resid, sub_out, rows * C, r16), "residual add (mlp)");
     return AWQ_OK;

@@ -46,6 +46,10 @@ typedef struct awq_feats {
     float *mlp_in;  /* post_attention_layernorm   [N, C]    -> gate_proj, up_proj (every expert's) */
     float *down_in; /* silu(gate) * up            [N, F] or [N * k, Fe] -> down_proj */
     awq_route *routes;
+    /* DeepSeek-V3's (after routes, so positional initializers of the others stay valid) */
+    float *q_b_in;         /* q_a_layernorm(q_a_proj(a))  [N, q_lora_rank]  -> q_b_proj */
+    float *kv_b_in;        /* kv_a_layernorm(latent)      [N, kv_lora_rank] -> kv_b_proj */
+    float *shared_down_in; /* the shared experts' silu(gate) * up [N, Fe * n_shared_experts] */
 } awq_feats;
 
 enum { AWQ_FWD_NBUF = 8 };
@@ -87,6 +91,9 @@ typedef struct awq_fwd {
     float *buf[AWQ_FWD_NBUF]; /* scratch, chunk-sized (see forward.c) */
     awq_moe_scratch moe;      /* zeroed for a dense model */
     awq_mla_scratch mla;      /* zeroed unless cfg->mla */
+    /* where the current pass's rows of the DeepSeek-V3 feats go (block_chunk sets them for mla.c
+     * and moe.c, then clears them); NULL: not captured */
+    float *cap_q_b_in, *cap_kv_b_in, *cap_shared_down_in;
 } awq_fwd;
 
 /* Set up for n_seq sequences of seqlen tokens; chunk_seqs <= 0 picks a size that keeps the
@@ -94,6 +101,10 @@ typedef struct awq_fwd {
 awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, int n_seq, int seqlen,
                      int round_f16, int chunk_seqs);
 void awq_fwd_free(awq_fwd *f);
+/* Scratch bytes per row of a forward pass, and the sequences per pass awq_fwd_init picks for
+ * chunk_seqs <= 0 (the scratch under ~1 GiB); memest.c estimates from them. */
+size_t awq_fwd_row_bytes(const awq_config *cfg);
+int awq_fwd_chunk_seqs(const awq_config *cfg, int n_seq, int seqlen);
 
 /* y = Block(x). y may equal x. feats may be NULL. y == NULL computes only the feats (which
  * must then be given): the block's last matmul (down_proj) and residual are skipped. */

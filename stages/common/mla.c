@@ -55,6 +55,7 @@ awq_err awq_mla_forward_rows(awq_fwd *f, const awq_block_w *w, const float *a, f
     if (rq) {
         KCHECK(be->matmul(be->ctx, s->qa, a, w->w[AWQ_W_Q_A], KERN_NO_WEIGHT, rows, rq, C, r16), "q_a_proj");
         KCHECK(be->rmsnorm(be->ctx, s->qa, s->qa, w->w[AWQ_W_Q_A_NORM], rows, rq, MLA_LATENT_EPS, r16), "q_a_layernorm");
+        if (f->cap_q_b_in) KCHECK(be->copy(be->ctx, f->cap_q_b_in, s->qa, rows * rq * sizeof(float)), "copy q_b_proj input");
         KCHECK(be->matmul(be->ctx, q, s->qa, w->w[AWQ_W_Q_B], KERN_NO_WEIGHT, rows, H * dqk, rq, r16), "q_b_proj");
     } else {
         KCHECK(be->matmul(be->ctx, q, a, w->w[AWQ_W_Q], KERN_NO_WEIGHT, rows, H * dqk, C, r16), "q_proj");
@@ -64,6 +65,7 @@ awq_err awq_mla_forward_rows(awq_fwd *f, const awq_block_w *w, const float *a, f
     KCHECK(be->copy2d(be->ctx, s->kvn, rkv, s->ckv, rkv + dr, rows, rkv), "split kv_a_proj_with_mqa (latent)");
     KCHECK(be->copy2d(be->ctx, s->krot, dr, s->ckv + rkv, rkv + dr, rows, dr), "split kv_a_proj_with_mqa (rope key)");
     KCHECK(be->rmsnorm(be->ctx, s->kvn, s->kvn, w->w[AWQ_W_KV_A_NORM], rows, rkv, MLA_LATENT_EPS, r16), "kv_a_layernorm");
+    if (f->cap_kv_b_in) KCHECK(be->copy(be->ctx, f->cap_kv_b_in, s->kvn, rows * rkv * sizeof(float)), "copy kv_b_proj input");
     /* RoPE: the shared key as one head, q's rope parts gathered as H heads of dr, rotated, put back */
     KCHECK(be->rope(be->ctx, s->krot, f->pos, rows, 1, dr, &f->rope, r16), "rope (shared key)");
     KCHECK(be->copy2d(be->ctx, s->qrot, dr, q + dn, dqk, rows * H, dr), "gather q's rope parts");

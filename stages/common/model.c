@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fused.h"
 #include "params.h"
 #include "values.h"
 
@@ -166,7 +167,10 @@ awq_err awq_model_block(const awq_model *m, int layer, awq_block *out)
         int ndim = slot_shape(&m->cfg, layer, (awq_slot)s, shape);
         char name[160], rel[96];
         snprintf(name, sizeof name, "model.layers.%d.%s", layer, awq_slot_name(&m->cfg, (awq_slot)s, rel, sizeof rel));
-        const st_tensor *t = st_find(m->st, name);
+        awq_fused_part fp;
+        const int fused = awq_fused_part_of(&m->cfg, (awq_slot)s, &fp);
+        const st_tensor *t = fused ? awq_fused_view(m, layer, (awq_slot)s) : st_find(m->st, name);
+        if (fused && !t) return awq_fail(AWQ_ERR_ARG, "internal: '%s' has no views of its fused tensors", m->dir);
         if (!ndim) {
             if (t) return awq_fail(AWQ_ERR_FORMAT, "'%s': unexpected tensor '%s' for %s with this config.json", m->dir, name, m->cfg.architecture);
             continue;
@@ -202,6 +206,7 @@ awq_err awq_model_open(awq_model **out, const char *dir)
             e = awq_fail(AWQ_ERR_NOTFOUND, "'%s': tensor 'lm_head.weight' is missing and tie_word_embeddings is false", dir);
         } else e = check_tensor(m, "lm_head.weight", m->lm_head, 2, vc);
     }
+    if (!e) e = awq_fused_open(m);
     for (int i = 0; !e && i < m->cfg.num_hidden_layers; i++) {
         awq_block b;
         e = awq_model_block(m, i, &b);
@@ -218,6 +223,8 @@ void awq_model_close(awq_model *m)
     free(m->dir);
     free(m->key_memo);
     free(m->mag_memo);
+    free(m->fused_views);
+    free(m->fused_names);
     free(m);
 }
 
@@ -270,7 +277,14 @@ awq_err awq_block_hash(const awq_model *m, int layer, awq_key *out, uint32_t *ma
     if (c->router == AWQ_ROUTER_SIGMOID_GROUPED && awq_layer_experts(c, layer))
         n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n, " router=sigmoid_grouped groups=%d topk_groups=%d shared=%d rsf=%.17g",
                       c->n_group, c->topk_group, c->n_shared_experts, c->routed_scaling_factor);
+    if (c->arch == AWQ_ARCH_PHI3) /* (the architectures before it hash none of this) */
+        n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n, " rotary=%d af=%.17g", c->rotary_dim, c->rope_attention_factor);
     awq_hasher_update(h, cfgtext, (size_t)n + 1);
+    if (c->rope_type == AWQ_ROPE_LONGROPE) { /* both factor lists: which one runs depends on the sequence length */
+        const size_t pairs = (size_t)(c->rotary_dim ? c->rotary_dim : c->head_dim) / 2;
+        awq_hasher_update(h, c->rope_short_factor, pairs * sizeof(float));
+        awq_hasher_update(h, c->rope_long_factor, pairs * sizeof(float));
+    }
     /* (a block's experts enter the key only after the fixed slots, so dense keys are unchanged) */
     uint32_t most = 0;
     for (int s = 0; s < AWQ_SLOT__COUNT; s++)

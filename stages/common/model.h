@@ -56,6 +56,9 @@ typedef struct awq_model {
     const st_tensor *lm_head;            /* [V, C]; == embed when tied */
     awq_key *key_memo;                   /* [L block keys, embed key] from the store's memo, or NULL */
     uint32_t *mag_memo;                  /* [L blocks, embed, rest] largest magnitudes from the memo, or NULL */
+    st_tensor *fused_views;              /* Phi3: each block's q/k/v and gate/up as views of its fused
+                                          * tensors (fused.h), or NULL */
+    char *fused_names;                   /* their names */
 } awq_model;
 
 /* Open `dir`: config.json, safetensors, and check every tensor of spec §1.2 (presence, dtype

@@ -179,12 +179,13 @@ awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, co
                "expert mlp (gate_proj, up_proj, silu_mul, down_proj)");
         if (out) KCHECK(be->add_rows(be->ctx, out, s->y, er, s->wt + start[e], ne, C, rows, r16), "experts' weighted sum");
     }
-    if (out && w->w[AWQ_W_SHARED_GATE].data) { /* DeepSeek-V3: routed sum + shared_experts(m) */
+    if ((out || f->cap_shared_down_in) && w->w[AWQ_W_SHARED_GATE].data) { /* DeepSeek-V3: routed sum + shared_experts(m) */
         const size_t Fs = Fe * (size_t)c->n_shared_experts;
-        KCHECK(be->mlp(be->ctx, s->y, NULL, m, w->w[AWQ_W_SHARED_GATE], KERN_NO_WEIGHT, w->w[AWQ_W_SHARED_UP], KERN_NO_WEIGHT,
+        KCHECK(be->mlp(be->ctx, out ? s->y : NULL, f->cap_shared_down_in, m, w->w[AWQ_W_SHARED_GATE], KERN_NO_WEIGHT,
+                       w->w[AWQ_W_SHARED_UP], KERN_NO_WEIGHT,
                        w->w[AWQ_W_SHARED_DOWN], KERN_NO_WEIGHT, f->buf[4], f->buf[5], rows, C, Fs, r16),
                "shared experts (gate_proj, up_proj, silu_mul, down_proj)");
-        KCHECK(be->add(be->ctx, out, out, s->y, rows * C, r16), "routed + shared experts");
+        if (out) KCHECK(be->add(be->ctx, out, out, s->y, rows * C, r16), "routed + shared experts");
     }
     return AWQ_OK;
 }

@@ -12,6 +12,7 @@
 #include "../../kernels/quant.h"
 #include "awqobj.h"
 #include "ct.h"
+#include "fused.h"
 
 /* The quantization of a checkpoint directory from its config.json: AutoAWQ GEMM (*bits = 0) or
  * compressed-tensors pack-quantized (*bits = num_bits of its one int-weight config group). */
@@ -147,6 +148,7 @@ awq_err awq_packed_block_f32(st_model *packed, int64_t group, int ct_bits, const
     awq_err e = awq_model_block(m, layer, &blk);
     if (e) return e;
     memset(out, 0, sizeof *out);
+    float *fused_buf = NULL; /* a fused tensor dequantized (Phi3) */
     for (int s = 0; s < AWQ_SLOT__COUNT && !e; s++) {
         const st_tensor *ot = blk.t[s];
         if (!ot) continue;
@@ -164,9 +166,21 @@ awq_err awq_packed_block_f32(st_model *packed, int64_t group, int ct_bits, const
         }
         awq_linear_name((awq_slot)s, obj, sizeof obj);
         awq_ckpt_name(&m->cfg, obj, lin, sizeof lin); /* "mlp.experts.3.gate_proj" as the checkpoint calls it */
+        /* a part of a fused tensor (Phi3): dequantize the fused one, keep the part's rows */
+        awq_fused_part fp;
+        const int fused = awq_fused_part_of(&m->cfg, (awq_slot)s, &fp);
+        float *dst = out->t[s];
+        free(fused_buf);
+        fused_buf = NULL;
+        if (fused) {
+            snprintf(lin, sizeof lin, "%s", fp.name);
+            rows = (size_t)fp.total;
+            if (!(dst = fused_buf = malloc(rows * cols * sizeof(float)))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+        }
         if (ct_bits) {
             snprintf(name, sizeof name, "model.layers.%d.%s", layer, lin);
-            if ((e = ct_linear(packed, name, rows, cols, group, ct_bits, out->t[s]))) e = awq_context(e, "block %d", layer);
+            if ((e = ct_linear(packed, name, rows, cols, group, ct_bits, dst))) { e = awq_context(e, "block %d", layer); break; }
+            if (fused) memcpy(out->t[s], dst + (size_t)fp.row0 * cols, (size_t)fp.rows * cols * sizeof(float));
             continue;
         }
         const st_tensor *qw, *qz, *sc;
@@ -185,9 +199,11 @@ awq_err awq_packed_block_f32(st_model *packed, int64_t group, int ct_bits, const
                          layer, lin, rows, cols, g);
             break;
         }
-        kern_status ks = kern_dequant_gemm(out->t[s], qw->data, qz->data, sc->data, rows, cols, group);
+        kern_status ks = kern_dequant_gemm(dst, qw->data, qz->data, sc->data, rows, cols, group);
         if (ks) e = awq_kern_fail(ks, "dequantize");
+        if (fused && !e) memcpy(out->t[s], dst + (size_t)fp.row0 * cols, (size_t)fp.rows * cols * sizeof(float));
     }
+    free(fused_buf);
     if (e) awq_block_f32_free(out);
     return e;
 }
@@ -276,6 +292,7 @@ awq_err awq_variant_plan_weights(void *ctx, int layer, awq_block_w *w)
         awq_block blk;
         e = awq_model_block(v->m, layer, &blk);
         awq_block_f32 *b = &v->cur;
+        float *fused_buf = NULL; /* a fused tensor (Phi3) as the object holds it */
         for (int s = 0; s < AWQ_SLOT__COUNT && !e; s++) {
             const st_tensor *ot = blk.t[s];
             if (!ot) continue;
@@ -285,14 +302,25 @@ awq_err awq_variant_plan_weights(void *ctx, int layer, awq_block_w *w)
             b->shape[s][1] = (int64_t)cols;
             if (!(b->t[s] = malloc(rows * cols * sizeof(float)))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
             char lin[64], name[96];
-            const awq_tensor *t = awq_object_tensor(o, awq_slot_suffix((awq_slot)s));
+            /* a part of a fused tensor (Phi3): the object holds the fused one; take the part's rows */
+            awq_fused_part fp;
+            const int fused = awq_fused_part_of(&v->m->cfg, (awq_slot)s, &fp);
+            const size_t row0 = fused ? (size_t)fp.row0 : 0, all_rows = fused ? (size_t)fp.total : rows;
+            float *dst = b->t[s];
+            free(fused_buf);
+            fused_buf = NULL;
+            if (fused && !(dst = fused_buf = malloc(all_rows * cols * sizeof(float)))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
+            if (fused) snprintf(name, sizeof name, "%s.weight", fp.name);
+            const awq_tensor *t = awq_object_tensor(o, fused ? name : awq_slot_suffix((awq_slot)s));
             if (t) { /* stored as fp16: norms, biases, and fake-quant linears (w_bit != 4) */
-                if (t->dtype != AWQ_DT_F16 || t->nbytes != rows * cols * 2) { e = awq_fail(AWQ_ERR_FORMAT, "packed object: '%s' is not F16 of the block's shape", t->name); break; }
-                awq_f16_to_f32_n(b->t[s], t->data, rows * cols);
+                if (t->dtype != AWQ_DT_F16 || t->nbytes != all_rows * cols * 2) { e = awq_fail(AWQ_ERR_FORMAT, "packed object: '%s' is not F16 of the block's shape", t->name); break; }
+                awq_f16_to_f32_n(dst, t->data, all_rows * cols);
+                if (fused) memcpy(b->t[s], dst + row0 * cols, rows * cols * sizeof(float));
                 continue;
             }
             if (!awq_slot_is_linear((awq_slot)s)) { e = awq_fail(AWQ_ERR_FORMAT, "packed object of block %d lacks '%s'", layer, awq_slot_suffix((awq_slot)s)); break; }
-            awq_linear_name((awq_slot)s, lin, sizeof lin);
+            if (fused) snprintf(lin, sizeof lin, "%s", fp.name);
+            else awq_linear_name((awq_slot)s, lin, sizeof lin);
             snprintf(name, sizeof name, "%s.weight_packed", lin);
             const awq_tensor *ct = awq_object_tensor(o, name);
             if (ct) { /* FORMAT=ct, W_BIT not 4 (awq_pack_layout): weight_packed [o, words], weight_scale [o, G] */
@@ -302,12 +330,14 @@ awq_err awq_variant_plan_weights(void *ctx, int layer, awq_block_w *w)
                 const awq_tensor *zp = awq_object_tensor(o, name);
                 int bits = 1; /* ceil(cols * b / 32) words: the first b that gives its width */
                 while (bits < 9 && awq_ct_words(cols, bits) != (size_t)ct->shape[1]) bits++;
-                if (!sc || !zp || sc->ndim != 2 || sc->shape[0] != (int64_t)rows || bits < 1 || bits > 8 ||
-                    (size_t)ct->shape[1] != awq_ct_words(cols, bits) || cols % (size_t)sc->shape[1]) {
+                if (!sc || !zp || ct->ndim != 2 || ct->shape[0] != (int64_t)all_rows || sc->ndim != 2 ||
+                    sc->shape[0] != (int64_t)all_rows || bits < 1 || bits > 8 || cols % (size_t)sc->shape[1] ||
+                    zp->ndim != 2 || zp->shape[0] != (int64_t)awq_ct_words(all_rows, bits) || zp->shape[1] != sc->shape[1]) {
                     e = awq_fail(AWQ_ERR_FORMAT, "packed object of block %d: bad compressed-tensors tensors of %s", layer, lin);
                     break;
                 }
-                awq_ct_dequant(b->t[s], ct->data, sc->data, zp->data, rows, cols, (size_t)sc->shape[1], bits);
+                awq_ct_dequant(dst, ct->data, sc->data, zp->data, all_rows, cols, (size_t)sc->shape[1], bits);
+                if (fused) memcpy(b->t[s], dst + row0 * cols, rows * cols * sizeof(float));
                 continue;
             }
             snprintf(name, sizeof name, "%s.qweight", lin);
@@ -321,9 +351,11 @@ awq_err awq_variant_plan_weights(void *ctx, int layer, awq_block_w *w)
                 break;
             }
             int64_t group = (int64_t)(cols / (size_t)qz->shape[0]);
-            kern_status ks = kern_dequant_gemm(b->t[s], qw->data, qz->data, sc->data, rows, cols, group);
+            kern_status ks = kern_dequant_gemm(dst, qw->data, qz->data, sc->data, all_rows, cols, group);
             if (ks) e = awq_kern_fail(ks, "dequantize");
+            else if (fused) memcpy(b->t[s], dst + row0 * cols, rows * cols * sizeof(float));
         }
+        free(fused_buf);
         awq_object_free(o);
         if (e) { awq_block_f32_free(&v->cur); return e; }
         v->cur_layer = layer;

@@ -1,0 +1,47 @@
+#!/bin/sh
+# t_dense.sh - the make pipeline on Phi-3 (fused qkv_proj and gate_up_proj): the output holds the
+# fused tensors under the input's names and shapes (GEMM: qweight [C, (Q+2KV)/8], scales [G, Q+2KV]),
+# no per-part q_proj/gate_proj; the packed checkpoint evaluates exactly as the store's fake-quant;
+# on awq-gen-model's tiny-phi3 (outlier channels planted) make compare shows AWQ's KL below RTN's.
+. tests/lib.sh
+
+ROOT=$(pwd)
+"$BIN/awq-gen-tokens" --vocab 256 --count 4096 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
+"$BIN/awq-gen-tokens" --vocab 256 --count 4096 --seed 6 --out "$TMP/eval.i32" >/dev/null 2>&1
+q() {
+    AWQ_CACHE="$2" make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$1" OUT="$3" CALIB="$TMP/calib.i32" \
+        SEQLEN=128 GROUP="$4" N_GRID=4 >"$TMP/log" 2>&1
+}
+keys() { python3 -c 'import json,sys; print("\n".join(sorted(json.load(open(sys.argv[1]))["weight_map"])))' "$1/model.safetensors.index.json"; }
+# shape OUT TENSOR: its shape in the output's safetensors header, e.g. [64, 16]
+shape() {
+    python3 -c 'import json,struct,sys,glob
+for f in glob.glob(sys.argv[1] + "/*.safetensors"):
+    b = open(f, "rb").read(8); h = json.loads(open(f, "rb").read(8 + struct.unpack("<Q", b)[0])[8:])
+    if sys.argv[2] in h: print(h[sys.argv[2]]["shape"])' "$1" "$2"
+}
+loss() { "$BIN/awq-eval" -m "$1" -t "$TMP/eval.i32" --seqlen 128 "$2" "$3" -o "$TMP/ev.json" >/dev/null 2>&1 &&
+         python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][1]["mean_loss"])' "$TMP/ev.json"; }
+
+# phi3_longrope_partial: C 64, GQA 4/2 of D 16 -> qkv rows 64 + 2*32 = 128; F 96 -> gate_up rows 192
+P3=tests/golden/phi3_longrope_partial
+ok phi3_quantizes q "$P3" "$TMP/s" "$TMP/p3" 32
+keys "$TMP/p3" > "$TMP/p3.keys"
+check phi3_fused_names_only "grep -qx 'model.layers.1.self_attn.qkv_proj.qweight' '$TMP/p3.keys' && grep -qx 'model.layers.1.mlp.gate_up_proj.scales' '$TMP/p3.keys' && ! grep -q '\.\(q\|k\|v\|gate\|up\)_proj\.' '$TMP/p3.keys'"
+check phi3_fused_gemm_shapes "[ \"\$(shape '$TMP/p3' model.layers.0.self_attn.qkv_proj.qweight)\" = '[64, 16]' ] && [ \"\$(shape '$TMP/p3' model.layers.0.self_attn.qkv_proj.scales)\" = '[2, 128]' ] && [ \"\$(shape '$TMP/p3' model.layers.0.mlp.gate_up_proj.qzeros)\" = '[2, 24]' ]"
+p_quant=$(loss "$P3" --quant "$TMP/p3") p_work=$(AWQ_CACHE="$TMP/s" loss "$P3" --work "$TMP/p3.awq")
+check phi3_checkpoint_evaluates_as_the_fake_quant "[ -n '$p_quant' ] && [ '$p_quant' = '$p_work' ]"
+
+# make compare on the generator's tiny-phi3 (outlier channels planted): AWQ's KL below RTN's
+"$BIN/awq-gen-model" -q --preset tiny-phi3 --seed 3 --out "$TMP/tiny-phi3" >/dev/null
+"$BIN/awq-gen-tokens" --vocab 512 --count 8192 --seed 5 --out "$TMP/calib512.i32" >/dev/null 2>&1
+"$BIN/awq-gen-tokens" --vocab 512 --count 8192 --seed 6 --out "$TMP/eval512.i32" >/dev/null 2>&1
+AWQ_CACHE="$TMP/s" make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$TMP/tiny-phi3" OUT="$TMP/out-phi3" \
+    CALIB="$TMP/calib512.i32" SEQLEN=128 GROUP=32 >"$TMP/log" 2>&1 &&
+AWQ_CACHE="$TMP/s" make -C "$ROOT" --no-print-directory compare O="$O" MODEL="$TMP/tiny-phi3" OUT="$TMP/out-phi3" \
+    EVAL="$TMP/eval512.i32" EVAL_SEQLEN=128 GROUP=32 >"$TMP/log" 2>&1
+kl=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(r[1]["kl_vs_first"], r[2]["kl_vs_first"])' \
+    "$TMP/out-phi3.awq/eval.json" 2>/dev/null)
+echo "#   tiny-phi3 KL (RTN, AWQ): $kl"
+check tiny_phi3_compare_awq_kl_below_rtn "[ -n '$kl' ] && echo '$kl' | awk '{exit !(\$2 < \$1)}' || { echo 'RTN, AWQ KL: $kl'; false; }"
+exit $T_FAILED
