@@ -2,12 +2,17 @@
 # t_ct.sh - FORMAT=ct, the compressed-tensors pack-quantized checkpoint (README "Formats"):
 #   - it holds the tensors compressed-tensors' own AutoAWQConverter makes from awqmake's
 #     FORMAT=autoawq checkpoint of the same experiment (tests/golden/ct, tools/golden/gen_ct_golden.sh):
-#     integers identical, scales bit-equal, MoE experts under the input's own names, same scheme;
+#     integers identical, scales bit-equal, MoE experts under the input's own names, same scheme
+#     (Llama, Mixtral, Phi3 with its fused linears, DeepSeek-V3 with MLA, shared experts, a router
+#     with e_score_correction_bias, routers in `ignore`);
 #   - switching FORMAT on an existing experiment computes only the shards and the assembly;
 #   - OUT holds no safetensors file its index does not name (the search results are in OUT.awq/);
 #   - awq-eval reads it as it reads AutoAWQ's: the same perplexity for the same codes, and W_BIT 3
 #     and 8 (which only CT holds) and GROUP=-1 (strategy channel) equal the fake-quant of the search;
-#   - a W_BIT that AutoAWQ cannot hold says so and names FORMAT=ct.
+#   - a W_BIT that AutoAWQ cannot hold says so and names FORMAT=ct;
+#   - Phi3 keeps qkv_proj and gate_up_proj fused as its input has them, at 4 bits (converted from
+#     the fused GEMM object) and 8 bits (the parts' CT tensors joined in the pack step), and the CT
+#     checkpoint evaluates exactly as the search's fake quantization.
 . tests/lib.sh
 for p in awq-plan awq-gen-model awq-gen-tokens awq-eval; do [ -x "$BIN/$p" ] || { skip all "$p not built"; exit 0; }; done
 command -v python3 >/dev/null || { skip all "python3 missing"; exit 0; }
@@ -57,6 +62,9 @@ while IFS='|' read -r name gen vars; do
 done <<EOF
 $CT_CASES
 EOF
+# DeepSeek-V3 (layer 0 dense, layer 1 MoE): `ignore` names the MoE block's router module as the
+# checkpoint does (its weight and e_score_correction_bias stay fp16, checked against the golden above)
+check dsv3_ignore_names_the_moe_router 'python3 -c "import json,sys; i=json.load(open(sys.argv[1]))[\"quantization_config\"][\"ignore\"]; assert i == [\"lm_head\", \"model.layers.1.mlp.gate\"], i" "$TMP/ct-dsv3_g32/config.json"'
 M="$TMP/m-llama_g64"
 fails export_with_format_ct_refused q "$M" "$TMP/exp" FORMAT=ct EXPORT=1
 check export_with_format_ct_says_why 'grep -q "EXPORT=1 writes unquantized fp16 weights" "$TMP/log" && grep -q "hint:" "$TMP/log" && [ ! -e "$TMP/exp" ]'
@@ -77,3 +85,28 @@ for v in "W_BIT=3 GROUP=64" "W_BIT=8 GROUP=64" "W_BIT=2 GROUP=32" "W_BIT=4 GROUP
     check "${cn}_ct_eval_equals_fake_quant" 'a=$(ppl "$TMP/eval.json" "ct-$cn") b=$(ppl "$TMP/eval.json" "fake-$cn.awq (fake-quant)"); [ -n "$a" ] && [ "$a" = "$b" ] || { echo "ct $a, fake-quant $b"; cat "$TMP/eval.err"; false; }'
 done
 check channel_strategy 'python3 -c "import json,sys; w=json.load(open(sys.argv[1]))[\"quantization_config\"][\"config_groups\"][\"config_group_0\"][\"weights\"]; assert w[\"strategy\"] == \"channel\" and \"group_size\" not in w, w" "$TMP/ct-W_BIT-4_GROUP--1/config.json"'
+
+# Phi3 (awq-gen-model --preset tiny-phi3: qkv rows 3 x 128, gate_up rows 2 x 256, C 128): the CT
+# checkpoint holds the fused tensors, of the fused shapes, and no per-part name
+M="$TMP/m-phi3_g64"
+[ -d "$M" ] || "$BIN/awq-gen-model" -q --preset tiny-phi3 --layers 1 --vocab 256 --seed 7 --out "$M" >/dev/null
+for b in 4 8; do
+    q "$M" "$TMP/phi3-fake-$b" N_GRID=3 GROUP=64 W_BIT=$b # 4: the AutoAWQ checkpoint; 8: the fake quant only
+    q "$M" "$TMP/phi3-ct-$b" N_GRID=3 GROUP=64 W_BIT=$b FORMAT=ct; rc=$?
+    check "phi3_w${b}_ct_fused_names_and_shapes" '[ $rc -eq 0 ] && python3 - "$TMP/phi3-ct-$b" $b <<PY
+import json, struct, sys
+sys.path.insert(0, "tests")
+from ct_compare import tensors
+t, b = tensors(sys.argv[1]), int(sys.argv[2])
+names = sorted(t)
+assert not [n for n in names if any(p in n for p in (".q_proj.", ".k_proj.", ".v_proj.", ".gate_proj.", ".up_proj."))], names
+for lin, o in (("self_attn.qkv_proj", 384), ("mlp.gate_up_proj", 512)):
+    p = "model.layers.0." + lin + "."
+    assert t[p + "weight_packed"][:2] == ("I32", [o, 128 * b // 32]), t[p + "weight_packed"][:2]
+    assert t[p + "weight_scale"][:2] == ("F16", [o, 2]), t[p + "weight_scale"][:2]
+    assert t[p + "weight_zero_point"][:2] == ("I32", [o * b // 32, 2]), t[p + "weight_zero_point"][:2]
+    assert list(struct.unpack("<2q", t[p + "weight_shape"][2])) == [o, 128], lin
+PY'
+    ev "$M" --quant "$TMP/phi3-ct-$b" --work "$TMP/phi3-fake-$b.awq"
+    check "phi3_w${b}_ct_eval_equals_fake_quant" 'a=$(ppl "$TMP/eval.json" "phi3-ct-$b") f=$(ppl "$TMP/eval.json" "phi3-fake-$b.awq (fake-quant)"); [ -n "$a" ] && [ "$a" = "$f" ] || { echo "ct $a, fake-quant $f"; cat "$TMP/eval.err"; false; }'
+done

@@ -3,10 +3,12 @@
  * conversion of the non-block tensors with its range checks, and the key of those tensors (the
  * same while the model's files stay the same, new when one changes), and the compressed-tensors
  * packing (stages/common/ct.h) against compressed-tensors' own pack_to_int32 on 2..8 bits
- * (tests/golden/ct/pack_vectors.json, tools/golden/ct_pack_vectors.py). The pipeline as a whole is
+ * (tests/golden/ct/pack_vectors.json, tools/golden/ct_pack_vectors.py), and Phi3's fused tensors
+ * in that layout (stages/common/fused.h) equal to the layout of the stacked parts. The pipeline as a whole is
  * tested in t_pipeline.sh, FORMAT=ct in t_ct.sh. */
 #include "test.h"
 #include "../stages/common/ct.h"
+#include "../stages/common/fused.h"
 #include "../stages/common/params.h"
 #include "../stages/common/shard.h"
 
@@ -150,6 +152,68 @@ static void t_ct_packing_equals_compressed_tensors(void)
     json_decref(root);
 }
 
+/* Phi3 under FORMAT=ct: the pack step writes q/k/v (gate/up) each in the CT layout and
+ * awq_fuse_packed joins them into qkv_proj (gate_up_proj). The result must be exactly the layout
+ * of the stacked codes: weight_packed and weight_scale stack by rows, but weight_zero_point packs
+ * densely along the rows, so parts whose rows*bits is not a multiple of 32 end mid-word (q 20, k
+ * 12, v 12 rows: every width but 8 straddles). Other tensors (a norm) stay, in order. */
+static void t_ct_fused_equals_ct_of_stacked(void)
+{
+    static const size_t rows[3] = {20, 12, 12}, I = 64, G = 2, O = 44;
+    static const char *part[3] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"};
+    static const int widths[] = {2, 3, 4, 5, 8};
+    uint8_t codes[44 * 64], zeros[44 * 2];
+    uint16_t scale[44 * 2];
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        const int bits = widths[w];
+        uint32_t x = 12345u + (uint32_t)bits;
+        for (size_t k = 0; k < O * I; k++) x = x * 1103515245u + 12345u, codes[k] = (uint8_t)((x >> 16) & ((1u << bits) - 1));
+        for (size_t k = 0; k < O * G; k++) {
+            x = x * 1103515245u + 12345u;
+            zeros[k] = (uint8_t)((x >> 16) & ((1u << bits) - 1));
+            scale[k] = (uint16_t)(0x2000u + ((x >> 8) & 0x0fffu));
+        }
+        awq_ct_linear want, p[3];
+        REQUIRE(awq_ct_from_codes(&want, codes, zeros, scale, O, I, G, bits) == AWQ_OK, "ct of the stack");
+        awq_tensor t[14];
+        char names[14][80];
+        uint16_t norm[4] = {1, 2, 3, 4};
+        int nt = 0;
+        t[nt++] = (awq_tensor){"input_layernorm.weight", AWQ_DT_F16, 1, {4}, norm, 8, 0};
+        for (size_t i = 0, r0 = 0; i < 3; r0 += rows[i], i++) {
+            REQUIRE(awq_ct_from_codes(&p[i], codes + r0 * I, zeros + r0 * G, scale + r0 * G, rows[i], I, G, bits) == AWQ_OK, "ct part");
+            const size_t nw = awq_ct_words(I, bits), zw = awq_ct_words(rows[i], bits);
+            for (int k = 0; k < 4; k++) snprintf(names[nt + k], 80, "%s.%s", part[i], AWQ_CT_SUFFIX[k]);
+            t[nt] = (awq_tensor){names[nt], AWQ_DT_I32, 2, {(int64_t)rows[i], (int64_t)nw}, p[i].packed, rows[i] * nw * 4, 1};
+            t[nt + 1] = (awq_tensor){names[nt + 1], AWQ_DT_F16, 2, {(int64_t)rows[i], (int64_t)G}, p[i].scale, rows[i] * G * 2, 0};
+            t[nt + 2] = (awq_tensor){names[nt + 2], AWQ_DT_I32, 2, {(int64_t)zw, (int64_t)G}, p[i].zero, zw * G * 4, 0};
+            t[nt + 3] = (awq_tensor){names[nt + 3], AWQ_DT_I64, 1, {2}, p[i].shape, 16, 0};
+            nt += 4;
+        }
+        void *bufs[AWQ_FUSED_MAX_BUFS];
+        int nb = 0;
+        REQUIRE(awq_fuse_packed(t, &nt, bufs, &nb, names) == AWQ_OK, "%d bits: fuse", bits);
+        CHECK(nt == 5 && strcmp(t[0].name, "input_layernorm.weight") == 0, "%d bits: %d tensors, first %s", bits, nt, t[0].name);
+        const void *wdata[4] = {want.packed, want.scale, want.zero, want.shape};
+        const size_t wbytes[4] = {O * awq_ct_words(I, bits) * 4, O * G * 2, awq_ct_words(O, bits) * G * 4, 16};
+        for (int k = 0; k < 4; k++) {
+            char nm[96];
+            snprintf(nm, sizeof nm, "self_attn.qkv_proj.%s", AWQ_CT_SUFFIX[k]);
+            int at = -1;
+            for (int i = 0; i < nt; i++)
+                if (strcmp(t[i].name, nm) == 0) at = i;
+            CHECK(at == 1 + k, "%d bits: %s at %d", bits, nm, at);
+            if (at < 0) continue;
+            CHECK(t[at].nbytes == wbytes[k] && memcmp(t[at].data, wdata[k], wbytes[k]) == 0, "%d bits: %s differs from the stack's",
+                  bits, nm);
+        }
+        CHECK(t[1].shape[0] == (int64_t)O && t[3].shape[0] == (int64_t)awq_ct_words(O, bits), "%d bits: fused shapes", bits);
+        for (int k = 0; k < nb; k++) free(bufs[k]);
+        for (int i = 0; i < 3; i++) awq_ct_linear_free(&p[i]);
+        awq_ct_linear_free(&want);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
@@ -157,6 +221,7 @@ int main(int argc, char **argv)
         {"rest_fill_converts_and_checks_range", t_rest_fill_converts_and_checks_range},
         {"rest_key_follows_the_model_files", t_rest_key_follows_the_model_files},
         {"ct_packing_equals_compressed_tensors", t_ct_packing_equals_compressed_tensors},
+        {"ct_fused_equals_ct_of_stacked", t_ct_fused_equals_ct_of_stacked},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }
