@@ -90,6 +90,7 @@ static void t_golden_deepseek_v3_qproj_ppl(void) { golden_moe_ppl("deepseek_v3_q
 /* Phi-3 (tools/golden/gen_dense_golden.py): 32-token windows, long factors past 16 / short within 64 */
 static void t_golden_phi3_longrope_partial_ppl(void) { golden_moe_ppl("phi3_longrope_partial"); }
 static void t_golden_phi3_short_ppl(void) { golden_moe_ppl("phi3_short"); }
+static void t_golden_phi3_mha_ppl(void) { golden_moe_ppl("phi3_mha"); }
 
 int main(int argc, char **argv)
 {
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
         {"golden_deepseek_v3_qproj_ppl", t_golden_deepseek_v3_qproj_ppl},
         {"golden_phi3_longrope_partial_ppl", t_golden_phi3_longrope_partial_ppl},
         {"golden_phi3_short_ppl", t_golden_phi3_short_ppl},
+        {"golden_phi3_mha_ppl", t_golden_phi3_mha_ppl},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -104,6 +104,7 @@ static void t_golden_deepseek_v3_qproj(void) { golden("deepseek_v3_qproj"); }
  * the short factors with an explicit attention_factor */
 static void t_golden_phi3_longrope_partial(void) { golden("phi3_longrope_partial"); }
 static void t_golden_phi3_short(void) { golden("phi3_short"); }
+static void t_golden_phi3_mha(void) { golden("phi3_mha"); }
 
 static void t_stories260k_reference(void)
 {
@@ -210,6 +211,7 @@ int main(int argc, char **argv)
         {"golden_deepseek_v3_qproj", t_golden_deepseek_v3_qproj},
         {"golden_phi3_longrope_partial", t_golden_phi3_longrope_partial},
         {"golden_phi3_short", t_golden_phi3_short},
+        {"golden_phi3_mha", t_golden_phi3_mha},
         {"stories260k_reference", t_stories260k_reference},
         {"batch_independence_and_submodules", t_batch_independence_and_submodules},
         {"feats_only", t_feats_only},

@@ -12,6 +12,10 @@ windows' mean losses)).
   phi3_short             2 layers, MHA 4/4 (D=16), longrope in transformers 5's rope_parameters form with
                          original_max_position_embeddings 64 and an explicit attention_factor 1.1: 24 and 32
                          tokens are within 64, so the SHORT factors run; rms_norm_eps 1e-5 (Phi3Config's default).
+  phi3_mha               2 layers, MHA 4/4 (D=16, H*D = C), partial_rotary_factor 0.5, longrope in the legacy form
+                         with NO attention_factor (cos/sin times the default sqrt(1 + ln 4 / ln 64)) and original
+                         64: the form transformers 4.51.3 reads, for AutoAWQ 0.2.9's golden (gen_awq_golden.py: its
+                         phi3.py always scales qkv_proj -> o_proj on qkv_proj's last H*D rows, which are v only in MHA).
 
 Both store q/k/v as one self_attn.qkv_proj and gate/up as one mlp.gate_up_proj, as Phi-3 and Phi-4 do.
 Install and run as gen_forward_golden.py (same pinned tools/golden/requirements.txt):
@@ -54,6 +58,11 @@ FIXTURES = [
                   original_max_position_embeddings=64, tie_word_embeddings=False,
                   rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0, "attention_factor": 1.1,
                                    "short_factor": factors(8, 1.0, 3.0), "long_factor": factors(8, 2.0, 20.0)})),
+    dict(name="phi3_mha", seed=403, storage=torch.bfloat16, legacy=True,
+         cfg=dict(num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
+                  original_max_position_embeddings=64, partial_rotary_factor=0.5, tie_word_embeddings=False,
+                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                   "short_factor": factors(4, 1.0, 2.5), "long_factor": factors(4, 2.0, 16.0)})),
 ]
 
 
@@ -170,7 +179,8 @@ def build(fx, out_dir, ids):
 
 
 def main():
-    build_all(FIXTURES, build)
+    only = sys.argv[1:]  # fixture names (default: all)
+    build_all([fx for fx in FIXTURES if not only or fx["name"] in only], build)
 
 
 if __name__ == "__main__":
