@@ -2,8 +2,9 @@
  * tiny dense models, the two mixture-of-experts ones (tests/golden/awq/, made by
  * tools/golden/gen_awq_golden.py; read its README) and DeepSeek-V3 (tests/golden/awq/deepseek_v3,
  * tools/golden/gen_awq_golden_dsv3.py: latent attention groups, shared experts, sigmoid grouped
- * routing), and Phi-3 (phi3_mha: fused qkv_proj and gate_up_proj, compared part by part on the fused
- * tensors' rows). Settings as AutoAWQ ran them: w4, group 32 (16 for qwen3_moe, whose experts are 48
+ * routing), Phi-3 (phi3_mha: fused qkv_proj and gate_up_proj, compared part by part on the fused
+ * tensors' rows) and Gemma 2 (gemma2_mha: (1 + w) norms folded as AutoAWQ folds them, the mlp's
+ * group on pre_feedforward_layernorm). Settings as AutoAWQ ran them: w4, group 32 (16 for qwen3_moe, whose experts are 48
  * wide, and deepseek_v3, whose q_lora_rank is 48), n_grid 20, fp16 numerics, AutoAWQ semantics, duo
  * scaling off (duo_false) and on (duo_true); every block gets the input AutoAWQ saw.
  * Mixture of experts: the routing of every token is AutoAWQ's but for near-ties; each expert's
@@ -49,7 +50,7 @@
 
 static const struct { const char *name; int group; } MODELS[] = {
     {"llama_gqa_llama3rope_tied", 32}, {"llama2_mha", 32}, {"mistral", 32}, {"qwen2_bias", 32}, {"qwen3_qknorm", 32},
-    {"mixtral_moe", 32}, {"qwen3_moe", 16}, {"deepseek_v3", 16}, {"phi3_mha", 32},
+    {"mixtral_moe", 32}, {"qwen3_moe", 16}, {"deepseek_v3", 16}, {"phi3_mha", 32}, {"gemma2_mha", 32},
 };
 enum { N_MODELS = sizeof MODELS / sizeof MODELS[0] };
 enum { N_DENSE_MODELS = 5 };
@@ -129,9 +130,11 @@ static const void *gtensor(const st_model *st, awq_dtype dt, size_t nbytes, cons
  * max) in fp32, sum = fp32 sum of e, out = h( (sum_m h(e_m) v_m) * (1 / sum) ). (torch's vector
  * exp is an approximation within a few fp32 ulps; expf here, so rare h(e) roundings may differ.) */
 static kern_status sdpa_f16(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v, size_t b,
-                            size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, int round_f16)
+                            size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, float softcap,
+                            size_t window, int round_f16)
 {
     (void)ctx;
+    if (softcap > 0 || window) return KERN_ERR_ARG; /* the dense goldens' attention only */
     if (hkv == 0 || h % hkv || dv != d) return KERN_ERR_ARG; /* the dense goldens' attention only */
     const size_t group = h / hkv, qw = h * d, kw = hkv * d;
     float *e = malloc(t * sizeof *e), *eh = malloc(t * sizeof *eh);
@@ -488,8 +491,10 @@ static void check_block(const awq_model *m, const st_model *gold, const st_model
         CHECK(0, "%s block %d: applying AutoAWQ's scales: %s", tag, b, awq_errmsg());
         goto done;
     }
-    const awq_slot norms[4] = {AWQ_W_INPUT_NORM, AWQ_W_POST_NORM, AWQ_W_Q_A_NORM, AWQ_W_KV_A_NORM}; /* (DeepSeek-V3's latent norms) */
-    for (int k = 0; k < 4; k++) {
+    /* (DeepSeek-V3's latent norms; Gemma 2's (1 + w) pre/post feed-forward norms) */
+    const awq_slot norms[6] = {AWQ_W_INPUT_NORM, AWQ_W_POST_NORM, AWQ_W_Q_A_NORM, AWQ_W_KV_A_NORM, AWQ_W_PRE_FF_NORM,
+                               AWQ_W_POST_FF_NORM};
+    for (int k = 0; k < 6; k++) {
         if (k >= 2 && !orig.t[norms[k]]) continue;
         const size_t C = (size_t)orig.shape[norms[k]][0];
         const uint16_t *h = gtensor(gold, AWQ_DT_F16, C * 2, "ckpt.model.layers.%d.%s", b, awq_slot_suffix(norms[k]));
