@@ -72,6 +72,7 @@ typedef struct kern_rope {
     int longrope;           /* 1: cos and sin are multiplied by attention_factor (as for yarn) */
     int rotary_dim;         /* partial rotary (Phi-3 partial_rotary_factor): only the first rotary_dim
                              * values of each head rotate, as rotate_half over them; 0 = the whole head */
+    float linear;           /* rope_type "linear" (Gemma 3's global layers): inv_freq[j] /= linear; 0 = none */
 } kern_rope;
 /* The rotated width of a head of d values: rope->rotary_dim, or d when it is 0. */
 static inline size_t kern_rope_dim(const kern_rope *p, size_t d) { return p->rotary_dim ? (size_t)p->rotary_dim : d; }

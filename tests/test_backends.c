@@ -359,6 +359,7 @@ static void op_rmsnorm(const awq_backend *be, int one1p /* Gemma's rmsnorm_1p */
 }
 
 static const kern_rope rope_default = {.theta = 10000.0f};
+static const kern_rope rope_gemma3_global = {.theta = 1000000.0f, .linear = 8.0f};
 static const kern_rope rope_qwen = {.theta = 1000000.0f};
 static const kern_rope rope_llama31 = {.theta = 500000.0f, .llama3 = 1, .factor = 8.0f, .low_freq_factor = 1.0f,
                                        .high_freq_factor = 4.0f, .original_max_pos = 8192.0f};
@@ -395,6 +396,7 @@ static void op_rope(const awq_backend *be)
         {48, 16, 64, 24, &rope_dsv3, "DeepSeek-V3 yarn, interleaved"}, {30, 3, 16, 10, &rope_yarn_small, "yarn, cos/sin x1.037"},
         {9, 2, 8, 9, &rope_interleave, "interleaved, d=8"},
         {20, 4, 32, 10, &rope_phi3, "longrope, partial 24 of 32"}, {12, 2, 16, 12, &rope_partial, "partial 8 of 16"},
+        {24, 2, 64, 24, &rope_gemma3_global, "Gemma 3 global: theta 1e6, linear factor 8"},
     };
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
         for (int f16 = 0; f16 < 2; f16++) {
@@ -2416,10 +2418,22 @@ static void test_op_rmsnorm(const awq_backend *be)
     op_rmsnorm(be, 0);
     with_backend(be, t_rmsnorm_vs_ref), with_backend(be, t_rmsnorm_spec_T7);
 }
+/* Gemma 3's linear scaling: each default frequency divided by the factor (fp32), f[0] = 1/8. */
+static void t_rope_linear_freqs(void)
+{
+    float f[32], g[32];
+    const kern_rope plain = {.theta = 1000000.0f};
+    kern_rope_freqs(f, 64, &rope_gemma3_global);
+    kern_rope_freqs(g, 64, &plain);
+    int bad = f[0] != 0.125f;
+    for (int j = 0; j < 32; j++) bad += f[j] != g[j] / 8.0f;
+    CHECK(!bad, "linear rope: %d frequencies are not the default ones / 8 (f[0] %.9g)", bad, f[0]);
+}
 static void test_op_rope(const awq_backend *be)
 {
     op_rope(be);
     with_backend(be, t_rope_vs_ref), with_backend(be, t_rope_pos0_identity);
+    t_rope_linear_freqs();
 }
 static void test_op_attention(const awq_backend *be)
 {

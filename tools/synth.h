@@ -121,7 +121,10 @@ static inline int syn_is_moe_arch(awq_arch a)
 {
     return a == AWQ_ARCH_MIXTRAL || a == AWQ_ARCH_QWEN3_MOE || a == AWQ_ARCH_DEEPSEEK_V3;
 }
-static inline int syn_qk_norm(const syn_model *m) { return m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE; }
+static inline int syn_qk_norm(const syn_model *m)
+{
+    return m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE || m->arch == AWQ_ARCH_GEMMA3;
+}
 /* Experts of layer i: 0 for a dense mlp (the rule of awq_layer_experts, stages/common/config.h). */
 static inline int syn_layer_experts(const syn_model *m, int i)
 {
@@ -180,7 +183,8 @@ static inline void syn_add(const syn_model *m, syn_tensor *out, int *n, const ch
     t->std = std;
     t->key = syn_key(name, m->seed);
     /* Gemma multiplies by 1 + w: its norms are the same values minus 1 (the same function) */
-    if (m->arch == AWQ_ARCH_GEMMA2 && (kind == SYN_NORM || kind == SYN_NORM_OUTLIER)) t->shift = -1.0f;
+    if ((m->arch == AWQ_ARCH_GEMMA2 || m->arch == AWQ_ARCH_GEMMA3) && (kind == SYN_NORM || kind == SYN_NORM_OUTLIER))
+        t->shift = -1.0f;
 }
 
 /* The checkpoint's tensors in model order (embeddings, layer 0..L-1 as in spec §1.2, final
@@ -257,7 +261,8 @@ static inline syn_tensor *syn_plan(const syn_model *m, int *count)
             ADD(1, D, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.self_attn.q_norm.weight", p, i);
             ADD(1, D, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.self_attn.k_norm.weight", p, i);
         }
-        const int gemma = m->arch == AWQ_ARCH_GEMMA2; /* the norm on the attention's output, then the mlp's input norm */
+        /* the norm on the attention's output, then the mlp's input norm */
+        const int gemma = m->arch == AWQ_ARCH_GEMMA2 || m->arch == AWQ_ARCH_GEMMA3;
         if (gemma) {
             ADD(1, C, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.post_attention_layernorm.weight", p, i);
             ADD(1, C, 0, SYN_NORM_OUTLIER, SYN_NORM_STD, "%s.%d.pre_feedforward_layernorm.weight", p, i);

@@ -97,6 +97,8 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
                           .beta_slow = cfg->rope_beta_slow, .truncate = cfg->rope_truncate,
                           .attention_factor = (float)cfg->rope_attention_factor, .interleave = cfg->rope_interleave};
     f->rope.rotary_dim = cfg->rotary_dim;
+    if (cfg->rope_type == AWQ_ROPE_LINEAR) f->rope.linear = (float)cfg->rope_factor; /* Gemma 3's global layers */
+    f->rope_local = (kern_rope){.theta = (float)cfg->rope_local_theta};
     if (cfg->rope_type == AWQ_ROPE_LONGROPE) { /* Phi3: the long factors only past the original context */
         f->rope.longrope = 1;
         f->rope.ext_factors = seqlen > cfg->rope_original_max_position_embeddings ? cfg->rope_long_factor : cfg->rope_short_factor;
@@ -152,13 +154,18 @@ void awq_fwd_free(awq_fwd *f)
  * When o_in != NULL the attention output (input of o_proj) is also written there. One backend op
  * (q/k/v_proj, q/k norm, RoPE, attention, o_proj) with buf[0..3] as its scratch, so that a
  * device backend can keep q, k, v and the attention output in fp16 (kernels.h). */
-/* The sliding window of block w (Gemma: of its layer, which the block must then know). */
-static awq_err block_window(const awq_config *c, const awq_block_w *w, size_t *window)
+/* The sliding window of block w and its RoPE (Gemma: of its layer, which the block must then
+ * know; Gemma 3's sliding layers rotate with the local base). */
+static awq_err block_window(const awq_fwd *f, const awq_block_w *w, size_t *window, const kern_rope **rope)
 {
-    *window = 0;
-    if (!c->gemma) return AWQ_OK; /* (other families: windows shorter than our sequences are refused) */
+    const awq_config *c = f->cfg;
+    *window = 0, *rope = &f->rope;
+    if (c->arch == AWQ_ARCH_PHI3) *window = (size_t)c->sliding_window; /* every layer (Phi3Model's sliding mask) */
+    if (!c->gemma) return AWQ_OK; /* (Mistral, Qwen2: windows shorter than 2048 are refused, longer ones change nothing) */
     if (!w->layer1) return awq_fail(AWQ_ERR_ARG, "internal: a %s block's forward needs its layer (sliding windows)", c->architecture);
-    *window = (size_t)awq_layer_window(c, w->layer1 - 1);
+    const int layer = w->layer1 - 1;
+    *window = (size_t)awq_layer_window(c, layer);
+    if (c->rope_local_theta > 0 && c->layer_sliding[layer]) *rope = &f->rope_local;
     return AWQ_OK;
 }
 
@@ -167,20 +174,25 @@ static awq_err attn_chunk(awq_fwd *f, const awq_block_w *w, const float *a, floa
     const awq_backend *be = f->be;
     const awq_config *c = f->cfg;
     if (c->mla) return awq_mla_forward_rows(f, w, a, out, o_in, ns);
+    const kern_rope *rope = &f->rope;
     kern_attn_w aw = {
         w->w[AWQ_W_Q], w->w[AWQ_W_K], w->w[AWQ_W_V], w->w[AWQ_W_O],
         w->w[AWQ_B_Q], w->w[AWQ_B_K], w->w[AWQ_B_V], w->w[AWQ_B_O],
         c->qk_norm ? w->w[AWQ_W_Q_NORM] : KERN_NO_WEIGHT, c->qk_norm ? w->w[AWQ_W_K_NORM] : KERN_NO_WEIGHT,
         .eps = (float)c->rms_norm_eps,
     };
+    if (c->arch == AWQ_ARCH_PHI3) {
+        awq_err e = block_window(f, w, &aw.window, &rope);
+        if (e) return e;
+    }
     if (c->gemma) { /* HF: scaling = query_pre_attn_scalar ** -0.5 (a Python float, as fp32), softcap */
         aw.scale = c->query_pre_attn_scalar > 0 ? (float)pow(c->query_pre_attn_scalar, -0.5) : 0.0f;
         aw.softcap = (float)c->attn_softcap;
         aw.norm_1p = 1;
-        awq_err e = block_window(c, w, &aw.window);
+        awq_err e = block_window(f, w, &aw.window, &rope);
         if (e) return e;
     }
-    KCHECK(be->attn(be->ctx, out, o_in, a, &aw, f->pos, &f->rope, f->buf[0], f->buf[1], f->buf[2], f->buf[3], ns,
+    KCHECK(be->attn(be->ctx, out, o_in, a, &aw, f->pos, rope, f->buf[0], f->buf[1], f->buf[2], f->buf[3], ns,
                     (size_t)f->seqlen, (size_t)c->hidden_size, (size_t)c->num_attention_heads,
                     (size_t)c->num_key_value_heads, (size_t)c->head_dim, f->round_f16),
            "self_attn (q/k/v_proj, q/k norm, rope, attention, o_proj)");

@@ -89,6 +89,7 @@ typedef struct awq_fwd {
     int round_f16;        /* 1: emulate fp16 storage of activations (spec §1.4); 0: pure fp32 */
     int chunk_seqs;       /* sequences per pass (memory bound), >= 1 */
     kern_rope rope;
+    kern_rope rope_local;       /* Gemma 3's sliding layers: rope_local_theta, unscaled */
     int32_t *pos;         /* [chunk_seqs * seqlen] positions (backend memory) */
     float *buf[AWQ_FWD_NBUF]; /* scratch, chunk-sized (see forward.c) */
     awq_moe_scratch moe;      /* zeroed for a dense model */

@@ -19,6 +19,8 @@ windows' mean losses)).
 
 The Phi-3 ones store q/k/v as one self_attn.qkv_proj and gate/up as one mlp.gate_up_proj, as Phi-3 and Phi-4 do.
 
+  phi3_window            2 layers, GQA 4/2, sliding_window 7 (as Phi-3-mini-4k's 2047, shorter than the 24/32 tokens:
+                         every layer attends to the last 7 keys).
   gemma2_tiny            Gemma2ForCausalLM, 2 layers (0 sliding, 1 full), GQA 4/2 with head_dim 32 != C/H = 16,
                          query_pre_attn_scalar 24 (not head_dim), attn_logit_softcapping 5, final_logit_softcapping 8,
                          sliding_window 8 (24 and 32 tokens: the window matters), tied embeddings, norm weights
@@ -30,6 +32,12 @@ The Phi-3 ones store q/k/v as one self_attn.qkv_proj and gate/up as one mlp.gate
                          and inspects self_attn without the window: with these settings neither changes the function on
                          its 64-token calibration; see tests/golden/awq/README.md), final soft-capping 30, the legacy
                          config form (rope_theta, torch_dtype) transformers 4.51.3 reads.
+  gemma3_tiny            Gemma3ForCausalLM (text, gemma3_text), 2 layers (0 sliding, 1 global), GQA 4/2 with head_dim 32,
+                         (1 + w) q_norm/k_norm, query_pre_attn_scalar 24, no soft-capping (Gemma3TextConfig's default),
+                         sliding_window 8, two RoPEs: local base 10000 on layer 0, global theta 1e6 with linear scaling
+                         (factor 4) on layer 1; written in the released Gemma 3 form (rope_theta, rope_local_base_freq,
+                         rope_scaling {"rope_type": "linear"}, sliding_window_pattern 2, torch_dtype), loaded back and
+                         checked bitwise against the config transformers wrote.
 Install and run as gen_forward_golden.py (same pinned tools/golden/requirements.txt):
     /tmp/goldenvenv/bin/python tools/golden/gen_dense_golden.py
 Versions it was run with: torch 2.15.0, transformers 5.23.0, safetensors 0.8.0, Python 3.11.
@@ -45,7 +53,8 @@ import sys
 import torch
 from safetensors import safe_open
 from torch import nn
-from transformers import Gemma2Config, Gemma2ForCausalLM, Phi3Config, Phi3ForCausalLM
+from transformers import (Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig, Phi3Config,
+                          Phi3ForCausalLM)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_forward_golden import check, forward, round_to_storage, write_json  # noqa: E402
@@ -79,6 +88,16 @@ FIXTURES = [
          cfg=dict(num_attention_heads=4, num_key_value_heads=4, head_dim=16, query_pre_attn_scalar=24,
                   attn_logit_softcapping=None, final_logit_softcapping=30.0, sliding_window=96, max_position_embeddings=256,
                   tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
+    dict(name="gemma3_tiny", seed=601, storage=torch.bfloat16, legacy=True, arch="gemma3",
+         cfg=dict(num_attention_heads=4, num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=24, sliding_window=8,
+                  max_position_embeddings=256, tie_word_embeddings=True, layer_types=["sliding_attention", "full_attention"],
+                  rope_parameters={"full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1000000.0},
+                                   "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}})),
+    dict(name="phi3_window", seed=404, storage=torch.bfloat16, legacy=False,
+         cfg=dict(num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, sliding_window=7,
+                  original_max_position_embeddings=256, tie_word_embeddings=False,
+                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                   "short_factor": factors(8, 1.0, 2.0), "long_factor": factors(8, 2.0, 8.0)})),
     dict(name="phi3_mha", seed=403, storage=torch.bfloat16, legacy=True,
          cfg=dict(num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
                   original_max_position_embeddings=64, partial_rotary_factor=0.5, tie_word_embeddings=False,
@@ -92,6 +111,15 @@ def legacy(v5):
     original_max_position_embeddings at the top level, torch_dtype."""
     d = dict(v5)
     rope = dict(d.pop("rope_parameters"))
+    if d["model_type"] == "gemma3_text":  # the released Gemma 3 form
+        full, local = rope["full_attention"], rope["sliding_attention"]
+        d["rope_theta"] = full["rope_theta"]
+        d["rope_local_base_freq"] = local["rope_theta"]
+        d["rope_scaling"] = {"rope_type": full["rope_type"], "factor": full["factor"]}
+        d["sliding_window_pattern"] = 2
+        d.pop("layer_types")
+        d["torch_dtype"] = d.pop("dtype")
+        return d
     d["rope_theta"] = rope.pop("rope_theta")
     if d["model_type"] == "gemma2":  # default RoPE: no rope_scaling; layer_types is the class default pattern
         d["rope_scaling"] = None
@@ -106,7 +134,8 @@ def legacy(v5):
     return d
 
 
-ARCH = {"phi3": (Phi3Config, Phi3ForCausalLM), "gemma2": (Gemma2Config, Gemma2ForCausalLM)}
+ARCH = {"phi3": (Phi3Config, Phi3ForCausalLM), "gemma2": (Gemma2Config, Gemma2ForCausalLM),
+        "gemma3": (Gemma3TextConfig, Gemma3ForCausalLM)}
 
 
 def sensitivity_gemma(model, delta):
@@ -127,9 +156,20 @@ def sensitivity_gemma(model, delta):
         for layer in m.model.layers:
             layer.self_attn.attn_logit_softcapping = None
         found["no attention soft-capping"] = delta(m)
-    m = copy.deepcopy(model)
-    m.config.final_logit_softcapping = None
-    found["no final soft-capping"] = delta(m)
+    if model.config.final_logit_softcapping:
+        m = copy.deepcopy(model)
+        m.config.final_logit_softcapping = None
+        found["no final soft-capping"] = delta(m)
+    if model.config.model_type == "gemma3_text":  # the two RoPEs
+        rot = model.model.rotary_emb
+        for bug, change in (("local layers on the global RoPE", lambda rp: rp.__setitem__("sliding_attention", dict(rp["full_attention"]))),
+                            ("global RoPE without its linear scaling",
+                             lambda rp: rp.__setitem__("full_attention", {"rope_type": "default",
+                                                                          "rope_theta": rp["full_attention"]["rope_theta"]}))):
+            m = copy.deepcopy(model)
+            change(m.config.rope_parameters)
+            m.model.rotary_emb = type(rot)(m.config)
+            found[bug] = delta(m)
     m = copy.deepcopy(model)
     for layer in m.model.layers:
         layer.self_attn.scaling = layer.self_attn.head_dim ** -0.5
@@ -159,7 +199,7 @@ def sensitivity(model, ids, ref):
     def delta(m):
         return (forward(m, ids)["logits"] - base).abs().max().item()
 
-    if model.config.model_type == "gemma2":
+    if model.config.model_type in ("gemma2", "gemma3_text"):
         found = sensitivity_gemma(model, delta)
         for bug, d in found.items():  # the two GELUs differ by < 5e-4 anywhere: recorded, not asserted here
             check(d > 1e-3 or bug.startswith("exact GELU"), f"fixture would not catch '{bug}' (max |delta logits| {d:.2e})")
@@ -190,6 +230,10 @@ def sensitivity(model, ids, ref):
             kv = model.config.num_key_value_heads * layer.self_attn.head_dim
             w.copy_(torch.cat([w[:q], w[q + kv:], w[q:q + kv]], dim=0))
     found["k and v swapped in qkv_proj"] = delta(m)
+    if model.config.sliding_window:
+        m = copy.deepcopy(model)
+        m.config.sliding_window = None
+        found["no sliding window"] = delta(m)
     if model.config.rope_parameters.get("partial_rotary_factor", 1.0) != 1.0:
         orig = mod.apply_rotary_pos_emb
 
@@ -220,7 +264,7 @@ def build(fx, out_dir, ids):
     model = model_cls(cfg).eval()
     gen = torch.Generator().manual_seed(fx["seed"])
     randomize(model, gen)
-    if fx.get("arch") == "gemma2":  # Gemma's norms multiply by 1 + w: weights around 0, as trained ones are
+    if fx.get("arch") in ("gemma2", "gemma3"):  # Gemma's norms multiply by 1 + w: weights around 0, as trained ones are
         with torch.no_grad():
             for name, p in model.named_parameters():
                 if name.endswith("norm.weight"):
