@@ -31,8 +31,10 @@ Three interventions, each explained in tests/golden/awq/README.md ("AutoAWQ quir
      (16/32 rows), gate/up (96) and Qwen3-MoE's experts (48) and router (8) violate: the wrapper appends copies of
      the last row up to a multiple of 64 and drops their results. Every (row, group) is independent; the script checks that two paddings agree bitwise.
 
-Models: the five dense fixtures and the two mixture-of-experts fixtures mixtral_moe and qwen3_moe (group size 16 for
-qwen3_moe, whose experts' down_proj has in_features 48). For a sparse block the Recorder also keeps the router
+Models: the five dense fixtures, phi3_mha and gemma2_mha (made by gen_dense_golden.py; README sections "Phi-3" and
+"Gemma 2" say why those shapes and settings) and the two mixture-of-experts fixtures mixtral_moe and qwen3_moe (group
+size 16 for qwen3_moe, whose experts' down_proj has in_features 48). `--models NAME...` runs some; each model's
+report.json keeps its picks, and the README is written from every model's. For a sparse block the Recorder also keeps the router
 logits of the calibration forward, the experts each token went to and the tokens whose rows each expert received
 (checked bitwise against the rows AutoAWQ's hooks captured), in inputs.safetensors; the clip files get per-linear
 n_tokens. AutoAWQ's expert names are used unchanged (block_sparse_moe.experts.E.w1, mlp.experts.E.gate_proj, ...).
@@ -681,7 +683,7 @@ clip-search and pack stages (issue 4) and its packed output, and on the two tiny
 
 ```
 {install}
-{regen}   # from the repository root; rewrites tests/golden/awq/ (all 8 models, ~3 min)
+{regen}   # from the repository root; rewrites tests/golden/awq/ (all {n_models} models, ~3 min)
 ```
 
 `--models NAME...` runs only some models; each model's picks and checks are kept in its `report.json`, and the
@@ -1020,7 +1022,7 @@ def write_readme(out, settings, report):
         total += size
         rows.append(f"| `{os.path.relpath(path, out)}` | {size} | `{sha256(path)}` |")
     text = README_HEAD.format(
-        install=INSTALL.replace(" && ", "\n"), regen=REGEN_COMMAND, date=GENERATED_ON,
+        install=INSTALL.replace(" && ", "\n"), regen=REGEN_COMMAND, date=GENERATED_ON, n_models=len(MODELS + MOE_MODELS),
         python=platform.python_version(), machine=platform.machine(), seed=CALIB_SEED,
         quant_config=json.dumps(QUANT_CONFIG), settings=json.dumps(settings, sort_keys=True),
         picks="\n".join(picks), files="\n".join(rows), total=total, **moe_readme_parts(report),
