@@ -175,7 +175,7 @@ static void t_experts_sum(void)
                     if ((size_t)ex[t * K + k] != e) continue;
                     CHECK(e != 3, "expert 3 was chosen by token %zu", t);
                     kern_mlp_ref(y, NULL, m + t * C, w.w[AWQ_SLOT_EXPERT(e, 0)], KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 1)],
-                                 KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 2)], KERN_NO_WEIGHT, g, u, 1, C, Fe, r16);
+                                 KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 2)], KERN_NO_WEIGHT, g, u, 1, C, Fe, KERN_ACT_SILU, r16);
                     int32_t row = (int32_t)t;
                     kern_add_rows_ref(want, y, &row, &wt[t * K + k], 1, C, N, r16);
                 }

@@ -23,6 +23,9 @@ typedef struct awq_block_f32 {
     int64_t shape[AWQ_SLOT__COUNT][2];
     int ndim[AWQ_SLOT__COUNT];
     const awq_backend *be;            /* NULL: t[] are host memory; else memory of this device backend */
+    int layer1;                       /* 1 + the block's layer (0: not known; awq_block_w's layer1) */
+    int norm_1p;                      /* 1: its norms multiply by (1 + w) (Gemma): scales fold as
+                                       * w' = (1 + w) / s - 1 (awq_apply_scales) */
     int fused;                        /* 1: the checkpoint fuses q/k/v and gate/up (Phi3, fused.h): every
                                        * part is clipped (AutoAWQ clips qkv_proj) and packed fused */
 } awq_block_f32;

@@ -175,7 +175,7 @@ awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, co
         KCHECK(be->mlp(be->ctx, out ? s->y : NULL, down_in ? down_in + start[e] * Fe : NULL, s->x,
                        w->w[AWQ_SLOT_EXPERT(e, AWQ_EXPERT_GATE)], KERN_NO_WEIGHT,
                        w->w[AWQ_SLOT_EXPERT(e, AWQ_EXPERT_UP)], KERN_NO_WEIGHT, w->w[AWQ_SLOT_EXPERT(e, AWQ_EXPERT_DOWN)],
-                       KERN_NO_WEIGHT, f->buf[4], f->buf[5], ne, C, Fe, r16),
+                       KERN_NO_WEIGHT, f->buf[4], f->buf[5], ne, C, Fe, KERN_ACT_SILU, r16),
                "expert mlp (gate_proj, up_proj, silu_mul, down_proj)");
         if (out) KCHECK(be->add_rows(be->ctx, out, s->y, er, s->wt + start[e], ne, C, rows, r16), "experts' weighted sum");
     }
@@ -183,7 +183,7 @@ awq_err awq_moe_forward_rows(awq_fwd *f, const awq_block_w *w, int n_experts, co
         const size_t Fs = Fe * (size_t)c->n_shared_experts;
         KCHECK(be->mlp(be->ctx, out ? s->y : NULL, f->cap_shared_down_in, m, w->w[AWQ_W_SHARED_GATE], KERN_NO_WEIGHT,
                        w->w[AWQ_W_SHARED_UP], KERN_NO_WEIGHT,
-                       w->w[AWQ_W_SHARED_DOWN], KERN_NO_WEIGHT, f->buf[4], f->buf[5], rows, C, Fs, r16),
+                       w->w[AWQ_W_SHARED_DOWN], KERN_NO_WEIGHT, f->buf[4], f->buf[5], rows, C, Fs, KERN_ACT_SILU, r16),
                "shared experts (gate_proj, up_proj, silu_mul, down_proj)");
         if (out) KCHECK(be->add(be->ctx, out, out, s->y, rows * C, r16), "routed + shared experts");
     }
