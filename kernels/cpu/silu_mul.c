@@ -40,7 +40,7 @@ static inline float gelu_tanh(float x)
 {
     const float beta = (float)(M_SQRT2 * M_2_SQRTPI * 0.5), kappa = 0.044715f;
     const float inner = beta * (x + kappa * (x * x * x));
-    return 0.5f * x * (1.0f + tanhf(inner));
+    return 0.5f * x * (1.0f + (float)tanh((double)inner)); /* tanh in fp64, rounded once: the CUDA kernel does the same, and 1 + tanh cancels near -1, where an fp32 ulp of tanhf would show */
 }
 
 kern_status kern_gelu_tanh_mul_ref(float *out, const float *g, const float *u, size_t n, int round_f16)
