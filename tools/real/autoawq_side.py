@@ -3,7 +3,7 @@
 the comparison, in the venv of tools/golden/requirements-awq.txt (/tmp/awqvenv). Prints one JSON line on stdout.
 
   quantize MODEL_DIR CALIB.i32 N SEQLEN GROUP W_BIT OUT_DIR
-      AutoAWQ quantizes MODEL_DIR (float16, GEMM, zero point, duo_scaling=True: its defaults) on the N x SEQLEN
+      AutoAWQ quantizes MODEL_DIR (loaded as $AUTOAWQ_DTYPE: float16, its default, or float32; GEMM, zero point, duo_scaling=True: its defaults) on the N x SEQLEN
       calibration ids of CALIB.i32, given as a list of N int lists (AutoAWQ takes them as already tokenized:
       no tokenizer, no shuffle), and saves with save_quantized.
   hfload QUANT_DIR IDS.i32 SEQLEN WINDOWS
@@ -16,6 +16,10 @@ the comparison, in the venv of tools/golden/requirements-awq.txt (/tmp/awqvenv).
       PROMPT_IDS (comma-separated ids, so both sides see the same prompt).
 
 On the CPU (no GPU here):
+  * torch 2.6's float16 matmuls on a CPU without native fp16 are slow (AutoAWQ took 160 s per SmolLM2 block for
+    2 x 512 tokens on the 2-core development machine, against 20 s for awqmake's fp16-emulating search), so
+    check-real.sh asks for AUTOAWQ_DTYPE=float32 there; the packed scales are float16 either way
+    (WQLinear_GEMM.from_linear rounds them).
   * quantize: AutoAWQ's scale search backs up the weights with state_dict() values' .cpu(), which on the CPU is the
     same storage, so the grid's in-place scaling also changes the backup; the search is given real copies, as on
     CUDA (tests/golden/awq/README.md, quirk 1; the same intervention as tools/golden/gen_awq_golden.py).
@@ -62,7 +66,8 @@ def cmd_quantize(model_dir, calib_path, n, seqlen, group, w_bit, out_dir):
     calib = [ids[i * seqlen:(i + 1) * seqlen].astype(np.int64).tolist() for i in range(n)]
     t0 = time.time()
     dev = "cpu" if ON_CPU else "cuda:0"
-    model = AutoAWQForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float16, device_map=dev)
+    dtype = os.environ.get("AUTOAWQ_DTYPE", "float16")
+    model = AutoAWQForCausalLM.from_pretrained(model_dir, torch_dtype=getattr(torch, dtype), device_map=dev)
     qc = {"zero_point": True, "q_group_size": group, "w_bit": w_bit, "version": "GEMM"}
     model.quantize(None, quant_config=qc, calib_data=calib, max_calib_samples=n, max_calib_seq_len=seqlen,
                    quantizer_cls=CopyingBackup)
@@ -73,7 +78,7 @@ def cmd_quantize(model_dir, calib_path, n, seqlen, group, w_bit, out_dir):
         shutil.rmtree(out_dir)
     os.rename(tmp, out_dir)
     print(json.dumps({"out": out_dir, "seconds": round(time.time() - t0, 1), "device": dev,
-                      "torch": torch.__version__, "quant_config": qc}))
+                      "dtype": dtype, "torch": torch.__version__, "quant_config": qc}))
     return 0
 
 

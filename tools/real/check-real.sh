@@ -99,6 +99,9 @@ quantize() {
     echo "{\"out\": \"$OUT\"}"
 }
 step "quantize-awqmake" "$S/quantize-awqmake-$REAL_DTYPE-n$N_SAMPLES.json" quantize
+# AutoAWQ in float16 on CUDA (its default), float32 on the CPU (torch's CPU fp16 is ~8x slower: autoawq_side.py)
+AUTOAWQ_DTYPE=${AUTOAWQ_DTYPE:-$([ "$REAL_DEVICE" = cuda ] && echo float16 || echo float32)}
+export AUTOAWQ_DTYPE
 step "quantize-autoawq" "$S/quantize-autoawq-$REAL_DTYPE-n$N_SAMPLES.json" "$AWQ_VENV/bin/python" tools/real/autoawq_side.py quantize \
     "$MODEL" "$CALIB" "$N_SAMPLES" $CALIB_SEQLEN 64 4 "$AOUT"
 
