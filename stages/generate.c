@@ -176,6 +176,7 @@ int main(int argc, char **argv)
     if (bad) {
         fprintf(stderr, "%s: %s\n", cli.prog, bad);
         if (awq_via_make()) fprintf(stderr, "hint: make generate MODEL=<hf dir> PROMPT='text' [QUANT=<awq out>] [GEN_TOKENS=32]\n");
+        else fprintf(stderr, "try '%s --help'\n", cli.prog);
         return 2;
     }
     if (run(&a)) { awq_report(cli.prog); return 1; }

@@ -90,7 +90,7 @@ def load_quantized(quant_dir):
         base.get_best_device = lambda: "cuda:0"   # only the loader's use_ipex decision reads it (see above)
         gemm.TRITON_AVAILABLE = False
     dev = "cpu" if ON_CPU else "cuda:0"
-    model = AutoAWQForCausalLM.from_quantized(quant_dir, torch_dtype=torch.float16, device_map=dev,
+    model = AutoAWQForCausalLM.from_quantized(quant_dir, torch_dtype=torch.float16, device_map={"": dev},
                                               fuse_layers=False)
     kinds = sorted({type(m).__name__ for m in model.modules() if "WQLinear" in type(m).__name__})
     return model, dev, kinds
@@ -114,6 +114,8 @@ def window_ppl(model, ids_path, seqlen, windows, dev, what):
     nw = len(ids) // seqlen
     if windows > 0:
         nw = min(nw, windows)
+    if windows < 0:   # no perplexity (generation only)
+        nw = 0
     losses = []
     for w in range(nw):
         x = torch.from_numpy(ids[w * seqlen:(w + 1) * seqlen].astype(np.int64))[None].to(dev)

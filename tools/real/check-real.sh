@@ -6,12 +6,13 @@
 #   2 tokens    WikiText-2 test and validation with awq-tokenize --eval, and with the tokenizers library
 #               (tools/real/hf_side.py tokens): 0 mismatches
 #   3 quantize  awqmake AWQ w4 g64 (SEMANTICS=autoawq DUO_SCALING=1: AutoAWQ's defaults) on the first
-#               N_SAMPLES x 512 ids of the validation stream; AutoAWQ on the same ids (autoawq_side.py)
-#   4 eval      awq-eval: FP, RTN w4 g64, awqmake's AWQ, AutoAWQ's checkpoint, on the same windows of
-#               WikiText-2 test (seqlen 2048); transformers' own FP perplexity on them (hf_side.py ppl)
+#               N_SAMPLES x 512 ids of the validation stream
+#   4 eval      awq-eval: FP, RTN w4 g64, awqmake's AWQ on the same windows of WikiText-2 test (seqlen
+#               2048); transformers' own FP perplexity on them (hf_side.py ppl)
 #   5 load      awqmake's checkpoint through AutoAWQForCausalLM.from_quantized: perplexity on the same
 #               windows and 32 greedy tokens, against awq-generate --quant on the same prompt ids; and
 #               transformers' from_pretrained where it works
+#   5b AutoAWQ  quantizes the same model on the same ids (autoawq_side.py); awq-eval of its checkpoint
 #   6 report    REAL_DIR/check-real.json (check-real-bfloat16.json for REAL_DTYPE=bfloat16), printed as a
 #               table; exit 1 when a check fails
 # Every step's result is a file in REAL_DIR/steps/: a rerun redoes only what is missing (delete a file,
@@ -99,15 +100,9 @@ quantize() {
     echo "{\"out\": \"$OUT\"}"
 }
 step "quantize-awqmake" "$S/quantize-awqmake-$REAL_DTYPE-n$N_SAMPLES.json" quantize
-# AutoAWQ in float16 on CUDA (its default), float32 on the CPU (torch's CPU fp16 is ~8x slower: autoawq_side.py)
-AUTOAWQ_DTYPE=${AUTOAWQ_DTYPE:-$([ "$REAL_DEVICE" = cuda ] && echo float16 || echo float32)}
-export AUTOAWQ_DTYPE
-step "quantize-autoawq" "$S/quantize-autoawq-$REAL_DTYPE-n$N_SAMPLES.json" "$AWQ_VENV/bin/python" tools/real/autoawq_side.py quantize \
-    "$MODEL" "$CALIB" "$N_SAMPLES" $CALIB_SEQLEN 64 4 "$AOUT"
-
 # 4 eval: one awq-eval pass over the windows for every variant, and transformers' FP
 step "eval-awqmake" "$S/eval-$REAL_DTYPE-$TAG.json" "$BIN/awq-eval" -m "$MODEL" -t "$TEST_IDS" --seqlen $EVAL_SEQLEN \
-    --max-windows "$EVAL_WINDOWS" --device "$REAL_DEVICE" --rtn --rtn-w-bit 4 --rtn-group 64 --quant "$OUT,$AOUT" -o -
+    --max-windows "$EVAL_WINDOWS" --device "$REAL_DEVICE" --rtn --rtn-w-bit 4 --rtn-group 64 --quant "$OUT" -o -
 step "eval-transformers" "$S/fp-transformers-$REAL_DTYPE-w$EVAL_WINDOWS.json" "$REAL_VENV/bin/python" tools/real/hf_side.py ppl \
     "$MODEL" "$TEST_IDS" $EVAL_SEQLEN "$EVAL_WINDOWS"
 
@@ -121,6 +116,18 @@ step "load-autoawq" "$S/load-autoawq-$REAL_DTYPE-$TAG.json" "$AWQ_VENV/bin/pytho
     "$OUT" "$TEST_IDS" $EVAL_SEQLEN "$EVAL_WINDOWS" "$PROMPT_IDS" $GEN_TOKENS
 step "load-transformers" "$S/load-transformers-$REAL_DTYPE-n$N_SAMPLES.json" "$AWQ_VENV/bin/python" tools/real/autoawq_side.py \
     hfload "$OUT" "$TEST_IDS" $EVAL_SEQLEN 1
+
+# AutoAWQ quantizing the same model last: on a CPU it is the longest step by far (REAL_SKIP_AUTOAWQ=1 leaves it
+# out; the report then says "not run" and exits 1)
+if [ -z "${REAL_SKIP_AUTOAWQ:-}" ]; then
+    # AutoAWQ in float16 on CUDA (its default), float32 on the CPU (torch's CPU fp16 is ~8x slower: autoawq_side.py)
+    AUTOAWQ_DTYPE=${AUTOAWQ_DTYPE:-$([ "$REAL_DEVICE" = cuda ] && echo float16 || echo float32)}
+    export AUTOAWQ_DTYPE
+    step "quantize-autoawq" "$S/quantize-autoawq-$REAL_DTYPE-n$N_SAMPLES.json" "$AWQ_VENV/bin/python" tools/real/autoawq_side.py quantize \
+        "$MODEL" "$CALIB" "$N_SAMPLES" $CALIB_SEQLEN 64 4 "$AOUT"
+    step "eval-autoawq" "$S/eval-autoawq-$REAL_DTYPE-$TAG.json" "$BIN/awq-eval" -m "$MODEL" -t "$TEST_IDS" --seqlen $EVAL_SEQLEN \
+        --max-windows "$EVAL_WINDOWS" --device "$REAL_DEVICE" --quant "$AOUT" -o -
+fi
 
 # 6 report
 python3 tools/real/report.py "$S" "$REAL_DTYPE" "$N_SAMPLES" "$EVAL_WINDOWS" "$MODEL" "$OUT" "$AOUT" "$TEST_IDS" "$CALIB" \

