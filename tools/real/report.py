@@ -30,7 +30,9 @@ def main():
     by = {r["name"]: r for r in ev["results"]}
     hf = load(f"{steps}/fp-transformers-{dtype}-w{windows}.json")
     gen = load(f"{steps}/generate-awqmake-{dtype}-n{n_samples}.json")
-    ld = load(f"{steps}/load-autoawq-{dtype}-{tag}.json")
+    lw = os.environ.get("LOAD_WINDOWS", windows)
+    ld = load(f"{steps}/load-autoawq-{dtype}-n{n_samples}-l{lw}.json")
+    e16 = load(f"{steps}/eval-fp16num-{dtype}-n{n_samples}-l{lw}.json")
     tf = load(f"{steps}/load-transformers-{dtype}-n{n_samples}.json")
     aev = load(f"{steps}/eval-autoawq-{dtype}-{tag}.json", missing_ok=True)
     aq = load(f"{steps}/quantize-autoawq-{dtype}-n{n_samples}.json", missing_ok=True)
@@ -55,7 +57,8 @@ def main():
         "autoawq_ppl_note": "AutoAWQ's checkpoint evaluated by awq-eval (dequantized as its GEMM kernels do)"
         if aev else "not run (REAL_SKIP_AUTOAWQ, or the step did not finish)",
         "autoawq_quantize": aq,
-        "loaded_ppl_autoawq": ld["ppl"], "loaded_autoawq_layers": ld.get("layers"), "loaded_autoawq_dtype": ld.get("dtype"),
+        "loaded_ppl_autoawq": ld["ppl"], "loaded_windows": ld["windows"],
+        "awq_ppl_fp16_numerics_loaded_windows": e16["results"][1]["ppl"], "loaded_autoawq_layers": ld.get("layers"), "loaded_autoawq_dtype": ld.get("dtype"),
         "transformers_from_pretrained": tf,
         "prompt": prompt, "prompt_ids": gen["prompt_ids"],
         "tokens_awqmake": a, "tokens_autoawq_loader": b, "tokens_equal": a == b, "first_token_difference": first,
@@ -68,7 +71,8 @@ def main():
         "FP within 0.01 of transformers": abs(r["fp_ppl_awqmake"] - r["fp_ppl_transformers"]) <= 0.01,
         "AWQ < RTN": r["awq_ppl"] < r["rtn_ppl"],
         "AWQ within 0.05 of AutoAWQ (or better)": None if autoawq_ppl is None else r["awq_ppl"] <= autoawq_ppl + 0.05,
-        "AutoAWQ-loaded within 0.01 of awq-eval": abs(r["loaded_ppl_autoawq"] - r["awq_ppl"]) <= 0.01,
+        "AutoAWQ-loaded within 0.01 of awq-eval (fp16, same windows)":
+            abs(r["loaded_ppl_autoawq"] - r["awq_ppl_fp16_numerics_loaded_windows"]) <= 0.01,
         "32 generated tokens equal": r["tokens_equal"],
     }
     r["checks"] = checks
@@ -81,7 +85,8 @@ def main():
     rows = [("FP ppl, awq-eval", r["fp_ppl_awqmake"]), ("FP ppl, transformers", r["fp_ppl_transformers"]),
             ("RTN w4 g64 ppl", r["rtn_ppl"]), ("AWQ w4 g64 ppl (awqmake)", r["awq_ppl"]),
             ("AWQ w4 g64 ppl (AutoAWQ's checkpoint)", r["autoawq_ppl"]),
-            ("awqmake's AWQ loaded by AutoAWQ, ppl", r["loaded_ppl_autoawq"])]
+            (f"awqmake's AWQ loaded by AutoAWQ ({ld['windows']} win)", r["loaded_ppl_autoawq"]),
+            (f"  awq-eval fp16 numerics, same windows", r["awq_ppl_fp16_numerics_loaded_windows"])]
     print(f"check-real: {model} ({dtype}), {r['calibration']}, WikiText-2 test: {r['eval_windows']} windows of "
           f"{r['eval_seqlen']}")
     print(f"  tokens: test {tok['test']['ids_awqmake']} ids, {tok['test']['mismatches']} mismatches; "
