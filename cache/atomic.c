@@ -1,4 +1,6 @@
-/* atomic.c - temp file + fsync + rename/link, so outputs appear whole or not at all. */
+/* atomic.c - temp file + fsync + rename/link, so outputs appear whole or not at all. Safe on a
+ * store shared over NFS: temp names are unique per host and pid, and the first-writer-wins link
+ * tells a lost reply from a real conflict. */
 #include "atomic.h"
 
 #include <errno.h>
@@ -25,7 +27,15 @@ awq_err awq_atomic_open(awq_atomic *f, const char *final_path)
     f->final_path = strdup(final_path);
     char *dir = dir_of(final_path);
     const char *base = strrchr(final_path, '/') ? strrchr(final_path, '/') + 1 : final_path;
-    size_t n = strlen(final_path) + 64;
+    /* unique per host as well as per process: on a store shared over NFS, two hosts' writers of
+     * one object may have the same pid (O_EXCL alone would do, but a name that says whose it is
+     * also tells gc and people where a leftover came from) */
+    char host[65];
+    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = 0;
+    for (char *c = host; *c; c++)
+        if (*c == '/' || *c == '-') *c = '_';
+    size_t n = strlen(final_path) + sizeof host + 64;
     f->tmp_path = malloc(n);
     if (!f->final_path || !dir || !f->tmp_path) {
         free(dir);
@@ -36,7 +46,7 @@ awq_err awq_atomic_open(awq_atomic *f, const char *final_path)
     clock_gettime(CLOCK_REALTIME, &ts);
     for (int attempt = 0; attempt < 100; attempt++) {
         unsigned r = (unsigned)(ts.tv_nsec ^ (ts.tv_sec << 7)) * 2654435761u + (unsigned)attempt * 40503u;
-        snprintf(f->tmp_path, n, "%s/.tmp-%s-%ld-%08x", dir, base, (long)getpid(), r);
+        snprintf(f->tmp_path, n, "%s/.tmp-%s-%s-%ld-%08x", dir, base, host, (long)getpid(), r);
         f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (f->fd >= 0 || errno != EEXIST) break;
     }
@@ -92,8 +102,11 @@ awq_err awq_atomic_commit(awq_atomic *f, awq_atomic_mode mode)
     f->fd = -1;
     if (e == AWQ_OK) {
         if (mode == AWQ_ATOMIC_NOREPLACE) {
-            /* link() fails with EEXIST instead of replacing: the first writer wins. */
-            if (link(f->tmp_path, f->final_path) != 0)
+            /* link() fails with EEXIST instead of replacing: the first writer wins. Over NFS a
+             * retransmitted link whose first reply was lost says EEXIST too, but then ours has
+             * two links (as in cache/claim.c). */
+            struct stat st;
+            if (link(f->tmp_path, f->final_path) != 0 && !(errno == EEXIST && stat(f->tmp_path, &st) == 0 && st.st_nlink == 2))
                 e = errno == EEXIST ? awq_fail(AWQ_ERR_EXISTS, "'%s' already exists", f->final_path)
                                     : awq_fail_errno(errno, "cannot create '%s'", f->final_path);
         } else if (rename(f->tmp_path, f->final_path) != 0) {

@@ -33,7 +33,7 @@ typedef enum {
     AWQ_ATOMIC_NOSYNC = 2
 } awq_atomic_mode;
 
-/* Create "<dir>/.tmp-<base>-<pid>-<random>" beside final_path (directory must exist). */
+/* Create "<dir>/.tmp-<base>-<host>-<pid>-<random>" beside final_path (directory must exist). */
 awq_err awq_atomic_open(awq_atomic *f, const char *final_path);
 /* Write all bytes; ENOSPC gives AWQ_ERR_NOSPACE naming the final path. Every 64 MB the disk
  * writeback of what was written is started (Linux sync_file_range, not waited for), so the fsync

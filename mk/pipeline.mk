@@ -1,5 +1,6 @@
 # pipeline.mk - the user entry points of the AWQ pipeline:
 #   make -j quantize MODEL=<hf dir> OUT=<dir> CALIB=<text, .jsonl or .i32> [W_BIT=4 GROUP=128 ...]
+#                    [DEVICES=all|0,1,3|cpu:N] [LAUNCHER=local|slurm]
 #   make status OUT=<dir>          what exists per block and stage
 #   make gc [GC_DAYS=30]           remove store objects unused for GC_DAYS days
 # `quantize` plans first (bin/awq-plan writes $(OUT).awq/plan.mk, every object named by its key)
@@ -11,6 +12,16 @@ OUT        ?=
 CALIB      ?=
 GC_DAYS    ?= 30
 WORK        = $(OUT).awq
+# Where the steps run (README "Many GPUs and clusters"); neither enters a key: OUT is the same
+# byte for byte whatever they are.
+#   DEVICES=all | 0,1,3 | 0,0 | cpu:N   the GPUs of this host the steps share out (a pool of GPU
+#                    memory units each, stages/common/slots.h); cpu:N simulates N on the CPU
+#   LAUNCHER=local | slurm              slurm: each step a Slurm job step (srun), inside an allocation
+#   SRUN_FLAGS=...                      more srun options for every step (e.g. --cpus-per-task=8)
+DEVICES    ?= all
+LAUNCHER   ?= local
+SRUN_FLAGS ?=
+launch_env  = AWQ_DEVICES='$(DEVICES)' AWQ_LAUNCHER='$(LAUNCHER)' AWQ_SRUN_FLAGS='$(SRUN_FLAGS)'
 
 # The AWQ parameters (W_BIT GROUP N_GRID CLIP_GRID MAX_SHRINK N_SAMPLES SEQLEN N_SAMPLE_TOKEN
 # DUO_SCALING SEMANTICS NUMERICS DEVICE EXPORT ...) are the make variables of the one parameter
@@ -40,8 +51,8 @@ quiet_errors = rc=$$( { { $(1) 2>&1 9>&-; echo $$? >&9; } | grep --line-buffered
 quantize: $(PROGRAMS) ## make -j quantize MODEL=dir OUT=dir CALIB=file [W_BIT GROUP N_GRID ...]; CALIB: text, .jsonl or .i32 ids
 	@test -n '$(MODEL)' && test -n '$(OUT)' && test -n '$(CALIB)' || \
 	  { echo "usage: make -j quantize MODEL=<hf dir> OUT=<dir> CALIB=<text, .jsonl or .i32> [W_BIT=4 GROUP=128 ...]" >&2; exit 2; }
-	$(Q)$(via_make) $(O)/bin/awq-plan $(plan_args)
-	$(Q)$(call quiet_errors,$(MAKE) -f '$(WORK)/plan.mk' all)
+	$(Q)$(via_make) $(launch_env) $(O)/bin/awq-plan $(plan_args)
+	$(Q)$(call quiet_errors,$(launch_env) $(MAKE) -f '$(WORK)/plan.mk' all)
 
 status: $(PROGRAMS) ## make status OUT=dir: done / missing / running per block and stage
 	@test -n '$(OUT)' || { echo "usage: make status OUT=<dir>" >&2; exit 2; }

@@ -10,6 +10,7 @@
 #include "common/device.h"
 #include "common/devmem.h"
 #include "common/log.h"
+#include "common/slots.h"
 #include "common/stage.h"
 #include "common/tokens.h"
 
@@ -24,7 +25,11 @@ static awq_err run(const capture_args *a, const awq_params *p, awq_store *s, con
                    const char *recipe)
 {
     const awq_backend *be = NULL;
-    awq_err e = awq_backend_open(p->device, &be);
+    /* the GPU with the most free memory units now, without taking any: a capture holds one block
+     * and its input, and the chain must never wait behind the searches (slots.h) */
+    awq_slots where = {0};
+    awq_err e = awq_slots_pick(&where);
+    if (!e) e = awq_backend_open_on(where.placed && where.simulated ? "cpu" : p->device, where.placed ? where.ordinal : -1, &be);
     if (e) return e;
     awq_prof_dev(be, "stage: open backend");
     float *x = NULL;

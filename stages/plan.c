@@ -25,6 +25,7 @@
 #include "common/shard.h"
 #include "common/slots.h"
 #include "common/stage.h"
+#include "common/tokens.h"
 
 typedef struct plan_args {
     const char *model, *calib, *out, *work, *store, *bin;
@@ -78,6 +79,30 @@ static const char *obj(const awq_key *k, char out[64])
     awq_key_hex(k, h);
     snprintf(out, 64, "$(S)/%.2s/%s", h, h + 2);
     return out;
+}
+
+/* Host memory (MB) a step may use, for `srun --mem` under LAUNCHER=slurm (Slurm places steps by
+ * it; awq-step passes it on): the block input and output in fp32 (T tokens x C), the block's
+ * weights in fp32 three times (original, scaled, quantized), the widest intermediate of its
+ * forward over all tokens twice, and 512 MB for the program. It errs high: a step that asks too
+ * little may be killed, one that asks too much only waits longer. layer < 0: the embedding. */
+static long step_mb(const awq_model *m, int layer, long T)
+{
+    const awq_config *c = &m->cfg;
+    double w = 0;
+    awq_block b;
+    if (layer >= 0 && awq_model_block(m, layer, &b) == AWQ_OK) {
+        for (int i = 0; i < AWQ_SLOT__COUNT; i++)
+            if (b.t[i]) {
+                double n = 1;
+                for (int d = 0; d < b.t[i]->ndim; d++) n *= (double)b.t[i]->shape[d];
+                w += 4 * n;
+            }
+    } else awq_clear_error();
+    if (layer < 0) w = 4.0 * c->vocab_size * c->hidden_size; /* the embedding table */
+    const double wide = c->intermediate_size > 4 * c->hidden_size ? c->intermediate_size : 4.0 * c->hidden_size;
+    const double bytes = 2.0 * T * c->hidden_size * 4 + 3 * w + 2.0 * T * wide * 4;
+    return 512 + (long)(bytes / (1 << 20));
 }
 
 /* Shell-quote a string for a makefile recipe (single quotes; $ doubled for make). */
@@ -246,6 +271,29 @@ static void sweep_claims(const char *store_root, const char *work, const char *o
     sweep_claim(out, claims);
 }
 
+/* DEVICES and LAUNCHER (make variables that reach the steps as $AWQ_DEVICES and $AWQ_LAUNCHER,
+ * and enter no key): checked here, once, in the user's words, rather than by every step. */
+static awq_err check_launch(void)
+{
+    awq_devices d;
+    awq_err e = awq_devices_get(&d);
+    if (e) return e;
+    const char *l = getenv("AWQ_LAUNCHER");
+    if (!l || !*l || strcmp(l, "local") == 0) return AWQ_OK;
+    if (strcmp(l, "slurm") != 0) {
+        awq_fail(AWQ_ERR_ARG, "LAUNCHER=%s: not one of local, slurm", l);
+        awq_hint("LAUNCHER=local runs the steps here (make -j, every GPU of DEVICES); LAUNCHER=slurm runs each as a Slurm job step");
+        return AWQ_ERR_ARG;
+    }
+    const char *job = getenv("SLURM_JOB_ID");
+    if (!job || !*job) {
+        awq_fail(AWQ_ERR_ARG, "LAUNCHER=slurm: not inside a Slurm allocation (SLURM_JOB_ID is not set)");
+        awq_hint("salloc -N 2 --gres=gpu:8 make -j quantize LAUNCHER=slurm ..., or its batch script from outside (README: Many GPUs and clusters)");
+        return AWQ_ERR_ARG;
+    }
+    return AWQ_OK;
+}
+
 static awq_err plan(const plan_args *a, const awq_params *p, const char *store_root)
 {
     awq_model *m = NULL;
@@ -267,6 +315,18 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     if (!e) e = awq_model_check_values(m, mag, p->round_f16);
     static char tok_cmd[16384];
     if (!e) e = plan_tokens(a, p, &tok, tok_cmd, sizeof tok_cmd);
+    long T = 0; /* calibration tokens, for the steps' memory (step_mb) */
+    if (!e) {
+        awq_store *ts = NULL;
+        awq_object *to = NULL;
+        const int32_t *ids;
+        int n_seq = 0, seqlen = 0;
+        if (awq_store_open(&ts, store_root, 1) == AWQ_OK && awq_tokens_get(ts, &tok, &to, &ids, &n_seq, &seqlen) == AWQ_OK)
+            T = (long)n_seq * seqlen;
+        else awq_clear_error(); /* an estimate only: read again by the steps, which report it */
+        awq_object_free(to);
+        awq_store_close(ts);
+    }
     char rest_shard[AWQ_SHARD_NAME_MAX];
     if (!e) e = awq_rest_shard_name(m, rest_shard);
     /* Every key, with the same functions the stages use. */
@@ -308,15 +368,16 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     /* act.0: the embedding of the tokens (the tokens object was stored by the plan itself; its
      * rule makes it again if it is lost during the run) */
     bput(&mk, "%s:\n\t@$(RUN) $@ - tokenize -- %s\n\n", obj(&tok, o1), tok_cmd);
-    bput(&mk, "%s: | %s\n\t@$(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s%s\n\n", obj(&act[0], o1), obj(&tok, o3),
-         obj(&act[0], o2), qm, hexs(&tok, h1), capture_params);
+    bput(&mk, "%s: | %s\n\t@AWQ_STEP_MB=%ld $(RUN) %s - embed -- $(BIN)/awq-capture -m %s --tokens %s%s\n\n", obj(&act[0], o1),
+         obj(&tok, o3), step_mb(m, -1, T), obj(&act[0], o2), qm, hexs(&tok, h1), capture_params);
     bput(&man, "block\tstage\tkey\n-\ttokens\t%s\n", hexs(&tok, h1));
     int *batch_end = NULL;
     if (!e) e = clip_only_batches(store_root, L, sc, cl, pk, &batch_end);
     for (int l = 0; !e && l < L; l++) {
         /* capture: the next block's input, from the ORIGINAL block: never waits on a search */
-        bput(&mk, "%s: | %s\n\t@$(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s%s\n\n", obj(&act[l + 1], o1),
-             obj(&act[l], o2), obj(&act[l + 1], o3), l, qm, l, hexs(&act[l], h1), capture_params);
+        bput(&mk, "%s: | %s\n\t@AWQ_STEP_MB=%ld $(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s%s\n\n",
+             obj(&act[l + 1], o1), obj(&act[l], o2), step_mb(m, l, T), obj(&act[l + 1], o3), l, qm, l, hexs(&act[l], h1),
+             capture_params);
         const struct { const char *stage; const awq_key *k; } rows[] = {
             {"input", &act[l]}, {"scale-search", &sc[l]}, {"clip-search", &cl[l]}, {"pack", &pk[l]}};
         for (int r = 0; r < 4; r++) bput(&man, "%d\t%s\t%s\n", l, rows[r].stage, hexs(rows[r].k, h1));
@@ -336,7 +397,9 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         snprintf(label, sizeof label, end > l ? "%d-%d" : "%d", l, end);
         /* the step claims every object it makes (awq-step), not only the target: another
          * experiment may share the scales of a block whose clip and packed objects differ */
-        bput(&mk, "\n\t@$(RUN) %s %s quantize", obj(&pk[l], o1), label);
+        long mb = 0; /* a batch holds one block at a time */
+        for (int b = l; b <= end; b++) mb = step_mb(m, b, T) > mb ? step_mb(m, b, T) : mb;
+        bput(&mk, "\n\t@AWQ_STEP_MB=%ld $(RUN) %s %s quantize", mb, obj(&pk[l], o1), label);
         for (int b = l; b <= end; b++) {
             bput(&mk, " %s %s %s", obj(&sc[b], o1), obj(&cl[b], o2), obj(&ci[b], o3));
             if (b > l) bput(&mk, " %s", obj(&pk[b], o1));
@@ -357,6 +420,11 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     bput(&mk, "\nCLIPINS :=");
     for (int l = 0; l < L; l++) bput(&mk, " %s", obj(&ci[l], o1));
     bput(&mk, "\nTOKENS := %s\n", obj(&tok, o1));
+    /* The capture chain is the serial path: make's walk meets its next link first (and so gives
+     * it the next job slot, before any search) when the last input a block needs comes first in
+     * the prerequisites of the goal. It is made anyway (an order-only prerequisite of that
+     * block's step), so this changes the order, not what is made. */
+    bput(&mk, "CHAIN := %s\n", obj(&act[L > 0 ? L - 1 : 0], o1));
     /* VERIFY=1 moved damaged objects aside: `all` asks for every object of the experiment (act.L
      * feeds nothing and is not made), so that make builds them again */
     bput(&mk, "VERIFIED :=");
@@ -381,7 +449,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
         bput(&mk, "$(WORK)/shards/%s:\n\t@$(RUN) $@ - shard -- $(BIN)/awq-shard -m %s --rest -o $@\n\n", rest_shard, qm);
         /* the output directory: rebuilt when out.keys changes, its inputs as order-only
          * prerequisites (the objects' mtimes track use for gc, not content) */
-        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--manifest $(WORK)/manifest.tsv --packed ",
+        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(CHAIN) $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--manifest $(WORK)/manifest.tsv --packed ",
              "$(OUT)", qm, qo, assemble_params);
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&pk[l], h1));
         bput(&mk, " \\\n\t\t--scales ");
@@ -395,7 +463,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
               ".PRECIOUS: $(OUT)/config.json $(TOKENS) $(ACTS) $(PACKED) $(SEARCH) $(CLIPINS)%s\n\n", pack ? " $(SHARDS)" : "");
     /* a recipe that does nothing, so that make has something to do and no "Nothing to be done" to say */
     if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json $(VERIFIED)\n\t@:\n\n");
-    else bput(&mk, ".PHONY: all\nall: $(PACKED) $(SEARCH) $(VERIFIED)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
+    else bput(&mk, ".PHONY: all\nall: $(CHAIN) $(PACKED) $(SEARCH) $(VERIFIED)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
     bput(&keys, "%s\n", assemble_params); /* what the checkpoint's config says, beside the blocks' keys */
     for (int l = 0; l < L; l++) bput(&keys, "%s\n", hexs(&pk[l], h1));
     if (pack) bput(&keys, "%s\n", rest_shard); /* the non-block tensors (the model's files) */
@@ -502,7 +570,8 @@ int main(int argc, char **argv)
     }
     if (!e) {
         a.model = model; a.calib = calib; a.bin = bin; a.store = store; a.out = out; a.work = work;
-        e = plan(&a, &p, store);
+        e = check_launch();
+        if (!e) e = plan(&a, &p, store);
     }
     if (e) { awq_report(cli.prog); return 1; }
     return 0;

@@ -19,7 +19,7 @@ q() { # JOBS STORE OUT [VAR=value...]
         CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=64 N_GRID=4 "$@" >"$TMP/log" 2>&1
 }
 # "UNITS START END" of every holding the quantize steps logged (epoch seconds; at -v, AWQ_VERBOSE=1)
-spans() { sed -n 's/.*gpu units: \([0-9]*\) held \([0-9.]*\)-\([0-9.]*\)$/\1 \2 \3/p' "$1"/logs/quantize.block*.log; }
+spans() { sed -n 's/.*gpu units: \([0-9]*\) held \([0-9.]*\)-\([0-9.]*\) on .*$/\1 \2 \3/p' "$1"/logs/quantize.block*.log; }
 # how many holdings began before an earlier one ended
 overlaps() { sort -k2,2n | awk 'NR > 1 && $2 < end { n++ } { if ($3 > end) end = $3 } END { print n + 0 }'; }
 

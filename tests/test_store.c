@@ -6,6 +6,7 @@
  * Children that put objects are this program re-executed with --child-put (a fresh process:
  * OpenMP does not survive fork()). */
 #include "test.h"
+#include "../cache/atomic.h"
 #include "../cache/store.h"
 #include "../base/half.h"
 #include "../stages/common/stage.h"
@@ -738,6 +739,34 @@ static void t_killed_writer(void)
     awq_store_close(s);
 }
 
+/* A store shared over NFS: temp names say host and pid, and a first-writer-wins link whose reply
+ * was lost (the retransmitted link says EEXIST although the first one linked ours) is a success,
+ * told by our temp file's two links; a real conflict (another file there) stays AWQ_ERR_EXISTS. */
+static void t_nfs_safe_atomic_link(void)
+{
+    char host[65], want[160];
+    if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = 0;
+    for (char *c = host; *c; c++)
+        if (*c == '/' || *c == '-') *c = '_';
+    snprintf(want, sizeof want, ".tmp-obj-%s-%ld-", host, (long)getpid());
+    const char *final = t_path("nfs/obj");
+    mkdir(t_path("nfs"), 0755);
+    awq_atomic f;
+    REQUIRE(awq_atomic_open(&f, final) == AWQ_OK, "%s", awq_errmsg());
+    const char *base = strrchr(f.tmp_path, '/') + 1;
+    CHECK(strncmp(base, want, strlen(want)) == 0, "temp name '%s' does not start with '%s'", base, want);
+    REQUIRE(awq_atomic_write(&f, "abc", 3) == AWQ_OK, "%s", awq_errmsg());
+    REQUIRE(link(f.tmp_path, final) == 0, "link: %s", strerror(errno)); /* the first link, whose reply was "lost" */
+    CHECK(awq_atomic_commit(&f, AWQ_ATOMIC_NOREPLACE) == AWQ_OK, "a lost link reply taken for a conflict: %s", awq_errmsg());
+    struct stat st;
+    CHECK(stat(final, &st) == 0 && st.st_size == 3 && st.st_nlink == 1, "the object, with its one link");
+    REQUIRE(awq_atomic_open(&f, final) == AWQ_OK, "%s", awq_errmsg());
+    REQUIRE(awq_atomic_write(&f, "xyz", 3) == AWQ_OK, "%s", awq_errmsg());
+    CHECK(awq_atomic_commit(&f, AWQ_ATOMIC_NOREPLACE) == AWQ_ERR_EXISTS, "a real conflict");
+    awq_clear_error();
+}
+
 static void t_concurrent_puts(void)
 {
     const char *store = t_path("store");
@@ -1038,6 +1067,7 @@ int main(int argc, char **argv)
         {"header_semantics", t_header_semantics},
         {"foreign_files", t_foreign_files},
         {"killed_writer", t_killed_writer},
+        {"nfs_safe_atomic_link", t_nfs_safe_atomic_link},
         {"concurrent_puts", t_concurrent_puts},
         {"damaged_object_is_rebuilt", t_damaged_object_is_rebuilt},
         {"lost_objects", t_lost_objects},

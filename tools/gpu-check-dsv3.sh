@@ -25,8 +25,12 @@ for name in deepseek_v3 deepseek_v3_qproj; do
     echo "== 3. $name: quantize on cuda and cpu, eval each checkpoint"
     for dev in cpu cuda; do
         rm -rf "$OUTD/out-$name-$dev" "$OUTD/out-$name-$dev.awq"
-        AWQ_CACHE="$OUTD/cache-$dev" make --no-print-directory -j4 quantize O="$O" MODEL=tests/golden/$name OUT="$OUTD/out-$name-$dev" \
-            CALIB="$OUTD/eval.i32" SEQLEN=128 GROUP=16 N_GRID=4 DEVICE=$dev >"$OUTD/q-$name-$dev.log" 2>&1 || tail -3 "$OUTD/q-$name-$dev.log"
+        # the plan run directly, as bench-moe.sh does: `make quantize` would check the build
+        # (deps, flags) on a machine that only has the carried programs
+        { AWQ_CACHE="$OUTD/cache-$dev" "$BIN/awq-plan" --model tests/golden/$name --calib "$OUTD/eval.i32" --out "$OUTD/out-$name-$dev" \
+            --work "$OUTD/out-$name-$dev.awq" --bin "$BIN" --seqlen 128 --group 16 --n-grid 4 --device $dev -q &&
+          AWQ_CACHE="$OUTD/cache-$dev" make --no-print-directory -j4 -f "$OUTD/out-$name-$dev.awq/plan.mk" all; } \
+            >"$OUTD/q-$name-$dev.log" 2>&1 || tail -3 "$OUTD/q-$name-$dev.log"
         "$BIN/awq-eval" -m tests/golden/$name -t "$OUTD/eval.i32" --seqlen 128 --quant "$OUTD/out-$name-$dev" -o /dev/null 2>&1 |
             grep -E "out-|rror" | sed "s/^/quantized on $dev: /"
     done

@@ -2,6 +2,9 @@
 # install-deps.sh - install the Debian packages awqmake builds and tests with, when absent.
 #   tools/install-deps.sh           install what is missing (apt-get; says what and why)
 #   tools/install-deps.sh --check   only report
+#   tools/install-deps.sh --slurm   the packages of the Slurm test instead (tests/t_slurm.sh installs
+#                                   them when it runs: slurmctld, slurmd, srun and munge, configured
+#                                   and started by the test itself on localhost, never as services)
 # Called once per build directory by make (mk/build.mk) so a fresh machine needs no manual step.
 set -eu
 
@@ -19,6 +22,16 @@ libclang-rt-dev:libFuzzer runtime for clang
 python3:test scripts
 gnuplot-nox:plots of make report
 "
+
+if [ "${1:-}" = "--slurm" ]; then
+    shift
+    PKGS="
+slurmctld:the Slurm controller of tests/t_slurm.sh (LAUNCHER=slurm)
+slurmd:the Slurm node daemon of tests/t_slurm.sh
+slurm-client:srun, salloc, squeue, scancel
+munge:Slurm's authentication (its own key under the test's directory)
+"
+fi
 
 missing=""
 for entry in $(printf '%s' "$PKGS" | sed 's/:.*//'); do

@@ -8,8 +8,8 @@
 
 #include "../../kernels/device.h"
 
-/* The CUDA backend on the first visible GPU, or the reason there is none (recorded). */
-static awq_err open_cuda(const awq_backend **out)
+/* The CUDA backend on GPU `ordinal` (-1: the first visible), or the reason there is none (recorded). */
+static awq_err open_cuda(int ordinal, const awq_backend **out)
 {
     if (!awq_built_with_cuda()) {
         awq_fail(AWQ_ERR_UNSUPPORTED, "%s: this build has no CUDA backend", AWQ_SAY("device", "cuda"));
@@ -22,7 +22,7 @@ static awq_err open_cuda(const awq_backend **out)
         return AWQ_ERR_DEVICE;
     }
     kern_status st = KERN_OK;
-    *out = awq_backend_cuda(0, &st);
+    *out = awq_backend_cuda(ordinal < 0 ? 0 : ordinal, &st);
     if (*out) return AWQ_OK;
     const char *detail = kern_last_error();
     awq_fail(st == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : AWQ_ERR_DEVICE, "%s: cannot start the CUDA backend: %s%s%s",
@@ -34,6 +34,11 @@ static awq_err open_cuda(const awq_backend **out)
 
 awq_err awq_backend_open(const char *device, const awq_backend **out)
 {
+    return awq_backend_open_on(device, -1, out);
+}
+
+awq_err awq_backend_open_on(const char *device, int ordinal, const awq_backend **out)
+{
     *out = NULL;
     if (device && strcmp(device, "cpu") == 0) {
         *out = awq_backend_cpu();
@@ -42,12 +47,12 @@ awq_err awq_backend_open(const char *device, const awq_backend **out)
     if (!device || strcmp(device, "auto") == 0) {
         /* the GPU when this build has CUDA and a device answers, else the CPU (also when the
          * GPU is there but its backend cannot start: auto never fails) */
-        if (awq_built_with_cuda() && awq_cuda_device_count(NULL, 0) > 0 && open_cuda(out) == AWQ_OK) return AWQ_OK;
+        if (awq_built_with_cuda() && awq_cuda_device_count(NULL, 0) > 0 && open_cuda(ordinal, out) == AWQ_OK) return AWQ_OK;
         awq_clear_error();
         *out = awq_backend_cpu();
         return AWQ_OK;
     }
-    if (strcmp(device, "cuda") == 0) return open_cuda(out);
+    if (strcmp(device, "cuda") == 0) return open_cuda(ordinal, out);
     awq_fail(AWQ_ERR_ARG, "--device '%s' is not one of cpu, cuda, auto", device);
     return AWQ_ERR_ARG;
 }

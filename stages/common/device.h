@@ -9,6 +9,9 @@
  * present, else CPU). AWQ_ERR_ARG for other names, AWQ_ERR_UNSUPPORTED/AWQ_ERR_DEVICE when
  * CUDA is asked for and cannot be had. Close the result with be->close(be). */
 awq_err awq_backend_open(const char *device, const awq_backend **out);
+/* The same on CUDA device `ordinal` (-1: the first visible one), the GPU a step's memory units
+ * are on (slots.h); the CPU backend ignores it. */
+awq_err awq_backend_open_on(const char *device, int ordinal, const awq_backend **out);
 
 /* A profiling mark (base/prof.h) that first waits for the backend's queued work, so the time
  * lands on the phase that queued it. No-op (no sync) unless AWQ_PROFILE is set; be may be NULL. */

@@ -43,7 +43,7 @@ static int all_of(const char *p, size_t n, const char *set)
 
 int awq_is_shard_name(const char *name)
 {
-    if (strncmp(name, ".tmp-", 5) == 0) { /* ".tmp-<shard name>-<pid>-<random>" (cache/atomic.c) */
+    if (strncmp(name, ".tmp-", 5) == 0) { /* ".tmp-<shard name>-<host>-<pid>-<random>" (cache/atomic.c) */
         const char *end = strstr(name + 5, SUFFIX "-");
         if (!end) return 0;
         char base[AWQ_SHARD_NAME_MAX];

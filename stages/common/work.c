@@ -161,7 +161,9 @@ static awq_err need_units(awq_work *w, int units)
 static awq_err need_backend(awq_work *w)
 {
     if (w->be) return AWQ_OK;
-    awq_err e = awq_backend_open(w->p->device, &w->be);
+    /* on the device the step's memory units are on (slots.h); DEVICES=cpu:N: the CPU stands in */
+    const awq_slots *u = w->units && w->units->placed ? w->units : NULL;
+    awq_err e = awq_backend_open_on(u && u->simulated ? "cpu" : w->p->device, u ? u->ordinal : -1, &w->be);
     w->own_be = !e;
     awq_prof_dev(w->be, "stage: open backend");
     share_cores(w);

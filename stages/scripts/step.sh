@@ -15,6 +15,13 @@
 # or sharing these objects, of another host on a shared store - holds one. Once they are held, a
 # step whose files all exist is not run (a hit).
 #
+# Where it runs: here, on the GPU whose memory units it takes (DEVICES, slots.h), or with
+# AWQ_LAUNCHER=slurm (make quantize LAUNCHER=slurm, inside an allocation) as a Slurm job step on
+# whichever node has room: `srun` with one task, the step's memory ($AWQ_STEP_MB, from the plan),
+# one GPU when the allocation has GPUs, --exclusive, and $AWQ_SRUN_FLAGS. The claim is taken on
+# that node (its record names the host, which `make status` shows); a step Slurm kills costs only
+# itself: the next make finds its claim's holder gone and runs it again.
+#
 # Self-healing reads: a program that finds an input object missing or damaged (moved aside by
 # the read) exits with 75; the step then asks make (plan.mk, without the jobserver of the make
 # that runs it) for TARGET again, which makes the input first and then runs this step once more,
@@ -36,6 +43,13 @@ shows them when it fails; exits with PROGRAM's status.
 EOF
     exit 0 ;;
 esac
+# (internal) the start of a Slurm job step (LAUNCHER=slurm, below): note the step and its host
+# beside the running file, for tests and people, then run the rest
+if [ "${1:-}" = --in-step ]; then
+    { echo "${SLURM_JOB_ID:-?}.${SLURM_STEP_ID:-?} $(uname -n)" >"$2"; } 2>/dev/null
+    shift 2
+    exec "$@"
+fi
 [ $# -ge 4 ] || { echo "$usage" >&2; echo "try 'awq-step --help'" >&2; exit 2; }
 target=$1; block=$2; stage=$3; shift 3
 files=$target   # every file the step makes (no spaces: they are make targets)
@@ -45,7 +59,8 @@ work=${AWQ_WORK:-.}
 name="$stage"; [ "$block" != "-" ] && name="$stage.block$block"
 mkdir -p "$work/logs" "$work/running"
 log="$work/logs/$name.log"
-{ echo $$ >"$work/running/$name"; } 2>/dev/null   # (a full disk: make status misses it, nothing worse)
+host=$(uname -n)
+{ echo "$$ $host" >"$work/running/$name"; } 2>/dev/null   # (a full disk: make status misses it, nothing worse)
 # assemble and shard write files of the output, not store objects: no key to check, and their
 # claims go in the work directory (the shards directory and OUT's parent hold nothing else)
 keyed=1; claim_in=
@@ -61,6 +76,26 @@ export GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}
 # GPU memory between concurrent awq-quantize steps is shared out by the program itself
 # (stages/common/slots.h: AWQ_QUANTIZE_JOBS scale searches at once), through $AWQ_WORK/slots.
 export AWQ_WORK="$work"
+# LAUNCHER=slurm: the program runs under srun (see the top); DEVICES is Slurm's business then
+launch=
+if [ "${AWQ_LAUNCHER:-local}" = slurm ]; then
+    gres=
+    # one GPU per step when the allocation has GPUs and the step may use one (not DEVICE=cpu);
+    # asked of scontrol once per allocation
+    case " $* " in *" --device cpu "*) ;; *)
+        gpus=$work/slurm-gpus.${SLURM_JOB_ID:-none}
+        if [ ! -f "$gpus" ]; then
+            if [ -n "${SLURM_JOB_GPUS:-}${SLURM_GPUS_ON_NODE:-}${SLURM_GPUS:-}" ] ||
+               scontrol show job "${SLURM_JOB_ID:-}" 2>/dev/null | grep -q 'gres/gpu'; then
+                echo 1 >"$gpus"
+            else echo 0 >"$gpus"; fi 2>/dev/null
+        fi
+        [ "$(cat "$gpus" 2>/dev/null)" = 1 ] && gres=--gres=gpu:1 ;;
+    esac
+    launch="srun --quiet --nodes=1 --ntasks=1 --exclusive --job-name=awq-$name --mem=${AWQ_STEP_MB:-1024}M $gres ${AWQ_SRUN_FLAGS:-}"
+    launch="$launch -- $bin/awq-step --in-step $work/running/$name.slurm"
+    export AWQ_DEVICES=slurm   # the GPU Slurm gave the step is its first visible one; no units
+fi
 PRESENT=3   # awq-claim's status when every file exists once claimed: nothing was run
 REBUILD=75  # a program's status when an input object was missing or damaged (stage.h)
 start=$(date +%s.%N)
@@ -68,8 +103,8 @@ start=$(date +%s.%N)
 # not be writable (the program has just failed for want of space), and its error must still be
 # shown. Its stdout (the keys it made) and its status come after a marker line.
 mark="@@awq-step status@@"
-# shellcheck disable=SC2086 # $claim_in and $newer are options or nothing
-res=$( { out=$("$bin/awq-claim" --skip-present $PRESENT $claim_in $newer "$target" "$@" 2>&3 3>&-)
+# shellcheck disable=SC2086 # $launch, $claim_in and $newer are commands, options or nothing
+res=$( { out=$($launch "$bin/awq-claim" --skip-present $PRESENT $claim_in $newer "$target" "$@" 2>&3 3>&-)
          printf '\n%s %s\n%s' "$mark" "$?" "$out"; } 3>&1 )
 msgs=${res%"
 $mark "*}                                  # stderr: all before the last marker line
@@ -83,7 +118,7 @@ out=; case $res in *"
 logged=1
 { printf '%s' "$msgs" >"$log"; } 2>/dev/null || logged=0
 { echo "$start $(date +%s.%N)" >"$work/logs/$name.time"; } 2>/dev/null   # when it ran, for tests and tools
-rm -f "$work/running/$name"
+rm -f "$work/running/$name" "$work/running/$name.slurm"
 secs=$(echo "$start $(date +%s.%N)" | awk '{printf "%.2f", $2 - $1}')
 label="block $block"; [ "$block" = "-" ] && label="model"
 hit=miss; [ $rc -eq $PRESENT ] && { hit=hit; rc=0; }
