@@ -781,7 +781,8 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     int32_t *pos = E ? malloc(br.fb.down_rows * sizeof *pos) : NULL;
     float *xe = NULL; /* an expert's down_proj inputs, gathered */
     if (!e && E && !pos) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    if (!e && E) e = awq_dev_alloc(be, (void **)&xe, br.fb.down_rows * (size_t)cfg->moe_intermediate_size * sizeof(float));
+    /* an expert has at most N tokens (each token chooses it at most once) */
+    if (!e && E) e = awq_dev_alloc(be, (void **)&xe, N * (size_t)cfg->moe_intermediate_size * sizeof(float));
     for (int i = 0; !e && i < ng; i++) {
         double t0 = awq_now();
         const awq_sgroup *g = &groups[i];
