@@ -3,7 +3,8 @@
 # (carried, O/lib holding the libraries the device lacks; build O/tests/test_backends too) and,
 # for the before/after, an optional build OLD of main before the grouped experts:
 #   1. test_backends on CUDA (NEW): mlp_grouped and add_rows against their _ref and the mlp op,
-#      and every other op;
+#      and every other op; awq-bench-kernels --moe: the Qwen3-30B-A3B experts (4096 tokens x top-8)
+#      as one mlp_grouped op against one mlp op per expert;
 #   2. the DeepSeek-V3-shaped pair of blocks (LAYERS=2 tools/bench-moe.sh deepseek-v3: one dense,
 #      one MoE block of 256 experts), NEW, one search at a time (AWQ_QUANTIZE_JOBS=1) with the
 #      default expert budget: seconds per block, peak GPU memory and the largest host RSS against
@@ -43,6 +44,8 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | sed
 echo "== 1. test_backends on CUDA ($NEW)"
 LD_LIBRARY_PATH=$(lib "$NEW") O=$NEW timeout -k 5 150 tests/run.sh test_backends 2>&1 |
     grep -E "FAIL|passed|mlp_grouped/|add_rows/|/mlp/"
+echo "-- the Qwen3-30B-A3B experts as one mlp_grouped op and as 128 mlp ops (awq-bench-kernels --moe)"
+LD_LIBRARY_PATH=$(lib "$NEW") timeout -k 5 60 "$NEW/bin/awq-bench-kernels" --device cuda --moe --seqs 8 --reps 5 2>&1
 
 echo "== 2. DeepSeek-V3 dense + MoE block, one search at a time, default expert budget"
 bench "dsv3 NEW" 260 "$NEW" deepseek-v3 2 AWQ_QUANTIZE_JOBS=1
