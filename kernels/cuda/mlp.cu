@@ -100,9 +100,10 @@ kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const flo
 // fp32 accumulation), one silu_mul launch over every row, down as a third grouped GEMM and one
 // widening into out: five launches whatever the number of experts, instead of five per expert.
 // Each product is h(fp32 sum) as in cuda_gemm_f16; the grouped kernels may add the sum in another
-// order than cublasGemmEx does (ops.def). Where cuBLAS does not support the grouped call for the
-// shapes it answers CUBLAS_STATUS_NOT_SUPPORTED and the groups run one cuda_gemm_f16 each. Any
-// other case (fp32 mode, BF16/F32 weights) is cuda_mlp per group.
+// order than cublasGemmEx does (ops.def). Where cuBLAS refuses the grouped call (NOT_SUPPORTED or
+// INVALID_VALUE: a cuBLAS or device without it for these shapes) the groups run one cuda_gemm_f16
+// each, the same results more slowly (awq-bench-kernels --moe shows which). Any other case (fp32
+// mode, BF16/F32 weights) is cuda_mlp per group.
 
 // The pointer arrays of one grouped GEMM (device: what cuBLAS reads; host: for the fallback)
 struct grouped_ptrs {
@@ -131,7 +132,7 @@ static kern_status gemm_grouped_f16(awq_backend_ctx *ctx, int ng, const int *n_r
                                                   CUDA_R_16F, ldb, ab + ng, p.c_d, CUDA_R_16F, ldc, ng, size,
                                                   CUBLAS_COMPUTE_32F);
     free(ta), free(ints), free(ab);
-    if (s == CUBLAS_STATUS_NOT_SUPPORTED) {
+    if (s == CUBLAS_STATUS_NOT_SUPPORTED || s == CUBLAS_STATUS_INVALID_VALUE) { // not for these shapes/types here
         for (int e = 0; e < ng; e++)
             KERN_TRY(cuda_gemm_f16(ctx, (__half *)p.c_h[e], (const __half *)p.b_h[e], p.a_h[e], (size_t)n_rows[e],
                                    (size_t)o, (size_t)i));
