@@ -20,6 +20,13 @@ int awq_cuda_device_count(char *name, size_t cap)
 }
 
 #if !AWQ_CUDA
+int awq_cuda_meminfo(int ordinal, size_t *free_b, size_t *total_b, char *name, size_t cap)
+{
+    (void)ordinal; (void)name; (void)cap;
+    *free_b = *total_b = 0;
+    return -1;
+}
+
 const awq_backend *awq_backend_cuda(int device_ordinal, kern_status *err)
 {
     (void)device_ordinal;

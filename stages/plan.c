@@ -23,6 +23,7 @@
 #include "common/awqobj.h"
 #include "common/log.h"
 #include "common/shard.h"
+#include "common/memest.h"
 #include "common/slots.h"
 #include "common/stage.h"
 #include "common/tokens.h"
@@ -81,14 +82,9 @@ static const char *obj(const awq_key *k, char out[64])
     return out;
 }
 
-/* Host memory (MB) a step may use, for `srun --mem` under LAUNCHER=slurm (Slurm places steps by
- * it; awq-step passes it on): the block input and output in fp32 (T tokens x C), the block's
- * weights in fp32 three times (original, scaled, quantized), the widest intermediate of its
- * forward over all tokens twice, and 512 MB for the program. It errs high: a step that asks too
- * little may be killed, one that asks too much only waits longer. layer < 0: the embedding. */
-static long step_mb(const awq_model *m, int layer, long T)
+/* The elements of block `layer`'s tensors (0 when it cannot be read: the steps report that). */
+static double block_params(const awq_model *m, int layer)
 {
-    const awq_config *c = &m->cfg;
     double w = 0;
     awq_block b;
     if (layer >= 0 && awq_model_block(m, layer, &b) == AWQ_OK) {
@@ -96,13 +92,17 @@ static long step_mb(const awq_model *m, int layer, long T)
             if (b.t[i]) {
                 double n = 1;
                 for (int d = 0; d < b.t[i]->ndim; d++) n *= (double)b.t[i]->shape[d];
-                w += 4 * n;
+                w += n;
             }
     } else awq_clear_error();
-    if (layer < 0) w = 4.0 * c->vocab_size * c->hidden_size; /* the embedding table */
-    const double wide = c->intermediate_size > 4 * c->hidden_size ? c->intermediate_size : 4.0 * c->hidden_size;
-    const double bytes = 2.0 * T * c->hidden_size * 4 + 3 * w + 2.0 * T * wide * 4;
-    return 512 + (long)(bytes / (1 << 20));
+    return w;
+}
+
+/* Host memory (MB) a step may use, for `srun --mem` (memest.h: the one estimate of memory).
+ * layer < 0: the embedding. */
+static long step_mb(const awq_model *m, int layer, long T)
+{
+    return awq_mem_host_mb(&m->cfg, layer, block_params(m, layer), T);
 }
 
 /* Shell-quote a string for a makefile recipe (single quotes; $ doubled for make). */
@@ -180,10 +180,10 @@ static awq_err plan_tokens(const plan_args *a, const awq_params *p, awq_key *key
  * clip or packed object is not (a clip-grid rerun) needs no scale search: little GPU memory and
  * little work, so the start of a process and its GPU context (made one at a time by the driver,
  * ~0.2 s each) would dominate. Consecutive such blocks are batched so that about as many
- * processes run as there are GPU memory units for them (3 x AWQ_QUANTIZE_JOBS, slots.h).
+ * processes run as fit in the GPUs' memory at once (procs: memest.h's clip-only need, slots.h).
  * (*end)[l] = the last block of the process starting at l, or -1 for a block inside a batch. */
 static awq_err clip_only_batches(const char *store_root, int L, const awq_key *sc, const awq_key *cl, const awq_key *pk,
-                                 int **end)
+                                 int procs, int **end)
 {
     int *clip_only = calloc((size_t)L, sizeof *clip_only);
     *end = malloc((size_t)L * sizeof **end);
@@ -195,7 +195,6 @@ static awq_err clip_only_batches(const char *store_root, int L, const awq_key *s
             n += clip_only[l] = awq_store_has(s, &sc[l]) && !(awq_store_has(s, &cl[l]) && awq_store_has(s, &pk[l]));
         awq_store_close(s);
     } else awq_clear_error(); /* no store yet: nothing is clip-only */
-    const int procs = awq_slots_pool(); /* one clip-only process per unit */
     const int per = (n + procs - 1) / procs;
     for (int l = 0; l < L; ) {
         int last = l;
@@ -294,6 +293,54 @@ static awq_err check_launch(void)
     return AWQ_OK;
 }
 
+/* The GPU memory pools of this run (slots.h), sized from each device's free memory now and the
+ * largest block's need (memest.h), written for the steps; one line per device says what was
+ * found and chosen. T: the calibration tokens (0: not known yet, the default 128 sequences). */
+static awq_err size_pools(const plan_args *a, const awq_params *p, const awq_model *m, long T, awq_devices *d,
+                          awq_mem_need *need)
+{
+    const awq_config *c = &m->cfg;
+    const int seqlen = p->seqlen > 0 ? p->seqlen : 512;
+    const long n_seq = T > 0 ? T / seqlen : 128;
+    memset(need, 0, sizeof *need);
+    for (int l = 0; l < c->num_hidden_layers; l++) { /* dense and experts' blocks differ */
+        awq_mem_need n;
+        awq_mem_estimate(c, awq_layer_experts(c, l), 0, n_seq, seqlen, p->round_f16, awq_mem_on_gpu(p->device), &n);
+        if (n.search > need->search) *need = n;
+    }
+    awq_err e = awq_devices_get(d);
+    if (e || d->unbounded) return e;
+    awq_pool_size(d, need->search);
+    if (!a->dry) e = awq_mkdirs(a->work);
+    if (!e && !a->dry) e = awq_pool_write(d, a->work);
+    char s1[32], s2[32], s3[32], s4[32];
+    for (int i = 0; !e && i < d->n; i++) {
+        const double pool = d->units[i] * d->unit_b;
+        const int at_once = d->units[i] / awq_pool_units_for(d, i, need->search);
+        char dev[16];
+        if (d->ordinal[i] < 0) snprintf(dev, sizeof dev, "cpu");
+        else snprintf(dev, sizeof dev, "%s%d", d->simulated ? "sim" : "gpu", d->ordinal[i]);
+        if (d->jobs)
+            awq_info("plan: %s %s: %s free; a block's scale search needs ~%s; AWQ_QUANTIZE_JOBS=%d: %d at once", dev,
+                     d->card[i], awq_mem_str(d->free_b[i], s1, sizeof s1), awq_mem_str(need->search, s2, sizeof s2),
+                     d->jobs, d->jobs * d->listed[i]);
+        else if (need->search <= pool)
+            awq_info("plan: %s %s: %s free; a block's scale search needs ~%s (clip-only ~%s): %d at once", dev, d->card[i],
+                     awq_mem_str(d->free_b[i], s1, sizeof s1), awq_mem_str(need->search, s2, sizeof s2),
+                     awq_mem_str(need->clip, s3, sizeof s3), at_once);
+        else
+            awq_info("plan: %s %s: %s free; a block's scale search needs ~%s, more than the %s it can use: one at a time, "
+                     "the tokens in chunks (~%s)", dev, d->card[i], awq_mem_str(d->free_b[i], s1, sizeof s1),
+                     awq_mem_str(need->search, s2, sizeof s2), awq_mem_str(pool, s3, sizeof s3),
+                     awq_mem_str(need->chunked, s4, sizeof s4));
+        if (!d->jobs && need->chunked > pool)
+            awq_warn("%s: even in chunks a scale search needs ~%s, more than the %s free there: steps may run out of memory "
+                     "(hint: fewer calibration tokens, %s, or %s)", dev, awq_mem_str(need->chunked, s1, sizeof s1),
+                     awq_mem_str(pool, s2, sizeof s2), AWQ_SAY("n_samples", "64"), AWQ_SAY("device", "cpu"));
+    }
+    return e;
+}
+
 static awq_err plan(const plan_args *a, const awq_params *p, const char *store_root)
 {
     awq_model *m = NULL;
@@ -372,7 +419,11 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
          obj(&tok, o3), step_mb(m, -1, T), obj(&act[0], o2), qm, hexs(&tok, h1), capture_params);
     bput(&man, "block\tstage\tkey\n-\ttokens\t%s\n", hexs(&tok, h1));
     int *batch_end = NULL;
-    if (!e) e = clip_only_batches(store_root, L, sc, cl, pk, &batch_end);
+    /* the GPUs' memory pools, sized now for this model and these tokens (one line per GPU) */
+    awq_devices dv;
+    awq_mem_need need;
+    if (!e) e = size_pools(a, p, m, T, &dv, &need);
+    if (!e) e = clip_only_batches(store_root, L, sc, cl, pk, dv.unbounded ? 12 : awq_pool_fit(&dv, need.clip), &batch_end);
     for (int l = 0; !e && l < L; l++) {
         /* capture: the next block's input, from the ORIGINAL block: never waits on a search */
         bput(&mk, "%s: | %s\n\t@AWQ_STEP_MB=%ld $(RUN) %s %d capture -- $(BIN)/awq-capture -m %s -b %d -i %s%s\n\n",
@@ -399,7 +450,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
          * experiment may share the scales of a block whose clip and packed objects differ */
         long mb = 0; /* a batch holds one block at a time */
         for (int b = l; b <= end; b++) mb = step_mb(m, b, T) > mb ? step_mb(m, b, T) : mb;
-        bput(&mk, "\n\t@AWQ_STEP_MB=%ld $(RUN) %s %s quantize", mb, obj(&pk[l], o1), label);
+        bput(&mk, "\n\t@AWQ_STEP_MB=%ld AWQ_STEP_TOKENS=%ld $(RUN) %s %s quantize", mb, T, obj(&pk[l], o1), label);
         for (int b = l; b <= end; b++) {
             bput(&mk, " %s %s %s", obj(&sc[b], o1), obj(&cl[b], o2), obj(&ci[b], o3));
             if (b > l) bput(&mk, " %s", obj(&pk[b], o1));

@@ -8,6 +8,7 @@
 #include "../stages/common/act.h"
 #include "../stages/common/awq.h"
 #include "../stages/common/awqobj.h"
+#include "../stages/common/memest.h"
 #include "../base/half.h"
 
 #include <math.h>
@@ -429,10 +430,86 @@ static void t_stories_unpadded_errors(void)
     CHECK(access(t_path("store/objects"), F_OK) != 0, "a refused pack wrote objects");
 }
 
+/* Two clip inputs hold the same bits. */
+static int same_clip_in(const awq_clip_in *a, const awq_clip_in *b)
+{
+    if (a->T != b->T || a->step != b->step || a->n_experts != b->n_experts) return 0;
+    for (int k = 0; k < AWQ_FEAT__COUNT; k++)
+        if (a->width[k] != b->width[k] || (a->width[k] && memcmp(a->f[k], b->f[k], a->T * a->width[k] * 4))) return 0;
+    for (int e = 0; e < a->n_experts; e++) {
+        const awq_clip_expert *x = &a->ex[e], *y = &b->ex[e];
+        if (x->T != y->T || x->n_tok != y->n_tok || memcmp(x->in, y->in, x->T * a->ex_in_w * 4) ||
+            memcmp(x->down, y->down, x->T * a->ex_down_w * 4))
+            return 0;
+    }
+    return 1;
+}
+
+/* A scale search within a memory budget smaller than its need (issue 25: a 70B block on a 22 GiB
+ * card) runs the tokens in chunks and gives the same bits as the whole search: scales, every
+ * grid point's loss, the pick and the clip search's rows. 64 sequences of 64 tokens of a C = 64
+ * model: chunks of 1024 tokens (a multiple of the loss's 65536-element slabs), four of them with
+ * the least budget, three with a budget that fits two (the rows come in 1024s); dense MHA
+ * (v -> o), GQA with biases, q/k norms; fp16 and fp32 numerics. (An experts' block is chunked
+ * only along the forward's passes, which a model this small does not have: the GPU check,
+ * tools/gpu-check-memory.sh, compares a Mixtral-shaped block.) */
+static void t_chunked_search(void)
+{
+    static const char *const models[] = {"tests/golden/llama2_mha", "tests/golden/qwen2_bias", "tests/golden/qwen3_qknorm"};
+    for (int mi = 0; mi < 3; mi++)
+        for (int r16 = 0; r16 < 2; r16++) {
+            awq_model *m = NULL;
+            REQUIRE(awq_model_open(&m, models[mi]) == AWQ_OK, "%s", awq_errmsg());
+            const awq_config *cfg = &m->cfg;
+            const awq_backend *be = awq_backend_cpu();
+            const int B = 64, S = 64, layer = cfg->num_hidden_layers - 1;
+            const size_t N = (size_t)B * S, C = (size_t)cfg->hidden_size;
+            awq_params p;
+            awq_params_default(&p);
+            p.group = 16, p.n_grid = 5, p.n_sample_token = 64, p.round_f16 = r16;
+            float *x = malloc(N * C * 4);
+            REQUIRE(x, "oom");
+            for (size_t i = 0; i < N * C; i++) x[i] = awq_round_f16(t_randf(-2, 2));
+            awq_block_f32 orig = {0};
+            REQUIRE(awq_block_f32_from_model(m, layer, r16, &orig) == AWQ_OK, "%s", awq_errmsg());
+            awq_mem_need need;
+            awq_mem_estimate(cfg, awq_block_experts(&orig), 0, B, S, r16, 0, &need);
+            const double budgets[2] = {1, awq_mem_chunked(cfg, awq_block_experts(&orig), 0, B, S, r16, 0, 2048)};
+            awq_scale_result whole[AWQ_MAX_GROUPS];
+            awq_clip_in ciw = {0};
+            int nw = 0;
+            REQUIRE(awq_search_scales(be, cfg, &p, &orig, x, B, S, whole, &nw, &ciw) == AWQ_OK, "%s", awq_errmsg());
+            for (int bi = 0; bi < 2; bi++) {
+                awq_scale_result ch[AWQ_MAX_GROUPS];
+                awq_clip_in cic = {0};
+                int nc = 0;
+                CHECK(budgets[bi] < need.search, "%s: the budget %g is below the need %g", models[mi], budgets[bi], need.search);
+                REQUIRE(awq_search_scales_within(be, cfg, &p, &orig, x, B, S, budgets[bi], ch, &nc, &cic) == AWQ_OK, "%s",
+                        awq_errmsg());
+                CHECK(nc == nw, "%s: %d groups, whole %d", models[mi], nc, nw);
+                for (int g = 0; g < nc && g < nw; g++)
+                    CHECK(ch[g].best == whole[g].best && !memcmp(ch[g].s, whole[g].s, ch[g].n * 4) &&
+                              !memcmp(ch[g].losses, whole[g].losses, (size_t)p.n_grid * 4),
+                          "%s fp%d budget %g group %s: best %d / %d, loss[0] %.9g / %.9g", models[mi], r16 ? 16 : 32,
+                          budgets[bi], whole[g].group.prev_name, ch[g].best, whole[g].best, (double)ch[g].losses[0],
+                          (double)whole[g].losses[0]);
+                CHECK(same_clip_in(&cic, &ciw), "%s fp%d: the clip inputs differ", models[mi], r16 ? 16 : 32);
+                awq_scale_results_free(ch, nc);
+                awq_clip_in_free(&cic);
+            }
+            awq_scale_results_free(whole, nw);
+            awq_clip_in_free(&ciw);
+            awq_block_f32_free(&orig);
+            free(x);
+            awq_model_close(m);
+        }
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
         {"clip_inputs", t_clip_inputs},
+        {"chunked_search", t_chunked_search},
         {"t5_x_only", t_t5_x_only},
         {"t5_duo", t_t5_duo},
         {"stories_identity_and_error", t_stories_identity_and_error},

@@ -2191,7 +2191,8 @@ static void t_round_f16_fast_sweep(void)
 
 /* The sum of positive fp64 terms (each the exact square of an fp32 difference) in another order
  * than the _ref's one running sum: within n * 2^-52 relative, so 1e-9 is asked for n <= 200003.
- * Called twice it gives the same bits (fixed order). Values beyond +-65504 test the clamp; a NaN
+ * Called twice it gives the same bits (fixed order); added to *sum piece by piece (pieces of
+ * 2 x 65536 elements) the same bits as in one call. Values beyond +-65504 test the clamp; a NaN
  * makes the sum NaN on every backend. n = 0 gives 0. */
 static void op_sq_diff(const awq_backend *be)
 {
@@ -2203,7 +2204,7 @@ static void op_sq_diff(const awq_backend *be)
                 float *a = rand_floats(n, -3, 3, 0), *c = rand_floats(n, -3, 3, 0);
                 if (clamp)
                     for (size_t e = 0; e < n; e += 97) a[e] = e % 2 ? 1e6f : -70000.0f;
-                double want = -1, got = -2, again = -3;
+                double want = 0, got = 0, again = 0, pieces = 0;
                 kern_sq_diff_ref(&want, a, c, n, f16, clamp);
                 float *da = dev_put(be, a, n * 4), *dc = dev_put(be, c, n * 4);
                 char id[80];
@@ -2212,9 +2213,16 @@ static void op_sq_diff(const awq_backend *be)
                 CHECK(be->sq_diff(be->ctx, &again, da, dc, n, f16, clamp) == KERN_OK, "%s", id);
                 CHECK(fabs(got - want) <= 1e-9 * want, "%s: got %.17g want %.17g", id, got, want);
                 CHECK(!memcmp(&got, &again, sizeof got), "%s: a second call gives %.17g, the first %.17g", id, again, got);
+                /* the sum is added to *sum: pieces starting at multiples of 65536 give the whole's bits */
+                for (size_t e0 = 0; e0 < n; e0 += 2 * 65536) {
+                    size_t m = n - e0 < 2 * 65536 ? n - e0 : 2 * 65536;
+                    CHECK(be->sq_diff(be->ctx, &pieces, da + e0, dc + e0, m, f16, clamp) == KERN_OK, "%s", id);
+                }
+                CHECK(!memcmp(&got, &pieces, sizeof got), "%s: in pieces %.17g, whole %.17g", id, pieces, got);
                 if (n > 1) {
                     a[n / 2] = NAN;
                     CHECK(be->upload(be->ctx, da, a, n * 4) == KERN_OK, "%s", id);
+                    got = 0;
                     CHECK(be->sq_diff(be->ctx, &got, da, dc, n, f16, clamp) == KERN_OK && isnan(got), "%s: NaN gives %g", id, got);
                 }
                 dev_free(be, da), dev_free(be, dc);

@@ -40,7 +40,7 @@ static gen_args g_args;
 
 static const awq_opt g_opts[] = {
     {"out", 'o', AWQ_OPT_STRING, &g_args.out, "DIR", "output model directory (must not exist, or be empty; required unless --dry-run)", 0},
-    {"preset", 0, AWQ_OPT_STRING, &g_args.preset, "NAME", "tiny (default: llama C=128 F=256 L=2 H=4 Hkv=2 V=512), w7 (Llama-2-7B shape), "
+    {"preset", 0, AWQ_OPT_STRING, &g_args.preset, "NAME", "tiny (default: llama C=128 F=256 L=2 H=4 Hkv=2 V=512), w7 (Llama-2-7B shape), llama-70b (Llama-2-70B shape, 80 layers), "
      "tiny-mixtral (C=64 F=128 L=2 H=4 Hkv=2 V=512, 8 experts top-2; the default with --arch mixtral), "
      "tiny-qwen3-moe (C=64 F=128 L=2 H=4 Hkv=2 D=32 V=512, 16 experts top-4 of width 32, norm_topk_prob; the default with --arch qwen3_moe), "
      "mixtral-8x7b (Mixtral-8x7B-v0.1 shape, 32 layers), qwen3-30b-a3b (Qwen3-30B-A3B shape, 48 layers), "
@@ -125,6 +125,7 @@ typedef struct preset {
 static const preset g_presets[] = {
     {"tiny", AWQ_ARCH_LLAMA, 128, 256, 2, 4, 2, 512, 0, 0, 0, 0, 0, 0, 0, 0},
     {"w7", AWQ_ARCH_LLAMA, 4096, 11008, 32, 32, 32, 32000, 0, 0, 0, 0, 0, 0, 0, 0}, /* Llama-2-7B */
+    {"llama-70b", AWQ_ARCH_LLAMA, 8192, 28672, 80, 64, 8, 32000, 0, 0, 0, 0, 0, 0, 0, 0}, /* Llama-2-70B (GQA 64/8) */
     {"tiny-mixtral", AWQ_ARCH_MIXTRAL, 64, 128, 2, 4, 2, 512, 0, 8, 2, 128, 1, 0, 0, 0},
     {"tiny-qwen3-moe", AWQ_ARCH_QWEN3_MOE, 64, 128, 2, 4, 2, 512, 32, 16, 4, 32, 1, 0, 0, 0},
     {"mixtral-8x7b", AWQ_ARCH_MIXTRAL, 4096, 14336, 32, 32, 8, 32000, 0, 8, 2, 14336, 1, 32768, 1, 2},

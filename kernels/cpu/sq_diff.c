@@ -1,6 +1,7 @@
 /* sq_diff.c - the scale search's loss: sum of fp32(h(a - b))^2 in fp64 (spec §2.6).
  * _ref: one running sum. Fast: fixed slabs of 65536 elements summed in parallel, then the slab
- * sums added in slab order, so the result does not depend on the thread count. */
+ * sums added in slab order, so the result does not depend on the thread count. Both add to *sum
+ * (ops.def: consecutive slab-aligned pieces give the bits of the whole). */
 #include "cpu.h"
 #include "ref.h"
 
@@ -19,7 +20,7 @@ static inline double term(float a, float b, int round_f16, int clamp)
 
 kern_status kern_sq_diff_ref(double *sum, const float *a, const float *b, size_t n, int round_f16, int clamp)
 {
-    double acc = 0;
+    double acc = *sum;
     for (size_t e = 0; e < n; e++) acc += term(a[e], b[e], round_f16, clamp);
     *sum = acc;
     return KERN_OK;
@@ -41,7 +42,7 @@ kern_status cpu_sq_diff(awq_backend_ctx *ctx, double *sum, const float *a, const
         for (size_t e = e0; e < e1; e++) acc += term(a[e], b[e], round_f16, clamp);
         part[s] = acc;
     }
-    double acc = 0;
+    double acc = *sum;
     for (size_t s = 0; s < slabs; s++) acc += part[s];
     free(part);
     *sum = acc;

@@ -3,6 +3,19 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 
+// Free and total memory of GPU `ordinal` now (this makes the process's context there); 0 on
+// success, -1 when the GPU does not answer.
+extern "C" int awq_cuda_meminfo(int ordinal, size_t *free_b, size_t *total_b, char *name, size_t cap)
+{
+    if (cudaSetDevice(ordinal) != cudaSuccess || cudaMemGetInfo(free_b, total_b) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    cudaDeviceProp p;
+    if (name && cap && cudaGetDeviceProperties(&p, ordinal) == cudaSuccess) snprintf(name, cap, "%s", p.name);
+    return 0;
+}
+
 extern "C" int awq_cuda_probe(char *name, size_t cap)
 {
     int n = 0;

@@ -1,6 +1,7 @@
 // sq_diff.cu - sum of fp32(h(a - b))^2 in fp64: each block sums a fixed slab (grid-stride-free,
 // so the partition depends only on n), then one block adds the slab sums in slab order:
-// deterministic, whatever the GPU.
+// deterministic, whatever the GPU. The result is added to *sum (ops.def): the final block starts
+// from it, so slab-aligned pieces in turn give the bits of one call on the whole.
 #include "cuda.cuh"
 
 #define SD_SLAB 65536
@@ -31,9 +32,9 @@ __global__ void sq_diff_part(double *part, const float *a, const float *b, size_
     if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
 }
 
-__global__ void sq_diff_final(double *out, const double *part, size_t slabs)
+__global__ void sq_diff_final(double *out, const double *part, size_t slabs, double init)
 {
-    double acc = 0.0;
+    double acc = init;
     for (size_t s = 0; s < slabs; s++) acc += part[s];
     *out = acc;
 }
@@ -41,7 +42,6 @@ __global__ void sq_diff_final(double *out, const double *part, size_t slabs)
 kern_status cuda_sq_diff(awq_backend_ctx *ctx, double *sum, const float *a, const float *b, size_t n, int round_f16,
                          int clamp)
 {
-    *sum = 0;
     if (!n) return KERN_OK;
     size_t slabs = (n + SD_SLAB - 1) / SD_SLAB;
     if (slabs > 0x7fffffffu) return KERN_ERR_UNSUPPORTED;
@@ -49,7 +49,7 @@ kern_status cuda_sq_diff(awq_backend_ctx *ctx, double *sum, const float *a, cons
     KERN_TRY(cuda_scratch(ctx, (slabs + 1) * sizeof *part, (void **)&part));
     sq_diff_part<<<(unsigned)slabs, SD_THREADS, 0, ctx->stream>>>(part, a, b, n, round_f16 != 0, clamp != 0);
     LAUNCH_CHECK();
-    sq_diff_final<<<1, 1, 0, ctx->stream>>>(part + slabs, part, slabs);
+    sq_diff_final<<<1, 1, 0, ctx->stream>>>(part + slabs, part, slabs, *sum);
     LAUNCH_CHECK();
     CUDA_CHECK(cudaMemcpyAsync(sum, part + slabs, sizeof *sum, cudaMemcpyDeviceToHost, ctx->stream));
     CUDA_CHECK(cudaStreamSynchronize(ctx->stream));

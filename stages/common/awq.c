@@ -12,6 +12,7 @@
 #include "device.h"
 #include "devmem.h"
 #include "log.h"
+#include "memest.h"
 
 const awq_slot AWQ_LINEARS[7] = {AWQ_W_Q, AWQ_W_K, AWQ_W_V, AWQ_W_O, AWQ_W_GATE, AWQ_W_UP, AWQ_W_DOWN};
 
@@ -403,6 +404,14 @@ static void feats_free(const awq_backend *be, feats_buf *fb)
     fb->routes = NULL;
 }
 
+/* the same buffers in host memory (search_chunked) */
+static void host_feats_free(feats_buf *fb)
+{
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) { free(fb->f[i]); fb->f[i] = NULL; }
+    free(fb->routes);
+    fb->routes = NULL;
+}
+
 static awq_err compute_feats(awq_fwd *f, const awq_config *c, const dev_block *b, const float *x, feats_buf *fb)
 {
     const awq_backend *be = f->be;
@@ -471,8 +480,15 @@ static awq_err run_inspect(awq_fwd *f, const awq_sgroup *g, const awq_block_w *w
 {
     const awq_backend *be = f->be;
     switch (g->inspect) {
-    case AWQ_INSPECT_ATTN: return awq_attn_forward(f, w, in, out);
-    case AWQ_INSPECT_MLP: return awq_mlp_forward(f, w, in, out); /* the experts' module in a MoE block */
+    case AWQ_INSPECT_ATTN:
+    case AWQ_INSPECT_MLP: { /* the modules run on whole sequences: N / seqlen of them (a chunk of the search) */
+        const int all = f->n_seq;
+        f->n_seq = (int)(N / (size_t)f->seqlen);
+        awq_err e = g->inspect == AWQ_INSPECT_ATTN ? awq_attn_forward(f, w, in, out)
+                                                   : awq_mlp_forward(f, w, in, out); /* the experts' module in a MoE block */
+        f->n_seq = all;
+        return e;
+    }
     case AWQ_INSPECT_LINEAR: {
         /* out [N, O] = in [N, I] W^T + b; the layer's shape from the config */
         awq_slot L = g->layers[0];
@@ -530,8 +546,12 @@ static awq_err expert_q_weights(void *ctx, int e0, int e1, kern_weight *gate, ke
  * is computed on dev); dev: its backend weights; x: the group's input in backend memory. */
 static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p, const awq_block_f32 *orig,
                             const dev_block *dev, const dev_block_f32 *f32, const awq_sgroup *g, const float *x, size_t N,
-                            awq_scale_result *r)
+                            size_t chunk, awq_scale_result *r)
 {
+    /* chunk: rows of a trial forward at once (0 or >= N: all); the loss adds the same partial sums
+     * in the same order either way (sq_diff's slabs, chunk * OW a multiple of them), so only the
+     * memory of the trial output changes */
+    if (!chunk || chunk > N) chunk = N;
     const awq_backend *be = f->be;
     const size_t I = awq_feat_width(c, g->feat, g->expert >= 0 || g->all_experts), OW = inspect_width(c, g);
     const int r16 = p->round_f16, nl = g->n_layers;
@@ -553,7 +573,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     awq_err e = (!xs || !s || !r->s || !r->losses || !wq || !wq16 || (nq && (!eq.wq || !eq.wq16)))
                     ? awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search") : AWQ_OK;
     if (!e) e = awq_dev_alloc(be, (void **)&ref, N * OW * sizeof(float));
-    if (!e) e = awq_dev_alloc(be, (void **)&out, N * OW * sizeof(float));
+    if (!e) e = awq_dev_alloc(be, (void **)&out, (chunk ? chunk : 1) * OW * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&xs_d, I * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&s_d, I * sizeof(float));
     for (int l = 0; !e && l < nl; l++) {
@@ -581,7 +601,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     kern_status ks = KERN_OK;
     /* x is read by every grid point's forward: the device keeps it as fp16 once instead of each
      * GEMM converting it (the same bits; without room for the copy the GEMMs convert as before) */
-    const int pinned = !e && r16 && be->pin_f16(be->ctx, x, N * I) == KERN_OK;
+    const int pinned = !e && r16 && chunk == N && be->pin_f16(be->ctx, x, N * I) == KERN_OK;
     /* ref = M(x) with the original weights; xs = mean |x| per input channel */
     if (!e) e = run_inspect(f, g, &wref, x, ref, N);
     if (!e && (ks = be->mean_abs(be->ctx, xs_d, x, N, I, r16))) e = awq_kern_fail(ks, "mean |x|");
@@ -619,14 +639,17 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
             wk.w[L] = r16 ? (kern_weight){wq16[l], KERN_F16} : (kern_weight){wq[l], KERN_F32};
         }
         awq_prof_dev(be, "scale grid: pseudo-quantize");
-        if (nq) f->expert_w = expert_q_weights, f->expert_w_ctx = &eq;
-        if (!e) e = run_inspect(f, g, &wk, x, out, N);
-        f->expert_w = NULL, f->expert_w_ctx = NULL;
-        awq_prof_dev(be, "scale grid: module forward");
+        if (nq) f->expert_w = expert_q_weights, f->expert_w_ctx = &eq; /* each trial forward asks for W' a batch at a time */
         /* err = mean over all elements of fp32(h(ref - out))^2 (spec §2.6, pitfall 8); AutoAWQ
          * clamps both outputs to the fp16 range first */
         double acc = 0;
-        if (!e && (ks = be->sq_diff(be->ctx, &acc, ref, out, N * OW, r16, p->autoawq))) e = awq_kern_fail(ks, "loss");
+        for (size_t r0 = 0; !e && r0 < N; r0 += chunk) {
+            const size_t n = N - r0 < chunk ? N - r0 : chunk;
+            e = run_inspect(f, g, &wk, x + r0 * I, out, n);
+            awq_prof_dev(be, "scale grid: module forward");
+            if (!e && (ks = be->sq_diff(be->ctx, &acc, ref + r0 * OW, out, n * OW, r16, p->autoawq))) e = awq_kern_fail(ks, "loss");
+        }
+        f->expert_w = NULL, f->expert_w_ctx = NULL;
         if (e) break;
         awq_prof_dev(be, "scale grid: loss");
         double err = acc / (double)(N * OW);
@@ -667,7 +690,7 @@ awq_err awq_search_group(const awq_backend *be, const awq_config *cfg, const awq
     if (e) return e;
     e = dev_block_upload(be, orig, p->round_f16, &dev, &f32);
     if (!e) e = awq_dev_view(be, x, xbytes, &xd, &xown);
-    if (!e) e = search_group(&f, cfg, p, orig, &dev, &f32, g, xd, N, r);
+    if (!e) e = search_group(&f, cfg, p, orig, &dev, &f32, g, xd, N, 0, r);
     awq_dev_release(be, xown);
     dev_block_free(be, &dev);
     dev_block_f32_free(be, &f32);
@@ -761,9 +784,9 @@ static awq_err fill_clip_in(const awq_backend *be, const awq_config *cfg, const 
     return e;
 }
 
-awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
-                          const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
-                          awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
+static awq_err search_whole(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                            const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
+                            awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
 {
     *n_res = 0;
     awq_sgroup groups[AWQ_MAX_GROUPS];
@@ -799,7 +822,7 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
             e = gather_rows(be, xe, br.fb.f[3], br.fb.down_rows, (size_t)cfg->moe_intermediate_size, pos, rows);
             in = xe;
         }
-        if (!e) e = search_group(&br.f, cfg, p, orig, &br.dev, &br.f32, g, in, rows, &res[i]);
+        if (!e) e = search_group(&br.f, cfg, p, orig, &br.dev, &br.f32, g, in, rows, 0, &res[i]);
         if (!e) {
             *n_res = i + 1;
             awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", g->prev_name, res[i].best, p->n_grid,
@@ -816,6 +839,200 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
     }
     return e;
 }
+
+/* ---- a scale search within a memory budget: the tokens in chunks ----------------------------
+ * When the whole search does not fit (memest.h), the block's forward runs on `rows` tokens at a
+ * time and the linears' inputs go to the host; each group then holds its own input (all tokens),
+ * its reference output and the trial output of one chunk. The forward's passes are the same as a
+ * whole search's (rows is a multiple of them), every loss adds the same sq_diff slabs in the same
+ * order, and mean |x|, the reference and the routing see the same rows: the same scales, losses
+ * and clip inputs, bit for bit, whatever the budget (test_awq: chunked_search). */
+
+/* Rows of a chunk for a budget: a multiple of the forward's pass, so that every GEMM sees the row
+ * counts of the whole search, whose sq_diff pieces start on slab boundaries for every group's
+ * output width (and on the CPU matmul's 256-row tiles), as many as fit; 0 when no chunk smaller
+ * than all the tokens exists. A dense block whose one pass is all the tokens (a small model: the
+ * pass is ~1 GiB of scratch) is cut into whole sequences instead: its GEMMs are per row, the
+ * same bits on the CPU (test_awq chunked_search); an experts' block is not, since each expert's
+ * GEMM would see another count of rows. */
+static size_t chunk_rows(const awq_config *c, int E, int n_seq, int seqlen, int r16, int gpu, double budget)
+{
+    const int cs = awq_fwd_chunk_seqs(c, n_seq, seqlen);
+    if (cs >= n_seq && E) return 0;
+    size_t unit = (size_t)(cs < n_seq ? cs : 1) * (size_t)seqlen;
+    awq_sgroup groups[AWQ_MAX_GROUPS];
+    const int ng = awq_scale_groups(c, E, groups);
+    for (int m = 1; m <= 65536; m *= 2) { /* slabs are 65536 = 2^16 elements: a power of two suffices */
+        int ok = unit * (size_t)m % 256 == 0;
+        for (int i = 0; i < ng && ok; i++) ok = (unit * (size_t)m * inspect_width(c, &groups[i])) % 65536 == 0;
+        if (ok) { unit *= (size_t)m; break; }
+        if (m == 65536) return 0;
+    }
+    const size_t N = (size_t)n_seq * (size_t)seqlen;
+    if (unit >= N) return 0;
+    size_t rows = unit;
+    while (rows + unit < N && awq_mem_chunked(c, E, 0, n_seq, seqlen, r16, gpu, (long)(rows + unit)) <= budget) rows += unit;
+    return rows;
+}
+
+/* The linears' inputs of every token on the host, computed `rows` at a time (feats_buf's
+ * layout: a MoE block's down_in rows chunk after chunk, routes with the tokens' global index). */
+static awq_err host_feats(awq_fwd *f, const awq_config *c, const dev_block *b, const float *x, size_t rows, feats_buf *hf)
+{
+    const awq_backend *be = f->be;
+    const size_t N = (size_t)f->n_seq * (size_t)f->seqlen, C = (size_t)c->hidden_size;
+    const int all = f->n_seq, moe = b->w.w[AWQ_W_ROUTER].data != NULL;
+    const size_t k = moe ? (size_t)c->n_experts_per_tok : 1;
+    memset(hf, 0, sizeof *hf);
+    hf->moe = moe;
+    hf->down_rows = N * k;
+    feats_buf d = {0};
+    awq_err e = AWQ_OK;
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++) {
+        if (!feat_present(c, (awq_feat)i, moe)) continue;
+        const size_t w = awq_feat_width(c, (awq_feat)i, moe), per = i == AWQ_FEAT_DOWN_IN ? k : 1;
+        if (!(hf->f[i] = malloc(N * per * w * sizeof(float)))) e = awq_fail(AWQ_ERR_NOMEM, "out of host memory for the block's feats");
+        if (!e) e = awq_dev_alloc(be, (void **)&d.f[i], rows * per * w * sizeof(float));
+    }
+    if (!e && moe && !(hf->routes = malloc(hf->down_rows * sizeof *hf->routes))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory for the routing");
+    for (size_t r0 = 0; !e && r0 < N; r0 += rows) {
+        const size_t n = N - r0 < rows ? N - r0 : rows;
+        f->n_seq = (int)(n / (size_t)f->seqlen);
+        awq_feats ft = {d.f[0], d.f[1], d.f[2], d.f[3], moe ? hf->routes + r0 * k : NULL, d.f[AWQ_FEAT_Q_B_IN],
+                        d.f[AWQ_FEAT_KV_B_IN], d.f[AWQ_FEAT_SHARED_DOWN_IN]};
+        e = awq_block_forward(f, &b->w, x + r0 * C, NULL, &ft);
+        f->n_seq = all;
+        for (size_t r = 0; !e && moe && r < n * k; r++) hf->routes[r0 * k + r].token += (int32_t)r0;
+        for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++) {
+            if (!hf->f[i]) continue;
+            const size_t w = awq_feat_width(c, (awq_feat)i, moe), per = i == AWQ_FEAT_DOWN_IN ? k : 1;
+            e = awq_dev_fetch(be, hf->f[i] + r0 * per * w, d.f[i], n * per * w * sizeof(float));
+        }
+    }
+    for (int i = 0; i < AWQ_FEAT__COUNT; i++) awq_dev_free(be, d.f[i]);
+    if (e) host_feats_free(hf);
+    return e;
+}
+
+/* fill_clip_in's rows, from host feats */
+static awq_err host_clip_in(const awq_config *cfg, const awq_params *p, const feats_buf *hf, size_t N, awq_clip_in *ci)
+{
+    const size_t C = (size_t)cfg->hidden_size, Fe = (size_t)cfg->moe_intermediate_size;
+    const int E = hf->moe ? cfg->n_experts : 0, K = cfg->n_experts_per_tok;
+    size_t T, step;
+    awq_clip_rows(N, p, &T, &step);
+    awq_err e = awq_clip_in_alloc(ci, cfg, E, T, step);
+    for (int i = 0; i < AWQ_FEAT__COUNT && !e; i++)
+        for (size_t t = 0; ci->width[i] && t < ci->T; t++)
+            memcpy(ci->f[i] + t * ci->width[i], hf->f[i] + t * ci->step * ci->width[i], ci->width[i] * sizeof(float));
+    int32_t *pos = E ? malloc(hf->down_rows * sizeof *pos) : NULL;
+    if (!e && E && !pos) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    for (int ex = 0; ex < E && !e; ex++) {
+        size_t n = expert_rows(hf, ex, K, cfg->arch == AWQ_ARCH_DEEPSEEK_V3, pos);
+        if (!n) {
+            e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it", ex, N);
+            awq_hint("calibrate on more (or more varied) text: more N_SAMPLES or another CALIB (AutoAWQ stops here too)");
+            break;
+        }
+        size_t Te, ste, m = 0;
+        awq_clip_rows(n, p, &Te, &ste);
+        if ((e = awq_clip_in_alloc_expert(ci, cfg, ex, n, Te, ste))) break;
+        for (size_t i = 0; i < n; i += ste, m++) {
+            memcpy(ci->ex[ex].in + m * C, hf->f[AWQ_FEAT_MLP_IN] + (size_t)hf->routes[pos[i]].token * C, C * sizeof(float));
+            memcpy(ci->ex[ex].down + m * Fe, hf->f[AWQ_FEAT_DOWN_IN] + (size_t)pos[i] * Fe, Fe * sizeof(float));
+        }
+    }
+    free(pos);
+    if (e) awq_clip_in_free(ci);
+    return e;
+}
+
+static awq_err search_chunked(const awq_backend *be, const awq_config *cfg, const awq_params *p, const awq_block_f32 *orig,
+                              const float *x, int n_seq, int seqlen, size_t rows, awq_scale_result res[AWQ_MAX_GROUPS],
+                              int *n_res, awq_clip_in *clip_in)
+{
+    *n_res = 0;
+    awq_sgroup groups[AWQ_MAX_GROUPS];
+    const int E = awq_block_experts(orig), ng = awq_scale_groups(cfg, E, groups);
+    const size_t N = (size_t)n_seq * (size_t)seqlen, Fe = (size_t)cfg->moe_intermediate_size;
+    awq_fwd f;
+    dev_block dev;
+    dev_block_f32 f32;
+    feats_buf hf = {0};
+    awq_err e = awq_fwd_init(&f, be, cfg, n_seq, seqlen, p->round_f16, 0);
+    if (e) return e;
+    e = dev_block_upload(be, orig, p->round_f16, &dev, &f32);
+    if (e) { awq_fwd_free(&f); return e; }
+    awq_info("scale search in chunks of %zu of the %zu tokens (the whole search does not fit this step's memory)", rows, N);
+    e = host_feats(&f, cfg, &dev, x, rows, &hf);
+    awq_prof_dev(be, "scale: forward with feats, in chunks");
+    if (!e && clip_in) e = host_clip_in(cfg, p, &hf, N, clip_in);
+    int32_t *pos = E ? malloc(hf.down_rows * sizeof *pos) : NULL;
+    float *xe = E ? malloc(N * Fe * sizeof *xe) : NULL; /* an expert's down_proj inputs (at most N rows) */
+    if (!e && E && (!pos || !xe)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    for (int i = 0; !e && i < ng; i++) {
+        double t0 = awq_now();
+        const awq_sgroup *g = &groups[i];
+        const float *in = hf.f[g->feat];
+        size_t n = N;
+        if (g->expert >= 0) { /* the rows of its tokens, in AutoAWQ's order */
+            n = expert_rows(&hf, g->expert, cfg->n_experts_per_tok, cfg->arch == AWQ_ARCH_DEEPSEEK_V3, pos);
+            if (!n) {
+                e = awq_fail(AWQ_ERR_NUMERIC, "expert %d received none of the %zu calibration tokens, so AWQ has no inputs for it",
+                             g->expert, N);
+                awq_hint("calibrate on more (or more varied) text: more N_SAMPLES or another CALIB (AutoAWQ stops here too)");
+                break;
+            }
+            for (size_t r = 0; r < n; r++) memcpy(xe + r * Fe, hf.f[AWQ_FEAT_DOWN_IN] + (size_t)pos[r] * Fe, Fe * sizeof(float));
+            in = xe;
+        }
+        const void *ind = NULL;
+        void *own = NULL;
+        e = awq_dev_view(be, in, n * awq_feat_width(cfg, g->feat, g->expert >= 0 || g->all_experts) * sizeof(float), &ind, &own);
+        if (!e) e = search_group(&f, cfg, p, orig, &dev, &f32, g, ind, n, rows, &res[i]);
+        awq_dev_release(be, own);
+        if (!e) {
+            *n_res = i + 1;
+            awq_verbose("group %-25s best ratio %2d/%d loss %.6g (%.2f s)", g->prev_name, res[i].best, p->n_grid,
+                        (double)res[i].losses[res[i].best], awq_now() - t0);
+        }
+    }
+    free(xe), free(pos);
+    host_feats_free(&hf);
+    dev_block_free(be, &dev);
+    dev_block_f32_free(be, &f32);
+    awq_fwd_free(&f);
+    if (e) {
+        awq_scale_results_free(res, *n_res);
+        *n_res = 0;
+        if (clip_in) awq_clip_in_free(clip_in);
+    }
+    return e;
+}
+
+awq_err awq_search_scales_within(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                                 const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, double budget,
+                                 awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
+{
+    const int E = awq_block_experts(orig);
+    if (budget > 0) {
+        /* a CPU backend standing in for a device (DEVICES=cpu:N) was given units sized as one */
+        const int gpu = !awq_backend_is_host(be) || awq_mem_simulated();
+        awq_mem_need need;
+        awq_mem_estimate(cfg, E, 0, n_seq, seqlen, p->round_f16, gpu, &need);
+        const size_t rows = need.search > budget ? chunk_rows(cfg, E, n_seq, seqlen, p->round_f16, gpu, budget) : 0;
+        if (rows) return search_chunked(be, cfg, p, orig, x, n_seq, seqlen, rows, res, n_res, clip_in);
+    }
+    return search_whole(be, cfg, p, orig, x, n_seq, seqlen, res, n_res, clip_in);
+}
+
+awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                          const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
+                          awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
+{
+    return awq_search_scales_within(be, cfg, p, orig, x, n_seq, seqlen, 0, res, n_res, clip_in);
+}
+
 
 void awq_scale_results_free(awq_scale_result *res, int n)
 {

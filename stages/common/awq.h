@@ -110,6 +110,13 @@ struct awq_clip_in;
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                           const awq_block_f32 *orig, const float *x, int n_seq, int seqlen,
                           awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, struct awq_clip_in *clip_in);
+/* The same within `budget` bytes of memory (0: no bound): when the whole search needs more
+ * (memest.h), the block's forward runs on chunks of the tokens, the linears' inputs wait on the
+ * host and each group's trial forwards run a chunk at a time. The results are the same bits as
+ * awq_search_scales' (the chunks follow the forward's passes and the loss's summation slabs). */
+awq_err awq_search_scales_within(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                                 const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, double budget,
+                                 awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, struct awq_clip_in *clip_in);
 void awq_scale_results_free(awq_scale_result *res, int n);
 
 /* The grid search of one group on its input x [n_seq*seqlen, in] (the group's feature, fp32 host

@@ -78,6 +78,25 @@ static size_t scratch_width(const awq_config *c, int i)
     return w[i];
 }
 
+size_t awq_fwd_row_bytes(const awq_config *cfg)
+{
+    size_t row_bytes = 0;
+    for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
+    if (cfg->n_experts) /* the experts' scratch (moe.c): zeros, logits, x and y of k rows a token, routing */
+        row_bytes += ((1 + 2 * (size_t)cfg->n_experts_per_tok) * (size_t)cfg->hidden_size + (size_t)cfg->n_experts * 2 +
+                      (size_t)cfg->n_experts_per_tok * 8) * sizeof(float);
+    if (cfg->mla) row_bytes += awq_mla_row_floats(cfg) * sizeof(float);
+    return row_bytes;
+}
+
+int awq_fwd_chunk_seqs(const awq_config *cfg, int n_seq, int seqlen)
+{
+    const size_t budget = (size_t)1 << 30;
+    int chunk_seqs = (int)(budget / (awq_fwd_row_bytes(cfg) * (size_t)(seqlen > 0 ? seqlen : 1)));
+    if (chunk_seqs < 1) chunk_seqs = 1;
+    return chunk_seqs > n_seq ? n_seq : chunk_seqs;
+}
+
 awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, int n_seq, int seqlen,
                      int round_f16, int chunk_seqs)
 {
@@ -99,17 +118,7 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
         f->rope.longrope = 1;
         f->rope.ext_factors = seqlen > cfg->rope_original_max_position_embeddings ? cfg->rope_long_factor : cfg->rope_short_factor;
     }
-    size_t row_bytes = 0;
-    for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
-    if (cfg->n_experts) /* the experts' scratch (moe.c): zeros, logits, x and y of k rows a token, routing */
-        row_bytes += ((1 + 2 * (size_t)cfg->n_experts_per_tok) * (size_t)cfg->hidden_size + (size_t)cfg->n_experts * 2 +
-                      (size_t)cfg->n_experts_per_tok * 8) * sizeof(float);
-    if (cfg->mla) row_bytes += awq_mla_row_floats(cfg) * sizeof(float);
-    if (chunk_seqs <= 0) {
-        size_t budget = (size_t)1 << 30;
-        chunk_seqs = (int)(budget / (row_bytes * (size_t)seqlen));
-        if (chunk_seqs < 1) chunk_seqs = 1;
-    }
+    if (chunk_seqs <= 0) chunk_seqs = awq_fwd_chunk_seqs(cfg, n_seq, seqlen);
     if (chunk_seqs > n_seq) chunk_seqs = n_seq;
     f->chunk_seqs = chunk_seqs;
     size_t rows = (size_t)chunk_seqs * (size_t)seqlen;

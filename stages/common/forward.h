@@ -118,6 +118,10 @@ typedef struct awq_fwd {
 awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, int n_seq, int seqlen,
                      int round_f16, int chunk_seqs);
 void awq_fwd_free(awq_fwd *f);
+/* Scratch bytes per row of a forward pass, and the sequences per pass awq_fwd_init picks for
+ * chunk_seqs <= 0 (the scratch under ~1 GiB); memest.c estimates from them. */
+size_t awq_fwd_row_bytes(const awq_config *cfg);
+int awq_fwd_chunk_seqs(const awq_config *cfg, int n_seq, int seqlen);
 
 /* y = Block(x). y may equal x. feats may be NULL. y == NULL computes only the feats (which
  * must then be given): the block's last matmul (down_proj) and residual are skipped. */

@@ -1,6 +1,8 @@
 /* kern_err.c - kernel statuses as stage errors (kern_err.h). */
 #include "kern_err.h"
 
+#include "params.h"
+
 awq_err awq_kern_fail(kern_status s, const char *what)
 {
     awq_err e = s == KERN_ERR_NOMEM ? AWQ_ERR_NOMEM : s == KERN_ERR_DEVICE ? AWQ_ERR_DEVICE
@@ -10,7 +12,8 @@ awq_err awq_kern_fail(kern_status s, const char *what)
     awq_fail(e, "%s: %s%s%s", what, kern_strerror(s), *detail ? ": " : "", detail);
     kern_clear_error();
     if (e == AWQ_ERR_NOMEM)
-        awq_hint("under make -j the other stages share the GPU's memory: run with fewer jobs (each block's "
-                 "awq-quantize of a 7B model holds ~14 GB), fewer calibration samples, or --device cpu; finished work is kept");
+        awq_hint("under make -j the steps share the GPU's memory (each block's awq-quantize of a 7B model holds ~14 GB): "
+                 "run one at a time with AWQ_QUANTIZE_JOBS=1, calibrate on fewer tokens (%s), or compute on the host (%s); "
+                 "finished work is kept", AWQ_SAY("n_samples", "64"), AWQ_SAY("device", "cpu"));
     return e;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,31 +17,29 @@
 #include "../../kernels/device.h"
 #include "log.h"
 
-static int jobs_units(void)
+static int jobs(void)
 {
     const char *j = getenv("AWQ_QUANTIZE_JOBS");
-    long n = j && *j ? strtol(j, NULL, 10) : 4;
-    if (n < 1) n = 1;
-    if (n * AWQ_SLOT_UNITS_SEARCH > AWQ_SLOTS_MAX) n = AWQ_SLOTS_MAX / AWQ_SLOT_UNITS_SEARCH;
-    return (int)n * AWQ_SLOT_UNITS_SEARCH;
+    long n = j && *j ? strtol(j, NULL, 10) : 0;
+    return n < 0 ? 0 : n > AWQ_POOL_UNITS_MAX / 3 ? AWQ_POOL_UNITS_MAX / 3 : (int)n;
 }
 
-/* one more listing of `ordinal`: a pool of its own, or a bigger one when listed already */
-static void add_device(awq_devices *d, int ordinal, int per)
+/* one more listing of `ordinal`: a pool of its own, or another listing of one already there */
+static void add_device(awq_devices *d, int ordinal)
 {
     for (int i = 0; i < d->n; i++)
-        if (d->ordinal[i] == ordinal) { d->units[i] += per; return; }
+        if (d->ordinal[i] == ordinal) { d->listed[i]++; return; }
     d->ordinal[d->n] = ordinal;
-    d->units[d->n++] = per;
+    d->listed[d->n++] = 1;
 }
 
 static awq_err parse_devices(const char *v, awq_devices *d)
 {
     memset(d, 0, sizeof *d);
-    const int per = jobs_units();
+    d->jobs = jobs();
     if (v && strcmp(v, "slurm") == 0) { /* Slurm gave the step one GPU (or none): it is the first visible */
         d->unbounded = 1;
-        add_device(d, -1, per);
+        add_device(d, -1);
         return AWQ_OK;
     }
     if (v && strncmp(v, "cpu:", 4) == 0) {
@@ -52,13 +51,13 @@ static awq_err parse_devices(const char *v, awq_devices *d)
             return AWQ_ERR_ARG;
         }
         d->simulated = 1;
-        for (int i = 0; i < n; i++) add_device(d, i, per);
+        for (int i = 0; i < n; i++) add_device(d, i);
         return AWQ_OK;
     }
     const int have = awq_cuda_device_count(NULL, 0);
     if (!v || !*v || strcmp(v, "all") == 0) {
-        for (int i = 0; i < have && i < AWQ_DEVICES_MAX; i++) add_device(d, i, per);
-        if (d->n == 0) add_device(d, -1, per); /* no GPU: one pool, the CPU backend's steps */
+        for (int i = 0; i < have && i < AWQ_DEVICES_MAX; i++) add_device(d, i);
+        if (d->n == 0) add_device(d, -1); /* no GPU: one pool, the CPU backend's steps */
         return AWQ_OK;
     }
     for (const char *p = v; *p; ) { /* the form first: a typo is named as one, GPU or not */
@@ -82,20 +81,146 @@ static awq_err parse_devices(const char *v, awq_devices *d)
             return AWQ_ERR_ARG;
         }
         if (d->n == AWQ_DEVICES_MAX) break;
-        add_device(d, (int)o, per);
+        add_device(d, (int)o);
         p = *end ? end + 1 : end;
     }
     return AWQ_OK;
 }
 
+#define GIB (1024.0 * 1024.0 * 1024.0)
+
+/* The host's available memory (MemAvailable), 0 when unknown. */
+static double host_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
+}
+
+/* Free memory of pool i now, less what is kept back (a GPU: its margin for the driver and other
+ * programs; the host: a tenth for the rest of the system); its name into d->card[i]. */
+static double usable(awq_devices *d, int i)
+{
+    if (d->simulated) {
+        const char *g = getenv("AWQ_SIM_DEVICE_GIB");
+        double b = g && *g ? strtod(g, NULL) * GIB : host_available() * 0.9 / d->n;
+        snprintf(d->card[i], sizeof d->card[i], "simulated %.2f GiB device (the CPU computes)", b / GIB);
+        return d->free_b[i] = b;
+    }
+    size_t fr = 0, tot = 0;
+    if (d->ordinal[i] >= 0 && awq_cuda_meminfo(d->ordinal[i], &fr, &tot, d->card[i], sizeof d->card[i]) == 0) {
+        d->free_b[i] = (double)fr;
+        double margin = 0.03 * (double)fr > 0.5 * GIB ? 0.03 * (double)fr : 0.5 * GIB;
+        return (double)fr > margin ? (double)fr - margin : 0;
+    }
+    snprintf(d->card[i], sizeof d->card[i], d->ordinal[i] >= 0 ? "GPU %d (no answer: sized as host memory)" : "host memory (no GPU)",
+             d->ordinal[i]);
+    d->free_b[i] = host_available();
+    return d->free_b[i] * 0.9;
+}
+
+void awq_pool_size(awq_devices *d, double search_b)
+{
+    double use[AWQ_DEVICES_MAX], most = 0;
+    for (int i = 0; i < d->n; i++) {
+        use[i] = usable(d, i);
+        most = use[i] > most ? use[i] : most;
+    }
+    if (d->jobs) { /* J scale searches per listing: 3 units each (a clip-only step: its share of them) */
+        d->unit_b = search_b > 0 ? search_b / 3 : 1;
+        for (int i = 0; i < d->n; i++) {
+            int u = 3 * d->jobs * d->listed[i];
+            d->units[i] = u > AWQ_POOL_UNITS_MAX ? AWQ_POOL_UNITS_MAX : u;
+        }
+        return;
+    }
+    /* one unit size for every pool: a step's units mean the same bytes wherever it goes */
+    const double mib = 1024.0 * 1024.0;
+    d->unit_b = ceil(most / AWQ_POOL_UNITS_MAX / mib) * mib;
+    if (d->unit_b < mib) d->unit_b = mib;
+    for (int i = 0; i < d->n; i++) {
+        int u = (int)(use[i] / d->unit_b);
+        d->units[i] = u < 1 ? 1 : u > AWQ_POOL_UNITS_MAX ? AWQ_POOL_UNITS_MAX : u;
+    }
+}
+
+int awq_pool_units_for(const awq_devices *d, int dev, double bytes)
+{
+    double u = ceil(bytes / (d->unit_b > 0 ? d->unit_b : 1));
+    if (u < 1) u = 1;
+    return u > d->units[dev] ? d->units[dev] : (int)u;
+}
+
+int awq_pool_fit(const awq_devices *d, double bytes)
+{
+    int n = 0;
+    for (int i = 0; i < d->n; i++) n += d->units[i] / awq_pool_units_for(d, i, bytes);
+    return n < 1 ? 1 : n;
+}
+
+static awq_err slot_dir(char *dir, size_t cap, int *bounded);
+
+/* The pools the plan wrote for this run, when they are for the devices d lists. */
+static int pool_read(awq_devices *d)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 8];
+    int bounded;
+    if (slot_dir(dir, sizeof dir, &bounded) != AWQ_OK) { awq_clear_error(); return 0; }
+    if (!bounded) return 0;
+    snprintf(path, sizeof path, "%s/pool", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    awq_devices r = *d;
+    int n = 0, ok = fscanf(f, "awq-pool 1 %lf %d", &r.unit_b, &r.jobs) == 2 && r.unit_b > 0;
+    for (; ok && n < d->n; n++) {
+        int o, u;
+        double fb;
+        ok = fscanf(f, " %d %d %lf", &o, &u, &fb) == 3 && o == d->ordinal[n] && u >= 1 && u <= AWQ_POOL_UNITS_MAX;
+        if (ok) r.units[n] = u, r.free_b[n] = fb;
+    }
+    fclose(f);
+    if (ok && r.jobs == d->jobs) *d = r;
+    return ok && r.jobs == d->jobs;
+}
+
+awq_err awq_pool_write(const awq_devices *d, const char *work)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16], tmp[PATH_MAX + 32];
+    const char *old = getenv("AWQ_WORK");
+    char *keep = old ? strdup(old) : NULL;
+    setenv("AWQ_WORK", work, 1);
+    int bounded;
+    awq_err e = slot_dir(dir, sizeof dir, &bounded);
+    if (keep) setenv("AWQ_WORK", keep, 1); else unsetenv("AWQ_WORK");
+    free(keep);
+    if (e) return e;
+    snprintf(path, sizeof path, "%s/pool", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return awq_fail_errno(errno, "cannot create '%s'", tmp);
+    fprintf(f, "awq-pool 1 %.0f %d\n", d->unit_b, d->jobs);
+    for (int i = 0; i < d->n; i++) fprintf(f, "%d %d %.0f\n", d->ordinal[i], d->units[i], d->free_b[i]);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        e = awq_fail_errno(errno, "cannot write '%s'", path);
+        unlink(tmp);
+    }
+    return e;
+}
+
 awq_err awq_devices_get(awq_devices *d)
 {
-    /* parsed once per process: the environment does not change, and "all" asks the driver */
+    /* parsed and sized once per process: the environment does not change, and "all" asks the driver */
     static awq_devices cached;
     static int have;
     if (!have) {
         awq_err e = parse_devices(getenv("AWQ_DEVICES"), &cached);
         if (e) return e;
+        /* a step run without the plan's pools sizes them itself, for a 7B-like search (~14 GB) */
+        if (!cached.unbounded && !pool_read(&cached)) awq_pool_size(&cached, 14.0 * GIB);
         have = 1;
     }
     *d = cached;
@@ -105,10 +230,10 @@ awq_err awq_devices_get(awq_devices *d)
 int awq_slots_pool(void)
 {
     awq_devices d;
-    if (awq_devices_get(&d) != AWQ_OK) { awq_clear_error(); return jobs_units(); } /* the steps report it */
+    if (awq_devices_get(&d) != AWQ_OK) { awq_clear_error(); return 12; } /* the steps report it */
     int n = 0;
     for (int i = 0; i < d.n; i++) n += d.units[i];
-    return n > AWQ_SLOTS_MAX ? AWQ_SLOTS_MAX : n;
+    return n < 1 ? 1 : n; /* AWQ_DEVICES=slurm: no pools (Slurm shares the GPUs) */
 }
 
 /* seconds since the epoch: comparable between processes (awq_now() is per process) */
@@ -184,6 +309,8 @@ static void place(awq_slots *s, const awq_devices *d, int dev)
     s->dev = dev;
     s->ordinal = d->ordinal[dev];
     s->simulated = d->simulated;
+    s->pool = d->units[dev];
+    s->unit_b = d->unit_b;
     dev_name(d, dev, s->name, sizeof s->name);
     if (d->unbounded) awq_verbose("device: the one Slurm gave this step");
     else awq_info("device %s%s", s->name, d->simulated ? " (simulated: the CPU computes)" : "");
@@ -220,7 +347,7 @@ awq_err awq_slots_pick(awq_slots *s)
     return AWQ_OK;
 }
 
-awq_err awq_slots_take(awq_slots *s, int units)
+awq_err awq_slots_take(awq_slots *s, double bytes)
 {
     char dir[PATH_MAX], mpath[PATH_MAX + 16];
     int bounded;
@@ -232,9 +359,15 @@ awq_err awq_slots_take(awq_slots *s, int units)
         if (!s->placed) place(s, &d, 0);
         return AWQ_OK;
     }
-    int most = 0;
-    for (int i = 0; i < d.n; i++) most = d.units[i] > most ? d.units[i] : most;
-    if (s->placed && units > d.units[s->dev]) units = d.units[s->dev];
+    s->bounded = 1;
+    s->unit_b = d.unit_b;
+    int most = 0, units = 1;
+    for (int i = 0; i < d.n; i++) {
+        int u = awq_pool_units_for(&d, i, bytes);
+        most = d.units[i] > most ? d.units[i] : most;
+        units = u > units ? u : units; /* the need in units (the largest pool's cap, at most) */
+    }
+    if (s->placed) units = awq_pool_units_for(&d, s->dev, bytes);
     if (units > most) units = most;
     if (s->n >= units) return AWQ_OK;
     int mutex = -1;
@@ -256,6 +389,7 @@ awq_err awq_slots_take(awq_slots *s, int units)
         if (!s->placed) {
             int dev = emptiest(dir, &d, units);
             if (dev >= 0) place(s, &d, dev);
+            if (dev >= 0 && units > d.units[dev]) units = d.units[dev]; /* a smaller GPU: all of it */
         } else if (movable && s->n > 0) {
             /* collecting on one device while another has all we need free: go there */
             for (int i = 0; i < d.n; i++)
@@ -276,6 +410,15 @@ awq_err awq_slots_take(awq_slots *s, int units)
     s->since = wall_now();
     return e;
 }
+
+awq_err awq_slots_take_all(awq_slots *s)
+{
+    return awq_slots_take(s, s->placed && s->unit_b > 0 ? (s->pool + 1) * s->unit_b : 1e30);
+}
+
+double awq_slots_bytes(const awq_slots *s) { return s->bounded ? s->n * s->unit_b : 0; }
+
+int awq_slots_alone(const awq_slots *s) { return !s->bounded || !s->placed || s->n >= s->pool; }
 
 int awq_slots_threads(const awq_slots *s)
 {

@@ -4,6 +4,7 @@
  * quantized without another copy. */
 #include "work.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 #include "device.h"
 #include "devmem.h"
 #include "log.h"
+#include "memest.h"
+#include "params.h"
 #include "stage.h"
 
 void awq_work_init(awq_work *w, const awq_model *m, int block, const awq_params *p, awq_store *s, const awq_backend *be)
@@ -151,11 +154,31 @@ static void share_cores(const awq_work *w)
 #endif
 }
 
-static awq_err need_units(awq_work *w, int units)
+/* The block's memory needs (memest.h) on the calibration tokens: $AWQ_STEP_TOKENS (the plan
+ * knows them), else the default 128 sequences of SEQLEN. */
+static void step_need(const awq_work *w, awq_mem_need *need)
 {
-    awq_err e = w->units ? awq_slots_take(w->units, units) : AWQ_OK;
+    const char *t = getenv("AWQ_STEP_TOKENS");
+    const int seqlen = w->p->seqlen > 0 ? w->p->seqlen : 512;
+    long n_seq = t && *t ? strtol(t, NULL, 10) / seqlen : 128;
+    if (n_seq < 1) n_seq = 1;
+    awq_mem_estimate(&w->m->cfg, awq_layer_experts(&w->m->cfg, w->block), 0, n_seq, seqlen, w->p->round_f16,
+                     awq_mem_on_gpu(w->p->device), need);
+}
+
+static awq_err need_units(awq_work *w, double bytes)
+{
+    awq_err e = w->units ? awq_slots_take(w->units, bytes) : AWQ_OK;
     share_cores(w);
     return e;
+}
+
+/* Give back units down to what `bytes` take (the rest of the step needs less). */
+static void keep_units(awq_work *w, double bytes)
+{
+    if (!w->units || !w->units->bounded || w->units->unit_b <= 0) return;
+    int keep = (int)ceil(bytes / w->units->unit_b);
+    awq_slots_keep(w->units, keep < 1 ? 1 : keep);
 }
 
 static awq_err need_backend(awq_work *w)
@@ -216,8 +239,11 @@ awq_err awq_work_scales(awq_work *w)
     if (!e && w->b_scaled) e = awq_fail(AWQ_ERR_ARG, "block %d: internal: the scale search needs the original block", w->block);
     /* the clip inputs come out of the search's own forward (stored for later clip reruns) */
     const int capture = !w->ci_ready && (!has(w, AWQ_K_CLIP) || lacks_clipin(w));
-    if (!e) e = awq_search_scales(w->be, &w->m->cfg, w->p, &w->b, w->x, w->n_seq, w->seqlen, w->res, &w->n_res,
-                                  capture ? &w->ci : NULL);
+    /* the memory it may use: what the step's units stand for (a step holding a whole GPU that is
+     * smaller than the search's need works through the tokens in chunks, with the same result) */
+    const double budget = w->units ? awq_slots_bytes(w->units) : 0;
+    if (!e) e = awq_search_scales_within(w->be, &w->m->cfg, w->p, &w->b, w->x, w->n_seq, w->seqlen, budget, w->res,
+                                         &w->n_res, capture ? &w->ci : NULL);
     if (!e) e = awq_scales_put(w->s, &w->k.scales, w->k.r_scales, w->res, w->n_res);
     if (!e) {
         w->res_ready = 1, w->done |= AWQ_K_SCALES;
@@ -229,7 +255,11 @@ awq_err awq_work_scales(awq_work *w)
         e = awq_clipin_put(w->s, &w->k.clipin, w->k.r_clipin, &w->ci, w->p->round_f16);
         if (!e) w->done |= AWQ_K_CLIPIN;
     }
-    if (w->units) awq_slots_keep(w->units, 1); /* the search's buffers are freed */
+    if (w->units) { /* the search's buffers are freed: the clip search needs less */
+        awq_mem_need need;
+        step_need(w, &need);
+        keep_units(w, need.clip);
+    }
     share_cores(w);
     return e;
 }
@@ -348,9 +378,11 @@ awq_err awq_work_block(awq_work *w)
     /* done when all three are there (the packed object alone is not enough: assemble also
      * writes the searched scales and clips into the checkpoint) */
     if (complete(w)) return AWQ_OK;
-    /* GPU memory: a scale search holds 3 units, the rest of the step 1 (slots.h); so does a
-     * clip-only step whose inputs are not stored (the search's forward makes them) */
-    awq_err e = need_units(w, needs_input(w) ? AWQ_SLOT_UNITS_SEARCH : 1);
+    /* GPU memory (slots.h, memest.h): a scale search's need, else a clip-only step's; a
+     * clip-only step whose inputs are not stored runs the forward, so it counts as a search */
+    awq_mem_need need;
+    step_need(w, &need);
+    awq_err e = need_units(w, needs_input(w) ? need.search : need.clip);
     if (!e) e = need_backend(w);
     if (!e) e = need_block(w);
     if (!e) e = awq_work_scales(w);
@@ -427,6 +459,20 @@ static int next_input(awq_work *w, int from, int n)
     return from;
 }
 
+/* A block that does not fit even alone: what it needs, what the GPU had, and the make
+ * variables that shrink it. */
+static void oom_hint(const awq_work *w)
+{
+    awq_mem_need need;
+    char a[32], b[32];
+    step_need(w, &need);
+    const double held = w->units ? awq_slots_bytes(w->units) : 0;
+    awq_hint("a scale search of this block needs ~%s whole, ~%s in token chunks%s%s; run one step at a time with "
+             "AWQ_QUANTIZE_JOBS=1, calibrate on fewer tokens (%s), or compute on the host (%s); finished work is kept",
+             awq_mem_str(need.search, a, sizeof a), awq_mem_str(need.chunked, b, sizeof b), held > 0 ? ", and this step held " : "",
+             held > 0 ? awq_mem_str(held, (char[32]){0}, 32) : "", AWQ_SAY("n_samples", "64"), AWQ_SAY("device", "cpu"));
+}
+
 awq_err awq_work_blocks(const awq_model *m, const awq_params *p, awq_store *s, int first, const awq_key *acts, int n,
                         awq_slots *units, awq_work_done_fn done, void *ctx)
 {
@@ -455,6 +501,22 @@ awq_err awq_work_blocks(const awq_model *m, const awq_params *p, awq_store *s, i
             w[i].be = be;
             if (!e) e = awq_work_block(&w[i]);
             if (w[i].own_be) be = w[i].be, own_be = 1, w[i].own_be = 0; /* opened by this block: kept for the next */
+            if (e == AWQ_ERR_NOMEM && units && !awq_slots_alone(units)) {
+                /* out of memory while other steps hold the rest of the GPU (or a program outside
+                 * took memory since the run began): wait until this step holds the whole GPU, then
+                 * make the block again; only a step that fails alone fails the run */
+                awq_info("block %d: out of memory holding %d of %d units of %s: waiting for the others to finish",
+                         first + i, units->n, units->pool, units->name);
+                awq_clear_error();
+                awq_work_free(&w[i]);
+                awq_work_init(&w[i], m, first + i, p, s, be);
+                w[i].units = units;
+                e = awq_work_keys_from(&w[i], &acts[i], NULL, NULL, NULL, 0);
+                if (!e) awq_work_check(&w[i], AWQ_K_SCALES | AWQ_K_CLIP | AWQ_K_PACKED);
+                if (!e) e = awq_slots_take_all(units);
+                if (!e) e = awq_work_block(&w[i]);
+            }
+            if (e == AWQ_ERR_NOMEM) oom_hint(&w[i]);
         }
         if (e) e = awq_context(e, "block %d", first + i);
         else if (done) done(ctx, &w[i]);
