@@ -42,6 +42,8 @@ size_t kern_dtype_size(kern_dtype t)
 
 static int dtype_ok(kern_dtype t) { return t == KERN_F32 || t == KERN_F16 || t == KERN_BF16; }
 
+float kern_attn_scale(const kern_attn_w *w, size_t d) { return w->scale > 0 ? w->scale : kern_attention_scale(d); }
+
 int kern_attn_args_ok(const float *out, const kern_attn_w *w, size_t h, size_t hkv, size_t d)
 {
     if ((hkv == 0 ? h != 0 : h % hkv) || d % 2) return 0;

@@ -72,6 +72,7 @@ typedef struct kern_rope {
     int longrope;           /* 1: cos and sin are multiplied by attention_factor (as for yarn) */
     int rotary_dim;         /* partial rotary (Phi-3 partial_rotary_factor): only the first rotary_dim
                              * values of each head rotate, as rotate_half over them; 0 = the whole head */
+    float linear;           /* rope_type "linear" (Gemma 3's global layers): inv_freq[j] /= linear; 0 = none */
 } kern_rope;
 /* The rotated width of a head of d values: rope->rotary_dim, or d when it is 0. */
 static inline size_t kern_rope_dim(const kern_rope *p, size_t d) { return p->rotary_dim ? (size_t)p->rotary_dim : d; }
@@ -94,7 +95,19 @@ typedef struct kern_attn_w {
     kern_weight q_bias, k_bias, v_bias, o_bias; /* [h*d], [hkv*d], [hkv*d], [c] or none */
     kern_weight q_norm, k_norm;                 /* [d] each or none: Qwen3's per-head RMSNorm */
     float eps;                                  /* of q_norm / k_norm */
+    /* Gemma (0 for every other family): the softmax scale (0: kern_attention_scale(d); Gemma:
+     * query_pre_attn_scalar ** -0.5), the score soft-capping (0: none), the sliding window of this
+     * layer (0: none), and q_norm/k_norm as Gemma's (1 + w) RMSNorm (rmsnorm_1p). */
+    float scale, softcap;
+    size_t window;
+    int norm_1p;
 } kern_attn_w;
+/* The attn op's softmax scale: w->scale, or kern_attention_scale(d) when it is 0. */
+float kern_attn_scale(const kern_attn_w *w, size_t d);
+/* The first key a query row p sees: max(0, p + 1 - window) for a sliding window, else 0. */
+static inline size_t kern_attn_lo(size_t p, size_t window) { return window && p + 1 > window ? p + 1 - window : 0; }
+/* The gated MLP's activation (the mlp op's act). */
+enum kern_act { KERN_ACT_SILU = 0, KERN_ACT_GELU_TANH = 1 };
 /* The attn op's argument checks, shared by every backend: 1 when the shapes and every weight,
  * bias and norm the op reads (o and o_bias only when out is wanted) are valid. */
 int kern_attn_args_ok(const float *out, const kern_attn_w *w, size_t h, size_t hkv, size_t d);

@@ -52,6 +52,7 @@ void kern_rope_freqs(float *f, size_t d, const kern_rope *p)
             float inv_extra = 1.0f / pos_freq, inv_inter = 1.0f / (p->factor * pos_freq);
             inv = inv_inter * (1.0f - extra) + inv_extra * extra;
         }
+        if (p->linear > 0) inv /= p->linear; /* _compute_linear_scaling_rope_parameters: inv_freq /= factor */
         f[j] = inv;
     }
 }

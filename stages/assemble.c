@@ -1,5 +1,5 @@
-/* assemble.c - awq-assemble: write the quantized model directory (AutoAWQ GEMM checkpoint that
- * vLLM and transformers load) from every block's packed object, or (--shards-dir) by linking the
+/* assemble.c - awq-assemble: write the quantized model directory (AutoAWQ GEMM, or with --format ct
+ * compressed-tensors pack-quantized) from every block's packed object, or (--shards-dir) by linking the
  * shard files awq-shard wrote while the pipeline ran; see stages/common/assemble.h. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,19 +36,21 @@ static awq_err parse_keys(const char *opt, const char *list, int L, awq_key **ou
 
 int main(int argc, char **argv)
 {
-    const char *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *shards_dir = NULL, *manifest = NULL;
+    const char *packed = NULL, *scales = NULL, *clips = NULL, *out = NULL, *shards_dir = NULL, *manifest = NULL,
+               *results = NULL;
     double shard_gb = 5;
     const awq_opt own[] = {
         {"packed", 0, AWQ_OPT_STRING, &packed, "K0,K1,...", "packed object of every block, in order", 1},
-        {"scales", 0, AWQ_OPT_STRING, &scales, "K0,K1,...", "scales objects (for awq_search_results.safetensors)", 0},
+        {"scales", 0, AWQ_OPT_STRING, &scales, "K0,K1,...", "scales objects (for the search results file)", 0},
         {"clips", 0, AWQ_OPT_STRING, &clips, "K0,K1,...", "clip objects (for awq_search_results.safetensors)", 0},
         {"out", 'o', AWQ_OPT_STRING, &out, "DIR", "output model directory (replaced atomically)", 1},
         {"shard-gb", 0, AWQ_OPT_DOUBLE, &shard_gb, "GB", "largest shard (0 = one file)", 0},
         {"shards-dir", 0, AWQ_OPT_STRING, &shards_dir, "DIR", "link the shard files awq-shard wrote in DIR instead of writing the tensors", 0},
+        {"search-results", 0, AWQ_OPT_STRING, &results, "FILE", "where awq_search_results.safetensors goes (default OUT.awq/)", 0},
         {"manifest", 0, AWQ_OPT_STRING, &manifest, "FILE", "copy FILE into the output as .awqmake-manifest.tsv (the plan's manifest)", 0},
         {0},
     };
-    awq_cli cli = {"awq-assemble", "write the quantized model directory (AutoAWQ GEMM) from packed blocks; prints it", NULL,
+    awq_cli cli = {"awq-assemble", "write the quantized model directory (AutoAWQ GEMM or --format ct) from packed blocks; prints it", NULL,
                    "With --export the packed objects are awq-pack --export blocks: a plain fp16 checkpoint is written.", 0, 0};
     awq_stage_opts so;
     awq_params p;
@@ -60,13 +62,13 @@ int main(int argc, char **argv)
     awq_store *s = NULL;
     awq_key *pk = NULL, *sk = NULL, *ck = NULL;
     awq_err e = awq_model_open(&m, so.model);
-    if (!e) e = awq_params_check(&p, &m->cfg, !p.export_fp16);
+    if (!e) e = awq_params_check(&p, &m->cfg, !p.export_fp16 && p.format == AWQ_FORMAT_AUTOAWQ);
     if (!e) e = parse_keys("packed", packed, m->cfg.num_hidden_layers, &pk);
     if (!e && scales) e = parse_keys("scales", scales, m->cfg.num_hidden_layers, &sk);
     if (!e && clips) e = parse_keys("clips", clips, m->cfg.num_hidden_layers, &ck);
     if (!e) e = awq_store_open(&s, so.store, 0);
     if (!e) {
-        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), shards_dir, manifest};
+        awq_assemble_in in = {m, &p, pk, sk, ck, (uint64_t)(shard_gb * 1e9), shards_dir, manifest, results};
         awq_prof_mark("assemble: inputs opened");
         double t0 = awq_now();
         e = awq_assemble(s, &in, out);

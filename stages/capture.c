@@ -42,7 +42,7 @@ static awq_err run(const capture_args *a, const awq_params *p, awq_store *s, con
         e = awq_key_parse(&tk, a->tokens);
         if (!e) e = awq_tokens_get(s, &tk, &to, &ids, &n_seq, &seqlen);
         if (!e) e = awq_dev_alloc(be, (void **)&x, (size_t)n_seq * seqlen * m->cfg.hidden_size * sizeof *x);
-        if (!e) e = awq_embed_compute(be, m, ids, (size_t)n_seq * seqlen, x);
+        if (!e) e = awq_embed_compute(be, m, ids, (size_t)n_seq * seqlen, p->round_f16, x);
         awq_object_free(to);
         snprintf(what, sizeof what, "embedding");
     } else {

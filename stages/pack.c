@@ -19,7 +19,7 @@ int main(int argc, char **argv)
         {0},
     };
     awq_cli cli = {"awq-pack", "quantize and pack one block (AutoAWQ GEMM layout); prints the key of the packed object",
-                   NULL, "Give --scaled KEY [--clip KEY] (AWQ) or --rtn (baseline). w_bit other than 4 stores fake-quant fp16 weights.", 0, 0};
+                   NULL, "Give --scaled KEY [--clip KEY] (AWQ) or --rtn (baseline). w_bit other than 4 stores fake-quant fp16 weights, or with --format ct the compressed-tensors layout.", 0, 0};
     awq_stage_opts so;
     awq_params p;
     int rc = awq_stage_parse(&cli, own, &so, AWQ_SO_ALL, &p, AWQ_PROGRAM_PACK, argc, argv);
@@ -31,7 +31,7 @@ int main(int argc, char **argv)
 
     awq_stage_block b;
     awq_key sk, ck;
-    awq_err e = awq_stage_block_open(&b, &so, &p, p.w_bit == 4 && !p.fake_quant && !p.export_fp16);
+    awq_err e = awq_stage_block_open(&b, &so, &p, awq_pack_layout(&p) == AWQ_LAYOUT_GEMM);
     if (!e && scaled) e = awq_parse_key_opt(&sk, "scaled", scaled);
     if (!e && clip) e = awq_parse_key_opt(&ck, "clip", clip);
     if (!e) e = awq_work_keys_from(&b.w, NULL, NULL, scaled ? &sk : NULL, clip ? &ck : NULL, rtn);

@@ -252,7 +252,7 @@ static void sweep_claim(const char *file, const char *dir)
 }
 
 static void sweep_claims(const char *store_root, const char *work, const char *out, const awq_key *const *keys,
-                         const int *counts, int n_kinds, const awq_model *m, const awq_key *pk, const char *rest_shard)
+                         const int *counts, int n_kinds, const awq_model *m, const awq_key *pk, int fmt, const char *rest_shard)
 {
     char path[PATH_MAX], claims[PATH_MAX], h[AWQ_KEY_HEX + 1], shard[AWQ_SHARD_NAME_MAX];
     for (int k = 0; k < n_kinds; k++)
@@ -263,7 +263,7 @@ static void sweep_claims(const char *store_root, const char *work, const char *o
         }
     snprintf(claims, sizeof claims, "%s/claims", work); /* the output's files (awq-step --in) */
     for (int l = 0; pk && l <= m->cfg.num_hidden_layers; l++) {
-        if (l < m->cfg.num_hidden_layers) awq_block_shard_name(l, &pk[l], shard);
+        if (l < m->cfg.num_hidden_layers) awq_block_shard_name(l, &pk[l], fmt, shard);
         snprintf(path, sizeof path, "%s/shards/%s", work, l < m->cfg.num_hidden_layers ? shard : rest_shard);
         sweep_claim(path, claims);
     }
@@ -345,10 +345,11 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
 {
     awq_model *m = NULL;
     awq_err e = awq_model_open(&m, a->model);
-    /* the GEMM checkpoint holds 4-bit weights; other widths stay fake-quant objects; --export
-     * writes the scaled + clipped fp16 checkpoint (any width) */
-    const int pack = p->w_bit == 4 || p->export_fp16;
-    if (!e) e = awq_params_check(p, &m->cfg, pack && !p->export_fp16);
+    /* a checkpoint: AutoAWQ GEMM (4 bits), compressed-tensors (FORMAT=ct, 2..8 bits) or --export's
+     * scaled + clipped fp16 (any width); other widths in FORMAT=autoawq stay fake-quant objects */
+    const awq_layout layout = awq_pack_layout(p);
+    const int pack = layout != AWQ_LAYOUT_FAKE;
+    if (!e) e = awq_params_check(p, &m->cfg, layout == AWQ_LAYOUT_GEMM && p->format == AWQ_FORMAT_AUTOAWQ);
     if (e) { awq_model_close(m); return e; }
     const int L = m->cfg.num_hidden_layers;
     awq_key *bk = calloc((size_t)L, sizeof *bk), ek, tok;
@@ -391,10 +392,11 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
 
     char qm[4096], qo[4096], o1[64], o2[64], o3[64], o4[64], h1[AWQ_KEY_HEX + 1];
     /* each step's parameters, from the record, as the step's own program reads them (params.h) */
-    char capture_params[1024], quantize_params[1024], assemble_params[1024];
+    char capture_params[1024], quantize_params[1024], assemble_params[1024], shard_params[256];
     e = awq_params_argv(capture_params, sizeof capture_params, p, AWQ_PROGRAM_CAPTURE);
     if (!e) e = awq_params_argv(quantize_params, sizeof quantize_params, p, AWQ_PROGRAM_QUANTIZE);
     if (!e) e = awq_params_argv(assemble_params, sizeof assemble_params, p, AWQ_PROGRAM_ASSEMBLE);
+    if (!e) e = awq_params_argv(shard_params, sizeof shard_params, p, AWQ_PROGRAM_SHARD);
     if (e) goto done;
     buf mk = {0}, man = {0}, keys = {0};
     bput(&mk, "# plan.mk - written by awq-plan; targets are object files named by their keys.\n"
@@ -489,18 +491,18 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
     if (pack) {
         char shard[AWQ_SHARD_NAME_MAX];
         bput(&mk, "\nSHARDS :=");
-        for (int l = 0; l < L; l++) { awq_block_shard_name(l, &pk[l], shard); bput(&mk, " $(WORK)/shards/%s", shard); }
+        for (int l = 0; l < L; l++) { awq_block_shard_name(l, &pk[l], p->format, shard); bput(&mk, " $(WORK)/shards/%s", shard); }
         bput(&mk, " $(WORK)/shards/%s", rest_shard);
         bput(&mk, "\n\n");
         for (int l = 0; l < L; l++) {
-            awq_block_shard_name(l, &pk[l], shard);
-            bput(&mk, "$(WORK)/shards/%s: | %s\n\t@$(RUN) $@ %d shard -- $(BIN)/awq-shard -m %s --block %d --packed %s -o $@\n\n",
-                 shard, obj(&pk[l], o1), l, qm, l, hexs(&pk[l], h1));
+            awq_block_shard_name(l, &pk[l], p->format, shard);
+            bput(&mk, "$(WORK)/shards/%s: | %s\n\t@$(RUN) $@ %d shard -- $(BIN)/awq-shard -m %s --block %d --packed %s%s -o $@\n\n",
+                 shard, obj(&pk[l], o1), l, qm, l, hexs(&pk[l], h1), shard_params);
         }
         bput(&mk, "$(WORK)/shards/%s:\n\t@$(RUN) $@ - shard -- $(BIN)/awq-shard -m %s --rest -o $@\n\n", rest_shard, qm);
         /* the output directory: rebuilt when out.keys changes, its inputs as order-only
          * prerequisites (the objects' mtimes track use for gc, not content) */
-        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(CHAIN) $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--manifest $(WORK)/manifest.tsv --packed ",
+        bput(&mk, "$(OUT)/config.json: $(WORK)/out.keys | $(CHAIN) $(SHARDS) $(SEARCH)\n\t@$(RUN) %s - assemble -- $(BIN)/awq-assemble -m %s -o %s%s --shards-dir $(WORK)/shards \\\n\t\t--manifest $(WORK)/manifest.tsv --search-results $(WORK)/awq_search_results.safetensors --packed ",
              "$(OUT)", qm, qo, assemble_params);
         for (int l = 0; l < L; l++) bput(&mk, "%s%s", l ? "," : "", hexs(&pk[l], h1));
         bput(&mk, " \\\n\t\t--scales ");
@@ -514,7 +516,9 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
               ".PRECIOUS: $(OUT)/config.json $(TOKENS) $(ACTS) $(PACKED) $(SEARCH) $(CLIPINS)%s\n\n", pack ? " $(SHARDS)" : "");
     /* a recipe that does nothing, so that make has something to do and no "Nothing to be done" to say */
     if (pack) bput(&mk, ".PHONY: all\nall: $(OUT)/config.json $(VERIFIED)\n\t@:\n\n");
-    else bput(&mk, ".PHONY: all\nall: $(CHAIN) $(PACKED) $(SEARCH) $(VERIFIED)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n\n", p->w_bit);
+    else bput(&mk, ".PHONY: all\nall: $(CHAIN) $(PACKED) $(SEARCH) $(VERIFIED)\n\t@echo 'awqmake: w_bit %d has no AutoAWQ GEMM checkpoint: the fake-quantized blocks are in the store; evaluate them with make eval' >&2\n"
+                   "\t@echo 'hint: %s writes a compressed-tensors checkpoint of %d-bit weights from the same search' >&2\n\n",
+                   p->w_bit, AWQ_SAY("format", "ct"), p->w_bit);
     bput(&keys, "%s\n", assemble_params); /* what the checkpoint's config says, beside the blocks' keys */
     for (int l = 0; l < L; l++) bput(&keys, "%s\n", hexs(&pk[l], h1));
     if (pack) bput(&keys, "%s\n", rest_shard); /* the non-block tensors (the model's files) */
@@ -543,7 +547,7 @@ static awq_err plan(const plan_args *a, const awq_params *p, const char *store_r
             if (!e) e = write_if_changed(path, keys.p, keys.n);
             const awq_key *kinds[] = {&tok, act, sc, ci, cl, pk};
             const int n_of[] = {1, L, L, L, L, L};
-            if (!e) sweep_claims(store_root, a->work, a->out, kinds, n_of, 6, m, pack ? pk : NULL, rest_shard);
+            if (!e) sweep_claims(store_root, a->work, a->out, kinds, n_of, 6, m, pack ? pk : NULL, p->format, rest_shard);
         }
     }
 freebufs:

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     awq_key acts[1024];
     awq_slots units = {0};
     int n = 0;
-    awq_err e = awq_stage_block_open(&b, &so, &p, p.w_bit == 4 && !p.export_fp16 && !p.fake_quant);
+    awq_err e = awq_stage_block_open(&b, &so, &p, awq_pack_layout(&p) == AWQ_LAYOUT_GEMM);
     if (!e && (n = awq_parse_key_list("input", input, acts, (int)(sizeof acts / sizeof acts[0]))) <= 0)
         e = n < 0 ? AWQ_ERR_ARG : awq_fail(AWQ_ERR_ARG, "--input: no key given");
     if (!e && so.block + n > b.m->cfg.num_hidden_layers)

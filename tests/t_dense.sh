@@ -2,7 +2,8 @@
 # t_dense.sh - the make pipeline on Phi-3 (fused qkv_proj and gate_up_proj): the output holds the
 # fused tensors under the input's names and shapes (GEMM: qweight [C, (Q+2KV)/8], scales [G, Q+2KV]),
 # no per-part q_proj/gate_proj; the packed checkpoint evaluates exactly as the store's fake-quant;
-# on awq-gen-model's tiny-phi3 (outlier channels planted) make compare shows AWQ's KL below RTN's.
+# on awq-gen-model's tiny-phi3 (outlier channels planted) make compare shows AWQ's KL below RTN's;
+# the same for Gemma 2 (gemma2_tiny and tiny-gemma2) and Gemma 3 (gemma3_tiny and tiny-gemma3).
 . tests/lib.sh
 
 ROOT=$(pwd)
@@ -44,4 +45,42 @@ kl=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; pri
     "$TMP/out-phi3.awq/eval.json" 2>/dev/null)
 echo "#   tiny-phi3 KL (RTN, AWQ): $kl"
 check tiny_phi3_compare_awq_kl_below_rtn "[ -n '$kl' ] && echo '$kl' | awk '{exit !(\$2 < \$1)}' || { echo 'RTN, AWQ KL: $kl'; false; }"
+
+# Gemma 2: gemma2_tiny (window 8 on layer 0, soft-capping, (1 + w) norms) through the pipeline; the
+# four norms per block are in the output as fp16 weights (two of them scaled), the checkpoint
+# evaluates as the store's fake quant, and on tiny-gemma2 (outliers planted in
+# pre_feedforward_layernorm and input_layernorm, window 64 < SEQLEN 128) AWQ's KL is below RTN's
+G2=tests/golden/gemma2_tiny
+ok gemma2_quantizes q "$G2" "$TMP/s" "$TMP/g2" 32
+keys "$TMP/g2" > "$TMP/g2.keys"
+check gemma2_output_names "grep -qx 'model.layers.1.pre_feedforward_layernorm.weight' '$TMP/g2.keys' && grep -qx 'model.layers.1.post_feedforward_layernorm.weight' '$TMP/g2.keys' && grep -qx 'model.layers.0.mlp.gate_proj.qweight' '$TMP/g2.keys' && ! grep -q 'layernorm.qweight' '$TMP/g2.keys'"
+g_quant=$(loss "$G2" --quant "$TMP/g2") g_work=$(AWQ_CACHE="$TMP/s" loss "$G2" --work "$TMP/g2.awq")
+check gemma2_checkpoint_evaluates_as_the_fake_quant "[ -n '$g_quant' ] && [ '$g_quant' = '$g_work' ]"
+"$BIN/awq-gen-model" -q --preset tiny-gemma2 --seed 3 --out "$TMP/tiny-gemma2" >/dev/null
+AWQ_CACHE="$TMP/s" make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$TMP/tiny-gemma2" OUT="$TMP/out-gemma2" \
+    CALIB="$TMP/calib512.i32" SEQLEN=128 GROUP=32 >"$TMP/log" 2>&1 &&
+AWQ_CACHE="$TMP/s" make -C "$ROOT" --no-print-directory compare O="$O" MODEL="$TMP/tiny-gemma2" OUT="$TMP/out-gemma2" \
+    EVAL="$TMP/eval512.i32" EVAL_SEQLEN=128 GROUP=32 >"$TMP/log" 2>&1
+kl=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(r[1]["kl_vs_first"], r[2]["kl_vs_first"])' \
+    "$TMP/out-gemma2.awq/eval.json" 2>/dev/null)
+echo "#   tiny-gemma2 KL (RTN, AWQ): $kl"
+check tiny_gemma2_compare_awq_kl_below_rtn "[ -n '$kl' ] && echo '$kl' | awk '{exit !(\$2 < \$1)}' || { echo 'RTN, AWQ KL: $kl'; false; }"
+
+# Gemma 3 (text): gemma3_tiny (q/k norms, two RoPEs, window 8) through the pipeline, and
+# tiny-gemma3 (window 64, linear global RoPE) make compare: AWQ's KL below RTN's
+G3=tests/golden/gemma3_tiny
+ok gemma3_quantizes q "$G3" "$TMP/s" "$TMP/g3" 32
+keys "$TMP/g3" > "$TMP/g3.keys"
+check gemma3_output_names "grep -qx 'model.layers.0.self_attn.q_norm.weight' '$TMP/g3.keys' && grep -qx 'model.layers.1.pre_feedforward_layernorm.weight' '$TMP/g3.keys' && grep -qx 'model.layers.1.self_attn.k_proj.qweight' '$TMP/g3.keys'"
+g3_quant=$(loss "$G3" --quant "$TMP/g3") g3_work=$(AWQ_CACHE="$TMP/s" loss "$G3" --work "$TMP/g3.awq")
+check gemma3_checkpoint_evaluates_as_the_fake_quant "[ -n '$g3_quant' ] && [ '$g3_quant' = '$g3_work' ]"
+"$BIN/awq-gen-model" -q --preset tiny-gemma3 --seed 3 --out "$TMP/tiny-gemma3" >/dev/null
+AWQ_CACHE="$TMP/s" make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$TMP/tiny-gemma3" OUT="$TMP/out-gemma3" \
+    CALIB="$TMP/calib512.i32" SEQLEN=128 GROUP=32 >"$TMP/log" 2>&1 &&
+AWQ_CACHE="$TMP/s" make -C "$ROOT" --no-print-directory compare O="$O" MODEL="$TMP/tiny-gemma3" OUT="$TMP/out-gemma3" \
+    EVAL="$TMP/eval512.i32" EVAL_SEQLEN=128 GROUP=32 >"$TMP/log" 2>&1
+kl=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(r[1]["kl_vs_first"], r[2]["kl_vs_first"])' \
+    "$TMP/out-gemma3.awq/eval.json" 2>/dev/null)
+echo "#   tiny-gemma3 KL (RTN, AWQ): $kl"
+check tiny_gemma3_compare_awq_kl_below_rtn "[ -n '$kl' ] && echo '$kl' | awk '{exit !(\$2 < \$1)}' || { echo 'RTN, AWQ KL: $kl'; false; }"
 exit $T_FAILED

@@ -70,7 +70,7 @@ assert \"lm_head.weight\" not in w and \"model.embed_tokens.weight\" in w and \"
 assert not any(k.endswith(\"_proj.weight\") for k in w), \"unquantized linears left\"
 assert \"model.layers.0.self_attn.q_proj.bias\" in w and \"model.layers.1.mlp.down_proj.qweight\" in w
 " "$TMP/out/config.json" "$TMP/out/model.safetensors.index.json"'
-check side_files_and_search_results '[ -f "$TMP/out/tokenizer_config.json" ] && [ -s "$TMP/out/awq_search_results.safetensors" ]'
+check side_files_and_search_results '[ -f "$TMP/out/tokenizer_config.json" ] && [ -s "$TMP/out.awq/awq_search_results.safetensors" ] && [ ! -e "$TMP/out/awq_search_results.safetensors" ]'
 
 # export_compatible (spec §3.6): the scaled + clipped fp16 weights under the original names, no
 # quantization_config; it is an ordinary fp16 model that computes nearly what the original does

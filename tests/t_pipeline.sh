@@ -56,7 +56,7 @@ for f in files:
 assert held == wm and idx["metadata"]["total_size"] == total, "index disagrees with the shards"
 assert all(wm[n] == "model-00004-of-00004.safetensors" for n in wm if not n.startswith("model.layers."))
 PY
-check linked_shards_equal_assemble_writing_every_tensor 'python3 "$TMP/same.py" "$TMP/out1" "$TMP/direct" && cmp "$TMP/out1/config.json" "$TMP/direct/config.json" && cmp "$TMP/out1/awq_search_results.safetensors" "$TMP/direct/awq_search_results.safetensors"'
+check linked_shards_equal_assemble_writing_every_tensor 'python3 "$TMP/same.py" "$TMP/out1" "$TMP/direct" && cmp "$TMP/out1/config.json" "$TMP/direct/config.json" && cmp "$TMP/out1.awq/awq_search_results.safetensors" "$TMP/direct.awq/awq_search_results.safetensors"'
 cp -r "$TMP/out1" "$TMP/ref"   # out1 is re-assembled with other parameters below
 AWQ_CACHE="$TMP/s2" make -C "$ROOT" --no-print-directory -j1 quantize O="$O" MODEL="$M" OUT="$TMP/out2" CALIB="$TMP/calib.i32" \
     SEQLEN=128 GROUP=64 N_GRID=4 >/dev/null 2>&1

@@ -277,6 +277,71 @@ static awq_err fake_quant(const awq_params *p, const awq_block_f32 *b, float *co
     return e;
 }
 
+/* Gemma's norms multiply by (1 + w), so a scale s folds into one as w' = (1 + w) / s - 1
+ * (awq_apply_scales, block->norm_1p). On gemma2_tiny's two blocks (sliding and full), with
+ * the block's own scale groups and random scales in [0.25, 4], the scaled block's output equals
+ * the original's in fp32 numerics (1e-5 relative), the scale search picks a grid point and the
+ * scales it found keep the identity too; folded as a Llama norm (w / s: norm_1p cleared) the
+ * output moves by far more (asserted > 1e-2), so this test fails without the (1 + w) fold. The
+ * groups are AutoAWQ's gemma2.py: input_layernorm -> q/k/v, pre_feedforward_layernorm ->
+ * gate/up, up -> down (no v -> o: GQA). */
+static void t_gemma_norm_fold(void)
+{
+    awq_model *m = NULL;
+    REQUIRE(awq_model_open(&m, "tests/golden/gemma2_tiny") == AWQ_OK, "open gemma2_tiny: %s", awq_errmsg());
+    const awq_config *cfg = &m->cfg;
+    const size_t C = (size_t)cfg->hidden_size, N = (size_t)ST_SEQ * ST_LEN;
+    float *x = malloc(N * C * 4), *y0 = malloc(N * C * 4), *y1 = malloc(N * C * 4);
+    REQUIRE(x && y0 && y1, "oom");
+    for (size_t i = 0; i < N * C; i++) x[i] = t_randf(-8, 8);
+    awq_sgroup g[AWQ_MAX_GROUPS];
+    const int ng = awq_scale_groups(cfg, 0, g);
+    CHECK(ng == 3 && g[0].prev == AWQ_W_INPUT_NORM && g[1].prev == AWQ_W_PRE_FF_NORM && g[2].prev == AWQ_W_UP &&
+          !strcmp(g[1].prev_name, "pre_feedforward_layernorm"), "gemma2 groups: %d, second prev %s", ng, g[1].prev_name);
+    for (int layer = 0; layer < cfg->num_hidden_layers; layer++) {
+        awq_block_f32 orig, scaled, llama;
+        REQUIRE(awq_block_f32_from_model(m, layer, 0, &orig) == AWQ_OK, "block %d: %s", layer, awq_errmsg());
+        CHECK(orig.norm_1p == 1, "block %d: norm_1p not set", layer);
+        REQUIRE(forward_block(cfg, &orig, x, y0, 0) == AWQ_OK, "forward: %s", awq_errmsg());
+        double ref = mse(y0, x, N * C); /* the block's own contribution */
+        awq_scale_result res[AWQ_MAX_GROUPS];
+        for (int i = 0; i < ng; i++) {
+            size_t n = awq_feat_width(cfg, g[i].feat, 0);
+            res[i] = (awq_scale_result){.group = g[i], .n = n, .s = malloc(n * 4), .n_grid = 20};
+            for (size_t c = 0; c < n; c++) res[i].s[c] = expf(t_randf(-1.386f, 1.386f));
+        }
+        REQUIRE(awq_block_f32_copy(&orig, &scaled) == AWQ_OK && awq_block_f32_copy(&orig, &llama) == AWQ_OK, "copy");
+        llama.norm_1p = 0;
+        REQUIRE(awq_apply_scales(&scaled, res, ng, 0) == AWQ_OK && awq_apply_scales(&llama, res, ng, 0) == AWQ_OK,
+                "apply: %s", awq_errmsg());
+        REQUIRE(forward_block(cfg, &scaled, x, y1, 0) == AWQ_OK, "forward scaled: %s", awq_errmsg());
+        double e1p = mse(y1, y0, N * C) / ref;
+        REQUIRE(forward_block(cfg, &llama, x, y1, 0) == AWQ_OK, "forward: %s", awq_errmsg());
+        double ew = mse(y1, y0, N * C) / ref;
+        printf("# gemma2_tiny block %d: scaled output vs original, MSE relative to the block's contribution: (1 + w) fold "
+               "%.2e, w / s fold %.2e\n", layer, e1p, ew);
+        CHECK(e1p < 1e-10, "block %d: (1 + w) fold changes the output by %.3g", layer, e1p);
+        CHECK(ew > 1e-4, "block %d: the w / s fold should change the output (%.3g)", layer, ew);
+        awq_scale_results_free(res, ng);
+        /* the search on this block, and its scales applied */
+        awq_params p;
+        awq_params_default(&p);
+        p.round_f16 = 0, p.group = 32;
+        int n_res = 0;
+        REQUIRE(awq_search_scales(awq_backend_cpu(), cfg, &p, &orig, x, ST_SEQ, ST_LEN, res, &n_res, NULL) == AWQ_OK,
+                "search: %s", awq_errmsg());
+        awq_block_f32_free(&scaled);
+        REQUIRE(awq_block_f32_copy(&orig, &scaled) == AWQ_OK && awq_apply_scales(&scaled, res, n_res, 0) == AWQ_OK, "apply");
+        REQUIRE(forward_block(cfg, &scaled, x, y1, 0) == AWQ_OK, "forward: %s", awq_errmsg());
+        CHECK(n_res == 3 && mse(y1, y0, N * C) / ref < 1e-10, "block %d: searched scales (%d groups) change the output by %.3g",
+              layer, n_res, mse(y1, y0, N * C) / ref);
+        awq_scale_results_free(res, n_res);
+        awq_block_f32_free(&orig), awq_block_f32_free(&scaled), awq_block_f32_free(&llama);
+    }
+    free(x), free(y0), free(y1);
+    awq_model_close(m);
+}
+
 /* On the real stories260K with its FFN zero-padded to 256 (same function; group 64 and the GEMM
  * layout fit), calibrated on tinystories_calib and evaluated on the disjoint tinystories_eval:
  * (1) applying the searched scales is an identity: the scaled block's output equals the
@@ -304,7 +369,7 @@ static void t_stories_identity_and_error(void)
         goto out;
     }
     const awq_backend *be = awq_backend_cpu();
-    CHECK(awq_embed_compute(be, m, cal_ids, N, xc) == AWQ_OK && awq_embed_compute(be, m, ev_ids, N, xe) == AWQ_OK,
+    CHECK(awq_embed_compute(be, m, cal_ids, N, 0, xc) == AWQ_OK && awq_embed_compute(be, m, ev_ids, N, 0, xe) == AWQ_OK,
           "embed: %s", awq_errmsg());
     static const int64_t groups[2] = {64, -1};
     double sum_mse[2][2] = {{0}};
@@ -514,6 +579,7 @@ int main(int argc, char **argv)
         {"t5_duo", t_t5_duo},
         {"stories_identity_and_error", t_stories_identity_and_error},
         {"stories_unpadded_errors", t_stories_unpadded_errors},
+        {"gemma_norm_fold", t_gemma_norm_fold},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -2,7 +2,9 @@
  * tiny dense models, the two mixture-of-experts ones (tests/golden/awq/, made by
  * tools/golden/gen_awq_golden.py; read its README) and DeepSeek-V3 (tests/golden/awq/deepseek_v3,
  * tools/golden/gen_awq_golden_dsv3.py: latent attention groups, shared experts, sigmoid grouped
- * routing). Settings as AutoAWQ ran them: w4, group 32 (16 for qwen3_moe, whose experts are 48
+ * routing), Phi-3 (phi3_mha: fused qkv_proj and gate_up_proj, compared part by part on the fused
+ * tensors' rows) and Gemma 2 (gemma2_mha: (1 + w) norms folded as AutoAWQ folds them, the mlp's
+ * group on pre_feedforward_layernorm). Settings as AutoAWQ ran them: w4, group 32 (16 for qwen3_moe, whose experts are 48
  * wide, and deepseek_v3, whose q_lora_rank is 48), n_grid 20, fp16 numerics, AutoAWQ semantics, duo
  * scaling off (duo_false) and on (duo_true); every block gets the input AutoAWQ saw.
  * Mixture of experts: the routing of every token is AutoAWQ's but for near-ties; each expert's
@@ -36,6 +38,7 @@
 #include "../base/half.h"
 #include "../kernels/quant.h"
 #include "../stages/common/awq.h"
+#include "../stages/common/fused.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -47,7 +50,7 @@
 
 static const struct { const char *name; int group; } MODELS[] = {
     {"llama_gqa_llama3rope_tied", 32}, {"llama2_mha", 32}, {"mistral", 32}, {"qwen2_bias", 32}, {"qwen3_qknorm", 32},
-    {"mixtral_moe", 32}, {"qwen3_moe", 16}, {"deepseek_v3", 16},
+    {"mixtral_moe", 32}, {"qwen3_moe", 16}, {"deepseek_v3", 16}, {"phi3_mha", 32}, {"gemma2_mha", 32},
 };
 enum { N_MODELS = sizeof MODELS / sizeof MODELS[0] };
 enum { N_DENSE_MODELS = 5 };
@@ -60,6 +63,8 @@ static const awq_config *g_cfg; /* the model being compared: AutoAWQ names tenso
 static const char *golden_prev(const awq_sgroup *g, char buf[96])
 {
     if (g->expert >= 0) return awq_ckpt_name(g_cfg, g->prev_name, buf, 96);
+    awq_fused_part fp; /* Phi-3: AutoAWQ's v->o and up->down groups divide the fused tensor's last rows */
+    if (awq_fused_part_of(g_cfg, g->prev, &fp)) return fp.name;
     switch (g->prev) {
     case AWQ_W_INPUT_NORM: return "input_layernorm";
     case AWQ_W_V: return "self_attn.v_proj";
@@ -77,6 +82,20 @@ static const char *lin_name(awq_slot L, char buf[96])
     size_t n = strlen(rel);
     if (n > 7 && !strcmp(rel + n - 7, ".weight")) rel[n - 7] = 0;
     return awq_ckpt_name(g_cfg, rel, buf, 96);
+}
+
+/* AutoAWQ's name of linear L and where L's rows are in it: Phi-3's parts are rows [*row0, *row0 +
+ * O) of a fused tensor of *total rows (fused.h); any other linear is all of its own O rows. */
+static const char *gold_lin(awq_slot L, size_t O, char buf[96], size_t *row0, size_t *total)
+{
+    awq_fused_part fp;
+    if (awq_fused_part_of(g_cfg, L, &fp)) {
+        *row0 = (size_t)fp.row0, *total = (size_t)fp.total;
+        snprintf(buf, 96, "%s", fp.name);
+        return buf;
+    }
+    *row0 = 0, *total = O;
+    return lin_name(L, buf);
 }
 
 /* Is L one of Mixtral's experts, which AutoAWQ 0.2.9 never clip-searches? */
@@ -111,9 +130,11 @@ static const void *gtensor(const st_model *st, awq_dtype dt, size_t nbytes, cons
  * max) in fp32, sum = fp32 sum of e, out = h( (sum_m h(e_m) v_m) * (1 / sum) ). (torch's vector
  * exp is an approximation within a few fp32 ulps; expf here, so rare h(e) roundings may differ.) */
 static kern_status sdpa_f16(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v, size_t b,
-                            size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, int round_f16)
+                            size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, float softcap,
+                            size_t window, int round_f16)
 {
     (void)ctx;
+    if (softcap > 0 || window) return KERN_ERR_ARG; /* the dense goldens' attention only */
     if (hkv == 0 || h % hkv || dv != d) return KERN_ERR_ARG; /* the dense goldens' attention only */
     const size_t group = h / hkv, qw = h * d, kw = hkv * d;
     float *e = malloc(t * sizeof *e), *eh = malloc(t * sizeof *eh);
@@ -366,12 +387,16 @@ static void check_clips(const awq_backend *be, const awq_block_f32 *scaled, cons
     for (int c = 0; c < n_clip; c++) {
         const awq_clip_result *r = &clips[c];
         char lin[96];
-        lin_name(r->linear, lin);
         if (autoawq_skips_clip(r->linear)) continue;
         const size_t O = r->o, G = r->g_count, K = r->n_cand, OG = O * G, I = (size_t)scaled->shape[r->linear][1], g = I / G;
-        const int32_t *gb = gtensor(gold, AWQ_DT_I32, OG * 4, "block.%d.clip.%s.best_shrink_idx", b, lin);
-        const uint16_t *gl = gtensor(gold, AWQ_DT_F16, K * OG * 2, "block.%d.clip.%s.losses", b, lin);
-        if (!gb || !gl) { CHECK(0, "%s block %d: AutoAWQ has no clip of '%s' [%zu, %zu]", tag, b, lin, O, G); continue; }
+        size_t row0, total; /* a fused part (Phi-3): its rows of AutoAWQ's fused tensor */
+        gold_lin(r->linear, O, lin, &row0, &total);
+        const int32_t *gb = gtensor(gold, AWQ_DT_I32, total * G * 4, "block.%d.clip.%s.best_shrink_idx", b, lin);
+        const uint16_t *gl0 = gtensor(gold, AWQ_DT_F16, K * total * G * 2, "block.%d.clip.%s.losses", b, lin);
+        if (!gb || !gl0) { CHECK(0, "%s block %d: AutoAWQ has no clip of '%s' [%zu, %zu]", tag, b, lin, total, G); continue; }
+        gb += row0 * G;
+        const size_t TG = total * G; /* losses [K, total, G]: candidate k of (row, group) og at k * TG + row0 * G + og */
+        const uint16_t *gl = gl0 + row0 * G;
         size_t T;
         const float *xf = clip_rows(ci, r->linear, &T); /* the C stage's clip inputs */
         const int32_t *gn = gtensor(gold, AWQ_DT_I32, 4, "block.%d.clip.%s.n_tokens", b, lin);
@@ -383,7 +408,7 @@ static void check_clips(const awq_backend *be, const awq_block_f32 *scaled, cons
             ty->clip_og++;
             const int cb = r->best[og], gk = gb[og];
             if (cb == gk) { ty->clip_same++; continue; }
-            const float lc = awq_f16_to_f32(gl[(size_t)cb * OG + og]), lg = awq_f16_to_f32(gl[(size_t)gk * OG + og]);
+            const float lc = awq_f16_to_f32(gl[(size_t)cb * TG + og]), lg = awq_f16_to_f32(gl[(size_t)gk * TG + og]);
             if (lc == lg) { ty->clip_tie++; continue; }
             const float *wrow = scaled->t[r->linear] + (og / G) * I + (og % G) * g;
             const double nc = autoawq_clip_noise(be, wrow, xf, T, I, og % G, g, cb);
@@ -415,22 +440,25 @@ static void count_packed(const awq_backend *be, const awq_params *p, const awq_b
         if (skip && skip[L]) { *n_skipped += (long)(scaled->shape[L][0] * scaled->shape[L][1]); continue; }
         const size_t O = (size_t)scaled->shape[L][0], I = (size_t)scaled->shape[L][1], G = I / GROUP;
         char lin[96];
-        lin_name(L, lin);
-        const int32_t *qw = gtensor(gold, AWQ_DT_I32, I * (O / 8) * 4, "ckpt.model.layers.%d.%s.qweight", b, lin);
-        const int32_t *qz = gtensor(gold, AWQ_DT_I32, G * (O / 8) * 4, "ckpt.model.layers.%d.%s.qzeros", b, lin);
-        const uint16_t *sc = gtensor(gold, AWQ_DT_F16, G * O * 2, "ckpt.model.layers.%d.%s.scales", b, lin);
+        size_t row0, OT; /* a fused part (Phi-3): rows [row0, row0 + O) of AutoAWQ's OT-row tensor */
+        gold_lin(L, O, lin, &row0, &OT);
+        const int32_t *qw = gtensor(gold, AWQ_DT_I32, I * (OT / 8) * 4, "ckpt.model.layers.%d.%s.qweight", b, lin);
+        const int32_t *qz = gtensor(gold, AWQ_DT_I32, G * (OT / 8) * 4, "ckpt.model.layers.%d.%s.qzeros", b, lin);
+        const uint16_t *sc = gtensor(gold, AWQ_DT_F16, G * OT * 2, "ckpt.model.layers.%d.%s.scales", b, lin);
         if (!qw || !qz || !sc) { CHECK(0, "%s block %d: checkpoint tensors of '%s' missing", tag, b, lin); continue; }
         awq_packed_linear pl;
         if (awq_quantize_linear(be, p, scaled->t[L], O, I, max_val[L], AWQ_QL_PACK, &pl) != AWQ_OK) {
             CHECK(0, "%s block %d %s: quantize: %s", tag, b, lin, awq_errmsg());
             continue;
         }
-        uint8_t *gc = malloc(O * I), *gz = malloc(O * G), *cc = malloc(O * I), *cz = malloc(O * G);
-        if (gc && gz && cc && cz && kern_unpack_gemm(gc, gz, NULL, qw, qz, sc, O, I, GROUP) == KERN_OK &&
+        uint8_t *gc = malloc(OT * I), *gz = malloc(OT * G), *cc = malloc(O * I), *cz = malloc(O * G);
+        if (gc && gz && cc && cz && kern_unpack_gemm(gc, gz, NULL, qw, qz, sc, OT, I, GROUP) == KERN_OK &&
             kern_unpack_gemm(cc, cz, NULL, pl.qweight, pl.qzeros, pl.scales16, O, I, GROUP) == KERN_OK) {
-            for (size_t k = 0; k < O * I; k++) *codes_same += cc[k] == gc[k];
-            for (size_t k = 0; k < O * G; k++) *zeros_same += cz[k] == gz[k];
-            for (size_t k = 0; k < O * G && scales_same; k++) *scales_same += pl.scales16[k] == sc[k];
+            /* unpacked codes are [O, I] and zeros [O, G] (row-major by output row); scales [G, OT] */
+            for (size_t k = 0; k < O * I; k++) *codes_same += cc[k] == gc[row0 * I + k];
+            for (size_t k = 0; k < O * G; k++) *zeros_same += cz[k] == gz[row0 * G + k];
+            for (size_t j = 0; j < G && scales_same; j++)
+                for (size_t o = 0; o < O; o++) *scales_same += pl.scales16[j * O + o] == sc[j * OT + row0 + o];
             *n_codes += (long)(O * I);
             if (n_zs) *n_zs += (long)(O * G);
         } else CHECK(0, "%s block %d %s: unpack", tag, b, lin);
@@ -463,8 +491,10 @@ static void check_block(const awq_model *m, const st_model *gold, const st_model
         CHECK(0, "%s block %d: applying AutoAWQ's scales: %s", tag, b, awq_errmsg());
         goto done;
     }
-    const awq_slot norms[4] = {AWQ_W_INPUT_NORM, AWQ_W_POST_NORM, AWQ_W_Q_A_NORM, AWQ_W_KV_A_NORM}; /* (DeepSeek-V3's latent norms) */
-    for (int k = 0; k < 4; k++) {
+    /* (DeepSeek-V3's latent norms; Gemma 2's (1 + w) pre/post feed-forward norms) */
+    const awq_slot norms[6] = {AWQ_W_INPUT_NORM, AWQ_W_POST_NORM, AWQ_W_Q_A_NORM, AWQ_W_KV_A_NORM, AWQ_W_PRE_FF_NORM,
+                               AWQ_W_POST_FF_NORM};
+    for (int k = 0; k < 6; k++) {
         if (k >= 2 && !orig.t[norms[k]]) continue;
         const size_t C = (size_t)orig.shape[norms[k]][0];
         const uint16_t *h = gtensor(gold, AWQ_DT_F16, C * 2, "ckpt.model.layers.%d.%s", b, awq_slot_suffix(norms[k]));
@@ -489,8 +519,11 @@ static void check_block(const awq_model *m, const st_model *gold, const st_model
         char lin[96];
         const awq_clip_result *r = &clips[c];
         if (autoawq_skips_clip(r->linear)) continue; /* quantized unclipped, as AutoAWQ does */
-        gclip[r->linear] = gtensor(gold, AWQ_DT_F32, r->o * r->g_count * 4, "block.%d.clip.%s.max_val", b, lin_name(r->linear, lin));
+        size_t row0, total; /* a fused part (Phi-3): its rows of AutoAWQ's [total, G] */
+        gold_lin(r->linear, r->o, lin, &row0, &total);
+        gclip[r->linear] = gtensor(gold, AWQ_DT_F32, total * r->g_count * 4, "block.%d.clip.%s.max_val", b, lin);
         CHECK(gclip[r->linear], "%s block %d: AutoAWQ's max_val of %s", tag, b, lin);
+        if (gclip[r->linear]) gclip[r->linear] += row0 * r->g_count;
     }
     count_packed(be, p, &scaled, gclip, gold, b, tag, &ty->codes_iso, &ty->zeros_iso, &ty->scales_iso, &ty->codes, &ty->n_zs,
                  NULL, NULL);

@@ -258,7 +258,7 @@ static void test_op_pin_f16(const awq_backend *be)
                                : k == 1 ? be->matmul(be->ctx, dy, dx, w, bias, n, o, i, f16)
                                : k == 2 ? be->matmul(be->ctx, dy, dx + r0 * i, w, KERN_NO_WEIGHT, nr, o, i, f16)
                                : be->mlp(be->ctx, dy, NULL, dx, wg, KERN_NO_WEIGHT, wu, KERN_NO_WEIGHT, wd, KERN_NO_WEIGHT,
-                                         sg, su, n, i, f, f16);
+                                         sg, su, n, i, f, KERN_ACT_SILU, f16);
                 CHECK(st == KERN_OK, "pin_f16[%s f16=%d]: op %d failed", be->name, f16, k);
                 res[pass][k] = xmalloc(outs[k] * 4);
                 dev_get(be, res[pass][k], dy, outs[k] * 4);
@@ -326,7 +326,7 @@ static void test_op_unpin_f16(const awq_backend *be)
 /* Both sides sum the squares in fp64 and do the rest in single IEEE ops in the same order, so
  * they differ only when the fp64 sum, cast to fp32, sits on a boundary: fp32 mode within 1e-6
  * relative (NMSE 1e-12), faithful within one fp16 ulp (1% may differ). In place gives the same bits. */
-static void op_rmsnorm(const awq_backend *be)
+static void op_rmsnorm(const awq_backend *be, int one1p /* Gemma's rmsnorm_1p */)
 {
     static const struct { size_t n, c; } sh[] = {{1, 1}, {7, 33}, {33, 1000}, {80, 128}, {3, 4099}, {5, 11008}};
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
@@ -337,17 +337,20 @@ static void op_rmsnorm(const awq_backend *be)
                 float *x = rand_floats(n * c, -3, 3, f16), *want = xmalloc(n * c * 4), *got = xmalloc(n * c * 4);
                 kern_weight w = rand_weight((kern_dtype)dt, c, -2, 2);
                 double *tol = xmalloc(n * c * sizeof *tol);
-                CHECK(kern_rmsnorm_ref(want, x, w, n, c, eps, f16) == KERN_OK, "ref");
+                CHECK((one1p ? kern_rmsnorm_1p_ref : kern_rmsnorm_ref)(want, x, w, n, c, eps, f16) == KERN_OK, "ref");
                 for (size_t e = 0; e < n * c; e++) tol[e] = f16 ? ulp16(want[e]) : 1e-6 * fabs(want[e]) + 1e-30;
                 char id[160];
-                snprintf(id, sizeof id, "rmsnorm[%s n=%zu c=%zu w=%s f16=%d]", be->name, n, c, dt_name((kern_dtype)dt), f16);
+                snprintf(id, sizeof id, "%s[%s n=%zu c=%zu w=%s f16=%d]", one1p ? "rmsnorm_1p" : "rmsnorm", be->name, n, c,
+                         dt_name((kern_dtype)dt), f16);
                 float *dx = dev_put(be, x, n * c * 4), *dy = dev_out(be, n * c * 4);
                 kern_weight dw = dev_weight(be, w, c);
-                CHECK(be->rmsnorm(be->ctx, dy, dx, dw, n, c, eps, f16) == KERN_OK, "%s", id);
+                kern_status (*op)(awq_backend_ctx *, float *, const float *, kern_weight, size_t, size_t, float, int) =
+                    one1p ? be->rmsnorm_1p : be->rmsnorm;
+                CHECK(op(be->ctx, dy, dx, dw, n, c, eps, f16) == KERN_OK, "%s", id);
                 dev_get(be, got, dy, n * c * 4);
                 compare(id, got, want, n * c,
                         (tolerance){.each = tol, .nmse = f16 ? F16_FLIPS_NMSE : 1e-12, .f16 = f16, .flips = 0.01});
-                CHECK(be->rmsnorm(be->ctx, dx, dx, dw, n, c, eps, f16) == KERN_OK, "%s in place", id);
+                CHECK(op(be->ctx, dx, dx, dw, n, c, eps, f16) == KERN_OK, "%s in place", id);
                 dev_get(be, want, dx, n * c * 4);
                 CHECK(!memcmp(want, got, n * c * 4), "%s: in place differs", id);
                 dev_free(be, dx), dev_free(be, dy), dev_free(be, dw.data);
@@ -356,6 +359,7 @@ static void op_rmsnorm(const awq_backend *be)
 }
 
 static const kern_rope rope_default = {.theta = 10000.0f};
+static const kern_rope rope_gemma3_global = {.theta = 1000000.0f, .linear = 8.0f};
 static const kern_rope rope_qwen = {.theta = 1000000.0f};
 static const kern_rope rope_llama31 = {.theta = 500000.0f, .llama3 = 1, .factor = 8.0f, .low_freq_factor = 1.0f,
                                        .high_freq_factor = 4.0f, .original_max_pos = 8192.0f};
@@ -392,6 +396,7 @@ static void op_rope(const awq_backend *be)
         {48, 16, 64, 24, &rope_dsv3, "DeepSeek-V3 yarn, interleaved"}, {30, 3, 16, 10, &rope_yarn_small, "yarn, cos/sin x1.037"},
         {9, 2, 8, 9, &rope_interleave, "interleaved, d=8"},
         {20, 4, 32, 10, &rope_phi3, "longrope, partial 24 of 32"}, {12, 2, 16, 12, &rope_partial, "partial 8 of 16"},
+        {24, 2, 64, 24, &rope_gemma3_global, "Gemma 3 global: theta 1e6, linear factor 8"},
     };
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
         for (int f16 = 0; f16 < 2; f16++) {
@@ -441,16 +446,28 @@ static void op_rope(const awq_backend *be)
  * the CUDA op, the boundary inside a sequence. */
 static void op_attention(const awq_backend *be)
 {
-    static const struct { size_t b, t, h, hkv, d; int big; const char *what; size_t dv; float scale; } sh[] = {
-        {1, 1, 1, 1, 8, 0, "one token", 0, 0}, {2, 17, 4, 4, 16, 0, "MHA (ratio 1)", 0, 0}, {3, 33, 8, 4, 64, 0, "GQA ratio 2", 0, 0},
-        {2, 50, 8, 2, 128, 0, "GQA ratio 4", 0, 0}, {1, 70, 8, 1, 40, 0, "MQA ratio 8, d=40", 0, 0},
-        {2, 23, 6, 2, 128, 0, "d=128 with H*D=768, odd t", 0, 0}, {3, 2048, 6, 2, 64, 1, "t=2048, 18 pairs (vs the CPU op)", 0, 0},
-        {1, 512, 4, 2, 128, 0, "t=512, d=128: 8 query tiles of the fused kernel", 0, 0},
-        {2, 100, 8, 2, 64, 0, "t=100, d=64, GQA ratio 4: partial tiles of the fused kernel", 0, 0},
+    static const struct {
+        size_t b, t, h, hkv, d;
+        int big;
+        const char *what;
+        size_t dv;
+        float scale, softcap;
+        size_t window;
+    } sh[] = {
+        {1, 1, 1, 1, 8, 0, "one token", 0, 0, 0, 0}, {2, 17, 4, 4, 16, 0, "MHA (ratio 1)", 0, 0, 0, 0}, {3, 33, 8, 4, 64, 0, "GQA ratio 2", 0, 0, 0, 0},
+        {2, 50, 8, 2, 128, 0, "GQA ratio 4", 0, 0, 0, 0}, {1, 70, 8, 1, 40, 0, "MQA ratio 8, d=40", 0, 0, 0, 0},
+        {2, 23, 6, 2, 128, 0, "d=128 with H*D=768, odd t", 0, 0, 0, 0}, {3, 2048, 6, 2, 64, 1, "t=2048, 18 pairs (vs the CPU op)", 0, 0, 0, 0},
+        {1, 512, 4, 2, 128, 0, "t=512, d=128: 8 query tiles of the fused kernel", 0, 0, 0, 0},
+        {2, 100, 8, 2, 64, 0, "t=100, d=64, GQA ratio 4: partial tiles of the fused kernel", 0, 0, 0, 0},
         /* DeepSeek's MLA: v heads narrower or wider than q/k heads, yarn's scale */
-        {2, 24, 4, 4, 48, 0, "MLA d=48 dv=24, yarn scale", 24, 0.17401743871138853f},
-        {1, 40, 4, 4, 24, 0, "MLA d=24 dv=40", 40, 0.3f},
-        {2, 600, 16, 16, 192, 1, "DeepSeek-V3 heads d=192 dv=128 (vs the CPU op)", 128, 0.1147213867929261f},
+        {2, 24, 4, 4, 48, 0, "MLA d=48 dv=24, yarn scale", 24, 0.17401743871138853f, 0, 0},
+        {1, 40, 4, 4, 24, 0, "MLA d=24 dv=40", 40, 0.3f, 0, 0},
+        {2, 600, 16, 16, 192, 1, "DeepSeek-V3 heads d=192 dv=128 (vs the CPU op)", 128, 0.1147213867929261f, 0, 0},
+        /* Gemma: query_pre_attn_scalar's scale, score soft-capping, a sliding window shorter than t */
+        {2, 40, 4, 2, 16, 0, "Gemma 2: softcap 5, window 7", 0, 0.125f, 5.0f, 7},
+        {1, 33, 2, 1, 32, 0, "window 1 (each token sees itself)", 0, 0, 0, 1},
+        {2, 300, 4, 2, 64, 0, "window 128 over 300 tokens, softcap 50 (the register softmax)", 0, 0, 50.0f, 128},
+        {1, 1100, 2, 1, 16, 1, "window 1000 over 1100, softcap 20 (the long-row softmax, vs the CPU op)", 0, 0, 20.0f, 1000},
     };
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         if (sh[s].big && is_cpu(be)) continue;
@@ -460,15 +477,17 @@ static void op_attention(const awq_backend *be)
             size_t nq = b * t * h * d, nk = b * t * hkv * d, nv = b * t * hkv * dv, no = b * t * h * dv;
             float *q = rand_floats(nq, -2, 2, f16), *k = rand_floats(nk, -2, 2, f16), *v = rand_floats(nv, -1, 1, f16);
             float *want = xmalloc(no * 4), *got = xmalloc(no * 4);
-            kern_status st = sh[s].big ? awq_backend_cpu()->attention(NULL, want, q, k, v, b, t, h, hkv, d, dv, scale, f16)
-                                       : kern_attention_ref(want, q, k, v, b, t, h, hkv, d, dv, scale, f16);
+            const float cap = sh[s].softcap;
+            const size_t win = sh[s].window;
+            kern_status st = sh[s].big ? awq_backend_cpu()->attention(NULL, want, q, k, v, b, t, h, hkv, d, dv, scale, cap, win, f16)
+                                       : kern_attention_ref(want, q, k, v, b, t, h, hkv, d, dv, scale, cap, win, f16);
             CHECK(st == KERN_OK, "reference");
             char id[200];
             snprintf(id, sizeof id, "attention[%s b=%zu t=%zu h=%zu hkv=%zu d=%zu dv=%zu f16=%d (%s)]", be->name, b, t, h,
                      hkv, d, dv, f16, sh[s].what);
             float *dq = dev_put(be, q, nq * 4), *dk = dev_put(be, k, nk * 4), *dv_ = dev_put(be, v, nv * 4);
             float *dout = dev_out(be, no * 4);
-            st = be->attention(be->ctx, dout, dq, dk, dv_, b, t, h, hkv, d, dv, scale, f16);
+            st = be->attention(be->ctx, dout, dq, dk, dv_, b, t, h, hkv, d, dv, scale, cap, win, f16);
             CHECK(st == KERN_OK, "%s: %s", id, kern_strerror(st));
             dev_get(be, got, dout, no * 4);
             if (f16) compare(id, got, want, no, (tolerance){.atol = 8e-3, .nmse = 1e-8, .f16 = 1, .flips = 0.05});
@@ -483,7 +502,7 @@ static void op_attention(const awq_backend *be)
 
 /* silu_mul: exp may differ by an fp32 ulp between libm and the device: 1e-6 relative, faithful one
  * fp16 ulp (1% may differ). add is one IEEE add: bit-exact. Both also in place (out = g / a). */
-static void elementwise(const awq_backend *be, int op /* 0 silu_mul, 1 add */)
+static void elementwise(const awq_backend *be, int op /* 0 silu_mul, 1 add, 2 gelu_tanh_mul */)
 {
     static const size_t ns[] = {1, 7, 1000, 100003};
     for (size_t s = 0; s < sizeof ns / sizeof ns[0]; s++)
@@ -493,17 +512,21 @@ static void elementwise(const awq_backend *be, int op /* 0 silu_mul, 1 add */)
                 float *want = xmalloc(n * 4), *got = xmalloc(n * 4);
                 double *tol = xmalloc(n * sizeof *tol);
                 if (op == 0) kern_silu_mul_ref(want, g, u, n, f16);
+                else if (op == 2) kern_gelu_tanh_mul_ref(want, g, u, n, f16);
                 else kern_add_ref(want, g, u, n, f16);
                 for (size_t e = 0; e < n; e++) tol[e] = f16 ? ulp16(want[e]) : 1e-6 * fabs(want[e]) + 1e-30;
                 char id[120];
-                snprintf(id, sizeof id, "%s[%s n=%zu f16=%d]", op ? "add" : "silu_mul", be->name, n, f16);
+                static const char *const name[] = {"silu_mul", "add", "gelu_tanh_mul"};
+                snprintf(id, sizeof id, "%s[%s n=%zu f16=%d]", name[op], be->name, n, f16);
                 float *dg = dev_put(be, g, n * 4), *du = dev_put(be, u, n * 4), *dy = dev_out(be, n * 4);
-                kern_status st = op ? be->add(be->ctx, dy, dg, du, n, f16) : be->silu_mul(be->ctx, dy, dg, du, n, f16);
+                kern_status (*fn)(awq_backend_ctx *, float *, const float *, const float *, size_t, int) =
+                    op == 0 ? be->silu_mul : op == 1 ? be->add : be->gelu_tanh_mul;
+                kern_status st = fn(be->ctx, dy, dg, du, n, f16);
                 CHECK(st == KERN_OK, "%s", id);
                 dev_get(be, got, dy, n * 4);
-                if (op) compare(id, got, want, n, (tolerance){.exact = 1});
+                if (op == 1) compare(id, got, want, n, (tolerance){.exact = 1});
                 else compare(id, got, want, n, (tolerance){.each = tol, .nmse = f16 ? F16_FLIPS_NMSE : 1e-12, .f16 = f16, .flips = 0.01});
-                st = op ? be->add(be->ctx, dg, dg, du, n, f16) : be->silu_mul(be->ctx, dg, dg, du, n, f16);
+                st = fn(be->ctx, dg, dg, du, n, f16);
                 dev_get(be, want, dg, n * 4);
                 CHECK(st == KERN_OK && !memcmp(want, got, n * 4), "%s: in place differs", id);
                 dev_free(be, dg), dev_free(be, du), dev_free(be, dy);
@@ -512,6 +535,44 @@ static void elementwise(const awq_backend *be, int op /* 0 silu_mul, 1 add */)
 }
 static void test_op_silu_mul(const awq_backend *be) { elementwise(be, 0); }
 static void test_op_add(const awq_backend *be) { elementwise(be, 1); }
+/* softcap against its _ref on logits of +-150 (cap 30: the tanh saturates at the ends) and by
+ * hand: 30 -> tanh(1) * 30 = 22.847825; tanh may differ by an fp32 ulp between libm and the
+ * device, so 1e-6 relative, faithful one fp16 ulp (1% may differ). */
+static void test_op_softcap(const awq_backend *be)
+{
+    static const size_t ns[] = {1, 1000, 100003};
+    for (size_t s = 0; s < sizeof ns / sizeof ns[0]; s++)
+        for (int f16 = 0; f16 < 2; f16++) {
+            const size_t n = ns[s];
+            float *x = rand_floats(n, -150, 150, f16), *want = xmalloc(n * 4), *got = xmalloc(n * 4);
+            double *tol = xmalloc(n * sizeof *tol);
+            memcpy(want, x, n * 4);
+            REQUIRE(kern_softcap_ref(want, n, 30.0f, f16) == KERN_OK, "ref");
+            for (size_t e = 0; e < n; e++) tol[e] = f16 ? ulp16(want[e]) : 1e-6 * fabs(want[e]) + 1e-30;
+            char id[96];
+            snprintf(id, sizeof id, "softcap[%s n=%zu f16=%d]", be->name, n, f16);
+            float *dx = dev_put(be, x, n * 4);
+            CHECK(be->softcap(be->ctx, dx, n, 30.0f, f16) == KERN_OK, "%s", id);
+            dev_get(be, got, dx, n * 4);
+            compare(id, got, want, n, (tolerance){.each = tol, .nmse = f16 ? F16_FLIPS_NMSE : 1e-12, .f16 = f16, .flips = 0.01});
+            dev_free(be, dx);
+            free(x), free(want), free(got), free(tol);
+        }
+    float one = 30.0f;
+    REQUIRE(kern_softcap_ref(&one, 1, 30.0f, 0) == KERN_OK, "ref");
+    CHECK(fabsf(one - 22.847825f) < 1e-5f, "softcap(30, cap 30) = %.7g, want 22.847825", one);
+    CHECK(kern_softcap_ref(&one, 1, 0.0f, 0) == KERN_ERR_ARG, "cap 0 is refused");
+}
+/* gelu_tanh by hand (the _ref): gelu_tanh(1) = 0.8411920, gelu_tanh(-2) = -0.0454023 (torch's
+ * formula; the exact GELU would give 0.8413447 and -0.0455003). */
+static void t_gelu_tanh_by_hand(void)
+{
+    const float g[2] = {1, -2}, u[2] = {1, 1};
+    float y[2];
+    REQUIRE(kern_gelu_tanh_mul_ref(y, g, u, 2, 0) == KERN_OK, "gelu_tanh_mul");
+    CHECK(fabsf(y[0] - 0.841192f) < 1e-6f && fabsf(y[1] + 0.0454023f) < 1e-6f, "gelu_tanh %.7g %.7g", y[0], y[1]);
+}
+static void test_op_gelu_tanh_mul(const awq_backend *be) { elementwise(be, 2); t_gelu_tanh_by_hand(); }
 
 /* ---- mlp ------------------------------------------------------------------------------------- */
 
@@ -588,8 +649,12 @@ static void op_mlp(const awq_backend *be)
     };
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
         if (sh[s].big && is_cpu(be)) continue;
-        for (size_t v = 0; v < sizeof var / sizeof var[0]; v++)
+        for (size_t va = 0; va < 2 * sizeof var / sizeof var[0]; va++)
             for (int f16 = 0; f16 < 2; f16++) {
+                /* act: silu with every weight variant, Gemma's tanh GELU with F16 and F32 ones */
+                const size_t v = va % (sizeof var / sizeof var[0]);
+                const int act = va >= sizeof var / sizeof var[0] ? KERN_ACT_GELU_TANH : KERN_ACT_SILU;
+                if (act && v != 0 && v != 2) continue;
                 const size_t n = sh[s].n, c = sh[s].c, f = sh[s].f, nc = n * c, nf = n * f;
                 const double k2 = sh[s].big ? 2 : 1, lim_g = 2.0 * (double)(c + 1) * 0x1p-24 * k2,
                              lim_d = 2.0 * (double)(f + 1) * 0x1p-24 * k2;
@@ -606,7 +671,7 @@ static void op_mlp(const awq_backend *be)
                 const int big = sh[s].big;
                 kern_status st = matmul_want(big, wg_, m, wg, bg, n, f, c, f16);
                 if (st == KERN_OK) st = matmul_want(big, wu_, m, wu, bu, n, f, c, f16);
-                if (st == KERN_OK) st = kern_silu_mul_ref(wa, wg_, wu_, nf, f16);
+                if (st == KERN_OK) st = (act ? kern_gelu_tanh_mul_ref : kern_silu_mul_ref)(wa, wg_, wu_, nf, f16);
                 if (st == KERN_OK) st = matmul_want(big, wout, wa, wd, bd, n, c, f, f16);
                 REQUIRE(st == KERN_OK, "reference: %s", kern_strerror(st));
                 /* tolerances of down_in, then of out */
@@ -618,8 +683,10 @@ static void op_mlp(const awq_backend *be)
                     double tg = lim_g * (sg[e] + (bg.data ? fabs(kern_weight_at(bg, j)) : 0));
                     double tu = lim_g * (su[e] + (bu.data ? fabs(kern_weight_at(bu, j)) : 0));
                     if (f16) tg += ulp16(wg_[e]), tu += ulp16(wu_[e]);
-                    double g = wg_[e], uabs = fabs(wu_[e]) + tu, sabs = fabs(g / (1.0 + exp(-g)));
-                    double ds = 1.1 * tg + 1e-6 * sabs + 1e-30;
+                    /* |silu'| < 1.1, |gelu_tanh'| < 1.13 */
+                    double g = wg_[e], uabs = fabs(wu_[e]) + tu;
+                    double sabs = act ? fabs(0.5 * g * (1 + tanh(0.7978845608 * (g + 0.044715 * g * g * g)))) : fabs(g / (1.0 + exp(-g)));
+                    double ds = 1.15 * tg + 1e-6 * sabs + 1e-30;
                     if (f16) ds += ulp16(sabs + ds);
                     double hs = sabs + ds, pmag = hs * uabs;
                     ta[e] = ds * uabs + hs * tu + 0x1p-22 * pmag + (f16 ? ulp16(pmag) : 0);
@@ -635,8 +702,8 @@ static void op_mlp(const awq_backend *be)
                 double nmse_out = 2 * nmse_a + 0x1p-46 * (double)(f + 1) + (f16 ? F16_FLIPS_NMSE : 0);
                 double flips_a = 0.03 + 2 * sqrt((double)c) * 0x1p-11;
                 char id[240];
-                snprintf(id, sizeof id, "mlp[%s n=%zu c=%zu f=%zu %s f16=%d (%s)]", be->name, n, c, f, var[v].what, f16,
-                         sh[s].what);
+                snprintf(id, sizeof id, "mlp[%s n=%zu c=%zu f=%zu %s %s f16=%d (%s)]", be->name, n, c, f, var[v].what,
+                         act ? "gelu_tanh" : "silu", f16, sh[s].what);
                 /* the op: out + down_in, out alone, down_in alone (no down weights then) */
                 float *dm = dev_put(be, m, nc * 4), *dsg = dev_out(be, nf * 4), *dsu = dev_out(be, nf * 4);
                 kern_weight dwg = dev_weight(be, wg, f * c), dwu = dev_weight(be, wu, f * c);
@@ -645,7 +712,7 @@ static void op_mlp(const awq_backend *be)
                 float *dout = dev_out(be, nc * 4), *dda = dev_out(be, nf * 4);
                 float *got_out = xmalloc(nc * 4 + 4), *got_a = xmalloc(nf * 4 + 4);
                 float *again = xmalloc((nc > nf ? nc : nf) * 4 + 4);
-                st = be->mlp(be->ctx, dout, dda, dm, dwg, dbg, dwu, dbu, dwd, dbd, dsg, dsu, n, c, f, f16);
+                st = be->mlp(be->ctx, dout, dda, dm, dwg, dbg, dwu, dbu, dwd, dbd, dsg, dsu, n, c, f, act, f16);
                 REQUIRE(st == KERN_OK, "%s: %s %s", id, kern_strerror(st), is_cpu(be) ? "" : kern_last_error());
                 dev_get(be, got_out, dout, nc * 4), dev_get(be, got_a, dda, nf * 4);
                 char sub[280];
@@ -660,18 +727,18 @@ static void op_mlp(const awq_backend *be)
                 if (!out_of_input(id, "down_in", got_out, got_a, wd, bd, n, c, f, f16, big, wout, tout)) return;
                 dev_free(be, dout), dev_free(be, dda);
                 dout = dev_out(be, nc * 4);
-                CHECK(be->mlp(be->ctx, dout, NULL, dm, dwg, dbg, dwu, dbu, dwd, dbd, dsg, dsu, n, c, f, f16) == KERN_OK, "%s", id);
+                CHECK(be->mlp(be->ctx, dout, NULL, dm, dwg, dbg, dwu, dbu, dwd, dbd, dsg, dsu, n, c, f, act, f16) == KERN_OK, "%s", id);
                 dev_get(be, again, dout, nc * 4);
                 CHECK(!memcmp(again, got_out, nc * 4), "%s: out without down_in differs", id);
                 dda = dev_out(be, nf * 4);
                 CHECK(be->mlp(be->ctx, NULL, dda, dm, dwg, dbg, dwu, dbu, KERN_NO_WEIGHT, KERN_NO_WEIGHT, dsg, dsu, n, c, f,
-                              f16) == KERN_OK, "%s", id);
+                              act, f16) == KERN_OK, "%s", id);
                 dev_get(be, again, dda, nf * 4);
                 CHECK(!memcmp(again, got_a, nf * 4), "%s: down_in without out differs", id);
                 /* the backend's own separate ops */
                 st = be->matmul(be->ctx, dsg, dm, dwg, dbg, n, f, c, f16);
                 if (st == KERN_OK) st = be->matmul(be->ctx, dsu, dm, dwu, dbu, n, f, c, f16);
-                if (st == KERN_OK) st = be->silu_mul(be->ctx, dda, dsg, dsu, nf, f16);
+                if (st == KERN_OK) st = (act ? be->gelu_tanh_mul : be->silu_mul)(be->ctx, dda, dsg, dsu, nf, f16);
                 if (st == KERN_OK) st = be->matmul(be->ctx, dout, dda, dwd, dbd, n, c, f, f16);
                 CHECK(st == KERN_OK, "%s: separate ops: %s", id, kern_strerror(st));
                 dev_get(be, again, dda, nf * 4);
@@ -692,15 +759,15 @@ static void op_mlp(const awq_backend *be)
     float *d = dev_out(be, 4096);
     kern_weight ok = {d, KERN_F32}, bad = {d, (kern_dtype)7};
     CHECK(be->mlp(be->ctx, d, d + 64, d, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, bad, KERN_NO_WEIGHT, d + 128, d + 192, 2,
-                  3, 4, 1) == KERN_ERR_ARG, "%s: mlp w_down dtype", be->name);
-    CHECK(be->mlp(be->ctx, d, d + 64, d, ok, bad, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, d + 128, d + 192, 2, 3, 4, 1) ==
+                  3, 4, 0, 1) == KERN_ERR_ARG, "%s: mlp w_down dtype", be->name);
+    CHECK(be->mlp(be->ctx, d, d + 64, d, ok, bad, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, d + 128, d + 192, 2, 3, 4, 0, 1) ==
           KERN_ERR_ARG, "%s: mlp b_gate dtype", be->name);
     CHECK(be->mlp(be->ctx, d, NULL, d, ok, KERN_NO_WEIGHT, bad, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, d + 128, d + 192, 2, 3,
-                  4, 0) == KERN_ERR_ARG, "%s: mlp w_up dtype", be->name);
+                  4, 0, 0) == KERN_ERR_ARG, "%s: mlp w_up dtype", be->name);
     CHECK(be->mlp(be->ctx, NULL, d + 64, d, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, bad, bad, d + 128, d + 192, 2, 3, 4,
-                  1) == KERN_OK, "%s: mlp reads w_down without out", be->name);
+                  0, 1) == KERN_OK, "%s: mlp reads w_down without out", be->name);
     CHECK(be->mlp(be->ctx, NULL, NULL, d, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, ok, KERN_NO_WEIGHT, d + 128, d + 192, 2,
-                  3, 4, 1) == KERN_OK, "%s: mlp with no output", be->name);
+                  3, 4, 0, 1) == KERN_OK, "%s: mlp with no output", be->name);
     CHECK(be->sync(be->ctx) == KERN_OK, "%s: sync after refused mlp calls", be->name);
     dev_free(be, d);
 }
@@ -723,7 +790,7 @@ static kern_status attn_want(int big, float *out, float *att, const float *a, co
     if (st == KERN_OK && w->k_norm.data) st = kern_rmsnorm_ref(rk, rk, w->k_norm, n * hkv, d, w->eps, f16);
     if (st == KERN_OK) st = kern_rope_ref(rq, pos, n, h, d, rope, f16);
     if (st == KERN_OK) st = kern_rope_ref(rk, pos, n, hkv, d, rope, f16);
-    if (st == KERN_OK) st = kern_attention_ref(att, rq, rk, rv, b, t, h, hkv, d, d, kern_attention_scale(d), f16);
+    if (st == KERN_OK) st = kern_attention_ref(att, rq, rk, rv, b, t, h, hkv, d, d, kern_attention_scale(d), 0, 0, f16);
     if (st == KERN_OK && out) st = kern_matmul_ref(out, att, w->o, w->o_bias, n, c, h * d, f16);
     return st;
 }
@@ -784,7 +851,7 @@ static void op_attn(const awq_backend *be)
                     var[vi].o_bias ? rand_weight(var[vi].o, c, -0.5f, 0.5f) : KERN_NO_WEIGHT,
                     var[vi].norm ? rand_weight(KERN_BF16, d, 0.5f, 1.5f) : KERN_NO_WEIGHT,
                     var[vi].norm ? rand_weight(KERN_BF16, d, 0.5f, 1.5f) : KERN_NO_WEIGHT,
-                    1e-6f,
+                    .eps = 1e-6f,
                 };
                 /* the reference composition */
                 float *rq = xmalloc(nh * 4), *rk = xmalloc(nk * 4), *rv = xmalloc(nk * 4);
@@ -818,7 +885,7 @@ static void op_attn(const awq_backend *be)
                     dev_weight(be, w.q, hd * c), dev_weight(be, w.k, kd * c), dev_weight(be, w.v, kd * c),
                     dev_weight(be, w.o, c * hd), dev_weight(be, w.q_bias, hd), dev_weight(be, w.k_bias, kd),
                     dev_weight(be, w.v_bias, kd), dev_weight(be, w.o_bias, c), dev_weight(be, w.q_norm, d),
-                    dev_weight(be, w.k_norm, d), w.eps,
+                    dev_weight(be, w.k_norm, d), .eps = w.eps,
                 };
                 float *dout = dev_out(be, nc * 4), *datt = dev_out(be, nh * 4);
                 float *got_out = xmalloc(nc * 4), *got_att = xmalloc(nh * 4), *again = xmalloc((nc > nh ? nc : nh) * 4);
@@ -870,7 +937,7 @@ static void op_attn(const awq_backend *be)
                 if (st == KERN_OK && dw.k_norm.data) st = be->rmsnorm(be->ctx, dsk, dsk, dw.k_norm, n * hkv, d, w.eps, f16);
                 if (st == KERN_OK) st = be->rope(be->ctx, dsq, dpos, n, h, d, sh[s].rope, f16);
                 if (st == KERN_OK) st = be->rope(be->ctx, dsk, dpos, n, hkv, d, sh[s].rope, f16);
-                if (st == KERN_OK) st = be->attention(be->ctx, dsatt, dsq, dsk, dsv, b, t, h, hkv, d, d, kern_attention_scale(d), f16);
+                if (st == KERN_OK) st = be->attention(be->ctx, dsatt, dsq, dsk, dsv, b, t, h, hkv, d, d, kern_attention_scale(d), 0, 0, f16);
                 if (st == KERN_OK) st = be->matmul(be->ctx, dout, dsatt, dw.o, dw.o_bias, n, c, hd, f16);
                 CHECK(st == KERN_OK, "%s: separate ops: %s", id, kern_strerror(st));
                 dev_get(be, again, dsatt, nh * 4);
@@ -894,7 +961,7 @@ static void op_attn(const awq_backend *be)
     int32_t *dp = dev_put(be, pos0, sizeof pos0);
     kern_weight ok = {d, KERN_F32}, bad = {d, (kern_dtype)7};
     kern_attn_w w = {ok, ok, ok, ok, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT,
-                     KERN_NO_WEIGHT, 1e-6f};
+                     KERN_NO_WEIGHT, .eps = 1e-6f};
     float *o = dev_out(be, 64 * 4), *sq = d + 256, *sk = d + 512, *sv = d + 640, *sa = d + 768;
     float *poison = xmalloc(64 * 4), *after = xmalloc(64 * 4);
     dev_get(be, poison, o, 64 * 4);
@@ -1688,8 +1755,8 @@ static void t_attention_dv_is_padded(void)
     float *o = xmalloc(b * t * h * dv * 4), *op = xmalloc(b * t * h * d * 4);
     for (size_t r = 0; r < b * t * hkv; r++) memcpy(vp + r * d, v + r * dv, dv * 4);
     for (int f16 = 0; f16 < 2; f16++) {
-        kern_attention_ref(o, q, k, v, b, t, h, hkv, d, dv, scale, f16);
-        kern_attention_ref(op, q, k, vp, b, t, h, hkv, d, d, scale, f16);
+        kern_attention_ref(o, q, k, v, b, t, h, hkv, d, dv, scale, 0, 0, f16);
+        kern_attention_ref(op, q, k, vp, b, t, h, hkv, d, d, scale, 0, 0, f16);
         int bad = 0;
         for (size_t r = 0; r < b * t * h; r++) bad += memcmp(o + r * dv, op + r * d, dv * 4) != 0;
         CHECK(!bad, "f16=%d: %d heads differ from the padded attention", f16, bad);
@@ -1781,7 +1848,7 @@ static kern_status attn_run(const awq_backend *be, float *out, const attn_in *a,
     float *dq = dev_put(be, a->q, nq * 4), *dk = dev_put(be, a->k, nk * 4), *dv = dev_put(be, a->v, nk * 4);
     float *dout = dev_put(be, NULL, nq * 4);
     kern_status st = be->attention(be->ctx, dout, dq, dk, dv, a->b, a->t, a->h, a->hkv, a->d, a->d,
-                                    kern_attention_scale(a->d), f16);
+                                    kern_attention_scale(a->d), 0, 0, f16);
     if (st == KERN_OK) dev_get(be, out, dout, nq * 4);
     dev_free(be, dq), dev_free(be, dk), dev_free(be, dv), dev_free(be, dout);
     return st;
@@ -1805,7 +1872,7 @@ static void t_attention_vs_ref(void)
             attn_in a = attn_rand(sh[s].b, sh[s].t, sh[s].h, sh[s].hkv, sh[s].d, f16);
             size_t nq = a.b * a.t * a.h * a.d;
             float *want = xmalloc(nq * 4), *got = xmalloc(nq * 4);
-            CHECK(kern_attention_ref(want, a.q, a.k, a.v, a.b, a.t, a.h, a.hkv, a.d, a.d, kern_attention_scale(a.d), f16) == KERN_OK, "ref");
+            CHECK(kern_attention_ref(want, a.q, a.k, a.v, a.b, a.t, a.h, a.hkv, a.d, a.d, kern_attention_scale(a.d), 0, 0, f16) == KERN_OK, "ref");
             for (size_t bi = 0; bi < nb; bi++) {
                 const awq_backend *be = backends[bi];
                 char id[160];
@@ -1832,7 +1899,7 @@ static void t_attention_softmax_by_hand(void)
     for (size_t bi = 0; bi <= nb; bi++) {
         const char *who = bi < nb ? backends[bi]->name : "ref";
         kern_status st = bi < nb ? attn_run(backends[bi], out, &a, 0)
-                                 : kern_attention_ref(out, a.q, a.k, a.v, b, t, h, hkv, d, d, kern_attention_scale(d), 0);
+                                 : kern_attention_ref(out, a.q, a.k, a.v, b, t, h, hkv, d, d, kern_attention_scale(d), 0, 0, 0);
         REQUIRE(st == KERN_OK, "%s: %s", who, kern_strerror(st));
         int bad = 0;
         for (size_t s = 0; s < b; s++)
@@ -1879,8 +1946,8 @@ static void t_attention_causal(void)
             for (size_t e = 0; e < h * d; e++) c.q[row * h * d + e] += 0.5f;
             for (size_t e = 0; e < hkv * d; e++) c.k[row * hkv * d + e] -= 0.75f, c.v[row * hkv * d + e] += 0.25f;
             if (bi < nb) attn_run(backends[bi], o1, &a, f16), attn_run(backends[bi], o2, &c, f16);
-            else kern_attention_ref(o1, a.q, a.k, a.v, b, t, h, hkv, d, d, kern_attention_scale(d), f16),
-                 kern_attention_ref(o2, c.q, c.k, c.v, b, t, h, hkv, d, d, kern_attention_scale(d), f16);
+            else kern_attention_ref(o1, a.q, a.k, a.v, b, t, h, hkv, d, d, kern_attention_scale(d), 0, 0, f16),
+                 kern_attention_ref(o2, c.q, c.k, c.v, b, t, h, hkv, d, d, kern_attention_scale(d), 0, 0, f16);
             size_t where = 0, before = row * h * d;
             CHECK(bits_equal(o1, o2, before, &where), "%s f16=%d: row %zu changed by a later token", who, f16,
                   where / (h * d));
@@ -1907,8 +1974,8 @@ static void t_attention_gqa_is_mha(void)
             }
         size_t nq = b * t * h * d;
         float *og = xmalloc(nq * 4), *om = xmalloc(nq * 4);
-        kern_attention_ref(og, g.q, g.k, g.v, b, t, h, hkv, d, d, kern_attention_scale(d), 0);
-        kern_attention_ref(om, m.q, m.k, m.v, b, t, h, h, d, d, kern_attention_scale(d), 0);
+        kern_attention_ref(og, g.q, g.k, g.v, b, t, h, hkv, d, d, kern_attention_scale(d), 0, 0, 0);
+        kern_attention_ref(om, m.q, m.k, m.v, b, t, h, h, d, d, kern_attention_scale(d), 0, 0, 0);
         size_t where = 0;
         CHECK(bits_equal(og, om, nq, &where), "ref hkv=%zu: differs from MHA at %zu", hkv, where);
         for (size_t bi = 0; bi < nb; bi++) {
@@ -2102,7 +2169,7 @@ static void t_bad_arguments(void)
     float buf[64] = {0};
     int32_t pos[4] = {0};
     kern_weight bad_dt = {buf, (kern_dtype)7};
-    CHECK(kern_attention_ref(buf, buf, buf, buf, 1, 2, 3, 2, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "ref: h=3 hkv=2");
+    CHECK(kern_attention_ref(buf, buf, buf, buf, 1, 2, 3, 2, 4, 4, 0.5f, 0, 0, 0) == KERN_ERR_ARG, "ref: h=3 hkv=2");
     CHECK(kern_rope_ref(buf, pos, 1, 1, 5, &rope_default, 0) == KERN_ERR_ARG, "ref: odd d");
     CHECK(kern_matmul_ref(buf, buf, bad_dt, KERN_NO_WEIGHT, 1, 1, 1, 0) == KERN_ERR_ARG, "ref: bad dtype");
     size_t nb = n_backends();
@@ -2110,8 +2177,8 @@ static void t_bad_arguments(void)
         const awq_backend *be = backends[bi];
         float *d = dev_put(be, buf, sizeof buf);
         int32_t *dp = dev_put(be, pos, sizeof pos);
-        CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 3, 2, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "%s: h=3 hkv=2", be->name);
-        CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 4, 0, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "%s: hkv=0", be->name);
+        CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 3, 2, 4, 4, 0.5f, 0, 0, 0) == KERN_ERR_ARG, "%s: h=3 hkv=2", be->name);
+        CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 4, 0, 4, 4, 0.5f, 0, 0, 0) == KERN_ERR_ARG, "%s: hkv=0", be->name);
         CHECK(be->rope(be->ctx, d, dp, 1, 1, 5, &rope_default, 0) == KERN_ERR_ARG, "%s: odd d", be->name);
         CHECK(be->matmul(be->ctx, d, d, (kern_weight){d, (kern_dtype)7}, KERN_NO_WEIGHT, 1, 1, 1, 0) == KERN_ERR_ARG,
               "%s: bad dtype", be->name);
@@ -2273,7 +2340,9 @@ static void op_add_rows(const awq_backend *be)
 }
 
 /* mlp_grouped against its _ref (kern_mlp_ref on each group) on random inputs with uneven and
- * empty groups, and against the mlp op of the same backend on each group: the CPU's bits are
+ * empty groups, with silu and with Gemma's tanh GELU (act: a GELU _ref that equals the silu one
+ * would not test it, so that is checked too), and against the mlp op of the same backend on
+ * each group: the CPU's bits are
  * that op's (what moe.c relied on before the op); a device's grouped GEMMs may order the fp32
  * sums differently, so there the faithful outputs may differ in a few fp16 roundings (the
  * matmul cases' share), fp32 within the matmul bound. */
@@ -2291,6 +2360,7 @@ static void op_mlp_grouped(const awq_backend *be)
         size_t start[9] = {0};
         for (size_t e = 0; e < g; e++) start[e + 1] = start[e] + sh[q].sizes[e];
         const size_t R = start[g], nc = R * c, nf = R * f;
+        for (int act = KERN_ACT_SILU; act <= KERN_ACT_GELU_TANH; act++)
         for (size_t v = 0; v < sizeof dts / sizeof dts[0]; v++)
             for (int f16 = 0; f16 < 2; f16++) {
                 kern_weight hg[8], hu[8], hd[8], dg[8], du[8], dd[8];
@@ -2301,15 +2371,25 @@ static void op_mlp_grouped(const awq_backend *be)
                 }
                 float *m = rand_floats(nc, -1, 1, f16), *want = xmalloc(nc * 4 + 4), *want_a = xmalloc(nf * 4 + 4);
                 float *sg = xmalloc(nf * 4 + 4), *su = xmalloc(nf * 4 + 4);
-                REQUIRE(kern_mlp_grouped_ref(want, want_a, m, hg, hu, hd, start, g, sg, su, c, f, f16) == KERN_OK, "_ref");
+                REQUIRE(kern_mlp_grouped_ref(want, want_a, m, hg, hu, hd, start, g, sg, su, c, f, act, f16) == KERN_OK, "_ref");
+                if (act == KERN_ACT_GELU_TANH) { /* the GELU _ref must not be the silu one */
+                    float *silu_a = xmalloc(nf * 4 + 4);
+                    REQUIRE(kern_mlp_grouped_ref(NULL, silu_a, m, hg, hu, hd, start, g, sg, su, c, f, KERN_ACT_SILU, f16) ==
+                                KERN_OK, "_ref silu");
+                    size_t differ = 0;
+                    for (size_t i = 0; i < nf; i++) differ += silu_a[i] != want_a[i];
+                    CHECK(differ > nf / 2, "mlp_grouped_ref c=%zu f=%zu: gelu equals silu in %zu of %zu values (act ignored?)",
+                          c, f, nf - differ, nf);
+                    free(silu_a);
+                }
                 float *dm = dev_put(be, m, nc * 4), *dsg = dev_out(be, nf * 4), *dsu = dev_out(be, nf * 4);
                 float *dout = dev_out(be, nc * 4), *dda = dev_out(be, nf * 4);
                 float *got = xmalloc(nc * 4 + 4), *got_a = xmalloc(nf * 4 + 4), *per = xmalloc(nc * 4 + 4),
                       *per_a = xmalloc(nf * 4 + 4);
                 char id[160];
-                snprintf(id, sizeof id, "mlp_grouped[%s c=%zu f=%zu g=%zu rows=%zu dtype=%d f16=%d]", be->name, c, f, g, R,
-                         (int)dts[v], f16);
-                kern_status st = be->mlp_grouped(be->ctx, dout, dda, dm, dg, du, dd, start, g, dsg, dsu, c, f, f16);
+                snprintf(id, sizeof id, "mlp_grouped[%s c=%zu f=%zu g=%zu rows=%zu dtype=%d f16=%d act=%s]", be->name, c, f, g,
+                         R, (int)dts[v], f16, act == KERN_ACT_GELU_TANH ? "gelu_tanh" : "silu");
+                kern_status st = be->mlp_grouped(be->ctx, dout, dda, dm, dg, du, dd, start, g, dsg, dsu, c, f, act, f16);
                 REQUIRE(st == KERN_OK, "%s: %s %s", id, kern_strerror(st), is_cpu(be) ? "" : kern_last_error());
                 dev_get(be, got, dout, nc * 4), dev_get(be, got_a, dda, nf * 4);
                 tolerance tol = {.atol = f16 ? 0.05 : 1e-4, .rtol = f16 ? 0.05 : 1e-4, .nmse = f16 ? 1e-5 : 1e-10};
@@ -2323,7 +2403,7 @@ static void op_mlp_grouped(const awq_backend *be)
                     size_t a = start[e], n = start[e + 1] - a;
                     if (!n) continue;
                     CHECK(be->mlp(be->ctx, dout + a * c, dda + a * f, dm + a * c, dg[e], KERN_NO_WEIGHT, du[e], KERN_NO_WEIGHT,
-                                  dd[e], KERN_NO_WEIGHT, dsg, dsu, n, c, f, f16) == KERN_OK, "%s: mlp", id);
+                                  dd[e], KERN_NO_WEIGHT, dsg, dsu, n, c, f, act, f16) == KERN_OK, "%s: mlp", id);
                 }
                 dev_get(be, per, dout, nc * 4), dev_get(be, per_a, dda, nf * 4);
                 const int grouped_gemm = !is_cpu(be) && f16 && dts[v] == KERN_F16;
@@ -2340,10 +2420,10 @@ static void op_mlp_grouped(const awq_backend *be)
                 dev_free(be, dda), dda = dev_out(be, nf * 4);
                 kern_weight none[8];
                 for (size_t e = 0; e < g; e++) none[e] = (kern_weight){NULL, (kern_dtype)7};
-                CHECK(be->mlp_grouped(be->ctx, NULL, dda, dm, dg, du, none, start, g, dsg, dsu, c, f, f16) == KERN_OK, "%s", id);
+                CHECK(be->mlp_grouped(be->ctx, NULL, dda, dm, dg, du, none, start, g, dsg, dsu, c, f, act, f16) == KERN_OK, "%s", id);
                 dev_get(be, per_a, dda, nf * 4);
                 same_bits(id, "down_in without out differs", per_a, got_a, nf);
-                CHECK(be->mlp_grouped(be->ctx, dout, NULL, dm, dg, du, dd, start, g, dsg, dsu, c, f, f16) == KERN_OK, "%s", id);
+                CHECK(be->mlp_grouped(be->ctx, dout, NULL, dm, dg, du, dd, start, g, dsg, dsu, c, f, act, f16) == KERN_OK, "%s", id);
                 dev_get(be, per, dout, nc * 4);
                 same_bits(id, "out without down_in differs", per, got, nc);
                 for (size_t e = 0; e < g; e++) {
@@ -2358,9 +2438,9 @@ static void op_mlp_grouped(const awq_backend *be)
     float *d = dev_out(be, 4096);
     kern_weight ok[2] = {{d, KERN_F32}, {d, KERN_F32}}, bad[2] = {{d, KERN_F32}, {d, (kern_dtype)7}};
     size_t down[3] = {0, 2, 1}, fine[3] = {0, 1, 2};
-    CHECK(be->mlp_grouped(be->ctx, d, NULL, d, ok, ok, ok, down, 2, d + 128, d + 192, 3, 4, 1) == KERN_ERR_ARG,
+    CHECK(be->mlp_grouped(be->ctx, d, NULL, d, ok, ok, ok, down, 2, d + 128, d + 192, 3, 4, KERN_ACT_SILU, 1) == KERN_ERR_ARG,
           "%s: mlp_grouped decreasing start", be->name);
-    CHECK(be->mlp_grouped(be->ctx, d, NULL, d, ok, bad, ok, fine, 2, d + 128, d + 192, 3, 4, 1) == KERN_ERR_ARG,
+    CHECK(be->mlp_grouped(be->ctx, d, NULL, d, ok, bad, ok, fine, 2, d + 128, d + 192, 3, 4, KERN_ACT_SILU, 1) == KERN_ERR_ARG,
           "%s: mlp_grouped w_up dtype", be->name);
     dev_free(be, d);
 }
@@ -2387,8 +2467,8 @@ static void op_memory_errors(const awq_backend *be)
     int32_t pos[4] = {0};
     int32_t *dp = dev_put(be, pos, sizeof pos);
     float *d = dev_out(be, 4096);
-    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 3, 2, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "%s: h=3 hkv=2", be->name);
-    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 4, 0, 4, 4, 0.5f, 0) == KERN_ERR_ARG, "%s: hkv=0", be->name);
+    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 3, 2, 4, 4, 0.5f, 0, 0, 0) == KERN_ERR_ARG, "%s: h=3 hkv=2", be->name);
+    CHECK(be->attention(be->ctx, d, d, d, d, 1, 2, 4, 0, 4, 4, 0.5f, 0, 0, 0) == KERN_ERR_ARG, "%s: hkv=0", be->name);
     CHECK(be->rope(be->ctx, d, dp, 1, 1, 5, &rope_default, 0) == KERN_ERR_ARG, "%s: odd d", be->name);
     CHECK(be->matmul(be->ctx, d, d, (kern_weight){d, (kern_dtype)7}, KERN_NO_WEIGHT, 1, 1, 1, 0) == KERN_ERR_ARG, "%s: dtype", be->name);
     CHECK(be->rmsnorm(be->ctx, d, d, (kern_weight){d, (kern_dtype)-1}, 1, 1, 1e-6f, 0) == KERN_ERR_ARG, "%s: dtype", be->name);
@@ -2436,15 +2516,42 @@ static void op_copy2d(const awq_backend *be)
 /* test_op_<name>: every check of one op on one backend; one per entry of kernels/ops.def (a
  * missing one does not compile). Ops without a section of their own above: */
 static void test_op_matmul(const awq_backend *be) { op_matmul(be); with_backend(be, t_matmul_vs_ref); }
+/* Gemma's (1 + w) norm by hand (the _ref; the ops are held to it above): a row of 2, x = (3, -4)
+ * (rms 3.5355), w = (0, 0.5), eps 0 -> (0.8485281, -1.6970563); in fp16 one rounding of
+ * n * (1 + w): h(-1.6970563) = -1.697265625, where rmsnorm's h(w * h(n)) with w = 1.5 would give
+ * h(1.5 * h(-1.1313708)) = h(1.5 * -1.130859375) = -1.6962890625. */
+static void t_rmsnorm_1p_by_hand(void)
+{
+    const float x[2] = {3, -4}, wv[2] = {0, 0.5f};
+    float y[2];
+    kern_weight w = {wv, KERN_F32};
+    REQUIRE(kern_rmsnorm_1p_ref(y, x, w, 1, 2, 0.0f, 0) == KERN_OK, "rmsnorm_1p");
+    CHECK(fabsf(y[0] - 0.8485281f) < 1e-6f && fabsf(y[1] + 1.6970563f) < 1e-6f, "rmsnorm_1p %.7g %.7g", y[0], y[1]);
+    REQUIRE(kern_rmsnorm_1p_ref(y, x, w, 1, 2, 0.0f, 1) == KERN_OK, "rmsnorm_1p f16");
+    CHECK(y[1] == -1.697265625f, "rmsnorm_1p f16: %.10g, want -1.697265625 (one rounding)", y[1]);
+}
+static void test_op_rmsnorm_1p(const awq_backend *be) { op_rmsnorm(be, 1); t_rmsnorm_1p_by_hand(); }
 static void test_op_rmsnorm(const awq_backend *be)
 {
-    op_rmsnorm(be);
+    op_rmsnorm(be, 0);
     with_backend(be, t_rmsnorm_vs_ref), with_backend(be, t_rmsnorm_spec_T7);
+}
+/* Gemma 3's linear scaling: each default frequency divided by the factor (fp32), f[0] = 1/8. */
+static void t_rope_linear_freqs(void)
+{
+    float f[32], g[32];
+    const kern_rope plain = {.theta = 1000000.0f};
+    kern_rope_freqs(f, 64, &rope_gemma3_global);
+    kern_rope_freqs(g, 64, &plain);
+    int bad = f[0] != 0.125f;
+    for (int j = 0; j < 32; j++) bad += f[j] != g[j] / 8.0f;
+    CHECK(!bad, "linear rope: %d frequencies are not the default ones / 8 (f[0] %.9g)", bad, f[0]);
 }
 static void test_op_rope(const awq_backend *be)
 {
     op_rope(be);
     with_backend(be, t_rope_vs_ref), with_backend(be, t_rope_pos0_identity);
+    t_rope_linear_freqs();
 }
 static void test_op_attention(const awq_backend *be)
 {
@@ -2462,13 +2569,15 @@ static void attn_vs_ref(const awq_backend *be)
 {
     const size_t b = 2, t = 7, c = 48, h = 4, hkv = 2, d = 8, n = b * t;
     const kern_rope rope = {.theta = 10000.0f};
-    for (int extras = 0; extras < 2; extras++)
+    for (int extras = 0; extras < 3; extras++) /* 2: Gemma's scale, softcap, window and (1 + w) q/k norms */
         for (int f16 = 0; f16 < 2; f16++) {
             kern_weight hw[10];
             size_t len[10] = {h * d * c, hkv * d * c, hkv * d * c, c * h * d, h * d, hkv * d, hkv * d, c, d, d};
             for (int k = 0; k < 10; k++)
                 hw[k] = k < 4 || extras ? rand_weight(KERN_F16, len[k], k < 8 ? -0.3f : 0.5f, k < 8 ? 0.3f : 1.5f) : KERN_NO_WEIGHT;
-            kern_attn_w w = {hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7], hw[8], hw[9], 1e-6f}, dw = w;
+            kern_attn_w w = {hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7], hw[8], hw[9], .eps = 1e-6f}, dw;
+            if (extras == 2) w.scale = 0.25f, w.softcap = 3.0f, w.window = 3, w.norm_1p = 1;
+            dw = w;
             kern_weight *dws[10] = {&dw.q, &dw.k, &dw.v, &dw.o, &dw.q_bias, &dw.k_bias, &dw.v_bias, &dw.o_bias, &dw.q_norm, &dw.k_norm};
             for (int k = 0; k < 10; k++) *dws[k] = dev_weight(be, hw[k], len[k]);
             float *a = rand_floats(n * c, -2, 2, f16);

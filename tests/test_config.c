@@ -209,7 +209,8 @@ static void t_rejects(void)
                 "unsupported architecture 'GPT2LMHeadModel'");
     /* the hint lists every supported architecture */
     static const char *const every[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                                        "MixtralForCausalLM", "Qwen3MoeForCausalLM", "DeepseekV3ForCausalLM", "Phi3ForCausalLM"};
+                                        "MixtralForCausalLM", "Qwen3MoeForCausalLM", "DeepseekV3ForCausalLM", "Phi3ForCausalLM",
+                                        "Gemma2ForCausalLM", "Gemma3ForCausalLM"};
     for (size_t i = 0; i < sizeof every / sizeof every[0]; i++)
         CHECK(strstr(awq_errhint(), every[i]), "hint lacks %s: %s", every[i], awq_errhint());
     EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"OPTForCausalLM\"]," DIMS "}", "'OPTForCausalLM'");
@@ -326,6 +327,71 @@ static void t_moe(void)
                   "\"vocab_size\":256,\"n_routed_experts\":8,\"n_group\":4,\"topk_group\":2,\"num_experts_per_tok\":3"
 #define PHI3 "\"architectures\":[\"Phi3ForCausalLM\"],\"model_type\":\"phi3\",\"hidden_size\":3072," \
              "\"intermediate_size\":8192,\"num_hidden_layers\":32,\"num_attention_heads\":32,\"vocab_size\":32064"
+#define GEMMA2 "\"architectures\":[\"Gemma2ForCausalLM\"],\"model_type\":\"gemma2\",\"hidden_size\":2304," \
+               "\"intermediate_size\":9216,\"num_hidden_layers\":26,\"num_attention_heads\":8,\"num_key_value_heads\":4," \
+               "\"vocab_size\":256000"
+/* Gemma2Config's defaults (head_dim 256, query_pre_attn_scalar 256, window 4096 on the even layers,
+ * caps 50 and 30, tied embeddings, eps 1e-6), layer_types, nulls, and the refusals. */
+static void t_gemma2(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{" GEMMA2 "}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_GEMMA2 && c.gemma && c.head_dim == 256 && c.query_pre_attn_scalar == 256 &&
+          c.sliding_window == 4096 && c.attn_softcap == 50 && c.final_softcap == 30 && c.tie_word_embeddings &&
+          c.rms_norm_eps == 1e-6 && c.max_position_embeddings == 8192 && !c.qkv_bias, "gemma2 defaults");
+    CHECK(awq_layer_window(&c, 0) == 4096 && awq_layer_window(&c, 1) == 0 && awq_layer_window(&c, 24) == 4096 &&
+          awq_layer_window(&c, 25) == 0, "gemma2: even layers slide");
+    REQUIRE(parse(&c, "{" GEMMA2 ",\"num_hidden_layers\":3,\"layer_types\":[\"full_attention\",\"sliding_attention\","
+                      "\"full_attention\"],\"sliding_window\":512,\"attn_logit_softcapping\":null,"
+                      "\"final_logit_softcapping\":null,\"query_pre_attn_scalar\":144,\"head_dim\":128,"
+                      "\"tie_word_embeddings\":false}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(awq_layer_window(&c, 0) == 0 && awq_layer_window(&c, 1) == 512 && awq_layer_window(&c, 2) == 0 &&
+          c.attn_softcap == 0 && c.final_softcap == 0 && c.query_pre_attn_scalar == 144 && c.head_dim == 128 &&
+          !c.tie_word_embeddings, "gemma2 layer_types, nulls");
+    REQUIRE(parse(&c, "{" GEMMA2 ",\"sliding_window\":null}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(awq_layer_window(&c, 0) == 0, "gemma2: null window");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" GEMMA2 ",\"layer_types\":[\"full_attention\"]}", "layer_types", "26");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" GEMMA2 ",\"num_hidden_layers\":2,\"layer_types\":[\"full_attention\",\"chunked\"]}",
+                "layer_types[1]");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" GEMMA2 ",\"hidden_activation\":\"gelu\"}", "hidden_activation 'gelu'");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" GEMMA2 ",\"use_bidirectional_attention\":true}", "use_bidirectional_attention");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" GEMMA2 ",\"attn_logit_softcapping\":-1}", "attn_logit_softcapping");
+}
+
+#define GEMMA3 "\"architectures\":[\"Gemma3ForCausalLM\"],\"model_type\":\"gemma3_text\",\"hidden_size\":2560," \
+               "\"intermediate_size\":10240,\"num_hidden_layers\":34,\"num_attention_heads\":8,\"num_key_value_heads\":4," \
+               "\"vocab_size\":262208"
+/* Gemma3TextConfig: q/k norms, no soft-capping, every sixth layer global (sliding_window_pattern),
+ * rope theta 1e6 (global, linear scaling from rope_scaling) and 1e4 (local); the released form
+ * (gemma-3-4b's text_config keys) and transformers 5's rope_parameters per layer type. */
+static void t_gemma3(void)
+{
+    awq_config c;
+    REQUIRE(parse(&c, "{" GEMMA3 "}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.arch == AWQ_ARCH_GEMMA3 && c.gemma && c.qk_norm && c.head_dim == 256 && c.attn_softcap == 0 &&
+          c.final_softcap == 0 && c.rope_theta == 1e6 && c.rope_local_theta == 1e4 && c.rope_type == AWQ_ROPE_DEFAULT &&
+          c.max_position_embeddings == 131072 && c.tie_word_embeddings, "gemma3 defaults");
+    int global = 0;
+    for (int l = 0; l < 34; l++) global += !c.layer_sliding[l];
+    CHECK(global == 5 && !c.layer_sliding[5] && c.layer_sliding[6] && !c.layer_sliding[29], "pattern 6: %d global", global);
+    REQUIRE(parse(&c, "{" GEMMA3 ",\"rope_theta\":1000000.0,\"rope_local_base_freq\":10000.0,\"sliding_window\":1024,"
+                      "\"sliding_window_pattern\":6,\"rope_scaling\":{\"factor\":8.0,\"rope_type\":\"linear\"},"
+                      "\"query_pre_attn_scalar\":256}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.rope_type == AWQ_ROPE_LINEAR && c.rope_factor == 8 && c.sliding_window == 1024 && awq_layer_window(&c, 0) == 1024 &&
+          awq_layer_window(&c, 5) == 0, "gemma-3-4b text config");
+    REQUIRE(parse(&c, "{" GEMMA3 ",\"rope_parameters\":{\"full_attention\":{\"rope_type\":\"linear\",\"factor\":4.0,"
+                      "\"rope_theta\":500000.0},\"sliding_attention\":{\"rope_type\":\"default\",\"rope_theta\":20000.0}}}") == AWQ_OK,
+            "%s", awq_errmsg());
+    CHECK(c.rope_type == AWQ_ROPE_LINEAR && c.rope_factor == 4 && c.rope_theta == 5e5 && c.rope_local_theta == 2e4,
+          "gemma3 rope_parameters: %g %g %g", c.rope_factor, c.rope_theta, c.rope_local_theta);
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" GEMMA3 ",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":8.0}}", "'yarn'", "Gemma 3");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" GEMMA3 ",\"rope_parameters\":{\"sliding_attention\":{\"rope_type\":\"linear\","
+                "\"factor\":2.0}}}", "sliding_attention", "linear");
+    EXPECT_FAIL(AWQ_ERR_FORMAT, "{" GEMMA3 ",\"rope_scaling\":{\"rope_type\":\"linear\"}}", "factor");
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"Gemma3ForCausalLM\"],\"model_type\":\"gemma3\",\"hidden_size\":64,"
+                "\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":256}", "gemma3");
+}
+
 /* Phi3Config: eps 1e-5 and 4096 positions by default, fused linears; longrope ("su" read as it, the
  * top-level original_max_position_embeddings wins, attention factor from max/original), partial rotary */
 static void t_phi3(void)
@@ -358,7 +424,11 @@ static void t_phi3(void)
                 "short_factor", "48 numbers");
     EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" PHI3 ",\"rope_scaling\":{\"type\":\"llama3\"}}", "not supported for Phi3");
     EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" PHI3 ",\"partial_rotary_factor\":0.01}", "partial_rotary_factor");
-    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{" PHI3 ",\"sliding_window\":1024}", "sliding_window 1024");
+    /* Phi-3-mini-4k's sliding_window 2047: accepted, the attention op computes the window */
+    REQUIRE(parse(&c, "{" PHI3 ",\"sliding_window\":2047}") == AWQ_OK, "%s", awq_errmsg());
+    CHECK(c.sliding_window == 2047 && awq_layer_window(&c, 0) == 2047 && awq_layer_window(&c, 31) == 2047, "phi3 window %d",
+          c.sliding_window);
+    EXPECT_FAIL(AWQ_ERR_UNSUPPORTED, "{\"architectures\":[\"MistralForCausalLM\"]," DIMS ",\"sliding_window\":2047}", "2047");
 }
 
 static void t_deepseek_v3(void)
@@ -449,6 +519,8 @@ int main(int argc, char **argv)
         {"moe", t_moe},
         {"deepseek_v3", t_deepseek_v3},
         {"phi3", t_phi3},
+        {"gemma2", t_gemma2},
+        {"gemma3", t_gemma3},
         {"qwen2", t_qwen2},
         {"qwen3", t_qwen3},
         {"load_file_and_dir", t_load_file_and_dir},

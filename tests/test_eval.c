@@ -90,6 +90,11 @@ static void t_golden_deepseek_v3_qproj_ppl(void) { golden_moe_ppl("deepseek_v3_q
 /* Phi-3 (tools/golden/gen_dense_golden.py): 32-token windows, long factors past 16 / short within 64 */
 static void t_golden_phi3_longrope_partial_ppl(void) { golden_moe_ppl("phi3_longrope_partial"); }
 static void t_golden_phi3_short_ppl(void) { golden_moe_ppl("phi3_short"); }
+static void t_golden_phi3_mha_ppl(void) { golden_moe_ppl("phi3_mha"); }
+static void t_golden_phi3_window_ppl(void) { golden_moe_ppl("phi3_window"); }
+static void t_golden_gemma2_tiny_ppl(void) { golden_moe_ppl("gemma2_tiny"); }
+static void t_golden_gemma2_mha_ppl(void) { golden_moe_ppl("gemma2_mha"); }
+static void t_golden_gemma3_tiny_ppl(void) { golden_moe_ppl("gemma3_tiny"); }
 
 int main(int argc, char **argv)
 {
@@ -104,6 +109,11 @@ int main(int argc, char **argv)
         {"golden_deepseek_v3_qproj_ppl", t_golden_deepseek_v3_qproj_ppl},
         {"golden_phi3_longrope_partial_ppl", t_golden_phi3_longrope_partial_ppl},
         {"golden_phi3_short_ppl", t_golden_phi3_short_ppl},
+        {"golden_phi3_mha_ppl", t_golden_phi3_mha_ppl},
+        {"golden_phi3_window_ppl", t_golden_phi3_window_ppl},
+        {"golden_gemma2_tiny_ppl", t_golden_gemma2_tiny_ppl},
+        {"golden_gemma2_mha_ppl", t_golden_gemma2_mha_ppl},
+        {"golden_gemma3_tiny_ppl", t_golden_gemma3_tiny_ppl},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -47,6 +47,7 @@ static void check_chain(const char *model_dir, const char *ref_path, const char 
     REQUIRE(x && logits, "oom");
     kern_weight emb = {m->embed->data, awq_kern_dtype(m->embed->dtype)};
     REQUIRE(be->embed(be->ctx, x, ids->data, emb, N, C, V) == KERN_OK, "embed");
+    REQUIRE(awq_embed_scale(be, &m->cfg, x, N, 0) == AWQ_OK, "embed scale: %s", awq_errmsg()); /* Gemma */
     awq_fwd f;
     REQUIRE(awq_fwd_init(&f, be, &m->cfg, n_seq, seqlen, 0, 1) == AWQ_OK, "fwd init: %s", awq_errmsg());
     double worst = 0;
@@ -104,6 +105,16 @@ static void t_golden_deepseek_v3_qproj(void) { golden("deepseek_v3_qproj"); }
  * the short factors with an explicit attention_factor */
 static void t_golden_phi3_longrope_partial(void) { golden("phi3_longrope_partial"); }
 static void t_golden_phi3_short(void) { golden("phi3_short"); }
+static void t_golden_phi3_mha(void) { golden("phi3_mha"); }
+/* Phi-3 with a sliding window shorter than the sequences (Phi-3-mini-4k's 2047 in small) */
+static void t_golden_phi3_window(void) { golden("phi3_window"); }
+/* Gemma 2 (gen_dense_golden.py): (1 + w) norms, four per block, embedding times sqrt(C), GeGLU,
+ * query_pre_attn_scalar, attention and final soft-capping, a sliding window of 8 on layer 0 */
+static void t_golden_gemma2_tiny(void) { golden("gemma2_tiny"); }
+static void t_golden_gemma2_mha(void) { golden("gemma2_mha"); }
+/* Gemma 3 (text): (1 + w) q/k norms, the local RoPE base on the sliding layer 0 and the global
+ * theta with linear scaling on layer 1, in the released config form */
+static void t_golden_gemma3_tiny(void) { golden("gemma3_tiny"); }
 
 static void t_stories260k_reference(void)
 {
@@ -210,6 +221,11 @@ int main(int argc, char **argv)
         {"golden_deepseek_v3_qproj", t_golden_deepseek_v3_qproj},
         {"golden_phi3_longrope_partial", t_golden_phi3_longrope_partial},
         {"golden_phi3_short", t_golden_phi3_short},
+        {"golden_phi3_mha", t_golden_phi3_mha},
+        {"golden_phi3_window", t_golden_phi3_window},
+        {"golden_gemma2_tiny", t_golden_gemma2_tiny},
+        {"golden_gemma2_mha", t_golden_gemma2_mha},
+        {"golden_gemma3_tiny", t_golden_gemma3_tiny},
         {"stories260k_reference", t_stories260k_reference},
         {"batch_independence_and_submodules", t_batch_independence_and_submodules},
         {"feats_only", t_feats_only},

@@ -175,7 +175,7 @@ static void t_experts_sum(void)
                     if ((size_t)ex[t * K + k] != e) continue;
                     CHECK(e != 3, "expert 3 was chosen by token %zu", t);
                     kern_mlp_ref(y, NULL, m + t * C, w.w[AWQ_SLOT_EXPERT(e, 0)], KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 1)],
-                                 KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 2)], KERN_NO_WEIGHT, g, u, 1, C, Fe, r16);
+                                 KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 2)], KERN_NO_WEIGHT, g, u, 1, C, Fe, KERN_ACT_SILU, r16);
                     for (size_t j = 0; j < C; j++) { /* index_add_ of this expert's weighted output */
                         float p = y[j] * wt[t * K + k], *dst = &want[t * C + j];
                         *dst = r16 ? awq_round_f16(*dst + awq_round_f16(p)) : *dst + p;

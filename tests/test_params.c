@@ -165,7 +165,7 @@ static void t_plan_line_reads_back(void)
 {
     const awq_program progs[] = {AWQ_PROGRAM_CAPTURE, AWQ_PROGRAM_QUANTIZE, AWQ_PROGRAM_SCALE_SEARCH,
                                  AWQ_PROGRAM_APPLY_SCALE, AWQ_PROGRAM_CLIP_SEARCH, AWQ_PROGRAM_PACK,
-                                 AWQ_PROGRAM_ASSEMBLE, AWQ_PROGRAM_PLAN};
+                                 AWQ_PROGRAM_ASSEMBLE, AWQ_PROGRAM_SHARD, AWQ_PROGRAM_PLAN};
     for (int round = 0; round < 200; round++) {
         awq_params want;
         random_params(&want);

@@ -47,7 +47,7 @@ inputs:;
     float *x = malloc((size_t)N_SEQ * SEQLEN * 64 * sizeof *x);
     char *recipe = NULL;
     awq_err e = awq_act0_key(f->m, &tok, &f->p, &f->act[0], &recipe);
-    if (!e) e = awq_embed_compute(be, f->m, ids, N_SEQ * SEQLEN, x);
+    if (!e) e = awq_embed_compute(be, f->m, ids, N_SEQ * SEQLEN, 1, x);
     if (!e) e = awq_act_store(s, &f->act[0], recipe, f->m, be, x, N_SEQ, SEQLEN, "embedding");
     for (int l = 0; !e && l < 2; l++) {
         free(recipe);

@@ -155,8 +155,8 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
     case 1: return be->matmul(c, b->y, b->x, wd, KERN_NO_WEIGHT, n, C, F, 1);
     case 2: return be->matmul(c, b->y, b->x, wd, KERN_NO_WEIGHT, n, C, C, 1);
     case 3: return be->matmul(c, b->y, b->x, wg, KERN_NO_WEIGHT, n, F, C, 0);
-    case 4: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, HD, kern_attention_scale(HD), 1);
-    case 5: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, HD, kern_attention_scale(HD), 0);
+    case 4: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, HD, kern_attention_scale(HD), 0, 0, 1);
+    case 5: return be->attention(c, b->o, b->q, b->k, b->v, n / SEQ, SEQ, HEADS, HEADS, HD, HD, kern_attention_scale(HD), 0, 0, 0);
     case 6: return be->rmsnorm(c, b->y, b->q, wg, n, C, 1e-5f, 1);
     case 7: return be->rope(c, b->q, b->pos, n, HEADS, HD, &ROPE, 1);
     case 8: return be->silu_mul(c, b->y, b->x, b->x, n * F, 1);
@@ -172,7 +172,7 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
     case 18: return be->clip_search(c, b->mv, b->best, b->loss, b->w32, b->xc, F, C, SEQ, GROUP, 4, NGRID, 0.5, 0);
     case OP_MLP: /* the scale search's MLP forward (gate and up share a weight here: the same work) */
         return be->mlp(c, b->o, NULL, b->q, wg, KERN_NO_WEIGHT, wg, KERN_NO_WEIGHT, wd, KERN_NO_WEIGHT, b->y, b->u, n, C,
-                       F, 1);
+                       F, KERN_ACT_SILU, 1);
     case OP_MLP_SPLIT: {
         kern_status st = be->matmul(c, b->y, b->q, wg, KERN_NO_WEIGHT, n, F, C, 1);
         if (st == KERN_OK) st = be->matmul(c, b->u, b->q, wg, KERN_NO_WEIGHT, n, F, C, 1);
@@ -183,7 +183,7 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
     case OP_ATTN: { /* the scale search's self_attn forward: q, k, v, o share a [C, C] weight (the same work);
                      * scratch: q, k in y, v and the attention output in u (each holds n*F > 2*n*C floats) */
         const kern_attn_w aw = {wg, wg, wg, wg, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT, KERN_NO_WEIGHT,
-                                KERN_NO_WEIGHT, KERN_NO_WEIGHT, 1e-6f};
+                                KERN_NO_WEIGHT, KERN_NO_WEIGHT, .eps = 1e-6f};
         return be->attn(c, b->o, NULL, b->x, &aw, b->pos, &ROPE, b->y, b->y + n * C, b->u, b->u + n * C, n / SEQ, SEQ, C,
                         HEADS, HEADS, HD, 1);
     }
@@ -194,7 +194,7 @@ static kern_status run_op(const awq_backend *be, bufs *b, int k)
         if (st == KERN_OK) st = be->matmul(c, sv, b->x, wg, KERN_NO_WEIGHT, n, C, C, 1);
         if (st == KERN_OK) st = be->rope(c, sq, b->pos, n, HEADS, HD, &ROPE, 1);
         if (st == KERN_OK) st = be->rope(c, sk, b->pos, n, HEADS, HD, &ROPE, 1);
-        if (st == KERN_OK) st = be->attention(c, satt, sq, sk, sv, n / SEQ, SEQ, HEADS, HEADS, HD, HD, kern_attention_scale(HD), 1);
+        if (st == KERN_OK) st = be->attention(c, satt, sq, sk, sv, n / SEQ, SEQ, HEADS, HEADS, HD, HD, kern_attention_scale(HD), 0, 0, 1);
         if (st == KERN_OK) st = be->matmul(c, b->o, satt, wg, KERN_NO_WEIGHT, n, C, C, 1);
         return st;
     }
@@ -348,12 +348,12 @@ static awq_err moe_run(const awq_backend *be, int grouped, float *out, const flo
                        const kern_weight *wu, const kern_weight *wd, const size_t *start, float *sg, float *su)
 {
     kern_status st = KERN_OK;
-    if (grouped) st = be->mlp_grouped(be->ctx, out, NULL, m, wg, wu, wd, start, MOE_E, sg, su, MOE_C, MOE_F, 1);
+    if (grouped) st = be->mlp_grouped(be->ctx, out, NULL, m, wg, wu, wd, start, MOE_E, sg, su, MOE_C, MOE_F, KERN_ACT_SILU, 1);
     for (int e = 0; !grouped && e < MOE_E && st == KERN_OK; e++) {
         size_t a = start[e], n = start[e + 1] - a;
         if (n)
             st = be->mlp(be->ctx, out + a * MOE_C, NULL, m + a * MOE_C, wg[e], KERN_NO_WEIGHT, wu[e], KERN_NO_WEIGHT, wd[e],
-                         KERN_NO_WEIGHT, sg, su, n, MOE_C, MOE_F, 1);
+                         KERN_NO_WEIGHT, sg, su, n, MOE_C, MOE_F, KERN_ACT_SILU, 1);
     }
     return st == KERN_OK ? AWQ_OK : awq_fail(AWQ_ERR_DEVICE, "experts on %s: %s %s", be->name, kern_strerror(st), kern_last_error());
 }

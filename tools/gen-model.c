@@ -48,9 +48,12 @@ static const awq_opt g_opts[] = {
      "tiny-deepseek-v3 (C=64 F=128 L=2 H=4 V=512, latent attention q_lora 32 kv_lora 32, 8 experts top-2 of width 32 + 1 shared, "
      "layer 0 dense; the default with --arch deepseek_v3), deepseek-v3 (DeepSeek-V3 shape, 61 layers, the first 3 dense; "
      "with --layers L <= 3 the first L-1, so --layers 2 is one dense and one MoE block), "
-     "tiny-phi3 (C=128 F=256 L=2 H=Hkv=4 V=512, fused qkv_proj and gate_up_proj; the default with --arch phi3); "
+     "tiny-phi3 (C=128 F=256 L=2 H=Hkv=4 V=512, fused qkv_proj and gate_up_proj; the default with --arch phi3), "
+     "tiny-gemma2 (C=128 F=256 L=2 H=4 Hkv=2 V=512, (1 + w) norms, sliding window 64 on layer 0, soft-capping 50/30; "
+     "the default with --arch gemma2), tiny-gemma3 (C=128 F=256 L=2 H=4 Hkv=2 V=512, the Gemma 2 block plus (1 + w) q/k norms, "
+     "layer 0 sliding (window 64, local RoPE base 1e4), layer 1 global (theta 1e6, linear factor 8); the default with --arch gemma3_text); "
      "every preset's --layers can be lowered, e.g. --preset mixtral-8x7b --layers 1 is one full-size block", 0},
-    {"arch", 0, AWQ_OPT_STRING, &g_args.arch, "ARCH", "llama | mistral | qwen2 | qwen3 | mixtral | qwen3_moe | deepseek_v3 | phi3 "
+    {"arch", 0, AWQ_OPT_STRING, &g_args.arch, "ARCH", "llama | mistral | qwen2 | qwen3 | mixtral | qwen3_moe | deepseek_v3 | phi3 | gemma2 | gemma3_text "
      "(default: the preset's, llama)", 0},
     {"dtype", 0, AWQ_OPT_STRING, &g_args.dtype, "T", "f16 | bf16 | f32 (default f16)", 0},
     {"hidden", 0, AWQ_OPT_STRING, &g_args.hidden, "C", "hidden_size (default: the preset's)", 0},
@@ -135,6 +138,9 @@ static const preset g_presets[] = {
     {"deepseek-v3", AWQ_ARCH_DEEPSEEK_V3, 7168, 18432, 61, 128, 128, 129280, 0, 256, 8, 2048, 1, 163840, 0, 1},
     /* Phi-3-mini's proportions (MHA, D = C/H, untied), small: fused qkv_proj and gate_up_proj */
     {"tiny-phi3", AWQ_ARCH_PHI3, 128, 256, 2, 4, 4, 512, 0, 0, 0, 0, 0, 0, 0, 0},
+    /* Gemma 2's block (four (1 + w) norms, GeGLU, soft-capping), small, with a window shorter than SEQLEN 128 */
+    {"tiny-gemma2", AWQ_ARCH_GEMMA2, 128, 256, 2, 4, 2, 512, 0, 0, 0, 0, 0, 0, 0, 0},
+    {"tiny-gemma3", AWQ_ARCH_GEMMA3, 128, 256, 2, 4, 2, 512, 0, 0, 0, 0, 0, 0, 0, 0},
 };
 
 /* DeepSeek-V3's own shape (the preset rows above hold the common part; head_dim is
@@ -177,6 +183,8 @@ static const char *arch_class(awq_arch a)
     case AWQ_ARCH_QWEN3_MOE: return "Qwen3MoeForCausalLM";
     case AWQ_ARCH_DEEPSEEK_V3: return "DeepseekV3ForCausalLM";
     case AWQ_ARCH_PHI3: return "Phi3ForCausalLM";
+    case AWQ_ARCH_GEMMA2: return "Gemma2ForCausalLM";
+    case AWQ_ARCH_GEMMA3: return "Gemma3ForCausalLM";
     default: return "LlamaForCausalLM";
     }
 }
@@ -191,6 +199,8 @@ static const char *arch_type(awq_arch a)
     case AWQ_ARCH_QWEN3_MOE: return "qwen3_moe";
     case AWQ_ARCH_DEEPSEEK_V3: return "deepseek_v3";
     case AWQ_ARCH_PHI3: return "phi3";
+    case AWQ_ARCH_GEMMA2: return "gemma2";
+    case AWQ_ARCH_GEMMA3: return "gemma3_text";
     default: return "llama";
     }
 }
@@ -200,11 +210,11 @@ static const char *torch_dtype(awq_dtype t) { return t == AWQ_DT_BF16 ? "bfloat1
 static awq_err parse_arch(const char *a, awq_arch *out)
 {
     static const awq_arch all[] = {AWQ_ARCH_LLAMA, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3, AWQ_ARCH_MIXTRAL,
-                                   AWQ_ARCH_QWEN3_MOE, AWQ_ARCH_DEEPSEEK_V3, AWQ_ARCH_PHI3};
+                                   AWQ_ARCH_QWEN3_MOE, AWQ_ARCH_DEEPSEEK_V3, AWQ_ARCH_PHI3, AWQ_ARCH_GEMMA2, AWQ_ARCH_GEMMA3};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(a, arch_type(all[i])) == 0) { *out = all[i]; return AWQ_OK; }
     awq_fail(AWQ_ERR_ARG, "--arch '%s' is not supported", a);
-    awq_hint("use llama, mistral, qwen2, qwen3, mixtral, qwen3_moe, deepseek_v3 or phi3");
+    awq_hint("use llama, mistral, qwen2, qwen3, mixtral, qwen3_moe, deepseek_v3, phi3, gemma2 or gemma3_text");
     return AWQ_ERR_ARG;
 }
 
@@ -362,10 +372,11 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     o->dry_run = a->dry_run;
     /* --arch mixtral / qwen3_moe alone starts from its tiny preset, not from tiny's dense llama */
     o->preset = a->preset ? a->preset : arch == AWQ_ARCH_MIXTRAL ? "tiny-mixtral" : arch == AWQ_ARCH_QWEN3_MOE ? "tiny-qwen3-moe"
-              : arch == AWQ_ARCH_DEEPSEEK_V3 ? "tiny-deepseek-v3" : arch == AWQ_ARCH_PHI3 ? "tiny-phi3" : "tiny";
+              : arch == AWQ_ARCH_DEEPSEEK_V3 ? "tiny-deepseek-v3" : arch == AWQ_ARCH_PHI3 ? "tiny-phi3"
+              : arch == AWQ_ARCH_GEMMA2 ? "tiny-gemma2" : arch == AWQ_ARCH_GEMMA3 ? "tiny-gemma3" : "tiny";
     if (!(p = find_preset(o->preset))) {
         awq_fail(AWQ_ERR_ARG, "--preset '%s' is unknown", o->preset);
-        awq_hint("use tiny, w7, tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b, qwen3-235b-a22b, tiny-deepseek-v3, deepseek-v3 or tiny-phi3");
+        awq_hint("use tiny, w7, tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b, qwen3-235b-a22b, tiny-deepseek-v3, deepseek-v3, tiny-phi3, tiny-gemma2 or tiny-gemma3");
         return AWQ_ERR_ARG;
     }
     if (!o->dry_run && !o->out) {
@@ -405,9 +416,9 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
     INT_ARG(a->outliers, "outliers", 0, 1 << 16, m->n_outliers, m->hidden < 4 ? m->hidden : 4);
     DBL_ARG(a->outlier_scale, "outlier-scale", 1e-3, 1e3, m->outlier_scale, 20.0);
     DBL_ARG(a->embed_outlier_scale, "embed-outlier-scale", 1e-3, 1e3, m->embed_outlier_scale, 1.0);
-    DBL_ARG(a->rms_eps, "rms-eps", 1e-12, 1.0, o->rms_eps, qwen || dsv3 ? 1e-6 : 1e-5);
+    DBL_ARG(a->rms_eps, "rms-eps", 1e-12, 1.0, o->rms_eps, qwen || dsv3 || m->arch == AWQ_ARCH_GEMMA2 || m->arch == AWQ_ARCH_GEMMA3 ? 1e-6 : 1e-5);
     DBL_ARG(a->rope_theta, "rope-theta", 1.0, 1e12, o->rope_theta,
-            llama || dsv3 ? (o->rope_llama3 ? 500000.0 : 10000.0) : m->arch == AWQ_ARCH_PHI3 ? 10000.0 : 1000000.0);
+            llama || dsv3 ? (o->rope_llama3 ? 500000.0 : 10000.0) : m->arch == AWQ_ARCH_PHI3 || m->arch == AWQ_ARCH_GEMMA2 ? 10000.0 : 1000000.0);
     INT_ARG(a->max_pos, "max-pos", 1, 1 << 24, o->max_pos, o->rope_llama3 ? 131072 : p->max_pos ? p->max_pos : 4096);
     INT_ARG(a->bos, "bos", 0, 1 << 22, o->bos, p->bos || dsv3 ? p->bos : 1);
     INT_ARG(a->eos, "eos", 0, 1 << 22, o->eos, p->eos ? p->eos : 2);
@@ -498,10 +509,25 @@ static json_t *config_json(const gen_opts *o)
     json_object_set_new(j, "head_dim", json_integer(m->head_dim));
     json_object_set_new(j, "vocab_size", json_integer(m->vocab));
     json_object_set_new(j, "max_position_embeddings", json_integer(o->max_pos));
-    json_object_set_new(j, "hidden_act", json_string("silu"));
+    if (m->arch == AWQ_ARCH_GEMMA2) { /* Gemma2Config's keys: GeGLU, query_pre_attn_scalar = head_dim, the caps */
+        json_object_set_new(j, "hidden_activation", json_string("gelu_pytorch_tanh"));
+        json_object_set_new(j, "query_pre_attn_scalar", json_integer(m->head_dim));
+        json_object_set_new(j, "attn_logit_softcapping", json_real(50.0));
+        json_object_set_new(j, "final_logit_softcapping", json_real(30.0));
+        json_object_set_new(j, "sliding_window", json_integer(64));
+    } else if (m->arch == AWQ_ARCH_GEMMA3) { /* the released Gemma 3 text_config keys, every second layer global here */
+        json_object_set_new(j, "hidden_activation", json_string("gelu_pytorch_tanh"));
+        json_object_set_new(j, "query_pre_attn_scalar", json_integer(m->head_dim));
+        json_object_set_new(j, "sliding_window", json_integer(64));
+        json_object_set_new(j, "sliding_window_pattern", json_integer(2));
+        json_object_set_new(j, "rope_local_base_freq", json_real(10000.0));
+    } else
+        json_object_set_new(j, "hidden_act", json_string("silu"));
     json_object_set_new(j, "rms_norm_eps", json_real(o->rms_eps));
     json_object_set_new(j, "rope_theta", json_real(o->rope_theta));
-    if (m->arch != AWQ_ARCH_MIXTRAL) /* MixtralConfig (4.x) has no rope_scaling, nor has Mixtral's file */
+    if (m->arch == AWQ_ARCH_GEMMA3) /* the global layers' linear scaling, as Gemma 3 4B-27B */
+        json_object_set_new(j, "rope_scaling", json_pack("{s:f, s:s}", "factor", 8.0, "rope_type", "linear"));
+    else if (m->arch != AWQ_ARCH_MIXTRAL) /* MixtralConfig (4.x) has no rope_scaling, nor has Mixtral's file */
         json_object_set_new(j, "rope_scaling", o->rope_llama3
             ? json_pack("{s:f, s:f, s:f, s:i, s:s}", "factor", 8.0, "low_freq_factor", 1.0, "high_freq_factor", 4.0,
                         "original_max_position_embeddings", 8192, "rope_type", "llama3")

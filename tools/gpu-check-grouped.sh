@@ -2,7 +2,7 @@
 # gpu-check-grouped.sh - issue 17 deliverable 4 on one GPU (an H100 80GB), from a CUDA build NEW
 # (carried, O/lib holding the libraries the device lacks; build O/tests/test_backends too) and,
 # for the before/after, an optional build OLD of main before the grouped experts:
-#   1. test_backends on CUDA (NEW): mlp_grouped and add_rows against their _ref and the mlp op,
+#   1. test_backends on CUDA (NEW): mlp_grouped (silu, tanh GELU) and add_rows against _ref, mlp op,
 #      and every other op; awq-bench-kernels --moe: the Qwen3-30B-A3B experts (4096 tokens x top-8)
 #      as one mlp_grouped op against one mlp op per expert;
 #   2. the DeepSeek-V3-shaped pair of blocks (LAYERS=2 tools/bench-moe.sh deepseek-v3: one dense,

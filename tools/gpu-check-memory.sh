@@ -54,8 +54,11 @@ run() { # LABEL MODEL: a cold `make -j quantize` (its own store and OUT), with d
     poll=$!
     echo "$base" >"$B/$label.peak"
     t0=$(date +%s.%N)
-    AWQ_CACHE="$B/store-$label" AWQ_VERBOSE=1 make -C "$ROOT" --no-print-directory -j quantize O="$O" MODEL="$B/$model" \
-        OUT="$B/$label" CALIB="$B/calib.i32" SEQLEN=512 >"$B/$label.log" 2>&1
+    # the plan and its make run directly, as `make quantize` runs them: that target would first
+    # check the build (deps, flags) on a machine that has only the carried programs
+    { AWQ_CACHE="$B/store-$label" AWQ_VERBOSE=1 "$BIN/awq-plan" --model "$B/$model" --calib "$B/calib.i32" --out "$B/$label" \
+        --work "$B/$label.awq" --bin "$BIN" --seqlen 512 &&
+      AWQ_CACHE="$B/store-$label" AWQ_VERBOSE=1 make --no-print-directory -j -f "$B/$label.awq/plan.mk" all; } >"$B/$label.log" 2>&1
     rc=$?
     t=$(echo "$t0 $(date +%s.%N)" | awk '{printf "%.1f", $2-$1}')
     kill $poll 2>/dev/null; wait $poll 2>/dev/null

@@ -85,6 +85,7 @@ typedef struct syn_tensor {
     syn_kind kind;
     float std;
     uint64_t key;             /* stream key: XXH3-64(name, seed) */
+    float shift;              /* added last: -1 for Gemma's norms, stored as an offset from 1 */
 } syn_tensor;
 
 /* splitmix64's output function: a bijective 64-bit mixer. */
@@ -120,7 +121,10 @@ static inline int syn_is_moe_arch(awq_arch a)
 {
     return a == AWQ_ARCH_MIXTRAL || a == AWQ_ARCH_QWEN3_MOE || a == AWQ_ARCH_DEEPSEEK_V3;
 }
-static inline int syn_qk_norm(const syn_model *m) { return m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE; }
+static inline int syn_qk_norm(const syn_model *m)
+{
+    return m->arch == AWQ_ARCH_QWEN3 || m->arch == AWQ_ARCH_QWEN3_MOE || m->arch == AWQ_ARCH_GEMMA3;
+}
 /* Experts of layer i: 0 for a dense mlp (the rule of awq_layer_experts, stages/common/config.h). */
 static inline int syn_layer_experts(const syn_model *m, int i)
 {
@@ -178,6 +182,9 @@ static inline void syn_add(const syn_model *m, syn_tensor *out, int *n, const ch
     t->kind = kind;
     t->std = std;
     t->key = syn_key(name, m->seed);
+    /* Gemma multiplies by 1 + w: its norms are the same values minus 1 (the same function) */
+    if ((m->arch == AWQ_ARCH_GEMMA2 || m->arch == AWQ_ARCH_GEMMA3) && (kind == SYN_NORM || kind == SYN_NORM_OUTLIER))
+        t->shift = -1.0f;
 }
 
 /* The checkpoint's tensors in model order (embeddings, layer 0..L-1 as in spec §1.2, final
@@ -254,7 +261,14 @@ static inline syn_tensor *syn_plan(const syn_model *m, int *count)
             ADD(1, D, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.self_attn.q_norm.weight", p, i);
             ADD(1, D, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.self_attn.k_norm.weight", p, i);
         }
-        ADD(1, C, 0, SYN_NORM_OUTLIER, SYN_NORM_STD, "%s.%d.post_attention_layernorm.weight", p, i);
+        /* the norm on the attention's output, then the mlp's input norm */
+        const int gemma = m->arch == AWQ_ARCH_GEMMA2 || m->arch == AWQ_ARCH_GEMMA3;
+        if (gemma) {
+            ADD(1, C, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.post_attention_layernorm.weight", p, i);
+            ADD(1, C, 0, SYN_NORM_OUTLIER, SYN_NORM_STD, "%s.%d.pre_feedforward_layernorm.weight", p, i);
+            ADD(1, C, 0, SYN_NORM, SYN_NORM_STD, "%s.%d.post_feedforward_layernorm.weight", p, i);
+        } else
+            ADD(1, C, 0, SYN_NORM_OUTLIER, SYN_NORM_STD, "%s.%d.post_attention_layernorm.weight", p, i);
         const int E = syn_layer_experts(m, i);
         if (E) {
             const int mixtral = m->arch == AWQ_ARCH_MIXTRAL;
@@ -309,7 +323,7 @@ static inline float syn_outlier_factor(const syn_model *m, const syn_tensor *t, 
 static inline float syn_value(const syn_model *m, const syn_tensor *t, uint64_t i)
 {
     float v = syn_base(t, syn_centered(t->key, i)), f = syn_outlier_factor(m, t, i);
-    return f != 0.0f ? v * f : v;
+    return (f != 0.0f ? v * f : v) + t->shift;
 }
 
 static inline uint16_t syn_to_half(awq_dtype dt, float v) { return dt == AWQ_DT_BF16 ? awq_f32_to_bf16(v) : awq_f32_to_f16(v); }
@@ -334,13 +348,13 @@ static inline void syn_fill(const syn_model *m, const syn_tensor *t, uint64_t fi
         return;
     }
 #pragma omp parallel for schedule(static)
-    for (int32_t c = -SYN_CMAX; c <= SYN_CMAX; c++) lut[c + SYN_CMAX] = syn_to_half(m->dtype, syn_base(t, c));
+    for (int32_t c = -SYN_CMAX; c <= SYN_CMAX; c++) lut[c + SYN_CMAX] = syn_to_half(m->dtype, syn_base(t, c) + t->shift);
 #pragma omp parallel for schedule(static)
     for (long long k = 0; k < nn; k++) {
         uint64_t i = first + (uint64_t)k;
         int32_t c = syn_centered(t->key, i);
         float f = syn_outlier_factor(m, t, i);
-        o[k] = f != 0.0f ? syn_to_half(m->dtype, syn_base(t, c) * f) : lut[c + SYN_CMAX];
+        o[k] = f != 0.0f ? syn_to_half(m->dtype, syn_base(t, c) * f + t->shift) : lut[c + SYN_CMAX];
     }
     free(lut);
 }

@@ -24,11 +24,14 @@ kern_status kern_attn_ref(float *out, float *o_in, const float *a, const kern_at
     kern_status st = kern_matmul_ref(q, a, w->q, w->q_bias, n, h * d, c, round_f16);
     if (st == KERN_OK) st = kern_matmul_ref(k, a, w->k, w->k_bias, n, hkv * d, c, round_f16);
     if (st == KERN_OK) st = kern_matmul_ref(v, a, w->v, w->v_bias, n, hkv * d, c, round_f16);
-    if (st == KERN_OK && w->q_norm.data) st = kern_rmsnorm_ref(q, q, w->q_norm, n * h, d, w->eps, round_f16);
-    if (st == KERN_OK && w->k_norm.data) st = kern_rmsnorm_ref(k, k, w->k_norm, n * hkv, d, w->eps, round_f16);
+    kern_status (*norm)(float *, const float *, kern_weight, size_t, size_t, float, int) =
+        w->norm_1p ? kern_rmsnorm_1p_ref : kern_rmsnorm_ref;
+    if (st == KERN_OK && w->q_norm.data) st = norm(q, q, w->q_norm, n * h, d, w->eps, round_f16);
+    if (st == KERN_OK && w->k_norm.data) st = norm(k, k, w->k_norm, n * hkv, d, w->eps, round_f16);
     if (st == KERN_OK) st = kern_rope_ref(q, pos, n, h, d, rope, round_f16);
     if (st == KERN_OK) st = kern_rope_ref(k, pos, n, hkv, d, rope, round_f16);
-    if (st == KERN_OK) st = kern_attention_ref(att, q, k, v, b, t, h, hkv, d, d, kern_attention_scale(d), round_f16);
+    if (st == KERN_OK)
+        st = kern_attention_ref(att, q, k, v, b, t, h, hkv, d, d, kern_attn_scale(w, d), w->softcap, w->window, round_f16);
     if (st == KERN_OK && o_in) memcpy(o_in, att, n * h * d * sizeof *att);
     if (st == KERN_OK && out) st = kern_matmul_ref(out, att, w->o, w->o_bias, n, c, h * d, round_f16);
     free(q);
@@ -49,11 +52,14 @@ kern_status cpu_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float 
     kern_status st = cpu_matmul(ctx, q, a, w->q, w->q_bias, n, h * d, c, round_f16);
     if (st == KERN_OK) st = cpu_matmul(ctx, k, a, w->k, w->k_bias, n, hkv * d, c, round_f16);
     if (st == KERN_OK) st = cpu_matmul(ctx, v, a, w->v, w->v_bias, n, hkv * d, c, round_f16);
-    if (st == KERN_OK && w->q_norm.data) st = cpu_rmsnorm(ctx, q, q, w->q_norm, n * h, d, w->eps, round_f16);
-    if (st == KERN_OK && w->k_norm.data) st = cpu_rmsnorm(ctx, k, k, w->k_norm, n * hkv, d, w->eps, round_f16);
+    kern_status (*norm)(awq_backend_ctx *, float *, const float *, kern_weight, size_t, size_t, float, int) =
+        w->norm_1p ? cpu_rmsnorm_1p : cpu_rmsnorm;
+    if (st == KERN_OK && w->q_norm.data) st = norm(ctx, q, q, w->q_norm, n * h, d, w->eps, round_f16);
+    if (st == KERN_OK && w->k_norm.data) st = norm(ctx, k, k, w->k_norm, n * hkv, d, w->eps, round_f16);
     if (st == KERN_OK) st = cpu_rope(ctx, q, pos, n, h, d, rope, round_f16);
     if (st == KERN_OK) st = cpu_rope(ctx, k, pos, n, hkv, d, rope, round_f16);
-    if (st == KERN_OK) st = cpu_attention(ctx, att, q, k, v, b, t, h, hkv, d, d, kern_attention_scale(d), round_f16);
+    if (st == KERN_OK)
+        st = cpu_attention(ctx, att, q, k, v, b, t, h, hkv, d, d, kern_attn_scale(w, d), w->softcap, w->window, round_f16);
     if (st == KERN_OK && out) st = cpu_matmul(ctx, out, att, w->o, w->o_bias, n, c, h * d, round_f16);
     return st;
 }

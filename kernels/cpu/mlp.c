@@ -18,7 +18,7 @@ static int mlp_args_ok(const float *out, kern_weight w_gate, kern_weight b_gate,
 
 kern_status kern_mlp_ref(float *out, float *down_in, const float *m, kern_weight w_gate, kern_weight b_gate,
                          kern_weight w_up, kern_weight b_up, kern_weight w_down, kern_weight b_down, float *scratch_g,
-                         float *scratch_u, size_t n, size_t c, size_t f, int round_f16)
+                         float *scratch_u, size_t n, size_t c, size_t f, int act, int round_f16)
 {
     if (!mlp_args_ok(out, w_gate, b_gate, w_up, b_up, w_down, b_down)) return KERN_ERR_ARG;
     if (!out && !down_in) return KERN_OK;
@@ -26,7 +26,8 @@ kern_status kern_mlp_ref(float *out, float *down_in, const float *m, kern_weight
     float *a = down_in ? down_in : scratch_g;
     kern_status st = kern_matmul_ref(scratch_g, m, w_gate, b_gate, n, f, c, round_f16);
     if (st == KERN_OK) st = kern_matmul_ref(scratch_u, m, w_up, b_up, n, f, c, round_f16);
-    if (st == KERN_OK) st = kern_silu_mul_ref(a, scratch_g, scratch_u, n * f, round_f16);
+    if (st == KERN_OK)
+        st = (act == KERN_ACT_GELU_TANH ? kern_gelu_tanh_mul_ref : kern_silu_mul_ref)(a, scratch_g, scratch_u, n * f, round_f16);
     if (st == KERN_OK && out) st = kern_matmul_ref(out, a, w_down, b_down, n, c, f, round_f16);
     return st;
 }
@@ -34,14 +35,15 @@ kern_status kern_mlp_ref(float *out, float *down_in, const float *m, kern_weight
 kern_status cpu_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
                          kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down,
                          kern_weight b_down, float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f,
-                         int round_f16)
+                         int act, int round_f16)
 {
     if (!mlp_args_ok(out, w_gate, b_gate, w_up, b_up, w_down, b_down)) return KERN_ERR_ARG;
     if (!out && !down_in) return KERN_OK;
     float *a = down_in ? down_in : scratch_g;
     kern_status st = cpu_matmul(ctx, scratch_g, m, w_gate, b_gate, n, f, c, round_f16);
     if (st == KERN_OK) st = cpu_matmul(ctx, scratch_u, m, w_up, b_up, n, f, c, round_f16);
-    if (st == KERN_OK) st = cpu_silu_mul(ctx, a, scratch_g, scratch_u, n * f, round_f16);
+    if (st == KERN_OK)
+        st = (act == KERN_ACT_GELU_TANH ? cpu_gelu_tanh_mul : cpu_silu_mul)(ctx, a, scratch_g, scratch_u, n * f, round_f16);
     if (st == KERN_OK && out) st = cpu_matmul(ctx, out, a, w_down, b_down, n, c, f, round_f16);
     return st;
 }
@@ -62,7 +64,7 @@ static int groups_ok(const float *out, const kern_weight *wg, const kern_weight 
 
 kern_status kern_mlp_grouped_ref(float *out, float *down_in, const float *m, const kern_weight *w_gate,
                                  const kern_weight *w_up, const kern_weight *w_down, const size_t *start, size_t g,
-                                 float *scratch_g, float *scratch_u, size_t c, size_t f, int round_f16)
+                                 float *scratch_g, float *scratch_u, size_t c, size_t f, int act, int round_f16)
 {
     if (!groups_ok(out, w_gate, w_up, w_down, start, g)) return KERN_ERR_ARG;
     kern_status st = KERN_OK;
@@ -71,14 +73,14 @@ kern_status kern_mlp_grouped_ref(float *out, float *down_in, const float *m, con
         if (!n) continue;
         st = kern_mlp_ref(out ? out + r0 * c : NULL, down_in ? down_in + r0 * f : NULL, m + r0 * c, w_gate[e],
                           KERN_NO_WEIGHT, w_up[e], KERN_NO_WEIGHT, w_down[e], KERN_NO_WEIGHT, scratch_g, scratch_u, n, c,
-                          f, round_f16);
+                          f, act, round_f16);
     }
     return st;
 }
 
 kern_status cpu_mlp_grouped(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, const kern_weight *w_gate,
                             const kern_weight *w_up, const kern_weight *w_down, const size_t *start, size_t g,
-                            float *scratch_g, float *scratch_u, size_t c, size_t f, int round_f16)
+                            float *scratch_g, float *scratch_u, size_t c, size_t f, int act, int round_f16)
 {
     if (!groups_ok(out, w_gate, w_up, w_down, start, g)) return KERN_ERR_ARG;
     kern_status st = KERN_OK;
@@ -87,7 +89,7 @@ kern_status cpu_mlp_grouped(awq_backend_ctx *ctx, float *out, float *down_in, co
         if (!n) continue;
         st = cpu_mlp(ctx, out ? out + r0 * c : NULL, down_in ? down_in + r0 * f : NULL, m + r0 * c, w_gate[e],
                      KERN_NO_WEIGHT, w_up[e], KERN_NO_WEIGHT, w_down[e], KERN_NO_WEIGHT, scratch_g, scratch_u, n, c, f,
-                     round_f16);
+                     act, round_f16);
     }
     return st;
 }

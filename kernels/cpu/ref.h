@@ -14,30 +14,35 @@ kern_status kern_matmul_ref(float *y /*[n,o]*/, const float *x /*[n,i]*/, kern_w
                             kern_weight bias /*[o] or none*/, size_t n, size_t o, size_t i, int round_f16);
 kern_status kern_rmsnorm_ref(float *y /*[n,c]*/, const float *x /*[n,c]*/, kern_weight w /*[c]*/,
                              size_t n, size_t c, float eps, int round_f16);
+kern_status kern_rmsnorm_1p_ref(float *y /*[n,c]*/, const float *x /*[n,c]*/, kern_weight w /*[c]*/,
+                                size_t n, size_t c, float eps, int round_f16);
 kern_status kern_rope_ref(float *x /*[n, heads*d]*/, const int32_t *pos /*[n]*/, size_t n, size_t heads,
                           size_t d, const kern_rope *rope, int round_f16);
 kern_status kern_attention_ref(float *out /*[b*t, h*dv]*/, const float *q /*[b*t, h*d]*/,
                                const float *k /*[b*t, hkv*d]*/, const float *v /*[b*t, hkv*dv]*/,
                                size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale,
-                               int round_f16);
+                               float softcap, size_t window, int round_f16);
 kern_status kern_silu_mul_ref(float *out /*[n]*/, const float *g /*[n]*/, const float *u /*[n]*/,
                               size_t n, int round_f16);
+kern_status kern_gelu_tanh_mul_ref(float *out /*[n]*/, const float *g /*[n]*/, const float *u /*[n]*/,
+                                   size_t n, int round_f16);
 /* The composition of kern_matmul_ref and kern_silu_mul_ref (scratch: host buffers of n*f floats). */
 kern_status kern_mlp_ref(float *out /*[n,c] or NULL*/, float *down_in /*[n,f] or NULL*/, const float *m /*[n,c]*/,
                          kern_weight w_gate /*[f,c]*/, kern_weight b_gate /*[f] or none*/, kern_weight w_up /*[f,c]*/,
                          kern_weight b_up /*[f] or none*/, kern_weight w_down /*[c,f]*/,
                          kern_weight b_down /*[c] or none*/, float *scratch_g /*[n*f]*/, float *scratch_u /*[n*f]*/,
-                         size_t n, size_t c, size_t f, int round_f16);
+                         size_t n, size_t c, size_t f, int act, int round_f16);
 /* kern_mlp_ref on each group of rows (scratch: host buffers of rows*f floats). */
 kern_status kern_mlp_grouped_ref(float *out /*[rows,c] or NULL*/, float *down_in /*[rows,f] or NULL*/,
                                  const float *m /*[rows,c]*/, const kern_weight *w_gate, const kern_weight *w_up,
                                  const kern_weight *w_down, const size_t *start /*[g+1]*/, size_t g, float *scratch_g,
-                                 float *scratch_u, size_t c, size_t f, int round_f16);
+                                 float *scratch_u, size_t c, size_t f, int act, int round_f16);
 /* The composition of kern_matmul_ref, kern_rmsnorm_ref, kern_rope_ref and kern_attention_ref
  * (its own scratch: KERN_ERR_NOMEM when that cannot be had). */
 kern_status kern_attn_ref(float *out /*[n,c] or NULL*/, float *o_in /*[n,h*d] or NULL*/, const float *a /*[n,c]*/,
                           const kern_attn_w *w, const int32_t *pos /*[n]*/, const kern_rope *rope, size_t b, size_t t,
                           size_t c, size_t h, size_t hkv, size_t d, int round_f16);
+kern_status kern_softcap_ref(float *x /*[n]*/, size_t n, float cap, int round_f16);
 kern_status kern_add_ref(float *y /*[n]*/, const float *a /*[n]*/, const float *b /*[n]*/, size_t n,
                          int round_f16);
 kern_status kern_add_rows_ref(float *y /*[m,c]*/, const float *x /*[n,c]*/, const float *wt /*[n]*/,

@@ -18,11 +18,27 @@
 // fp32 mode: fp32 GEMMs (CUBLAS_COMPUTE_32F_PEDANTIC), P in place of S, O written as fp32.
 // Masked entries of P are exact zeros, so the full-width P V adds nothing for them, as on the CPU.
 // q and k heads are d wide, v and output heads dv (DeepSeek's MLA: d != dv); the scale is given.
+// Gemma: a soft-cap of the scores (tanh in fp64 rounded once, as exp) and a sliding window (keys
+// lo..p only, lo = kern_attn_lo; the others get exact zeros like the causal mask's).
 #include "cuda.cuh"
 
 #include <math.h>
 
 #define ATTN_BUDGET ((size_t)256 << 20) // bytes of scores per chunk
+
+// s = raw * scale (faithful: h(h(raw) * scale)), then soft-capped when softcap > 0 (faithful:
+// h(h(tanh(h(s / softcap))) * softcap)); the CPU op's score()
+__device__ __forceinline__ float attn_score(float raw, float scale, float softcap, int f16)
+{
+    float s = f16 ? h16(__fmul_rn(h16(raw), scale)) : __fmul_rn(raw, scale);
+    if (softcap > 0) {
+        float c = hif(__fdiv_rn(s, softcap), f16);
+        s = hif(__fmul_rn(hif((float)tanh((double)c), f16), softcap), f16);
+    }
+    return s;
+}
+
+__device__ __forceinline__ size_t attn_lo(size_t p, size_t window) { return window && p + 1 > window ? p + 1 - window : 0; }
 
 struct attn_ptrs {
     const void **a_qk, **b_qk, **a_pv, **b_pv;
@@ -51,21 +67,22 @@ __global__ void attn_ptrs_kernel(attn_ptrs pt, const char *q, const char *k, con
 // registers (one read of S); longer rows go through S in place. S16 (faithful): the scores as
 // fp16, read instead of S (P16 may be the same memory).
 template <int K>
-__global__ void attn_softmax_reg(float *S, const __half *S16, __half *P16, size_t rows, size_t t, float scale, int f16)
+__global__ void attn_softmax_reg(float *S, const __half *S16, __half *P16, size_t rows, size_t t, float scale,
+                                 float softcap, size_t window, int f16)
 {
     size_t warp = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
     size_t warps = (size_t)gridDim.x * blockDim.x / 32;
     for (size_t row = warp; row < rows; row += warps) {
-        size_t p = row % t;
+        size_t p = row % t, lo = attn_lo(p, window);
         float *s = S + row * t, val[K];
         float mx = -INFINITY;
 #pragma unroll
         for (int kk = 0; kk < K; kk++) {
             size_t m = lane + 32 * (size_t)kk;
             float sv = -INFINITY;
-            if (m <= p) {
+            if (m >= lo && m <= p) {
                 float raw = S16 ? __half2float(S16[row * t + m]) : s[m];
-                sv = f16 ? h16(__fmul_rn(h16(raw), scale)) : __fmul_rn(raw, scale);
+                sv = attn_score(raw, scale, softcap, f16);
                 mx = sv > mx ? sv : mx;
             }
             val[kk] = sv;
@@ -74,7 +91,7 @@ __global__ void attn_softmax_reg(float *S, const __half *S16, __half *P16, size_
         double sum = 0.0;
 #pragma unroll
         for (int kk = 0; kk < K; kk++)
-            if (lane + 32 * (size_t)kk <= p) {
+            if (lane + 32 * (size_t)kk <= p && lane + 32 * (size_t)kk >= lo) {
                 val[kk] = (float)exp((double)__fsub_rn(val[kk], mx));
                 sum += val[kk];
             }
@@ -83,36 +100,37 @@ __global__ void attn_softmax_reg(float *S, const __half *S16, __half *P16, size_
         for (int kk = 0; kk < K; kk++) {
             size_t m = lane + 32 * (size_t)kk;
             if (m >= t) break;
-            float pr = m <= p ? __fdiv_rn(val[kk], fs) : 0.0f;
+            float pr = m >= lo && m <= p ? __fdiv_rn(val[kk], fs) : 0.0f;
             if (f16) P16[row * t + m] = __float2half_rn(pr);
             else s[m] = pr;
         }
     }
 }
 
-__global__ void attn_softmax_kernel(float *S, __half *P16, size_t rows, size_t t, float scale, int f16)
+__global__ void attn_softmax_kernel(float *S, __half *P16, size_t rows, size_t t, float scale, float softcap,
+                                    size_t window, int f16)
 {
     size_t warp = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
     size_t warps = (size_t)gridDim.x * blockDim.x / 32;
     for (size_t row = warp; row < rows; row += warps) {
-        size_t p = row % t;
+        size_t p = row % t, lo = attn_lo(p, window);
         float *s = S + row * t;
         float mx = -INFINITY;
-        for (size_t m = lane; m <= p; m += 32) {
-            float sv = f16 ? h16(__fmul_rn(h16(s[m]), scale)) : __fmul_rn(s[m], scale);
+        for (size_t m = lo + lane; m <= p; m += 32) {
+            float sv = attn_score(s[m], scale, softcap, f16);
             s[m] = sv;
             mx = sv > mx ? sv : mx;
         }
         mx = warp_max(mx);
         double sum = 0.0;
-        for (size_t m = lane; m <= p; m += 32) {
+        for (size_t m = lo + lane; m <= p; m += 32) {
             float e = (float)exp((double)__fsub_rn(s[m], mx));
             s[m] = e;
             sum += e;
         }
         float fs = (float)warp_sum(sum);
         for (size_t m = lane; m < t; m += 32) {
-            float pr = m <= p ? __fdiv_rn(s[m], fs) : 0.0f;
+            float pr = m >= lo && m <= p ? __fdiv_rn(s[m], fs) : 0.0f;
             if (f16) P16[row * t + m] = __float2half_rn(pr);
             else s[m] = pr;
         }
@@ -121,15 +139,17 @@ __global__ void attn_softmax_kernel(float *S, __half *P16, size_t rows, size_t t
 
 // S16: fp16 scores (only with t <= 1024, the register kernels)
 static kern_status attn_softmax(awq_backend_ctx *ctx, float *S, const __half *S16, __half *P16, size_t rows, size_t t,
-                                float scale, int f16)
+                                float scale, float softcap, size_t window, int f16)
 {
     unsigned grid = grid_for(ctx, rows * 32, 256);
     if (S16 && t > 1024) return KERN_ERR_ARG;
-    if (t <= 128) attn_softmax_reg<4><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, f16);
-    else if (t <= 256) attn_softmax_reg<8><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, f16);
-    else if (t <= 512) attn_softmax_reg<16><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, f16);
-    else if (t <= 1024) attn_softmax_reg<32><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, f16);
-    else attn_softmax_kernel<<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, f16);
+    const float cap = softcap;
+    const size_t w = window;
+    if (t <= 128) attn_softmax_reg<4><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, cap, w, f16);
+    else if (t <= 256) attn_softmax_reg<8><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, cap, w, f16);
+    else if (t <= 512) attn_softmax_reg<16><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, cap, w, f16);
+    else if (t <= 1024) attn_softmax_reg<32><<<grid, 256, 0, ctx->stream>>>(S, S16, P16, rows, t, scale, cap, w, f16);
+    else attn_softmax_kernel<<<grid, 256, 0, ctx->stream>>>(S, P16, rows, t, scale, cap, w, f16);
     LAUNCH_CHECK();
     return KERN_OK;
 }
@@ -139,7 +159,8 @@ static kern_status attn_softmax(awq_backend_ctx *ctx, float *S, const __half *S1
 // Output: fp32 mode: out32, as fp32. Faithful: O as fp16 into o16 ([b*t, h*dv]; in the scratch
 // when NULL), then widened into out32 when it is not NULL.
 static kern_status attn_run(awq_backend_ctx *ctx, float *out32, __half *o16, const void *q, const void *k, const void *v,
-                            int in16, size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, int f16)
+                            int in16, size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale,
+                            float softcap, size_t window, int f16)
 {
     if (hkv == 0 ? h != 0 : h % hkv) return KERN_ERR_ARG;
     if (b == 0 || t == 0 || h == 0 || dv == 0) return KERN_OK;
@@ -187,7 +208,7 @@ static kern_status attn_run(awq_backend_ctx *ctx, float *out32, __half *o16, con
         CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)t, (int)t, (int)d, &one, pt.a_qk, ty,
                                          (int)(hkv * d), pt.b_qk, ty, (int)(h * d), &zero, pt.c_qk, s16 ? CUDA_R_16F : CUDA_R_32F, (int)t,
                                          (int)n, ct, CUBLAS_GEMM_DEFAULT));
-        KERN_TRY(attn_softmax(ctx, S, s16 ? P16 : NULL, P16, n * t, t, scale, f16));
+        KERN_TRY(attn_softmax(ctx, S, s16 ? P16 : NULL, P16, n * t, t, scale, softcap, window, f16));
         CUBLAS_CHECK(cublasGemmBatchedEx(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)dv, (int)t, (int)t, &one, pt.a_pv, ty,
                                          (int)(hkv * dv), pt.b_pv, ty, (int)t, &zero, pt.c_pv, ty, (int)(h * dv),
                                          (int)n, ct, CUBLAS_GEMM_DEFAULT));
@@ -200,13 +221,15 @@ static kern_status attn_run(awq_backend_ctx *ctx, float *out32, __half *o16, con
 }
 
 kern_status cuda_attention(awq_backend_ctx *ctx, float *out, const float *q, const float *k, const float *v,
-                           size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, int round_f16)
+                           size_t b, size_t t, size_t h, size_t hkv, size_t d, size_t dv, float scale, float softcap,
+                           size_t window, int round_f16)
 {
-    return attn_run(ctx, out, NULL, q, k, v, 0, b, t, h, hkv, d, dv, scale, round_f16 != 0);
+    return attn_run(ctx, out, NULL, q, k, v, 0, b, t, h, hkv, d, dv, scale, softcap, window, round_f16 != 0);
 }
 
 kern_status cuda_attention_f16(awq_backend_ctx *ctx, __half *o16, float *out32, const __half *q16, const __half *k16,
-                               const __half *v16, size_t b, size_t t, size_t h, size_t hkv, size_t d)
+                               const __half *v16, size_t b, size_t t, size_t h, size_t hkv, size_t d, float scale,
+                               float softcap, size_t window)
 {
-    return attn_run(ctx, out32, o16, q16, k16, v16, 1, b, t, h, hkv, d, d, kern_attention_scale(d), 1);
+    return attn_run(ctx, out32, o16, q16, k16, v16, 1, b, t, h, hkv, d, d, scale, softcap, window, 1);
 }

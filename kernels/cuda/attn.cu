@@ -28,12 +28,14 @@ kern_status cuda_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float
         KERN_TRY(cuda_matmul(ctx, scratch_q, a, w->q, w->q_bias, n, hd, c, round_f16));
         KERN_TRY(cuda_matmul(ctx, scratch_k, a, w->k, w->k_bias, n, kd, c, round_f16));
         KERN_TRY(cuda_matmul(ctx, scratch_v, a, w->v, w->v_bias, n, kd, c, round_f16));
-        if (w->q_norm.data) KERN_TRY(cuda_rmsnorm(ctx, scratch_q, scratch_q, w->q_norm, n * h, d, w->eps, round_f16));
-        if (w->k_norm.data) KERN_TRY(cuda_rmsnorm(ctx, scratch_k, scratch_k, w->k_norm, n * hkv, d, w->eps, round_f16));
+        kern_status (*norm)(awq_backend_ctx *, float *, const float *, kern_weight, size_t, size_t, float, int) =
+            w->norm_1p ? cuda_rmsnorm_1p : cuda_rmsnorm;
+        if (w->q_norm.data) KERN_TRY(norm(ctx, scratch_q, scratch_q, w->q_norm, n * h, d, w->eps, round_f16));
+        if (w->k_norm.data) KERN_TRY(norm(ctx, scratch_k, scratch_k, w->k_norm, n * hkv, d, w->eps, round_f16));
         KERN_TRY(cuda_rope(ctx, scratch_q, pos, n, h, d, rope, round_f16));
         KERN_TRY(cuda_rope(ctx, scratch_k, pos, n, hkv, d, rope, round_f16));
-        KERN_TRY(cuda_attention(ctx, att, scratch_q, scratch_k, scratch_v, b, t, h, hkv, d, d, kern_attention_scale(d),
-                                 round_f16));
+        KERN_TRY(cuda_attention(ctx, att, scratch_q, scratch_k, scratch_v, b, t, h, hkv, d, d, kern_attn_scale(w, d),
+                                 w->softcap, w->window, round_f16));
         if (out) KERN_TRY(cuda_matmul(ctx, out, att, w->o, w->o_bias, n, c, hd, round_f16));
         return KERN_OK;
     }
@@ -60,7 +62,8 @@ kern_status cuda_attn(awq_backend_ctx *ctx, float *out, float *o_in, const float
     KERN_TRY(cuda_gemm_f16(ctx, v16, a16, w->v.data, n, kd, c));
     KERN_TRY(cuda_rope_f16(ctx, q16, pos, n, h, d, rope));
     KERN_TRY(cuda_rope_f16(ctx, k16, pos, n, hkv, d, rope));
-    KERN_TRY(cuda_attention_f16(ctx, att16, o_in, q16, k16, v16, b, t, h, hkv, d));
+    KERN_TRY(cuda_attention_f16(ctx, att16, o_in, q16, k16, v16, b, t, h, hkv, d, kern_attn_scale(w, d), w->softcap,
+                                w->window));
     if (!out) return KERN_OK;
     if (c <= 2 * hd) c16 = q16;
     else KERN_TRY(cuda_scratch(ctx, nc * sizeof(__half), (void **)&c16));

@@ -7,6 +7,8 @@
 
 extern "C" {
 #include "../kernels.h"
+
+#include <math.h>
 #include "../quant.h"
 }
 
@@ -97,6 +99,16 @@ __device__ __forceinline__ float silu_f32(float g)
     return __fdiv_rn(g, __fadd_rn(1.0f, ex));
 }
 
+// torch's tanh GELU in fp32 (kernels/cpu/silu_mul.c): 0.5 x (1 + tanh(beta (x + 0.044715 x^3))),
+// tanh taken in fp64 and rounded once (CUDA's tanhf is within 2 ulp; glibc's is correctly rounded
+// in all but rare cases); gelu_tanh_mul and mlp share it
+__device__ __forceinline__ float gelu_tanh_f32(float x)
+{
+    const float beta = (float)(M_SQRT2 * M_2_SQRTPI * 0.5), kappa = 0.044715f;
+    float inner = __fmul_rn(beta, __fadd_rn(x, __fmul_rn(kappa, __fmul_rn(__fmul_rn(x, x), x))));
+    return __fmul_rn(__fmul_rn(0.5f, x), __fadd_rn(1.0f, (float)tanh((double)inner)));
+}
+
 // element idx of a stored weight as fp32 (exact)
 __device__ __forceinline__ float weight_at(const void *p, kern_dtype t, size_t idx)
 {
@@ -142,7 +154,8 @@ kern_status cuda_rope_f16(awq_backend_ctx *ctx, __half *x, const int32_t *pos, s
 // faithful attention (kernels.h) on fp16 q, k, v: o16 [b*t, h*d] = the output as fp16 and, when
 // out32 is not NULL, widened into it; cuda_attention's bits on the widened inputs
 kern_status cuda_attention_f16(awq_backend_ctx *ctx, __half *o16, float *out32, const __half *q16, const __half *k16,
-                               const __half *v16, size_t b, size_t t, size_t h, size_t hkv, size_t d);
+                               const __half *v16, size_t b, size_t t, size_t h, size_t hkv, size_t d, float scale,
+                               float softcap, size_t window);
 
 // ---- the ops: cuda_<name> for every entry of kernels/ops.def (semantics there) ------------
 #define KERN_OP(name, stem, ret, params) ret cuda_##name params;

@@ -5,27 +5,31 @@
 // cuBLAS call, h() of the fp32 sum), one kernel turns g, u into a (fp16, and fp32 into down_in),
 // down reads a as its fp16 operand, and its fp16 C is widened into out. Each value is the one
 // cuda_matmul / cuda_silu_mul would give (widening fp16 -> fp32 is exact), without writing each
-// intermediate as fp32 and converting it back. Every other case calls those ops in turn.
+// intermediate as fp32 and converting it back. Every other case calls those ops in turn. act picks
+// silu or Gemma's tanh GELU (the same kernels, the activation a runtime switch).
 #include "cuda.cuh"
 
 // a = h(h(silu(g)) * u) as silu_mul_kernel computes it in f16 mode; a16 may equal g16.
 // Pairs of halves per thread (n2 pairs); a widened into down_in when it is not NULL.
+__device__ __forceinline__ float act_f32(float g, int gelu) { return gelu ? gelu_tanh_f32(g) : silu_f32(g); }
+
 __global__ void silu_mul_f16x2_kernel(__half2 *a16, float *down_in, const __half2 *g16, const __half2 *u16,
-                                      size_t n2)
+                                      size_t n2, int gelu)
 {
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n2; e += (size_t)gridDim.x * blockDim.x) {
         float2 g = __half22float2(g16[e]), u = __half22float2(u16[e]);
-        float a0 = h16(__fmul_rn(h16(silu_f32(g.x)), u.x)), a1 = h16(__fmul_rn(h16(silu_f32(g.y)), u.y));
+        float a0 = h16(__fmul_rn(h16(act_f32(g.x, gelu)), u.x)), a1 = h16(__fmul_rn(h16(act_f32(g.y, gelu)), u.y));
         a16[e] = __floats2half2_rn(a0, a1); // exact: both are fp16 values
         if (down_in) down_in[2 * e] = a0, down_in[2 * e + 1] = a1;
     }
 }
 
 // the same one half at a time (an odd count or pointers not 4-byte aligned)
-__global__ void silu_mul_f16_kernel(__half *a16, float *down_in, const __half *g16, const __half *u16, size_t n)
+__global__ void silu_mul_f16_kernel(__half *a16, float *down_in, const __half *g16, const __half *u16, size_t n,
+                                    int gelu)
 {
     for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
-        float a = h16(__fmul_rn(h16(silu_f32(__half2float(g16[e]))), __half2float(u16[e])));
+        float a = h16(__fmul_rn(h16(act_f32(__half2float(g16[e]), gelu)), __half2float(u16[e])));
         a16[e] = __float2half_rn(a);
         if (down_in) down_in[e] = a;
     }
@@ -34,14 +38,14 @@ __global__ void silu_mul_f16_kernel(__half *a16, float *down_in, const __half *g
 static int aligned4(const void *p) { return ((uintptr_t)p & 3u) == 0; }
 
 static kern_status silu_mul_f16(awq_backend_ctx *ctx, __half *a16, float *down_in, const __half *g16,
-                                const __half *u16, size_t n)
+                                const __half *u16, size_t n, int gelu)
 {
     if (n % 2 == 0 && aligned4(a16) && aligned4(g16) && aligned4(u16)) {
         size_t n2 = n / 2;
         silu_mul_f16x2_kernel<<<grid_for(ctx, n2, 256), 256, 0, ctx->stream>>>(
-            (__half2 *)a16, down_in, (const __half2 *)g16, (const __half2 *)u16, n2);
+            (__half2 *)a16, down_in, (const __half2 *)g16, (const __half2 *)u16, n2, gelu);
     } else {
-        silu_mul_f16_kernel<<<grid_for(ctx, n, 256), 256, 0, ctx->stream>>>(a16, down_in, g16, u16, n);
+        silu_mul_f16_kernel<<<grid_for(ctx, n, 256), 256, 0, ctx->stream>>>(a16, down_in, g16, u16, n, gelu);
     }
     LAUNCH_CHECK();
     return KERN_OK;
@@ -49,7 +53,7 @@ static kern_status silu_mul_f16(awq_backend_ctx *ctx, __half *a16, float *down_i
 
 kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, kern_weight w_gate,
                      kern_weight b_gate, kern_weight w_up, kern_weight b_up, kern_weight w_down, kern_weight b_down,
-                     float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f, int round_f16)
+                     float *scratch_g, float *scratch_u, size_t n, size_t c, size_t f, int act, int round_f16)
 {
     if (!dtype_ok(w_gate.dtype) || !dtype_ok(w_up.dtype) || (b_gate.data && !dtype_ok(b_gate.dtype)) ||
         (b_up.data && !dtype_ok(b_up.dtype)) ||
@@ -63,7 +67,8 @@ kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const flo
         float *a = down_in ? down_in : scratch_g;
         KERN_TRY(cuda_matmul(ctx, scratch_g, m, w_gate, b_gate, n, f, c, round_f16));
         KERN_TRY(cuda_matmul(ctx, scratch_u, m, w_up, b_up, n, f, c, round_f16));
-        KERN_TRY(cuda_silu_mul(ctx, a, scratch_g, scratch_u, n * f, round_f16));
+        KERN_TRY((act == KERN_ACT_GELU_TANH ? cuda_gelu_tanh_mul : cuda_silu_mul)(ctx, a, scratch_g, scratch_u, n * f,
+                                                                                   round_f16));
         if (out) KERN_TRY(cuda_matmul(ctx, out, a, w_down, b_down, n, c, f, round_f16));
         return KERN_OK;
     }
@@ -85,7 +90,7 @@ kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const flo
     }
     KERN_TRY(cuda_gemm_f16(ctx, g16, m16, w_gate.data, n, f, c));
     KERN_TRY(cuda_gemm_f16(ctx, u16, m16, w_up.data, n, f, c));
-    KERN_TRY(silu_mul_f16(ctx, g16, down_in, g16, u16, nf));
+    KERN_TRY(silu_mul_f16(ctx, g16, down_in, g16, u16, nf, act == KERN_ACT_GELU_TANH));
     if (!out) return KERN_OK;
     if (nc * sizeof(__half) <= cap) c16 = u16;
     else KERN_TRY(cuda_scratch(ctx, nc * sizeof(__half), (void **)&c16)); // m16 is dead: a growth may free it
@@ -97,8 +102,9 @@ kern_status cuda_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const flo
 // ---- mlp_grouped: the routed experts of a mixture-of-experts block ----------------------------
 // The faithful fast path of cuda_mlp over all groups at once: m converted to fp16 once, gate and
 // up as two grouped GEMMs (cublasGemmGroupedBatchedEx, one problem per non-empty group, fp16 A/B/C,
-// fp32 accumulation), one silu_mul launch over every row, down as a third grouped GEMM and one
-// widening into out: five launches whatever the number of experts, instead of five per expert.
+// fp32 accumulation), one activation launch over every row (cuda_mlp's fp16 kernel: silu_mul's
+// or gelu_tanh_mul's bits, as act says), down as a third grouped GEMM and one widening into out:
+// five launches whatever the number of experts, instead of five per expert.
 // Each product is h(fp32 sum) as in cuda_gemm_f16; the grouped kernels may add the sum in another
 // order than cublasGemmEx does (ops.def). Where cuBLAS refuses the grouped call (NOT_SUPPORTED or
 // INVALID_VALUE: a cuBLAS or device without it for these shapes) the groups run one cuda_gemm_f16
@@ -144,7 +150,7 @@ static kern_status gemm_grouped_f16(awq_backend_ctx *ctx, int ng, const int *n_r
 
 kern_status cuda_mlp_grouped(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, const kern_weight *w_gate,
                              const kern_weight *w_up, const kern_weight *w_down, const size_t *start, size_t g,
-                             float *scratch_g, float *scratch_u, size_t c, size_t f, int round_f16)
+                             float *scratch_g, float *scratch_u, size_t c, size_t f, int act, int round_f16)
 {
     int fast = round_f16 && c && f && fits_int(c) && fits_int(f);
     size_t ng = 0;
@@ -164,7 +170,7 @@ kern_status cuda_mlp_grouped(awq_backend_ctx *ctx, float *out, float *down_in, c
             if (n)
                 KERN_TRY(cuda_mlp(ctx, out ? out + a * c : NULL, down_in ? down_in + a * f : NULL, m + a * c, w_gate[e],
                                   KERN_NO_WEIGHT, w_up[e], KERN_NO_WEIGHT, w_down[e], KERN_NO_WEIGHT, scratch_g, scratch_u,
-                                  n, c, f, round_f16));
+                                  n, c, f, act, round_f16));
         }
         return KERN_OK;
     }
@@ -208,7 +214,7 @@ kern_status cuda_mlp_grouped(awq_backend_ctx *ctx, float *out, float *down_in, c
         st = gemm_grouped_f16(ctx, G, rows, (int)f, (int)c,
                               {(const void **)dp + 3 * p * ng, (const void **)dp + (3 * p + 1) * ng, dp + (3 * p + 2) * ng,
                                hp + 3 * p * ng, hp + (3 * p + 1) * ng, hp + (3 * p + 2) * ng});
-    if (st == KERN_OK) st = silu_mul_f16(ctx, g16, down_in ? down_in + r0 * f : NULL, g16, u16, nf);
+    if (st == KERN_OK) st = silu_mul_f16(ctx, g16, down_in ? down_in + r0 * f : NULL, g16, u16, nf, act == KERN_ACT_GELU_TANH);
     if (st == KERN_OK && out) // down: [n_e, c] = a16 rows · w_down^T
         st = gemm_grouped_f16(ctx, G, rows, (int)c, (int)f,
                               {(const void **)dp + 6 * ng, (const void **)dp + 7 * ng, dp + 8 * ng, hp + 6 * ng, hp + 7 * ng,

@@ -190,7 +190,7 @@ awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, cons
     return e;
 }
 
-awq_err awq_embed_compute(const awq_backend *be, const awq_model *m, const int32_t *ids, size_t n, float *x)
+awq_err awq_embed_compute(const awq_backend *be, const awq_model *m, const int32_t *ids, size_t n, int round_f16, float *x)
 {
     const size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.hidden_size;
     for (size_t i = 0; i < n; i++)
@@ -207,6 +207,7 @@ awq_err awq_embed_compute(const awq_backend *be, const awq_model *m, const int32
         kern_status ks = be->embed(be->ctx, x, idd, (kern_weight){tab, awq_kern_dtype(m->embed->dtype)}, n, C, V);
         if (ks) e = awq_kern_fail(ks, "embedding lookup");
     }
+    if (!e) e = awq_embed_scale(be, &m->cfg, x, n, round_f16); /* Gemma: times sqrt(hidden_size) */
     awq_dev_release(be, id_own);
     awq_dev_release(be, tab_own);
     return e;

@@ -45,7 +45,8 @@ awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, cons
 
 /* The computations, on backend memory (host memory on the CPU backend): the embedding of host
  * token ids into x, and ORIGINAL block `layer` applied to x in place (x becomes its output). */
-awq_err awq_embed_compute(const awq_backend *be, const awq_model *m, const int32_t *ids, size_t n, float *x /*[n,C]*/);
+awq_err awq_embed_compute(const awq_backend *be, const awq_model *m, const int32_t *ids, size_t n, int round_f16,
+                          float *x /*[n,C]*/);
 awq_err awq_capture_compute(const awq_backend *be, const awq_model *m, int layer, int n_seq, int seqlen,
                             int round_f16, float *x /*[N,C], in: block input, out: block output*/);
 

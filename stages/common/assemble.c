@@ -18,6 +18,7 @@
 
 #include "../../cache/atomic.h"
 #include "awqobj.h"
+#include "params.h"
 #include "log.h"
 #include "safetensors.h"
 #include "shard.h"
@@ -79,7 +80,33 @@ static json_t *not_converted(const awq_config *c)
     return a;
 }
 
-/* config.json = the original + quantization_config, dtype float16 (spec §3.3) */
+json_t *awq_ct_quant_config(const awq_model *m, const awq_params *p)
+{
+    const awq_config *c = &m->cfg;
+    const int channel = p->group <= 0;
+    /* the keys and values compressed-tensors 0.20.1's AutoAWQConverter writes for this scheme
+     * (QuantizationConfig, tests/golden/ct), so that its loaders read it as their own; a channel
+     * scheme has no group_size */
+    json_t *w = json_pack("{s:b, s:i, s:s, s:b, s:s}", "dynamic", 0, "num_bits", p->w_bit, "strategy",
+                          channel ? "channel" : "group", "symmetric", 0, "type", "int");
+    if (w && !channel) json_object_set_new(w, "group_size", json_integer(p->group));
+    json_t *group = json_pack("{s:s, s:n, s:n, s:[s], s:o}", "format", "pack-quantized", "input_activations",
+                              "output_activations", "targets", "Linear", "weights", w);
+    json_t *ignore = json_pack("[s]", "lm_head");
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        char rel[96], name[128];
+        if (!awq_layer_experts(c, l)) continue; /* the router of each MoE block, as the checkpoint names it */
+        snprintf(name, sizeof name, "model.layers.%d.%s", l, awq_ckpt_name(c, "mlp.gate", rel, sizeof rel));
+        json_array_append_new(ignore, json_string(name));
+    }
+    return json_pack("{s:{s:o}, s:s, s:n, s:o, s:n, s:n, s:s, s:s, s:s}", "config_groups", "config_group_0", group,
+                     "format", "pack-quantized", "global_compression_ratio", "ignore", ignore, "kv_cache_scheme",
+                     "moe_sparsity_config", "quant_method", "compressed-tensors", "quantization_status", "compressed",
+                     "version", "0.20.1");
+}
+
+/* config.json = the original + quantization_config, dtype float16 (spec §3.3; both formats: the
+ * scales are fp16, as the search made them, see README "Formats") */
 static awq_err write_config(const awq_model *m, const awq_params *p, const char *dir)
 {
     char path[4096];
@@ -95,7 +122,11 @@ static awq_err write_config(const awq_model *m, const awq_params *p, const char 
     json_object_set_new(q, "version", json_string("gemm"));
     json_object_set_new(q, "modules_to_not_convert", not_converted(&m->cfg));
     if (p->export_fp16) json_decref(q); /* plain fp16 weights: loaders must not see an AWQ config */
-    else json_object_set_new(cfg, "quantization_config", q);
+    else if (p->format == AWQ_FORMAT_CT) {
+        json_decref(q);
+        if (!(q = awq_ct_quant_config(m, p))) { json_decref(cfg); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+        json_object_set_new(cfg, "quantization_config", q);
+    } else json_object_set_new(cfg, "quantization_config", q);
     if (json_object_get(cfg, "dtype")) json_object_set_new(cfg, "dtype", json_string("float16"));
     json_object_set_new(cfg, "torch_dtype", json_string("float16"));
     char *text = json_dumps(cfg, JSON_INDENT(2));
@@ -167,8 +198,8 @@ static awq_err get_objects(awq_store *s, const awq_key *const *keys, int n, awq_
     return code;
 }
 
-/* awq_search_results.safetensors: model.layers.<i>.<prev>.scales and .<linear>.max_val */
-static awq_err write_search_results(awq_store *s, const awq_assemble_in *in, const char *dir)
+/* awq_search_results.safetensors (at `path`): model.layers.<i>.<prev>.scales and .<linear>.max_val */
+static awq_err write_search_results(awq_store *s, const awq_assemble_in *in, const char *path)
 {
     const int L = in->m->cfg.num_hidden_layers;
     awq_object **objs = calloc((size_t)L * 2, sizeof *objs);
@@ -199,9 +230,11 @@ static awq_err write_search_results(awq_store *s, const awq_assemble_in *in, con
         }
     }
     if (!e && nt > 0) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/awq_search_results.safetensors", dir);
-        e = st_write(path, t, nt);
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) { *slash = 0; e = awq_mkdirs(dir); }
+        if (!e) e = st_write(path, t, nt);
     }
     for (int i = 0; objs && i < L * 2; i++) awq_object_free(objs[i]);
     free(objs); free(keys); free(t); free(names);
@@ -295,7 +328,7 @@ static awq_err write_tensors(awq_store *s, const awq_assemble_in *in, const char
 static awq_err shard_names(const awq_assemble_in *in, char (*names)[AWQ_SHARD_NAME_MAX])
 {
     const int L = in->m->cfg.num_hidden_layers;
-    for (int l = 0; l < L; l++) awq_block_shard_name(l, &in->packed[l], names[l]);
+    for (int l = 0; l < L; l++) awq_block_shard_name(l, &in->packed[l], in->p->format, names[l]);
     return awq_rest_shard_name(in->m, names[L]);
 }
 
@@ -384,10 +417,30 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
     char (*shards)[AWQ_SHARD_NAME_MAX] = NULL;
     awq_err e = awq_mkdirs(tmp);
     if (e) return e;
+    /* FORMAT=ct without the pipeline's shards: written here first (the conversion from the GEMM
+     * layout is per block), then linked as the pipeline's are, inside the new directory and removed
+     * from it once linked */
+    char own_shards[4200];
+    awq_assemble_in ct_in = *in;
+    const int own = !in->shards_dir && in->p->format == AWQ_FORMAT_CT;
+    if (own) {
+        snprintf(own_shards, sizeof own_shards, "%s/.shards", tmp);
+        ct_in.shards_dir = own_shards;
+        in = &ct_in;
+        char name[AWQ_SHARD_NAME_MAX], path[4200 + AWQ_SHARD_NAME_MAX];
+        for (int l = 0; !e && l <= L; l++) {
+            if (l < L) awq_block_shard_name(l, &in->packed[l], AWQ_FORMAT_CT, name);
+            else e = awq_rest_shard_name(m, name);
+            snprintf(path, sizeof path, "%s/%s", own_shards, name);
+            if (!e) e = l < L ? awq_write_block_shard(&m->cfg, s, l, &in->packed[l], AWQ_FORMAT_CT, path) : awq_write_rest_shard(m, path);
+        }
+        if (e) { remove_tree(tmp); return e; }
+    }
     if (in->shards_dir) {
         shards = calloc((size_t)L + 1, sizeof *shards);
         e = shards ? shard_names(in, shards) : awq_fail(AWQ_ERR_NOMEM, "out of memory");
         if (!e) e = link_shards(in, shards, tmp);
+        if (!e && own) e = remove_tree(own_shards);
         awq_prof_mark("assemble: shards linked");
     } else {
         e = write_tensors(s, in, tmp);
@@ -400,7 +453,10 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
         e = copy_file(in->manifest, to);
     }
     awq_prof_mark("assemble: config, side files");
-    if (!e) e = write_search_results(s, in, tmp);
+    char results[4200];
+    if (in->search_results) snprintf(results, sizeof results, "%s", in->search_results);
+    else snprintf(results, sizeof results, "%s.awq/awq_search_results.safetensors", out_dir);
+    if (!e) e = write_search_results(s, in, results);
     awq_prof_mark("assemble: search results");
     /* Move into place: an existing OUT is moved aside first and removed after. */
     int had_old = 0;
@@ -418,7 +474,7 @@ awq_err awq_assemble(awq_store *s, const awq_assemble_in *in, const char *out_di
     /* What this checkpoint does not use goes: the old output, and the shards of earlier
      * experiments (the new output keeps its own links to the shards it uses), moved into the
      * old output's directory and removed with it in the background. */
-    if (!e && shards) {
+    if (!e && shards && !own) {
         if (!had_old && awq_mkdirs(old) != AWQ_OK) awq_clear_error(); /* then they are unlinked here */
         const char *keep[L + 1];
         for (int k = 0; k <= L; k++) keep[k] = shards[k];

@@ -56,6 +56,13 @@ awq_err awq_params_check(const awq_params *p, const awq_config *c, int need_pack
         awq_hint("use %s, or evaluate other widths as fake quantization", AWQ_SAY("w-bit", "4"));
         return AWQ_ERR_ARG;
     }
+    if (p->export_fp16 && p->format == AWQ_FORMAT_CT) { /* plain fp16 weights: no codes to pack */
+        awq_fail(AWQ_ERR_ARG, "%s writes unquantized fp16 weights, which have no compressed-tensors form (%s)",
+                 AWQ_SAY("export", "1"), AWQ_SAY("format", "ct"));
+        awq_hint("drop one of them: %s for the fp16 export, or %s for the quantized checkpoint", AWQ_SAY("format", "autoawq"),
+                 AWQ_SAY("export", "0"));
+        return AWQ_ERR_ARG;
+    }
     if (kern_clip_candidates(p->clip_grid, p->max_shrink) == 0) {
         char ms[32], cg[32];
         snprintf(ms, sizeof ms, "%g", p->max_shrink);
@@ -178,6 +185,8 @@ awq_err awq_block_f32_from_model_on(const awq_backend *be, const awq_model *m, i
     const int host = awq_backend_is_host(be);
     if (!host) out->be = be;
     out->fused = m->cfg.fused;
+    out->norm_1p = m->cfg.gemma;
+    out->layer1 = layer + 1;
     awq_block blk;
     awq_err e = awq_model_block(m, layer, &blk);
     for (int s = 0; !e && s < AWQ_SLOT__COUNT; s++) {
@@ -218,6 +227,8 @@ awq_err awq_block_f32_copy(const awq_block_f32 *src, awq_block_f32 *dst)
     memset(dst, 0, sizeof *dst);
     if (src->be) return awq_fail(AWQ_ERR_ARG, "copying a block held in device memory is not supported");
     dst->fused = src->fused;
+    dst->norm_1p = src->norm_1p;
+    dst->layer1 = src->layer1;
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
         if (!src->t[s]) continue;
         size_t n = awq_block_f32_numel(src, (awq_slot)s);
@@ -232,6 +243,7 @@ awq_err awq_block_f32_copy(const awq_block_f32 *src, awq_block_f32 *dst)
 void awq_block_f32_view(const awq_block_f32 *b, awq_block_w *w)
 {
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) w->w[s] = b->t[s] ? (kern_weight){b->t[s], KERN_F32} : KERN_NO_WEIGHT;
+    w->layer1 = b->layer1;
 }
 
 /* ---- scale groups --------------------------------------------------------------------------- */
@@ -279,6 +291,11 @@ int awq_scale_groups(const awq_config *c, int n_experts, awq_sgroup out[AWQ_MAX_
         int v_o = c->num_key_value_heads * c->head_dim == c->hidden_size && c->hidden_size == c->num_attention_heads * c->head_dim;
         for (int i = 0; i < (n_experts ? 3 : 4); i++)
             if (i != 1 || v_o) out[n++] = all[i];
+        if (c->gemma) { /* AutoAWQ's gemma2.py: the mlp's input norm is pre_feedforward_layernorm */
+            awq_sgroup *g = &out[n - 2];
+            snprintf(g->prev_name, sizeof g->prev_name, "pre_feedforward_layernorm");
+            g->prev = AWQ_W_PRE_FF_NORM;
+        }
         if (!n_experts) return n;
     }
     const int shared = c->mla && c->n_shared_experts > 0; /* DeepSeek-V3's shared experts */
@@ -362,6 +379,7 @@ static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, i
 {
     memset(d, 0, sizeof *d);
     memset(f32, 0, sizeof *f32);
+    d->w.layer1 = b->layer1;
     awq_err e = AWQ_OK;
     for (int s = 0; s < AWQ_SLOT__COUNT && !e; s++) {
         d->w.w[s] = KERN_NO_WEIGHT;
@@ -1052,6 +1070,22 @@ static awq_err fold(const awq_backend *be, float *w, const float *s_host, size_t
     return e ? e : ks ? awq_kern_fail(ks, "apply scales") : AWQ_OK;
 }
 
+/* Gemma's norm multiplies by (1 + w): dividing the norm by s takes w' = (1 + w) / s - 1, not w / s.
+ * In fp16 each step is rounded as AutoAWQ's scale_ln_fcs computes it on the fp16 weight (w += 1;
+ * w /= s; w -= 1): w' = h(h(h(1 + w) / s) - 1); in fp32 one expression. The few values of a norm
+ * go through the host. */
+static awq_err fold_1p(const awq_backend *be, float *w, const float *s, size_t n, int r16)
+{
+    float *h = malloc(n * sizeof *h);
+    if (!h) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    kern_status ks = be->download(be->ctx, h, w, n * sizeof *h);
+    for (size_t c = 0; !ks && c < n; c++)
+        h[c] = r16 ? awq_round_f16(awq_round_f16(awq_round_f16(1.0f + h[c]) / s[c]) - 1.0f) : (1.0f + h[c]) / s[c] - 1.0f;
+    if (!ks) ks = be->upload(be->ctx, w, h, n * sizeof *h);
+    free(h);
+    return ks ? awq_kern_fail(ks, "apply scales to a (1 + w) norm") : AWQ_OK;
+}
+
 awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_res, int round_f16)
 {
     /* on the device that holds the block, else on the host (the CPU op is the same arithmetic) */
@@ -1066,7 +1100,7 @@ awq_err awq_apply_scales(awq_block_f32 *b, const awq_scale_result *res, int n_re
         if (!pw) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': the block has no such tensor", r->group.prev_name);
         if (b->ndim[prev] == 1) { /* (a) a norm: weight[c] = h(weight[c] / s[c]) */
             if ((size_t)b->shape[prev][0] != n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for %lld channels", r->group.prev_name, n, (long long)b->shape[prev][0]);
-            e = fold(be, pw, s, n, 1, 1, round_f16);
+            e = b->norm_1p ? fold_1p(be, pw, s, n, round_f16) : fold(be, pw, s, n, 1, 1, round_f16);
         } else { /* (b) a linear: its last n output rows (and bias entries) = h(. / s[row]) */
             size_t rows = (size_t)b->shape[prev][0], cols = (size_t)b->shape[prev][1];
             if (rows < n) return awq_fail(AWQ_ERR_FORMAT, "scale group '%s': %zu scales for %zu rows", r->group.prev_name, n, rows);
@@ -1318,7 +1352,7 @@ void awq_clip_results_free(awq_clip_result *res, int n)
 awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const float *w, size_t o, size_t i,
                             const float *max_val, unsigned what, awq_packed_linear *out)
 {
-    const int pack = (what & AWQ_QL_PACK) != 0, want_deq = !pack || (what & AWQ_QL_DEQ), on_dev = (what & AWQ_QL_W_ON_DEV) != 0;
+    const int pack = (what & AWQ_QL_PACK) != 0, want_deq = (!pack && !(what & AWQ_QL_CODES)) || (what & AWQ_QL_DEQ), on_dev = (what & AWQ_QL_W_ON_DEV) != 0;
     memset(out, 0, sizeof *out);
     size_t g;
     if (kern_quant_group(&g, i, p->group) != KERN_OK)
@@ -1349,6 +1383,14 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
     if (!e && want_deq) e = awq_dev_fetch(be, out->deq, deq_d, o * i * sizeof *deq_d);
     if (!e) e = awq_dev_fetch(be, scales, sc_d, o * G * sizeof *sc_d);
     if (!e) e = awq_dev_fetch(be, zeros, zeros_d, o * G);
+    if (!e && (what & AWQ_QL_CODES)) { /* handed over, with the codes fetched */
+        if (!(out->codes = malloc(o * i + 1))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        else e = awq_dev_fetch(be, out->codes, codes_d, o * i);
+        out->zeros = zeros;
+        out->scales = scales;
+        zeros = NULL;
+        scales = NULL;
+    }
     if (!e && pack) {
         out->qweight = malloc(i * (o / 8) * sizeof *out->qweight);
         out->qzeros = malloc(G * (o / 8) * sizeof *out->qzeros);
@@ -1356,7 +1398,8 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
         if (!out->qweight || !out->qzeros || !out->scales16) e = awq_fail(AWQ_ERR_NOMEM, "out of memory packing");
         const int host = awq_backend_is_host(be); /* the CPU packs straight into the output */
         if (!e && !host) e = awq_dev_alloc(be, (void **)&qw_d, i * (o / 8) * sizeof *qw_d);
-        if (!e && ((ks = kern_pack_zeros_scales(out->qzeros, out->scales16, zeros, scales, o, i, p->group)) ||
+        if (!e && ((ks = kern_pack_zeros_scales(out->qzeros, out->scales16, out->zeros ? out->zeros : zeros,
+                                                out->scales ? out->scales : scales, o, i, p->group)) ||
                    (ks = be->pack_qweight(be->ctx, host ? out->qweight : qw_d, codes_d, o, i))))
             e = awq_kern_fail(ks, "pack (GEMM layout needs w_bit 4, out_features % 8 == 0 and fp16 scales)");
         if (!e && !host) e = awq_dev_fetch(be, out->qweight, qw_d, i * (o / 8) * sizeof *qw_d);
@@ -1372,5 +1415,6 @@ awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const fl
 void awq_packed_linear_free(awq_packed_linear *pl)
 {
     free(pl->qweight); free(pl->qzeros); free(pl->scales16); free(pl->deq);
+    free(pl->codes); free(pl->zeros); free(pl->scales);
     memset(pl, 0, sizeof *pl);
 }

@@ -23,6 +23,9 @@ typedef struct awq_block_f32 {
     int64_t shape[AWQ_SLOT__COUNT][2];
     int ndim[AWQ_SLOT__COUNT];
     const awq_backend *be;            /* NULL: t[] are host memory; else memory of this device backend */
+    int layer1;                       /* 1 + the block's layer (0: not known; awq_block_w's layer1) */
+    int norm_1p;                      /* 1: its norms multiply by (1 + w) (Gemma): scales fold as
+                                       * w' = (1 + w) / s - 1 (awq_apply_scales) */
     int fused;                        /* 1: the checkpoint fuses q/k/v and gate/up (Phi3, fused.h): every
                                        * part is clipped (AutoAWQ clips qkv_proj) and packed fused */
 } awq_block_f32;
@@ -207,15 +210,18 @@ typedef struct awq_packed_linear {
     int32_t *qzeros;         /* [G, o/8] */
     uint16_t *scales16;      /* [G, o] fp16 bits */
     float *deq;              /* [o, i] the fake-quantized weight (what the checkpoint stands for) */
+    uint8_t *codes, *zeros;  /* AWQ_QL_CODES: [o, i] and [o, G], any w_bit */
+    float *scales;           /* AWQ_QL_CODES: [o, G] */
 } awq_packed_linear;
 
 /* Clip (max_val may be NULL: no clipping) and quantize w [o, i]. `what`: AWQ_QL_PACK packs
  * (w_bit 4, o % 8 == 0 required) and leaves deq NULL unless AWQ_QL_DEQ is given too; without
- * AWQ_QL_PACK only deq is filled. (Fetching an unneeded fp32 deq from a GPU costs more than the
+ * AWQ_QL_PACK only deq is filled (or, with AWQ_QL_CODES alone, only codes, zeros and scales). (Fetching an unneeded fp32 deq from a GPU costs more than the
  * quantization itself.) */
 #define AWQ_QL_PACK 1
 #define AWQ_QL_DEQ 2
 #define AWQ_QL_W_ON_DEV 4   /* w is backend memory (a block from awq_block_f32_from_model_on), not host */
+#define AWQ_QL_CODES 8      /* also return the codes, zeros and scales (any w_bit: the CT layout packs them) */
 awq_err awq_quantize_linear(const awq_backend *be, const awq_params *p, const float *w, size_t o, size_t i,
                             const float *max_val, unsigned what, awq_packed_linear *out);
 void awq_packed_linear_free(awq_packed_linear *pl);

@@ -7,6 +7,7 @@
 
 #include "../../base/half.h"
 #include "../../kernels/quant.h"
+#include "ct.h"
 #include "devmem.h"
 #include "fused.h"
 
@@ -99,7 +100,17 @@ awq_err awq_packed_key(const awq_model *m, int layer, const awq_key *scaled, con
     }
     if (!e && clip) e = awq_recipe_add_key(r, "clip", clip);
     if (!e) e = awq_params_recipe(r, p, AWQ_K_PACKED);
+    /* not from the record: FORMAT changes this key only where the object's layout differs */
+    if (!e && awq_pack_layout(p) == AWQ_LAYOUT_CT) e = awq_recipe_add(r, "format", "pack-quantized");
     return recipe_done(r, e, out, recipe);
+}
+
+awq_layout awq_pack_layout(const awq_params *p)
+{
+    if (p->export_fp16) return AWQ_LAYOUT_EXPORT;
+    if (p->fake_quant) return AWQ_LAYOUT_FAKE;
+    if (p->w_bit == 4) return AWQ_LAYOUT_GEMM;
+    return p->format == AWQ_FORMAT_CT ? AWQ_LAYOUT_CT : AWQ_LAYOUT_FAKE;
 }
 
 /* ---- scales ------------------------------------------------------------------------------- */
@@ -407,21 +418,48 @@ awq_err awq_clips_get(awq_store *s, const awq_key *key, float *max_val[AWQ_SLOT_
 
 /* ---- packing ------------------------------------------------------------------------------ */
 
-enum { PACK_MAX_TENSORS = 3 * AWQ_MAX_LINEARS + AWQ_SLOT__COUNT };
+enum { PACK_MAX_TENSORS = 4 * AWQ_MAX_LINEARS + AWQ_SLOT__COUNT };
+
+/* The compressed-tensors tensors of one linear (ct.h) from its codes, zeros and scales, into
+ * t[0..4) (names in names[0..4), the packed arrays kept in *ct for the caller to free). */
+static awq_err ct_tensors(const char *lin, awq_packed_linear *pl, awq_ct_linear *ct, int w_bit, awq_tensor *t, char (*names)[80])
+{
+    size_t O = pl->o, I = pl->i, G = pl->g_count;
+    uint16_t *s16 = malloc(O * G * 2 + 1);
+    if (!s16) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < O * G; k++) {
+        if (!awq_f32_fits_f16(pl->scales[k])) {
+            free(s16);
+            return awq_fail(AWQ_ERR_NUMERIC, "scale [%zu, %zu] = %g does not fit fp16", k / G, k % G, (double)pl->scales[k]);
+        }
+        s16[k] = awq_f32_to_f16(pl->scales[k]);
+    }
+    awq_err e = awq_ct_from_codes(ct, pl->codes, pl->zeros, s16, O, I, G, w_bit);
+    free(s16);
+    if (e) return e;
+    for (int k = 0; k < 4; k++) snprintf(names[k], 80, "%s.%s", lin, AWQ_CT_SUFFIX[k]);
+    const size_t nw = awq_ct_words(I, w_bit), zw = awq_ct_words(O, w_bit);
+    t[0] = (awq_tensor){names[0], AWQ_DT_I32, 2, {(int64_t)O, (int64_t)nw}, ct->packed, O * nw * 4, .fast = 1};
+    t[1] = (awq_tensor){names[1], AWQ_DT_F16, 2, {(int64_t)O, (int64_t)G}, ct->scale, O * G * 2, 0};
+    t[2] = (awq_tensor){names[2], AWQ_DT_I32, 2, {(int64_t)zw, (int64_t)G}, ct->zero, zw * G * 4, 0};
+    t[3] = (awq_tensor){names[3], AWQ_DT_I64, 1, {2}, ct->shape, 16, 0};
+    return AWQ_OK;
+}
 
 awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, const awq_backend *be,
                        const awq_params *p, const awq_block_f32 *b, float *const max_val[AWQ_SLOT__COUNT],
                        awq_block_f32 *fq)
 {
-    const int pack = p->w_bit == 4 && !p->fake_quant;
+    const int pack = awq_pack_layout(p) == AWQ_LAYOUT_GEMM, ct = awq_pack_layout(p) == AWQ_LAYOUT_CT;
     awq_slot lins[AWQ_MAX_LINEARS];
     const int nlin = awq_block_linears(b, lins);
     awq_packed_linear *pl = calloc((size_t)nlin + 1, sizeof *pl);
+    awq_ct_linear *cts = calloc((size_t)nlin + 1, sizeof *cts);
     awq_tensor *t = malloc(PACK_MAX_TENSORS * sizeof *t);
     char (*names)[80] = malloc(PACK_MAX_TENSORS * sizeof *names);
     uint16_t **h16 = calloc(AWQ_SLOT__COUNT, sizeof *h16);
     int nt = 0;
-    awq_err e = pl && t && names && h16 ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    awq_err e = pl && cts && t && names && h16 ? AWQ_OK : awq_fail(AWQ_ERR_NOMEM, "out of memory");
     if (fq) memset(fq, 0, sizeof *fq);
     /* the small tensors (norms, biases) on the host; those of a block in device memory are fetched */
     const float *host_t[AWQ_SLOT__COUNT] = {0};
@@ -458,7 +496,8 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
             continue;
         }
         e = awq_quantize_linear(be, p, b->t[L], O, I, max_val ? max_val[L] : NULL,
-                                (pack ? AWQ_QL_PACK : 0) | (fq ? AWQ_QL_DEQ : 0) | (b->be ? AWQ_QL_W_ON_DEV : 0), &pl[li]);
+                                (pack ? AWQ_QL_PACK : 0) | (ct ? AWQ_QL_CODES : 0) | (fq ? AWQ_QL_DEQ : 0) |
+                                (b->be ? AWQ_QL_W_ON_DEV : 0), &pl[li]);
         if (e) { char lin[64]; e = awq_context(e, "%s", awq_linear_name(L, lin, sizeof lin)); break; }
         char lin[64];
         awq_linear_name(L, lin, sizeof lin);
@@ -473,6 +512,9 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
             snprintf(names[nt], 80, "%s.scales", lin);
             t[nt] = (awq_tensor){names[nt], AWQ_DT_F16, 2, {(int64_t)G, (int64_t)O}, pl[li].scales16, G * O * 2, 0};
             nt++;
+        } else if (ct) {
+            if ((e = ct_tensors(lin, &pl[li], &cts[li], p->w_bit, t + nt, names + nt))) { e = awq_context(e, "%s", lin); break; }
+            nt += 4;
         } else { /* fake quantization only: the dequantized weight in fp16 */
             if (!(h16[L] = malloc(O * I * 2))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
             awq_f32_to_f16_n(h16[L], pl[li].deq, O * I);
@@ -516,6 +558,8 @@ awq_err awq_pack_block(awq_store *s, const awq_key *key, const char *recipe, con
     if (!e) e = awq_store_put(s, key, "packed", recipe, t, nt);
     for (int k = 0; k < n_fused; k++) free(fused_bufs[k]);
     for (int li = 0; pl && li < nlin; li++) awq_packed_linear_free(&pl[li]);
+    for (int li = 0; cts && li < nlin; li++) awq_ct_linear_free(&cts[li]);
+    free(cts);
     for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++) { if (h16) free(h16[sl]); free(fetched[sl]); }
     free(pl), free(t), free(names), free(h16);
     if (e && fq) awq_block_f32_free(fq);

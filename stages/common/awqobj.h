@@ -48,6 +48,15 @@ awq_err awq_clips_put(awq_store *s, const awq_key *key, const char *recipe, cons
 /* max_val of every clipped linear, indexed by slot (NULL for unclipped); caller frees each. */
 awq_err awq_clips_get(awq_store *s, const awq_key *key, float *max_val[AWQ_SLOT__COUNT]);
 
+/* What a block's packed object holds, from the parameters: the AutoAWQ GEMM layout (W_BIT 4),
+ * the compressed-tensors layout (FORMAT=ct and W_BIT not 4: the only checkpoint of those widths;
+ * its key has the entry format=pack-quantized, so every other key is what it was), the
+ * fake-quantized fp16 weights (other widths in FORMAT=autoawq, or --fake-quant), or the scaled
+ * and clipped fp16 weights (EXPORT=1). A FORMAT=ct checkpoint of 4 bits is made from the GEMM
+ * object by its shards (shard.h): both formats share every object of the search. */
+typedef enum { AWQ_LAYOUT_GEMM, AWQ_LAYOUT_CT, AWQ_LAYOUT_FAKE, AWQ_LAYOUT_EXPORT } awq_layout;
+awq_layout awq_pack_layout(const awq_params *p);
+
 /* Quantize every linear of b (after clipping with max_val[slot] when given) and store the packed
  * object; with fq != NULL the fake-quant weights are also returned (fq->t[slot] for linears,
  * the other slots copied from b). A block in be's memory (b->be) is quantized where it is. */

@@ -30,10 +30,13 @@ static const struct {
     {"Qwen3MoeForCausalLM", "qwen3_moe", AWQ_ARCH_QWEN3_MOE},
     {"DeepseekV3ForCausalLM", "deepseek_v3", AWQ_ARCH_DEEPSEEK_V3},
     {"Phi3ForCausalLM", "phi3", AWQ_ARCH_PHI3},
+    {"Gemma2ForCausalLM", "gemma2", AWQ_ARCH_GEMMA2},
+    {"Gemma3ForCausalLM", "gemma3_text", AWQ_ARCH_GEMMA3},
 };
 #define N_ARCHS (sizeof g_archs / sizeof g_archs[0])
 #define SUPPORTED_HINT "supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, " \
-                       "MixtralForCausalLM, Qwen3MoeForCausalLM, DeepseekV3ForCausalLM, Phi3ForCausalLM"
+                       "MixtralForCausalLM, Qwen3MoeForCausalLM, DeepseekV3ForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM, " \
+                       "Gemma3ForCausalLM"
 
 const char *awq_arch_name(awq_arch a)
 {
@@ -173,12 +176,14 @@ static awq_err read_dims(const rd *r, json_t *root, awq_config *cfg)
         return get_number(r, root, "", "rms_norm_eps", 0, 1, &cfg->rms_norm_eps, NULL);
     }
     if (cfg->arch == AWQ_ARCH_PHI3) cfg->rms_norm_eps = 1e-5, cfg->max_position_embeddings = 4096; /* Phi3Config's */
+    if (cfg->arch == AWQ_ARCH_GEMMA2) cfg->head_dim = 256, cfg->max_position_embeddings = 8192; /* Gemma2Config's */
+    if (cfg->arch == AWQ_ARCH_GEMMA3) cfg->head_dim = 256, cfg->max_position_embeddings = 131072; /* Gemma3TextConfig's */
     if (H % cfg->num_key_value_heads != 0)
         return awq_fail(AWQ_ERR_FORMAT, "'%s': num_attention_heads %d is not a multiple of num_key_value_heads %d", r->file,
                         H, cfg->num_key_value_heads);
     int has_d;
     if ((e = get_int(r, root, "", "head_dim", 1, 1024, &cfg->head_dim, &has_d))) return e;
-    if (!has_d) {
+    if (!has_d && cfg->arch != AWQ_ARCH_GEMMA2 && cfg->arch != AWQ_ARCH_GEMMA3) {
         if (C % H != 0)
             return awq_fail(AWQ_ERR_FORMAT, "'%s': hidden_size %d is not a multiple of num_attention_heads %d (and no head_dim)",
                             r->file, C, H);
@@ -298,6 +303,57 @@ static awq_err read_longrope(const rd *r, json_t *root, json_t *rp, const char *
     return AWQ_OK;
 }
 
+/* One Gemma 3 RoPE: theta (absent: the default given) and, where allowed, linear scaling. */
+static awq_err gemma3_rope_one(const rd *r, json_t *rp, const char *prefix, int scaling_ok, double *theta, double *factor)
+{
+    awq_err e;
+    const char *type;
+    if ((e = get_number(r, rp, prefix, "rope_theta", 0, 1e12, theta, NULL))) return e;
+    if ((e = get_string(r, rp, prefix, "rope_type", &type))) return e;
+    if (!type && (e = get_string(r, rp, prefix, "type", &type))) return e;
+    if (!type || strcmp(type, "default") == 0) return AWQ_OK;
+    if (strcmp(type, "linear") != 0 || !scaling_ok) {
+        awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': %srope_type '%.40s' is not supported for Gemma 3 (default; linear on the global "
+                 "layers)", r->file, prefix, type);
+        awq_hint("released Gemma 3 checkpoints scale their global layers linearly (factor 8) and their local ones not at all");
+        return AWQ_ERR_UNSUPPORTED;
+    }
+    int has;
+    if ((e = get_number(r, rp, prefix, "factor", 0, 1e6, factor, &has))) return e;
+    if (!has) return awq_fail(AWQ_ERR_FORMAT, "'%s': linear RoPE needs key '%sfactor'", r->file, prefix);
+    return AWQ_OK;
+}
+
+/* Gemma 3's two RoPEs: rope_theta + rope_scaling (global) and rope_local_base_freq (local), or
+ * transformers 5's rope_parameters {"full_attention": {...}, "sliding_attention": {...}}. */
+static awq_err read_rope_gemma3(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    double factor = 0;
+    cfg->rope_theta = 1e6, cfg->rope_local_theta = 1e4;
+    if ((e = get_number(r, root, "", "rope_theta", 0, 1e12, &cfg->rope_theta, NULL)) ||
+        (e = get_number(r, root, "", "rope_local_base_freq", 0, 1e12, &cfg->rope_local_theta, NULL)))
+        return e;
+    json_t *rp = json_object_get(root, "rope_parameters");
+    if (rp && !json_is_null(rp)) {
+        if (!json_is_object(rp)) return bad_type(r, "", "rope_parameters", rp, "an object or null");
+        json_t *full = json_object_get(rp, "full_attention"), *slide = json_object_get(rp, "sliding_attention");
+        if (full && !json_is_object(full)) return bad_type(r, "rope_parameters.", "full_attention", full, "an object");
+        if (slide && !json_is_object(slide)) return bad_type(r, "rope_parameters.", "sliding_attention", slide, "an object");
+        if (full && (e = gemma3_rope_one(r, full, "rope_parameters.full_attention.", 1, &cfg->rope_theta, &factor))) return e;
+        if (slide && (e = gemma3_rope_one(r, slide, "rope_parameters.sliding_attention.", 0, &cfg->rope_local_theta, NULL)))
+            return e;
+    } else {
+        json_t *rs = json_object_get(root, "rope_scaling");
+        if (rs && !json_is_null(rs)) {
+            if (!json_is_object(rs)) return bad_type(r, "", "rope_scaling", rs, "an object or null");
+            if ((e = gemma3_rope_one(r, rs, "rope_scaling.", 1, &cfg->rope_theta, &factor))) return e;
+        }
+    }
+    if (factor > 0) cfg->rope_type = AWQ_ROPE_LINEAR, cfg->rope_factor = factor;
+    return AWQ_OK;
+}
+
 /* rope_parameters (transformers v5) or rope_theta + rope_scaling (older). Both may carry the
  * type under "rope_type" or, in old files, "type". */
 static awq_err read_rope(const rd *r, json_t *root, awq_config *cfg)
@@ -377,6 +433,39 @@ check_partial:
     return AWQ_OK;
 }
 
+/* Gemma 2: sliding_window (default 4096; null: none) on the layers layer_types calls
+ * "sliding_attention", by default the even ones ((i + 1) % 2, Gemma2Config). The window is
+ * computed for real (the attention op's window), so any length is accepted. */
+static awq_err read_window_gemma(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    const int L = cfg->num_hidden_layers;
+    json_t *sw = json_object_get(root, "sliding_window");
+    cfg->sliding_window = 4096;
+    if (sw && json_is_null(sw)) cfg->sliding_window = 0;
+    else if ((e = get_int(r, root, "", "sliding_window", 1, INT_MAX, &cfg->sliding_window, NULL))) return e;
+    json_t *lt = json_object_get(root, "layer_types");
+    if (!lt || json_is_null(lt)) { /* Gemma 2: every second layer global; Gemma 3: sliding_window_pattern's */
+        int pattern = 2;
+        if (cfg->arch == AWQ_ARCH_GEMMA3) {
+            pattern = 6;
+            if ((e = get_int(r, root, "", "sliding_window_pattern", 1, INT_MAX, &pattern, NULL))) return e;
+        }
+        for (int l = 0; l < L; l++) cfg->layer_sliding[l] = (l + 1) % pattern != 0;
+        return AWQ_OK;
+    }
+    if (!json_is_array(lt) || json_array_size(lt) != (size_t)L)
+        return awq_fail(AWQ_ERR_FORMAT, "'%s': key 'layer_types' must be a list of num_hidden_layers = %d strings", r->file, L);
+    for (int l = 0; l < L; l++) {
+        const char *t = json_string_value(json_array_get(lt, (size_t)l));
+        if (!t || (strcmp(t, "sliding_attention") != 0 && strcmp(t, "full_attention") != 0))
+            return awq_fail(AWQ_ERR_FORMAT, "'%s': key 'layer_types[%d]' must be \"sliding_attention\" or \"full_attention\"",
+                            r->file, l);
+        cfg->layer_sliding[l] = strcmp(t, "sliding_attention") == 0;
+    }
+    return AWQ_OK;
+}
+
 /* Mistral: a non-null sliding_window is active. Qwen2/Qwen3: only with use_sliding_window, and
  * then only on layers >= max_window_layers (class defaults 4096 and 28). Llama has none. */
 static awq_err read_window(const rd *r, json_t *root, awq_config *cfg)
@@ -384,6 +473,7 @@ static awq_err read_window(const rd *r, json_t *root, awq_config *cfg)
     awq_err e;
     int window = 0, has_window = 0;
     if (cfg->arch == AWQ_ARCH_LLAMA || cfg->arch == AWQ_ARCH_DEEPSEEK_V3) return AWQ_OK;
+    if (cfg->gemma) return read_window_gemma(r, root, cfg);
     if ((e = get_int(r, root, "", "sliding_window", 1, INT_MAX, &window, &has_window))) return e;
     int active = 0;
     if (cfg->arch == AWQ_ARCH_MISTRAL || cfg->arch == AWQ_ARCH_MIXTRAL || cfg->arch == AWQ_ARCH_PHI3) {
@@ -397,12 +487,58 @@ static awq_err read_window(const rd *r, json_t *root, awq_config *cfg)
         active = use && window > 0 && max_window_layers < cfg->num_hidden_layers;
     }
     if (!active) return AWQ_OK;
-    if (window < MIN_WINDOW) {
+    if (window < MIN_WINDOW && cfg->arch != AWQ_ARCH_PHI3) { /* Phi-3's window is computed (the attention op's) */
         awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': active sliding_window %d is shorter than %d tokens", r->file, window, MIN_WINDOW);
         awq_hint("awqmake computes full causal attention, which equals windowed attention only for windows >= %d", MIN_WINDOW);
         return AWQ_ERR_UNSUPPORTED;
     }
     cfg->sliding_window = window;
+    return AWQ_OK;
+}
+
+/* A soft-capping key: a positive number, null (none) or absent (the class default dflt). */
+static awq_err get_cap(const rd *r, json_t *root, const char *key, double dflt, double *out)
+{
+    json_t *v = json_object_get(root, key);
+    *out = dflt;
+    if (v && json_is_null(v)) return *out = 0, AWQ_OK;
+    return get_number(r, root, "", key, 0, 1e9, out, NULL);
+}
+
+/* Gemma 2's own keys (Gemma2Config's defaults); its activation is hidden_activation (hidden_act
+ * in older files), gelu_pytorch_tanh only. */
+static awq_err read_gemma(const rd *r, json_t *root, awq_config *cfg)
+{
+    awq_err e;
+    int attn_bias = 0;
+    const int g3 = cfg->arch == AWQ_ARCH_GEMMA3;
+    cfg->gemma = 1;
+    cfg->qk_norm = g3; /* Gemma3Attention's q_norm, k_norm */
+    cfg->tie_word_embeddings = 1;
+    cfg->query_pre_attn_scalar = 256;
+    if ((e = get_bool(r, root, "tie_word_embeddings", &cfg->tie_word_embeddings)) ||
+        (e = get_bool(r, root, "attention_bias", &attn_bias)) ||
+        (e = get_number(r, root, "", "query_pre_attn_scalar", 0, 1e9, &cfg->query_pre_attn_scalar, NULL)) ||
+        (e = get_cap(r, root, "attn_logit_softcapping", g3 ? 0 : 50.0, &cfg->attn_softcap)) ||
+        (e = get_cap(r, root, "final_logit_softcapping", g3 ? 0 : 30.0, &cfg->final_softcap)))
+        return e;
+    cfg->qkv_bias = cfg->o_bias = attn_bias;
+    int bidir = 0;
+    if ((e = get_bool(r, root, "use_bidirectional_attention", &bidir))) return e;
+    if (bidir) {
+        awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': use_bidirectional_attention true is not supported (causal attention only)", r->file);
+        awq_hint("that is an encoder use of the class (EmbeddingGemma), not a causal LM");
+        return AWQ_ERR_UNSUPPORTED;
+    }
+    static const char *const keys[2] = {"hidden_activation", "hidden_act"};
+    for (int k = 0; k < 2; k++) {
+        const char *act;
+        if ((e = get_string(r, root, "", keys[k], &act))) return e;
+        if (act && strcmp(act, "gelu_pytorch_tanh") != 0) {
+            awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': %s '%.40s' is not supported (Gemma uses gelu_pytorch_tanh)", r->file, keys[k], act);
+            return AWQ_ERR_UNSUPPORTED;
+        }
+    }
     return AWQ_OK;
 }
 
@@ -432,6 +568,9 @@ static awq_err read_flags(const rd *r, json_t *root, awq_config *cfg)
     case AWQ_ARCH_PHI3: /* no biases (the class has none), q/k/v and gate/up fused */
         cfg->fused = 1;
         break;
+    case AWQ_ARCH_GEMMA2:
+    case AWQ_ARCH_GEMMA3:
+        return read_gemma(r, root, cfg);
     case AWQ_ARCH_DEEPSEEK_V3:
         if ((e = get_bool(r, root, "attention_bias", &attn_bias))) return e;
         if (attn_bias) {
@@ -632,7 +771,7 @@ awq_err awq_config_parse(awq_config *cfg, const char *json, size_t len, const ch
     awq_err e = json_is_object(root) ? read_arch(&r, root, cfg)
               : awq_fail(AWQ_ERR_FORMAT, "'%s' is %s, expected a JSON object", name, awq_json_kind(root));
     if (e == AWQ_OK) e = read_dims(&r, root, cfg);
-    if (e == AWQ_OK) e = read_rope(&r, root, cfg);
+    if (e == AWQ_OK) e = cfg->arch == AWQ_ARCH_GEMMA3 ? read_rope_gemma3(&r, root, cfg) : read_rope(&r, root, cfg);
     if (e == AWQ_OK) e = read_flags(&r, root, cfg);
     if (e == AWQ_OK) e = read_window(&r, root, cfg);
     if (e == AWQ_OK) e = read_moe(&r, root, cfg);

@@ -5,7 +5,8 @@
  * sigmoid routing; transformers 5.23's DeepseekV3Config defaults for absent keys), and
  * Phi3ForCausalLM (Phi-3, Phi-4: fused qkv_proj and gate_up_proj, longrope, partial rotary;
  * Phi3Config's defaults: rms_norm_eps 1e-5, max and original max positions 4096).
- * Anything else (architecture, rope type, activation, active sliding window < 2048) is refused
+ * Anything else (architecture, rope type, activation, active sliding window < 2048 but for Phi3 and
+ * Gemma, whose windows the attention computes) is refused
  * with a message naming the key and the file.
  *
  * Rules beyond the plain keys: architectures[0] picks the class, model_type (when present) must
@@ -28,7 +29,7 @@
 
 typedef enum awq_arch {
     AWQ_ARCH_LLAMA = 1, AWQ_ARCH_MISTRAL, AWQ_ARCH_QWEN2, AWQ_ARCH_QWEN3, AWQ_ARCH_MIXTRAL, AWQ_ARCH_QWEN3_MOE,
-    AWQ_ARCH_DEEPSEEK_V3, AWQ_ARCH_PHI3
+    AWQ_ARCH_DEEPSEEK_V3, AWQ_ARCH_PHI3, AWQ_ARCH_GEMMA2, AWQ_ARCH_GEMMA3
 } awq_arch;
 
 /* The most routed experts a block may have (DeepSeek-V3 has 256): the block's tensor slots are
@@ -36,7 +37,9 @@ typedef enum awq_arch {
 #define AWQ_MAX_EXPERTS 256
 #define AWQ_MAX_LAYERS 1024
 
-typedef enum awq_rope_type { AWQ_ROPE_DEFAULT = 0, AWQ_ROPE_LLAMA3 = 1, AWQ_ROPE_YARN = 2, AWQ_ROPE_LONGROPE = 3 } awq_rope_type;
+typedef enum awq_rope_type {
+    AWQ_ROPE_DEFAULT = 0, AWQ_ROPE_LLAMA3 = 1, AWQ_ROPE_YARN = 2, AWQ_ROPE_LONGROPE = 3, AWQ_ROPE_LINEAR = 4
+} awq_rope_type;
 
 /* The most rotation pairs a head may have (longrope's factor lists are this long at most). */
 #define AWQ_MAX_ROPE_PAIRS 512
@@ -84,7 +87,26 @@ typedef struct awq_config {
     int o_bias;                 /* o_proj has bias (Llama/Qwen3 attention_bias) */
     int mlp_bias;               /* Llama mlp_bias */
     int qk_norm;                /* Qwen3: per-head q_norm/k_norm */
-    int sliding_window;         /* active window (0 = none) */
+    int sliding_window;         /* active window (0 = none); Phi3: every layer; Gemma: only on the layers of
+                                 * layer_sliding; Mistral, Qwen2: >= 2048, so the forward ignores it */
+    /* Gemma 2 (transformers 5.23's Gemma2Config and modeling_gemma2.py; 4.51.3 computes the same):
+     * the embedding times sqrt(hidden_size) in the model's dtype; every RMSNorm is (1 + w)
+     * (rmsnorm_1p); a block is x += post_attention_layernorm(attn(input_layernorm(x))), then
+     * x += post_feedforward_layernorm(mlp(pre_feedforward_layernorm(x))); GeGLU with tanh GELU;
+     * scores times query_pre_attn_scalar^-0.5 and soft-capped by tanh(s / cap) * cap; the layers
+     * of layer_types "sliding_attention" (default: the even ones) attend through sliding_window;
+     * the logits soft-capped by final_logit_softcapping. Class defaults for absent keys: head_dim
+     * 256, query_pre_attn_scalar 256, sliding_window 4096, caps 50 and 30, tied embeddings. */
+    int gemma;
+    double query_pre_attn_scalar, attn_softcap, final_softcap; /* 0: none (head_dim's scale, no cap) */
+    /* Gemma 3 (text, Gemma3ForCausalLM / gemma3_text; Gemma3TextConfig): the Gemma 2 block plus (1 + w)
+     * q_norm/k_norm (qk_norm), no soft-capping by default, the sliding layers from layer_types or
+     * sliding_window_pattern (default 6: every sixth layer global), and two RoPEs: the global
+     * layers' rope_theta (default 1e6) with the file's rope_scaling ("linear": rope_factor, inv_freq
+     * divided by it), the sliding layers' rope_local_theta (rope_local_base_freq, default 1e4),
+     * unscaled. transformers 5's form (rope_parameters per layer type) is read too. */
+    double rope_local_theta;    /* 0: every layer uses rope_theta (Gemma 2) */
+    unsigned char layer_sliding[AWQ_MAX_LAYERS]; /* Gemma: 1 where the layer uses sliding_window */
     awq_dtype torch_dtype;      /* F16/BF16/F32; AWQ_DT_INVALID when absent */
     int bos_token_id, eos_token_id; /* -1 when absent or negative (eos: first of a list) */
     /* Mixture of experts (0 experts: dense). Mixtral: num_local_experts, intermediate_size per
@@ -122,6 +144,13 @@ typedef struct awq_config {
 static inline int awq_attn_out_width(const awq_config *c)
 {
     return c->num_attention_heads * (c->mla ? c->v_head_dim : c->head_dim);
+}
+
+/* The sliding window block `layer` attends through (0: none; Gemma: only its sliding layers). */
+static inline int awq_layer_window(const awq_config *c, int layer)
+{
+    if (!c->gemma) return c->sliding_window;
+    return layer >= 0 && layer < c->num_hidden_layers && c->layer_sliding[layer] ? c->sliding_window : 0;
 }
 
 /* Experts of block `layer`: 0 for a dense block (the mlp slots), else cfg->n_experts. */

@@ -71,12 +71,15 @@ static awq_err window_logits(awq_fwd *f, const awq_model *m, const head_w *hw, c
     const size_t T = (size_t)f->seqlen, C = (size_t)m->cfg.hidden_size, V = (size_t)m->cfg.vocab_size;
     kern_status ks = be->embed(be->ctx, x, ids, hw->table, T, C, V);
     if (ks != KERN_OK) return awq_kern_fail(ks, "embedding lookup (is a token id outside the vocabulary?)");
+    awq_err es = awq_embed_scale(be, &m->cfg, x, T, f->round_f16);
+    if (es) return es;
     for (int l = 0; l < m->cfg.num_hidden_layers; l++) {
         awq_block_w host, w;
         awq_block blk;
         void *own[AWQ_SLOT__COUNT] = {0};
         size_t bytes[AWQ_SLOT__COUNT] = {0};
         awq_err e = var->weights ? var->weights(var->ctx, l, &host) : awq_block_w_host(m, l, &host);
+        host.layer1 = l + 1;
         if (!e) e = awq_model_block(m, l, &blk);
         for (int s = 0; !e && s < AWQ_SLOT__COUNT; s++)
             if (blk.t[s]) bytes[s] = blk.t[s]->nbytes / awq_dtype_size(blk.t[s]->dtype) * kern_dtype_size(host.w[s].dtype);

@@ -6,6 +6,9 @@
 #include "mla.h"
 #include "moe.h"
 
+#include "../../base/half.h"
+
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +24,7 @@ awq_err awq_block_w_host(const awq_model *m, int layer, awq_block_w *out)
     awq_err e = awq_model_block(m, layer, &b);
     if (e) return e;
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) out->w[s] = kw(b.t[s]);
+    out->layer1 = layer + 1;
     return AWQ_OK;
 }
 
@@ -28,6 +32,7 @@ awq_err awq_block_w_upload(const awq_backend *be, const awq_block_w *host, awq_b
                            const size_t bytes[AWQ_SLOT__COUNT])
 {
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) own[s] = NULL;
+    out->layer1 = host->layer1;
     for (int s = 0; s < AWQ_SLOT__COUNT; s++) {
         out->w[s] = host->w[s];
         if (!host->w[s].data) continue;
@@ -114,6 +119,8 @@ awq_err awq_fwd_init(awq_fwd *f, const awq_backend *be, const awq_config *cfg, i
                           .beta_slow = cfg->rope_beta_slow, .truncate = cfg->rope_truncate,
                           .attention_factor = (float)cfg->rope_attention_factor, .interleave = cfg->rope_interleave};
     f->rope.rotary_dim = cfg->rotary_dim;
+    if (cfg->rope_type == AWQ_ROPE_LINEAR) f->rope.linear = (float)cfg->rope_factor; /* Gemma 3's global layers */
+    f->rope_local = (kern_rope){.theta = (float)cfg->rope_local_theta};
     if (cfg->rope_type == AWQ_ROPE_LONGROPE) { /* Phi3: the long factors only past the original context */
         f->rope.longrope = 1;
         f->rope.ext_factors = seqlen > cfg->rope_original_max_position_embeddings ? cfg->rope_long_factor : cfg->rope_short_factor;
@@ -160,18 +167,45 @@ void awq_fwd_free(awq_fwd *f)
  * When o_in != NULL the attention output (input of o_proj) is also written there. One backend op
  * (q/k/v_proj, q/k norm, RoPE, attention, o_proj) with buf[0..3] as its scratch, so that a
  * device backend can keep q, k, v and the attention output in fp16 (kernels.h). */
+/* The sliding window of block w and its RoPE (Gemma: of its layer, which the block must then
+ * know; Gemma 3's sliding layers rotate with the local base). */
+static awq_err block_window(const awq_fwd *f, const awq_block_w *w, size_t *window, const kern_rope **rope)
+{
+    const awq_config *c = f->cfg;
+    *window = 0, *rope = &f->rope;
+    if (c->arch == AWQ_ARCH_PHI3) *window = (size_t)c->sliding_window; /* every layer (Phi3Model's sliding mask) */
+    if (!c->gemma) return AWQ_OK; /* (Mistral, Qwen2: windows shorter than 2048 are refused, longer ones change nothing) */
+    if (!w->layer1) return awq_fail(AWQ_ERR_ARG, "internal: a %s block's forward needs its layer (sliding windows)", c->architecture);
+    const int layer = w->layer1 - 1;
+    *window = (size_t)awq_layer_window(c, layer);
+    if (c->rope_local_theta > 0 && c->layer_sliding[layer]) *rope = &f->rope_local;
+    return AWQ_OK;
+}
+
 static awq_err attn_chunk(awq_fwd *f, const awq_block_w *w, const float *a, float *out, float *o_in, size_t ns)
 {
     const awq_backend *be = f->be;
     const awq_config *c = f->cfg;
     if (c->mla) return awq_mla_forward_rows(f, w, a, out, o_in, ns);
-    const kern_attn_w aw = {
+    const kern_rope *rope = &f->rope;
+    kern_attn_w aw = {
         w->w[AWQ_W_Q], w->w[AWQ_W_K], w->w[AWQ_W_V], w->w[AWQ_W_O],
         w->w[AWQ_B_Q], w->w[AWQ_B_K], w->w[AWQ_B_V], w->w[AWQ_B_O],
         c->qk_norm ? w->w[AWQ_W_Q_NORM] : KERN_NO_WEIGHT, c->qk_norm ? w->w[AWQ_W_K_NORM] : KERN_NO_WEIGHT,
-        (float)c->rms_norm_eps,
+        .eps = (float)c->rms_norm_eps,
     };
-    KCHECK(be->attn(be->ctx, out, o_in, a, &aw, f->pos, &f->rope, f->buf[0], f->buf[1], f->buf[2], f->buf[3], ns,
+    if (c->arch == AWQ_ARCH_PHI3) {
+        awq_err e = block_window(f, w, &aw.window, &rope);
+        if (e) return e;
+    }
+    if (c->gemma) { /* HF: scaling = query_pre_attn_scalar ** -0.5 (a Python float, as fp32), softcap */
+        aw.scale = c->query_pre_attn_scalar > 0 ? (float)pow(c->query_pre_attn_scalar, -0.5) : 0.0f;
+        aw.softcap = (float)c->attn_softcap;
+        aw.norm_1p = 1;
+        awq_err e = block_window(f, w, &aw.window, &rope);
+        if (e) return e;
+    }
+    KCHECK(be->attn(be->ctx, out, o_in, a, &aw, f->pos, rope, f->buf[0], f->buf[1], f->buf[2], f->buf[3], ns,
                     (size_t)f->seqlen, (size_t)c->hidden_size, (size_t)c->num_attention_heads,
                     (size_t)c->num_key_value_heads, (size_t)c->head_dim, f->round_f16),
            "self_attn (q/k/v_proj, q/k norm, rope, attention, o_proj)");
@@ -191,8 +225,39 @@ static awq_err mlp_chunk(awq_fwd *f, const awq_block_w *w, const float *m, float
     if (w->w[AWQ_W_ROUTER].data) /* a mixture of experts: moe.c */
         return awq_moe_forward_rows(f, w, f->cfg->n_experts, m, out, rows, down_in, routes, token0);
     KCHECK(be->mlp(be->ctx, out, down_in, m, w->w[AWQ_W_GATE], w->w[AWQ_B_GATE], w->w[AWQ_W_UP], w->w[AWQ_B_UP],
-                   w->w[AWQ_W_DOWN], w->w[AWQ_B_DOWN], f->buf[4], f->buf[5], rows, C, F, f->round_f16),
+                   w->w[AWQ_W_DOWN], w->w[AWQ_B_DOWN], f->buf[4], f->buf[5], rows, C, F,
+                   f->cfg->gemma ? KERN_ACT_GELU_TANH : KERN_ACT_SILU, f->round_f16),
            "mlp (gate_proj, up_proj, silu_mul, down_proj)");
+    return AWQ_OK;
+}
+
+/* Gemma 2's block on sequences [s0, s0+ns): every norm (1 + w), and one after each sub-module too:
+ * x += post_attention_layernorm(attn(input_layernorm(x))),
+ * x += post_feedforward_layernorm(mlp(pre_feedforward_layernorm(x))). The feats are those of
+ * the Llama block (the mlp's input is pre_feedforward_layernorm's output). */
+static awq_err gemma_chunk(awq_fwd *f, const awq_block_w *w, const float *x, float *y, const awq_feats *ft, size_t s0,
+                           size_t ns)
+{
+    const awq_backend *be = f->be;
+    const awq_config *c = f->cfg;
+    const size_t T = (size_t)f->seqlen, C = (size_t)c->hidden_size, rows = ns * T, r0 = s0 * T;
+    const size_t HD = (size_t)awq_attn_out_width(c), F = (size_t)c->intermediate_size;
+    const float eps = (float)c->rms_norm_eps;
+    const int r16 = f->round_f16;
+    float *normed = f->buf[6], *sub_out = f->buf[7], *resid = y ? y + r0 * C : sub_out;
+    x += r0 * C;
+    KCHECK(be->rmsnorm_1p(be->ctx, normed, x, w->w[AWQ_W_INPUT_NORM], rows, C, eps, r16), "input_layernorm");
+    if (ft && ft->attn_in) KCHECK(be->copy(be->ctx, ft->attn_in + r0 * C, normed, rows * C * sizeof(float)), "copy q/k/v input");
+    awq_err e = attn_chunk(f, w, normed, sub_out, ft && ft->o_in ? ft->o_in + r0 * HD : NULL, ns);
+    if (e) return e;
+    KCHECK(be->rmsnorm_1p(be->ctx, sub_out, sub_out, w->w[AWQ_W_POST_NORM], rows, C, eps, r16), "post_attention_layernorm");
+    KCHECK(be->add(be->ctx, resid, x, sub_out, rows * C, r16), "residual add (attention)");
+    KCHECK(be->rmsnorm_1p(be->ctx, normed, resid, w->w[AWQ_W_PRE_FF_NORM], rows, C, eps, r16), "pre_feedforward_layernorm");
+    if (ft && ft->mlp_in) KCHECK(be->copy(be->ctx, ft->mlp_in + r0 * C, normed, rows * C * sizeof(float)), "copy gate/up input");
+    e = mlp_chunk(f, w, normed, y ? sub_out : NULL, ft && ft->down_in ? ft->down_in + r0 * F : NULL, NULL, r0, rows);
+    if (e || !y) return e;
+    KCHECK(be->rmsnorm_1p(be->ctx, sub_out, sub_out, w->w[AWQ_W_POST_FF_NORM], rows, C, eps, r16), "post_feedforward_layernorm");
+    KCHECK(be->add(be->ctx, resid, resid, sub_out, rows * C, r16), "residual add (mlp)");
     return AWQ_OK;
 }
 
@@ -202,6 +267,7 @@ static awq_err block_chunk(awq_fwd *f, const awq_block_w *w, const float *x, flo
 {
     const awq_backend *be = f->be;
     const awq_config *c = f->cfg;
+    if (c->gemma) return gemma_chunk(f, w, x, y, ft, s0, ns);
     const size_t T = (size_t)f->seqlen, C = (size_t)c->hidden_size, rows = ns * T, r0 = s0 * T;
     const size_t HD = (size_t)awq_attn_out_width(c), F = (size_t)c->intermediate_size;
     const float eps = (float)c->rms_norm_eps;
@@ -275,8 +341,29 @@ awq_err awq_logits(const awq_backend *be, const awq_model *m, kern_weight norm, 
     float *xn = NULL;
     if (be->alloc(be->ctx, (void **)&xn, n * C * sizeof(float)) != KERN_OK)
         return awq_kern_fail(KERN_ERR_NOMEM, "cannot allocate the final norm output");
-    kern_status ks = be->rmsnorm(be->ctx, xn, x, norm, n, C, (float)m->cfg.rms_norm_eps, round_f16);
+    kern_status ks = (m->cfg.gemma ? be->rmsnorm_1p : be->rmsnorm)(be->ctx, xn, x, norm, n, C, (float)m->cfg.rms_norm_eps,
+                                                                    round_f16);
     if (ks == KERN_OK) ks = be->matmul(be->ctx, logits, xn, head, KERN_NO_WEIGHT, n, V, C, round_f16);
     be->free(be->ctx, xn);
+    if (ks == KERN_OK && m->cfg.final_softcap > 0) ks = be->softcap(be->ctx, logits, n * V, (float)m->cfg.final_softcap, round_f16);
     return ks == KERN_OK ? AWQ_OK : awq_kern_fail(ks, "final norm / lm_head");
+}
+
+awq_err awq_embed_scale(const awq_backend *be, const awq_config *c, float *x, size_t n, int round_f16)
+{
+    if (!c->gemma) return AWQ_OK;
+    const size_t C = (size_t)c->hidden_size;
+    /* HF: embeds * torch.tensor(hidden_size ** 0.5).to(dtype): the factor itself in the model's dtype */
+    float s = (float)sqrt((double)C);
+    if (round_f16) s = awq_round_f16(s);
+    float *sv = malloc(C * sizeof *sv);
+    if (!sv) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < C; j++) sv[j] = s;
+    const void *ds = NULL;
+    void *own = NULL;
+    awq_err e = awq_dev_view(be, sv, C * sizeof *sv, &ds, &own);
+    kern_status ks = e ? KERN_OK : be->scale_weight(be->ctx, x, ds, n, C, 0, round_f16);
+    awq_dev_release(be, own);
+    free(sv);
+    return e ? e : ks ? awq_kern_fail(ks, "embedding times sqrt(hidden_size)") : AWQ_OK;
 }

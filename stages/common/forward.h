@@ -15,6 +15,8 @@
 /* A block's weights as the kernels see them (backend memory; absent slots have data NULL). */
 typedef struct awq_block_w {
     kern_weight w[AWQ_SLOT__COUNT];
+    int layer1; /* 1 + the block's layer, 0 when not known: the forward of a model whose layers
+                 * differ beyond their tensors (Gemma's sliding-window layers) then fails */
 } awq_block_w;
 
 /* Point the weights of block `layer` straight at the model's mapping (CPU backend only). */
@@ -101,6 +103,7 @@ typedef struct awq_fwd {
     int round_f16;        /* 1: emulate fp16 storage of activations (spec §1.4); 0: pure fp32 */
     int chunk_seqs;       /* sequences per pass (memory bound), >= 1 */
     kern_rope rope;
+    kern_rope rope_local;       /* Gemma 3's sliding layers: rope_local_theta, unscaled */
     int32_t *pos;         /* [chunk_seqs * seqlen] positions (backend memory) */
     float *buf[AWQ_FWD_NBUF]; /* scratch, chunk-sized (see forward.c) */
     awq_moe_scratch moe;      /* zeroed for a dense model */
@@ -136,6 +139,11 @@ awq_err awq_attn_forward(awq_fwd *f, const awq_block_w *w, const float *a /*[N,C
 awq_err awq_mlp_forward(awq_fwd *f, const awq_block_w *w, const float *m /*[N,C]*/, float *out /*[N,C]*/);
 
 /* logits = lm_head(RMSNorm(x; norm)) for n rows; x, logits, norm and head in backend memory. */
+/* Gemma: the embedding x [n, C] (backend memory) times sqrt(hidden_size) in place, the factor in
+ * the model's dtype (h(sqrt C) when round_f16) and each product h()-rounded then; nothing for
+ * other families. Call it after every embedding lookup. */
+awq_err awq_embed_scale(const awq_backend *be, const awq_config *c, float *x, size_t n, int round_f16);
+/* Final norm, lm_head and (Gemma 2) the final soft-capping: logits [n, V]. */
 awq_err awq_logits(const awq_backend *be, const awq_model *m, kern_weight norm, kern_weight head, const float *x /*[n,C]*/,
                    size_t n, int round_f16, float *logits /*[n,V]*/);
 /* The model's final norm and lm_head as kernel weights of host memory (views for awq_logits on

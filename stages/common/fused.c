@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct.h"
+
 /* The fused linears and their parts in row order (Phi3Attention slices q, k, v in this order;
  * Phi3MLP's chunk(2) gives gate first, then up). */
 static const struct {
@@ -114,6 +116,25 @@ static int find(const awq_tensor *t, int nt, const char *name)
     return -1;
 }
 
+/* Drop parts idx[1..n) (the fused tensor took idx[0]'s place), keeping the order of the rest. */
+static awq_err drop_parts(awq_tensor *t, int *nt, const int *idx, int n, char (*names)[80])
+{
+    int keep = 0;
+    for (int i = 0; i < *nt; i++) {
+        int drop = 0;
+        for (int k = 1; k < n; k++) drop |= i == idx[k];
+        if (!drop) {
+            if (keep != i) {
+                t[keep] = t[i];
+                if (t[i].name == names[i]) { memcpy(names[keep], names[i], 80); t[keep].name = names[keep]; }
+            }
+            keep++;
+        }
+    }
+    *nt = keep;
+    return AWQ_OK;
+}
+
 /* One fused tensor from parts idx[0..n): along rows (cat_rows) or side by side along columns. */
 static awq_err merge(awq_tensor *t, int *nt, const int *idx, int n, int cat_rows, const char *name, void **bufs,
                      int *n_bufs, char (*names)[80])
@@ -149,30 +170,51 @@ static awq_err merge(awq_tensor *t, int *nt, const int *idx, int n, int cat_rows
     int fi = idx[0];
     snprintf(names[fi], 80, "%s", name);
     t[fi] = (awq_tensor){names[fi], first->dtype, 2, {rows, cols}, out, bytes, first->fast};
-    /* drop the other parts, keeping the order of the rest */
-    int keep = 0;
-    for (int i = 0; i < *nt; i++) {
-        int drop = 0;
-        for (int k = 1; k < n; k++) drop |= i == idx[k];
-        if (!drop) {
-            if (keep != i) {
-                t[keep] = t[i];
-                if (t[i].name == names[i]) { memcpy(names[keep], names[i], 80); t[keep].name = names[keep]; }
-            }
-            keep++;
-        }
+    return drop_parts(t, nt, idx, n, names);
+}
+
+/* The fused "<name>.weight_zero_point" from its parts': compressed-tensors packs the zeros
+ * densely along the output rows ([ceil(o*b/32), G]), so a part whose o*b is not a multiple of 32
+ * ends mid-word and the fused tensor is the parts' zeros unpacked, stacked and packed again. */
+static awq_err merge_ct_zeros(awq_tensor *t, int *nt, const int *idx, const int64_t *prow, int n, int bits,
+                              const char *name, void **bufs, int *n_bufs, char (*names)[80])
+{
+    const int64_t G = t[idx[0]].shape[1];
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const awq_tensor *p = &t[idx[i]];
+        if (p->ndim != 2 || p->dtype != AWQ_DT_I32 || p->shape[1] != G || p->shape[0] != (int64_t)awq_ct_words((size_t)prow[i], bits))
+            return awq_fail(AWQ_ERR_FORMAT, "internal: the parts of '%s' do not stack", name);
+        total += prow[i];
     }
-    *nt = keep;
-    return AWQ_OK;
+    if (*n_bufs >= AWQ_FUSED_MAX_BUFS) return awq_fail(AWQ_ERR_ARG, "internal: too many fused tensors");
+    const size_t zw = awq_ct_words((size_t)total, bits);
+    uint8_t *z = malloc((size_t)(total * G) + 1);
+    int32_t *out = malloc(zw * (size_t)G * 4 + 1);
+    if (!z || !out) { free(z), free(out); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+    for (int i = 0, r0 = 0; i < n; r0 += (int)prow[i], i++)
+        for (int64_t r = 0; r < prow[i]; r++)
+            for (int64_t g = 0; g < G; g++) /* value r of column g's bit string */
+                z[(r0 + r) * G + g] = (uint8_t)awq_ct_get((const int32_t *)t[idx[i]].data + g, (size_t)G, (size_t)r, bits);
+    awq_ct_pack_cols(out, z, (size_t)total, (size_t)G, bits);
+    free(z);
+    bufs[(*n_bufs)++] = out;
+    /* the fused tensor in place of the first part, the others dropped as merge does */
+    awq_tensor *f = &t[idx[0]];
+    snprintf(names[idx[0]], 80, "%s", name);
+    *f = (awq_tensor){names[idx[0]], AWQ_DT_I32, 2, {(int64_t)zw, G}, out, zw * (size_t)G * 4, f->fast};
+    return drop_parts(t, nt, idx, n, names);
 }
 
 awq_err awq_fuse_packed(awq_tensor *t, int *nt, void **bufs, int *n_bufs, char (*names)[80])
 {
+    /* AutoAWQ GEMM: qweight/qzeros/scales hold output channels along their columns; fake-quant or
+     * exported weights and compressed-tensors' weight_packed/weight_scale along their rows. */
     static const struct { const char *suffix; int cat_rows; } kinds[] = {
-        {"qweight", 0}, {"qzeros", 0}, {"scales", 0}, {"weight", 1},
+        {"qweight", 0}, {"qzeros", 0}, {"scales", 0}, {"weight", 1}, {"weight_packed", 1}, {"weight_scale", 1},
     };
     *n_bufs = 0;
-    for (int f = 0; f < N_FUSED; f++)
+    for (int f = 0; f < N_FUSED; f++) {
         for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
             int idx[3], n = 0;
             for (int i = 0; i < g_fused[f].n; i++) {
@@ -187,5 +229,47 @@ awq_err awq_fuse_packed(awq_tensor *t, int *nt, void **bufs, int *n_bufs, char (
             awq_err e = merge(t, nt, idx, n, kinds[k].cat_rows, name, bufs, n_bufs, names);
             if (e) return e;
         }
+        /* compressed-tensors (FORMAT=ct, W_BIT not 4): the zero points and weight_shape, from the
+         * parts' rows (weight_shape) and bits (the fused weight_packed's width) */
+        int zi[3], si[3], n = 0;
+        int64_t prow[3], I = 0;
+        for (int i = 0; i < g_fused[f].n; i++) {
+            char part[96];
+            snprintf(part, sizeof part, "%s.weight_zero_point", g_fused[f].part_names[i]);
+            zi[n] = find(t, *nt, part);
+            snprintf(part, sizeof part, "%s.weight_shape", g_fused[f].part_names[i]);
+            si[n] = find(t, *nt, part);
+            if (zi[n] < 0 || si[n] < 0 || t[si[n]].dtype != AWQ_DT_I64 || t[si[n]].nbytes != 16) break;
+            const int64_t *sh = t[si[n]].data;
+            prow[n] = sh[0], I = sh[1];
+            n++;
+        }
+        if (n != g_fused[f].n) continue;
+        char name[96];
+        snprintf(name, sizeof name, "%s.weight_packed", g_fused[f].name);
+        const int wp = find(t, *nt, name);
+        int bits = 1;
+        while (wp >= 0 && bits <= 8 && t[wp].shape[1] != (int64_t)awq_ct_words((size_t)I, bits)) bits++;
+        if (wp < 0 || bits > 8) return awq_fail(AWQ_ERR_FORMAT, "internal: '%s' is not a compressed-tensors weight", name);
+        snprintf(name, sizeof name, "%s.weight_zero_point", g_fused[f].name);
+        awq_err e = merge_ct_zeros(t, nt, zi, prow, n, bits, name, bufs, n_bufs, names);
+        if (e) return e;
+        /* weight_shape {sum of the parts' rows, I}: indices moved when the zero points' parts went */
+        for (int i = 0; i < n; i++) {
+            char part[96];
+            snprintf(part, sizeof part, "%s.weight_shape", g_fused[f].part_names[i]);
+            si[i] = find(t, *nt, part);
+        }
+        if (*n_bufs >= AWQ_FUSED_MAX_BUFS) return awq_fail(AWQ_ERR_ARG, "internal: too many fused tensors");
+        int64_t *shape = malloc(16);
+        if (!shape) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        bufs[(*n_bufs)++] = shape;
+        shape[0] = 0, shape[1] = I;
+        for (int i = 0; i < n; i++) shape[0] += prow[i];
+        snprintf(name, sizeof name, "%s.weight_shape", g_fused[f].name);
+        snprintf(names[si[0]], 80, "%s", name);
+        t[si[0]] = (awq_tensor){names[si[0]], AWQ_DT_I64, 1, {2}, shape, 16, 0};
+        if ((e = drop_parts(t, nt, si, n, names))) return e;
+    }
     return AWQ_OK;
 }

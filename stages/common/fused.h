@@ -29,11 +29,13 @@ const st_tensor *awq_fused_view(const awq_model *m, int layer, awq_slot s);
 
 /* Merge, in a packed object's tensor list t[0..*nt), the parts of each fused linear into the
  * fused tensor of the checkpoint: "<part>.qweight" [I, O/8], ".qzeros" [G, O/8] and ".scales"
- * [G, O] side by side along their columns (AWQ's GEMM layout puts output channels there), and a
- * fake-quantized or exported "<part>.weight" [O, I] stacked along the rows. The fused tensor takes
+ * [G, O] side by side along their columns (AWQ's GEMM layout puts output channels there), a
+ * fake-quantized or exported "<part>.weight" [O, I] stacked along the rows, and compressed-tensors'
+ * (ct.h) weight_packed and weight_scale stacked along the rows, weight_zero_point (packed along the
+ * rows) unpacked, stacked and packed again, weight_shape summed. The fused tensor takes
  * the place of its first part; its bytes are malloc'ed into *bufs (n_bufs entries; the caller
  * frees each). A part present without the others is left as it is. Errors: AWQ_ERR_NOMEM. */
 awq_err awq_fuse_packed(awq_tensor *t, int *nt, void **bufs, int *n_bufs, char (*names)[80]);
-enum { AWQ_FUSED_MAX_BUFS = 8 };
+enum { AWQ_FUSED_MAX_BUFS = 8 }; /* 2 fused linears x 4 tensors (either layout) */
 
 #endif

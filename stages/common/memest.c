@@ -136,7 +136,13 @@ double awq_mem_chunked(const awq_config *c, int n_experts, double params, long n
     if ((double)rows > s.N) rows = (long)s.N;
     /* first the forward of a chunk, its feats downloaded to the host; then one group at a time */
     const double fw = feats_bytes(&s, (double)rows), gr = largest_group(&s, r16, (double)rows);
-    return b.ctx + b.x + b.weights + b.fwd + (fw > gr ? fw : gr);
+    /* a GEMM's fp32 input of the chunk converted to fp16 in the backend's scratch, which grows by
+     * a quarter for headroom (kernels/cuda/backend.cu): for the widest linear input (down_proj's
+     * F). Missing it, a 70B-shaped block's chunks were sized ~1.3 GiB too large for a 22 GiB card
+     * on the H100 (docs/PERFORMANCE.md). */
+    const double I = s.E ? (s.Fe > s.C ? s.Fe : s.C) : (s.F > s.C ? s.F : s.C);
+    const double conv = gpu ? 1.25 * 2.0 * (double)rows * (I > s.HD ? I : s.HD) : 0;
+    return b.ctx + b.x + b.weights + b.fwd + (fw > gr ? fw : gr) + conv;
 }
 
 long awq_mem_host_mb(const awq_config *c, int layer, double params, long T)

@@ -77,7 +77,7 @@ awq_err awq_mla_forward_rows(awq_fwd *f, const awq_block_w *w, const float *a, f
     KCHECK(be->copy2d(be->ctx, val, dv, s->kvb + dn, dn + dv, rows * H, dv), "values");
     for (size_t h = 0; h < H; h++)
         KCHECK(be->copy2d(be->ctx, key + h * dqk + dn, H * dqk, s->krot, dr, rows, dr), "keys (shared rope part)");
-    KCHECK(be->attention(be->ctx, att, q, key, val, ns, T, H, H, dqk, dv, (float)c->attn_scale, r16), "attention");
+    KCHECK(be->attention(be->ctx, att, q, key, val, ns, T, H, H, dqk, dv, (float)c->attn_scale, 0, 0, r16), "attention");
     if (out) KCHECK(be->matmul(be->ctx, out, att, w->w[AWQ_W_O], KERN_NO_WEIGHT, rows, C, H * dv, r16), "o_proj");
     return AWQ_OK;
 }

@@ -29,6 +29,7 @@ static const char *const g_suffix[AWQ_SLOT__FIXED] = {
     [AWQ_W_Q_A] = "self_attn.q_a_proj.weight", [AWQ_W_Q_A_NORM] = "self_attn.q_a_layernorm.weight",
     [AWQ_W_Q_B] = "self_attn.q_b_proj.weight", [AWQ_W_KV_A] = "self_attn.kv_a_proj_with_mqa.weight",
     [AWQ_W_KV_A_NORM] = "self_attn.kv_a_layernorm.weight", [AWQ_W_KV_B] = "self_attn.kv_b_proj.weight",
+    [AWQ_W_PRE_FF_NORM] = "pre_feedforward_layernorm.weight", [AWQ_W_POST_FF_NORM] = "post_feedforward_layernorm.weight",
 };
 
 /* The experts' names, made once (static storage, so callers may keep the pointer). */
@@ -127,6 +128,7 @@ static int slot_shape(const awq_config *c, int layer, awq_slot s, int64_t shape[
     case AWQ_B_GATE: case AWQ_B_UP: if (!c->mlp_bias) return 0; shape[0] = F; return 1;
     case AWQ_B_DOWN: if (!c->mlp_bias) return 0; shape[0] = C; return 1;
     case AWQ_W_ROUTER: if (!experts) return 0; shape[0] = experts; shape[1] = C; return 2;
+    case AWQ_W_PRE_FF_NORM: case AWQ_W_POST_FF_NORM: if (!c->gemma) return 0; shape[0] = C; return 1;
     default: return 0;
     }
 }
@@ -279,6 +281,14 @@ awq_err awq_block_hash(const awq_model *m, int layer, awq_key *out, uint32_t *ma
                       c->n_group, c->topk_group, c->n_shared_experts, c->routed_scaling_factor);
     if (c->arch == AWQ_ARCH_PHI3) /* (the architectures before it hash none of this) */
         n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n, " rotary=%d af=%.17g", c->rotary_dim, c->rope_attention_factor);
+    if (c->arch == AWQ_ARCH_PHI3 && c->sliding_window && c->sliding_window < 2048) /* (refused before: no key changes) */
+        n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n, " window=%d", c->sliding_window);
+    if (c->gemma) /* the block's own attention (its window) and the Gemma block's constants */
+        n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n, " gemma=%d window=%d qpas=%.17g softcap=%.17g", c->arch,
+                      awq_layer_window(c, layer), c->query_pre_attn_scalar, c->attn_softcap);
+    if (c->arch == AWQ_ARCH_GEMMA3) /* the layer's RoPE: the local base on sliding layers, else the global one, scaled */
+        n += snprintf(cfgtext + n, sizeof cfgtext - (size_t)n, " local=%d local_theta=%.17g linear=%.17g",
+                      c->layer_sliding[layer], c->rope_local_theta, c->rope_type == AWQ_ROPE_LINEAR ? c->rope_factor : 0.0);
     awq_hasher_update(h, cfgtext, (size_t)n + 1);
     if (c->rope_type == AWQ_ROPE_LONGROPE) { /* both factor lists: which one runs depends on the sequence length */
         const size_t pairs = (size_t)(c->rotary_dim ? c->rotary_dim : c->head_dim) / 2;

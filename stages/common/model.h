@@ -23,6 +23,9 @@ typedef enum awq_slot {
      * AWQ_W_O). After the router so that the dense and Mixtral/Qwen3-MoE slots keep their places. */
     AWQ_W_ROUTER_BIAS, AWQ_W_SHARED_GATE, AWQ_W_SHARED_UP, AWQ_W_SHARED_DOWN,
     AWQ_W_Q_A, AWQ_W_Q_A_NORM, AWQ_W_Q_B, AWQ_W_KV_A, AWQ_W_KV_A_NORM, AWQ_W_KV_B,
+    /* Gemma 2: the norms around the mlp (AWQ_W_POST_NORM is its post_attention_layernorm, on the
+     * attention's output; pre_feedforward_layernorm is the mlp's input norm) */
+    AWQ_W_PRE_FF_NORM, AWQ_W_POST_FF_NORM,
     AWQ_SLOT__FIXED
 } awq_slot;
 

@@ -256,7 +256,7 @@ static awq_err batch_pass(awq_fwd *f, int e0, int e1, const kern_weight *wg, con
     KCHECK(be->upload(be->ctx, s->rows, rows_in + a, n * sizeof(int32_t)), "expert rows");
     KCHECK(be->embed(be->ctx, s->x, s->rows, (kern_weight){m, KERN_F32}, n, C, rows), "gather the experts' tokens");
     KCHECK(be->mlp_grouped(be->ctx, out ? s->y : NULL, down_in ? down_in + a * Fe : NULL, s->x, wg, wu, wd, lstart,
-                           (size_t)(e1 - e0), f->buf[4], f->buf[5], C, Fe, f->round_f16),
+                           (size_t)(e1 - e0), f->buf[4], f->buf[5], C, Fe, KERN_ACT_SILU, f->round_f16),
            "experts' mlp (gate_proj, up_proj, silu_mul, down_proj)");
     if (!out) return AWQ_OK;
     /* each token's rows of this batch, experts ascending (the sorted order): index_add_'s order */
@@ -281,7 +281,7 @@ static awq_err shared_pass(awq_fwd *f, const awq_block_w *w, const float *m, flo
     const size_t C = (size_t)c->hidden_size, Fs = (size_t)c->moe_intermediate_size * (size_t)c->n_shared_experts;
     KCHECK(be->mlp(be->ctx, out ? f->moe.y : NULL, f->cap_shared_down_in, m, w->w[AWQ_W_SHARED_GATE], KERN_NO_WEIGHT,
                    w->w[AWQ_W_SHARED_UP], KERN_NO_WEIGHT, w->w[AWQ_W_SHARED_DOWN], KERN_NO_WEIGHT, f->buf[4], f->buf[5],
-                   rows, C, Fs, f->round_f16),
+                   rows, C, Fs, KERN_ACT_SILU, f->round_f16),
            "shared experts (gate_proj, up_proj, silu_mul, down_proj)");
     if (out) KCHECK(be->add(be->ctx, out, out, f->moe.y, rows * C, f->round_f16), "routed + shared experts");
     return AWQ_OK;

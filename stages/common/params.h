@@ -25,7 +25,11 @@ enum {
     AWQ_P_PLAN = 1 << 0,     /* awq-plan */
     AWQ_P_ASSEMBLE = 1 << 1, /* awq-assemble (the checkpoint's quantization_config) */
     AWQ_P_COMPUTE = 1 << 2,  /* every program that runs a kernels backend */
+    AWQ_P_FORMAT = 1 << 3,   /* the programs that lay out the output (awq-shard; awq-quantize and awq-pack,
+                                whose packed object is in the output's layout when W_BIT is not 4) */
 };
+/* FORMAT (p->format): which checkpoint the output is */
+enum { AWQ_FORMAT_AUTOAWQ = 0, AWQ_FORMAT_CT = 1 };
 
 /* What a program is to the record: the objects it makes (it takes the parameters of their keys) and
  * its AWQ_P_* bits (it takes the parameters whose .also names them). Each program's value is
@@ -33,11 +37,12 @@ enum {
 typedef struct awq_program { unsigned keys, prog; } awq_program;
 #define AWQ_PROGRAM_PLAN         ((awq_program){AWQ_K_ALL, AWQ_P_PLAN})
 #define AWQ_PROGRAM_CAPTURE      ((awq_program){AWQ_K_ACT, AWQ_P_COMPUTE})
-#define AWQ_PROGRAM_QUANTIZE     ((awq_program){AWQ_K_SCALES | AWQ_K_CLIPIN | AWQ_K_CLIP | AWQ_K_PACKED, AWQ_P_COMPUTE})
+#define AWQ_PROGRAM_QUANTIZE     ((awq_program){AWQ_K_SCALES | AWQ_K_CLIPIN | AWQ_K_CLIP | AWQ_K_PACKED, AWQ_P_COMPUTE | AWQ_P_FORMAT})
 #define AWQ_PROGRAM_SCALE_SEARCH ((awq_program){AWQ_K_SCALES | AWQ_K_CLIPIN, AWQ_P_COMPUTE})
 #define AWQ_PROGRAM_APPLY_SCALE  ((awq_program){AWQ_K_SCALED, 0})
 #define AWQ_PROGRAM_CLIP_SEARCH  ((awq_program){AWQ_K_CLIPIN | AWQ_K_CLIP, AWQ_P_COMPUTE})
-#define AWQ_PROGRAM_PACK         ((awq_program){AWQ_K_PACKED, AWQ_P_COMPUTE})
+#define AWQ_PROGRAM_PACK         ((awq_program){AWQ_K_PACKED, AWQ_P_COMPUTE | AWQ_P_FORMAT})
+#define AWQ_PROGRAM_SHARD        ((awq_program){0, AWQ_P_FORMAT})
 #define AWQ_PROGRAM_ASSEMBLE     ((awq_program){0, AWQ_P_ASSEMBLE})
 #define AWQ_PROGRAM_NONE         ((awq_program){0, 0})
 

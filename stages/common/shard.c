@@ -12,14 +12,23 @@
 
 #include "../../cache/atomic.h"
 #include "../../base/half.h"
+#include "ct.h"
 #include "log.h"
+#include "params.h"
 
 #define SUFFIX ".safetensors"
 
-void awq_block_shard_name(int layer, const awq_key *packed, char out[AWQ_SHARD_NAME_MAX])
+void awq_block_shard_name(int layer, const awq_key *packed, int format, char out[AWQ_SHARD_NAME_MAX])
 {
     char hex[AWQ_KEY_HEX + 1];
-    awq_key_hex(packed, hex);
+    awq_key k = *packed;
+    if (format == AWQ_FORMAT_CT) {
+        awq_recipe *r = awq_recipe_new("ct-shard", 1);
+        if (awq_recipe_add_key(r, "packed", packed) == AWQ_OK) k = awq_recipe_key(r);
+        else awq_clear_error(); /* out of memory for a few bytes: the name is checked where it is used */
+        awq_recipe_free(r);
+    }
+    awq_key_hex(&k, hex);
     snprintf(out, AWQ_SHARD_NAME_MAX, "%d-%s" SUFFIX, layer, hex);
 }
 
@@ -125,7 +134,61 @@ static awq_err make_parent(const char *path)
     return awq_mkdirs(dir);
 }
 
-awq_err awq_write_block_shard(const awq_config *cfg, awq_store *s, int layer, const awq_key *packed, const char *path)
+/* The compressed-tensors form of a GEMM object's tensors (ct.h), in a new object `ct` whose
+ * tensors and data it owns (the arrays in *lins, freed by the caller): each qweight with its
+ * qzeros and scales becomes the four CT tensors, every other tensor is a view of o's. An object
+ * already in the CT layout passes unchanged; fake-quant weights (no codes) are refused. */
+static awq_err ct_object(const awq_object *o, int layer, awq_object *ct, awq_ct_linear **lins, char (**names)[96])
+{
+    const int n = o->n_tensors;
+    memset(ct, 0, sizeof *ct);
+    *lins = calloc((size_t)n + 1, sizeof **lins);
+    *names = calloc((size_t)n * 4 + 1, sizeof **names);
+    ct->tensors = calloc((size_t)n * 4 + 1, sizeof *ct->tensors);
+    if (!*lins || !*names || !ct->tensors) return awq_fail(AWQ_ERR_NOMEM, "out of memory");
+    int nt = 0, nl = 0, codes = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(o->tensors[i].name);
+        codes |= (len > 8 && strcmp(o->tensors[i].name + len - 8, ".qweight") == 0) || strstr(o->tensors[i].name, ".weight_packed");
+    }
+    if (!codes) { /* every block has a quantized linear: these are fp16 weights */
+        awq_fail(AWQ_ERR_FORMAT, "the packed object of block %d holds fp16 weights, not the codes FORMAT=ct writes", layer);
+        awq_hint("plan again with FORMAT=ct (the packed objects of W_BIT other than 4 are then made in its layout); EXPORT=1 has no CT form");
+        return AWQ_ERR_FORMAT;
+    }
+    for (int i = 0; i < n; i++) {
+        const awq_tensor *t = &o->tensors[i];
+        size_t len = strlen(t->name);
+        if (len > 7 && (strcmp(t->name + len - 7, ".qzeros") == 0 || strcmp(t->name + len - 7, ".scales") == 0)) continue;
+        if (len <= 8 || strcmp(t->name + len - 8, ".qweight") != 0) { ct->tensors[nt++] = *t; continue; }
+        char lin[96], nm[112];
+        snprintf(lin, sizeof lin, "%.*s", (int)(len - 8), t->name);
+        snprintf(nm, sizeof nm, "%s.qzeros", lin);
+        const awq_tensor *qz = awq_object_tensor(o, nm);
+        snprintf(nm, sizeof nm, "%s.scales", lin);
+        const awq_tensor *sc = awq_object_tensor(o, nm);
+        if (!qz || !sc || t->ndim != 2 || qz->ndim != 2 || sc->ndim != 2 || t->dtype != AWQ_DT_I32 || sc->dtype != AWQ_DT_F16)
+            return awq_fail(AWQ_ERR_FORMAT, "block %d: '%s' lacks the qzeros and scales of a GEMM linear", layer, t->name);
+        size_t I = (size_t)t->shape[0], O = (size_t)t->shape[1] * 8, G = (size_t)qz->shape[0];
+        awq_err e = awq_ct_from_gemm(&(*lins)[nl], t->data, qz->data, sc->data, O, I, G);
+        if (e) return awq_context(e, "block %d %s", layer, lin);
+        const awq_ct_linear *c = &(*lins)[nl++];
+        const size_t nw = awq_ct_words(I, 4), zw = awq_ct_words(O, 4);
+        char (*nm4)[96] = *names + nt;
+        for (int k = 0; k < 4; k++) snprintf(nm4[k], 96, "%s.%s", lin, AWQ_CT_SUFFIX[k]);
+        awq_tensor *o4 = ct->tensors + nt;
+        o4[0] = (awq_tensor){nm4[0], AWQ_DT_I32, 2, {(int64_t)O, (int64_t)nw}, c->packed, O * nw * 4, 0};
+        o4[1] = (awq_tensor){nm4[1], AWQ_DT_F16, 2, {(int64_t)O, (int64_t)G}, c->scale, O * G * 2, 0};
+        o4[2] = (awq_tensor){nm4[2], AWQ_DT_I32, 2, {(int64_t)zw, (int64_t)G}, c->zero, zw * G * 4, 0};
+        o4[3] = (awq_tensor){nm4[3], AWQ_DT_I64, 1, {2}, (void *)c->shape, 16, 0};
+        nt += 4;
+    }
+    ct->n_tensors = nt;
+    return AWQ_OK;
+}
+
+awq_err awq_write_block_shard(const awq_config *cfg, awq_store *s, int layer, const awq_key *packed, int format,
+                              const char *path)
 {
     awq_object *o = NULL;
     awq_err e = awq_store_get(s, packed, &o);
@@ -135,15 +198,28 @@ awq_err awq_write_block_shard(const awq_config *cfg, awq_store *s, int layer, co
         awq_key_hex(packed, hex);
         e = awq_fail(AWQ_ERR_FORMAT, "object %s is a '%s' object, not the packed object of block %d", hex, o->kind, layer);
     }
-    st_tensor *t = calloc((size_t)o->n_tensors + 1, sizeof *t);
-    char **names = calloc((size_t)o->n_tensors + 1, sizeof *names);
+    awq_object ct;
+    awq_ct_linear *lins = NULL;
+    char (*ct_names)[96] = NULL;
+    const awq_object *src = o;
+    if (!e && format == AWQ_FORMAT_CT) {
+        e = ct_object(o, layer, &ct, &lins, &ct_names);
+        src = &ct;
+    }
+    const int n = e ? 0 : src->n_tensors;
+    st_tensor *t = calloc((size_t)n + 1, sizeof *t);
+    char **names = calloc((size_t)n + 1, sizeof *names);
     if (!e && (!t || !names)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    if (!e) e = awq_block_shard_tensors(cfg, o, layer, t, names);
+    if (!e) e = awq_block_shard_tensors(cfg, src, layer, t, names);
     if (!e) e = make_parent(path);
-    if (!e) e = st_write(path, t, o->n_tensors);
-    for (int i = 0; names && i < o->n_tensors; i++) free(names[i]);
+    if (!e) e = st_write(path, t, n);
+    for (int i = 0; names && i < n; i++) free(names[i]);
     free(names);
     free(t);
+    if (format == AWQ_FORMAT_CT) {
+        for (int i = 0; lins && i < o->n_tensors; i++) awq_ct_linear_free(&lins[i]);
+        free(lins); free(ct_names); free(ct.tensors);
+    }
     awq_object_free(o);
     return e;
 }

@@ -11,9 +11,12 @@
 #include "../../base/half.h"
 #include "../../kernels/quant.h"
 #include "awqobj.h"
+#include "ct.h"
 #include "fused.h"
 
-static awq_err read_group(const char *dir, int64_t *group)
+/* The quantization of a checkpoint directory from its config.json: AutoAWQ GEMM (*bits = 0) or
+ * compressed-tensors pack-quantized (*bits = num_bits of its one int-weight config group). */
+static awq_err read_quant(const char *dir, int64_t *group, int *bits)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -21,12 +24,35 @@ static awq_err read_group(const char *dir, int64_t *group)
     json_t *cfg = json_load_file(path, 0, &jerr);
     if (!cfg) return awq_fail(AWQ_ERR_FORMAT, "'%s': %s", path, jerr.text);
     json_t *q = json_object_get(cfg, "quantization_config");
-    json_t *g = q ? json_object_get(q, "group_size") : NULL;
     json_t *method = q ? json_object_get(q, "quant_method") : NULL;
-    json_t *version = q ? json_object_get(q, "version") : NULL;
+    const char *mt = json_is_string(method) ? json_string_value(method) : "";
     awq_err e = AWQ_OK;
-    if (!q || !json_is_integer(g) || !json_is_string(method) || strcmp(json_string_value(method), "awq") != 0)
-        e = awq_fail(AWQ_ERR_FORMAT, "'%s' has no AWQ quantization_config (quant_method awq, group_size)", path);
+    *bits = 0;
+    if (strcmp(mt, "compressed-tensors") == 0) {
+        json_t *fmt = json_object_get(q, "format"), *groups = json_object_get(q, "config_groups");
+        const char *key;
+        json_t *grp, *w = NULL;
+        int n = 0;
+        json_object_foreach(groups, key, grp) { n++; w = json_object_get(grp, "weights"); }
+        json_t *nb = w ? json_object_get(w, "num_bits") : NULL, *gs = w ? json_object_get(w, "group_size") : NULL;
+        json_t *st = w ? json_object_get(w, "strategy") : NULL, *ty = w ? json_object_get(w, "type") : NULL;
+        if (!json_is_string(fmt) || strcmp(json_string_value(fmt), "pack-quantized") != 0 || n != 1 || !json_is_integer(nb) ||
+            json_integer_value(nb) < 1 || json_integer_value(nb) > 8 || !json_is_string(ty) || strcmp(json_string_value(ty), "int") ||
+            !json_is_string(st))
+            e = awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': only compressed-tensors pack-quantized checkpoints of one int weight "
+                         "config group are read", path);
+        else if (strcmp(json_string_value(st), "channel") == 0) *group = -1, *bits = (int)json_integer_value(nb);
+        else if (strcmp(json_string_value(st), "group") == 0 && json_is_integer(gs))
+            *group = json_integer_value(gs), *bits = (int)json_integer_value(nb);
+        else e = awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': compressed-tensors strategy '%s'; group and channel are read", path,
+                          json_string_value(st));
+        json_decref(cfg);
+        return e;
+    }
+    json_t *g = q ? json_object_get(q, "group_size") : NULL;
+    json_t *version = q ? json_object_get(q, "version") : NULL;
+    if (!q || !json_is_integer(g) || strcmp(mt, "awq") != 0)
+        e = awq_fail(AWQ_ERR_FORMAT, "'%s' has no AWQ quantization_config (quant_method awq, group_size, or compressed-tensors)", path);
     else if (version && json_is_string(version) && strcmp(json_string_value(version), "gemm") != 0)
         e = awq_fail(AWQ_ERR_UNSUPPORTED, "'%s': AWQ version '%s'; only gemm checkpoints are read", path, json_string_value(version));
     else
@@ -35,13 +61,53 @@ static awq_err read_group(const char *dir, int64_t *group)
     return e;
 }
 
+/* A compressed-tensors linear `lin` ("model.layers.3.self_attn.q_proj") of [rows, cols] from
+ * store `st` (a checkpoint), dequantized into w; a missing zero point is the symmetric one. */
+static awq_err ct_linear(st_model *st, const char *lin, size_t rows, size_t cols, int64_t group, int bits, float *w)
+{
+    const st_tensor *pk, *sc, *zp = NULL, *sh;
+    char name[192];
+    size_t g;
+    if (kern_quant_group(&g, cols, group) != KERN_OK) return awq_fail(AWQ_ERR_FORMAT, "group_size %lld does not divide %zu", (long long)group, cols);
+    const size_t G = cols / g;
+    awq_err e;
+    snprintf(name, sizeof name, "%s.weight_packed", lin);
+    if ((e = st_get(st, name, &pk))) return e;
+    snprintf(name, sizeof name, "%s.weight_scale", lin);
+    if ((e = st_get(st, name, &sc))) return e;
+    snprintf(name, sizeof name, "%s.weight_shape", lin);
+    if ((e = st_get(st, name, &sh))) return e;
+    snprintf(name, sizeof name, "%s.weight_zero_point", lin);
+    if (st_get(st, name, &zp) != AWQ_OK) { awq_clear_error(); zp = NULL; }
+    int64_t shape[2] = {0, 0};
+    if (sh->dtype == AWQ_DT_I64 && sh->nbytes == 16) memcpy(shape, sh->data, 16);
+    else if (sh->dtype == AWQ_DT_I32 && sh->nbytes == 8) shape[0] = ((const int32_t *)sh->data)[0], shape[1] = ((const int32_t *)sh->data)[1];
+    if (shape[0] != (int64_t)rows || shape[1] != (int64_t)cols || pk->dtype != AWQ_DT_I32 ||
+        pk->nbytes != rows * awq_ct_words(cols, bits) * 4 || sc->dtype != AWQ_DT_F16 || sc->nbytes != rows * G * 2 ||
+        (zp && (zp->dtype != AWQ_DT_I32 || zp->nbytes != awq_ct_words(rows, bits) * G * 4)))
+        return awq_fail(AWQ_ERR_FORMAT, "%s: weight_packed/weight_scale/weight_zero_point/weight_shape do not have the "
+                        "compressed-tensors shapes of [%zu, %zu], %d bits, group %zu (fp16 scales)", lin, rows, cols, bits, g);
+    int32_t *sym = NULL;
+    if (!zp) { /* symmetric: every zero is 2^(bits-1) in the unsigned codes */
+        size_t nw = awq_ct_words(rows, bits) * G;
+        uint8_t *z = malloc(rows * G + 1);
+        if (!z || !(sym = malloc(nw * 4 + 1))) { free(z); return awq_fail(AWQ_ERR_NOMEM, "out of memory"); }
+        memset(z, 1 << (bits - 1), rows * G);
+        awq_ct_pack_cols(sym, z, rows, G, bits);
+        free(z);
+    }
+    awq_ct_dequant(w, pk->data, sc->data, zp ? zp->data : sym, rows, cols, G, bits);
+    free(sym);
+    return AWQ_OK;
+}
+
 awq_err awq_variant_packed_open(awq_variant_ctx *v, const awq_model *m, const awq_backend *be, const char *dir)
 {
     memset(v, 0, sizeof *v);
     v->m = m;
     v->be = be;
     v->cur_layer = -1;
-    awq_err e = read_group(dir, &v->packed_group);
+    awq_err e = read_quant(dir, &v->packed_group, &v->packed_bits);
     if (!e) e = st_open(&v->packed, dir);
     return e;
 }
@@ -75,7 +141,7 @@ static awq_err get_f16(st_model *st, const char *name, size_t numel, float *out)
     return AWQ_OK;
 }
 
-awq_err awq_packed_block_f32(st_model *packed, int64_t group, const awq_model *m, int layer, awq_block_f32 *out)
+awq_err awq_packed_block_f32(st_model *packed, int64_t group, int ct_bits, const awq_model *m, int layer, awq_block_f32 *out)
 {
     /* shapes come from the original model's block */
     awq_block blk;
@@ -111,6 +177,12 @@ awq_err awq_packed_block_f32(st_model *packed, int64_t group, const awq_model *m
             rows = (size_t)fp.total;
             if (!(dst = fused_buf = malloc(rows * cols * sizeof(float)))) { e = awq_fail(AWQ_ERR_NOMEM, "out of memory"); break; }
         }
+        if (ct_bits) {
+            snprintf(name, sizeof name, "model.layers.%d.%s", layer, lin);
+            if ((e = ct_linear(packed, name, rows, cols, group, ct_bits, dst))) { e = awq_context(e, "block %d", layer); break; }
+            if (fused) memcpy(out->t[s], dst + (size_t)fp.row0 * cols, (size_t)fp.rows * cols * sizeof(float));
+            continue;
+        }
         const st_tensor *qw, *qz, *sc;
         size_t g;
         if (kern_quant_group(&g, cols, group) != KERN_OK) { e = awq_fail(AWQ_ERR_FORMAT, "group_size %lld does not divide %zu", (long long)group, cols); break; }
@@ -142,7 +214,7 @@ awq_err awq_variant_packed_weights(void *ctx, int layer, awq_block_w *w)
     if (v->cur_layer != layer) {
         awq_block_f32_free(&v->cur);
         v->cur_layer = -1;
-        awq_err e = awq_packed_block_f32(v->packed, v->packed_group, v->m, layer, &v->cur);
+        awq_err e = awq_packed_block_f32(v->packed, v->packed_group, v->packed_bits, v->m, layer, &v->cur);
         if (e) return e;
         v->cur_layer = layer;
     }
@@ -249,6 +321,25 @@ awq_err awq_variant_plan_weights(void *ctx, int layer, awq_block_w *w)
             if (!awq_slot_is_linear((awq_slot)s)) { e = awq_fail(AWQ_ERR_FORMAT, "packed object of block %d lacks '%s'", layer, awq_slot_suffix((awq_slot)s)); break; }
             if (fused) snprintf(lin, sizeof lin, "%s", fp.name);
             else awq_linear_name((awq_slot)s, lin, sizeof lin);
+            snprintf(name, sizeof name, "%s.weight_packed", lin);
+            const awq_tensor *ct = awq_object_tensor(o, name);
+            if (ct) { /* FORMAT=ct, W_BIT not 4 (awq_pack_layout): weight_packed [o, words], weight_scale [o, G] */
+                snprintf(name, sizeof name, "%s.weight_scale", lin);
+                const awq_tensor *sc = awq_object_tensor(o, name);
+                snprintf(name, sizeof name, "%s.weight_zero_point", lin);
+                const awq_tensor *zp = awq_object_tensor(o, name);
+                int bits = 1; /* ceil(cols * b / 32) words: the first b that gives its width */
+                while (bits < 9 && awq_ct_words(cols, bits) != (size_t)ct->shape[1]) bits++;
+                if (!sc || !zp || ct->ndim != 2 || ct->shape[0] != (int64_t)all_rows || sc->ndim != 2 ||
+                    sc->shape[0] != (int64_t)all_rows || bits < 1 || bits > 8 || cols % (size_t)sc->shape[1] ||
+                    zp->ndim != 2 || zp->shape[0] != (int64_t)awq_ct_words(all_rows, bits) || zp->shape[1] != sc->shape[1]) {
+                    e = awq_fail(AWQ_ERR_FORMAT, "packed object of block %d: bad compressed-tensors tensors of %s", layer, lin);
+                    break;
+                }
+                awq_ct_dequant(dst, ct->data, sc->data, zp->data, all_rows, cols, (size_t)sc->shape[1], bits);
+                if (fused) memcpy(b->t[s], dst + row0 * cols, rows * cols * sizeof(float));
+                continue;
+            }
             snprintf(name, sizeof name, "%s.qweight", lin);
             const awq_tensor *qw = awq_object_tensor(o, name);
             snprintf(name, sizeof name, "%s.qzeros", lin);

@@ -303,6 +303,8 @@ awq_err awq_work_scaled(awq_work *w, int store)
         awq_prof_mark("stage: apply scales");
     } else if (!w->b_scaled) { /* only the scaled block's key is known (awq-pack --scaled) */
         e = awq_block_get(w->s, &w->k.scaled, "scaled", &w->b);
+        /* what the stored tensors do not say: the block's place and the family's layout */
+        w->b.layer1 = w->block + 1, w->b.fused = w->m->cfg.fused, w->b.norm_1p = w->m->cfg.gemma;
         w->b_loaded = w->b_scaled = !e;
     }
     if (!e && store && !has(w, AWQ_K_SCALED)) {

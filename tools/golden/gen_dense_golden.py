@@ -12,8 +12,32 @@ windows' mean losses)).
   phi3_short             2 layers, MHA 4/4 (D=16), longrope in transformers 5's rope_parameters form with
                          original_max_position_embeddings 64 and an explicit attention_factor 1.1: 24 and 32
                          tokens are within 64, so the SHORT factors run; rms_norm_eps 1e-5 (Phi3Config's default).
+  phi3_mha               2 layers, MHA 4/4 (D=16, H*D = C), partial_rotary_factor 0.5, longrope in the legacy form
+                         with NO attention_factor (cos/sin times the default sqrt(1 + ln 4 / ln 64)) and original
+                         64: the form transformers 4.51.3 reads, for AutoAWQ 0.2.9's golden (gen_awq_golden.py: its
+                         phi3.py always scales qkv_proj -> o_proj on qkv_proj's last H*D rows, which are v only in MHA).
 
-Both store q/k/v as one self_attn.qkv_proj and gate/up as one mlp.gate_up_proj, as Phi-3 and Phi-4 do.
+The Phi-3 ones store q/k/v as one self_attn.qkv_proj and gate/up as one mlp.gate_up_proj, as Phi-3 and Phi-4 do.
+
+  phi3_window            2 layers, GQA 4/2, sliding_window 7 (as Phi-3-mini-4k's 2047, shorter than the 24/32 tokens:
+                         every layer attends to the last 7 keys).
+  gemma2_tiny            Gemma2ForCausalLM, 2 layers (0 sliding, 1 full), GQA 4/2 with head_dim 32 != C/H = 16,
+                         query_pre_attn_scalar 24 (not head_dim), attn_logit_softcapping 5, final_logit_softcapping 8,
+                         sliding_window 8 (24 and 32 tokens: the window matters), tied embeddings, norm weights
+                         around 0 (the norms multiply by 1 + w), embedding std 1/sqrt(C) (times sqrt(C): std 1), GeGLU
+                         with tanh GELU.
+  gemma2_mha             Gemma2ForCausalLM for AutoAWQ 0.2.9's golden (gen_awq_golden.py): MHA 4/4 of head_dim 16 (H*D = C,
+                         so AutoAWQ's v_proj -> o_proj group runs), query_pre_attn_scalar 24, NO attention soft-capping and
+                         sliding_window 96 (AutoAWQ runs transformers 4.51.3's sdpa attention, which ignores the soft-cap,
+                         and inspects self_attn without the window: with these settings neither changes the function on
+                         its 64-token calibration; see tests/golden/awq/README.md), final soft-capping 30, the legacy
+                         config form (rope_theta, torch_dtype) transformers 4.51.3 reads.
+  gemma3_tiny            Gemma3ForCausalLM (text, gemma3_text), 2 layers (0 sliding, 1 global), GQA 4/2 with head_dim 32,
+                         (1 + w) q_norm/k_norm, query_pre_attn_scalar 24, no soft-capping (Gemma3TextConfig's default),
+                         sliding_window 8, two RoPEs: local base 10000 on layer 0, global theta 1e6 with linear scaling
+                         (factor 4) on layer 1; written in the released Gemma 3 form (rope_theta, rope_local_base_freq,
+                         rope_scaling {"rope_type": "linear"}, sliding_window_pattern 2, torch_dtype), loaded back and
+                         checked bitwise against the config transformers wrote.
 Install and run as gen_forward_golden.py (same pinned tools/golden/requirements.txt):
     /tmp/goldenvenv/bin/python tools/golden/gen_dense_golden.py
 Versions it was run with: torch 2.15.0, transformers 5.23.0, safetensors 0.8.0, Python 3.11.
@@ -28,7 +52,9 @@ import sys
 
 import torch
 from safetensors import safe_open
-from transformers import Phi3Config, Phi3ForCausalLM
+from torch import nn
+from transformers import (Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig, Phi3Config,
+                          Phi3ForCausalLM)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_forward_golden import check, forward, round_to_storage, write_json  # noqa: E402
@@ -54,6 +80,29 @@ FIXTURES = [
                   original_max_position_embeddings=64, tie_word_embeddings=False,
                   rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0, "attention_factor": 1.1,
                                    "short_factor": factors(8, 1.0, 3.0), "long_factor": factors(8, 2.0, 20.0)})),
+    dict(name="gemma2_tiny", seed=501, storage=torch.bfloat16, legacy=False, arch="gemma2",
+         cfg=dict(num_attention_heads=4, num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=24,
+                  attn_logit_softcapping=5.0, final_logit_softcapping=8.0, sliding_window=8, max_position_embeddings=256,
+                  tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
+    dict(name="gemma2_mha", seed=502, storage=torch.bfloat16, legacy=True, arch="gemma2",
+         cfg=dict(num_attention_heads=4, num_key_value_heads=4, head_dim=16, query_pre_attn_scalar=24,
+                  attn_logit_softcapping=None, final_logit_softcapping=30.0, sliding_window=96, max_position_embeddings=256,
+                  tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
+    dict(name="gemma3_tiny", seed=601, storage=torch.bfloat16, legacy=True, arch="gemma3",
+         cfg=dict(num_attention_heads=4, num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=24, sliding_window=8,
+                  max_position_embeddings=256, tie_word_embeddings=True, layer_types=["sliding_attention", "full_attention"],
+                  rope_parameters={"full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1000000.0},
+                                   "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}})),
+    dict(name="phi3_window", seed=404, storage=torch.bfloat16, legacy=False,
+         cfg=dict(num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, sliding_window=7,
+                  original_max_position_embeddings=256, tie_word_embeddings=False,
+                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                   "short_factor": factors(8, 1.0, 2.0), "long_factor": factors(8, 2.0, 8.0)})),
+    dict(name="phi3_mha", seed=403, storage=torch.bfloat16, legacy=True,
+         cfg=dict(num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
+                  original_max_position_embeddings=64, partial_rotary_factor=0.5, tie_word_embeddings=False,
+                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                   "short_factor": factors(4, 1.0, 2.5), "long_factor": factors(4, 2.0, 16.0)})),
 ]
 
 
@@ -62,7 +111,20 @@ def legacy(v5):
     original_max_position_embeddings at the top level, torch_dtype."""
     d = dict(v5)
     rope = dict(d.pop("rope_parameters"))
+    if d["model_type"] == "gemma3_text":  # the released Gemma 3 form
+        full, local = rope["full_attention"], rope["sliding_attention"]
+        d["rope_theta"] = full["rope_theta"]
+        d["rope_local_base_freq"] = local["rope_theta"]
+        d["rope_scaling"] = {"rope_type": full["rope_type"], "factor": full["factor"]}
+        d["sliding_window_pattern"] = 2
+        d.pop("layer_types")
+        d["torch_dtype"] = d.pop("dtype")
+        return d
     d["rope_theta"] = rope.pop("rope_theta")
+    if d["model_type"] == "gemma2":  # default RoPE: no rope_scaling; layer_types is the class default pattern
+        d["rope_scaling"] = None
+        d["torch_dtype"] = d.pop("dtype")
+        return d
     d["partial_rotary_factor"] = rope.pop("partial_rotary_factor", 1.0)
     rope.pop("original_max_position_embeddings", None)
     rope.pop("rope_type")
@@ -70,6 +132,62 @@ def legacy(v5):
     d["rope_scaling"] = rope
     d["torch_dtype"] = d.pop("dtype")
     return d
+
+
+ARCH = {"phi3": (Phi3Config, Phi3ForCausalLM), "gemma2": (Gemma2Config, Gemma2ForCausalLM),
+        "gemma3": (Gemma3TextConfig, Gemma3ForCausalLM)}
+
+
+def sensitivity_gemma(model, delta):
+    """Gemma 2's pieces, each left out of transformers' own model as a C forward could get it wrong."""
+    found = {}
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith("norm.weight"):
+                p.sub_(1.0)  # 1 + (w - 1) = w: the norm read as Llama's w
+    found["norms as w, not 1 + w"] = delta(m)
+    m = copy.deepcopy(model)
+    m.model.embed_tokens.scalar_embed_scale = 1.0
+    m.model.embed_tokens.embed_scale.fill_(1.0)
+    found["embedding not times sqrt(hidden)"] = delta(m)
+    if model.config.attn_logit_softcapping:
+        m = copy.deepcopy(model)
+        for layer in m.model.layers:
+            layer.self_attn.attn_logit_softcapping = None
+        found["no attention soft-capping"] = delta(m)
+    if model.config.final_logit_softcapping:
+        m = copy.deepcopy(model)
+        m.config.final_logit_softcapping = None
+        found["no final soft-capping"] = delta(m)
+    if model.config.model_type == "gemma3_text":  # the two RoPEs
+        rot = model.model.rotary_emb
+        for bug, change in (("local layers on the global RoPE", lambda rp: rp.__setitem__("sliding_attention", dict(rp["full_attention"]))),
+                            ("global RoPE without its linear scaling",
+                             lambda rp: rp.__setitem__("full_attention", {"rope_type": "default",
+                                                                          "rope_theta": rp["full_attention"]["rope_theta"]}))):
+            m = copy.deepcopy(model)
+            change(m.config.rope_parameters)
+            m.model.rotary_emb = type(rot)(m.config)
+            found[bug] = delta(m)
+    m = copy.deepcopy(model)
+    for layer in m.model.layers:
+        layer.self_attn.scaling = layer.self_attn.head_dim ** -0.5
+    found["head_dim scale, not query_pre_attn_scalar"] = delta(m)
+    if model.config.sliding_window < EVAL_SEQLEN:
+        m = copy.deepcopy(model)
+        m.config.sliding_window = 4096
+        found["no sliding window"] = delta(m)
+    m = copy.deepcopy(model)
+    for layer in m.model.layers:
+        layer.mlp.act_fn = nn.GELU()
+    found["exact GELU, not tanh"] = delta(m)
+    m = copy.deepcopy(model)
+    for layer in m.model.layers:
+        layer.post_feedforward_layernorm = nn.Identity()
+        layer.post_attention_layernorm = nn.Identity()
+    found["no post-attention / post-feed-forward norms"] = delta(m)
+    return found
 
 
 def sensitivity(model, ids, ref):
@@ -80,6 +198,12 @@ def sensitivity(model, ids, ref):
 
     def delta(m):
         return (forward(m, ids)["logits"] - base).abs().max().item()
+
+    if model.config.model_type in ("gemma2", "gemma3_text"):
+        found = sensitivity_gemma(model, delta)
+        for bug, d in found.items():  # the two GELUs differ by < 5e-4 anywhere: recorded, not asserted here
+            check(d > 1e-3 or bug.startswith("exact GELU"), f"fixture would not catch '{bug}' (max |delta logits| {d:.2e})")
+        return found
 
     rot = model.model.rotary_emb
     other = copy.deepcopy(model)  # the other factor list
@@ -106,6 +230,10 @@ def sensitivity(model, ids, ref):
             kv = model.config.num_key_value_heads * layer.self_attn.head_dim
             w.copy_(torch.cat([w[:q], w[q + kv:], w[q:q + kv]], dim=0))
     found["k and v swapped in qkv_proj"] = delta(m)
+    if model.config.sliding_window:
+        m = copy.deepcopy(model)
+        m.config.sliding_window = None
+        found["no sliding window"] = delta(m)
     if model.config.rope_parameters.get("partial_rotary_factor", 1.0) != 1.0:
         orig = mod.apply_rotary_pos_emb
 
@@ -130,27 +258,37 @@ def build(fx, out_dir, ids):
     if os.path.exists(d):
         shutil.rmtree(d)
     os.makedirs(d)
-    cfg = Phi3Config(**BASE, **fx["cfg"])
+    config_cls, model_cls = ARCH[fx.get("arch", "phi3")]
+    cfg = config_cls(**BASE, **fx["cfg"])
     torch.manual_seed(fx["seed"])
-    model = Phi3ForCausalLM(cfg).eval()
-    randomize(model, torch.Generator().manual_seed(fx["seed"]))
+    model = model_cls(cfg).eval()
+    gen = torch.Generator().manual_seed(fx["seed"])
+    randomize(model, gen)
+    if fx.get("arch") in ("gemma2", "gemma3"):  # Gemma's norms multiply by 1 + w: weights around 0, as trained ones are
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("norm.weight"):
+                    p.copy_(0.6 * torch.rand(p.shape, generator=gen) - 0.3)
+                elif "embed_tokens" in name:  # std 1/sqrt(C): times sqrt(C) the block input has std 1
+                    p.div_(math.sqrt(p.shape[1]))
     round_to_storage(model, fx["storage"])
     model.to(fx["storage"]).save_pretrained(d)
     if os.path.exists(os.path.join(d, "generation_config.json")):
         os.remove(os.path.join(d, "generation_config.json"))
     with safe_open(os.path.join(d, "model.safetensors"), "pt") as f:
         keys = set(f.keys())
-    check("model.layers.1.self_attn.qkv_proj.weight" in keys and "model.layers.1.mlp.gate_up_proj.weight" in keys,
-          f"{fx['name']}: save_pretrained did not write the fused tensors")
+    if fx.get("arch", "phi3") == "phi3":
+        check("model.layers.1.self_attn.qkv_proj.weight" in keys and "model.layers.1.mlp.gate_up_proj.weight" in keys,
+              f"{fx['name']}: save_pretrained did not write the fused tensors")
     cfg_path = os.path.join(d, "config.json")
     with open(cfg_path) as f:
         v5 = json.load(f)
     write_json(cfg_path, v5)
-    ref_model = Phi3ForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
+    ref_model = model_cls.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
     ref = forward(ref_model, ids)
     if fx["legacy"]:  # the outputs must hold for the config.json shipped: load it back, compare bitwise
         write_json(cfg_path, legacy(v5))
-        lm = Phi3ForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
+        lm = model_cls.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").eval()
         res = forward(lm, ids)
         for k in ref:
             check(torch.equal(ref[k], res[k]), f"{fx['name']}: legacy config changes '{k}'")
@@ -170,7 +308,8 @@ def build(fx, out_dir, ids):
 
 
 def main():
-    build_all(FIXTURES, build)
+    only = sys.argv[1:]  # fixture names (default: all)
+    build_all([fx for fx in FIXTURES if not only or fx["name"] in only], build)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ experiment() {
         echo "# experiment $name: $*"
         # (eval objects are keyed by the identity of the files they read: paths and mtimes)
         "$BIN/awq-obj" --store "$s" ls -l | awk -F'\t' '$2 != "eval" {print $2, $1}' | sort
+        # the search results were in OUT until issue 24 moved them to OUT.awq/ (OUT holds only what
+        # loaders read): listed where they sorted before, so their bytes stay pinned too
+        [ -f "$o.awq/awq_search_results.safetensors" ] && (cd "$o.awq" && sha256sum ./awq_search_results.safetensors)
         [ -d "$o" ] && (cd "$o" && find . -type f ! -name '.awqmake-manifest.tsv' | sort | xargs sha256sum)
         true
     } >"$out/$name.txt"
