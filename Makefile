@@ -10,6 +10,7 @@ include mk/build.mk
 include mk/fuzz.mk
 include mk/tests.mk
 include mk/pipeline.mk
+include mk/real.mk
 
 .PHONY: all help config demo clean deps
 

@@ -2297,42 +2297,152 @@ static void op_sq_diff(const awq_backend *be)
             }
 }
 
-/* add_rows: expert outputs added into distinct rows, three experts in turn (torch's order), bit for
- * bit the _ref's; a by-hand case (fp16: h(1 + h(0.1 * 3)) = 1.2998046875); a row out of range is
- * KERN_ERR_ARG. */
+/* add_rows: every token's k routed rows (sorted by expert, as moe.c lays them out) added in idx's
+ * order, bit for bit as the _ref; -1 entries add nothing. By hand: the order of a token's adds is
+ * idx's (1e8 + 1 - 1e8 is 0 in fp32, 1e8 - 1e8 + 1 is 1), and a row outside [0, n) is refused. */
 static void op_add_rows(const awq_backend *be)
 {
-    static const struct { size_t m, c, n; } sh[] = {{1, 1, 1}, {24, 64, 7}, {512, 4096, 300}};
-    for (size_t k = 0; k < sizeof sh / sizeof sh[0]; k++)
+    static const struct { size_t m, k, c; } sh[] = {{1, 1, 1}, {24, 2, 64}, {300, 8, 200}, {512, 2, 4096}};
+    for (size_t q = 0; q < sizeof sh / sizeof sh[0]; q++)
         for (int f16 = 0; f16 < 2; f16++) {
-            size_t m = sh[k].m, c = sh[k].c, n = sh[k].n;
+            const size_t m = sh[q].m, k = sh[q].k, c = sh[q].c, n = m * k;
             float *y = rand_floats(m * c, -2, 2, f16), *got = xmalloc(m * c * 4);
-            float *dy = dev_put(be, y, m * c * 4);
+            float *x = rand_floats(n * c, -3, 3, f16), *wt = rand_floats(n, 0, 1, f16);
+            int32_t *idx = xmalloc(n * sizeof *idx);
+            /* rows in a scrambled order; every fifth entry none */
+            for (size_t i = 0; i < n; i++) idx[i] = i % 5 == 3 ? -1 : (int32_t)((i * 7919 + 13) % n);
+            float *dy = dev_put(be, y, m * c * 4), *dx = dev_put(be, x, n * c * 4), *dw = dev_put(be, wt, n * 4);
+            int32_t *di = dev_put(be, idx, n * sizeof *idx);
             char id[100];
-            snprintf(id, sizeof id, "add_rows[%s m=%zu c=%zu n=%zu f16=%d]", be->name, m, c, n, f16);
-            for (int expert = 0; expert < 3; expert++) {
-                float *x = rand_floats(n * c, -3, 3, f16), *wt = rand_floats(n, 0, 1, f16);
-                int32_t *rows = xmalloc(n * sizeof *rows);
-                for (size_t r = 0; r < n; r++) rows[r] = (int32_t)((r * 7 + (size_t)expert) % m); /* distinct: m % 7 != 0 */
-                float *dx = dev_put(be, x, n * c * 4), *dw = dev_put(be, wt, n * 4);
-                int32_t *dr = dev_put(be, rows, n * sizeof *rows);
-                CHECK(be->add_rows(be->ctx, dy, dx, dr, dw, n, c, m, f16) == KERN_OK, "%s", id);
-                CHECK(kern_add_rows_ref(y, x, rows, wt, n, c, m, f16) == KERN_OK, "%s ref", id);
-                dev_free(be, dx), dev_free(be, dw), dev_free(be, dr), free(x), free(wt), free(rows);
-            }
+            snprintf(id, sizeof id, "add_rows[%s m=%zu k=%zu c=%zu f16=%d]", be->name, m, k, c, f16);
+            CHECK(be->add_rows(be->ctx, dy, dx, dw, di, m, k, c, n, f16) == KERN_OK, "%s", id);
+            CHECK(kern_add_rows_ref(y, x, wt, idx, m, k, c, n, f16) == KERN_OK, "%s ref", id);
             dev_get(be, got, dy, m * c * 4);
             compare(id, got, y, m * c, (tolerance){.exact = 1});
-            dev_free(be, dy), free(y), free(got);
+            dev_free(be, dy), dev_free(be, dx), dev_free(be, dw), dev_free(be, di);
+            free(y), free(got), free(x), free(wt), free(idx);
         }
-    float y[2] = {1.0f, 5.0f}, x[1] = {0.1f}, wt[1] = {3.0f}, got[2];
-    int32_t rows[1] = {0}, bad[1] = {2};
-    float *dy = dev_put(be, y, 8), *dx = dev_put(be, x, 4), *dw = dev_put(be, wt, 4);
-    int32_t *dr = dev_put(be, rows, 4), *dbad = dev_put(be, bad, 4);
-    CHECK(be->add_rows(be->ctx, dy, dx, dr, dw, 1, 1, 2, 1) == KERN_OK, "add_rows by hand");
+    float x[3] = {1e8f, 1.0f, -1e8f}, wt[3] = {1, 1, 1}, got[2];
+    int32_t in_order[2 * 3] = {0, 1, 2, -1, -1, -1}, swapped[2 * 3] = {0, 2, 1, -1, -1, -1}, bad[2 * 3] = {0, 3, -1, -1, -1, -1};
+    float *dx = dev_put(be, x, 12), *dw = dev_put(be, wt, 12);
+    int32_t *d1 = dev_put(be, in_order, sizeof in_order), *d2 = dev_put(be, swapped, sizeof swapped), *d3 = dev_put(be, bad, sizeof bad);
+    const float zero[2] = {0, 5.0f};
+    float *dy = dev_put(be, zero, 8);
+    CHECK(be->add_rows(be->ctx, dy, dx, dw, d1, 2, 3, 1, 3, 0) == KERN_OK, "add_rows by hand");
     dev_get(be, got, dy, 8);
-    CHECK(got[0] == 1.2998046875f && got[1] == 5.0f, "add_rows[%s] by hand: got %.9g %.9g", be->name, got[0], got[1]);
-    CHECK(be->add_rows(be->ctx, dy, dx, dbad, dw, 1, 1, 2, 0) == KERN_ERR_ARG, "add_rows[%s]: row 2 of 2 accepted", be->name);
-    dev_free(be, dy), dev_free(be, dx), dev_free(be, dw), dev_free(be, dr), dev_free(be, dbad);
+    CHECK(got[0] == 0.0f && got[1] == 5.0f, "add_rows[%s] 1e8 + 1 - 1e8: got %.9g %.9g, want 0 5", be->name, got[0], got[1]);
+    dev_free(be, dy), dy = dev_put(be, zero, 8);
+    CHECK(be->add_rows(be->ctx, dy, dx, dw, d2, 2, 3, 1, 3, 0) == KERN_OK, "add_rows by hand");
+    dev_get(be, got, dy, 8);
+    CHECK(got[0] == 1.0f && got[1] == 5.0f, "add_rows[%s] 1e8 - 1e8 + 1: got %.9g %.9g, want 1 5", be->name, got[0], got[1]);
+    CHECK(be->add_rows(be->ctx, dy, dx, dw, d3, 2, 3, 1, 3, 0) == KERN_ERR_ARG, "add_rows[%s]: row 3 of 3 accepted", be->name);
+    dev_free(be, dy), dev_free(be, dx), dev_free(be, dw), dev_free(be, d1), dev_free(be, d2), dev_free(be, d3);
+}
+
+/* mlp_grouped against its _ref (kern_mlp_ref on each group) on random inputs with uneven and
+ * empty groups, with silu and with Gemma's tanh GELU (act: a GELU _ref that equals the silu one
+ * would not test it, so that is checked too), and against the mlp op of the same backend on
+ * each group: the CPU's bits are
+ * that op's (what moe.c relied on before the op); a device's grouped GEMMs may order the fp32
+ * sums differently, so there the faithful outputs may differ in a few fp16 roundings (the
+ * matmul cases' share), fp32 within the matmul bound. */
+static void op_mlp_grouped(const awq_backend *be)
+{
+    static const struct { size_t c, f, g, sizes[8]; int big; } sh[] = {
+        {48, 80, 6, {3, 0, 17, 1, 0, 40}, 0},      /* c < f, empty groups between */
+        {130, 60, 4, {0, 5, 9, 2}, 0},             /* c > 2f: the down product's fp16 C in scratch */
+        {256, 704, 5, {300, 0, 700, 5, 64}, 1},    /* bigger (devices only: the CPU _ref is slow) */
+    };
+    static const kern_dtype dts[] = {KERN_F16, KERN_F32, KERN_BF16};
+    for (size_t q = 0; q < sizeof sh / sizeof sh[0]; q++) {
+        if (sh[q].big && is_cpu(be)) continue;
+        const size_t c = sh[q].c, f = sh[q].f, g = sh[q].g;
+        size_t start[9] = {0};
+        for (size_t e = 0; e < g; e++) start[e + 1] = start[e] + sh[q].sizes[e];
+        const size_t R = start[g], nc = R * c, nf = R * f;
+        for (int act = KERN_ACT_SILU; act <= KERN_ACT_GELU_TANH; act++)
+        for (size_t v = 0; v < sizeof dts / sizeof dts[0]; v++)
+            for (int f16 = 0; f16 < 2; f16++) {
+                kern_weight hg[8], hu[8], hd[8], dg[8], du[8], dd[8];
+                for (size_t e = 0; e < g; e++) {
+                    hg[e] = rand_weight(dts[v], f * c, -1, 1), hu[e] = rand_weight(dts[v], f * c, -1, 1);
+                    hd[e] = rand_weight(dts[v], c * f, -1, 1);
+                    dg[e] = dev_weight(be, hg[e], f * c), du[e] = dev_weight(be, hu[e], f * c), dd[e] = dev_weight(be, hd[e], c * f);
+                }
+                float *m = rand_floats(nc, -1, 1, f16), *want = xmalloc(nc * 4 + 4), *want_a = xmalloc(nf * 4 + 4);
+                float *sg = xmalloc(nf * 4 + 4), *su = xmalloc(nf * 4 + 4);
+                REQUIRE(kern_mlp_grouped_ref(want, want_a, m, hg, hu, hd, start, g, sg, su, c, f, act, f16) == KERN_OK, "_ref");
+                if (act == KERN_ACT_GELU_TANH) { /* the GELU _ref must not be the silu one */
+                    float *silu_a = xmalloc(nf * 4 + 4);
+                    REQUIRE(kern_mlp_grouped_ref(NULL, silu_a, m, hg, hu, hd, start, g, sg, su, c, f, KERN_ACT_SILU, f16) ==
+                                KERN_OK, "_ref silu");
+                    size_t differ = 0;
+                    for (size_t i = 0; i < nf; i++) differ += silu_a[i] != want_a[i];
+                    CHECK(differ > nf / 2, "mlp_grouped_ref c=%zu f=%zu: gelu equals silu in %zu of %zu values (act ignored?)",
+                          c, f, nf - differ, nf);
+                    free(silu_a);
+                }
+                float *dm = dev_put(be, m, nc * 4), *dsg = dev_out(be, nf * 4), *dsu = dev_out(be, nf * 4);
+                float *dout = dev_out(be, nc * 4), *dda = dev_out(be, nf * 4);
+                float *got = xmalloc(nc * 4 + 4), *got_a = xmalloc(nf * 4 + 4), *per = xmalloc(nc * 4 + 4),
+                      *per_a = xmalloc(nf * 4 + 4);
+                char id[160];
+                snprintf(id, sizeof id, "mlp_grouped[%s c=%zu f=%zu g=%zu rows=%zu dtype=%d f16=%d act=%s]", be->name, c, f, g,
+                         R, (int)dts[v], f16, act == KERN_ACT_GELU_TANH ? "gelu_tanh" : "silu");
+                kern_status st = be->mlp_grouped(be->ctx, dout, dda, dm, dg, du, dd, start, g, dsg, dsu, c, f, act, f16);
+                REQUIRE(st == KERN_OK, "%s: %s %s", id, kern_strerror(st), is_cpu(be) ? "" : kern_last_error());
+                dev_get(be, got, dout, nc * 4), dev_get(be, got_a, dda, nf * 4);
+                tolerance tol = {.atol = f16 ? 0.05 : 1e-4, .rtol = f16 ? 0.05 : 1e-4, .nmse = f16 ? 1e-5 : 1e-10};
+                char sub[200];
+                snprintf(sub, sizeof sub, "%s down_in vs _ref", id);
+                compare(sub, got_a, want_a, nf, tol);
+                snprintf(sub, sizeof sub, "%s out vs _ref", id);
+                compare(sub, got, want, nc, tol);
+                /* the mlp op on each group */
+                for (size_t e = 0; e < g; e++) {
+                    size_t a = start[e], n = start[e + 1] - a;
+                    if (!n) continue;
+                    CHECK(be->mlp(be->ctx, dout + a * c, dda + a * f, dm + a * c, dg[e], KERN_NO_WEIGHT, du[e], KERN_NO_WEIGHT,
+                                  dd[e], KERN_NO_WEIGHT, dsg, dsu, n, c, f, act, f16) == KERN_OK, "%s: mlp", id);
+                }
+                dev_get(be, per, dout, nc * 4), dev_get(be, per_a, dda, nf * 4);
+                const int grouped_gemm = !is_cpu(be) && f16 && dts[v] == KERN_F16;
+                if (!grouped_gemm) {
+                    same_bits(id, "down_in differs from the mlp op per group", got_a, per_a, nf);
+                    same_bits(id, "out differs from the mlp op per group", got, per, nc);
+                } else {
+                    snprintf(sub, sizeof sub, "%s down_in vs the mlp op", id);
+                    compare(sub, got_a, per_a, nf, (tolerance){.atol = 0.05, .rtol = 0.05, .nmse = F16_FLIPS_NMSE, .f16 = 1, .flips = 0.01});
+                    snprintf(sub, sizeof sub, "%s out vs the mlp op", id);
+                    compare(sub, got, per, nc, (tolerance){.atol = 0.05, .rtol = 0.05, .nmse = 2 * F16_FLIPS_NMSE, .f16 = 1, .flips = 0.05});
+                }
+                /* down_in alone (no down weights read), out alone */
+                dev_free(be, dda), dda = dev_out(be, nf * 4);
+                kern_weight none[8];
+                for (size_t e = 0; e < g; e++) none[e] = (kern_weight){NULL, (kern_dtype)7};
+                CHECK(be->mlp_grouped(be->ctx, NULL, dda, dm, dg, du, none, start, g, dsg, dsu, c, f, act, f16) == KERN_OK, "%s", id);
+                dev_get(be, per_a, dda, nf * 4);
+                same_bits(id, "down_in without out differs", per_a, got_a, nf);
+                CHECK(be->mlp_grouped(be->ctx, dout, NULL, dm, dg, du, dd, start, g, dsg, dsu, c, f, act, f16) == KERN_OK, "%s", id);
+                dev_get(be, per, dout, nc * 4);
+                same_bits(id, "out without down_in differs", per, got, nc);
+                for (size_t e = 0; e < g; e++) {
+                    dev_free(be, dg[e].data), dev_free(be, du[e].data), dev_free(be, dd[e].data);
+                    free((void *)hg[e].data), free((void *)hu[e].data), free((void *)hd[e].data);
+                }
+                dev_free(be, dm), dev_free(be, dsg), dev_free(be, dsu), dev_free(be, dout), dev_free(be, dda);
+                free(m), free(want), free(want_a), free(sg), free(su), free(got), free(got_a), free(per), free(per_a);
+            }
+    }
+    /* refused: a decreasing start, a bad dtype it reads */
+    float *d = dev_out(be, 4096);
+    kern_weight ok[2] = {{d, KERN_F32}, {d, KERN_F32}}, bad[2] = {{d, KERN_F32}, {d, (kern_dtype)7}};
+    size_t down[3] = {0, 2, 1}, fine[3] = {0, 1, 2};
+    CHECK(be->mlp_grouped(be->ctx, d, NULL, d, ok, ok, ok, down, 2, d + 128, d + 192, 3, 4, KERN_ACT_SILU, 1) == KERN_ERR_ARG,
+          "%s: mlp_grouped decreasing start", be->name);
+    CHECK(be->mlp_grouped(be->ctx, d, NULL, d, ok, bad, ok, fine, 2, d + 128, d + 192, 3, 4, KERN_ACT_SILU, 1) == KERN_ERR_ARG,
+          "%s: mlp_grouped w_up dtype", be->name);
+    dev_free(be, d);
 }
 
 /* ---- memory and errors ----------------------------------------------------------------------- */
@@ -2450,6 +2560,7 @@ static void test_op_attention(const awq_backend *be)
     with_backend(be, t_attention_causal), with_backend(be, t_attention_gqa_is_mha);
 }
 static void test_op_mlp(const awq_backend *be) { op_mlp(be); }
+static void test_op_mlp_grouped(const awq_backend *be) { op_mlp_grouped(be); }
 /* attn against its own _ref (the composition of the scalar _refs) on small random inputs, both
  * outputs, with and without biases and q/k norms: the two differ only by the sums' order inside
  * the matmuls and the attention, so fp32 within NMSE 1e-10 and faithful within NMSE 1e-5 (a

@@ -792,7 +792,7 @@ done:
     syn_free(&m);
 }
 
-/* The full-size presets with --layers 1, shown by --dry-run (3.4 and 2.5 GB were they written):
+/* The full-size presets with --layers 1, shown by --dry-run (3.4, 2.5 and 7.5 GB were they written):
  * the published dims in config.json, every tensor's name and shape in the safetensors header,
  * the bytes, and routing spread over all experts. */
 static void t_full_size_presets(void)
@@ -827,6 +827,21 @@ static void t_full_size_presets(void)
          * + 128 x 3 x 768 x 2048, fp16 */
         CHECK(total == 2490905088ull, "qwen3-30b-a3b --layers 1: %llu bytes", (unsigned long long)total);
         full_size_routing(j, &c, "qwen3-30b-a3b");
+        json_decref(j);
+    }
+    j = dry_run("qwen3_235b", "--preset qwen3-235b-a22b --layers 1");
+    if (j) {
+        uint64_t total = check_dry_headers(j, &c);
+        /* Qwen3-235B-A22B's config.json */
+        CHECK(c.arch == AWQ_ARCH_QWEN3_MOE && c.hidden_size == 4096 && c.intermediate_size == 12288 && c.num_attention_heads == 64 &&
+              c.num_key_value_heads == 4 && c.head_dim == 128 && c.n_experts == 128 && c.n_experts_per_tok == 8 &&
+              c.moe_intermediate_size == 1536 && c.norm_topk_prob && c.qk_norm && c.vocab_size == 151936 && c.decoder_sparse_step == 1 &&
+              c.max_position_embeddings == 40960 && c.rope_theta == 1e6 && c.rms_norm_eps == 1e-6 && c.bos_token_id == 151643 &&
+              c.eos_token_id == 151645 && !c.tie_word_embeddings && awq_layer_experts(&c, 0) == 128, "qwen3-235b-a22b dims");
+        /* 2 x 151936 x 4096 + (8192 + 512 + 512) x 4096 + 4096 x 8192 + 3 x 4096 + 2 x 128 + 128 x 4096
+         * + 128 x 3 x 1536 x 4096, fp16 */
+        CHECK(total == 7464837632ull, "qwen3-235b-a22b --layers 1: %llu bytes", (unsigned long long)total);
+        full_size_routing(j, &c, "qwen3-235b-a22b");
         json_decref(j);
     }
     /* a dense layer at full size: intermediate_size wide; and shards */

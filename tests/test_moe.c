@@ -176,8 +176,10 @@ static void t_experts_sum(void)
                     CHECK(e != 3, "expert 3 was chosen by token %zu", t);
                     kern_mlp_ref(y, NULL, m + t * C, w.w[AWQ_SLOT_EXPERT(e, 0)], KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 1)],
                                  KERN_NO_WEIGHT, w.w[AWQ_SLOT_EXPERT(e, 2)], KERN_NO_WEIGHT, g, u, 1, C, Fe, KERN_ACT_SILU, r16);
-                    int32_t row = (int32_t)t;
-                    kern_add_rows_ref(want, y, &row, &wt[t * K + k], 1, C, N, r16);
+                    for (size_t j = 0; j < C; j++) { /* index_add_ of this expert's weighted output */
+                        float p = y[j] * wt[t * K + k], *dst = &want[t * C + j];
+                        *dst = r16 ? awq_round_f16(*dst + awq_round_f16(p)) : *dst + p;
+                    }
                 }
         size_t bad = 0;
         for (size_t i = 0; i < N * C; i++) bad += !(fabsf(out[i] - want[i]) <= 1e-5f * (1 + fabsf(want[i])));
@@ -340,6 +342,101 @@ static void t_deepseek_groups(void)
     awq_model_close(mq);
 }
 
+/* The experts run in batches of AWQ_EXPERT_BATCH (moe.c) and the scale search pseudo-quantizes
+ * one batch at a time; every token's sum still runs in expert order, so on the CPU the batch size
+ * changes no bit: the Mixtral and DeepSeek-V3 fixtures' whole scale search (every grid loss and
+ * scale) with all experts at once, 3 and 1 a batch; and the module forward that runs the batches
+ * outside the passes (awq_mlp_forward) gives the per-pass forward's bits with 2 passes. */
+static int search_with_batch(const char *batch, const awq_config *cfg, const awq_params *p, const awq_block_f32 *b,
+                             const float *x, int ns, int T, awq_scale_result *res)
+{
+    if (batch) setenv("AWQ_EXPERT_BATCH", batch, 1);
+    else unsetenv("AWQ_EXPERT_BATCH");
+    int n = 0;
+    awq_err e = awq_search_scales(awq_backend_cpu(), cfg, p, b, x, ns, T, res, &n, NULL);
+    unsetenv("AWQ_EXPERT_BATCH");
+    CHECK(e == AWQ_OK, "batch %s: %s", batch ? batch : "default", awq_errmsg());
+    return e ? 0 : n;
+}
+
+static void same_search(const char *what, const awq_config *cfg, const awq_params *p, const awq_block_f32 *b, const float *x,
+                        int ns, int T)
+{
+    static awq_scale_result ref[AWQ_MAX_GROUPS], got[AWQ_MAX_GROUPS];
+    int n = search_with_batch(NULL, cfg, p, b, x, ns, T, ref);
+    const char *batches[] = {"3", "1"};
+    for (int bi = 0; bi < 2; bi++) {
+        int m = search_with_batch(batches[bi], cfg, p, b, x, ns, T, got);
+        int same = m == n;
+        for (int i = 0; same && i < n; i++)
+            same = got[i].best == ref[i].best && !memcmp(got[i].losses, ref[i].losses, (size_t)p->n_grid * sizeof(float)) &&
+                   !memcmp(got[i].s, ref[i].s, ref[i].n * sizeof(float));
+        CHECK(same, "%s: the scale search with %s experts a batch differs from all at once", what, batches[bi]);
+        awq_scale_results_free(got, m);
+    }
+    awq_scale_results_free(ref, n);
+}
+
+static void t_expert_batches(void)
+{
+    moe_case c;
+    if (!moe_case_open(&c)) return;
+    same_search("mixtral_moe", &c.m->cfg, &c.p, &c.b, c.x, c.n_seq, c.seqlen);
+    /* the module forward: batches outside two passes vs each pass on its own */
+    const awq_config *cfg = &c.m->cfg;
+    const awq_backend *be = awq_backend_cpu();
+    const size_t C = (size_t)cfg->hidden_size, N = (size_t)c.n_seq * (size_t)c.seqlen, half = N / 2;
+    awq_block_w w;
+    for (int sl = 0; sl < AWQ_SLOT__COUNT; sl++)
+        w.w[sl] = c.b.t[sl] ? (kern_weight){c.b.t[sl], KERN_F32} : KERN_NO_WEIGHT;
+    awq_fwd f;
+    REQUIRE(awq_fwd_init(&f, be, cfg, c.n_seq, c.seqlen, 1, c.n_seq / 2) == AWQ_OK, "%s", awq_errmsg());
+    f.expert_batch = 3;
+    float *a = malloc(N * C * 4), *b2 = malloc(N * C * 4);
+    REQUIRE(awq_mlp_forward(&f, &w, c.x, a) == AWQ_OK, "%s", awq_errmsg());
+    f.expert_batch = cfg->n_experts;
+    REQUIRE(awq_moe_forward_rows(&f, &w, cfg->n_experts, c.x, b2, half, NULL, NULL, 0) == AWQ_OK &&
+            awq_moe_forward_rows(&f, &w, cfg->n_experts, c.x + half * C, b2 + half * C, half, NULL, NULL, half) == AWQ_OK,
+            "%s", awq_errmsg());
+    CHECK(!memcmp(a, b2, N * C * 4), "awq_mlp_forward (3 experts a batch, 2 passes) differs from the passes one by one");
+    free(a), free(b2);
+    awq_fwd_free(&f);
+    moe_case_close(&c);
+
+    awq_model *m = NULL;
+    REQUIRE(awq_model_open(&m, "tests/golden/deepseek_v3") == AWQ_OK, "%s", awq_errmsg());
+    awq_params p;
+    awq_params_default(&p);
+    p.group = 16, p.n_grid = 4;
+    awq_block_f32 b;
+    REQUIRE(awq_block_f32_from_model(m, 1, 1, &b) == AWQ_OK, "%s", awq_errmsg());
+    float *x = rand_floats(4 * 32 * (size_t)m->cfg.hidden_size, -2, 2, 1);
+    same_search("deepseek_v3 block 1", &m->cfg, &p, &b, x, 4, 32);
+    free(x);
+    awq_block_f32_free(&b);
+    awq_model_close(m);
+}
+
+/* A bad AWQ_EXPERT_BATCH / AWQ_EXPERT_BUDGET_MB is one line naming the variable, with a hint. */
+static void t_expert_batch_env(void)
+{
+    awq_config c = moe_cfg(8, 2, 1);
+    c.hidden_size = 4096, c.moe_intermediate_size = 14336;
+    setenv("AWQ_EXPERT_BATCH", "abc", 1);
+    CHECK(awq_expert_batch(&c) == -1 && strstr(awq_errmsg(), "AWQ_EXPERT_BATCH='abc'") && strstr(awq_errhint(), "AWQ_EXPERT_BATCH"),
+          "%s / %s", awq_errmsg(), awq_errhint());
+    setenv("AWQ_EXPERT_BATCH", "20", 1);
+    CHECK(awq_expert_batch(&c) == 8, "a batch above n_experts is all of them");
+    unsetenv("AWQ_EXPERT_BATCH");
+    setenv("AWQ_EXPERT_BUDGET_MB", "0", 1);
+    CHECK(awq_expert_batch(&c) == -1 && strstr(awq_errmsg(), "AWQ_EXPERT_BUDGET_MB"), "%s", awq_errmsg());
+    setenv("AWQ_EXPERT_BUDGET_MB", "3000", 1); /* 18 * 4096 * 14336 bytes = 1008 MiB an expert */
+    CHECK(awq_expert_batch(&c) == 2, "3000 MiB: %d experts", awq_expert_batch(&c));
+    unsetenv("AWQ_EXPERT_BUDGET_MB");
+    CHECK(awq_expert_batch(&c) == 8, "default 8192 MiB: %d experts", awq_expert_batch(&c));
+    awq_clear_error();
+}
+
 int main(int argc, char **argv)
 {
     static const t_case cases[] = {
@@ -350,6 +447,8 @@ int main(int argc, char **argv)
         {"expert_without_tokens", t_expert_without_tokens},
         {"router_takes_the_scales", t_router_takes_the_scales},
         {"deepseek_groups", t_deepseek_groups},
+        {"expert_batches", t_expert_batches},
+        {"expert_batch_env", t_expert_batch_env},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -9,7 +9,10 @@
  * once, each output written once). Two pairs of lines time the mlp op against the four ops it
  * replaced (matmul gate, up, silu_mul, matmul down) and the attn op (the self-attention module,
  * Llama-2-7B: 32 kv heads) against its eight (matmul q, k, v, rope q, k, attention, matmul o);
- * a comment line gives each ratio. */
+ * a comment line gives each ratio. --moe times instead the routed experts of a Qwen3-30B-A3B
+ * block (128 experts of C 2048, Fe 768, top-8: --seqs x 512 tokens, 8 routed rows each, spread
+ * unevenly over the experts) as one mlp_grouped op and as one mlp op per expert (what moe.c
+ * ran before the op). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +32,13 @@
 enum { C = 4096, F = 11008, HEADS = 32, HD = 128, SEQ = 512, GROUP = 128, NGRID = 20 };
 
 static const char *g_device = "auto";
-static int g_reps = 5, g_seqs = 8;
+static int g_reps = 5, g_seqs = 8, g_moe = 0;
 
 static const awq_opt g_opts[] = {
     {"device", 0, AWQ_OPT_STRING, &g_device, "cpu|cuda|auto", "backend to time", 0},
     {"seqs", 0, AWQ_OPT_INT, &g_seqs, "N", "sequences of 512 tokens in the activation batch", 0},
     {"reps", 0, AWQ_OPT_INT, &g_reps, "N", "calls per timed trial", 0},
+    {"moe", 0, AWQ_OPT_FLAG, &g_moe, NULL, "time the routed experts of a Qwen3-30B-A3B block instead: mlp_grouped vs mlp per expert", 0},
     {0},
 };
 
@@ -336,6 +340,67 @@ static awq_err bench(const awq_backend *be)
     return e;
 }
 
+/* --moe: 128 experts (C 2048, Fe 768, F16 weights), n * 8 routed rows spread unevenly (expert e
+ * gets a share growing with (e * 37) % 128, a few none), as mlp_grouped and as mlp per expert */
+enum { MOE_E = 128, MOE_K = 8, MOE_C = 2048, MOE_F = 768 };
+
+static awq_err moe_run(const awq_backend *be, int grouped, float *out, const float *m, const kern_weight *wg,
+                       const kern_weight *wu, const kern_weight *wd, const size_t *start, float *sg, float *su)
+{
+    kern_status st = KERN_OK;
+    if (grouped) st = be->mlp_grouped(be->ctx, out, NULL, m, wg, wu, wd, start, MOE_E, sg, su, MOE_C, MOE_F, KERN_ACT_SILU, 1);
+    for (int e = 0; !grouped && e < MOE_E && st == KERN_OK; e++) {
+        size_t a = start[e], n = start[e + 1] - a;
+        if (n)
+            st = be->mlp(be->ctx, out + a * MOE_C, NULL, m + a * MOE_C, wg[e], KERN_NO_WEIGHT, wu[e], KERN_NO_WEIGHT, wd[e],
+                         KERN_NO_WEIGHT, sg, su, n, MOE_C, MOE_F, KERN_ACT_SILU, 1);
+    }
+    return st == KERN_OK ? AWQ_OK : awq_fail(AWQ_ERR_DEVICE, "experts on %s: %s %s", be->name, kern_strerror(st), kern_last_error());
+}
+
+static awq_err bench_moe(const awq_backend *be)
+{
+    const size_t n = (size_t)g_seqs * SEQ, R = n * MOE_K, CF = (size_t)MOE_C * MOE_F;
+    size_t start[MOE_E + 1] = {0}, share = 0;
+    for (int e = 0; e < MOE_E; e++) share += (size_t)((e * 37) % MOE_E);
+    for (int e = 0; e < MOE_E; e++) start[e + 1] = start[e] + R * (size_t)((e * 37) % MOE_E) / share;
+    start[MOE_E] = R; /* the rounding's rest to the last expert */
+    float *m = NULL, *out = NULL, *sg = NULL, *su = NULL;
+    void *w = NULL;
+    kern_weight wg[MOE_E], wu[MOE_E], wd[MOE_E];
+    awq_err e = put_floats(be, &m, R * MOE_C, -1, 1, 1);
+    if (!e) e = put_raw(be, (void **)&out, R * MOE_C * sizeof(float));
+    if (!e) e = put_raw(be, (void **)&sg, R * MOE_F * sizeof(float));
+    if (!e) e = put_raw(be, (void **)&su, R * MOE_F * sizeof(float));
+    if (!e) e = put_f16(be, &w, 3 * (size_t)MOE_E * CF);
+    for (int x = 0; x < MOE_E && !e; x++) {
+        uint16_t *base = (uint16_t *)w + 3 * (size_t)x * CF;
+        wg[x] = (kern_weight){base, KERN_F16}, wu[x] = (kern_weight){base + CF, KERN_F16}, wd[x] = (kern_weight){base + 2 * CF, KERN_F16};
+    }
+    double t[2][3];
+    for (int grouped = 1; grouped >= 0 && !e; grouped--) {
+        e = moe_run(be, grouped, out, m, wg, wu, wd, start, sg, su); /* warm-up */
+        for (int trial = 0; trial < 3 && !e; trial++) {
+            if (be->sync(be->ctx) != KERN_OK) { e = awq_fail(AWQ_ERR_DEVICE, "sync: %s", kern_last_error()); break; }
+            double t0 = awq_now();
+            for (int r = 0; r < g_reps && !e; r++) e = moe_run(be, grouped, out, m, wg, wu, wd, start, sg, su);
+            if (!e && be->sync(be->ctx) != KERN_OK) e = awq_fail(AWQ_ERR_DEVICE, "sync: %s", kern_last_error());
+            t[grouped][trial] = (awq_now() - t0) / g_reps;
+        }
+        if (!e) qsort(t[grouped], 3, sizeof t[grouped][0], cmp_double);
+    }
+    if (!e) {
+        double flops = 3 * 2.0 * (double)R * CF;
+        printf("# %s --moe: %s, Qwen3-30B-A3B experts (E %d, C %d, Fe %d), %zu tokens x top-%d = %zu routed rows, "
+               "%d calls per trial, median of 3\n", PROG, be->name, MOE_E, MOE_C, MOE_F, n, MOE_K, R, g_reps);
+        printf("mlp_grouped, faithful (one op)\t%.3f ms\t%.4g TFLOP/s\n", t[1][1] * 1e3, flops / t[1][1] / 1e12);
+        printf("mlp per expert, faithful (%d ops)\t%.3f ms\t%.4g TFLOP/s\n", MOE_E, t[0][1] * 1e3, flops / t[0][1] / 1e12);
+        printf("# experts: mlp_grouped takes %.3f of the per-expert ops' time\n", t[1][1] / t[0][1]);
+    }
+    be->free(be->ctx, m), be->free(be->ctx, out), be->free(be->ctx, sg), be->free(be->ctx, su), be->free(be->ctx, w);
+    return e;
+}
+
 int main(int argc, char **argv)
 {
     awq_log_init(PROG, argc, argv);
@@ -352,7 +417,7 @@ int main(int argc, char **argv)
     const awq_backend *be = NULL;
     awq_err e = awq_backend_open(g_device, &be);
     if (e == AWQ_ERR_ARG) { awq_report(PROG); return 2; }
-    if (!e) e = bench(be);
+    if (!e) e = g_moe ? bench_moe(be) : bench(be);
     if (be) be->close(be);
     if (e) { awq_report(PROG); return 1; }
     return 0;

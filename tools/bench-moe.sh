@@ -6,8 +6,10 @@
 # measured in the same run. DeepSeek-V3: LAYERS=2 tools/bench-moe.sh build deepseek-v3 generates one
 # dense and one MoE block (awq-gen-model keeps the last layer a MoE one) and times both blocks
 # ("block 0" dense, "block 1" MoE) against the FLOP floor of each (latent attention, dense mlp or
-# router + routed experts + shared experts).
-#   [LAYERS=N] tools/bench-moe.sh [O] [PRESET]
+# router + routed experts + shared experts). Also printed: the largest resident set of one awqmake
+# process (ps, every 0.2 s). BENCH_DIR shares the generated model between builds; the experts'
+# batch (AWQ_EXPERT_BATCH, AWQ_EXPERT_BUDGET_MB) and AWQ_QUANTIZE_JOBS pass through to the steps.
+#   [LAYERS=N] [BENCH_DIR=D] tools/bench-moe.sh [O] [PRESET]
 set -eu
 O=${1:-build}
 PRESET=${2:-mixtral-8x7b}
@@ -28,17 +30,23 @@ peak=$("$BIN/awq-bench-kernels" --device cuda --seqs 1 --reps 3 2>&1 | sed -n 's
 rm -rf "$B/out" "$B/out.awq" "$AWQ_CACHE"
 nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$B/mem.log" 2>/dev/null &
 smi=$!
+# the largest resident set of one awqmake process (KiB), sampled every 0.2 s
+while :; do ps -eo rss=,comm= | awk '$2 ~ /^awq-/ {print $1}'; sleep 0.2; done >"$B/rss.log" 2>/dev/null &
+rss=$!
 t0=$(date +%s.%N)
 "$BIN/awq-plan" --model "$B/model" --calib "$B/calib.i32" --out "$B/out" --work "$B/out.awq" --bin "$BIN" --seqlen 512 \
     --n-samples 128 --group 128 --device cuda -q && make --no-print-directory -j4 -f "$B/out.awq/plan.mk" all >"$B/run.log" 2>&1 ||
-    { kill $smi; tail -20 "$B/run.log" >&2; exit 1; }
+    { kill $smi $rss; tail -20 "$B/run.log" >&2; grep "^awqmake:" "$B/run.log" >&2
+      echo "peak GPU memory used: $(sort -n "$B/mem.log" | tail -1) MiB; peak host RSS of one process: $(sort -n "$B/rss.log" | tail -1) KiB" >&2
+      exit 1; }
 t1=$(date +%s.%N)
-kill $smi 2>/dev/null || true
+kill $smi $rss 2>/dev/null || true
 grep "^awqmake:" "$B/run.log"
-python3 - "$B/model/config.json" "$(echo "$t0 $t1" | awk '{printf "%.2f", $2-$1}')" "$peak" "$B/mem.log" "$B/run.log" <<'PY'
+python3 - "$B/model/config.json" "$(echo "$t0 $t1" | awk '{printf "%.2f", $2-$1}')" "$peak" "$B/mem.log" "$B/run.log" "$B/rss.log" <<'PY'
 import json, re, sys
 c = json.load(open(sys.argv[1])); wall = float(sys.argv[2]); peak = float(sys.argv[3])
 mem = [int(x) for x in open(sys.argv[4]).read().split() if x.isdigit()]
+rss = [int(x) for x in open(sys.argv[6]).read().split() if x.isdigit()]
 log = open(sys.argv[5]).read()
 st = {m.group(2): float(m.group(3)) for m in re.finditer(r"awqmake: (block 0|model) +(\w+) +([0-9.]+) s", log)}
 blk = {(int(m.group(1)), m.group(2)): float(m.group(3)) for m in re.finditer(r"awqmake: block (\d+) +(\w+) +([0-9.]+) s", log)}
@@ -74,7 +82,8 @@ print("stage       seconds")
 for k in ("embed", "capture", "quantize"):
     if k in st: print("%-10s %8.2f" % (k, st[k]))
 print("wall       %8.2f   (plan, all stages, shards, assemble)" % wall)
-print("peak GPU memory used: %.1f GiB" % (max(mem) / 1024 if mem else 0))
+print("peak GPU memory used: %.1f GiB; peak host RSS of one awqmake process: %.1f GiB" % (max(mem) / 1024 if mem else 0,
+      max(rss) / 1048576 if rss else 0))
 if peak > 0:
     fl = search + fwd
     print("AWQ FLOPs of the block (capture + scale search): %.1f TFLOP; floor at %.0f TFLOP/s: %.2f s; "

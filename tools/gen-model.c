@@ -44,6 +44,7 @@ static const awq_opt g_opts[] = {
      "tiny-mixtral (C=64 F=128 L=2 H=4 Hkv=2 V=512, 8 experts top-2; the default with --arch mixtral), "
      "tiny-qwen3-moe (C=64 F=128 L=2 H=4 Hkv=2 D=32 V=512, 16 experts top-4 of width 32, norm_topk_prob; the default with --arch qwen3_moe), "
      "mixtral-8x7b (Mixtral-8x7B-v0.1 shape, 32 layers), qwen3-30b-a3b (Qwen3-30B-A3B shape, 48 layers), "
+     "qwen3-235b-a22b (Qwen3-235B-A22B shape, 94 layers), "
      "tiny-deepseek-v3 (C=64 F=128 L=2 H=4 V=512, latent attention q_lora 32 kv_lora 32, 8 experts top-2 of width 32 + 1 shared, "
      "layer 0 dense; the default with --arch deepseek_v3), deepseek-v3 (DeepSeek-V3 shape, 61 layers, the first 3 dense; "
      "with --layers L <= 3 the first L-1, so --layers 2 is one dense and one MoE block), "
@@ -73,8 +74,8 @@ static const awq_opt g_opts[] = {
     {"rope-scaling", 0, AWQ_OPT_STRING, &g_args.rope_scaling, "TYPE", "none (default) or llama3 (factor 8, low 1, high 4, original 8192)", 0},
     {"rms-eps", 0, AWQ_OPT_STRING, &g_args.rms_eps, "E", "rms_norm_eps (default 1e-5 llama/mistral/mixtral, 1e-6 qwen*)", 0},
     {"max-pos", 0, AWQ_OPT_STRING, &g_args.max_pos, "N", "max_position_embeddings (default 4096, the full-size MoE presets' own; 131072 with llama3 rope)", 0},
-    {"bos", 0, AWQ_OPT_STRING, &g_args.bos, "ID", "bos_token_id (default 1; qwen3-30b-a3b 151643)", 0},
-    {"eos", 0, AWQ_OPT_STRING, &g_args.eos, "ID", "eos_token_id (default 2; qwen3-30b-a3b 151645)", 0},
+    {"bos", 0, AWQ_OPT_STRING, &g_args.bos, "ID", "bos_token_id (default 1; the qwen3 MoE presets 151643)", 0},
+    {"eos", 0, AWQ_OPT_STRING, &g_args.eos, "ID", "eos_token_id (default 2; the qwen3 MoE presets 151645)", 0},
     {"shard-size", 0, AWQ_OPT_STRING, &g_args.shard_size, "BYTES", "max tensor bytes per shard, e.g. 5GB, 200MiB (default: one file)", 0},
     {"experts", 0, AWQ_OPT_STRING, &g_args.experts, "E", "mixtral/qwen3_moe: routed experts per MoE layer, 1..256 "
      "(num_local_experts / num_experts; default: the preset's, 8 from a dense preset)", 0},
@@ -117,6 +118,11 @@ typedef struct preset {
  *     num_experts_per_tok 8, norm_topk_prob true, decoder_sparse_step 1, mlp_only_layers [],
  *     vocab_size 151936, max_position_embeddings 40960, rope_theta 1e6, rms_norm_eps 1e-6,
  *     bos 151643, eos 151645, tie_word_embeddings false (q/k norm: Qwen3MoeAttention always).
+ *   qwen3-235b-a22b: huggingface.co/Qwen/Qwen3-235B-A22B config.json and model card: hidden_size
+ *     4096, intermediate_size 12288, moe_intermediate_size 1536 (each expert's gate/up [1536, 4096]),
+ *     num_hidden_layers 94, num_attention_heads 64, num_key_value_heads 4, head_dim 128,
+ *     num_experts 128, num_experts_per_tok 8, and the rest as Qwen3-30B-A3B's (norm_topk_prob,
+ *     vocab_size 151936, max_position_embeddings 40960, rope_theta 1e6, bos/eos, untied).
  * The tiny ones keep the real expert counts where cheap (Mixtral's 8 of 2) and Qwen3's
  * head_dim > hidden / heads, with dims small enough for the CPU tests. */
 static const preset g_presets[] = {
@@ -127,6 +133,7 @@ static const preset g_presets[] = {
     {"tiny-qwen3-moe", AWQ_ARCH_QWEN3_MOE, 64, 128, 2, 4, 2, 512, 32, 16, 4, 32, 1, 0, 0, 0},
     {"mixtral-8x7b", AWQ_ARCH_MIXTRAL, 4096, 14336, 32, 32, 8, 32000, 0, 8, 2, 14336, 1, 32768, 1, 2},
     {"qwen3-30b-a3b", AWQ_ARCH_QWEN3_MOE, 2048, 6144, 48, 32, 4, 151936, 128, 128, 8, 768, 1, 40960, 151643, 151645},
+    {"qwen3-235b-a22b", AWQ_ARCH_QWEN3_MOE, 4096, 12288, 94, 64, 4, 151936, 128, 128, 8, 1536, 1, 40960, 151643, 151645},
     {"tiny-deepseek-v3", AWQ_ARCH_DEEPSEEK_V3, 64, 128, 2, 4, 4, 512, 0, 8, 2, 32, 1, 0, 0, 1},
     {"deepseek-v3", AWQ_ARCH_DEEPSEEK_V3, 7168, 18432, 61, 128, 128, 129280, 0, 256, 8, 2048, 1, 163840, 0, 1},
     /* Phi-3-mini's proportions (MHA, D = C/H, untied), small: fused qkv_proj and gate_up_proj */
@@ -266,7 +273,7 @@ static awq_err resolve_moe(const gen_args *a, const preset *p, syn_model *m)
     if (!syn_is_moe_arch(m->arch)) {
         if (!given) return AWQ_OK;
         awq_fail(AWQ_ERR_ARG, "%s is a mixture-of-experts option; --arch %s has a dense mlp", given, arch_type(m->arch));
-        awq_hint("use --arch mixtral or --arch qwen3_moe (or --preset tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b)");
+        awq_hint("use --arch mixtral or --arch qwen3_moe (or --preset tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b, qwen3-235b-a22b)");
         return AWQ_ERR_ARG;
     }
     const preset *pe = p->experts ? p : NULL;
@@ -369,7 +376,7 @@ static awq_err resolve(const gen_args *a, gen_opts *o)
               : arch == AWQ_ARCH_GEMMA2 ? "tiny-gemma2" : arch == AWQ_ARCH_GEMMA3 ? "tiny-gemma3" : "tiny";
     if (!(p = find_preset(o->preset))) {
         awq_fail(AWQ_ERR_ARG, "--preset '%s' is unknown", o->preset);
-        awq_hint("use tiny, w7, tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b, tiny-deepseek-v3, deepseek-v3, tiny-phi3, tiny-gemma2 or tiny-gemma3");
+        awq_hint("use tiny, w7, tiny-mixtral, tiny-qwen3-moe, mixtral-8x7b, qwen3-30b-a3b, qwen3-235b-a22b, tiny-deepseek-v3, deepseek-v3, tiny-phi3, tiny-gemma2 or tiny-gemma3");
         return AWQ_ERR_ARG;
     }
     if (!o->dry_run && !o->out) {

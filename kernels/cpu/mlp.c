@@ -47,3 +47,49 @@ kern_status cpu_mlp(awq_backend_ctx *ctx, float *out, float *down_in, const floa
     if (st == KERN_OK && out) st = cpu_matmul(ctx, out, a, w_down, b_down, n, c, f, round_f16);
     return st;
 }
+
+/* mlp_grouped: the mlp of each group of rows with its own weights (a mixture-of-experts block's
+ * routed experts). The fast op calls cpu_mlp per group, so its bits are the mlp op's on those
+ * rows (what moe.c computed expert by expert before the op existed); each matmul is already
+ * parallel over its tiles, and a group of a few rows would leave threads idle either way. */
+static int groups_ok(const float *out, const kern_weight *wg, const kern_weight *wu, const kern_weight *wd,
+                     const size_t *start, size_t g)
+{
+    for (size_t e = 0; e < g; e++) {
+        if (start[e + 1] < start[e]) return 0;
+        if (!mlp_args_ok(out, wg[e], KERN_NO_WEIGHT, wu[e], KERN_NO_WEIGHT, wd[e], KERN_NO_WEIGHT)) return 0;
+    }
+    return 1;
+}
+
+kern_status kern_mlp_grouped_ref(float *out, float *down_in, const float *m, const kern_weight *w_gate,
+                                 const kern_weight *w_up, const kern_weight *w_down, const size_t *start, size_t g,
+                                 float *scratch_g, float *scratch_u, size_t c, size_t f, int act, int round_f16)
+{
+    if (!groups_ok(out, w_gate, w_up, w_down, start, g)) return KERN_ERR_ARG;
+    kern_status st = KERN_OK;
+    for (size_t e = 0; e < g && st == KERN_OK; e++) {
+        size_t r0 = start[e], n = start[e + 1] - r0;
+        if (!n) continue;
+        st = kern_mlp_ref(out ? out + r0 * c : NULL, down_in ? down_in + r0 * f : NULL, m + r0 * c, w_gate[e],
+                          KERN_NO_WEIGHT, w_up[e], KERN_NO_WEIGHT, w_down[e], KERN_NO_WEIGHT, scratch_g, scratch_u, n, c,
+                          f, act, round_f16);
+    }
+    return st;
+}
+
+kern_status cpu_mlp_grouped(awq_backend_ctx *ctx, float *out, float *down_in, const float *m, const kern_weight *w_gate,
+                            const kern_weight *w_up, const kern_weight *w_down, const size_t *start, size_t g,
+                            float *scratch_g, float *scratch_u, size_t c, size_t f, int act, int round_f16)
+{
+    if (!groups_ok(out, w_gate, w_up, w_down, start, g)) return KERN_ERR_ARG;
+    kern_status st = KERN_OK;
+    for (size_t e = 0; e < g && st == KERN_OK; e++) {
+        size_t r0 = start[e], n = start[e + 1] - r0;
+        if (!n) continue;
+        st = cpu_mlp(ctx, out ? out + r0 * c : NULL, down_in ? down_in + r0 * f : NULL, m + r0 * c, w_gate[e],
+                     KERN_NO_WEIGHT, w_up[e], KERN_NO_WEIGHT, w_down[e], KERN_NO_WEIGHT, scratch_g, scratch_u, n, c, f,
+                     act, round_f16);
+    }
+    return st;
+}

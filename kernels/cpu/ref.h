@@ -32,6 +32,11 @@ kern_status kern_mlp_ref(float *out /*[n,c] or NULL*/, float *down_in /*[n,f] or
                          kern_weight b_up /*[f] or none*/, kern_weight w_down /*[c,f]*/,
                          kern_weight b_down /*[c] or none*/, float *scratch_g /*[n*f]*/, float *scratch_u /*[n*f]*/,
                          size_t n, size_t c, size_t f, int act, int round_f16);
+/* kern_mlp_ref on each group of rows (scratch: host buffers of rows*f floats). */
+kern_status kern_mlp_grouped_ref(float *out /*[rows,c] or NULL*/, float *down_in /*[rows,f] or NULL*/,
+                                 const float *m /*[rows,c]*/, const kern_weight *w_gate, const kern_weight *w_up,
+                                 const kern_weight *w_down, const size_t *start /*[g+1]*/, size_t g, float *scratch_g,
+                                 float *scratch_u, size_t c, size_t f, int act, int round_f16);
 /* The composition of kern_matmul_ref, kern_rmsnorm_ref, kern_rope_ref and kern_attention_ref
  * (its own scratch: KERN_ERR_NOMEM when that cannot be had). */
 kern_status kern_attn_ref(float *out /*[n,c] or NULL*/, float *o_in /*[n,h*d] or NULL*/, const float *a /*[n,c]*/,
@@ -40,8 +45,8 @@ kern_status kern_attn_ref(float *out /*[n,c] or NULL*/, float *o_in /*[n,h*d] or
 kern_status kern_softcap_ref(float *x /*[n]*/, size_t n, float cap, int round_f16);
 kern_status kern_add_ref(float *y /*[n]*/, const float *a /*[n]*/, const float *b /*[n]*/, size_t n,
                          int round_f16);
-kern_status kern_add_rows_ref(float *y /*[m,c]*/, const float *x /*[n,c]*/, const int32_t *rows /*[n]*/,
-                              const float *wt /*[n]*/, size_t n, size_t c, size_t m, int round_f16);
+kern_status kern_add_rows_ref(float *y /*[m,c]*/, const float *x /*[n,c]*/, const float *wt /*[n]*/,
+                              const int32_t *idx /*[m,k]*/, size_t m, size_t k, size_t c, size_t n, int round_f16);
 kern_status kern_copy2d_ref(float *dst /*[n, dst_ld]*/, size_t dst_ld, const float *src /*[n, src_ld]*/,
                            size_t src_ld, size_t n, size_t w);
 kern_status kern_embed_ref(float *y /*[n,c]*/, const int32_t *ids /*[n]*/, kern_weight table /*[vocab,c]*/,

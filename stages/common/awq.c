@@ -371,7 +371,8 @@ static void dev_block_free(const awq_backend *be, dev_block *d)
 
 /* as_f16 (fp16 numerics: every value is an fp16 value already): the weights are stored as F16
  * so the forwards run on fp16 tensor cores; f32[] then also keeps fp32 copies of the linears,
- * which the quantizer and w_mean read. */
+ * which the quantizer and w_mean read. The routed experts are the exception: F32 only (moe.c's
+ * batch_weights converts a batch at a time). */
 typedef struct dev_block_f32 { const float *t[AWQ_SLOT__COUNT]; void *own[AWQ_SLOT__COUNT]; } dev_block_f32;
 
 static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, int as_f16, dev_block *d, dev_block_f32 *f32)
@@ -388,7 +389,9 @@ static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, i
         if (b->be != be) e = awq_dev_view(be, b->t[s], n * sizeof(float), &v, &f32->own[s]);
         if (e) break;
         f32->t[s] = v;
-        if (!as_f16) { d->w.w[s] = (kern_weight){v, KERN_F32}; continue; }
+        /* the experts stay fp32 only: moe.c makes a batch's fp16 copies when it runs them, so the
+         * block takes 4 bytes a parameter, not 6 (docs/AWQ.md, memory of a MoE block) */
+        if (!as_f16 || s >= AWQ_SLOT__FIXED) { d->w.w[s] = (kern_weight){v, KERN_F32}; continue; }
         if ((e = awq_dev_alloc(be, &d->own[s], n * 2))) break;
         kern_status ks = be->to_f16(be->ctx, d->own[s], v, n);
         if (ks) { e = awq_kern_fail(ks, "weights to fp16"); break; }
@@ -522,6 +525,40 @@ static size_t inspect_width(const awq_config *c, const awq_sgroup *g)
     return g->inspect == AWQ_INSPECT_LINEAR ? linear_out(c, g->layers[0]) : (size_t)c->hidden_size;
 }
 
+/* The all-experts group's pseudo-quantized gate/up, a batch of experts at a time (f->expert_w):
+ * at each grid point the MoE forward asks for each batch once (awq_moe_forward), so only
+ * AWQ_EXPERT_BATCH experts' W' exist at once instead of every expert's. */
+typedef struct expert_q {
+    const awq_backend *be;
+    const awq_params *p;
+    const dev_block_f32 *f32;
+    const float *s_d;   /* this grid point's scales (backend) */
+    size_t o, i;        /* each gate/up is [o = Fe, i = C] */
+    int n;              /* buffers for n experts */
+    float **wq;         /* [2n] W' in fp32 */
+    uint16_t **wq16;    /* [2n] and as fp16 (faithful mode) */
+} expert_q;
+
+static awq_err expert_q_weights(void *ctx, int e0, int e1, kern_weight *gate, kern_weight *up, kern_weight *down)
+{
+    expert_q *q = ctx;
+    const awq_backend *be = q->be;
+    const int r16 = q->p->round_f16;
+    (void)down;
+    if (e1 - e0 > q->n) return awq_fail(AWQ_ERR_ARG, "internal: a batch of %d experts for %d buffers", e1 - e0, q->n);
+    for (int e = e0; e < e1; e++)
+        for (int part = 0; part < 2; part++) {
+            const int b = 2 * (e - e0) + part;
+            awq_slot L = AWQ_SLOT_EXPERT(e, part ? AWQ_EXPERT_UP : AWQ_EXPERT_GATE);
+            kern_status ks = be->quantize(be->ctx, q->wq[b], NULL, NULL, NULL, q->f32->t[L], q->s_d, q->o, q->i, q->p->group,
+                                          q->p->w_bit, r16);
+            if (!ks && r16) ks = be->to_f16(be->ctx, q->wq16[b], q->wq[b], q->o * q->i); /* exact: fp16 values */
+            if (ks) return awq_kern_fail(ks, "pseudo-quantize an expert");
+            (part ? up : gate)[e - e0] = r16 ? (kern_weight){q->wq16[b], KERN_F16} : (kern_weight){q->wq[b], KERN_F32};
+        }
+    return AWQ_OK;
+}
+
 /* One group's grid search (spec §2.6). Everything big stays in backend memory; per grid point
  * only the scale vector goes up and one loss value comes back. orig: host copy (shapes, w_mean
  * is computed on dev); dev: its backend weights; x: the group's input in backend memory. */
@@ -544,10 +581,15 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     float *ref = NULL, *out = NULL, *xs_d = NULL, *wm_d = NULL, *s_d = NULL;
     float **wq = calloc((size_t)nl, sizeof *wq);
     uint16_t **wq16 = calloc((size_t)nl, sizeof *wq16); /* fp16 numerics: the pseudo-quantized weights as F16 */
+    /* the all-experts group: the experts' gate/up go through expert_q a batch at a time */
+    const int nq = g->all_experts ? f->expert_batch : 0;
+    expert_q eq = {be, p, f32, NULL, (size_t)c->moe_intermediate_size, (size_t)c->hidden_size, nq,
+                   nq ? calloc(2 * (size_t)nq, sizeof(float *)) : NULL, nq ? calloc(2 * (size_t)nq, sizeof(uint16_t *)) : NULL};
     float *xs = malloc(I * sizeof *xs), *wm = NULL, *s = malloc(I * sizeof *s);
     r->s = calloc(I, sizeof *r->s);
     r->losses = malloc((size_t)p->n_grid * sizeof *r->losses);
-    awq_err e = (!xs || !s || !r->s || !r->losses || !wq || !wq16) ? awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search") : AWQ_OK;
+    awq_err e = (!xs || !s || !r->s || !r->losses || !wq || !wq16 || (nq && (!eq.wq || !eq.wq16)))
+                    ? awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search") : AWQ_OK;
     if (!e) e = awq_dev_alloc(be, (void **)&ref, N * OW * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&out, (chunk ? chunk : 1) * OW * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&xs_d, I * sizeof(float));
@@ -555,15 +597,31 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     for (int l = 0; !e && l < nl; l++) {
         size_t numel = awq_block_f32_numel(orig, awq_sgroup_layer(g, l));
         if (!numel) { e = awq_fail(AWQ_ERR_FORMAT, "scale group '%s': the block lacks a layer", g->prev_name); break; }
+        if (nq && awq_sgroup_layer(g, l) >= AWQ_SLOT__FIXED) continue; /* an expert's: expert_q's buffers */
         e = awq_dev_alloc(be, (void **)&wq[l], numel * sizeof(float));
         if (!e && r16) e = awq_dev_alloc(be, (void **)&wq16[l], numel * 2);
+    }
+    for (int b = 0; !e && b < 2 * nq; b++) {
+        e = awq_dev_alloc(be, (void **)&eq.wq[b], eq.o * eq.i * sizeof(float));
+        if (!e && r16) e = awq_dev_alloc(be, (void **)&eq.wq16[b], eq.o * eq.i * 2);
+    }
+    /* the reference forward's weights: an expert's down_proj is fp32 on the block (dev_block_upload);
+     * on a device in the faithful mode it goes to fp16 here, as the grid's W' do, so that both
+     * forwards take the same GEMM path */
+    awq_block_w wref = dev->w;
+    for (int l = 0; !e && l < nl; l++) {
+        awq_slot L = awq_sgroup_layer(g, l);
+        if (!wq16[l] || wref.w[L].dtype != KERN_F32 || (be->caps & KERN_CAP_HOST_COMPUTE)) continue;
+        kern_status ks0 = be->to_f16(be->ctx, wq16[l], f32->t[L], awq_block_f32_numel(orig, L));
+        if (ks0) e = awq_kern_fail(ks0, "weights to fp16");
+        wref.w[L] = (kern_weight){wq16[l], KERN_F16};
     }
     kern_status ks = KERN_OK;
     /* x is read by every grid point's forward: the device keeps it as fp16 once instead of each
      * GEMM converting it (the same bits; without room for the copy the GEMMs convert as before) */
     const int pinned = !e && r16 && chunk == N && be->pin_f16(be->ctx, x, N * I) == KERN_OK;
     /* ref = M(x) with the original weights; xs = mean |x| per input channel */
-    if (!e) e = run_inspect(f, g, &dev->w, x, ref, N);
+    if (!e) e = run_inspect(f, g, &wref, x, ref, N);
     if (!e && (ks = be->mean_abs(be->ctx, xs_d, x, N, I, r16))) e = awq_kern_fail(ks, "mean |x|");
     if (!e) e = awq_dev_fetch(be, xs, xs_d, I * sizeof *xs);
     if (!e && p->duo) {
@@ -588,8 +646,10 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
         if ((ks = be->upload(be->ctx, s_d, s, I * sizeof *s))) { e = awq_kern_fail(ks, "upload scales"); break; }
         /* W'_L = h(Q(h(W_L * s)) / s) for the group's layers only; every other weight original */
         awq_block_w wk = dev->w;
+        eq.s_d = s_d;
         for (int l = 0; !e && l < nl; l++) {
             awq_slot L = awq_sgroup_layer(g, l);
+            if (nq && L >= AWQ_SLOT__FIXED) continue; /* expert_q, during the forward */
             size_t rows = (size_t)orig->shape[L][0], cols = (size_t)orig->shape[L][1];
             ks = be->quantize(be->ctx, wq[l], NULL, NULL, NULL, f32->t[L], s_d, rows, cols, p->group, p->w_bit, r16);
             if (!ks && r16) ks = be->to_f16(be->ctx, wq16[l], wq[l], rows * cols); /* exact: fp16 values */
@@ -597,6 +657,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
             wk.w[L] = r16 ? (kern_weight){wq16[l], KERN_F16} : (kern_weight){wq[l], KERN_F32};
         }
         awq_prof_dev(be, "scale grid: pseudo-quantize");
+        if (nq) f->expert_w = expert_q_weights, f->expert_w_ctx = &eq; /* each trial forward asks for W' a batch at a time */
         /* err = mean over all elements of fp32(h(ref - out))^2 (spec §2.6, pitfall 8); AutoAWQ
          * clamps both outputs to the fp16 range first */
         double acc = 0;
@@ -606,6 +667,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
             awq_prof_dev(be, "scale grid: module forward");
             if (!e && (ks = be->sq_diff(be->ctx, &acc, ref + r0 * OW, out, n * OW, r16, p->autoawq))) e = awq_kern_fail(ks, "loss");
         }
+        f->expert_w = NULL, f->expert_w_ctx = NULL;
         if (e) break;
         awq_prof_dev(be, "scale grid: loss");
         double err = acc / (double)(N * OW);
@@ -624,7 +686,8 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     }
     if (pinned) be->unpin_f16(be->ctx, x);
     for (int l = 0; l < nl && wq && wq16; l++) { awq_dev_free(be, wq[l]); awq_dev_free(be, wq16[l]); }
-    free(wq), free(wq16);
+    for (int b = 0; b < 2 * nq && eq.wq && eq.wq16; b++) { awq_dev_free(be, eq.wq[b]); awq_dev_free(be, eq.wq16[b]); }
+    free(wq), free(wq16), free(eq.wq), free(eq.wq16);
     awq_dev_free(be, ref); awq_dev_free(be, out); awq_dev_free(be, xs_d); awq_dev_free(be, wm_d); awq_dev_free(be, s_d);
     free(xs); free(wm); free(s);
     if (e) { free(r->s); free(r->losses); r->s = NULL; r->losses = NULL; }
@@ -759,7 +822,8 @@ static awq_err search_whole(const awq_backend *be, const awq_config *cfg, const 
     int32_t *pos = E ? malloc(br.fb.down_rows * sizeof *pos) : NULL;
     float *xe = NULL; /* an expert's down_proj inputs, gathered */
     if (!e && E && !pos) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
-    if (!e && E) e = awq_dev_alloc(be, (void **)&xe, br.fb.down_rows * (size_t)cfg->moe_intermediate_size * sizeof(float));
+    /* an expert has at most N tokens (each token chooses it at most once) */
+    if (!e && E) e = awq_dev_alloc(be, (void **)&xe, N * (size_t)cfg->moe_intermediate_size * sizeof(float));
     for (int i = 0; !e && i < ng; i++) {
         double t0 = awq_now();
         const awq_sgroup *g = &groups[i];

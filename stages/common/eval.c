@@ -42,12 +42,9 @@ static size_t argmax(const float *x, size_t v)
     return b;
 }
 
-/* The model's non-block weights in backend memory for the whole evaluation. */
-typedef struct head_w { kern_weight table, norm, head; void *own[3]; } head_w;
+void awq_head_release(const awq_backend *be, awq_head_w *h) { for (int i = 0; i < 3; i++) awq_dev_release(be, h->own[i]); }
 
-static void head_release(const awq_backend *be, head_w *h) { for (int i = 0; i < 3; i++) awq_dev_release(be, h->own[i]); }
-
-static awq_err head_upload(const awq_backend *be, const awq_model *m, head_w *h)
+awq_err awq_head_upload(const awq_backend *be, const awq_model *m, awq_head_w *h)
 {
     memset(h, 0, sizeof *h);
     const st_tensor *t[3] = {m->embed, m->final_norm, m->lm_head};
@@ -55,16 +52,15 @@ static awq_err head_upload(const awq_backend *be, const awq_model *m, head_w *h)
     for (int i = 0; i < 3; i++) {
         const void *v = NULL;
         awq_err e = awq_dev_view(be, t[i]->data, t[i]->nbytes, &v, &h->own[i]);
-        if (e) { head_release(be, h); return e; }
+        if (e) { awq_head_release(be, h); return e; }
         *w[i] = (kern_weight){v, awq_kern_dtype(t[i]->dtype)};
     }
     return AWQ_OK;
 }
 
-/* Run one window (ids: backend memory) through every block of a variant; logits [T, V] in
- * backend memory. Block weights come as host memory (the model's mapping or a variant's
- * arrays) and are lent (CPU) or uploaded (device) block by block. */
-static awq_err window_logits(awq_fwd *f, const awq_model *m, const head_w *hw, const awq_variant *var, const int32_t *ids,
+/* Block weights come as host memory (the model's mapping or a variant's arrays) and are lent
+ * (CPU) or uploaded (device) block by block. */
+awq_err awq_window_logits(awq_fwd *f, const awq_model *m, const awq_head_w *hw, const awq_variant *var, const int32_t *ids,
                              float *x, float *logits)
 {
     const awq_backend *be = f->be;
@@ -111,11 +107,11 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
     awq_fwd f;
     awq_err e = awq_fwd_init(&f, be, &m->cfg, 1, seqlen, round_f16, 1);
     if (e) return e;
-    head_w hw = {0};
+    awq_head_w hw = {0};
     float *x = NULL, *lg_d = NULL;
     int32_t *ids_d = NULL;
     float *lg = malloc((size_t)n_variants * T * V * sizeof *lg);
-    if (!e) e = head_upload(be, m, &hw);
+    if (!e) e = awq_head_upload(be, m, &hw);
     if (!e) e = awq_dev_alloc(be, (void **)&x, T * C * sizeof *x);
     if (!e) e = awq_dev_alloc(be, (void **)&lg_d, T * V * sizeof *lg_d);
     if (!e) e = awq_dev_alloc(be, (void **)&ids_d, T * sizeof *ids_d);
@@ -128,7 +124,7 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
         kern_status ks = be->upload(be->ctx, ids_d, wid, T * sizeof *ids_d);
         if (ks) e = awq_kern_fail(ks, "upload ids");
         for (int v = 0; !e && v < n_variants; v++) {
-            e = window_logits(&f, m, &hw, &variants[v], ids_d, x, lg_d);
+            e = awq_window_logits(&f, m, &hw, &variants[v], ids_d, x, lg_d);
             if (!e) e = awq_dev_fetch(be, lg + (size_t)v * T * V, lg_d, T * V * sizeof *lg);
         }
         for (size_t t = 0; !e && t + 1 < T; t++) {
@@ -163,7 +159,7 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
         r->top1 = (double)agree[v] / ((double)n_win * (double)(T - 1));
     }
     awq_dev_free(be, x); awq_dev_free(be, lg_d); awq_dev_free(be, ids_d);
-    head_release(be, &hw);
+    awq_head_release(be, &hw);
     free(lg); free(lp0); free(lpv); free(loss_sum); free(kl_sum); free(agree);
     awq_fwd_free(&f);
     return e;

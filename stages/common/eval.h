@@ -34,6 +34,18 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
                      const int32_t *ids, size_t n, int seqlen, int max_windows, int round_f16,
                      awq_eval_result *results);
 
+/* The model's embedding, final norm and lm_head in backend memory (views on the CPU), for
+ * awq_window_logits; release with awq_head_release. */
+typedef struct awq_head_w { kern_weight table, norm, head; void *own[3]; } awq_head_w;
+awq_err awq_head_upload(const awq_backend *be, const awq_model *m, awq_head_w *h);
+void awq_head_release(const awq_backend *be, awq_head_w *h);
+
+/* Run f->seqlen ids (backend memory) of one sequence from position 0 through every block of a
+ * variant: logits [T, V] in backend memory; x [T, C] is backend scratch. Used by awq_eval_ppl
+ * and by awq-generate (greedy decoding re-runs the whole sequence per token: no KV cache). */
+awq_err awq_window_logits(awq_fwd *f, const awq_model *m, const awq_head_w *hw, const awq_variant *var,
+                          const int32_t *ids /*[T]*/, float *x /*[T,C]*/, float *logits /*[T,V]*/);
+
 /* ppl from per-window mean losses, exactly as the reference: nll_i = Loss_i * seqlen,
  * ppl = exp(sum nll_i / (n * seqlen)). (spec §6 T9) */
 double awq_ppl_from_losses(const double *window_loss, size_t n, int seqlen);

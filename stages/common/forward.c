@@ -76,6 +76,9 @@ static size_t scratch_width(const awq_config *c, int i)
     if (c->n_experts && (size_t)c->moe_intermediate_size > F) F = (size_t)c->moe_intermediate_size;
     if (c->n_experts && (size_t)c->moe_intermediate_size * (size_t)c->n_shared_experts > F)
         F = (size_t)c->moe_intermediate_size * (size_t)c->n_shared_experts;
+    /* mlp_grouped's scratch: a batch of experts may take all k rows of every token */
+    if (c->n_experts && (size_t)c->moe_intermediate_size * (size_t)c->n_experts_per_tok > F)
+        F = (size_t)c->moe_intermediate_size * (size_t)c->n_experts_per_tok;
     const size_t w[AWQ_FWD_NBUF] = {hd, kvd, vd, od, F, F, C, C};
     return w[i];
 }
@@ -84,8 +87,9 @@ size_t awq_fwd_row_bytes(const awq_config *cfg)
 {
     size_t row_bytes = 0;
     for (int i = 0; i < AWQ_FWD_NBUF; i++) row_bytes += scratch_width(cfg, i) * sizeof(float);
-    if (cfg->n_experts) /* the experts' scratch (moe.c) */
-        row_bytes += (3 * (size_t)cfg->hidden_size + (size_t)cfg->n_experts * 2 + (size_t)cfg->n_experts_per_tok * 8) * sizeof(float);
+    if (cfg->n_experts) /* the experts' scratch (moe.c): zeros, logits, x and y of k rows a token, routing */
+        row_bytes += ((1 + 2 * (size_t)cfg->n_experts_per_tok) * (size_t)cfg->hidden_size + (size_t)cfg->n_experts * 2 +
+                      (size_t)cfg->n_experts_per_tok * 8) * sizeof(float);
     if (cfg->mla) row_bytes += awq_mla_row_floats(cfg) * sizeof(float);
     return row_bytes;
 }
@@ -320,6 +324,7 @@ awq_err awq_attn_forward(awq_fwd *f, const awq_block_w *w, const float *a, float
 
 awq_err awq_mlp_forward(awq_fwd *f, const awq_block_w *w, const float *m, float *out)
 {
+    if (w->w[AWQ_W_ROUTER].data) return awq_moe_forward(f, w, m, out); /* expert batches outside the passes */
     const size_t T = (size_t)f->seqlen, C = (size_t)f->cfg->hidden_size;
     for (size_t s0 = 0; s0 < (size_t)f->n_seq; s0 += (size_t)f->chunk_seqs) {
         size_t ns = (size_t)f->n_seq - s0 < (size_t)f->chunk_seqs ? (size_t)f->n_seq - s0 : (size_t)f->chunk_seqs;

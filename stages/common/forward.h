@@ -56,19 +56,33 @@ typedef struct awq_feats {
 
 enum { AWQ_FWD_NBUF = 8 };
 
-/* The experts' scratch (stages/common/moe.h), for a model with a mixture-of-experts block. */
+/* The experts' scratch (stages/common/moe.h), for a model with a mixture-of-experts block. A pass
+ * of `rows` tokens has R = rows * k routed rows, sorted by expert. */
 typedef struct awq_moe_scratch {
     float *logits;              /* [rows, E] router logits (backend) */
     float *zero;                /* [rows, C] zeros, where the experts' sum starts (backend) */
-    float *x, *y;               /* [rows, C] one expert's gathered inputs and its outputs (backend) */
-    int32_t *rows;              /* [rows * k] the token rows of each expert in turn (backend) */
-    float *wt;                  /* [rows * k] their routing weights (backend) */
+    float *x, *y;               /* [R, C] a batch of experts' gathered inputs and their outputs (backend) */
+    int32_t *rows;              /* [R] the token of each routed row of a batch (backend) */
+    float *wt;                  /* [R] their routing weights (backend) */
+    int32_t *idx;               /* [rows, k] each token's rows in the batch, experts ascending, -1: none (backend) */
+    uint16_t *w16;              /* a batch's expert weights as fp16 ([3 * batch, Fe * C]), made when needed (backend) */
     float *h_logits;            /* host copies and the routing: [rows, E] */
-    int32_t *h_expert, *h_rows; /* [rows * k] */
-    float *h_weight, *h_wt;     /* [rows * k] */
+    int32_t *h_expert;          /* [rows * k] */
+    float *h_weight;            /* [rows * k] */
+    int32_t *h_idx, *h_cnt;     /* [rows * k], [rows] */
     float *h_bias;              /* [E] DeepSeek-V3's e_score_correction_bias as fp32 (host) */
     void *h_bias_raw;           /* [E] as stored (host) */
+    /* the routing of every pass of a forward (awq_mlp_forward runs expert batches outside the
+     * passes): per pass p, rows start[p * (E + 1) + e] .. of expert e in the sorted order */
+    int32_t *h_rows;            /* [N * k] token (row of the pass) of each sorted row */
+    float *h_wt;                /* [N * k] its routing weight */
+    size_t *h_start;            /* [passes * (E + 1)] */
 } awq_moe_scratch;
+
+/* Weights of the experts e0 .. e1-1 for one batch (moe.h): the block's own are in gate/up/down
+ * [e1 - e0] on the call; the function may replace them (the scale search puts the experts'
+ * pseudo-quantized gate/up there). They must stay valid until the next call. */
+typedef awq_err (*awq_expert_w_fn)(void *ctx, int e0, int e1, kern_weight *gate, kern_weight *up, kern_weight *down);
 
 /* The multi-head latent attention's scratch (stages/common/mla.h), for a DeepseekV3 model; each
  * [rows, width] (backend). q, the keys, the values and the attention output use buf[0..3]. */
@@ -93,6 +107,9 @@ typedef struct awq_fwd {
     int32_t *pos;         /* [chunk_seqs * seqlen] positions (backend memory) */
     float *buf[AWQ_FWD_NBUF]; /* scratch, chunk-sized (see forward.c) */
     awq_moe_scratch moe;      /* zeroed for a dense model */
+    int expert_batch;         /* experts whose weights are worked on at once (moe.h awq_expert_batch) */
+    awq_expert_w_fn expert_w; /* NULL: the block's expert weights */
+    void *expert_w_ctx;
     awq_mla_scratch mla;      /* zeroed unless cfg->mla */
     /* where the current pass's rows of the DeepSeek-V3 feats go (block_chunk sets them for mla.c
      * and moe.c, then clears them); NULL: not captured */

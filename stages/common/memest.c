@@ -9,6 +9,7 @@
 #include "../../kernels/device.h"
 
 #include "forward.h"
+#include "moe.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
@@ -17,6 +18,7 @@ static const double CTX_BYTES = 0.6 * GIB;
 
 typedef struct shape {
     double C, HD, KVD, OD, F, E, K, Fe, H, N, seqlen, params;
+    double B, shared; /* a MoE block: experts in a batch (moe.h awq_expert_batch), shared experts */
 } shape;
 
 static shape shape_of(const awq_config *c, int E, double params, long n_seq, int seqlen)
@@ -34,6 +36,9 @@ static shape shape_of(const awq_config *c, int E, double params, long n_seq, int
     s.N = (double)n_seq * seqlen;
     s.seqlen = seqlen;
     s.params = params > 0 ? params : awq_mem_block_params(c, E);
+    int b = E ? awq_expert_batch(c) : 0;
+    s.B = b < 0 || b > E ? E : b; /* a bad AWQ_EXPERT_BATCH: the step says so */
+    s.shared = E && c->mla ? c->n_shared_experts : 0;
     return s;
 }
 
@@ -69,8 +74,9 @@ static double largest_group(const shape *s, int r16, double out_rows)
     g[n++] = group_bytes(N, s->C, s->C, s->C * (s->HD + 2 * s->KVD), r16, chunked, o); /* q, k, v */
     if (s->HD == s->C && s->KVD == s->HD) g[n++] = group_bytes(N, s->HD, s->C, s->C * s->HD, r16, chunked, o); /* v -> o */
     if (s->E) {
-        /* every expert's gate/up at once; an expert's down_proj on its tokens (at most N) */
-        g[n++] = group_bytes(N, s->C, s->C, 2 * s->E * s->C * s->Fe, r16, chunked, o);
+        /* the experts' gate/up pseudo-quantized a batch at a time (and the shared experts'); an
+         * expert's down_proj on its tokens (at most N) */
+        g[n++] = group_bytes(N, s->C, s->C, 2 * (s->B + s->shared) * s->C * s->Fe, r16, chunked, o);
         g[n++] = group_bytes(N, s->Fe, s->C, s->C * s->Fe, r16, chunked, chunked ? (o < N ? o : N) : N);
     } else {
         g[n++] = group_bytes(N, s->C, s->C, 2 * s->C * s->F, r16, chunked, o);
@@ -82,11 +88,11 @@ static double largest_group(const shape *s, int r16, double out_rows)
 }
 
 /* the linears' inputs of `rows` tokens: attn_in, o_in, mlp_in, down_in (a MoE block: k rows of
- * Fe per token, and the gathered rows of an expert, as many again) */
+ * Fe per token, and the gathered rows of an expert, at most one a token) */
 static double feats_bytes(const shape *s, double rows)
 {
     double b = rows * (2 * s->C + s->OD) * 4;
-    if (s->E) b += 2 * rows * s->K * s->Fe * 4;
+    if (s->E) b += rows * (s->K + 1) * s->Fe * 4;
     else b += rows * s->F * 4;
     return b;
 }
@@ -98,6 +104,9 @@ static void base(const awq_config *c, const shape *s, int r16, int gpu, long n_s
     out->ctx = gpu ? CTX_BYTES : 0;
     out->x = s->N * s->C * 4;
     out->weights = s->params * (r16 ? 6 : 4);
+    if (s->E) /* the routed experts stay fp32 only; a batch's fp16 copies on a device (moe.c) */
+        out->weights = s->params * 4 + (r16 ? 2 * (s->params - s->E * 3 * s->C * s->Fe) : 0) +
+                       (r16 && gpu ? 6 * s->B * s->C * s->Fe : 0);
     /* the pass's scratch and its attention scores [rows, H, seqlen] (fp32) */
     out->fwd = (double)out->pass_rows * ((double)awq_fwd_row_bytes(c) + s->H * s->seqlen * 4);
 }

@@ -80,6 +80,9 @@ void awq_tokenizer_free(awq_tokenizer *t)
     free(t->norm);
     free(t->pre);
     free(t->added);
+    json_decref(t->decoder);
+    free(t->id_tok);
+    free(t->id_len);
     free(t->raw_set.idx);
     free(t->norm_set.idx);
     free(t->prefix);

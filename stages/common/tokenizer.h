@@ -1,5 +1,5 @@
 /* tokenizer.h - HuggingFace tokenizer.json BPE tokenizers in C: text -> token ids, the same ids as
- * the `tokenizers` library's Tokenizer.encode(text, add_special_tokens).ids (no offsets, no decoding).
+ * the `tokenizers` library's Tokenizer.encode(text, add_special_tokens).ids (no offsets), and ids -> text (decode).
  *
  * Supported (everything else is refused at load time with an error naming the feature):
  *   model            BPE: byte-level (GPT-2, Llama-3, Qwen2/3) or SentencePiece-style with
@@ -15,7 +15,9 @@
  *                    disagrees with the vocabulary, with a warning: such files are broken anyway)
  *   post_processor   TemplateProcessing (single), ByteLevel, BertProcessing, RobertaProcessing,
  *                    Sequence
- * "truncation", "padding" and "decoder" are ignored: callers do their own length handling.
+ * "truncation" and "padding" are ignored: callers do their own length handling.
+ * decoder          (awq_tokenizer_decode only) ByteLevel, Replace (string), ByteFallback, Fuse,
+ *                  Strip, Metaspace, Sequence; others are refused at the first decode
  *
  * Regexes run on PCRE2 (UTF + UCP, JIT when available). `\s` / `\S` in a pattern mean Unicode
  * White_Space as in Oniguruma (which the Rust library uses); PCRE2's own \s differs on U+180E.
@@ -66,6 +68,14 @@ void awq_tokenizer_free(awq_tokenizer *t);
  * out->n is restored to its value at the call.
  * Not thread-safe: a tokenizer keeps a cache of recently encoded words. Use one per thread. */
 awq_err awq_tokenizer_encode(awq_tokenizer *t, const char *text, size_t len, int add_special, awq_idvec *out);
+
+/* Decode ids to text as the `tokenizers` library's Tokenizer.decode(ids, skip_special_tokens)
+ * does: each id's token string, the file's "decoder" chain over them, joined. *text is a malloc'd
+ * NUL-terminated string owned by the caller (*len bytes, may hold invalid UTF-8 only where the
+ * library would too). Errors: an id that is no token (AWQ_ERR_ARG, names it), a decoder step not
+ * listed above (AWQ_ERR_UNSUPPORTED), AWQ_ERR_NOMEM. Not thread-safe (builds a table once). */
+awq_err awq_tokenizer_decode(awq_tokenizer *t, const int32_t *ids, size_t n, int skip_special, char **text,
+                             size_t *len);
 
 /* One more than the largest id the tokenizer can produce (vocabulary and added tokens). */
 int32_t awq_tokenizer_n_ids(const awq_tokenizer *t);

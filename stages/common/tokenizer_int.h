@@ -183,6 +183,12 @@ struct awq_tokenizer {
     size_t n_prefix, n_suffix;
     int32_t n_ids;
 
+    /* decoding (tokenizer_decode.c): the file's "decoder" (NULL when absent), and every id's token
+     * string, built at the first decode (id_tok[i] == NULL: no token has id i) */
+    json_t *decoder;
+    const char **id_tok;
+    uint32_t *id_len;
+
     /* scratch, reused between calls */
     tk_matcher mt;
     tk_bytes norm_a, norm_b;

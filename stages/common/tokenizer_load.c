@@ -366,6 +366,7 @@ static awq_err build(const json_t *root, awq_tokenizer *t)
     if ((e = parse_model(t, json_object_get(root, "model")))) return e;
     if ((e = tk_parse_added(t, json_object_get(root, "added_tokens")))) return e;
     if ((e = tk_parse_post(t, json_object_get(root, "post_processor"), 0))) return e;
+    t->decoder = json_incref(json_object_get(root, "decoder")); /* read at the first decode only */
     for (size_t i = 0; i < t->n_prefix; i++)
         if (t->prefix[i] >= t->n_ids) t->n_ids = t->prefix[i] + 1;
     for (size_t i = 0; i < t->n_suffix; i++)
