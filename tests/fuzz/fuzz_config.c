@@ -16,7 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (c.num_attention_heads <= 0 || c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads) abort();
     if (c.head_dim <= 0 || c.head_dim % 2) abort();
     if (!(c.rms_norm_eps > 0) || !(c.rope_theta > 0)) abort();
-    if (c.sliding_window != 0 && c.sliding_window < 2048) abort();
+    /* Gemma 2/3 and Phi-3 compute any window; the others refuse an active one under 2048 */
+    const int any_window = c.arch == AWQ_ARCH_GEMMA2 || c.arch == AWQ_ARCH_GEMMA3 || c.arch == AWQ_ARCH_PHI3;
+    if (c.sliding_window < 0 || (!any_window && c.sliding_window != 0 && c.sliding_window < 2048)) abort();
     if (c.rope_type == AWQ_ROPE_LLAMA3 && !(c.rope_high_freq_factor > c.rope_low_freq_factor && c.rope_factor >= 1)) abort();
     if (memchr(c.architecture, 0, sizeof c.architecture) == NULL || strcmp(awq_arch_name(c.arch), c.model_type)) abort();
     return 0;
