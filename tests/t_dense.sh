@@ -5,15 +5,7 @@
 # on awq-gen-model's tiny-phi3 (outlier channels planted) make compare shows AWQ's KL below RTN's;
 # the same for Gemma 2 (gemma2_tiny and tiny-gemma2) and Gemma 3 (gemma3_tiny and tiny-gemma3).
 . tests/lib.sh
-
-ROOT=$(pwd)
-"$BIN/awq-gen-tokens" --vocab 256 --count 4096 --seed 5 --out "$TMP/calib.i32" >/dev/null 2>&1
-"$BIN/awq-gen-tokens" --vocab 256 --count 4096 --seed 6 --out "$TMP/eval.i32" >/dev/null 2>&1
-q() {
-    AWQ_CACHE="$2" make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$1" OUT="$3" CALIB="$TMP/calib.i32" \
-        SEQLEN=128 GROUP="$4" N_GRID=4 >"$TMP/log" 2>&1
-}
-keys() { python3 -c 'import json,sys; print("\n".join(sorted(json.load(open(sys.argv[1]))["weight_map"])))' "$1/model.safetensors.index.json"; }
+. tests/lib_tiny.sh
 # shape OUT TENSOR: its shape in the output's safetensors header, e.g. [64, 16]
 shape() {
     python3 -c 'import json,struct,sys,glob
@@ -21,8 +13,6 @@ for f in glob.glob(sys.argv[1] + "/*.safetensors"):
     b = open(f, "rb").read(8); h = json.loads(open(f, "rb").read(8 + struct.unpack("<Q", b)[0])[8:])
     if sys.argv[2] in h: print(h[sys.argv[2]]["shape"])' "$1" "$2"
 }
-loss() { "$BIN/awq-eval" -m "$1" -t "$TMP/eval.i32" --seqlen 128 "$2" "$3" -o "$TMP/ev.json" >/dev/null 2>&1 &&
-         python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][1]["mean_loss"])' "$TMP/ev.json"; }
 
 # phi3_longrope_partial: C 64, GQA 4/2 of D 16 -> qkv rows 64 + 2*32 = 128; F 96 -> gate_up rows 192
 P3=tests/golden/phi3_longrope_partial
