@@ -14,26 +14,7 @@ mkdir -p "$OUTD"
 "$BIN/awq-gen-tokens" --vocab 256 --count 8192 --seed 6 --out "$OUTD/eval.i32" >/dev/null 2>&1
 echo "== 1. CPU vs CUDA, every op"
 O=$O tests/run.sh test_backends 2>&1 | grep -E "FAIL|passed|rope/|attention/|copy2d/|attn/"
-for name in deepseek_v3 deepseek_v3_qproj; do
-    echo "== 2. $name: eval on cuda and cpu (fp32 and fp16)"
-    for num in fp32 fp16; do
-        for dev in cpu cuda; do
-            "$BIN/awq-eval" -m tests/golden/$name -t "$OUTD/eval.i32" --seqlen 128 --numerics $num --device $dev -o /dev/null 2>&1 |
-                grep -E "model |rror" | sed "s/^/$num $dev: /"
-        done
-    done
-    echo "== 3. $name: quantize on cuda and cpu, eval each checkpoint"
-    for dev in cpu cuda; do
-        rm -rf "$OUTD/out-$name-$dev" "$OUTD/out-$name-$dev.awq"
-        # the plan run directly, as bench-moe.sh does: `make quantize` would check the build
-        # (deps, flags) on a machine that only has the carried programs
-        { AWQ_CACHE="$OUTD/cache-$dev" "$BIN/awq-plan" --model tests/golden/$name --calib "$OUTD/eval.i32" --out "$OUTD/out-$name-$dev" \
-            --work "$OUTD/out-$name-$dev.awq" --bin "$BIN" --seqlen 128 --group 16 --n-grid 4 --device $dev -q &&
-          AWQ_CACHE="$OUTD/cache-$dev" make --no-print-directory -j4 -f "$OUTD/out-$name-$dev.awq/plan.mk" all; } \
-            >"$OUTD/q-$name-$dev.log" 2>&1 || tail -3 "$OUTD/q-$name-$dev.log"
-        "$BIN/awq-eval" -m tests/golden/$name -t "$OUTD/eval.i32" --seqlen 128 --quant "$OUTD/out-$name-$dev" -o /dev/null 2>&1 |
-            grep -E "out-|rror" | sed "s/^/quantized on $dev: /"
-    done
-done
+. tools/gpu-check-lib.sh
+for name in deepseek_v3 deepseek_v3_qproj; do golden_both_devices $name 16; done
 echo "== 4. a DeepSeek-V3-shaped dense + MoE block pair, timed (tools/bench-moe.sh)"
 LAYERS=2 tools/bench-moe.sh "$O" deepseek-v3 2>&1 | tail -12
