@@ -32,6 +32,21 @@ kern_status kern_rmsnorm_ref(float *y, const float *x, kern_weight w, size_t n, 
     return KERN_OK;
 }
 
+/* 1 / sqrt(mean(x^2) + eps) of one row: fp32 squares summed in four fp64 lanes (the order both
+ * fast norms share) */
+static inline float row_rs(const float *t, size_t c, float eps)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t j = 0;
+    for (; j + 4 <= c; j += 4) {
+        float q0 = t[j] * t[j], q1 = t[j + 1] * t[j + 1], q2 = t[j + 2] * t[j + 2], q3 = t[j + 3] * t[j + 3];
+        s0 += q0, s1 += q1, s2 += q2, s3 += q3;
+    }
+    for (; j < c; j++) { float q = t[j] * t[j]; s0 += q; }
+    const float var = (float)(((s0 + s1) + (s2 + s3)) / (double)c);
+    return 1.0f / sqrtf(var + eps);
+}
+
 kern_status cpu_rmsnorm(awq_backend_ctx *ctx, float *y, const float *x, kern_weight w, size_t n, size_t c,
                              float eps, int round_f16)
 {
@@ -45,15 +60,8 @@ kern_status cpu_rmsnorm(awq_backend_ctx *ctx, float *y, const float *x, kern_wei
     for (size_t r = 0; r < n; r++) {
         const float *t = x + r * c;
         float *out = y + r * c;
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t j = 0;
-        for (; j + 4 <= c; j += 4) {
-            float q0 = t[j] * t[j], q1 = t[j + 1] * t[j + 1], q2 = t[j + 2] * t[j + 2], q3 = t[j + 3] * t[j + 3];
-            s0 += q0, s1 += q1, s2 += q2, s3 += q3;
-        }
-        for (; j < c; j++) { float q = t[j] * t[j]; s0 += q; }
-        float var = (float)(((s0 + s1) + (s2 + s3)) / (double)c);
-        float rs = 1.0f / sqrtf(var + eps);
+        const float rs = row_rs(t, c, eps);
+        size_t j;
         if (round_f16)
             for (j = 0; j < c; j++) out[j] = kern_round_f16_fast(wf[j] * kern_round_f16_fast(t[j] * rs));
         else
@@ -99,15 +107,8 @@ kern_status cpu_rmsnorm_1p(awq_backend_ctx *ctx, float *y, const float *x, kern_
     for (size_t r = 0; r < n; r++) {
         const float *t = x + r * c;
         float *out = y + r * c;
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        size_t j = 0;
-        for (; j + 4 <= c; j += 4) {
-            float q0 = t[j] * t[j], q1 = t[j + 1] * t[j + 1], q2 = t[j + 2] * t[j + 2], q3 = t[j + 3] * t[j + 3];
-            s0 += q0, s1 += q1, s2 += q2, s3 += q3;
-        }
-        for (; j < c; j++) { float q = t[j] * t[j]; s0 += q; }
-        float var = (float)(((s0 + s1) + (s2 + s3)) / (double)c);
-        float rs = 1.0f / sqrtf(var + eps);
+        const float rs = row_rs(t, c, eps);
+        size_t j;
         if (round_f16)
             for (j = 0; j < c; j++) out[j] = kern_round_f16_fast((t[j] * rs) * wf[j]);
         else
