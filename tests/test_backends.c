@@ -636,6 +636,40 @@ static int out_of_input(const char *id, const char *in_name, const float *out, c
     return 1;
 }
 
+/* Per-element bounds of an mlp's down_in (ta [n, f]) and out (tout [n, c]) against its reference
+ * composition (wg_, wu_: the gate and up products; wa: down_in; wout: out), from the magnitudes
+ * of the sums (lim_g, lim_d: the fp32 bound per unit of magnitude) and, when faithful, one fp16
+ * rounding of each intermediate; what op_mlp and op_mlp_grouped (a group at a time) hold to. */
+static void mlp_bounds(const float *m, kern_weight wg, kern_weight bg, kern_weight wu, kern_weight bu, kern_weight wd,
+                       kern_weight bd, const float *wg_, const float *wu_, const float *wa, const float *wout, size_t n,
+                       size_t c, size_t f, int act, int f16, double lim_g, double lim_d, double *ta, double *tout)
+{
+    const size_t nf = n * f, nc = n * c;
+    float *sg = mag_sums(m, wg, n, f, c), *su = mag_sums(m, wu, n, f, c);
+    float *ta32 = xmalloc(nf * 4 + 4), *wa_hi = xmalloc(nf * 4 + 4);
+    for (size_t e = 0; e < nf; e++) {
+        size_t j = e % f;
+        double tg = lim_g * (sg[e] + (bg.data ? fabs(kern_weight_at(bg, j)) : 0));
+        double tu = lim_g * (su[e] + (bu.data ? fabs(kern_weight_at(bu, j)) : 0));
+        if (f16) tg += ulp16(wg_[e]), tu += ulp16(wu_[e]);
+        /* |silu'| < 1.1, |gelu_tanh'| < 1.13 */
+        double g = wg_[e], uabs = fabs(wu_[e]) + tu;
+        double sabs = act ? fabs(0.5 * g * (1 + tanh(0.7978845608 * (g + 0.044715 * g * g * g)))) : fabs(g / (1.0 + exp(-g)));
+        double ds = 1.15 * tg + 1e-6 * sabs + 1e-30;
+        if (f16) ds += ulp16(sabs + ds);
+        double hs = sabs + ds, pmag = hs * uabs;
+        ta[e] = ds * uabs + hs * tu + 0x1p-22 * pmag + (f16 ? ulp16(pmag) : 0);
+        ta32[e] = (float)ta[e];
+        wa_hi[e] = fabsf(wa[e]) + ta32[e];
+    }
+    float *sd = mag_sums(wa_hi, wd, n, c, f), *sp = mag_sums(ta32, wd, n, c, f);
+    for (size_t e = 0; e < nc; e++) {
+        double t = lim_d * (sd[e] + (bd.data ? fabs(kern_weight_at(bd, e % c)) : 0)) + sp[e];
+        tout[e] = t + (f16 ? ulp16(fabs(wout[e]) + t) : 0);
+    }
+    free(sg), free(su), free(ta32), free(wa_hi), free(sd), free(sp);
+}
+
 static void op_mlp(const awq_backend *be)
 {
     static const struct { size_t n, c, f; int big; const char *what; } sh[] = {
@@ -675,29 +709,8 @@ static void op_mlp(const awq_backend *be)
                 if (st == KERN_OK) st = matmul_want(big, wout, wa, wd, bd, n, c, f, f16);
                 REQUIRE(st == KERN_OK, "reference: %s", kern_strerror(st));
                 /* tolerances of down_in, then of out */
-                float *sg = mag_sums(m, wg, n, f, c), *su = mag_sums(m, wu, n, f, c);
                 double *ta = xmalloc(nf * sizeof *ta + 8), *tout = xmalloc(nc * sizeof *tout + 8);
-                float *ta32 = xmalloc(nf * 4 + 4), *wa_hi = xmalloc(nf * 4 + 4);
-                for (size_t e = 0; e < nf; e++) {
-                    size_t j = e % f;
-                    double tg = lim_g * (sg[e] + (bg.data ? fabs(kern_weight_at(bg, j)) : 0));
-                    double tu = lim_g * (su[e] + (bu.data ? fabs(kern_weight_at(bu, j)) : 0));
-                    if (f16) tg += ulp16(wg_[e]), tu += ulp16(wu_[e]);
-                    /* |silu'| < 1.1, |gelu_tanh'| < 1.13 */
-                    double g = wg_[e], uabs = fabs(wu_[e]) + tu;
-                    double sabs = act ? fabs(0.5 * g * (1 + tanh(0.7978845608 * (g + 0.044715 * g * g * g)))) : fabs(g / (1.0 + exp(-g)));
-                    double ds = 1.15 * tg + 1e-6 * sabs + 1e-30;
-                    if (f16) ds += ulp16(sabs + ds);
-                    double hs = sabs + ds, pmag = hs * uabs;
-                    ta[e] = ds * uabs + hs * tu + 0x1p-22 * pmag + (f16 ? ulp16(pmag) : 0);
-                    ta32[e] = (float)ta[e];
-                    wa_hi[e] = fabsf(wa[e]) + ta32[e];
-                }
-                float *sd = mag_sums(wa_hi, wd, n, c, f), *sp = mag_sums(ta32, wd, n, c, f);
-                for (size_t e = 0; e < nc; e++) {
-                    double t = lim_d * (sd[e] + (bd.data ? fabs(kern_weight_at(bd, e % c)) : 0)) + sp[e];
-                    tout[e] = t + (f16 ? ulp16(fabs(wout[e]) + t) : 0);
-                }
+                mlp_bounds(m, wg, bg, wu, bu, wd, bd, wg_, wu_, wa, wout, n, c, f, act, f16, lim_g, lim_d, ta, tout);
                 double nmse_a = 0x1p-46 * (double)(c + 1) * 8 + 1e-12 + (f16 ? F16_FLIPS_NMSE : 0);
                 double nmse_out = 2 * nmse_a + 0x1p-46 * (double)(f + 1) + (f16 ? F16_FLIPS_NMSE : 0);
                 double flips_a = 0.03 + 2 * sqrt((double)c) * 0x1p-11;
@@ -750,8 +763,8 @@ static void op_mlp(const awq_backend *be)
                 dev_free(be, dbg.data), dev_free(be, dbu.data), dev_free(be, dbd.data);
                 free(m), free((void *)wg.data), free((void *)wu.data), free((void *)wd.data);
                 free((void *)bg.data), free((void *)bu.data), free((void *)bd.data);
-                free(wg_), free(wu_), free(wa), free(wout), free(sg), free(su), free(ta), free(tout), free(ta32), free(wa_hi);
-                free(sd), free(sp), free(got_out), free(got_a), free(again);
+                free(wg_), free(wu_), free(wa), free(wout), free(ta), free(tout);
+                free(got_out), free(got_a), free(again);
             }
     }
     /* refused: a bad dtype in a weight or bias it reads; w_down is not read without out, and
@@ -2254,6 +2267,187 @@ static void t_round_f16_fast_sweep(void)
 }
 
 
+/* Both array forms of h() in the hot loops equal awq_round_f16 bit for bit, NaN included (the
+ * quiet NaN with the input's sign): kern_round_f16_n (the fastest form this CPU passes at start-up:
+ * F16C conversions or bit arithmetic) and the portable 4-lane kern_round_f16_n_v4 (vec.h), on every
+ * 17th float bit pattern and every 7th below 2^-14 of both signs, in arrays of 4099 (every lane
+ * position of 4, 8 and 16 and a scalar tail). */
+static void t_round_f16_n_sweep(void)
+{
+    enum { B = 4099 };
+    static float in[B], a[B], b[B];
+    long bad = 0;
+    fprintf(stderr, "# kern_round_f16_n: %s\n", kern_round_f16_n_path());
+    for (int part = 0; part < 3; part++) {
+        const uint64_t step = part == 0 ? 17 : 7, end = part == 0 ? 0x100000000ull : 0x38800000u;
+        for (uint64_t v0 = 0; v0 < end; v0 += step * B) {
+            size_t n = 0;
+            for (; n < B && v0 + n * step < end; n++) {
+                uint32_t u = (uint32_t)(v0 + n * step) | (part == 2 ? 0x80000000u : 0);
+                memcpy(&in[n], &u, 4);
+            }
+            memcpy(a, in, n * 4), memcpy(b, in, n * 4);
+            kern_round_f16_n(a, n);
+            kern_round_f16_n_v4(b, n);
+            for (size_t e = 0; e < n; e++) {
+                float want = awq_round_f16(in[e]);
+                uint32_t u;
+                memcpy(&u, &in[e], 4);
+                if (memcmp(&a[e], &want, 4) != 0 && bad++ < 5) CHECK(0, "x=0x%08x kern_round_f16_n %a ref %a", u, a[e], want);
+                if (memcmp(&b[e], &want, 4) != 0 && bad++ < 5) CHECK(0, "x=0x%08x kern_round_f16_n_v4 %a ref %a", u, b[e], want);
+            }
+        }
+    }
+    CHECK(bad == 0, "%ld mismatches", bad);
+}
+
+/* kern_qk_causal gives cblas_sgemm's scores bit for bit where the mask keeps them (the attention
+ * op uses it only on shapes where it checked that at first use; this holds it there on more
+ * inputs: head widths 2..32, sequence lengths around the 16-key blocks, windows, strided rows). */
+static void t_qk_causal_vs_sgemm(void)
+{
+    const size_t ds[] = {2, 8, 16, 32}, ts[] = {1, 15, 16, 17, 64, 100, 512};
+    int used = 0;
+    long bad = 0;
+    for (size_t di = 0; di < 4; di++)
+        for (size_t ti = 0; ti < 7; ti++) {
+            const size_t d = ds[di], t = ts[ti], qw = 3 * d, kw = 2 * d;
+            if (!kern_qk_causal_ok(d, t)) continue;
+            used++;
+            float *q = rand_floats(t * qw, -2, 2, 0), *k = rand_floats(t * kw, -2, 2, 0), *want = xmalloc(t * t * 4),
+                  *got = xmalloc(t * t * 4), *kt = xmalloc(d * t * 4);
+            kern_blas_serial();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t, (int)t, (int)d, 1.0f, q, (int)qw, k, (int)kw, 0.0f, want, (int)t);
+            for (size_t window = 0; window <= 20; window += 20) {
+                kern_qk_causal(got, q, k, kt, t, d, qw, kw, window);
+                for (size_t p = 0; p < t; p++)
+                    for (size_t m = kern_attn_lo(p, window); m <= p; m++)
+                        if (got[p * t + m] != want[p * t + m] && bad++ < 5)
+                            CHECK(0, "d=%zu t=%zu window=%zu S[%zu,%zu]: %a, sgemm %a", d, t, window, p, m, got[p * t + m], want[p * t + m]);
+            }
+            free(q), free(k), free(want), free(got), free(kt);
+        }
+    if (!used) t_skip("kern_qk_causal is not used on this CPU (no AVX-512F, or its bits differ from this OpenBLAS's)");
+    CHECK(bad == 0, "%ld scores differ", bad);
+}
+
+/* The CPU-specific forms of the hot loops (F16C h(), AVX-512 exp and softmax passes, the causal
+ * scores) give the bits of the portable forms (kern_cpu_portable: 4 lanes of plain C, expf per
+ * element, sgemm for every score), op by op on random inputs: attention (MHA, GQA, head widths
+ * 8..64, a sliding window, soft-capping, fp32 and fp16), silu_mul, matmul with the h() of its
+ * tiles, round_f16, rope, sq_diff. The portable forms are the arithmetic the ops had before the
+ * fast ones. */
+static void t_fast_forms_same_bits(void)
+{
+    static const struct { size_t b, t, h, hkv, d; float cap; size_t win; } sh[] = {
+        {2, 512, 8, 4, 8, 0, 0}, {1, 100, 4, 4, 16, 0, 0}, {2, 77, 4, 2, 32, 0, 20}, {1, 64, 2, 1, 64, 0, 0},
+        {1, 40, 4, 2, 8, 30.0f, 0},
+    };
+    const awq_backend *be = awq_backend_cpu();
+    long bad = 0;
+    for (size_t c = 0; c < sizeof sh / sizeof sh[0]; c++)
+        for (int f16 = 0; f16 < 2; f16++) {
+            attn_in a = attn_rand(sh[c].b, sh[c].t, sh[c].h, sh[c].hkv, sh[c].d, f16);
+            size_t n = sh[c].b * sh[c].t * sh[c].h * sh[c].d;
+            float *o[2] = {xmalloc(n * 4), xmalloc(n * 4)};
+            for (int port = 0; port < 2; port++) {
+                kern_cpu_portable = port;
+                CHECK(be->attention(be->ctx, o[port], a.q, a.k, a.v, sh[c].b, sh[c].t, sh[c].h, sh[c].hkv, sh[c].d, sh[c].d,
+                                    kern_attention_scale(sh[c].d), sh[c].cap, sh[c].win, f16) == KERN_OK, "attention");
+            }
+            kern_cpu_portable = 0;
+            if (memcmp(o[0], o[1], n * 4) != 0 && bad++ < 5)
+                CHECK(0, "attention case %zu f16=%d: the fast forms' output differs from the portable forms'", c, f16);
+            free(o[0]), free(o[1]);
+            attn_free(&a);
+        }
+    const size_t n = 70001, rows = 300, cols = 257, in = 64; /* odd sizes: every tail */
+    for (int f16 = 0; f16 < 2; f16++) {
+        float *g = rand_floats(n, -12, 12, f16), *u = rand_floats(n, -3, 3, f16), *x = rand_floats(rows * in, -2, 2, f16);
+        kern_weight w = rand_weight(KERN_F16, cols * in, -1, 1);
+        float *o[2][3], *r = rand_floats(n, -70000, 70000, 0); /* round_f16's input: overflow, a NaN, a subnormal half */
+        r[7] = NAN, r[9] = 1e-6f;
+        for (int port = 0; port < 2; port++) {
+            kern_cpu_portable = port;
+            o[port][0] = xmalloc(n * 4), o[port][1] = xmalloc(rows * cols * 4), o[port][2] = xmalloc(n * 4);
+            memcpy(o[port][2], r, n * 4);
+            CHECK(be->silu_mul(be->ctx, o[port][0], g, u, n, f16) == KERN_OK, "silu_mul");
+            CHECK(be->matmul(be->ctx, o[port][1], x, w, KERN_NO_WEIGHT, rows, cols, in, f16) == KERN_OK, "matmul");
+            CHECK(be->round_f16(be->ctx, o[port][2], n) == KERN_OK, "round_f16");
+        }
+        kern_cpu_portable = 0;
+        const size_t len[3] = {n, rows * cols, n};
+        const char *what[3] = {"silu_mul", "matmul", "round_f16"};
+        for (int k = 0; k < 3; k++) {
+            if (memcmp(o[0][k], o[1][k], len[k] * 4) != 0 && bad++ < 5) CHECK(0, "%s f16=%d: fast and portable forms differ", what[k], f16);
+            free(o[0][k]), free(o[1][k]);
+        }
+        free(g), free(u), free(x), free(r), free((void *)w.data);
+    }
+    /* rope (4 rotations at a time) and sq_diff (four slabs side by side): the same bits */
+    for (int f16 = 0; f16 < 2; f16++) {
+        const size_t rn = 1000, heads = 8, hd = 24;
+        float *x = rand_floats(rn * heads * hd, -3, 3, f16), *y[2] = {xmalloc(rn * heads * hd * 4), xmalloc(rn * heads * hd * 4)};
+        int32_t *pos = xmalloc(rn * sizeof *pos);
+        for (size_t r = 0; r < rn; r++) pos[r] = (int32_t)(r % 300);
+        const kern_rope rope = {.theta = 10000.0f};
+        const size_t sn = 65536 * 9 + 77; /* 10 slabs: two groups of four and a short one */
+        float *sa = rand_floats(sn, -70000, 70000, f16), *sb = rand_floats(sn, -70000, 70000, f16);
+        double sum[2];
+        for (int port = 0; port < 2; port++) {
+            kern_cpu_portable = port;
+            memcpy(y[port], x, rn * heads * hd * 4);
+            CHECK(be->rope(be->ctx, y[port], pos, rn, heads, hd, &rope, f16) == KERN_OK, "rope");
+            sum[port] = 0.5;
+            CHECK(be->sq_diff(be->ctx, &sum[port], sa, sb, sn, f16, 1) == KERN_OK, "sq_diff");
+        }
+        kern_cpu_portable = 0;
+        if (memcmp(y[0], y[1], rn * heads * hd * 4) != 0 && bad++ < 5) CHECK(0, "rope f16=%d: fast and portable forms differ", f16);
+        if (memcmp(&sum[0], &sum[1], sizeof sum[0]) != 0 && bad++ < 5)
+            CHECK(0, "sq_diff f16=%d: %a and %a (portable)", f16, sum[0], sum[1]);
+        free(x), free(y[0]), free(y[1]), free(pos), free(sa), free(sb);
+    }
+    CHECK(bad == 0, "%ld cases differ", bad);
+}
+
+/* kern_expf_n gives expf's bits (the C library's, which the _refs call) on every 5th float bit
+ * pattern of |x| < 128 of both signs (the underflow to 0 below -104 included), on Inf, NaN and
+ * values at the edges of the fast path's range, at every array length up to 20 (the scalar tails)
+ * and in place. It reports which path ran. */
+static void t_expf_n_sweep(void)
+{
+    enum { B = 4096 };
+    static float x[B], y[B];
+    long bad = 0, n = 0;
+    fprintf(stderr, "# kern_expf_n: %s\n", kern_expf_n_is_fast() ? "vector path (matches expf at start-up)" : "expf per element");
+    for (uint32_t sgn = 0; sgn < 2; sgn++)
+        for (uint64_t u0 = 0; u0 < 0x43000000u; u0 += 5 * B) {
+            size_t m = 0;
+            for (; m < B && u0 + m * 5 < 0x43000000u; m++) {
+                uint32_t w = (uint32_t)(u0 + m * 5) | (sgn ? 0x80000000u : 0);
+                memcpy(&x[m], &w, 4);
+            }
+            kern_expf_n(y, x, m);
+            for (size_t e = 0; e < m; e++, n++) {
+                float want = expf(x[e]);
+                if (memcmp(&y[e], &want, 4) != 0 && bad++ < 5) CHECK(0, "x=%a: kern_expf_n %a expf %a", x[e], y[e], want);
+            }
+        }
+    const float odd[] = {INFINITY, -INFINITY, NAN, 88.7f, 89.0f, -103.9f, -104.5f, -150.0f, 0.0f, -0.0f, 1e-30f, -1e-30f,
+                         -87.99f, -88.0f, -88.01f, 88.72283f, 88.72284f, 5.0f, -5.0f, 0.25f};
+    for (size_t len = 1; len <= 20; len++) {
+        memcpy(x, odd, sizeof odd);
+        kern_expf_n(x, x, len); /* in place */
+        for (size_t e = 0; e < len; e++) {
+            float want = expf(odd[e]);
+            if (memcmp(&x[e], &want, 4) != 0 && !(isnan(x[e]) && isnan(want)) && bad++ < 5)
+                CHECK(0, "len %zu: x=%a: kern_expf_n %a expf %a", len, odd[e], x[e], want);
+        }
+    }
+    CHECK(bad == 0, "%ld of %ld values differ from expf", bad, n);
+}
+
+
 /* ---- sq_diff -------------------------------------------------------------------------------- */
 
 /* The sum of positive fp64 terms (each the exact square of an fp32 difference) in another order
@@ -2392,12 +2586,33 @@ static void op_mlp_grouped(const awq_backend *be)
                 kern_status st = be->mlp_grouped(be->ctx, dout, dda, dm, dg, du, dd, start, g, dsg, dsu, c, f, act, f16);
                 REQUIRE(st == KERN_OK, "%s: %s %s", id, kern_strerror(st), is_cpu(be) ? "" : kern_last_error());
                 dev_get(be, got, dout, nc * 4), dev_get(be, got_a, dda, nf * 4);
-                tolerance tol = {.atol = f16 ? 0.05 : 1e-4, .rtol = f16 ? 0.05 : 1e-4, .nmse = f16 ? 1e-5 : 1e-10};
+                /* op_mlp's per-element bounds, a group at a time: a flat 1e-4 (the first form of this
+                 * test) failed on the H100 for the c=256 f=704 groups, whose sums cancel (|out| ~1
+                 * from magnitudes ~1000: fp32 order alone moves it by ~2e-4), as did a flat 0.05 in
+                 * fp16 numerics, where one flipped rounding of an intermediate moves out by ~0.1 */
+                const double k2 = sh[q].big ? 2 : 1, lim_g = 2.0 * (double)(c + 1) * 0x1p-24 * k2,
+                             lim_d = 2.0 * (double)(f + 1) * 0x1p-24 * k2;
+                double *ta = xmalloc(nf * sizeof *ta + 8), *tout = xmalloc(nc * sizeof *tout + 8);
+                float *wg_ = xmalloc(nf * 4 + 4), *wu_ = xmalloc(nf * 4 + 4);
+                for (size_t e = 0; e < g; e++) {
+                    size_t a = start[e], n = start[e + 1] - a;
+                    if (!n) continue;
+                    REQUIRE(kern_matmul_ref(wg_ + a * f, m + a * c, hg[e], KERN_NO_WEIGHT, n, f, c, f16) == KERN_OK &&
+                                kern_matmul_ref(wu_ + a * f, m + a * c, hu[e], KERN_NO_WEIGHT, n, f, c, f16) == KERN_OK,
+                            "gate/up _ref");
+                    mlp_bounds(m + a * c, hg[e], KERN_NO_WEIGHT, hu[e], KERN_NO_WEIGHT, hd[e], KERN_NO_WEIGHT, wg_ + a * f,
+                               wu_ + a * f, want_a + a * f, want + a * c, n, c, f, act, f16, lim_g, lim_d, ta + a * f,
+                               tout + a * c);
+                }
+                const double nmse_a = 0x1p-46 * (double)(c + 1) * 8 + 1e-12 + (f16 ? F16_FLIPS_NMSE : 0);
+                const double nmse_out = 2 * nmse_a + 0x1p-46 * (double)(f + 1) + (f16 ? F16_FLIPS_NMSE : 0);
                 char sub[200];
                 snprintf(sub, sizeof sub, "%s down_in vs _ref", id);
-                compare(sub, got_a, want_a, nf, tol);
+                compare(sub, got_a, want_a, nf,
+                        (tolerance){.each = ta, .nmse = nmse_a, .f16 = f16, .flips = 0.03 + 2 * sqrt((double)c) * 0x1p-11});
                 snprintf(sub, sizeof sub, "%s out vs _ref", id);
-                compare(sub, got, want, nc, tol);
+                compare(sub, got, want, nc, (tolerance){.each = tout, .nmse = nmse_out, .f16 = f16, .flips = 1});
+                free(ta), free(tout), free(wg_), free(wu_);
                 /* the mlp op on each group */
                 for (size_t e = 0; e < g; e++) {
                     size_t a = start[e], n = start[e + 1] - a;
@@ -2644,6 +2859,10 @@ int main(int argc, char **argv)
         {"ref/attention_dv_is_padded", t_attention_dv_is_padded},
         {"ref/silu_add_by_hand", t_silu_add_by_hand},
         {"cpu/round_f16_fast_sweep", t_round_f16_fast_sweep},
+        {"cpu/round_f16_n_sweep", t_round_f16_n_sweep},
+        {"cpu/expf_n_sweep", t_expf_n_sweep},
+        {"cpu/qk_causal_vs_sgemm", t_qk_causal_vs_sgemm},
+        {"cpu/fast_forms_same_bits", t_fast_forms_same_bits},
         {"cpu/thread_count", t_cpu_thread_count},
     };
     int rc = t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);

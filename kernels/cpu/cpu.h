@@ -22,6 +22,33 @@ int kern_fits_blas(size_t dim);
  * do not depend on the number of threads. Called by every op that uses BLAS. */
 void kern_blas_serial(void);
 
+/* Tests set this to 1 to run the portable forms of the ops' hot loops (4 lanes of plain C, expf per
+ * element, the scores by sgemm) instead of the CPU-specific ones, and hold the two to the same
+ * bits (test_backends cpu/fast_forms_same_bits). 0 otherwise; nothing else sets it. */
+extern int kern_cpu_portable;
+
+/* v[0..n) = h(v[0..n)) in place, bit for bit awq_round_f16 (NaN as its quiet NaN): with the
+ * CPU's fp32 -> fp16 -> fp32 conversions (F16C, 8 or 16 lanes) where it has them and they pass
+ * a start-up check, else 4 lanes of bit arithmetic (vec.h). kern_round_f16_n_path names the form. */
+void kern_round_f16_n(float *v, size_t n);
+const char *kern_round_f16_n_path(void);
+/* The lanes of that form: 16 (AVX-512 conversions, which AVX-512 code may then use inline), 8, 4. */
+int kern_round_f16_n_lanes(void);
+
+/* The attention scores of one (sequence, head) pair where the mask keeps them: S[p, m] = Q[p]·K[m]
+ * for lo(p) <= m <= p, with the bits cblas_sgemm gives them (qk_causal.c); entries of row p from
+ * lo(p) rounded down to a multiple of 16 up to lo(p) are written too, the rest of S untouched.
+ * S [t, t]; Q rows of stride qw, K rows of stride kw, d wide; Kt scratch [d, t]. Only where
+ * kern_qk_causal_ok(d, t) (AVX-512F, d <= 32, the bits checked against sgemm on that shape). */
+void kern_qk_causal(float *S, const float *Q, const float *K, float *Kt, size_t t, size_t d, size_t qw, size_t kw,
+                    size_t window);
+int kern_qk_causal_ok(size_t d, size_t t);
+
+/* y[0..n) = expf(x[0..n)) bit for bit (y may be x), 4 at a time where the CPU and the C library
+ * allow (expf.c says when); kern_expf_n_is_fast says whether they do. */
+void kern_expf_n(float *y, const float *x, size_t n);
+int kern_expf_n_is_fast(void);
+
 /* The ops of the table, cpu_<name> for every entry of kernels/ops.def (semantics there). */
 #define KERN_OP(name, stem, ret, params) ret cpu_##name params;
 #include "../ops.def"
@@ -50,6 +77,8 @@ static inline float kern_round_f16_fast(float x)
     }
     return awq_round_f16(x); /* overflow, Inf, NaN */
 }
+
+#include "vec.h" /* the same h() and friends 4 lanes at a time */
 
 /* Signed max and min of v[0..n) (n >= 1; NaN is skipped by the comparisons), vectorized: the
  * loop form of quant_extremes_add (kernels/quant_core.h) that the quantizing ops use. */

@@ -41,8 +41,7 @@ static void matmul_tile(float *y, const float *x, const float *wb, kern_weight b
         float *yr = yt + r * o;
         if (bias.data)
             for (size_t c = 0; c < nc; c++) yr[c] += kern_weight_at(bias, o0 + c0 + c);
-        if (round_f16)
-            for (size_t c = 0; c < nc; c++) yr[c] = kern_round_f16_fast(yr[c]);
+        if (round_f16) kern_round_f16_n(yr, nc);
     }
 }
 

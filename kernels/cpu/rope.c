@@ -4,7 +4,7 @@
  * rope->interleave (DeepSeek) the pairs (x[2j], x[2j+1]) are, and the result is written in halves
  * (transformers' apply_rotary_pos_emb_interleave). Yarn multiplies cos and sin by its attention
  * factor. _ref: cos/sin recomputed for every element. Fast: cos/sin once per row for all heads,
- * rows in parallel. */
+ * rows in parallel, the rotation 4 pairs at a time (vec.h: the same bits). */
 #include "cpu.h"
 #include "ref.h"
 #include "../../base/half.h"
@@ -95,7 +95,13 @@ kern_status cpu_rope(awq_backend_ctx *ctx, float *x, const int32_t *pos, size_t 
                 float *x1 = x + r * heads * d + hd * d, *x2 = x1 + half;
                 if (inter) deinterleave(x1, cs + 2 * half, d);
                 if (round_f16) {
-                    for (size_t j = 0; j < half; j++) {
+                    size_t j = 0;
+                    for (; !kern_cpu_portable && j + 4 <= half; j += 4) { /* the same arithmetic 4 at a time */
+                        const kv4f a = kv4_load(x1 + j), b = kv4_load(x2 + j), cj = kv4_load(c + j), sj = kv4_load(s + j);
+                        kv4_store(x1 + j, kv4_round_f16(kv4_round_f16(a * cj) - kv4_round_f16(b * sj)));
+                        kv4_store(x2 + j, kv4_round_f16(kv4_round_f16(b * cj) + kv4_round_f16(a * sj)));
+                    }
+                    for (; j < half; j++) {
                         float a = x1[j], b = x2[j];
                         x1[j] = kern_round_f16_fast(kern_round_f16_fast(a * c[j]) - kern_round_f16_fast(b * s[j]));
                         x2[j] = kern_round_f16_fast(kern_round_f16_fast(b * c[j]) + kern_round_f16_fast(a * s[j]));

@@ -115,10 +115,15 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
     if (!e) e = awq_dev_alloc(be, (void **)&x, T * C * sizeof *x);
     if (!e) e = awq_dev_alloc(be, (void **)&lg_d, T * V * sizeof *lg_d);
     if (!e) e = awq_dev_alloc(be, (void **)&ids_d, T * sizeof *ids_d);
-    double *lp0 = malloc(V * sizeof *lp0), *lpv = malloc(V * sizeof *lpv);
+    /* per position t and variant: its nll, KL and top-1 agreement, computed in parallel, then
+     * added in position order as one loop would (the sums' bits do not depend on the threads) */
+    const size_t nv = (size_t)n_variants;
+    double *t_nll = malloc(nv * T * sizeof *t_nll), *t_kl = malloc(nv * T * sizeof *t_kl);
+    unsigned char *t_agree = malloc(nv * T);
     double *loss_sum = calloc((size_t)n_variants * n_win, sizeof *loss_sum), *kl_sum = calloc((size_t)n_variants, sizeof *kl_sum);
     size_t *agree = calloc((size_t)n_variants, sizeof *agree);
-    if (!e && (!lg || !lp0 || !lpv || !loss_sum || !kl_sum || !agree)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory for evaluation");
+    if (!e && (!lg || !t_nll || !t_kl || !t_agree || !loss_sum || !kl_sum || !agree))
+        e = awq_fail(AWQ_ERR_NOMEM, "out of memory for evaluation");
     for (size_t w = 0; !e && w < n_win; w++) {
         const int32_t *wid = ids + w * T;
         kern_status ks = be->upload(be->ctx, ids_d, wid, T * sizeof *ids_d);
@@ -127,24 +132,38 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
             e = awq_window_logits(&f, m, &hw, &variants[v], ids_d, x, lg_d);
             if (!e) e = awq_dev_fetch(be, lg + (size_t)v * T * V, lg_d, T * V * sizeof *lg);
         }
-        for (size_t t = 0; !e && t + 1 < T; t++) {
-            const float *l0 = lg + t * V;
-            log_softmax(lp0, l0, V);
-            size_t a0 = argmax(l0, V);
-            for (int v = 0; v < n_variants; v++) {
-                const float *lv = lg + (size_t)v * T * V + t * V;
-                if (v > 0) log_softmax(lpv, lv, V);
-                const double *lpt = v ? lpv : lp0;
-                double win_nll = -lpt[wid[t + 1]];
-                loss_sum[(size_t)v * n_win + w] += win_nll / (double)(T - 1); /* Loss_i: mean over the window */
-                if (v > 0) {
+        int nomem = 0;
+        #pragma omp parallel if (!e) reduction(| : nomem)
+        {
+            double *lp0 = malloc(V * sizeof *lp0), *lpv = malloc(V * sizeof *lpv);
+            nomem = !lp0 || !lpv;
+            #pragma omp for schedule(static)
+            for (size_t t = 0; t < T - 1; t++) {
+                if (nomem) continue;
+                const float *l0 = lg + t * V;
+                log_softmax(lp0, l0, V);
+                size_t a0 = argmax(l0, V);
+                for (size_t v = 0; v < nv; v++) {
+                    const float *lv = lg + v * T * V + t * V;
+                    if (v > 0) log_softmax(lpv, lv, V);
+                    const double *lpt = v ? lpv : lp0;
+                    t_nll[v * T + t] = -lpt[wid[t + 1]];
                     double kl = 0;
-                    for (size_t i = 0; i < V; i++) kl += exp(lp0[i]) * (lp0[i] - lpv[i]);
-                    kl_sum[v] += kl;
-                    agree[v] += argmax(lv, V) == a0;
-                } else agree[0]++;
+                    if (v > 0)
+                        for (size_t i = 0; i < V; i++) kl += exp(lp0[i]) * (lp0[i] - lpv[i]);
+                    t_kl[v * T + t] = kl;
+                    t_agree[v * T + t] = v == 0 || argmax(lv, V) == a0;
+                }
             }
+            free(lp0), free(lpv);
         }
+        if (!e && nomem) e = awq_fail(AWQ_ERR_NOMEM, "out of memory for evaluation");
+        for (size_t t = 0; !e && t + 1 < T; t++)
+            for (size_t v = 0; v < nv; v++) {
+                loss_sum[v * n_win + w] += t_nll[v * T + t] / (double)(T - 1); /* Loss_i: mean over the window */
+                if (v > 0) kl_sum[v] += t_kl[v * T + t];
+                agree[v] += t_agree[v * T + t];
+            }
         awq_progress("windows", (long)w + 1, (long)n_win);
     }
     for (int v = 0; !e && v < n_variants; v++) {
@@ -160,7 +179,7 @@ awq_err awq_eval_ppl(const awq_backend *be, const awq_model *m, const awq_varian
     }
     awq_dev_free(be, x); awq_dev_free(be, lg_d); awq_dev_free(be, ids_d);
     awq_head_release(be, &hw);
-    free(lg); free(lp0); free(lpv); free(loss_sum); free(kl_sum); free(agree);
+    free(lg); free(t_nll); free(t_kl); free(t_agree); free(loss_sum); free(kl_sum); free(agree);
     awq_fwd_free(&f);
     return e;
 }
