@@ -1,8 +1,19 @@
 /* object.c - the object file format (described in store.h): encode (cut tensors into chunks,
- * shuffle floats, compress chunks on OpenMP threads, write through an awq_atomic), parse and
- * validate the header against any bytes (it is fuzzed), check the stored chunks' checksums,
- * decode and verify the chunks.
+ * pick each chunk's codec, encode chunks on OpenMP threads, each pwritten at its offset as soon
+ * as the chunks before it are encoded), parse and validate the header against any bytes (it is
+ * fuzzed), check the stored chunks' checksums, decode and verify the chunks.
  *
+ * Codecs (format 3; docs/PERFORMANCE.md "Capture chain" has the tables): on fp16 activations
+ * zstd's whole saving is in the upper byte planes (sign, exponent, top mantissa bits): shuffled
+ * zstd and `split` (zstd of the upper half of the planes, the lower half stored as it is) have the
+ * same ratio to three digits (1.158 synthetic, 1.173-1.207 on stories260K block inputs), and split
+ * skips half the entropy coding and decodes the lower half at memory speed. So a float chunk is
+ * split unless a 64 KiB sample of its lower planes compresses by 10% (an embedding's repeated rows,
+ * ratio 29 shuffled, 1.9 split: then shuffle); integers zstd; any chunk that zstd does not shrink
+ * is raw. Raw is 4-8x faster than either but 16-21% larger; the stores of a machine where that
+ * pays can say so (AWQ_STORE_CODEC, store.h).
+ *
+ * Format 2's choices, measured before format 3:
  * Byte-plane shuffle and zstd level, measured on one 4 MiB chunk each (one core, zstd 1.5.4,
  * level 1 / level 3; MB/s are of raw bytes and noisy, ±20%, on a shared 2-core machine):
  *                                        no shuffle          shuffle
@@ -98,15 +109,19 @@ static void shuffle(uint8_t *restrict dst, const uint8_t *restrict src, size_t n
         for (size_t i = 0; i < m; i++) dst[b * m + i] = src[i * es + b];
 }
 
-static void unshuffle(uint8_t *restrict dst, const uint8_t *restrict src, size_t nbytes, size_t es)
+/* The inverse, with the lower half of the planes at lo and the upper half at hi (the split
+ * codec keeps them apart; the shuffle codec has hi = lo + nbytes / 2). */
+static void unshuffle2(uint8_t *restrict dst, const uint8_t *lo, const uint8_t *hi, size_t nbytes, size_t es)
 {
     size_t m = nbytes / es;
     if (es == 2) {
-        for (size_t i = 0; i < m; i++) { dst[2 * i] = src[i]; dst[2 * i + 1] = src[m + i]; }
+        for (size_t i = 0; i < m; i++) { dst[2 * i] = lo[i]; dst[2 * i + 1] = hi[i]; }
         return;
     }
-    for (size_t b = 0; b < es; b++)
-        for (size_t i = 0; i < m; i++) dst[i * es + b] = src[b * m + i];
+    for (size_t b = 0; b < es; b++) {
+        const uint8_t *plane = b < es / 2 ? lo + b * m : hi + (b - es / 2) * m;
+        for (size_t i = 0; i < m; i++) dst[i * es + b] = plane[i];
+    }
 }
 
 static size_t n_chunks_of(size_t nbytes) { return nbytes / AWQ_CHUNK + (nbytes % AWQ_CHUNK != 0); }
@@ -190,12 +205,19 @@ awq_err awq_object_check_args(const char *kind, const char *recipe, const awq_te
 
 /* ---------------------------------------------------------------- encode */
 
+const char *awq_codec_name(awq_codec c)
+{
+    static const char *const names[AWQ_CODEC__COUNT] = {"zstd", "shuffle", "raw", "split"};
+    return c >= 0 && c < AWQ_CODEC__COUNT ? names[c] : "?";
+}
+
 /* A chunk to write: where its raw bytes are and how to treat them. */
 typedef struct {
     const uint8_t *src;
     size_t tensor;
-    size_t es; /* shuffle element size, 0 = none */
-    int fast;  /* the tensor asked for LEVEL_FAST */
+    size_t es;  /* shuffle element size, 0 = not a float of 2+ bytes */
+    int fast;   /* the tensor asked for LEVEL_FAST */
+    int force;  /* 0 = choose, else 1 + the codec (awq_store_set_codec) */
 } src_chunk;
 
 static json_t *header_json(const awq_key *key, const char *kind, const char *recipe, const awq_tensor *t, int n,
@@ -228,7 +250,7 @@ static json_t *header_json(const awq_key *key, const char *kind, const char *rec
             snprintf(h, sizeof h, "%016llx", (unsigned long long)chunks[c].xxh64);
             snprintf(hs, sizeof hs, "%016llx", (unsigned long long)chunks[c].stored_xxh64);
             ok = json_array_append_new(jc, json_pack("[I,I,s,i,s]", (json_int_t)stored, (json_int_t)chunks[c].raw, h,
-                                                     chunks[c].shuffled, hs)) == 0;
+                                                     chunks[c].codec, hs)) == 0;
         }
     }
     if (!ok) { json_decref(root); return NULL; }
@@ -244,66 +266,136 @@ static char *header_text(const awq_key *key, const char *kind, const char *recip
     return s;
 }
 
+/* One encoder thread's buffers, made by the thread itself when it first needs them. */
 typedef struct {
-    int nt;
-    ZSTD_CCtx **cctx;   /* per thread, created lazily by the thread itself */
-    uint8_t **scratch;  /* per thread, shuffle buffer */
-} enc_threads;
+    ZSTD_CCtx *cctx;
+    uint8_t *scratch;   /* shuffled bytes, AWQ_CHUNK */
+    uint8_t *out;       /* stored bytes, ZSTD_compressBound(AWQ_CHUNK) */
+} enc_thread;
 
-static void enc_threads_free(enc_threads *w)
+/* Does zstd save at least SAMPLE_GAIN on the first SAMPLE bytes of p[0, n)? The split codec's
+ * test of the lower planes: ~3% of a chunk's work. */
+enum { SAMPLE = 64 << 10 };
+#define SAMPLE_GAIN 0.9
+static int compressible(ZSTD_CCtx *cc, uint8_t *out, size_t cap, const uint8_t *p, size_t n)
 {
-    for (int i = 0; i < w->nt; i++) {
-        if (w->cctx) ZSTD_freeCCtx(w->cctx[i]);
-        if (w->scratch) free(w->scratch[i]);
-    }
-    free(w->cctx);
-    free(w->scratch);
+    size_t m = n < SAMPLE ? n : SAMPLE;
+    size_t r = ZSTD_compressCCtx(cc, out, cap, p, m, LEVEL_SHUFFLED);
+    return !ZSTD_isError(r) && (double)r < SAMPLE_GAIN * (double)m;
 }
 
-/* Compress chunks [first, first+m) into slots; 0 on success, else 1 + index of a failed chunk
- * with *why set. Runs on the encoder's threads. */
-static size_t compress_batch(enc_threads *w, awq_chunk *chunks, const src_chunk *src, size_t first, size_t m,
-                             uint8_t **slot, size_t slot_cap, const char **why)
+/* Which codec a chunk gets when the tensor does not force one (measured in the comment at the
+ * top): integers zstd; floats split, unless their lower planes compress too (an embedding's
+ * repeated rows, weights with many zeros), then shuffle. Either falls back to raw below when
+ * zstd saves nothing. */
+static awq_codec choose(enc_thread *me, const src_chunk *s, const uint8_t *shuffled, size_t raw)
 {
-    size_t bad = 0;
-    #pragma omp parallel for num_threads(w->nt) schedule(dynamic, 1)
-    for (size_t i = 0; i < m; i++) {
-        int tid = thread_id();
-        awq_chunk *c = &chunks[first + i];
-        const src_chunk *s = &src[first + i];
-        const char *err = NULL;
-        if (!w->cctx[tid]) w->cctx[tid] = ZSTD_createCCtx();
-        if (s->es && !w->scratch[tid]) w->scratch[tid] = malloc(AWQ_CHUNK);
-        if (!w->cctx[tid] || (s->es && !w->scratch[tid])) {
-            err = "out of memory";
-        } else {
-            c->xxh64 = XXH3_64bits(s->src, c->raw);
-            const uint8_t *in = s->src;
-            if (s->es) {
-                shuffle(w->scratch[tid], s->src, c->raw, s->es);
-                in = w->scratch[tid];
-            }
-            const int level = s->fast ? LEVEL_FAST : s->es ? LEVEL_SHUFFLED : LEVEL_OTHER;
-            size_t r = ZSTD_compressCCtx(w->cctx[tid], slot[i], slot_cap, in, c->raw, level);
-            if (ZSTD_isError(r)) err = ZSTD_getErrorName(r);
-            else {
-                c->stored = (uint32_t)r;
-                c->stored_xxh64 = XXH3_64bits(slot[i], r);
-            }
-        }
-        if (err) {
-            #pragma omp critical(awq_compress_error)
-            if (!bad || first + i + 1 < bad) { bad = first + i + 1; *why = err; }
+    if (s->force) return (awq_codec)(s->force - 1);
+    if (!s->es || s->fast) return AWQ_CODEC_ZSTD;
+    return compressible(me->cctx, me->out, ZSTD_compressBound(AWQ_CHUNK), shuffled, raw / 2) ? AWQ_CODEC_SHUFFLE
+                                                                                              : AWQ_CODEC_SPLIT;
+}
+
+/* Encode one chunk: fills c's codec, stored size and checksums and points *stored at the bytes
+ * to write (me->out, or the source itself for raw). NULL on success, else what failed. */
+static const char *encode_chunk(enc_thread *me, awq_chunk *c, const src_chunk *s, const uint8_t **stored)
+{
+    const size_t cap = ZSTD_compressBound(AWQ_CHUNK), raw = c->raw;
+    if (!me->cctx) me->cctx = ZSTD_createCCtx();
+    if (!me->out) me->out = malloc(cap);
+    if (s->es && !me->scratch) me->scratch = malloc(AWQ_CHUNK);
+    if (!me->cctx || !me->out || (s->es && !me->scratch)) return "out of memory";
+    c->xxh64 = XXH3_64bits(s->src, raw);
+    const awq_codec forced = (awq_codec)(s->force - 1);
+    if (s->es && !s->fast && (!s->force || forced == AWQ_CODEC_SHUFFLE || forced == AWQ_CODEC_SPLIT))
+        shuffle(me->scratch, s->src, raw, s->es);
+    awq_codec codec = choose(me, s, me->scratch, raw);
+    size_t r = 0;
+    if (codec == AWQ_CODEC_ZSTD || codec == AWQ_CODEC_SHUFFLE) {
+        const int level = s->fast ? LEVEL_FAST : codec == AWQ_CODEC_SHUFFLE ? LEVEL_SHUFFLED : LEVEL_OTHER;
+        r = ZSTD_compressCCtx(me->cctx, me->out, cap, codec == AWQ_CODEC_SHUFFLE ? me->scratch : s->src, raw, level);
+    } else if (codec == AWQ_CODEC_SPLIT) {
+        /* upper planes (the scratch's second half) through zstd, the lower ones after them */
+        r = ZSTD_compressCCtx(me->cctx, me->out, cap - raw / 2, me->scratch + raw / 2, raw - raw / 2, LEVEL_SHUFFLED);
+        if (!ZSTD_isError(r)) {
+            memcpy(me->out + r, me->scratch, raw / 2);
+            r += raw / 2;
         }
     }
+    if (ZSTD_isError(r)) return ZSTD_getErrorName(r);
+    /* zstd saved nothing (random bits, or forced raw): the bytes as they are, read at memory speed */
+    if (codec == AWQ_CODEC_RAW || (!s->force && r >= raw)) {
+        c->codec = AWQ_CODEC_RAW;
+        c->stored = (uint32_t)raw;
+        c->stored_xxh64 = c->xxh64;
+        *stored = s->src;
+        return NULL;
+    }
+    c->codec = codec;
+    c->stored = (uint32_t)r;
+    c->stored_xxh64 = XXH3_64bits(me->out, r);
+    *stored = me->out;
+    return NULL;
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n > (1u << 30) ? (1u << 30) : n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return w < 0 ? errno : EIO;
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* Encode every chunk and write it at its place: chunk c's offset is known once chunks before
+ * it are encoded (the ordered region hands the offsets out in order), and its pwrite then runs
+ * on its own thread beside the others' compression, so the write is as parallel as the
+ * encoding instead of one thread writing batches between them. Returns 0, or 1 + the first
+ * chunk that failed with *why (an encoder message) or *err (errno of the write). */
+static size_t encode_all(awq_chunk *chunks, const src_chunk *src, size_t n_chunks, int nt, int fd, uint64_t start,
+                         const char **why, int *err)
+{
+    enc_thread *th = calloc((size_t)nt, sizeof *th);
+    if (!th) { *why = "out of memory"; return 1; }
+    uint64_t next = start;
+    size_t bad = 0;
+    int failed = 0; /* read without the lock: once a chunk failed, the others need not be encoded */
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) ordered
+    for (size_t c = 0; c < n_chunks; c++) {
+        enc_thread *me = &th[thread_id()];
+        const uint8_t *stored = NULL;
+        const char *msg = __atomic_load_n(&failed, __ATOMIC_RELAXED) ? "" : encode_chunk(me, &chunks[c], &src[c], &stored);
+        uint64_t off = 0;
+        #pragma omp ordered
+        {
+            off = next;
+            next += msg ? 0 : chunks[c].stored;
+        }
+        int wr = msg ? 0 : pwrite_all(fd, stored, chunks[c].stored, off);
+        if ((msg && *msg) || wr) {
+            #pragma omp critical(awq_encode_error)
+            if (!bad || c + 1 < bad) { bad = c + 1; *why = msg; *err = wr; }
+            __atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
+        }
+    }
+    for (int i = 0; i < nt; i++) {
+        ZSTD_freeCCtx(th[i].cctx);
+        free(th[i].scratch);
+        free(th[i].out);
+    }
+    free(th);
     return bad;
 }
 
 awq_err awq_object_write(awq_atomic *f, const awq_key *key, const char *kind, const char *recipe,
-                         const awq_tensor *t, int n, int n_threads)
+                         const awq_tensor *t, int n, int n_threads, int force)
 {
     /* Plan the chunks. */
-    size_t n_chunks = 0, max_raw = 0;
+    size_t n_chunks = 0;
     for (int i = 0; i < n; i++) n_chunks += n_chunks_of(t[i].nbytes);
     awq_chunk *chunks = calloc(n_chunks ? n_chunks : 1, sizeof *chunks);
     src_chunk *src = calloc(n_chunks ? n_chunks : 1, sizeof *src);
@@ -317,16 +409,14 @@ awq_err awq_object_write(awq_atomic *f, const awq_key *key, const char *kind, co
         for (size_t off = 0; off < t[i].nbytes; off += AWQ_CHUNK, c++) {
             size_t raw = t[i].nbytes - off < AWQ_CHUNK ? t[i].nbytes - off : AWQ_CHUNK;
             chunks[c].raw = (uint32_t)raw;
-            chunks[c].shuffled = shuffle_size(t[i].dtype) != 0;
-            src[c] = (src_chunk){(const uint8_t *)t[i].data + off, (size_t)i, shuffle_size(t[i].dtype), t[i].fast};
-            if (raw > max_raw) max_raw = raw;
+            /* a shuffling codec only where the dtype has byte planes; elsewhere the choice */
+            size_t es = shuffle_size(t[i].dtype);
+            int fc = force && (es || (force - 1 != AWQ_CODEC_SHUFFLE && force - 1 != AWQ_CODEC_SPLIT)) ? force : 0;
+            src[c] = (src_chunk){(const uint8_t *)t[i].data + off, (size_t)i, es, t[i].fast, fc};
         }
     }
 
     awq_err e = AWQ_OK;
-    enc_threads w = {0};
-    uint8_t **slot = NULL;
-    size_t n_slots = 0, slot_cap = ZSTD_compressBound(max_raw);
     char *planned = header_text(key, kind, recipe, t, n, chunks, 1), *final = NULL;
     size_t H = planned ? strlen(planned) : 0;
     if (!planned) {
@@ -340,41 +430,31 @@ awq_err awq_object_write(awq_atomic *f, const awq_key *key, const char *kind, co
     }
 
     /* Prefix and a placeholder for header + checksum; the real ones are written at the end,
-     * when the compressed sizes are known. Chunks go out in batches, so memory stays at a few
-     * chunks per thread however large the object is. */
+     * when the stored sizes are known. Memory stays at two chunks per thread however large the
+     * object is. */
     uint8_t prefix[PREFIX];
     memcpy(prefix, MAGIC, 8);
     put_u32(prefix + 8, AWQ_OBJECT_VERSION);
     put_u32(prefix + 12, (uint32_t)H);
     if ((e = awq_atomic_write(f, prefix, PREFIX)) != AWQ_OK) goto out;
-    if (ftruncate(f->fd, (off_t)(PREFIX + H + SUFFIX)) != 0 || lseek(f->fd, 0, SEEK_END) < 0) {
+    if (ftruncate(f->fd, (off_t)(PREFIX + H + SUFFIX)) != 0) {
         e = awq_fail_errno(errno, "cannot write '%s'", f->final_path);
         goto out;
     }
 
-    w.nt = awq_threads(n_threads);
-    if ((size_t)w.nt > n_chunks) w.nt = n_chunks ? (int)n_chunks : 1;
-    n_slots = n_chunks < 2 * (size_t)w.nt ? n_chunks : 2 * (size_t)w.nt;
-    w.cctx = calloc((size_t)w.nt, sizeof *w.cctx);
-    w.scratch = calloc((size_t)w.nt, sizeof *w.scratch);
-    slot = calloc(n_slots ? n_slots : 1, sizeof *slot);
-    int ok = w.cctx && w.scratch && slot;
-    for (size_t i = 0; ok && i < n_slots; i++) ok = (slot[i] = malloc(slot_cap)) != NULL;
-    if (!ok) {
-        e = awq_fail(AWQ_ERR_NOMEM, "out of memory writing '%s'", f->final_path);
+    int nt = awq_threads(n_threads);
+    if ((size_t)nt > n_chunks) nt = n_chunks ? (int)n_chunks : 1;
+    const char *why = NULL;
+    int err = 0;
+    size_t bad = encode_all(chunks, src, n_chunks, nt, f->fd, PREFIX + H + SUFFIX, &why, &err);
+    if (bad && err) {
+        e = awq_fail_errno(err, "cannot write '%s'", f->final_path);
         goto out;
     }
-    for (size_t first = 0; first < n_chunks; first += n_slots) {
-        size_t m = n_chunks - first < n_slots ? n_chunks - first : n_slots;
-        const char *why = NULL;
-        size_t bad = compress_batch(&w, chunks, src, first, m, slot, slot_cap, &why);
-        if (bad) {
-            e = awq_fail(AWQ_ERR_COMPRESS, "cannot compress tensor '%s' for '%s': %s", t[src[bad - 1].tensor].name,
-                         f->final_path, why);
-            goto out;
-        }
-        for (size_t i = 0; i < m && e == AWQ_OK; i++) e = awq_atomic_write(f, slot[i], chunks[first + i].stored);
-        if (e != AWQ_OK) goto out;
+    if (bad) {
+        e = awq_fail(!strcmp(why, "out of memory") ? AWQ_ERR_NOMEM : AWQ_ERR_COMPRESS, "cannot compress tensor '%s' for '%s': %s",
+                     t[src[bad - 1].tensor].name, f->final_path, why);
+        goto out;
     }
 
     /* The real header, padded with spaces (valid JSON whitespace) to the planned length. */
@@ -392,19 +472,9 @@ awq_err awq_object_write(awq_atomic *f, const awq_key *key, const char *kind, co
     size_t len = strlen(final);
     memset(final + len, ' ', H - len);
     put_u64((uint8_t *)final + H, XXH3_64bits(final, H));
-    for (size_t done = 0; done < H + SUFFIX;) {
-        ssize_t r = pwrite(f->fd, final + done, H + SUFFIX - done, (off_t)(PREFIX + done));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            e = awq_fail_errno(r < 0 ? errno : EIO, "cannot write '%s'", f->final_path);
-            goto out;
-        }
-        done += (size_t)r;
-    }
+    int werr = pwrite_all(f->fd, (const uint8_t *)final, H + SUFFIX, PREFIX);
+    if (werr) e = awq_fail_errno(werr, "cannot write '%s'", f->final_path);
 out:
-    for (size_t i = 0; slot && i < n_slots; i++) free(slot[i]);
-    free(slot);
-    enc_threads_free(&w);
     free(planned);
     free(final);
     free(chunks);
@@ -504,13 +574,13 @@ static awq_err parse_tensor(json_t *jt, int i, awq_object *o, size_t *c, size_t 
     for (size_t k = 0; k < want; k++, (*c)++) {
         awq_chunk *ch = &o->chunks[*c];
         json_t *e = json_array_get(jc, k);
-        uint64_t stored, raw, shuf;
+        uint64_t stored, raw, codec;
         size_t expect_raw = k + 1 < want ? AWQ_CHUNK : t->nbytes - k * AWQ_CHUNK;
         size_t n_fields = o->version >= 2 ? 5 : 4; /* version 2 adds the checksum of the stored bytes */
         if (!json_is_array(e) || json_array_size(e) != n_fields || !get_uint(json_array_get(e, 0), UINT32_MAX, &stored) ||
             !get_uint(json_array_get(e, 1), UINT32_MAX, &raw) ||
             !parse_hex64(json_string_value(json_array_get(e, 2)), &ch->xxh64) ||
-            !get_uint(json_array_get(e, 3), 1, &shuf) ||
+            !get_uint(json_array_get(e, 3), o->version >= 3 ? AWQ_CODEC__COUNT - 1 : AWQ_CODEC_SHUFFLE, &codec) ||
             (n_fields == 5 && !parse_hex64(json_string_value(json_array_get(e, 4)), &ch->stored_xxh64)))
             return awq_fail(AWQ_ERR_FORMAT, "chunk %zu of tensor '%s' has a malformed entry", k, name);
         if (raw != expect_raw)
@@ -519,11 +589,15 @@ static awq_err parse_tensor(json_t *jt, int i, awq_object *o, size_t *c, size_t 
         if (stored == 0 || stored > ZSTD_compressBound(raw))
             return awq_fail(AWQ_ERR_FORMAT, "chunk %zu of tensor '%s' claims an impossible compressed size %llu", k, name,
                             (unsigned long long)stored);
-        if (shuf && !es) return awq_fail(AWQ_ERR_FORMAT, "chunk %zu of tensor '%s' is marked shuffled but its dtype is %s", k,
-                                         name, awq_dtype_name(t->dtype));
+        if ((codec == AWQ_CODEC_SHUFFLE || codec == AWQ_CODEC_SPLIT) && !es)
+            return awq_fail(AWQ_ERR_FORMAT, "chunk %zu of tensor '%s' is marked shuffled (codec %s) but its dtype is %s", k,
+                            name, awq_codec_name((awq_codec)codec), awq_dtype_name(t->dtype));
+        if ((codec == AWQ_CODEC_RAW && stored != raw) || (codec == AWQ_CODEC_SPLIT && stored <= raw / 2))
+            return awq_fail(AWQ_ERR_FORMAT, "chunk %zu of tensor '%s' claims %llu stored bytes, impossible for %llu raw bytes in codec %s",
+                            k, name, (unsigned long long)stored, (unsigned long long)raw, awq_codec_name((awq_codec)codec));
         ch->stored = (uint32_t)stored;
         ch->raw = (uint32_t)raw;
-        ch->shuffled = (int)shuf;
+        ch->codec = (int)codec;
         ch->offset = *offset;
         *offset += stored; /* cannot overflow: at most 2^32 * chunks that fit a 64 MiB header */
         o->layout[i].stored_bytes += stored;
@@ -664,6 +738,45 @@ typedef struct {
     uint8_t *a, *b; /* scratch: decompressed (shuffled) bytes, unshuffled bytes when verifying */
 } dec_thread;
 
+/* Decode chunk c of the object in buf into dst (NULL: verify only) and check it; a CH_ status.
+ * es: the tensor's element size (for the shuffling codecs). */
+static int decode_chunk(dec_thread *me, const awq_object *o, const uint8_t *buf, size_t c, size_t es, uint8_t *dst)
+{
+    if (!stored_ok(o, buf, c)) return CH_STORED; /* what awq_object_check sees */
+    const awq_chunk *ch = &o->chunks[c];
+    const uint8_t *in = buf + o->data_offset + ch->offset;
+    const size_t raw = ch->raw;
+    if (ch->codec == AWQ_CODEC_RAW) { /* the stored bytes are the raw ones */
+        if (dst) memcpy(dst, in, raw);
+        return XXH3_64bits(in, raw) == ch->xxh64 ? CH_OK : CH_SUM;
+    }
+    const int shuffled = ch->codec == AWQ_CODEC_SHUFFLE || ch->codec == AWQ_CODEC_SPLIT;
+    if (!me->dctx) me->dctx = ZSTD_createDCtx();
+    if (!me->a) me->a = malloc(AWQ_CHUNK);
+    if (!dst && !me->b) me->b = malloc(AWQ_CHUNK);
+    if (!me->dctx || !me->a || (!dst && !me->b)) return CH_NOMEM;
+    uint8_t *into = (shuffled || !dst) ? me->a : dst;
+    size_t r;
+    const uint8_t *lower = into; /* the lower half of the planes */
+    if (ch->codec == AWQ_CODEC_SPLIT) { /* zstd of the upper planes, then the lower ones as they are */
+        size_t z = ch->stored - raw / 2;
+        r = ZSTD_decompressDCtx(me->dctx, into + raw / 2, raw - raw / 2, in, z);
+        if (!ZSTD_isError(r)) r += raw / 2;
+        lower = in + z;
+    } else {
+        r = ZSTD_decompressDCtx(me->dctx, into, raw, in, ch->stored);
+    }
+    if (ZSTD_isError(r)) return CH_ZSTD;
+    if (r != raw) return CH_SIZE;
+    const uint8_t *plain = into;
+    if (shuffled) {
+        uint8_t *to = dst ? dst : me->b;
+        unshuffle2(to, lower, into + raw / 2, raw, es);
+        plain = to;
+    }
+    return XXH3_64bits(plain, raw) == ch->xxh64 ? CH_OK : CH_SUM;
+}
+
 static size_t alloc_payload(awq_object *o)
 {
     size_t total = 64;
@@ -706,26 +819,9 @@ awq_err awq_object_decode(const uint8_t *buf, size_t len, int n_threads, int wit
 
     #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (size_t c = 0; c < o->n_chunks; c++) {
-        dec_thread *me = &th[thread_id()];
-        if (!stored_ok(o, buf, c)) { status[c] = CH_STORED; continue; } /* what awq_object_check sees */
-        const awq_chunk *ch = &o->chunks[c];
         const awq_tensor *t = &o->tensors[tensor_of[c]];
         uint8_t *dst = t->data ? (uint8_t *)t->data + (c - o->layout[tensor_of[c]].first_chunk) * AWQ_CHUNK : NULL;
-        if (!me->dctx) me->dctx = ZSTD_createDCtx();
-        if (!me->a) me->a = malloc(AWQ_CHUNK);
-        if (!dst && !me->b) me->b = malloc(AWQ_CHUNK);
-        if (!me->dctx || !me->a || (!dst && !me->b)) { status[c] = CH_NOMEM; continue; }
-        uint8_t *into = (ch->shuffled || !dst) ? me->a : dst;
-        size_t r = ZSTD_decompressDCtx(me->dctx, into, ch->raw, buf + o->data_offset + ch->offset, ch->stored);
-        if (ZSTD_isError(r)) { status[c] = CH_ZSTD; continue; }
-        if (r != ch->raw) { status[c] = CH_SIZE; continue; }
-        const uint8_t *raw = into;
-        if (ch->shuffled) {
-            uint8_t *to = dst ? dst : me->b;
-            unshuffle(to, into, ch->raw, awq_dtype_size(t->dtype));
-            raw = to;
-        }
-        if (XXH3_64bits(raw, ch->raw) != ch->xxh64) status[c] = CH_SUM;
+        status[c] = (uint8_t)decode_chunk(&th[thread_id()], o, buf, c, awq_dtype_size(t->dtype), dst);
     }
 
     for (int i = 0; i < nt; i++) {

@@ -20,6 +20,7 @@ struct awq_store {
     char *root;     /* owned */
     char *objects;  /* owned: <root>/objects */
     int n_threads;
+    int codec;        /* awq_store_set_codec: 0 = chosen per chunk, else 1 + the codec */
     _Atomic int lost; /* gets that found their object missing or damaged (awq_store_lost) */
     int replaced;     /* puts that replaced a damaged object (awq_store_replaced) */
     char replaced_why[512];
@@ -60,8 +61,24 @@ awq_err awq_store_open(awq_store **out, const char *root, int n_threads)
         return e;
     }
     s->n_threads = n_threads;
+    const char *c = getenv("AWQ_STORE_CODEC");
+    if (c && *c && (e = awq_store_set_codec(s, c)) != AWQ_OK) {
+        awq_context(e, "AWQ_STORE_CODEC=%s", c);
+        awq_store_close(s);
+        return e;
+    }
     *out = s;
     return AWQ_OK;
+}
+
+awq_err awq_store_set_codec(awq_store *s, const char *name)
+{
+    if (strcmp(name, "auto") == 0) { s->codec = 0; return AWQ_OK; }
+    for (int i = 0; i < AWQ_CODEC__COUNT; i++)
+        if (strcmp(name, awq_codec_name((awq_codec)i)) == 0) { s->codec = 1 + i; return AWQ_OK; }
+    awq_fail(AWQ_ERR_ARG, "'%s' is not a codec of the store", name);
+    awq_hint("use auto, zstd, shuffle, raw or split (cache/store.h)");
+    return AWQ_ERR_ARG;
 }
 
 void awq_store_close(awq_store *s)
@@ -257,7 +274,8 @@ static awq_err write_object(awq_store *s, const char *path, const awq_key *key, 
     if (e != AWQ_OK) return e;
     f.no_flush = !store_fsync(); /* not fsynced: leave the writeback to the kernel */
     awq_prof_mark("put %s: (before)", kind);
-    if ((e = awq_object_write(&f, key, kind, recipe, t, n, s->n_threads)) != AWQ_OK) {
+    e = awq_object_write(&f, key, kind, recipe, t, n, s->n_threads, s->codec);
+    if (e != AWQ_OK) {
         awq_atomic_abort(&f);
         return e;
     }

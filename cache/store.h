@@ -6,18 +6,18 @@
  *
  * An object holds a kind ("act", "scales", ...), its key, the recipe text that produced it and
  * a table of named tensors (dtype, shape, bytes). On disk (all integers little-endian):
- *     magic "AWQOBJ\r\n" (8 bytes), u32 format version (2; 1 is still read), u32 header length H,
+ *     magic "AWQOBJ\r\n" (8 bytes), u32 format version (3; 1 and 2 are still read), u32 header length H,
  *     H bytes of header (UTF-8 JSON, possibly followed by spaces), u64 XXH3-64 of those H bytes,
  *     the compressed chunks back to back, in tensor order, nothing after them.
  * The header JSON:
  *     {"kind":"act","key":"<32 hex>","recipe":"stage=...\n...",
  *      "tensors":[{"name":"x","dtype":"F16","shape":[2,3],
- *                  "chunks":[[stored_bytes, raw_bytes, "<xxh3-64 of raw bytes, 16 hex>", shuffled,
+ *                  "chunks":[[stored_bytes, raw_bytes, "<xxh3-64 of raw bytes, 16 hex>", codec,
  *                              "<xxh3-64 of the stored (compressed) bytes, 16 hex>"], ...]}]}
- * (Version 1 is the same without the fifth entry of a chunk.)
+ * (Version 2 is the same with codec 0 or 1 only; version 1 also lacks the fifth entry.)
  * Each tensor's bytes are cut into chunks of AWQ_CHUNK bytes (the last one shorter; an empty
- * tensor has none) that are compressed independently with zstd (on several threads), after a
- * byte-plane shuffle for float types (shuffled = 1; measured in cache/object.c). A chunk's
+ * tensor has none) that are encoded independently (on several threads) with one of the codecs
+ * below, chosen per chunk (cache/object.c says how and why, with measurements). A chunk's
  * position in the file is the sum of the stored sizes before it.
  * A reader verifies the magic, version, header checksum, every size against the file size,
  * every chunk's sizes and checksum, and never returns data from an object that fails a check.
@@ -42,11 +42,22 @@
 
 #define AWQ_MAX_DIMS 8
 #define AWQ_CHUNK ((size_t)4 << 20)          /* raw bytes per chunk (the last may be shorter) */
-#define AWQ_OBJECT_VERSION 2u           /* written; see the format above */
+#define AWQ_OBJECT_VERSION 3u           /* written; see the format above */
 #define AWQ_OBJECT_VERSION_MIN 1u       /* oldest read */
 #define AWQ_MAX_HEADER ((size_t)64 << 20)    /* larger headers are rejected as malformed */
 #define AWQ_MAX_TENSORS 1000000              /* per object */
 #define AWQ_MAX_NAME 4096                    /* bytes of a tensor name */
+
+/* How a chunk's raw bytes are stored (the fourth entry of a chunk; its number is the format). */
+typedef enum {
+    AWQ_CODEC_ZSTD = 0,    /* zstd of the raw bytes (versions 1, 2: "not shuffled") */
+    AWQ_CODEC_SHUFFLE = 1, /* byte-plane shuffle (float dtypes of 2+ bytes), then zstd ("shuffled") */
+    AWQ_CODEC_RAW = 2,     /* the raw bytes as they are (version 3) */
+    AWQ_CODEC_SPLIT = 3,   /* byte-plane shuffle; zstd of the upper half of the planes (sign and
+                              exponent), followed by the lower half (mantissa) as it is (version 3) */
+    AWQ_CODEC__COUNT
+} awq_codec;
+const char *awq_codec_name(awq_codec c); /* "zstd", "shuffle", "raw", "split"; "?" otherwise */
 
 /* One tensor of an object. For put the caller owns `data`; for get the object owns it. */
 typedef struct awq_tensor {
@@ -68,7 +79,7 @@ typedef struct awq_chunk {
     uint32_t stored, raw;          /* compressed / raw bytes */
     uint64_t xxh64;                /* XXH3-64 of the raw (unshuffled) bytes */
     uint64_t stored_xxh64;         /* XXH3-64 of the stored (compressed) bytes; version >= 2 */
-    int shuffled;                  /* byte-plane shuffled before compression */
+    int codec;                     /* awq_codec */
 } awq_chunk;
 
 /* Where a tensor lives in the file (filled when an object or its header is read). */
@@ -96,8 +107,16 @@ typedef struct awq_object {
 typedef struct awq_store awq_store;
 
 /* Open (creating the directories if needed) the store at `root`, or the default location when
- * root is NULL. n_threads <= 0: use all cores (OpenMP) for (de)compression. */
+ * root is NULL. n_threads <= 0: use all cores (OpenMP) for (de)compression. The codec of its
+ * puts is $AWQ_STORE_CODEC when set (awq_store_set_codec; a bad name: AWQ_ERR_ARG). */
 awq_err awq_store_open(awq_store **out, const char *root, int n_threads);
+/* Store every chunk of later puts with codec `name` ("zstd", "shuffle", "raw", "split") where
+ * the tensor's dtype allows it (the shuffling ones: floats of 2+ bytes; other tensors as
+ * chosen), or "auto" (the default: chosen per chunk, cache/object.c). For the tests,
+ * awq-bench-store, and trying a codec on a machine without rebuilding (AWQ_STORE_CODEC,
+ * tools/bench-capture.sh): it changes the bytes of the files, never a key or a value read back.
+ * AWQ_ERR_ARG for another name. */
+awq_err awq_store_set_codec(awq_store *s, const char *name);
 void awq_store_close(awq_store *s);       /* NULL is a no-op */
 const char *awq_store_root(const awq_store *s);
 /* The default root ($AWQ_CACHE, $XDG_CACHE_HOME/awqmake, $HOME/.cache/awqmake). Caller frees.

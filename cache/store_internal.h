@@ -11,9 +11,11 @@
 awq_err awq_object_check_args(const char *kind, const char *recipe, const awq_tensor *t, int n);
 
 /* Encode an object into an open atomic file (which must be empty) and leave it uncommitted.
- * Arguments must have passed awq_object_check_args. Errors name f->final_path. */
+ * Arguments must have passed awq_object_check_args. force: 0 = each chunk's codec chosen, else
+ * 1 + the awq_codec of every chunk whose dtype allows it (awq_store_set_codec). Errors name
+ * f->final_path. */
 awq_err awq_object_write(awq_atomic *f, const awq_key *key, const char *kind, const char *recipe,
-                         const awq_tensor *t, int n, int n_threads);
+                         const awq_tensor *t, int n, int n_threads, int force);
 
 /* n_threads <= 0: all cores (OpenMP), else n_threads; 1 without OpenMP. */
 int awq_threads(int n_threads);

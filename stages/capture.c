@@ -7,6 +7,7 @@
 
 #include "../base/prof.h"
 #include "common/act.h"
+#include "common/bg.h"
 #include "common/device.h"
 #include "common/devmem.h"
 #include "common/log.h"
@@ -19,23 +20,42 @@ typedef struct capture_args {
     int block;
 } capture_args;
 
+/* The input read and the output write, each on a thread of its own (bg.h). */
+typedef struct {
+    awq_store *s;
+    awq_key key;
+    const char *recipe;
+    awq_object *obj;   /* get: what was read */
+    awq_tensor t;      /* put: what to write (its data owned here) */
+} io_job;
+
+static awq_err get_job(void *arg) { io_job *j = arg; return awq_store_get(j->s, &j->key, &j->obj); }
+static awq_err put_job(void *arg) { io_job *j = arg; return awq_store_put(j->s, &j->key, "act", j->recipe, &j->t, 1); }
+
 /* Compute and store the object `key` (not yet in the store). The activations stay in backend
- * memory from load to store: the block runs on them in place. */
+ * memory from load to store: the block runs on them in place. The block input is read (and
+ * decoded on all cores) while the backend opens (a GPU context: ~0.2 s), and the output is
+ * written while the backend closes (docs/PERFORMANCE.md, "Capture chain"). */
 static awq_err run(const capture_args *a, const awq_params *p, awq_store *s, const awq_model *m, const awq_key *key,
                    const char *recipe)
 {
     const awq_backend *be = NULL;
+    io_job in = {.s = s}, out = {.s = s, .key = *key, .recipe = recipe};
+    awq_bg reader = {0}, writer = {0};
+    awq_err e = AWQ_OK;
+    if (a->input && !(e = awq_key_parse(&in.key, a->input))) awq_bg_start(&reader, get_job, &in);
     /* the GPU with the most free memory units now, without taking any: a capture holds one block
      * and its input, and the chain must never wait behind the searches (slots.h) */
     awq_slots where = {0};
-    awq_err e = awq_slots_pick(&where);
+    if (!e) e = awq_slots_pick(&where);
     if (!e) e = awq_backend_open_on(where.placed && where.simulated ? "cpu" : p->device, where.placed ? where.ordinal : -1, &be);
-    if (e) return e;
-    awq_prof_dev(be, "stage: open backend");
+    if (!e) awq_prof_dev(be, "stage: open backend");
     float *x = NULL;
     int n_seq = 0, seqlen = 0;
     char what[64];
-    if (a->tokens) {
+    if (e) {
+        awq_bg_drop(&reader); /* nothing to compute with: wait for the reader, drop what it read */
+    } else if (a->tokens) {
         awq_key tk;
         awq_object *to = NULL;
         const int32_t *ids = NULL;
@@ -46,17 +66,24 @@ static awq_err run(const capture_args *a, const awq_params *p, awq_store *s, con
         awq_object_free(to);
         snprintf(what, sizeof what, "embedding");
     } else {
-        awq_key ik;
-        e = awq_key_parse(&ik, a->input);
-        if (!e) e = awq_act_load(s, &ik, m, be, &x, &n_seq, &seqlen);
+        e = awq_bg_join(&reader);
+        awq_prof_mark("capture: input read (beside the backend's start)");
+        if (!e) e = awq_act_load_object(in.obj, &in.key, m, be, &x, &n_seq, &seqlen);
+        in.obj = NULL; /* owned by awq_act_load_object, whatever its result */
         double t0 = awq_now();
         if (!e) e = awq_capture_compute(be, m, a->block, n_seq, seqlen, p->round_f16, x);
         if (!e) awq_verbose("block %d: %d x %d tokens in %.2f s", a->block, n_seq, seqlen, awq_now() - t0);
         snprintf(what, sizeof what, "output of block %d", a->block);
     }
-    if (!e) e = awq_act_store(s, key, recipe, m, be, x, n_seq, seqlen, what);
-    awq_dev_free(be, x);
-    be->close(be);
+    awq_object_free(in.obj);
+    if (!e) e = awq_act_narrow(m, be, x, n_seq, seqlen, what, &out.t);
+    if (be) awq_dev_free(be, x);
+    if (!e) awq_bg_start(&writer, put_job, &out);
+    if (be) be->close(be);
+    awq_prof_mark("capture: backend closed (beside the write)");
+    if (writer.fn) e = awq_bg_join(&writer); /* started only when e was AWQ_OK */
+    awq_prof_mark("capture: output written");
+    free(out.t.data);
     return e;
 }
 

@@ -339,7 +339,20 @@ static void t_roundtrip_every_dtype(void)
         }
         CHECK(o->n_tensors == 4 && o->layout[3].n_chunks == 3 && o->layout[1].n_chunks == 0, "chunks: big 3, empty 0");
         CHECK(awq_object_tensor(o, "small") == &o->tensors[2] && !awq_object_tensor(o, "nope"), "lookup by name");
-        CHECK(!o->chunks[0].shuffled == !(awq_dtype_is_float((awq_dtype)dt) && es >= 2), "float chunks shuffled, others not");
+        /* N(0, 0.02) floats: the lower planes are noise, so the big tensor's chunks are split;
+         * random integers are raw (zstd saves nothing); no integer chunk is ever shuffled */
+        const int is_float = awq_dtype_is_float((awq_dtype)dt) && es >= 2;
+        for (size_t c = 0; c < o->n_chunks; c++) {
+            int shuffled = o->chunks[c].codec == AWQ_CODEC_SHUFFLE || o->chunks[c].codec == AWQ_CODEC_SPLIT;
+            CHECK(is_float || !shuffled, "%s chunk %zu has codec %s", awq_dtype_name((awq_dtype)dt), c,
+                  awq_codec_name((awq_codec)o->chunks[c].codec));
+        }
+        if (o->n_tensors == 4) {
+            int want = is_float ? AWQ_CODEC_SPLIT : dt == AWQ_DT_BOOL ? AWQ_CODEC_ZSTD : AWQ_CODEC_RAW;
+            const awq_chunk *bc = &o->chunks[o->layout[3].first_chunk];
+            CHECK(bc->codec == want, "%s: big chunk 0 has codec %s, want %s", awq_dtype_name((awq_dtype)dt),
+                  awq_codec_name((awq_codec)bc->codec), awq_codec_name((awq_codec)want));
+        }
         awq_object_free(o);
         for (int i = 0; i < 4; i++) free_tensor(&t[i]);
     }
@@ -531,7 +544,9 @@ static void t_damage_is_detected(void)
     /* version 1 in the prefix of a version-2 file: its chunk entries have a field too many */
     DAMAGE(AWQ_ERR_FORMAT, "malformed entry", buf[8] = 1);
     DAMAGE(AWQ_ERR_FORMAT, "bad magic", buf[0] = 'X');
-    DAMAGE(AWQ_ERR_FORMAT, "format version 3", buf[8] = 3);
+    DAMAGE(AWQ_ERR_FORMAT, "format version 4", buf[8] = 4);
+    /* version 2 in the prefix of a version-3 file: 'x' (N(0, 0.02) halves) has split chunks */
+    DAMAGE(AWQ_ERR_FORMAT, "malformed entry", buf[8] = 2);
     DAMAGE(AWQ_ERR_FORMAT, "format version 0", buf[8] = 0);
     DAMAGE(AWQ_ERR_FORMAT, "truncated", n = len - 1);
     DAMAGE(AWQ_ERR_FORMAT, "truncated", n = h->data_offset - 3);
@@ -620,6 +635,28 @@ static void t_header_semantics(void)
               AWQ_ERR_FORMAT && strstr(awq_errmsg(), "malformed"), "4 entries in version 2");
     CHECK(parse_made_v(2, HDR("{\"name\":\"a\",\"dtype\":\"F16\",\"shape\":[2],\"chunks\":[[5,4,\"0000000000000000\",1,\"xyz\"]]}"), 5, &o) ==
               AWQ_ERR_FORMAT && strstr(awq_errmsg(), "malformed"), "a bad stored checksum in version 2");
+    /* version 3: codecs 2 (raw: stored = raw) and 3 (split: more than the raw lower half stored) */
+    struct { const char *chunk; int ok; const char *what; } v3[] = {
+        {"[4,4,\"0000000000000000\",2,\"0000000000000000\"]", 1, ""},
+        {"[5,4,\"0000000000000000\",2,\"0000000000000000\"]", 0, "impossible for 4 raw bytes in codec raw"},
+        {"[3,4,\"0000000000000000\",3,\"0000000000000000\"]", 1, ""},
+        {"[2,4,\"0000000000000000\",3,\"0000000000000000\"]", 0, "impossible for 4 raw bytes in codec split"},
+        {"[5,4,\"0000000000000000\",4,\"0000000000000000\"]", 0, "malformed"},
+    };
+    for (size_t i = 0; i < sizeof v3 / sizeof *v3; i++) {
+        char t[256];
+        snprintf(t, sizeof t, "{\"name\":\"a\",\"dtype\":\"F16\",\"shape\":[2],\"chunks\":[%s]}", v3[i].chunk);
+        size_t payload = (size_t)atoi(v3[i].chunk + 1);
+        o = NULL;
+        awq_err e = parse_made_v(3, HDR(t), payload, &o);
+        CHECK(v3[i].ok ? e == AWQ_OK : e == AWQ_ERR_FORMAT && strstr(awq_errmsg(), v3[i].what), "v3 case %zu: %s", i, awq_errmsg());
+        awq_object_free(o);
+        /* codecs 2 and 3 do not exist in version 2 */
+        o = NULL;
+        CHECK(parse_made_v(2, HDR(t), payload, &o) == AWQ_ERR_FORMAT && strstr(awq_errmsg(), "malformed"), "v3 case %zu in version 2", i);
+    }
+    CHECK(parse_made_v(3, HDR("{\"name\":\"a\",\"dtype\":\"I16\",\"shape\":[2],\"chunks\":[[3,4,\"0000000000000000\",3,\"0000000000000000\"]]}"),
+                       3, &o) == AWQ_ERR_FORMAT && strstr(awq_errmsg(), "codec split"), "split on I16: %s", awq_errmsg());
     CHECK(parse_made("{\"kind\":\"act\",\"key\":\"x\",\"recipe\":\"\",\"tensors\":[]}", 0, &o) == AWQ_ERR_FORMAT, "bad key");
     CHECK(parse_made("{\"kind\":\"act\",\"kind\":\"b\"}", 0, &o) == AWQ_ERR_FORMAT && strstr(awq_errmsg(), "JSON"), "duplicate field");
     CHECK(parse_made("{\"kind\":\"a\"", 0, &o) == AWQ_ERR_FORMAT && strstr(awq_errmsg(), "JSON"), "broken JSON");
@@ -987,18 +1024,166 @@ static void t_fuzz_seeds_are_objects(void)
     globfree(&g);
 }
 
+/* ---------------------------------------------------------------- codecs */
+
+/* Bit patterns every float codec must keep: zeros of both signs, the subnormal range, the
+ * largest finite values, infinities, quiet and signalling NaNs with payloads, of each sign. */
+static size_t special_bits(awq_dtype dt, uint64_t *v)
+{
+    static const uint64_t h[] = {0x0000, 0x8000, 0x0001, 0x83ff, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x7c00, 0xfc00,
+                                 0x7e00, 0xfe01, 0x7c01, 0x7d55, 0xffff, 0x3c00};
+    static const uint64_t b[] = {0x0000, 0x8000, 0x0001, 0x807f, 0x007f, 0x0080, 0x7f7f, 0xff7f, 0x7f80, 0xff80,
+                                 0x7fc0, 0xffc1, 0x7f81, 0x7faa, 0xffff, 0x3f80};
+    static const uint64_t f[] = {0x00000000, 0x80000000, 0x00000001, 0x807fffff, 0x00800000, 0x7f7fffff, 0xff7fffff,
+                                 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 0x7fa5a5a5, 0xffffffff};
+    static const uint64_t d[] = {0, 0x8000000000000000ull, 1, 0x800fffffffffffffull, 0x0010000000000000ull,
+                                 0x7fefffffffffffffull, 0x7ff0000000000000ull, 0xfff0000000000000ull, 0x7ff8000000000000ull,
+                                 0xfff8000000000001ull, 0x7ff0000000000001ull, 0x7ff5a5a5a5a5a5a5ull, ~0ull};
+    const uint64_t *src = dt == AWQ_DT_F16 ? h : dt == AWQ_DT_BF16 ? b : dt == AWQ_DT_F32 ? f : d;
+    size_t n = dt == AWQ_DT_F16 ? sizeof h / 8 : dt == AWQ_DT_BF16 ? sizeof b / 8 : dt == AWQ_DT_F32 ? sizeof f / 8 : sizeof d / 8;
+    memcpy(v, src, n * 8);
+    return n;
+}
+
+/* A tensor of 1.5 chunks and 3 elements: random bit patterns (NaN payloads included) in the
+ * first half, N(0, 0.02) values in the second, the special values at its start and across the
+ * chunk boundary. */
+static awq_tensor codec_tensor(awq_dtype dt)
+{
+    size_t es = awq_dtype_size(dt);
+    int64_t shape[1] = {(int64_t)(3 * AWQ_CHUNK / 2 / es + 3)};
+    awq_tensor t = make_tensor("x", dt, 1, shape);
+    uint8_t *p = t.data;
+    size_t n = (size_t)shape[0];
+    for (size_t i = 0; i < n / 2; i++) { uint64_t r = t_rand(); memcpy(p + i * es, &r, es); }
+    if (awq_dtype_is_float(dt)) {
+        uint64_t v[16];
+        size_t m = special_bits(dt, v), at[2] = {0, AWQ_CHUNK / es - m / 2};
+        for (int k = 0; k < 2; k++)
+            for (size_t i = 0; i < m; i++) memcpy(p + (at[k] + i) * es, &v[i], es);
+    }
+    return t;
+}
+
+/* Rewrite chunk c's checksum of its stored bytes in buf's header to match them (and the header's
+ * own checksum): a writer that stored wrong bytes, which only decoding can tell. */
+static void resum_stored(uint8_t *buf, const awq_object *h, size_t c)
+{
+    char old[20], now[17];
+    const awq_chunk *ch = &h->chunks[c];
+    /* the fifth (last) entry of the chunk: a raw chunk's two checksums are the same */
+    snprintf(old, sizeof old, "%016llx\"]", (unsigned long long)ch->stored_xxh64);
+    snprintf(now, sizeof now, "%016llx", (unsigned long long)XXH3_64bits(buf + h->data_offset + ch->offset, ch->stored));
+    size_t H = h->data_offset - 24;
+    char *hdr = (char *)buf + 16, *at = memmem(hdr, H, old, 18);
+    if (!at) { t_failf(__FILE__, __LINE__, "find checksum", "%s not in the header", old); return; }
+    memcpy(at, now, 16);
+    uint64_t sum = XXH3_64bits(hdr, H);
+    for (int i = 0; i < 8; i++) buf[16 + H + i] = (uint8_t)(sum >> (8 * i));
+}
+
+/* Every codec, forced (awq_store_set_codec) and chosen, on every float dtype: the same bits back
+ * (specials, NaN payloads, random patterns), every chunk in the codec asked for. A flipped stored
+ * byte is found by the cheap check (one line naming the chunk); a stored byte written wrong under
+ * a matching stored checksum by the decode of get and verify. Integers take zstd and raw only. */
+static void t_codecs(void)
+{
+    awq_store *s = open_store(t_path("store"), 2);
+    REQUIRE(s, "store");
+    static const awq_dtype dts[] = {AWQ_DT_F16, AWQ_DT_BF16, AWQ_DT_F32, AWQ_DT_F64, AWQ_DT_I32};
+    for (size_t d = 0; d < sizeof dts / sizeof *dts; d++) {
+        awq_tensor t = codec_tensor(dts[d]);
+        const char *dn = awq_dtype_name(dts[d]);
+        for (int force = 0; force <= AWQ_CODEC__COUNT; force++) {
+            const char *cn = force ? awq_codec_name((awq_codec)(force - 1)) : "chosen";
+            char recipe[64];
+            snprintf(recipe, sizeof recipe, "stage=test\ndtype=%s\ncodec=%d\n", dn, force);
+            awq_key k = test_key(recipe);
+            REQUIRE(awq_store_set_codec(s, force ? cn : "auto") == AWQ_OK, "set codec %s: %s", cn, awq_errmsg());
+            int shuffling = force - 1 == AWQ_CODEC_SHUFFLE || force - 1 == AWQ_CODEC_SPLIT;
+            CHECK(awq_store_put(s, &k, "act", recipe, &t, 1) == AWQ_OK, "put %s %s: %s", dn, cn, awq_errmsg());
+            awq_object *o = NULL;
+            CHECK(awq_store_get(s, &k, &o) == AWQ_OK && o && same_tensor(&t, &o->tensors[0]), "%s %s: round trip: %s", dn, cn,
+                  awq_errmsg());
+            /* a shuffling codec is not applied to integers: they keep the chosen one */
+            for (size_t c = 0; o && force && c < o->n_chunks; c++) {
+                int got = o->chunks[c].codec;
+                CHECK(awq_dtype_is_float(dts[d]) || !shuffling ? got == force - 1 : got == AWQ_CODEC_ZSTD || got == AWQ_CODEC_RAW,
+                      "%s %s: chunk %zu has codec %s", dn, cn, c, awq_codec_name((awq_codec)got));
+            }
+            if (!o || force == 0 || dts[d] != AWQ_DT_F16) { awq_object_free(o); continue; }
+            /* damage, on the F16 objects of each codec: chunk 1 (the N(0, 0.02) half) */
+            char *path = awq_store_path(s, &k);
+            size_t len;
+            uint8_t *orig = t_read_file(path, &len), *buf = malloc(len);
+            REQUIRE(orig && buf, "read %s", path);
+            const awq_chunk *c1 = &o->chunks[1];
+            size_t at[2] = {c1->offset, c1->offset + c1->stored - 1}; /* the first and last stored byte */
+            for (int w = 0; w < 2; w++) {
+                memcpy(buf, orig, len);
+                buf[o->data_offset + at[w]] ^= 0x10;
+                REQUIRE(t_write_file(path, buf, len) == 0, "write");
+                EXPECT_DAMAGED(s, &k, AWQ_ERR_CHECKSUM, "chunk 1 of tensor 'x': checksum of the compressed bytes mismatch");
+                /* written wrong: the stored checksum matches, the content does not */
+                resum_stored(buf, o, 1);
+                REQUIRE(t_write_file(path, buf, len) == 0, "write");
+                CHECK(awq_store_check(s, &k) == AWQ_OK, "%s: the cheap check sees consistent stored bytes", cn);
+                awq_object *bad = NULL;
+                awq_err e = awq_store_verify(s, &k);
+                CHECK(e == AWQ_ERR_CHECKSUM && strstr(awq_errmsg(), "chunk 1 of tensor 'x'") && !strchr(awq_errmsg(), '\n'),
+                      "%s, byte %zu written wrong: verify says '%s'", cn, at[w], awq_errmsg());
+                e = awq_store_get(s, &k, &bad);
+                CHECK(e == AWQ_ERR_CHECKSUM && !bad && !awq_store_has(s, &k), "%s: get refuses and moves it aside: %s", cn, awq_errmsg());
+                fprintf(stderr, "  %s %s, byte %zu of chunk 1 written wrong: %s\n", dn, cn, at[w], awq_errmsg());
+            }
+            free(orig);
+            free(buf);
+            free(path);
+            awq_object_free(o);
+        }
+        free_tensor(&t);
+    }
+    awq_store_close(s);
+}
+
+/* AWQ_STORE_CODEC: every put's chunks in that codec where the dtype allows it (split: the float
+ * ones), the others as chosen; a bad name is refused when the store opens, naming the variable. */
+static void t_store_codec_env(void)
+{
+    setenv("AWQ_STORE_CODEC", "split", 1);
+    awq_store *s = open_store(t_path("store"), 2);
+    REQUIRE(s, "store: %s", awq_errmsg());
+    awq_key k = test_key("store codec");
+    awq_tensor t[2];
+    put_sample(s, &k, t);
+    awq_object *o = NULL;
+    REQUIRE(awq_store_get(s, &k, &o) == AWQ_OK && same_tensor(&t[0], &o->tensors[0]) && same_tensor(&t[1], &o->tensors[1]),
+            "round trip: %s", awq_errmsg());
+    for (size_t c = 0; c < o->layout[0].n_chunks; c++) CHECK(o->chunks[c].codec == AWQ_CODEC_SPLIT, "x chunk %zu split", c);
+    CHECK(o->chunks[o->layout[1].first_chunk].codec != AWQ_CODEC_SHUFFLE, "ids not shuffled");
+    awq_object_free(o);
+    awq_store_close(s);
+    setenv("AWQ_STORE_CODEC", "lz4", 1);
+    awq_store *bad = NULL;
+    CHECK(awq_store_open(&bad, t_path("store"), 1) == AWQ_ERR_ARG && !bad && strstr(awq_errmsg(), "AWQ_STORE_CODEC=lz4") &&
+              strstr(awq_errhint(), "split"), "a bad codec name: %s", awq_errmsg());
+    unsetenv("AWQ_STORE_CODEC");
+    free_tensor(&t[0]);
+    free_tensor(&t[1]);
+}
+
 /* ---------------------------------------------------------------- old formats */
 
-/* The committed object of format version 1 (tests/golden/objects/README.md), copied into a
- * store under its key: it verifies, and get returns exactly the data it was written from. */
-#define V1_KEY "3d5d3a1e104192836f02dc015c156c47"
-static awq_store *v1_store(awq_key *k, char **path)
+/* The committed objects of format versions 1 and 2 (tests/golden/objects/README.md), copied
+ * into a store under their keys: they verify, and get returns exactly the data they were written
+ * from. */
+static awq_store *old_store(const char *file, const char *hex, awq_key *k, char **path)
 {
     size_t len;
-    uint8_t *b = t_read_file("tests/golden/objects/v1/" V1_KEY, &len);
+    uint8_t *b = t_read_file(file, &len);
     if (!b) return NULL;
-    awq_store *s = open_store(t_path("store"), 2);
-    awq_key_parse(k, V1_KEY);
+    awq_store *s = open_store(t_path("store-%s", hex), 2);
+    awq_key_parse(k, hex);
     *path = awq_store_path(s, k);
     char *dir = strndup(*path, (size_t)(strrchr(*path, '/') - *path));
     mkdir(dir, 0777);
@@ -1008,19 +1193,20 @@ static awq_store *v1_store(awq_key *k, char **path)
     return s;
 }
 
-static void t_v1_object(void)
+static void old_object(unsigned version, const char *hex, const char *recipe, size_t file_len)
 {
     awq_key k;
-    char *path = NULL;
-    awq_store *s = v1_store(&k, &path);
+    char *path = NULL, file[128];
+    snprintf(file, sizeof file, "tests/golden/objects/v%u/%s", version, hex);
+    awq_store *s = old_store(file, hex, &k, &path);
     if (!s) {
-        t_skip("tests/golden/objects/v1 not found (run from the repository root)");
+        t_skip("%s not found (run from the repository root)", file);
         return;
     }
-    CHECK(awq_store_verify(s, &k) == AWQ_OK, "verify a v1 object: %s", awq_errmsg());
+    CHECK(awq_store_verify(s, &k) == AWQ_OK, "verify a v%u object: %s", version, awq_errmsg());
     awq_object *o = NULL;
-    REQUIRE(awq_store_get(s, &k, &o) == AWQ_OK && o, "get a v1 object: %s", awq_errmsg());
-    CHECK(strcmp(o->kind, "act") == 0 && strcmp(o->recipe, "stage=v1-fixture\nalgo_version=1\n") == 0, "kind/recipe");
+    REQUIRE(awq_store_get(s, &k, &o) == AWQ_OK && o, "get a v%u object: %s", version, awq_errmsg());
+    CHECK(strcmp(o->kind, "act") == 0 && strcmp(o->recipe, recipe) == 0, "kind/recipe");
     const awq_tensor *w = awq_object_tensor(o, "w"), *ids = awq_object_tensor(o, "ids"), *e = awq_object_tensor(o, "e");
     REQUIRE(w && ids && e && o->n_tensors == 3, "tensors w, ids, e");
     CHECK(w->dtype == AWQ_DT_F16 && w->ndim == 2 && w->shape[0] == 2304 && w->shape[1] == 1024, "w's dtype and shape");
@@ -1034,15 +1220,18 @@ static void t_v1_object(void)
     static const uint8_t want_ids[12] = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0};
     CHECK(ids->nbytes == 12 && memcmp(ids->data, want_ids, 12) == 0, "ids");
     CHECK(e->dtype == AWQ_DT_BF16 && e->nbytes == 0 && e->ndim == 2 && e->shape[1] == 3, "e");
-    CHECK(o->version == 1, "read as version %u", o->version);
+    CHECK(o->version == version, "read as version %u", o->version);
+    for (size_t c = 0; c < o->n_chunks; c++)
+        CHECK(o->chunks[c].codec == (c < 2 ? AWQ_CODEC_SHUFFLE : AWQ_CODEC_ZSTD), "chunk %zu: codec %s", c,
+              awq_codec_name((awq_codec)o->chunks[c].codec));
     awq_object_free(o);
-    /* The cheap check of a version-1 object is a full verify (it has no checksums of its stored
-     * bytes): it passes, and it finds damage the header cannot show. */
-    CHECK(awq_store_check(s, &k) == AWQ_OK, "check a v1 object: %s", awq_errmsg());
-    CHECK(awq_stage_cached(s, &k), "a v1 object is cached");
+    /* The cheap check passes (for version 1, which has no checksums of its stored bytes, it is
+     * a full verify), and it finds damage the header cannot show. */
+    CHECK(awq_store_check(s, &k) == AWQ_OK, "check a v%u object: %s", version, awq_errmsg());
+    CHECK(awq_stage_cached(s, &k), "a v%u object is cached", version);
     size_t len;
     uint8_t *b = t_read_file(path, &len);
-    REQUIRE(b && len == 1238, "read back");
+    REQUIRE(b && len == file_len, "read back %zu bytes, want %zu", len, file_len);
     b[len - 3] ^= 0x04; /* in the last chunk: ids' (21 bytes stored; e has none) */
     REQUIRE(t_write_file(path, b, len) == 0, "damage");
     EXPECT_DAMAGED(s, &k, AWQ_ERR_CHECKSUM, "chunk 0 of tensor 'ids'");
@@ -1050,6 +1239,9 @@ static void t_v1_object(void)
     free(path);
     awq_store_close(s);
 }
+
+static void t_v1_object(void) { old_object(1, "3d5d3a1e104192836f02dc015c156c47", "stage=v1-fixture\nalgo_version=1\n", 1238); }
+static void t_v2_object(void) { old_object(2, "85139597729a9293a215f9d65f53aaba", "stage=v2-fixture\nalgo_version=1\n", 1295); }
 
 int main(int argc, char **argv)
 {
@@ -1076,6 +1268,9 @@ int main(int argc, char **argv)
         {"file_size_limit", t_file_size_limit},
         {"fuzz_seeds_are_objects", t_fuzz_seeds_are_objects},
         {"v1_object", t_v1_object},
+        {"v2_object", t_v2_object},
+        {"codecs", t_codecs},
+        {"store_codec_env", t_store_codec_env},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

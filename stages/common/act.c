@@ -172,21 +172,30 @@ static awq_err narrow_host(const awq_backend *be, const float *xd, size_t n, siz
     return AWQ_OK;
 }
 
-awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, const awq_model *m, const awq_backend *be,
-                      const float *x, int n_seq, int seqlen, const char *what)
+awq_err awq_act_narrow(const awq_model *m, const awq_backend *be, const float *x, int n_seq, int seqlen, const char *what,
+                       awq_tensor *t)
 {
     const size_t C = (size_t)m->cfg.hidden_size, n = (size_t)n_seq * (size_t)seqlen * C;
     const awq_dtype dt = awq_act_dtype(m);
     void *data = NULL;
+    *t = (awq_tensor){0};
     awq_prof_dev(be, "act store: (before)");
     awq_err e = dt == AWQ_DT_F16 ? narrow_f16(be, x, n, C, seqlen, what, (uint16_t **)&data)
                                  : narrow_host(be, x, n, C, seqlen, dt, what, &data);
     awq_prof_mark("act store: check, narrow, fetch");
     if (e) return e;
-    awq_tensor t = {.name = "x", .dtype = dt, .ndim = 3, .shape = {n_seq, seqlen, (int64_t)C},
-                    .data = data, .nbytes = n * awq_dtype_size(dt)};
-    e = awq_store_put(s, key, "act", recipe, &t, 1);
-    free(data);
+    *t = (awq_tensor){.name = "x", .dtype = dt, .ndim = 3, .shape = {n_seq, seqlen, (int64_t)C}, .data = data,
+                      .nbytes = n * awq_dtype_size(dt)};
+    return AWQ_OK;
+}
+
+awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, const awq_model *m, const awq_backend *be,
+                      const float *x, int n_seq, int seqlen, const char *what)
+{
+    awq_tensor t;
+    awq_err e = awq_act_narrow(m, be, x, n_seq, seqlen, what, &t);
+    if (!e) e = awq_store_put(s, key, "act", recipe, &t, 1);
+    free(t.data);
     return e;
 }
 

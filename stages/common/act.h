@@ -43,6 +43,12 @@ awq_err awq_act_load_object(awq_object *o, const awq_key *key, const awq_model *
 awq_err awq_act_store(awq_store *s, const awq_key *key, const char *recipe, const awq_model *m, const awq_backend *be,
                       const float *x, int n_seq, int seqlen, const char *what);
 
+/* The first half of awq_act_store: check and narrow x (BACKEND memory) into t, host memory the
+ * caller frees (free(t->data)), ready for awq_store_put(s, key, "act", recipe, t, 1), which may
+ * then run beside other work (the capture writes while its backend closes). */
+awq_err awq_act_narrow(const awq_model *m, const awq_backend *be, const float *x, int n_seq, int seqlen, const char *what,
+                       awq_tensor *t);
+
 /* The computations, on backend memory (host memory on the CPU backend): the embedding of host
  * token ids into x, and ORIGINAL block `layer` applied to x in place (x becomes its output). */
 awq_err awq_embed_compute(const awq_backend *be, const awq_model *m, const int32_t *ids, size_t n, int round_f16,
