@@ -51,3 +51,26 @@ check same_out_chunked 'diff -r "$TMP/out1" "$TMP/out3"'
 # AWQ_QUANTIZE_JOBS still overrides: J scale searches per device, said so
 AWQ_QUANTIZE_JOBS=1 qm "$TMP/s1" "$TMP/out4"; rc4=$?
 check jobs_override_said '[ $rc4 -eq 0 ] && grep -q "plan: sim0 .*AWQ_QUANTIZE_JOBS=1: 1 at once" "$TMP/log" && diff -r "$TMP/out1" "$TMP/out4"'
+
+# a device with less memory than its units say (AWQ_TEST_DEVICE_MB, a test hook: the block
+# worker's CPU backend fails allocations past it): a scale search that runs out of memory holding
+# the whole card is made again in smaller token chunks (3/4 each time, down to the smallest), one
+# line each, with the same OUT; one that runs out even in the smallest chunks fails with one error
+# and a hint. Widths of 256+ make chunks of 256 tokens possible (64-wide linears need 1024).
+M=$TMP/model_w
+tiny_model "$M" 2 7 --hidden 256 --ffn 512
+qm "$TMP/s5" "$TMP/out5"; rc5=$?
+AWQ_TEST_DEVICE_MB=25 qm "$TMP/s6" "$TMP/out6"; rc6=$?
+l6=$(cat "$TMP/out6.awq"/logs/quantize.block*.log)
+check oom_retried_in_smaller_chunks \
+    '[ $rc5 -eq 0 ] && [ $rc6 -eq 0 ] && echo "$l6" | grep -q "block 0: out of memory at chunks of 2048 tokens: again with chunks of 1536" &&
+     echo "$l6" | grep -q "block 0: out of memory at chunks of 512 tokens: again with chunks of 256" &&
+     echo "$l6" | grep -q "scale search in chunks of 256 of the 2048 tokens"'
+check same_out_after_oom_retries 'diff -r "$TMP/out5" "$TMP/out6"'
+AWQ_TEST_DEVICE_MB=8 qm "$TMP/s7" "$TMP/out7"; rc7=$?
+l7=$(cat "$TMP/out7.awq"/logs/quantize.block0.log 2>/dev/null)
+check oom_at_smallest_chunk_fails_with_hint \
+    '[ $rc7 -ne 0 ] && [ ! -e "$TMP/out7" ] && [ "$(echo "$l7" | grep -c "error:")" -eq 1 ] &&
+     echo "$l7" | grep -q "error: block 0: .*out of memory" &&
+     echo "$l7" | grep -q "^hint: .*even its smallest chunks (256 tokens) ran out; run one step at a time with AWQ_QUANTIZE_JOBS=1, calibrate on fewer tokens (N_SAMPLES=64)" &&
+     grep -q "block 0 quantize FAILED" "$TMP/log"'

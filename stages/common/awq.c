@@ -1028,20 +1028,41 @@ static awq_err search_chunked(const awq_backend *be, const awq_config *cfg, cons
     return e;
 }
 
+size_t awq_search_chunk_rows(const awq_backend *be, const awq_config *cfg, int E, int n_seq, int seqlen, int r16,
+                             double budget)
+{
+    if (budget <= 0) return 0;
+    /* a CPU backend standing in for a device (DEVICES=cpu:N) was given units sized as one */
+    const int gpu = !awq_backend_is_host(be) || awq_mem_simulated();
+    awq_mem_need need;
+    awq_mem_estimate(cfg, E, 0, n_seq, seqlen, r16, gpu, &need);
+    return need.search > budget ? chunk_rows(cfg, E, n_seq, seqlen, r16, gpu, budget) : 0;
+}
+
+size_t awq_search_min_chunk(const awq_config *cfg, int E, int n_seq, int seqlen)
+{
+    return chunk_rows(cfg, E, n_seq, seqlen, 0, 0, 0); /* no budget: the loop adds nothing to the unit */
+}
+
 awq_err awq_search_scales_within(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                                  const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, double budget,
                                  awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
 {
     const int E = awq_block_experts(orig);
-    if (budget > 0) {
-        /* a CPU backend standing in for a device (DEVICES=cpu:N) was given units sized as one */
-        const int gpu = !awq_backend_is_host(be) || awq_mem_simulated();
-        awq_mem_need need;
-        awq_mem_estimate(cfg, E, 0, n_seq, seqlen, p->round_f16, gpu, &need);
-        const size_t rows = need.search > budget ? chunk_rows(cfg, E, n_seq, seqlen, p->round_f16, gpu, budget) : 0;
-        if (rows) return search_chunked(be, cfg, p, orig, x, n_seq, seqlen, rows, res, n_res, clip_in);
-    }
+    const size_t rows = awq_search_chunk_rows(be, cfg, E, n_seq, seqlen, p->round_f16, budget);
+    if (rows) return search_chunked(be, cfg, p, orig, x, n_seq, seqlen, rows, res, n_res, clip_in);
     return search_whole(be, cfg, p, orig, x, n_seq, seqlen, res, n_res, clip_in);
+}
+
+awq_err awq_search_scales_chunked(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                                  const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, size_t rows,
+                                  awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, awq_clip_in *clip_in)
+{
+    const size_t least = awq_search_min_chunk(cfg, awq_block_experts(orig), n_seq, seqlen);
+    if (!least || !rows || rows % least || rows >= (size_t)n_seq * (size_t)seqlen)
+        return awq_fail(AWQ_ERR_ARG, "internal: a scale search in chunks of %zu tokens (the smallest is %zu, of %d x %d)",
+                        rows, least, n_seq, seqlen);
+    return search_chunked(be, cfg, p, orig, x, n_seq, seqlen, rows, res, n_res, clip_in);
 }
 
 awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const awq_params *p,

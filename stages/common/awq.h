@@ -120,6 +120,18 @@ awq_err awq_search_scales(const awq_backend *be, const awq_config *cfg, const aw
 awq_err awq_search_scales_within(const awq_backend *be, const awq_config *cfg, const awq_params *p,
                                  const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, double budget,
                                  awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, struct awq_clip_in *clip_in);
+/* The rows of the token chunks such a search works in within `budget` (0: the whole search at
+ * once: no bound, the search fits, or no chunk smaller than all the tokens exists), for a block of
+ * E routed experts (0: dense) on the backend be; and the smallest chunk there is (0: none). A step
+ * that runs out of memory anyway retries in smaller chunks down to that (work.c). */
+size_t awq_search_chunk_rows(const awq_backend *be, const awq_config *cfg, int E, int n_seq, int seqlen, int r16,
+                             double budget);
+size_t awq_search_min_chunk(const awq_config *cfg, int E, int n_seq, int seqlen);
+/* The same in chunks of `rows` tokens, a multiple of awq_search_min_chunk below all the tokens
+ * (a retry after running out of memory anyway: work.c); the same bits again. */
+awq_err awq_search_scales_chunked(const awq_backend *be, const awq_config *cfg, const awq_params *p,
+                                  const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, size_t rows,
+                                  awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, struct awq_clip_in *clip_in);
 void awq_scale_results_free(awq_scale_result *res, int n);
 
 /* The grid search of one group on its input x [n_seq*seqlen, in] (the group's feature, fp32 host

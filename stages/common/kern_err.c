@@ -13,7 +13,7 @@ awq_err awq_kern_fail(kern_status s, const char *what)
     kern_clear_error();
     if (e == AWQ_ERR_NOMEM)
         awq_hint("under make -j the steps share the GPU's memory (each block's awq-quantize of a 7B model holds ~14 GB): "
-                 "run one at a time with AWQ_QUANTIZE_JOBS=1, calibrate on fewer tokens (%s), or compute on the host (%s); "
-                 "finished work is kept", AWQ_SAY("n_samples", "64"), AWQ_SAY("device", "cpu"));
+                 "run one at a time with AWQ_QUANTIZE_JOBS=1, calibrate on fewer tokens (N_SAMPLES=64), or compute on the host (%s); "
+                 "finished work is kept", AWQ_SAY("device", "cpu"));
     return e;
 }

@@ -187,6 +187,7 @@ static awq_err need_backend(awq_work *w)
     /* on the device the step's memory units are on (slots.h); DEVICES=cpu:N: the CPU stands in */
     const awq_slots *u = w->units && w->units->placed ? w->units : NULL;
     awq_err e = awq_backend_open_on(u && u->simulated ? "cpu" : w->p->device, u ? u->ordinal : -1, &w->be);
+    if (!e) w->be = awq_backend_test_limit(w->be);
     w->own_be = !e;
     awq_prof_dev(w->be, "stage: open backend");
     share_cores(w);
@@ -242,8 +243,16 @@ awq_err awq_work_scales(awq_work *w)
     /* the memory it may use: what the step's units stand for (a step holding a whole GPU that is
      * smaller than the search's need works through the tokens in chunks, with the same result) */
     const double budget = w->units ? awq_slots_bytes(w->units) : 0;
-    if (!e) e = awq_search_scales_within(w->be, &w->m->cfg, w->p, &w->b, w->x, w->n_seq, w->seqlen, budget, w->res,
-                                         &w->n_res, capture ? &w->ci : NULL);
+    if (!e) {
+        w->search_rows = w->chunk_rows ? w->chunk_rows
+                                       : awq_search_chunk_rows(w->be, &w->m->cfg, awq_block_experts(&w->b), w->n_seq,
+                                                               w->seqlen, w->p->round_f16, budget);
+        e = w->chunk_rows ? awq_search_scales_chunked(w->be, &w->m->cfg, w->p, &w->b, w->x, w->n_seq, w->seqlen,
+                                                      w->chunk_rows, w->res, &w->n_res, capture ? &w->ci : NULL)
+                          : awq_search_scales_within(w->be, &w->m->cfg, w->p, &w->b, w->x, w->n_seq, w->seqlen, budget,
+                                                     w->res, &w->n_res, capture ? &w->ci : NULL);
+        w->search_oom = e == AWQ_ERR_NOMEM;
+    }
     if (!e) e = awq_scales_put(w->s, &w->k.scales, w->k.r_scales, w->res, w->n_res);
     if (!e) {
         w->res_ready = 1, w->done |= AWQ_K_SCALES;
@@ -255,7 +264,8 @@ awq_err awq_work_scales(awq_work *w)
         e = awq_clipin_put(w->s, &w->k.clipin, w->k.r_clipin, &w->ci, w->p->round_f16);
         if (!e) w->done |= AWQ_K_CLIPIN;
     }
-    if (w->units) { /* the search's buffers are freed: the clip search needs less */
+    if (w->units && !e) { /* the search's buffers are freed: the clip search needs less (after a
+                           * failure the step keeps what it held: a retry needs it, the hint says it) */
         awq_mem_need need;
         step_need(w, &need);
         keep_units(w, need.clip);
@@ -461,18 +471,54 @@ static int next_input(awq_work *w, int from, int n)
     return from;
 }
 
-/* A block that does not fit even alone: what it needs, what the GPU had, and the make
- * variables that shrink it. */
-static void oom_hint(const awq_work *w)
+/* A block that does not fit even alone: what it needs, what the step held (and the smallest
+ * chunk, when its search ran out of memory at that), and the make variables that shrink it. */
+static void oom_hint(const awq_work *w, size_t least)
 {
     awq_mem_need need;
-    char a[32], b[32];
+    char a[32], b[32], c[32], d[96] = "";
     step_need(w, &need);
     const double held = w->units ? awq_slots_bytes(w->units) : 0;
-    awq_hint("a scale search of this block needs ~%s whole, ~%s in token chunks%s%s; run one step at a time with "
-             "AWQ_QUANTIZE_JOBS=1, calibrate on fewer tokens (%s), or compute on the host (%s); finished work is kept",
-             awq_mem_str(need.search, a, sizeof a), awq_mem_str(need.chunked, b, sizeof b), held > 0 ? ", and this step held " : "",
-             held > 0 ? awq_mem_str(held, (char[32]){0}, 32) : "", AWQ_SAY("n_samples", "64"), AWQ_SAY("device", "cpu"));
+    if (held > 0) snprintf(d, sizeof d, ", and this step held %s", awq_mem_str(held, c, sizeof c));
+    if (least && w->search_oom && w->search_rows == least)
+        snprintf(d + strlen(d), sizeof d - strlen(d), "%s even its smallest chunks (%zu tokens) ran out", held > 0 ? ";" : ",",
+                 least);
+    const int moe = awq_layer_experts(&w->m->cfg, w->block) > 0;
+    awq_hint("a scale search of this block needs ~%s whole, ~%s in token chunks%s; run one step at a time with "
+             "AWQ_QUANTIZE_JOBS=1, calibrate on fewer tokens (N_SAMPLES=64)%s, or compute on the host (%s); finished work is kept",
+             awq_mem_str(need.search, a, sizeof a), awq_mem_str(need.chunked, b, sizeof b), d,
+             moe ? ", work on fewer experts at once (AWQ_EXPERT_BATCH=8)" : "", AWQ_SAY("device", "cpu"));
+}
+
+/* Block i made again: what the store holds now is kept (awq_work_check), the rest recomputed;
+ * rows > 0: its scale search in chunks of that many tokens. */
+static awq_err work_again(awq_work *w, const awq_model *m, const awq_params *p, awq_store *s, int block,
+                          const awq_backend *be, awq_slots *units, const awq_key *act, size_t rows)
+{
+    awq_clear_error();
+    awq_work_free(w);
+    awq_work_init(w, m, block, p, s, be);
+    w->units = units, w->chunk_rows = rows;
+    awq_err e = awq_work_keys_from(w, act, NULL, NULL, NULL, 0);
+    if (!e) awq_work_check(w, AWQ_K_SCALES | AWQ_K_CLIP | AWQ_K_PACKED);
+    if (!e && units) e = awq_slots_take_all(units);
+    if (!e) e = awq_work_block(w);
+    return e;
+}
+
+/* The next smaller chunk after a scale search of block w ran out of memory holding its whole
+ * GPU (the estimate was short: another program took memory since the plan, or the backend's
+ * scratch grew past it): 3/4 of its rows, a multiple of the smallest chunk; 0 when it ran in
+ * the smallest chunk there is (*least) already. The chunks give the same bits whatever their size (awq.c), so only the time changes. */
+static size_t smaller_chunk(const awq_work *w, size_t *least)
+{
+    const int E = awq_layer_experts(&w->m->cfg, w->block);
+    const size_t N = (size_t)w->n_seq * (size_t)w->seqlen, rows = w->search_rows ? w->search_rows : N;
+    *least = awq_search_min_chunk(&w->m->cfg, E, w->n_seq, w->seqlen);
+    if (!w->be || !*least || rows <= *least) return 0;
+    size_t next = rows / 4 * 3 / *least * *least;
+    if (next < *least) next = *least;
+    return next;
 }
 
 awq_err awq_work_blocks(const awq_model *m, const awq_params *p, awq_store *s, int first, const awq_key *acts, int n,
@@ -509,16 +555,18 @@ awq_err awq_work_blocks(const awq_model *m, const awq_params *p, awq_store *s, i
                  * make the block again; only a step that fails alone fails the run */
                 awq_info("block %d: out of memory holding %d of %d units of %s: waiting for the others to finish",
                          first + i, units->n, units->pool, units->name);
-                awq_clear_error();
-                awq_work_free(&w[i]);
-                awq_work_init(&w[i], m, first + i, p, s, be);
-                w[i].units = units;
-                e = awq_work_keys_from(&w[i], &acts[i], NULL, NULL, NULL, 0);
-                if (!e) awq_work_check(&w[i], AWQ_K_SCALES | AWQ_K_CLIP | AWQ_K_PACKED);
-                if (!e) e = awq_slots_take_all(units);
-                if (!e) e = awq_work_block(&w[i]);
+                e = work_again(&w[i], m, p, s, first + i, be, units, &acts[i], 0);
             }
-            if (e == AWQ_ERR_NOMEM) oom_hint(&w[i]);
+            /* out of memory in the scale search holding the whole GPU (or no pool at all): again
+             * in smaller token chunks, down to the smallest; the result is the same bits */
+            size_t least = 0, next;
+            while (e == AWQ_ERR_NOMEM && w[i].search_oom && (!units || awq_slots_alone(units)) &&
+                   (next = smaller_chunk(&w[i], &least))) {
+                const size_t rows = w[i].search_rows ? w[i].search_rows : (size_t)w[i].n_seq * (size_t)w[i].seqlen;
+                awq_info("block %d: out of memory at chunks of %zu tokens: again with chunks of %zu", first + i, rows, next);
+                e = work_again(&w[i], m, p, s, first + i, be, units, &acts[i], next);
+            }
+            if (e == AWQ_ERR_NOMEM) oom_hint(&w[i], least);
         }
         if (e) e = awq_context(e, "block %d", first + i);
         else if (done) done(ctx, &w[i]);

@@ -33,11 +33,17 @@ typedef struct awq_work {
     awq_store *s;
     const awq_backend *be;          /* the caller's backend, or NULL: opened from p->device when needed */
     awq_slots *units;               /* GPU memory units to hold while computing (slots.h), or NULL */
+    size_t chunk_rows;              /* > 0: the scale search's token chunks, instead of those the
+                                     * units hold (a retry after running out: awq_work_blocks) */
     awq_work_keys k;                /* awq_work_keys_from */
     unsigned have, checked;         /* objects found in the store / looked for there (verified once), AWQ_K_* */
     unsigned done;                  /* objects this worker computed and stored, AWQ_K_* */
     int n_groups, n_clipped;        /* scale groups searched, linears clipped (when done says so) */
     double search_s, clip_s;        /* their wall time */
+    /* the scale search this worker ran: the rows of its token chunks (0: all tokens at once), and
+     * whether it ran out of memory */
+    size_t search_rows;
+    int search_oom;
     /* what the steps keep for the next (owned) */
     int own_be;
     awq_object *input;              /* the block input read ahead (awq_work_give_input), or NULL */
