@@ -85,7 +85,11 @@ mkdir -p "$TMP/full"
 if mount -t tmpfs -o size=64m tmpfs "$TMP/full" 2>/dev/null; then
     AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/full/s" "$TMP/out7f"
     used_k=$(du -sk "$TMP/full" | cut -f1)
-    mount -o remount,size=$((used_k + 12))k "$TMP/full"
+    # room for the claims (a page each, up to 16: the rerun computes 14 objects, a clip and a packed
+    # per block, and the batches claim them all at once) and 12 KiB more, which no block's two
+    # objects fit (~36 KiB): the store fills while the objects are written, not at the claims
+    # (with 12 KiB alone concurrent batches' claims took it first, once in a fresh clone's run)
+    mount -o remount,size=$((used_k + 16 * 4 + 12))k "$TMP/full"
     AWQ_QUANTIZE_JOBS=1 q 8 "$TMP/full/s" "$TMP/out7f" CLIP_GRID=6; rc1=$?
     cp "$TMP/log" "$TMP/log.full"
     check store_full_during_batch_writes \
