@@ -9,6 +9,7 @@
 # assets directory when present (else empty).
 set -u
 O=${O:-build}
+. tests/openblas_kernel.sh
 BIN=$(cd "$O/bin" 2>/dev/null && pwd)
 T_NAME=$(basename "$0" .sh)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/awq-$T_NAME-XXXXXX")

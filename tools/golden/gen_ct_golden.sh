@@ -14,6 +14,8 @@ PY=${CT_PYTHON:-/tmp/ctvenv/bin/python}
 ROOT=$(pwd)
 BIN="$ROOT/$O/bin"
 . "$ROOT/tests/ct_cases.sh"
+. "$ROOT/tests/openblas_kernel.sh"   # the sgemm kernel the goldens are recorded with
+openblas_golden_kernel || { echo "$0: OpenBLAS runs another sgemm than $OPENBLAS_GOLDEN_KERNEL, with which the goldens are recorded (tests/openblas_kernel.sh)" >&2; exit 1; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/awq-ctgold-XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 "$BIN/awq-gen-tokens" --vocab 256 --count 1024 --seed 5 --out "$TMP/c.i32" >/dev/null 2>&1
