@@ -430,6 +430,67 @@ static void t_expert_batches(void)
     awq_model_close(m);
 }
 
+/* On a device in fp16 numerics the block keeps its routed experts in fp16 only (awq.c
+ * dev_block_upload: DeepSeek-V3's 42 GiB of fp32 experts become 21 GiB), makes an expert's fp32
+ * for the quantizer when it needs it and takes the all-experts duo statistic on the host. Its bits
+ * must be the fp32 copy's: the whole scale search of the Mixtral and DeepSeek-V3 fixtures, duo on
+ * and off, with AWQ_TEST_EXPERTS_F16=1 (that path on the CPU) against without. */
+static int search_experts_f16(int on, const awq_config *cfg, const awq_params *p, const awq_block_f32 *b, const float *x,
+                              int ns, int T, awq_scale_result *res)
+{
+    if (on) setenv("AWQ_TEST_EXPERTS_F16", "1", 1);
+    else unsetenv("AWQ_TEST_EXPERTS_F16");
+    int n = 0;
+    awq_err e = awq_search_scales(awq_backend_cpu(), cfg, p, b, x, ns, T, res, &n, NULL);
+    unsetenv("AWQ_TEST_EXPERTS_F16");
+    CHECK(e == AWQ_OK, "experts fp16 only %d: %s", on, awq_errmsg());
+    return e ? 0 : n;
+}
+
+static void same_experts_f16(const char *what, const awq_config *cfg, awq_params p, const awq_block_f32 *b, const float *x,
+                             int ns, int T)
+{
+    static awq_scale_result ref[AWQ_MAX_GROUPS], got[AWQ_MAX_GROUPS];
+    for (int duo = 0; duo < 2; duo++) {
+        p.duo = duo, p.round_f16 = 1;
+        int n = search_experts_f16(0, cfg, &p, b, x, ns, T, ref);
+        size_t before = awq_experts_f16_uploads();
+        int m = search_experts_f16(1, cfg, &p, b, x, ns, T, got);
+        CHECK(awq_experts_f16_uploads() >= before + 3 * (size_t)cfg->n_experts, "%s: the experts were not kept in fp16 only", what);
+        int same = m == n && n > 0;
+        for (int i = 0; same && i < n; i++)
+            same = got[i].best == ref[i].best && !memcmp(got[i].losses, ref[i].losses, (size_t)p.n_grid * sizeof(float)) &&
+                   !memcmp(got[i].s, ref[i].s, ref[i].n * sizeof(float));
+        for (int i = 0; i < n && i < m; i++)
+            if (got[i].best != ref[i].best || memcmp(got[i].s, ref[i].s, ref[i].n * sizeof(float)))
+                fprintf(stderr, "    group %d (%s, %d layers): best %d / %d, s[0] %.9g / %.9g\n", i, ref[i].group.prev_name,
+                        ref[i].group.n_layers, got[i].best, ref[i].best, got[i].s[0], ref[i].s[0]);
+        CHECK(same, "%s duo=%d: the scale search with the experts in fp16 only differs from fp32 copies", what, duo);
+        awq_scale_results_free(got, m);
+        awq_scale_results_free(ref, n);
+    }
+}
+
+static void t_experts_f16_only(void)
+{
+    moe_case c;
+    if (!moe_case_open(&c)) return;
+    same_experts_f16("mixtral_moe", &c.m->cfg, c.p, &c.b, c.x, c.n_seq, c.seqlen);
+    moe_case_close(&c);
+    awq_model *m = NULL;
+    REQUIRE(awq_model_open(&m, "tests/golden/deepseek_v3") == AWQ_OK, "%s", awq_errmsg());
+    awq_params p;
+    awq_params_default(&p);
+    p.group = 16, p.n_grid = 4;
+    awq_block_f32 b;
+    REQUIRE(awq_block_f32_from_model(m, 1, 1, &b) == AWQ_OK, "%s", awq_errmsg());
+    float *x = rand_floats(4 * 32 * (size_t)m->cfg.hidden_size, -2, 2, 1);
+    same_experts_f16("deepseek_v3 block 1", &m->cfg, p, &b, x, 4, 32);
+    free(x);
+    awq_block_f32_free(&b);
+    awq_model_close(m);
+}
+
 /* A bad AWQ_EXPERT_BATCH / AWQ_EXPERT_BUDGET_MB is one line naming the variable, with a hint. */
 static void t_expert_batch_env(void)
 {
@@ -462,6 +523,7 @@ int main(int argc, char **argv)
         {"deepseek_groups", t_deepseek_groups},
         {"expert_batches", t_expert_batches},
         {"expert_batch_env", t_expert_batch_env},
+        {"experts_f16_only", t_experts_f16_only},
     };
     return t_main(argc, argv, cases, sizeof cases / sizeof cases[0]);
 }

@@ -371,9 +371,27 @@ static void dev_block_free(const awq_backend *be, dev_block *d)
 
 /* as_f16 (fp16 numerics: every value is an fp16 value already): the weights are stored as F16
  * so the forwards run on fp16 tensor cores; f32[] then also keeps fp32 copies of the linears,
- * which the quantizer and w_mean read. The routed experts are the exception: F32 only (moe.c's
- * batch_weights converts a batch at a time). */
+ * which the quantizer and w_mean read. The routed experts are the exception, as they are most of
+ * a MoE block (42 GiB of DeepSeek-V3's 44 in fp32): one copy only. On a device in fp16 numerics
+ * that copy is F16 (half the bytes, and what the experts' GEMMs read) and f32->t[] of an expert
+ * is NULL: expert_f32 makes an expert's fp32 when the quantizer needs it, and the duo statistic
+ * of all experts is taken from the host copy (expert_w_mean). Elsewhere (fp32 numerics, the CPU)
+ * it is F32 and moe.c's batch_weights makes a batch's fp16 copies as it runs. */
 typedef struct dev_block_f32 { const float *t[AWQ_SLOT__COUNT]; void *own[AWQ_SLOT__COUNT]; } dev_block_f32;
+
+/* Whether the routed experts are kept in fp16 only (above): on a device in fp16 numerics, and on
+ * the CPU when AWQ_TEST_EXPERTS_F16=1 (tests only: the device's path, whose bits test_moe holds
+ * to the fp32 path's). */
+static int experts_f16_only(const awq_backend *be, int as_f16)
+{
+    if (!as_f16) return 0;
+    if (!(be->caps & KERN_CAP_HOST_COMPUTE)) return 1;
+    const char *t = getenv("AWQ_TEST_EXPERTS_F16");
+    return t && strcmp(t, "1") == 0;
+}
+
+static size_t g_experts_f16_uploads; /* awq_experts_f16_uploads (tests) */
+size_t awq_experts_f16_uploads(void) { return g_experts_f16_uploads; }
 
 static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, int as_f16, dev_block *d, dev_block_f32 *f32)
 {
@@ -381,10 +399,30 @@ static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, i
     memset(f32, 0, sizeof *f32);
     d->w.layer1 = b->layer1;
     awq_err e = AWQ_OK;
+    /* experts in fp16 only: each goes up in fp32 through one staging buffer and is narrowed there
+     * (exact: fp16 values), so the device never holds the experts' fp32 */
+    const int ex16 = experts_f16_only(be, as_f16) && b->be != be;
+    float *stage = NULL;
+    size_t stage_n = 0;
     for (int s = 0; s < AWQ_SLOT__COUNT && !e; s++) {
         d->w.w[s] = KERN_NO_WEIGHT;
         if (!b->t[s]) continue;
         size_t n = awq_block_f32_numel(b, (awq_slot)s);
+        if (ex16 && s >= AWQ_SLOT__FIXED) {
+            if (n > stage_n) {
+                awq_dev_free(be, stage);
+                stage = NULL, stage_n = 0;
+                if ((e = awq_dev_alloc(be, (void **)&stage, n * sizeof *stage))) break;
+                stage_n = n;
+            }
+            if ((e = awq_dev_alloc(be, &d->own[s], n * 2))) break;
+            kern_status ks = be->upload(be->ctx, stage, b->t[s], n * sizeof *stage);
+            if (!ks) ks = be->to_f16(be->ctx, d->own[s], stage, n);
+            if (ks) { e = awq_kern_fail(ks, "experts' weights to fp16"); break; }
+            d->w.w[s] = (kern_weight){d->own[s], KERN_F16};
+            g_experts_f16_uploads++;
+            continue;
+        }
         const void *v = b->t[s]; /* a block in this backend's memory already: used as it is */
         if (b->be != be) e = awq_dev_view(be, b->t[s], n * sizeof(float), &v, &f32->own[s]);
         if (e) break;
@@ -397,6 +435,7 @@ static awq_err dev_block_upload(const awq_backend *be, const awq_block_f32 *b, i
         if (ks) { e = awq_kern_fail(ks, "weights to fp16"); break; }
         d->w.w[s] = (kern_weight){d->own[s], KERN_F16};
     }
+    awq_dev_free(be, stage);
     if (e) {
         dev_block_free(be, d);
         for (int s = 0; s < AWQ_SLOT__COUNT; s++) awq_dev_release(be, f32->own[s]);
@@ -532,6 +571,8 @@ typedef struct expert_q {
     const awq_backend *be;
     const awq_params *p;
     const dev_block_f32 *f32;
+    const dev_block *dev;
+    float *w32;         /* an expert's fp32 weight when the block keeps its experts in fp16 only */
     const float *s_d;   /* this grid point's scales (backend) */
     size_t o, i;        /* each gate/up is [o = Fe, i = C] */
     int n;              /* buffers for n experts */
@@ -550,8 +591,10 @@ static awq_err expert_q_weights(void *ctx, int e0, int e1, kern_weight *gate, ke
         for (int part = 0; part < 2; part++) {
             const int b = 2 * (e - e0) + part;
             awq_slot L = AWQ_SLOT_EXPERT(e, part ? AWQ_EXPERT_UP : AWQ_EXPERT_GATE);
-            kern_status ks = be->quantize(be->ctx, q->wq[b], NULL, NULL, NULL, q->f32->t[L], q->s_d, q->o, q->i, q->p->group,
-                                          q->p->w_bit, r16);
+            const float *w = q->f32->t[L];
+            kern_status ks = KERN_OK;
+            if (!w) ks = be->to_f32(be->ctx, q->w32, q->dev->w.w[L], q->o * q->i), w = q->w32; /* exact */
+            if (!ks) ks = be->quantize(be->ctx, q->wq[b], NULL, NULL, NULL, w, q->s_d, q->o, q->i, q->p->group, q->p->w_bit, r16);
             if (!ks && r16) ks = be->to_f16(be->ctx, q->wq16[b], q->wq[b], q->o * q->i); /* exact: fp16 values */
             if (ks) return awq_kern_fail(ks, "pseudo-quantize an expert");
             (part ? up : gate)[e - e0] = r16 ? (kern_weight){q->wq16[b], KERN_F16} : (kern_weight){q->wq[b], KERN_F32};
@@ -583,12 +626,16 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     uint16_t **wq16 = calloc((size_t)nl, sizeof *wq16); /* fp16 numerics: the pseudo-quantized weights as F16 */
     /* the all-experts group: the experts' gate/up go through expert_q a batch at a time */
     const int nq = g->all_experts ? f->expert_batch : 0;
-    expert_q eq = {be, p, f32, NULL, (size_t)c->moe_intermediate_size, (size_t)c->hidden_size, nq,
+    expert_q eq = {be, p, f32, dev, NULL, NULL, (size_t)c->moe_intermediate_size, (size_t)c->hidden_size, nq,
                    nq ? calloc(2 * (size_t)nq, sizeof(float *)) : NULL, nq ? calloc(2 * (size_t)nq, sizeof(uint16_t *)) : NULL};
+    /* the group's weights in fp32 (what the quantizer and w_mean read): the block's, or, for an
+     * expert the block keeps in fp16 only, a copy made here (one expert's down_proj: its own group) */
+    const float **w32 = calloc((size_t)nl, sizeof *w32);
+    float **w32_own = calloc((size_t)nl, sizeof *w32_own);
     float *xs = malloc(I * sizeof *xs), *wm = NULL, *s = malloc(I * sizeof *s);
     r->s = calloc(I, sizeof *r->s);
     r->losses = malloc((size_t)p->n_grid * sizeof *r->losses);
-    awq_err e = (!xs || !s || !r->s || !r->losses || !wq || !wq16 || (nq && (!eq.wq || !eq.wq16)))
+    awq_err e = (!xs || !s || !r->s || !r->losses || !wq || !wq16 || !w32 || !w32_own || (nq && (!eq.wq || !eq.wq16)))
                     ? awq_fail(AWQ_ERR_NOMEM, "out of memory in the scale search") : AWQ_OK;
     if (!e) e = awq_dev_alloc(be, (void **)&ref, N * OW * sizeof(float));
     if (!e) e = awq_dev_alloc(be, (void **)&out, (chunk ? chunk : 1) * OW * sizeof(float));
@@ -597,9 +644,19 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     for (int l = 0; !e && l < nl; l++) {
         size_t numel = awq_block_f32_numel(orig, awq_sgroup_layer(g, l));
         if (!numel) { e = awq_fail(AWQ_ERR_FORMAT, "scale group '%s': the block lacks a layer", g->prev_name); break; }
-        if (nq && awq_sgroup_layer(g, l) >= AWQ_SLOT__FIXED) continue; /* an expert's: expert_q's buffers */
+        const awq_slot L = awq_sgroup_layer(g, l);
+        if (nq && L >= AWQ_SLOT__FIXED) { /* an expert's: expert_q's buffers */
+            if (!f32->t[L] && !eq.w32) e = awq_dev_alloc(be, (void **)&eq.w32, eq.o * eq.i * sizeof(float));
+            continue;
+        }
         e = awq_dev_alloc(be, (void **)&wq[l], numel * sizeof(float));
         if (!e && r16) e = awq_dev_alloc(be, (void **)&wq16[l], numel * 2);
+        if (!e && !(w32[l] = f32->t[L])) {
+            kern_status ks0 = KERN_OK;
+            e = awq_dev_alloc(be, (void **)&w32_own[l], numel * sizeof(float));
+            if (!e && (ks0 = be->to_f32(be->ctx, w32_own[l], dev->w.w[L], numel))) e = awq_kern_fail(ks0, "an expert's weights to fp32");
+            w32[l] = w32_own[l];
+        }
     }
     for (int b = 0; !e && b < 2 * nq; b++) {
         e = awq_dev_alloc(be, (void **)&eq.wq[b], eq.o * eq.i * sizeof(float));
@@ -612,7 +669,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     for (int l = 0; !e && l < nl; l++) {
         awq_slot L = awq_sgroup_layer(g, l);
         if (!wq16[l] || wref.w[L].dtype != KERN_F32 || (be->caps & KERN_CAP_HOST_COMPUTE)) continue;
-        kern_status ks0 = be->to_f16(be->ctx, wq16[l], f32->t[L], awq_block_f32_numel(orig, L));
+        kern_status ks0 = be->to_f16(be->ctx, wq16[l], w32[l], awq_block_f32_numel(orig, L));
         if (ks0) e = awq_kern_fail(ks0, "weights to fp16");
         wref.w[L] = (kern_weight){wq16[l], KERN_F16};
     }
@@ -627,15 +684,29 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     if (!e && p->duo) {
         const float **mats = malloc((size_t)nl * sizeof *mats);
         size_t *rows = malloc((size_t)nl * sizeof *rows);
+        int on_host = 0; /* experts kept in fp16 only: their fp32 is on the host (orig) */
         if (!mats || !rows || !(wm = malloc(I * sizeof *wm))) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
         for (int l = 0; !e && l < nl; l++) {
             awq_slot L = awq_sgroup_layer(g, l);
-            mats[l] = f32->t[L], rows[l] = (size_t)orig->shape[L][0];
+            mats[l] = (nq && L >= AWQ_SLOT__FIXED) ? f32->t[L] : w32[l], rows[l] = (size_t)orig->shape[L][0];
+            on_host |= !mats[l];
         }
-        if (!e) e = awq_dev_alloc(be, (void **)&wm_d, I * sizeof(float));
-        if (!e && (ks = be->w_mean(be->ctx, wm_d, mats, rows, (size_t)nl, I, p->group, r16)))
-            e = awq_kern_fail(ks, "weight statistic (duo scaling)");
-        if (!e) e = awq_dev_fetch(be, wm, wm_d, I * sizeof *wm);
+        if (!e && on_host && (orig->be || !r16))
+            e = awq_fail(AWQ_ERR_ARG, "internal: experts in fp16 only need the block's host copy in fp16 numerics");
+        if (!e && on_host) {
+            /* every expert's gate/up at once would need their fp32 on the device; the statistic is
+             * the same bits on the CPU: in fp16 numerics each term is an fp16 value and the fp64
+             * sums are exact in any order (test_backends w_mean; test_moe experts_f16_only) */
+            const awq_backend *cpu = awq_backend_cpu();
+            for (int l = 0; l < nl; l++) mats[l] = orig->t[awq_sgroup_layer(g, l)];
+            if ((ks = cpu->w_mean(cpu->ctx, wm, mats, rows, (size_t)nl, I, p->group, r16)))
+                e = awq_kern_fail(ks, "weight statistic (duo scaling)");
+        } else {
+            if (!e) e = awq_dev_alloc(be, (void **)&wm_d, I * sizeof(float));
+            if (!e && (ks = be->w_mean(be->ctx, wm_d, mats, rows, (size_t)nl, I, p->group, r16)))
+                e = awq_kern_fail(ks, "weight statistic (duo scaling)");
+            if (!e) e = awq_dev_fetch(be, wm, wm_d, I * sizeof *wm);
+        }
         free(mats), free(rows);
     }
     awq_prof_dev(be, "scale: reference forward, stats");
@@ -651,7 +722,7 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
             awq_slot L = awq_sgroup_layer(g, l);
             if (nq && L >= AWQ_SLOT__FIXED) continue; /* expert_q, during the forward */
             size_t rows = (size_t)orig->shape[L][0], cols = (size_t)orig->shape[L][1];
-            ks = be->quantize(be->ctx, wq[l], NULL, NULL, NULL, f32->t[L], s_d, rows, cols, p->group, p->w_bit, r16);
+            ks = be->quantize(be->ctx, wq[l], NULL, NULL, NULL, w32[l], s_d, rows, cols, p->group, p->w_bit, r16);
             if (!ks && r16) ks = be->to_f16(be->ctx, wq16[l], wq[l], rows * cols); /* exact: fp16 values */
             if (ks) e = awq_kern_fail(ks, "pseudo-quantize");
             wk.w[L] = r16 ? (kern_weight){wq16[l], KERN_F16} : (kern_weight){wq[l], KERN_F32};
@@ -687,7 +758,9 @@ static awq_err search_group(awq_fwd *f, const awq_config *c, const awq_params *p
     if (pinned) be->unpin_f16(be->ctx, x);
     for (int l = 0; l < nl && wq && wq16; l++) { awq_dev_free(be, wq[l]); awq_dev_free(be, wq16[l]); }
     for (int b = 0; b < 2 * nq && eq.wq && eq.wq16; b++) { awq_dev_free(be, eq.wq[b]); awq_dev_free(be, eq.wq16[b]); }
-    free(wq), free(wq16), free(eq.wq), free(eq.wq16);
+    for (int l = 0; l < nl && w32_own; l++) awq_dev_free(be, w32_own[l]);
+    awq_dev_free(be, eq.w32);
+    free(wq), free(wq16), free(eq.wq), free(eq.wq16), free(w32), free(w32_own);
     awq_dev_free(be, ref); awq_dev_free(be, out); awq_dev_free(be, xs_d); awq_dev_free(be, wm_d); awq_dev_free(be, s_d);
     free(xs); free(wm); free(s);
     if (e) { free(r->s); free(r->losses); r->s = NULL; r->losses = NULL; }
@@ -1306,11 +1379,7 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
 {
     (void)cfg;
     *n_res = 0;
-    dev_block dev;
-    dev_block_f32 f32;
-    awq_err e = dev_block_upload(be, scaled, 0, &dev, &f32); /* the fp32 weights only: no forward here */
-    if (e) return e;
-    dev_block_free(be, &dev);
+    awq_err e = AWQ_OK;
     const size_t n_cand = kern_clip_candidates(p->clip_grid, p->max_shrink);
     awq_slot lin[AWQ_MAX_LINEARS];
     int nl = awq_clip_linears(scaled, lin);
@@ -1328,6 +1397,10 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         size_t G = I / g;
         const void *xs = NULL; /* the sampled rows [T, I] on the device */
         void *xs_own = NULL;
+        /* the linear's fp32 weight, one at a time: the device never holds the whole block (a
+         * DeepSeek-V3 MoE block is 44 GiB in fp32) */
+        const void *wl = scaled->t[L];
+        void *wl_own = NULL;
         awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
         mv_d = loss_d = NULL;
         best_d = NULL;
@@ -1338,15 +1411,17 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         r->loss = malloc(O * G * n_cand * sizeof *r->loss);
         *n_res = li + 1;
         if (!e && (!r->max_val || !r->best || !r->loss)) e = awq_fail(AWQ_ERR_NOMEM, "out of memory");
+        if (!e && scaled->be != be) e = awq_dev_view(be, scaled->t[L], O * I * sizeof(float), &wl, &wl_own);
         if (!e) e = awq_dev_view(be, x_host, T * I * sizeof(float), &xs, &xs_own);
         if (!e) e = awq_dev_alloc(be, (void **)&mv_d, O * G * sizeof *mv_d);
         if (!e) e = awq_dev_alloc(be, (void **)&best_d, O * G * sizeof *best_d);
         if (!e) e = awq_dev_alloc(be, (void **)&loss_d, O * G * n_cand * sizeof *loss_d);
-        if (e) { awq_dev_release(be, xs_own); break; }
+        if (e) { awq_dev_release(be, xs_own); awq_dev_release(be, wl_own); break; }
         double t0 = awq_now();
-        kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, f32.t[L], xs, O, I, T, p->group,
+        kern_status ks = be->clip_search(be->ctx, mv_d, best_d, loss_d, wl, xs, O, I, T, p->group,
                                          p->w_bit, p->clip_grid, p->max_shrink, p->round_f16);
         awq_dev_release(be, xs_own);
+        awq_dev_release(be, wl_own);
         if (ks) { e = awq_kern_fail(ks, "clip search"); break; }
         if (!e) e = awq_dev_fetch(be, r->max_val, mv_d, O * G * sizeof *mv_d);
         if (!e) e = awq_dev_fetch(be, r->best, best_d, O * G * sizeof *best_d);
@@ -1355,7 +1430,6 @@ awq_err awq_search_clips(const awq_backend *be, const awq_config *cfg, const awq
         awq_verbose("clip %-24s %zu x %zu, %zu tokens (%.2f s)", awq_slot_suffix(L), O, I, T, awq_now() - t0);
     }
     awq_dev_free(be, mv_d); awq_dev_free(be, best_d); awq_dev_free(be, loss_d);
-    dev_block_f32_free(be, &f32);
     if (e) { awq_clip_results_free(res, *n_res); *n_res = 0; }
     return e;
 }

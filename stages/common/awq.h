@@ -133,6 +133,9 @@ awq_err awq_search_scales_chunked(const awq_backend *be, const awq_config *cfg, 
                                   const awq_block_f32 *orig, const float *x, int n_seq, int seqlen, size_t rows,
                                   awq_scale_result res[AWQ_MAX_GROUPS], int *n_res, struct awq_clip_in *clip_in);
 void awq_scale_results_free(awq_scale_result *res, int n);
+/* Expert weights uploaded in fp16 only so far in this process (a device in fp16 numerics, or the
+ * CPU with AWQ_TEST_EXPERTS_F16=1): for tests to see that path ran (awq.c dev_block_upload). */
+size_t awq_experts_f16_uploads(void);
 
 /* The grid search of one group on its input x [n_seq*seqlen, in] (the group's feature, fp32 host
  * memory), for

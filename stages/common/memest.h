@@ -6,11 +6,11 @@
  *
  * The device figures follow the search's own allocations (awq.c, forward.c): the block input
  * x [N, C] fp32; the block's weights fp32, plus an fp16 copy in fp16 numerics (a MoE block's
- * routed experts: a batch's fp16 copies, moe.h awq_expert_batch); the forward's
+ * routed experts: one copy, fp16 on a GPU in fp16 numerics, else fp32); the forward's
  * scratch (a pass of chunk_seqs sequences, ~1 GiB) and its attention scores; the linears'
  * inputs (feats) of all N tokens; a MoE block's gathered expert rows; and the largest scale
- * group's reference and trial outputs, pseudo-quantized weights (fp32 + fp16; the experts' a
- * batch at a time) and its input
+ * group's reference and trial outputs (the latent attention's kv_b_proj group among them),
+ * pseudo-quantized weights (fp32 + fp16; the experts' a batch at a time) and its input
  * pinned as fp16; plus the CUDA context and cuBLAS workspace. A chunked search keeps the feats on
  * the host and holds one group's input, its reference output and one chunk's trial output.
  * Checked against the peaks measured on an H100 (docs/PERFORMANCE.md) by tests/test_memest.c. */
