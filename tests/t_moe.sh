@@ -48,6 +48,10 @@ check deepseek_v3_router_fp16 "grep -qx 'model.layers.1.mlp.gate.weight' '$TMP/d
 check deepseek_v3_modules_to_not_convert "[ \"\$(not_converted '$TMP/ds')\" = \"['model.layers.1.mlp.gate', 'model.layers.2.mlp.gate']\" ]"
 p_quant=$(loss "$DS" --quant "$TMP/ds") p_work=$(AWQ_CACHE="$TMP/s" loss "$DS" --work "$TMP/ds.awq")
 check deepseek_v3_checkpoint_evaluates_as_the_fake_quant "[ -n '$p_quant' ] && [ '$p_quant' = '$p_work' ]"
+# the GPU's MoE memory path (the experts in one fp16 copy, awq.c dev_block_upload) on the CPU:
+# the same output bytes as the fp32 copies
+AWQ_TEST_EXPERTS_F16=1 q "$DS" "$TMP/s16" "$TMP/ds16" 16; rc=$?
+check deepseek_v3_experts_fp16_only_same_out "[ $rc -eq 0 ] && diff -r -x .awqmake-manifest.tsv '$TMP/ds' '$TMP/ds16'"
 cp -r "$DS" "$TMP/ds_b1"
 flip_tensor_bit "$TMP/ds_b1/model.safetensors" model.layers.1.mlp.experts.5.down_proj.weight
 q "$TMP/ds_b1" "$TMP/s" "$TMP/ds_b1_out" 16

@@ -42,6 +42,7 @@ static void t_table(void)
         {"Qwen3-30B-A3B block", shape(2048, 6144, 32, 4, 128, 8, 768), 15.2, "Mixture of experts on the GPU",
          65536.0 * 7 * 768 * 4 / GIB},
         {"Llama-2-70B shape", shape(8192, 28672, 64, 8, 0, 0, 0), 0, "", 0},
+        {"Qwen3-235B-A22B block", shape(4096, 12288, 64, 4, 128, 8, 1536), 0, "", 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const row *r = &rows[i];

@@ -221,6 +221,20 @@ static int moe_case_open(moe_case *c)
     return 1;
 }
 
+/* Block 1 (a MoE block: latent attention, shared and routed experts) of the DeepSeek-V3 fixture
+ * and a random block input of 4 x 32 tokens, group 16. */
+static int dsv3_case_open(moe_case *c)
+{
+    memset(c, 0, sizeof *c);
+    c->n_seq = 4, c->seqlen = 32;
+    awq_params_default(&c->p);
+    c->p.group = 16, c->p.n_grid = 4;
+    if (awq_model_open(&c->m, "tests/golden/deepseek_v3") != AWQ_OK) { CHECK(0, "open: %s", awq_errmsg()); return 0; }
+    if (awq_block_f32_from_model(c->m, 1, 1, &c->b) != AWQ_OK) { CHECK(0, "block: %s", awq_errmsg()); return 0; }
+    c->x = rand_floats((size_t)c->n_seq * (size_t)c->seqlen * (size_t)c->m->cfg.hidden_size, -2, 2, 1);
+    return 1;
+}
+
 static void moe_case_close(moe_case *c)
 {
     awq_block_f32_free(&c->b);
@@ -415,19 +429,9 @@ static void t_expert_batches(void)
     free(a), free(b2);
     awq_fwd_free(&f);
     moe_case_close(&c);
-
-    awq_model *m = NULL;
-    REQUIRE(awq_model_open(&m, "tests/golden/deepseek_v3") == AWQ_OK, "%s", awq_errmsg());
-    awq_params p;
-    awq_params_default(&p);
-    p.group = 16, p.n_grid = 4;
-    awq_block_f32 b;
-    REQUIRE(awq_block_f32_from_model(m, 1, 1, &b) == AWQ_OK, "%s", awq_errmsg());
-    float *x = rand_floats(4 * 32 * (size_t)m->cfg.hidden_size, -2, 2, 1);
-    same_search("deepseek_v3 block 1", &m->cfg, &p, &b, x, 4, 32);
-    free(x);
-    awq_block_f32_free(&b);
-    awq_model_close(m);
+    if (!dsv3_case_open(&c)) return;
+    same_search("deepseek_v3 block 1", &c.m->cfg, &c.p, &c.b, c.x, c.n_seq, c.seqlen);
+    moe_case_close(&c);
 }
 
 /* On a device in fp16 numerics the block keeps its routed experts in fp16 only (awq.c
@@ -477,18 +481,9 @@ static void t_experts_f16_only(void)
     if (!moe_case_open(&c)) return;
     same_experts_f16("mixtral_moe", &c.m->cfg, c.p, &c.b, c.x, c.n_seq, c.seqlen);
     moe_case_close(&c);
-    awq_model *m = NULL;
-    REQUIRE(awq_model_open(&m, "tests/golden/deepseek_v3") == AWQ_OK, "%s", awq_errmsg());
-    awq_params p;
-    awq_params_default(&p);
-    p.group = 16, p.n_grid = 4;
-    awq_block_f32 b;
-    REQUIRE(awq_block_f32_from_model(m, 1, 1, &b) == AWQ_OK, "%s", awq_errmsg());
-    float *x = rand_floats(4 * 32 * (size_t)m->cfg.hidden_size, -2, 2, 1);
-    same_experts_f16("deepseek_v3 block 1", &m->cfg, p, &b, x, 4, 32);
-    free(x);
-    awq_block_f32_free(&b);
-    awq_model_close(m);
+    if (!dsv3_case_open(&c)) return;
+    same_experts_f16("deepseek_v3 block 1", &c.m->cfg, c.p, &c.b, c.x, c.n_seq, c.seqlen);
+    moe_case_close(&c);
 }
 
 /* A bad AWQ_EXPERT_BATCH / AWQ_EXPERT_BUDGET_MB is one line naming the variable, with a hint. */

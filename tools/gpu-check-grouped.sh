@@ -8,14 +8,15 @@
 #   2. the DeepSeek-V3-shaped pair of blocks (LAYERS=2 tools/bench-moe.sh deepseek-v3: one dense,
 #      one MoE block of 256 experts), NEW with the default expert budget (the plan's estimate,
 #      memest, gives the MoE block the card alone): seconds per block, peak GPU memory and the
-#      largest host RSS against docs/AWQ.md's formula (76.6 GB = 71.3 GiB; memest 71.0 GiB);
+#      largest host RSS against docs/AWQ.md's formula (the experts in one fp16 copy: memest
+#      54.7 GiB; before that copy, 71.0 GiB, the run of 2026-12-07 ran out of memory at 80 GB);
 #   3. Mixtral-8x7B and Qwen3-30B-A3B blocks (tools/bench-moe.sh, one layer): OLD then NEW,
 #      seconds, peak GPU memory, x the FLOP floor;
 #   4. the MoE goldens (mixtral_moe, qwen3_moe, deepseek_v3) quantized on CUDA by NEW and by OLD
 #      (without OLD: by NEW on the CPU): scale and clip picks compared (tools/golden/compare_picks.py;
 #      every difference must be a near-tie);
-#   5. while time is left: the DeepSeek-V3 pair with a tighter budget (AWQ_EXPERT_BATCH=8, docs:
-#      70.2 GB), OLD on it (expected: out of GPU memory, as PERFORMANCE.md's first run), and a
+#   5. while time is left: the DeepSeek-V3 pair with a tighter budget (AWQ_EXPERT_BATCH=8), OLD
+#      on it (expected: out of GPU memory, as PERFORMANCE.md's first run), and a
 #      Qwen3-235B-A22B-shaped block (NEW).
 # Everything runs under timeouts within BUDGET_S seconds (default 510: under 9 minutes); a step
 # that would not fit what is left is skipped and says so. Generated models go to CHECK_DIR
