@@ -205,35 +205,29 @@ static void t_experts_sum(void)
         for (int k = 0; k < 3; k++) free(ew[e][k]);
 }
 
-/* Block 0 of the Mixtral fixture and a random block input of 4 x 16 tokens (fp16 values). */
+/* A MoE block of a fixture and a random block input (fp16 values). */
 typedef struct moe_case { awq_model *m; awq_block_f32 b; float *x; int n_seq, seqlen; awq_params p; } moe_case;
 
-static int moe_case_open(moe_case *c)
+/* Block `layer` of the fixture at dir (its tensors rounded to fp16) and a random block input of
+ * n_seq x seqlen tokens; group size `group`, 4 grid points. */
+static int case_open(moe_case *c, const char *dir, int layer, int n_seq, int seqlen, int64_t group)
 {
     memset(c, 0, sizeof *c);
-    c->n_seq = 4, c->seqlen = 16;
+    c->n_seq = n_seq, c->seqlen = seqlen;
     awq_params_default(&c->p);
-    c->p.group = 32, c->p.n_grid = 4;
-    if (awq_model_open(&c->m, "tests/golden/mixtral_moe") != AWQ_OK) { CHECK(0, "open: %s", awq_errmsg()); return 0; }
-    if (awq_block_f32_from_model(c->m, 0, 1, &c->b) != AWQ_OK) { CHECK(0, "block: %s", awq_errmsg()); return 0; }
-    size_t n = (size_t)c->n_seq * (size_t)c->seqlen * (size_t)c->m->cfg.hidden_size;
-    c->x = rand_floats(n, -2, 2, 1);
+    c->p.group = group, c->p.n_grid = 4;
+    if (awq_model_open(&c->m, dir) != AWQ_OK) { CHECK(0, "open: %s", awq_errmsg()); return 0; }
+    if (awq_block_f32_from_model(c->m, layer, 1, &c->b) != AWQ_OK) { CHECK(0, "block: %s", awq_errmsg()); return 0; }
+    c->x = rand_floats((size_t)n_seq * (size_t)seqlen * (size_t)c->m->cfg.hidden_size, -2, 2, 1);
     return 1;
 }
 
-/* Block 1 (a MoE block: latent attention, shared and routed experts) of the DeepSeek-V3 fixture
- * and a random block input of 4 x 32 tokens, group 16. */
-static int dsv3_case_open(moe_case *c)
-{
-    memset(c, 0, sizeof *c);
-    c->n_seq = 4, c->seqlen = 32;
-    awq_params_default(&c->p);
-    c->p.group = 16, c->p.n_grid = 4;
-    if (awq_model_open(&c->m, "tests/golden/deepseek_v3") != AWQ_OK) { CHECK(0, "open: %s", awq_errmsg()); return 0; }
-    if (awq_block_f32_from_model(c->m, 1, 1, &c->b) != AWQ_OK) { CHECK(0, "block: %s", awq_errmsg()); return 0; }
-    c->x = rand_floats((size_t)c->n_seq * (size_t)c->seqlen * (size_t)c->m->cfg.hidden_size, -2, 2, 1);
-    return 1;
-}
+/* Block 0 of the Mixtral fixture, 4 x 16 tokens, group 32. */
+static int moe_case_open(moe_case *c) { return case_open(c, "tests/golden/mixtral_moe", 0, 4, 16, 32); }
+
+/* Block 1 (a MoE block: latent attention, shared and routed experts) of the DeepSeek-V3 fixture,
+ * 4 x 32 tokens, group 16. */
+static int dsv3_case_open(moe_case *c) { return case_open(c, "tests/golden/deepseek_v3", 1, 4, 32, 16); }
 
 static void moe_case_close(moe_case *c)
 {
