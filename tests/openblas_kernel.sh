@@ -11,9 +11,8 @@
 # kernel (a value the user set, or a CPU without them) the byte comparisons skip and say why.
 OPENBLAS_GOLDEN_KERNEL=Haswell
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ -r /proc/cpuinfo ]; then
-    case " $(grep -m1 '^flags' /proc/cpuinfo) " in
-        *" avx2 "*) case " $(grep -m1 '^flags' /proc/cpuinfo) " in *" fma "*) OPENBLAS_CORETYPE=$OPENBLAS_GOLDEN_KERNEL; export OPENBLAS_CORETYPE ;; esac ;;
-    esac
+    _ob_flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+    case $_ob_flags in *" avx2 "*" fma "*|*" fma "*" avx2 "*) OPENBLAS_CORETYPE=$OPENBLAS_GOLDEN_KERNEL; export OPENBLAS_CORETYPE ;; esac
 fi
 # openblas_golden_kernel: true when sgemm runs the kernel the byte goldens were recorded with
 openblas_golden_kernel() { [ "${OPENBLAS_CORETYPE:-}" = "$OPENBLAS_GOLDEN_KERNEL" ]; }

@@ -380,6 +380,16 @@ static int search_with_batch(const char *batch, const awq_config *cfg, const awq
     return e ? 0 : n;
 }
 
+/* The same groups, picks, grid losses and scales, bit for bit. */
+static int same_results(const awq_scale_result *got, int m, const awq_scale_result *ref, int n, int n_grid)
+{
+    int same = m == n && n > 0;
+    for (int i = 0; same && i < n; i++)
+        same = got[i].best == ref[i].best && !memcmp(got[i].losses, ref[i].losses, (size_t)n_grid * sizeof(float)) &&
+               !memcmp(got[i].s, ref[i].s, ref[i].n * sizeof(float));
+    return same;
+}
+
 static void same_search(const char *what, const awq_config *cfg, const awq_params *p, const awq_block_f32 *b, const float *x,
                         int ns, int T)
 {
@@ -388,11 +398,8 @@ static void same_search(const char *what, const awq_config *cfg, const awq_param
     const char *batches[] = {"3", "1"};
     for (int bi = 0; bi < 2; bi++) {
         int m = search_with_batch(batches[bi], cfg, p, b, x, ns, T, got);
-        int same = m == n;
-        for (int i = 0; same && i < n; i++)
-            same = got[i].best == ref[i].best && !memcmp(got[i].losses, ref[i].losses, (size_t)p->n_grid * sizeof(float)) &&
-                   !memcmp(got[i].s, ref[i].s, ref[i].n * sizeof(float));
-        CHECK(same, "%s: the scale search with %s experts a batch differs from all at once", what, batches[bi]);
+        CHECK(same_results(got, m, ref, n, p->n_grid), "%s: the scale search with %s experts a batch differs from all at once",
+              what, batches[bi]);
         awq_scale_results_free(got, m);
     }
     awq_scale_results_free(ref, n);
@@ -455,10 +462,7 @@ static void same_experts_f16(const char *what, const awq_config *cfg, awq_params
         size_t before = awq_experts_f16_uploads();
         int m = search_experts_f16(1, cfg, &p, b, x, ns, T, got);
         CHECK(awq_experts_f16_uploads() >= before + 3 * (size_t)cfg->n_experts, "%s: the experts were not kept in fp16 only", what);
-        int same = m == n && n > 0;
-        for (int i = 0; same && i < n; i++)
-            same = got[i].best == ref[i].best && !memcmp(got[i].losses, ref[i].losses, (size_t)p.n_grid * sizeof(float)) &&
-                   !memcmp(got[i].s, ref[i].s, ref[i].n * sizeof(float));
+        const int same = same_results(got, m, ref, n, p.n_grid);
         for (int i = 0; i < n && i < m; i++)
             if (got[i].best != ref[i].best || memcmp(got[i].s, ref[i].s, ref[i].n * sizeof(float)))
                 fprintf(stderr, "    group %d (%s, %d layers): best %d / %d, s[0] %.9g / %.9g\n", i, ref[i].group.prev_name,

@@ -374,9 +374,9 @@ static void dev_block_free(const awq_backend *be, dev_block *d)
  * which the quantizer and w_mean read. The routed experts are the exception, as they are most of
  * a MoE block (42 GiB of DeepSeek-V3's 44 in fp32): one copy only. On a device in fp16 numerics
  * that copy is F16 (half the bytes, and what the experts' GEMMs read) and f32->t[] of an expert
- * is NULL: expert_f32 makes an expert's fp32 when the quantizer needs it, and the duo statistic
- * of all experts is taken from the host copy (expert_w_mean). Elsewhere (fp32 numerics, the CPU)
- * it is F32 and moe.c's batch_weights makes a batch's fp16 copies as it runs. */
+ * is NULL: search_group and expert_q_weights make an expert's fp32 when the quantizer needs it,
+ * and search_group takes the duo statistic of all experts from the host copy. Elsewhere (fp32
+ * numerics, the CPU) it is F32 and moe.c's batch_weights makes a batch's fp16 copies as it runs. */
 typedef struct dev_block_f32 { const float *t[AWQ_SLOT__COUNT]; void *own[AWQ_SLOT__COUNT]; } dev_block_f32;
 
 /* Whether the routed experts are kept in fp16 only (above): on a device in fp16 numerics, and on
