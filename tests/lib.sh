@@ -88,3 +88,28 @@ b[off + 1] ^= 0x04
 open(p, 'wb').write(b)
 PY
 }
+
+# The crash tests (t_pipeline, t_moe) kill -9 a whole `make quantize` at a moment drawn over the length
+# of a timed run: fixed moments stopped finding the make running once runs got fast.
+# seconds_since T0: seconds since T0 (a `date +%s.%N`), to the millisecond
+seconds_since() { echo "$1 $(date +%s.%N)" | awk '{printf "%.3f", $2 - $1}'; }
+# kill_delay SEED RUN_S COLD: a kill moment: anywhere in a run from an empty store (COLD=1), early in a
+# warm one (only shards and assembly left)
+kill_delay() { awk -v s="$1" -v t="$2" -v cold="$3" 'BEGIN{srand(s); printf "%.3f", rand() * (cold ? t : t / 4)}'; }
+# make_killed_at DELAY STORE MAKE-ARGS...: `make quantize MAKE-ARGS` on store STORE in a session of its
+# own, kill -9 its process group after DELAY seconds (dash's kill takes no "--": `kill -9 -- -PG`
+# killed nothing), and return once the group's processes are gone, as after a crash (kill(2) returns
+# before they are: a killed assemble still exiting would look alive, and its OUT.tmp-<pid> be kept).
+# Status 0 when the kill found the make running.
+make_killed_at() {
+    _mk_delay=$1 _mk_store=$2; shift 2
+    ( AWQ_CACHE="$_mk_store" setsid make -C "$ROOT" --no-print-directory quantize O="$O" "$@" >/dev/null 2>&1 &
+      echo $! >"$TMP/pid"; wait ) &
+    sleep "$_mk_delay"
+    _mk_pg=$(cat "$TMP/pid")
+    _mk_killed=1
+    kill -0 -"$_mk_pg" 2>/dev/null && kill -9 -"$_mk_pg" 2>/dev/null && _mk_killed=0
+    wait
+    _mk_j=0; while kill -0 -"$_mk_pg" 2>/dev/null && [ $_mk_j -lt 200 ]; do sleep 0.05; _mk_j=$((_mk_j + 1)); done
+    return $_mk_killed
+}

@@ -79,21 +79,13 @@ done
 # few tenths found the make running in only the first kill (t_pipeline.sh learned the same).
 t0=$(date +%s.%N)
 q "$QW" "$TMP/s_ref" "$TMP/ref" 16
-run_s=$(echo "$t0 $(date +%s.%N)" | awk '{printf "%.3f", $2 - $1}')
-i=0; crash_ok=1; n_killed=0   # (kill -9 -PG: dash's kill takes no "--")
+run_s=$(seconds_since "$t0")
+i=0; crash_ok=1; n_killed=0
 while [ $i -lt 5 ]; do
     rm -rf "$TMP/out_c"
     cold=0; { [ $i -eq 0 ] || [ $i -eq 2 ]; } && { rm -rf "$TMP/s_c"; cold=1; }
-    # from an empty store: anywhere in the run; a warm store (only shards and assembly left): early
-    delay=$(awk -v s=$i -v t="$run_s" -v cold=$cold 'BEGIN{srand(s*11+3); printf "%.3f", rand() * (cold ? t : t / 4)}')
-    ( AWQ_CACHE="$TMP/s_c" setsid make -C "$ROOT" --no-print-directory -j2 quantize O="$O" MODEL="$QW" OUT="$TMP/out_c" \
-        CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=16 N_GRID=4 >/dev/null 2>&1 & echo $! >"$TMP/pid"; wait ) &
-    sleep "$delay"
-    pg=$(cat "$TMP/pid")
-    kill -0 -"$pg" 2>/dev/null && kill -9 -"$pg" 2>/dev/null && n_killed=$((n_killed + 1))
-    wait
-    # resume once the group's processes are gone, as after a crash
-    j=0; while kill -0 -"$pg" 2>/dev/null && [ $j -lt 200 ]; do sleep 0.05; j=$((j + 1)); done
+    make_killed_at "$(kill_delay $((i * 11 + 3)) "$run_s" $cold)" "$TMP/s_c" -j2 MODEL="$QW" OUT="$TMP/out_c" \
+        CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=16 N_GRID=4 && n_killed=$((n_killed + 1))
     q "$QW" "$TMP/s_c" "$TMP/out_c" 16 || { crash_ok=0; echo "  resume $i failed: $(tail -3 "$TMP/log")" >&2; }
     diff -r "$TMP/ref" "$TMP/out_c" >/dev/null || { crash_ok=0; echo "  resume $i: output differs" >&2; }
     i=$((i + 1))

@@ -126,30 +126,20 @@ M=$M_SAVE
 check changed_block_reruns_it_and_later_only '[ "$(grep "block 0 " "$TMP/log" | awk "{print \$(NF-3)}")" = shard ] && grep -q "block 1   quantize" "$TMP/log" && grep -q "block 2   quantize" "$TMP/log" && grep -q "block 1   capture" "$TMP/log"'
 
 # crash resume: kill -9 the whole make at random moments, then finish; same bytes as out1. Some
-# kills must find the make running (dash's kill takes no "--": `kill -9 -- -PG` killed nothing, and
-# every "crash" was a finished run; found by tools/campaign-kill.sh)
+# kills must find the make running (make_killed_at, tests/lib.sh; found by tools/campaign-kill.sh).
 # The kill moments are drawn over the length of a run from an empty store, timed here: a fixed
 # range (1.5 s) found the make running in only 1 of 20 kills once runs took 1.0-1.3 s.
 rm -rf "$TMP/s3" "$TMP/out_c"
 t0=$(date +%s.%N)
 AWQ_CACHE="$TMP/s3" make -C "$ROOT" --no-print-directory -j4 quantize O="$O" MODEL="$M" OUT="$TMP/out_c" \
     CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=64 N_GRID=4 >/dev/null 2>&1
-run_s=$(echo "$t0 $(date +%s.%N)" | awk '{printf "%.3f", $2 - $1}')
+run_s=$(seconds_since "$t0")
 i=0; crash_ok=1; n_killed=0
 while [ $i -lt 20 ]; do
     rm -rf "$TMP/out_c"
     [ $((i % 4)) -eq 0 ] && rm -rf "$TMP/s3"   # now and then from an empty store
-    # from an empty store: anywhere in the run; a warm store (only shards and assembly left): early
-    delay=$(awk -v s=$i -v t="$run_s" -v cold=$((i % 4 == 0)) 'BEGIN{srand(s*7+1); printf "%.3f", rand() * (cold ? t : t / 4)}')
-    ( AWQ_CACHE="$TMP/s3" setsid make -C "$ROOT" --no-print-directory -j4 quantize O="$O" MODEL="$M" OUT="$TMP/out_c" \
-        CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=64 N_GRID=4 >/dev/null 2>&1 & echo $! >"$TMP/pid"; wait ) &
-    sleep "$delay"
-    pg=$(cat "$TMP/pid")
-    kill -0 -"$pg" 2>/dev/null && kill -9 -"$pg" 2>/dev/null && n_killed=$((n_killed + 1))
-    wait
-    # kill(2) returns before the group's processes are gone (a killed assemble still exiting would
-    # look alive, and its OUT.tmp-<pid> be kept): resume once they are, as after a crash
-    j=0; while kill -0 -"$pg" 2>/dev/null && [ $j -lt 200 ]; do sleep 0.05; j=$((j + 1)); done
+    make_killed_at "$(kill_delay $((i * 7 + 1)) "$run_s" $((i % 4 == 0)))" "$TMP/s3" -j4 MODEL="$M" OUT="$TMP/out_c" \
+        CALIB="$TMP/calib.i32" SEQLEN=128 GROUP=64 N_GRID=4 && n_killed=$((n_killed + 1))
     q "$TMP/s3" "$TMP/out_c" || { crash_ok=0; echo "  resume $i failed: $(tail -3 "$TMP/log")" >&2; }
     diff -r "$TMP/ref" "$TMP/out_c" >/dev/null || { crash_ok=0; echo "  resume $i: output differs" >&2; }
     "$BIN/awq-obj" --store "$TMP/s3" verify >/dev/null 2>&1 || { crash_ok=0; echo "  resume $i: store does not verify" >&2; }
